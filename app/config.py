@@ -1,0 +1,85 @@
+"""Service configuration: one typed settings class, read from the environment."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    testing = "testing"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Every variable of the service contract's configuration table, plus operational knobs."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    ENV: Environment = Environment.development
+    DATABASE_URL: str = "sqlite+aiosqlite:///./connector.db"
+    REDIS_URL: str | None = None
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+    ONOFFICE_API_URL: str = "https://api.onoffice.de/api/stable/api.php"
+    ONOFFICE_PROVIDER_SECRET: SecretStr | None = None
+    MAILCHIMP_API_URL: str = "https://{dc}.api.mailchimp.com/3.0"
+    BREVO_API_URL: str = "https://api.brevo.com/v3"
+    ENCRYPTION_KEY: SecretStr | None = None
+    SIGNATURE_MAX_AGE_S: int = Field(default=300, ge=1)
+    ONOFFICE_POLL_INTERVAL_S: int = Field(default=60, ge=1)
+
+    # Operational knobs (not part of the external contract, all optional).
+    ONOFFICE_WEBHOOK_ID_PARAM: str = "recordId"
+    LOG_LEVEL: str = "INFO"
+    SESSION_TTL_S: int = Field(default=8 * 3600, ge=60)
+    SYNC_BATCH_SIZE: int = Field(default=500, ge=1, le=500)
+    ONOFFICE_PAGE_SIZE: int = Field(default=500, ge=1, le=500)
+    HTTP_TIMEOUT_S: float = Field(default=30.0, gt=0)
+    PROVIDER_MAX_RETRIES: int = Field(default=5, ge=0)
+    WORKER_MAX_TRIES: int = Field(default=10, ge=1)
+    WORKER_CONCURRENCY: int = Field(default=10, ge=1)
+    INBOUND_EVENT_MAX_ATTEMPTS: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _require_secrets_outside_development(self) -> Settings:
+        if self.ENV == Environment.production:
+            missing = [
+                name
+                for name in ("ENCRYPTION_KEY", "ONOFFICE_PROVIDER_SECRET")
+                if not _secret_value(getattr(self, name))
+            ]
+            if missing:
+                raise ValueError(
+                    "missing required configuration outside development: "
+                    + ", ".join(missing)
+                    + ". Set "
+                    + " and ".join(missing)
+                    + " in the environment (ENCRYPTION_KEY: a Fernet key, generate one with "
+                    "`connector genkey`; ONOFFICE_PROVIDER_SECRET: the provider secret onOffice "
+                    "gave you for the marketplace)."
+                )
+        return self
+
+    def is_development(self) -> bool:
+        return self.ENV == Environment.development
+
+    @property
+    def embedded_queue(self) -> bool:
+        """True when jobs run in-process because no Redis is configured."""
+        return not self.REDIS_URL
+
+    def mailchimp_base_url(self, dc: str) -> str:
+        return self.MAILCHIMP_API_URL.replace("{dc}", dc)
+
+
+def _secret_value(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,229 @@
+"""The one interface the sync code uses, whichever newsletter service is behind it.
+
+Concrete clients live in `providers.mailchimp` and `providers.brevo`. Business code imports only
+from this module (and `providers.factory`), never from a provider package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class ProviderName(StrEnum):
+    mailchimp = "mailchimp"
+    brevo = "brevo"
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: a three-class taxonomy shared by both providers (each subclasses them).
+# ---------------------------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """Base of every provider failure. `message` is safe to show to a user (no secrets)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        endpoint: str | None = None,
+        error_body: object | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.endpoint = endpoint
+        self.error_body = error_body
+
+
+class ProviderTransientError(ProviderError):
+    """429, 5xx, network errors, Mailchimp's bodiless 403 under throttling: retry later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ProviderRequestError(ProviderError):
+    """A permanent 4xx: retrying the same request cannot succeed."""
+
+
+class ProviderAuthError(ProviderRequestError):
+    """The API key is wrong, revoked or lacks permissions."""
+
+
+class ProviderLimitError(ProviderRequestError):
+    """An account limit blocks the operation (e.g. Mailchimp free plan's single audience)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Data exchanged with the sync code.
+# ---------------------------------------------------------------------------------------------
+
+
+class AccountInfo(BaseModel):
+    account_id: str
+    account_name: str
+    email: str | None = None
+    language: str | None = None  # e.g. "de", "en": used to pick attribute names and greetings
+
+
+class ListInfo(BaseModel):
+    id: str
+    name: str
+    created: bool = False
+    member_count: int | None = None
+
+
+class FieldMapping(BaseModel):
+    """Provider field (merge field tag / attribute name) for each contact property we write.
+
+    A value of None means the account has no such field and we must not write it.
+    """
+
+    first_name: str | None = None
+    last_name: str | None = None
+    salutation: str | None = None
+    greeting: str | None = None
+
+
+class ContactData(BaseModel):
+    """One contact as the connector wants it to look at the provider."""
+
+    email: str  # normalised (trimmed, lower-cased)
+    first_name: str = ""
+    last_name: str = ""
+    salutation: str = ""  # onOffice `Anrede`, e.g. "Herr", "Frau"
+    greeting: str = ""  # e.g. "Sehr geehrter Herr Müller"
+    tags: list[str] = Field(default_factory=list)
+    subscribed: bool = True
+    external_id: str | None = None  # onOffice address id, for correlation only
+
+
+class UpsertOutcome(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    # The provider accepted the contact but does not say whether it was created or updated
+    # (Brevo's asynchronous import).
+    synced = "synced"
+    rejected = "rejected"
+
+
+class UpsertResult(BaseModel):
+    email: str
+    outcome: UpsertOutcome
+    provider_id: str | None = None
+    reason: str | None = None  # for rejected: the provider's reason, user-readable
+
+
+class ProviderContact(BaseModel):
+    """A contact as read back from the provider."""
+
+    email: str
+    provider_id: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    subscribed: bool | None = None
+    status: str | None = None  # provider's raw status (subscribed, unsubscribed, cleaned, ...)
+    tags: list[str] = Field(default_factory=list)
+
+
+class WebhookInfo(BaseModel):
+    id: str
+    url: str
+
+
+class ProviderEventType(StrEnum):
+    subscribe = "subscribe"
+    unsubscribe = "unsubscribe"
+    profile = "profile"  # profile data changed at the provider
+    email_changed = "email_changed"
+    deleted = "deleted"  # contact deleted or archived at the provider
+    cleaned = "cleaned"  # Mailchimp cleaned (bounced) address
+    delivered = "delivered"
+    opened = "opened"
+    clicked = "clicked"
+    hard_bounce = "hard_bounce"
+    ignored = "ignored"  # parsed but irrelevant (e.g. Mailchimp "Archive All")
+
+
+class ProviderEvent(BaseModel):
+    """One normalised provider webhook event."""
+
+    type: ProviderEventType
+    email: str
+    new_email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    provider_id: str | None = None
+    list_id: str | None = None
+    occurred_at: datetime | None = None
+    campaign: str | None = None  # campaign id/subject, for activity notes
+    url: str | None = None  # clicked link
+    reason: str | None = None
+    source: str | None = None  # Mailchimp "user"/"admin"/"api"
+    raw_type: str  # the provider's own event name
+    dedupe_key: str  # stable across redeliveries of the same event
+
+
+# ---------------------------------------------------------------------------------------------
+# The interface.
+# ---------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class NewsletterProvider(Protocol):
+    """What the connector needs from a newsletter service. All methods retry transient errors
+    internally (bounded) and raise ProviderTransientError when retries are exhausted."""
+
+    name: ProviderName
+    # Largest number of contacts `upsert_contacts` accepts in one call.
+    max_batch_size: int
+
+    async def check_key(self) -> AccountInfo: ...
+
+    async def ensure_list(self, name: str = "onoffice") -> ListInfo: ...
+
+    async def ensure_fields(self, list_id: str) -> FieldMapping: ...
+
+    async def upsert_contacts(
+        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+    ) -> list[UpsertResult]:
+        """Create or update the contacts (subscribed unless `subscribed` is False); one result
+        per input contact, in input order. Never raises for per-contact rejections."""
+        ...
+
+    async def upsert_contact(
+        self, list_id: str, contact: ContactData, mapping: FieldMapping
+    ) -> UpsertResult: ...
+
+    async def set_subscription(self, list_id: str, email: str, subscribed: bool) -> None: ...
+
+    async def change_email(self, list_id: str, old_email: str, new_email: str) -> None: ...
+
+    async def archive_contact(self, list_id: str, email: str) -> None: ...
+
+    async def get_contact(self, list_id: str, email: str) -> ProviderContact | None: ...
+
+    async def set_tags(
+        self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
+    ) -> None: ...
+
+    def iter_contacts(self, list_id: str) -> AsyncIterator[ProviderContact]:
+        """Every contact of the list, with tags, page by page (memory stays flat)."""
+        ...
+
+    async def count_contacts(self, list_id: str) -> int: ...
+
+    async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo: ...
+
+    async def remove_webhook(self, list_id: str, webhook_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...
