@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Settings:
-        if self.ENV == Environment.production:
+        if Environment.production == self.ENV:
             missing = [
                 name
                 for name in ("ENCRYPTION_KEY", "ONOFFICE_PROVIDER_SECRET")
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         return self
 
     def is_development(self) -> bool:
-        return self.ENV == Environment.development
+        return Environment.development == self.ENV
 
     @property
     def embedded_queue(self) -> bool:

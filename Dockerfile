@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN python -m venv /venv
+COPY pyproject.toml ./
+COPY app ./app
+COPY providers ./providers
+COPY onoffice_client ./onoffice_client
+COPY emulators ./emulators
+COPY migrations ./migrations
+RUN /venv/bin/pip install --no-cache-dir .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home /srv connector
+WORKDIR /srv
+COPY --from=build /venv /venv
+COPY alembic.ini ./
+ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 ENV=production
+USER connector
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+CMD ["connector", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,211 @@
+"""All ORM models (one module: the schema is small and read together)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, TimestampMixin, utcnow
+
+# BIGINT ids on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Tenant(TimestampMixin, Base):
+    """One onOffice customer that activated the connector in the marketplace."""
+
+    __tablename__ = "tenant"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_web_id: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_name: Mapped[str] = mapped_column(String(255), default="")
+    api_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    api_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The latest apiClaim seen in a signed onOffice URL; sent as `extendedclaim`.
+    api_claim: Mapped[str | None] = mapped_column(String(255))
+    api_claim_at: Mapped[datetime | None]
+    activated_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProviderKind(StrEnum):
+    mailchimp = "mailchimp"
+    brevo = "brevo"
+
+
+class Connection(TimestampMixin, Base):
+    """A tenant's link to one newsletter provider list (one per onOffice group)."""
+
+    __tablename__ = "connection"
+    __table_args__ = (UniqueConstraint("tenant_id", "group_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    # "" when the iframe passed no groupId (customer-wide connection).
+    group_id: Mapped[str] = mapped_column(String(64), default="")
+    provider: Mapped[str] = mapped_column(String(16))
+    api_key_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    api_key_hint: Mapped[str] = mapped_column(String(32), default="")
+    account_name: Mapped[str] = mapped_column(String(255), default="")
+    account_language: Mapped[str | None] = mapped_column(String(8))
+    list_id: Mapped[str | None] = mapped_column(String(64))
+    list_name: Mapped[str | None] = mapped_column(String(255))
+    webhook_id: Mapped[str | None] = mapped_column(String(128))
+    webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
+    activities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    field_mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Incremental sync watermark (onOffice `Aenderung`).
+    onoffice_watermark: Mapped[datetime | None]
+
+
+class SyncRunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class SyncRun(TimestampMixin, Base):
+    __tablename__ = "sync_run"
+    __table_args__ = (Index("ix_sync_run_connection_status", "connection_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="full")
+    status: Mapped[str] = mapped_column(String(16), default=SyncRunStatus.queued)
+    phase: Mapped[str] = mapped_column(String(32), default="queued")
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    # Progress: reading onOffice (next offset to read), batches fanned out and finished.
+    read_offset: Mapped[int] = mapped_column(Integer, default=0)
+    reading_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    addresses_read: Mapped[int] = mapped_column(Integer, default=0)
+    batches_total: Mapped[int] = mapped_column(Integer, default=0)
+    batches_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Counts (see the service contract; they always reconcile when the run completes).
+    onoffice_newsletter_total: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    synced_unspecified: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    invalid_emails: Mapped[int] = mapped_column(Integer, default=0)
+    missing_emails: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    tags_pulled: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SyncBatch(TimestampMixin, Base):
+    """A chunk of contacts of one run, sent to the provider by one job (idempotent by number)."""
+
+    __tablename__ = "sync_batch"
+    __table_args__ = (UniqueConstraint("run_id", "batch_no"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    batch_no: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    payload: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Contact(TimestampMixin, Base):
+    """What the connector last synced for one email of one connection."""
+
+    __tablename__ = "contact"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "email"),
+        Index("ix_contact_connection_address", "connection_id", "address_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    address_id: Mapped[int] = mapped_column(BigInteger)
+    email: Mapped[str] = mapped_column(String(320))  # normalised: trimmed, lower-case
+    provider_id: Mapped[str | None] = mapped_column(String(128))
+    # Hash of the values last written to the provider; equal hash = nothing to send.
+    synced_hash: Mapped[str | None] = mapped_column(String(64))
+    # The run that last claimed this email (duplicate detection across a whole run).
+    last_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subscribed: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class ProblemKind(StrEnum):
+    duplicate = "duplicate"
+    invalid_email = "invalid_email"
+    missing_email = "missing_email"
+    rejected = "rejected"
+
+
+class Problem(Base):
+    """An address of a run that was not synced, and why."""
+
+    __tablename__ = "problem"
+    __table_args__ = (UniqueConstraint("run_id", "address_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    address_id: Mapped[int] = mapped_column(BigInteger)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundEventStatus(StrEnum):
+    pending = "pending"
+    applied = "applied"
+    ignored = "ignored"
+    failed = "failed"
+
+
+class InboundEvent(Base):
+    """A received webhook/event, stored before it is acknowledged and applied asynchronously."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (
+        UniqueConstraint("source", "dedupe_key"),
+        Index("ix_inbound_event_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # mailchimp | brevo | onoffice
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connection.id", ondelete="SET NULL")
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=InboundEventStatus.pending)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None]
+
+
+class UsedSignature(Base):
+    """Replay protection: a signed onOffice URL is accepted once per purpose."""
+
+    __tablename__ = "used_signature"
+
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    signature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,39 @@
+"""Request dependencies: the transaction owner and the shared resources."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.session import unit_of_work
+from app.resources import Resources
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_app_settings(request: Request) -> Settings:
+    return get_resources(request).settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and transaction per request: commit on success, then send buffered jobs;
+    roll back and drop the jobs on any error."""
+    resources = get_resources(request)
+    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_db_session)]

@@ -1,0 +1,67 @@
+"""App factory: `uvicorn --factory app.main:create_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request, Response
+
+from app.config import Settings, get_settings
+from app.errors import AppError, app_error_handler
+from app.health.router import router as health_router
+from app.logging import configure_logging
+from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.resources import create_resources
+from app.worker.registry import load_tasks
+
+DESCRIPTION = """
+Keeps onOffice enterprise addresses with Newsletter = Yes in sync with a Mailchimp audience or a
+Brevo list named `onoffice`, in both directions.
+
+* **Sessions**: exchange the signed onOffice iframe query for a bearer token
+  (`POST /api/v1/sessions`), then call every `/api/v1` route with `Authorization: Bearer <token>`.
+* **Connection**: `PUT /api/v1/connection` checks the provider key, prepares the list and webhook.
+* **Sync**: `POST /api/v1/syncs` starts a full sync; follow it with `GET /api/v1/syncs/{id}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, http: httpx.AsyncClient | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    load_tasks()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.LOG_LEVEL)
+        resources = await create_resources(settings, http=http)
+        app.state.resources = resources
+        try:
+            yield
+        finally:
+            await resources.aclose()
+
+    app = FastAPI(
+        title="onOffice Newsletter Connector",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(AppError, app_error_handler)
+
+    @app.middleware("http")
+    async def record_metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(route).observe(time.perf_counter() - start)
+        return response
+
+    app.include_router(health_router)
+    return app

@@ -1,0 +1,203 @@
+"""Background jobs: enqueue after commit, run on arq (Redis) or in-process (embedded mode).
+
+`enqueue_job()` never touches Redis. It appends to a per-request (or per-task) buffer that the
+transaction owner flushes only after its commit, and throws away on rollback, so a job can never
+run against rows that do not exist (anti-pattern 1 of the style guide).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from arq import ArqRedis
+from arq.jobs import Job
+from arq.worker import Retry
+
+log = logging.getLogger(__name__)
+
+TaskFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    fn: TaskFn
+    max_tries: int | None = None
+    timeout_s: float | None = None
+    keep_result_s: float | None = None
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    name: str
+    kwargs: dict[str, Any]
+    job_id: str | None = None
+    defer_by: float | None = None
+
+
+_buffer: ContextVar[list[PendingJob] | None] = ContextVar("job_buffer", default=None)
+
+
+def enqueue_job(
+    name: str, *, _job_id: str | None = None, _defer_by: float | None = None, **kwargs: Any
+) -> None:
+    """Buffer a job; it is sent when the surrounding transaction owner flushes."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}")
+    buf = _buffer.get()
+    if buf is None:
+        raise RuntimeError("enqueue_job() called outside a job buffer (no transaction owner)")
+    buf.append(PendingJob(name, kwargs, _job_id, _defer_by))
+
+
+@contextlib.contextmanager
+def job_buffer() -> Any:
+    """Collect jobs enqueued inside the block; the caller flushes them after commit."""
+    buf: list[PendingJob] = []
+    token = _buffer.set(buf)
+    try:
+        yield buf
+    finally:
+        _buffer.reset(token)
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, job: PendingJob) -> bool:
+        """Send one job; False when a job with the same id is already queued or running."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def flush_jobs(queue: JobQueue, jobs: list[PendingJob]) -> None:
+    for job in jobs:
+        sent = await queue.enqueue(job)
+        log.info("worker.job_enqueued", extra={"job": job.name, "job_id": job.job_id, "sent": sent})
+    jobs.clear()
+
+
+def compute_backoff(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter (avoid a thundering herd of retries)."""
+    return random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))
+
+
+class ArqQueue:
+    def __init__(self, redis: ArqRedis) -> None:
+        self.redis = redis
+
+    async def enqueue(self, job: PendingJob) -> bool:
+        result: Job | None = await self.redis.enqueue_job(
+            job.name, _job_id=job.job_id, _defer_by=job.defer_by, **job.kwargs
+        )
+        return result is not None
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+
+@dataclass
+class InProcessQueue:
+    """Embedded mode: runs tasks as asyncio tasks in this process, with arq's retry semantics.
+
+    Jobs live only in memory; work that must survive a restart is persisted in the database
+    and picked up again by the periodic sweeps (see app.worker.jobs).
+    """
+
+    context_factory: Callable[[], dict[str, Any]]
+    default_max_tries: int = 5
+    _running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _counter: int = 0
+
+    async def enqueue(self, job: PendingJob) -> bool:
+        spec = TASKS[job.name]
+        if job.job_id is None:
+            self._counter += 1
+            job_id = f"{job.name}:{self._counter}"
+        else:
+            job_id = job.job_id
+        if job_id in self._running:
+            return False
+        task = asyncio.create_task(self._run(spec, job, job_id), name=job_id)
+        self._running[job_id] = task
+        task.add_done_callback(lambda _t: self._running.pop(job_id, None))
+        return True
+
+    async def _run(self, spec: TaskSpec, job: PendingJob, job_id: str) -> None:
+        if job.defer_by:
+            await asyncio.sleep(job.defer_by)
+        max_tries = spec.max_tries or self.default_max_tries
+        for attempt in range(1, max_tries + 1):
+            ctx = self.context_factory() | {"job_id": job_id, "job_try": attempt}
+            try:
+                await spec.fn(ctx, **job.kwargs)
+                return
+            except Retry as exc:
+                delay = (exc.defer_score or 0) / 1000
+                log.info(
+                    "worker.retry", extra={"job_id": job_id, "attempt": attempt, "delay": delay}
+                )
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker.job_failed", extra={"job_id": job_id, "attempt": attempt})
+                return
+        log.error("worker.job_gave_up", extra={"job_id": job_id, "tries": max_tries})
+
+    async def ping(self) -> None:
+        return None
+
+    async def join(self) -> None:
+        """Wait until every queued job (and the jobs they enqueue) has finished."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def task_scope(queue: JobQueue) -> AsyncIterator[None]:
+    """Owner scope for a task body: jobs it enqueues are flushed only if it succeeds."""
+    with job_buffer() as buf:
+        yield
+    await flush_jobs(queue, buf)
+
+
+def task(
+    name: str,
+    *,
+    max_tries: int | None = None,
+    timeout_s: float | None = None,
+    keep_result_s: float | None = None,
+) -> Callable[[TaskFn], TaskFn]:
+    """Register a job function `async def fn(ctx, **ids)` under a dotted name."""
+
+    def decorator(fn: TaskFn) -> TaskFn:
+        async def wrapper(ctx: dict[str, Any], **kwargs: Any) -> Any:
+            async with task_scope(ctx["queue"]):
+                return await fn(ctx, **kwargs)
+
+        wrapper.__name__ = fn.__name__
+        wrapper.__qualname__ = fn.__qualname__
+        TASKS[name] = TaskSpec(name, wrapper, max_tries, timeout_s, keep_result_s)
+        return fn
+
+    return decorator

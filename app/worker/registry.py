@@ -1,0 +1,12 @@
+"""Imports every module that registers tasks, so the worker and the in-process queue agree."""
+
+from __future__ import annotations
+
+import importlib
+
+TASK_MODULES: tuple[str, ...] = ()
+
+
+def load_tasks() -> None:
+    for module in TASK_MODULES:
+        importlib.import_module(module)

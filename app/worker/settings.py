@@ -1,0 +1,65 @@
+"""arq WorkerSettings: `connector worker` (or `arq app.worker.settings.WorkerSettings`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.worker import Function, func
+
+from app.config import get_settings
+from app.logging import configure_logging
+from app.resources import Resources, create_resources, redis_settings
+from app.worker.queue import TASKS
+from app.worker.registry import load_tasks
+
+if TYPE_CHECKING:
+    from arq.typing import WorkerCoroutine
+
+
+def worker_functions() -> list[Function]:
+    load_tasks()
+    return [
+        func(
+            cast("WorkerCoroutine", spec.fn),
+            name=spec.name,
+            max_tries=spec.max_tries,
+            timeout=spec.timeout_s,
+            keep_result=spec.keep_result_s,
+        )
+        for spec in TASKS.values()
+    ]
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL)
+    resources = await create_resources(settings, redis=ctx["redis"])
+    ctx.update(resources.job_context())
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    resources: Resources | None = ctx.get("resources")
+    if resources is not None:
+        await resources.http.aclose()
+        await resources.engine.dispose()
+
+
+def worker_redis_settings() -> RedisSettings:
+    url = get_settings().REDIS_URL
+    if not url:
+        raise RuntimeError("the arq worker needs REDIS_URL (embedded mode runs jobs in-process)")
+    return redis_settings(url)
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Function]] = worker_functions()
+    cron_jobs: ClassVar[list[CronJob]] = []
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    max_tries = 10
+    job_timeout = 900
+    max_jobs = 10
+    # `connector worker` passes the real settings; this default serves `arq app.worker...`.
+    redis_settings = redis_settings(get_settings().REDIS_URL or "redis://127.0.0.1:6379/0")

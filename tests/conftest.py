@@ -1,0 +1,125 @@
+"""Shared fixtures: a fresh PostgreSQL database per test session, real Redis, the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.cli import migrate
+from app.config import Environment, Settings
+from app.db import models  # noqa: F401  (registers the tables)
+from app.db.base import Base
+from app.db.engine import create_engine
+
+PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_DB_NAME = os.environ.get("TEST_DB_NAME", "connector_test")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+
+
+def pg_url(db_name: str) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{db_name}"
+
+
+async def recreate_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A freshly created, migrated PostgreSQL database for this test session."""
+    asyncio.run(recreate_database(TEST_DB_NAME))
+    url = pg_url(TEST_DB_NAME)
+    migrate(url)
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        ENV=Environment.testing,
+        DATABASE_URL=database_url,
+        REDIS_URL=None,
+        ONOFFICE_PROVIDER_SECRET="test-provider-secret",  # type: ignore[arg-type]
+        PUBLIC_BASE_URL="https://connector.test",
+    )
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=2)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Tests that touch the database start from empty tables (jobs use their own sessions,
+    so per-test transactions cannot isolate them)."""
+    if "database_url" not in request.fixturenames:
+        yield
+        return
+    url: str = request.getfixturevalue("database_url")
+    engine = create_engine(url, pool_size=1)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+    yield
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Any]:
+    from arq.connections import ArqRedis
+
+    client = ArqRedis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@contextlib.asynccontextmanager
+async def running_app(
+    app: FastAPI, base_url: str = "https://connector.test"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run, and an HTTP client talking to it in-process."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client,
+    ):
+        yield client

@@ -1,0 +1,126 @@
+"""Jobs are sent only after the transaction commits, and run in a real arq worker on Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+from arq.worker import Worker
+from sqlalchemy import func, select
+
+from app.config import Settings
+from app.db.models import Tenant
+from app.db.session import unit_of_work
+from app.resources import create_resources
+from app.worker.queue import enqueue_job, task
+from app.worker.settings import worker_functions
+
+RUNS_KEY = "test:foundation:runs"
+
+
+@task("test.record_tenant")
+async def record_tenant(ctx: dict[str, Any], *, tenant_id: int) -> None:
+    """Proves the job sees the committed row and counts its executions."""
+    async with ctx["sessionmaker"]() as session:
+        tenant = await session.get(Tenant, tenant_id)
+    assert tenant is not None, "job ran before its row was committed"
+    redis: ArqRedis = ctx["redis"]
+    await redis.rpush(RUNS_KEY, str(tenant_id))
+
+
+def make_worker(redis: ArqRedis, settings: Settings) -> Worker:
+    from app.worker.settings import on_shutdown, on_startup
+
+    return Worker(
+        functions=worker_functions(),
+        redis_pool=redis,
+        burst=True,
+        poll_delay=0.05,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        handle_signals=False,
+    )
+
+
+@pytest.fixture
+def arq_settings(settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    # The worker's on_startup reads settings from the environment, like production.
+    monkeypatch.setenv("DATABASE_URL", settings.DATABASE_URL)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    from app.config import get_settings
+
+    get_settings.cache_clear()
+    yield settings.model_copy(update={"REDIS_URL": redis_url})
+    get_settings.cache_clear()
+
+
+class TestEnqueueAfterCommit:
+    async def test_rolled_back_job_never_runs(
+        self, arq_settings: Settings, redis: ArqRedis
+    ) -> None:
+        resources = await create_resources(arq_settings, redis=redis)
+        with pytest.raises(RuntimeError, match="boom"):
+            async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+                tenant = Tenant(customer_web_id="rollback")
+                session.add(tenant)
+                await session.flush()
+                enqueue_job("test.record_tenant", tenant_id=tenant.id)
+                raise RuntimeError("boom")
+        assert await redis.zcard("arq:queue") == 0
+        worker = make_worker(redis, arq_settings)
+        await worker.main()
+        await worker.close()
+        assert await redis.lrange(RUNS_KEY, 0, -1) == []
+        async with resources.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(Tenant)) == 0
+        await resources.engine.dispose()
+        await resources.http.aclose()
+
+    async def test_committed_job_runs_once_in_arq_worker(
+        self, arq_settings: Settings, redis: ArqRedis
+    ) -> None:
+        resources = await create_resources(arq_settings, redis=redis)
+        async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+            tenant = Tenant(customer_web_id="commit")
+            session.add(tenant)
+            await session.flush()
+            enqueue_job("test.record_tenant", _job_id=f"rec:{tenant.id}", tenant_id=tenant.id)
+            # Same job id again: arq must treat it as already queued.
+            enqueue_job("test.record_tenant", _job_id=f"rec:{tenant.id}", tenant_id=tenant.id)
+            # Nothing reaches Redis before the commit.
+            assert await redis.zcard("arq:queue") == 0
+        assert await redis.zcard("arq:queue") == 1
+        worker = make_worker(redis, arq_settings)
+        await worker.main()
+        await worker.close()
+        assert worker.jobs_complete == 1 and worker.jobs_failed == 0
+        assert await redis.lrange(RUNS_KEY, 0, -1) == [str(tenant.id).encode()]
+        await resources.engine.dispose()
+        await resources.http.aclose()
+
+    async def test_enqueue_outside_a_transaction_is_refused(self) -> None:
+        with pytest.raises(RuntimeError, match="outside a job buffer"):
+            enqueue_job("test.record_tenant", tenant_id=1)
+
+
+class TestInProcessQueue:
+    async def test_embedded_mode_runs_jobs_after_commit(self, settings: Settings) -> None:
+        ran: list[int] = []
+
+        @task("test.inprocess")
+        async def inprocess(ctx: dict[str, Any], *, n: int) -> None:
+            assert ctx["job_try"] >= 1
+            ran.append(n)
+
+        resources = await create_resources(settings)
+        with pytest.raises(ValueError):
+            async with unit_of_work(resources.sessionmaker, resources.queue):
+                enqueue_job("test.inprocess", n=1)
+                raise ValueError
+        async with unit_of_work(resources.sessionmaker, resources.queue):
+            enqueue_job("test.inprocess", n=2)
+            assert ran == []
+        await resources.queue.join()  # type: ignore[attr-defined]
+        assert ran == [2]
+        await resources.aclose()
