@@ -1,0 +1,548 @@
+"""Async client for the onOffice enterprise API (the parts the newsletter connector uses)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from onoffice_client.errors import error_for
+from onoffice_client.models import (
+    ActionKind,
+    ActivityCreate,
+    Address,
+    AddressCreate,
+    AddressUpdate,
+    OnOfficeError,
+    OnOfficeTransientError,
+)
+from onoffice_client.normalize import (
+    format_datetime,
+    parse_address,
+    parse_int,
+    parse_permitted_values,
+)
+from onoffice_client.signature import hmac_v2
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+DEFAULT_API_URL = "https://api.onoffice.de/api/stable/api.php"
+_URN = "urn:onoffice-de-ns:smart:2.5:smartml:action:"
+READ = _URN + "read"
+CREATE = _URN + "create"
+MODIFY = _URN + "modify"
+GET = _URN + "get"
+DO = _URN + "do"
+
+MAX_LIST_LIMIT = 500  # hard limit of records per read and of `recordids` per action
+ADDRESS_FIELDS = (
+    "Anrede",
+    "Titel",
+    "Vorname",
+    "Name",
+    "Email",
+    "newsletter_aktiv",
+    "NewsletterTag",
+    "Status",
+    "SpracheKontakt",
+)
+MODIFIED_FIELD = "Aenderung"
+UNKNOWN_FIELD_CODES = frozenset({75, 141, 143, 144, 145})
+UNKNOWN_SORT_CODE = 212
+
+
+@dataclass(frozen=True)
+class Action:
+    actionid: str
+    resourcetype: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    resourceid: str | int = ""
+    identifier: str = ""
+
+
+class _RetryableHTTPError(Exception):
+    """An HTTP 5xx answer; turned into OnOfficeTransientError when retries run out."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"onOffice answered HTTP {status_code}")
+        self.status_code = status_code
+
+
+class OnOfficeClient:
+    """One API user of one onOffice customer.
+
+    `claim` is the marketplace `apiClaim` to send as `extendedclaim` with every action (the
+    activation claim for `unlock_provider`, the latest iframe/webhook claim otherwise).
+    """
+
+    def __init__(
+        self,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        token: str,
+        secret: str,
+        claim: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        max_retries: int = 3,
+        page_size: int = MAX_LIST_LIMIT,
+        actions_per_request: int = 50,
+        sort_by: str | None = "KdNr",
+        timeout: float = 60.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        server_timezone: str = "Europe/Berlin",
+    ) -> None:
+        if not 1 <= page_size <= MAX_LIST_LIMIT:
+            raise ValueError(f"page_size must be between 1 and {MAX_LIST_LIMIT}")
+        self._api_url = api_url
+        self._token = token
+        self._secret = secret
+        self._claim = claim
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0))
+        self._max_retries = max_retries
+        self._page_size = page_size
+        self._actions_per_request = max(1, actions_per_request)
+        # Which sort field and whether `Aenderung` is readable differ per customer/API version;
+        # both are learned on first use and then kept for the client's lifetime.
+        self._sort_by = sort_by
+        self._read_modified = True
+        self._timeout = timeout
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._tz = ZoneInfo(server_timezone)
+
+    async def __aenter__(self) -> OnOfficeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -----------------------------------------------------------------------------------------
+    # Reading addresses
+    # -----------------------------------------------------------------------------------------
+
+    async def iter_newsletter_addresses(self) -> AsyncIterator[list[Address]]:
+        """All active addresses with Newsletter = Yes, one page (<= page_size) at a time."""
+        active_subscribers = {
+            "newsletter_aktiv": [{"op": "=", "val": 1}],
+            "Status": [{"op": "=", "val": 1}],
+        }
+        async for page in self._iter_addresses(active_subscribers):
+            yield page
+
+    async def iter_changed_addresses(
+        self, since: datetime, overlap: timedelta = timedelta(minutes=10)
+    ) -> AsyncIterator[list[Address]]:
+        """Addresses modified at or after `since - overlap`, whatever their newsletter status.
+
+        The overlap absorbs clock and time-zone differences; callers must tolerate repeats.
+        """
+        watermark = format_datetime(since - overlap, self._tz)
+        async for page in self._iter_addresses({MODIFIED_FIELD: [{"op": ">=", "val": watermark}]}):
+            yield page
+
+    async def get_addresses(self, ids: Sequence[int]) -> list[Address]:
+        unique_ids = list(dict.fromkeys(int(i) for i in ids))
+        actions = [
+            Action(
+                READ,
+                "address",
+                {
+                    "data": self._address_fields(),
+                    "recordids": list(chunk),
+                    "listlimit": MAX_LIST_LIMIT,
+                },
+            )
+            for chunk in _chunks(unique_ids, MAX_LIST_LIMIT)
+        ]
+        results = await self._read_with_fallbacks(actions)
+        return [address for result in results for address in self._addresses_of(result)]
+
+    async def find_addresses_by_email(self, email: str) -> list[Address]:
+        """Addresses whose main email equals `email`, ignoring case and surrounding spaces."""
+        wanted = email.strip().casefold()
+        if not wanted:
+            return []
+        # `like` with wildcards also finds values stored with stray spaces; the exact match
+        # (and LIKE's "_" wildcard) is settled locally.
+        criteria = {"Email": [{"op": "like", "val": f"%{email.strip()}%"}]}
+        found: list[Address] = []
+        async for page in self._iter_addresses(criteria):
+            found.extend(a for a in page if a.email.strip().casefold() == wanted)
+        return found
+
+    async def _iter_addresses(self, criteria: Mapping[str, Any]) -> AsyncIterator[list[Address]]:
+        seen: set[int] = set()
+        offset = 0
+        while True:
+            params: dict[str, Any] = {
+                "data": self._address_fields(),
+                "filter": criteria,
+                "listlimit": self._page_size,
+                "listoffset": offset,
+            }
+            if self._sort_by:
+                params |= {"sortby": self._sort_by, "sortorder": "ASC"}
+            (result,) = await self._read_with_fallbacks([Action(READ, "address", params)])
+            addresses = self._addresses_of(result)
+            # Records edited between two pages can shift across page borders; never repeat one.
+            page = [a for a in addresses if a.id not in seen]
+            seen.update(a.id for a in page)
+            if page:
+                yield page
+            offset += self._page_size
+            total = _cntabsolute(result)
+            if len(addresses) < self._page_size or (total is not None and offset >= total):
+                return
+
+    def _address_fields(self) -> list[str]:
+        return [*ADDRESS_FIELDS, MODIFIED_FIELD] if self._read_modified else list(ADDRESS_FIELDS)
+
+    async def _read_with_fallbacks(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
+        """Run read actions; drop `Aenderung` or the sort field once if this customer rejects it."""
+        while True:
+            try:
+                return await self._run(actions)
+            except OnOfficeError as exc:
+                if exc.errorcode in UNKNOWN_FIELD_CODES and self._read_modified:
+                    logger.info("onoffice.modified_field_unreadable", extra={"code": exc.errorcode})
+                    self._read_modified = False
+                elif exc.errorcode == UNKNOWN_SORT_CODE and self._sort_by:
+                    logger.info("onoffice.sort_field_rejected", extra={"sort_by": self._sort_by})
+                    self._sort_by = None
+                else:
+                    raise
+            actions = [self._without_rejected_options(a) for a in actions]
+
+    def _without_rejected_options(self, action: Action) -> Action:
+        params = dict(action.parameters)
+        params["data"] = self._address_fields()
+        if self._sort_by is None:
+            params.pop("sortby", None)
+            params.pop("sortorder", None)
+        return Action(action.actionid, action.resourcetype, params, action.resourceid)
+
+    def _addresses_of(self, result: Mapping[str, Any]) -> list[Address]:
+        return [parse_address(r, self._tz) for r in _records(result)]
+
+    # -----------------------------------------------------------------------------------------
+    # Writing addresses
+    # -----------------------------------------------------------------------------------------
+
+    async def modify_address(self, address_id: int, update: AddressUpdate) -> None:
+        await self.modify_addresses([(address_id, update)])
+
+    async def modify_addresses(self, updates: Sequence[tuple[int, AddressUpdate]]) -> None:
+        actions = [
+            Action(MODIFY, "address", params, resourceid=int(address_id))
+            for address_id, update in updates
+            if (params := _update_parameters(update))
+        ]
+        await self._run(actions)
+
+    async def change_email(self, address_id: int, old_email: str, new_email: str) -> None:
+        """Make `new_email` the address's main email (replacing `old_email` when given)."""
+        if old_email:
+            entry = {"action": "modify", "oldvalue": old_email, "newvalue": new_email}
+        else:
+            entry = {"action": "add", "newvalue": new_email}
+        params = {"email": entry | {"default": True}}
+        await self._run([Action(MODIFY, "address", params, resourceid=int(address_id))])
+
+    async def create_address(self, data: AddressCreate) -> int:
+        """Create an address unless one with this email exists; returns the (existing) id."""
+        email = data.email.strip()
+        params: dict[str, Any] = {
+            "Anrede": data.salutation,
+            "Vorname": data.first_name,
+            "Name": data.last_name,
+            "email": email,
+            "default_email": email,
+            "newsletter_aktiv": str(int(data.newsletter)),
+            "NewsletterTag": list(data.tags),
+            "checkDuplicate": True,
+            "noOverrideByDuplicate": True,
+        }
+        if data.origin:
+            params["HerkunftKontakt"] = [data.origin]
+        (result,) = await self._run([Action(CREATE, "address", params)])
+        new_id = _created_id(result)
+        if new_id:
+            return new_id
+        # What onOffice returns when the duplicate check hits is undocumented; without an id,
+        # the existing record (lowest id wins, as for onOffice's own duplicate check) is it.
+        existing = await self.find_addresses_by_email(email)
+        if not existing:
+            raise OnOfficeError(f"onOffice created no address for {email!r} and returned no id")
+        return min(a.id for a in existing)
+
+    # -----------------------------------------------------------------------------------------
+    # Activities, configuration, activation
+    # -----------------------------------------------------------------------------------------
+
+    async def create_activities(self, items: Sequence[ActivityCreate]) -> None:
+        actions = []
+        for item in items:
+            if not item.address_ids:
+                continue
+            params: dict[str, Any] = {
+                "addressids": [int(i) for i in item.address_ids],
+                "actionkind": item.kind,
+                "note": item.note,
+            }
+            if item.type:
+                params["actiontype"] = item.type
+            if item.at:
+                params["datetime"] = format_datetime(item.at, self._tz)
+            actions.append(Action(CREATE, "agentslog", params))
+        await self._run(actions)
+
+    async def get_fields(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Field configuration of address fields; `permittedvalues` normalised to key -> label."""
+        params = {
+            "labels": True,
+            "language": "DEU",
+            "modules": ["address"],
+            "fieldList": list(fields),
+        }
+        (result,) = await self._run([Action(GET, "fields", params)])
+        out: dict[str, dict[str, Any]] = {}
+        for record in _records(result):
+            if str(record.get("id", "address")) != "address":
+                continue
+            elements = record.get("elements")
+            if not isinstance(elements, Mapping):
+                continue
+            for name, spec in elements.items():
+                if not isinstance(spec, Mapping) or (fields and name not in fields):
+                    continue
+                out[name] = dict(spec) | {
+                    "permittedvalues": parse_permitted_values(spec.get("permittedvalues"))
+                }
+        return out
+
+    async def get_action_kinds(self) -> list[ActionKind]:
+        (result,) = await self._run([Action(GET, "actionkindtypes", {})])
+        kinds = []
+        for record in _records(result):
+            raw = record.get("elements")
+            item: Mapping[str, Any] = raw if isinstance(raw, Mapping) and raw else record
+            if not item.get("key"):
+                continue
+            # PHP encodes an empty map as [], so `types` may be a list.
+            types = item.get("types")
+            kinds.append(
+                ActionKind(
+                    key=str(item["key"]),
+                    label=str(item.get("label") or item["key"]),
+                    types=parse_permitted_values(types),
+                )
+            )
+        return kinds
+
+    async def unlock_provider(self, parameter_cache_id: str) -> None:
+        """Finish a marketplace activation; the constructor's `claim` is the activation apiClaim."""
+        params = {"parameterCacheId": parameter_cache_id}
+        (result,) = await self._run([Action(DO, "unlockProvider", params)])
+        records = _records(result)
+        elements = records[0].get("elements") if records else None
+        if not isinstance(elements, Mapping) or elements.get("success") != "success":
+            raise OnOfficeError("onOffice did not confirm the activation (unlockProvider)")
+
+    # -----------------------------------------------------------------------------------------
+    # Transport
+    # -----------------------------------------------------------------------------------------
+
+    async def _run(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
+        """Send the actions, several per HTTP request; results in order, errors raised typed."""
+        results: list[dict[str, Any]] = []
+        for batch in _chunks(actions, self._actions_per_request):
+            results.extend(await self._send(batch))
+        return results
+
+    async def _send(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=wait_exponential_jitter(initial=self._backoff_initial, max=self._backoff_max),
+            retry=retry_if_exception_type((httpx.TransportError, _RetryableHTTPError)),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    # Rebuilt per attempt: the timestamp (and so the HMAC) must be fresh.
+                    body = self._envelope(actions)
+                    response = await self._post(body)
+        except httpx.TransportError as exc:
+            raise OnOfficeTransientError(
+                f"onOffice is unreachable ({type(exc).__name__}); will retry later"
+            ) from exc
+        except _RetryableHTTPError as exc:
+            raise OnOfficeTransientError(
+                f"onOffice answered HTTP {exc.status_code}; will retry later"
+            ) from exc
+        return _check_response(response, actions)
+
+    async def _post(self, body: dict[str, Any]) -> httpx.Response:
+        try:
+            # An overall deadline: httpx timeouts are per network operation, and not every
+            # transport (e.g. in-process ASGI) enforces them.
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.post(
+                    self._api_url,
+                    json=body,
+                    headers={"Accept": "application/json"},
+                    timeout=self._timeout,
+                )
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("onOffice did not answer in time") from exc
+        if response.status_code >= 500:
+            raise _RetryableHTTPError(response.status_code)
+        return response
+
+    def _envelope(self, actions: Sequence[Action]) -> dict[str, Any]:
+        timestamp = int(time.time())
+        return {
+            "token": self._token,
+            "request": {"actions": [self._signed(action, timestamp) for action in actions]},
+        }
+
+    def _signed(self, action: Action, timestamp: int) -> dict[str, Any]:
+        params = dict(action.parameters)
+        if self._claim:
+            params["extendedclaim"] = self._claim
+        return {
+            "actionid": action.actionid,
+            "resourceid": action.resourceid,
+            "resourcetype": action.resourcetype,
+            "identifier": action.identifier,
+            "timestamp": timestamp,
+            "hmac": hmac_v2(
+                self._token, self._secret, timestamp, action.resourcetype, action.actionid
+            ),
+            "hmac_version": "2",
+            "parameters": dict(sorted(params.items())),
+        }
+
+
+def _log_retry(retry_state: Any) -> None:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    logger.warning(
+        "onoffice.retry",
+        extra={"attempt": retry_state.attempt_number, "error": type(exc).__name__},
+    )
+
+
+def _check_response(response: httpx.Response, actions: Sequence[Action]) -> list[dict[str, Any]]:
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if not isinstance(payload, Mapping):
+        raise OnOfficeError(f"onOffice answered HTTP {response.status_code} without a JSON body")
+    raw_status = payload.get("status")
+    status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
+    top_code = _as_int(status.get("errorcode"))
+    message = str(status.get("message") or "")
+    body = payload.get("response")
+    raw_results = body.get("results") if isinstance(body, Mapping) else None
+    results = [r for r in raw_results if isinstance(r, Mapping)] if raw_results else []
+    # Per-action errors come first: a top-level 97 only says "see the results".
+    for action, result in zip(actions, results, strict=False):
+        result_status = result.get("status")
+        if isinstance(result_status, Mapping) and (code := _as_int(result_status.get("errorcode"))):
+            text = str(result_status.get("message") or "")
+            raise error_for(code, text, context=_describe(action))
+    if top_code and top_code != 97:
+        raise error_for(top_code, message)
+    http_code = _as_int(status.get("code")) or response.status_code
+    if http_code >= 500:
+        raise OnOfficeTransientError(f"onOffice reported a server error: {message or http_code}")
+    if http_code >= 400 or response.status_code >= 400:
+        raise error_for(22 if http_code == 400 else 0, message or f"HTTP {http_code}")
+    if len(results) != len(actions):
+        raise OnOfficeError(
+            f"onOffice returned {len(results)} results for {len(actions)} actions"
+            + (f": {message}" if message else "")
+        )
+    return [dict(r) for r in results]
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _describe(action: Action) -> str:
+    verb = action.actionid.rsplit(":", 1)[-1]
+    target = f" {action.resourceid}" if action.resourceid not in ("", None) else ""
+    return f"{verb} {action.resourcetype}{target}"
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _records(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    data = result.get("data")
+    records = data.get("records") if isinstance(data, Mapping) else None
+    return [r for r in records if isinstance(r, Mapping)] if isinstance(records, list) else []
+
+
+def _cntabsolute(result: Mapping[str, Any]) -> int | None:
+    data = result.get("data")
+    meta = data.get("meta") if isinstance(data, Mapping) else None
+    total = meta.get("cntabsolute") if isinstance(meta, Mapping) else None
+    return _as_int(total) if total is not None else None
+
+
+def _created_id(result: Mapping[str, Any]) -> int:
+    for record in _records(result):
+        elements = record.get("elements")
+        element_id = elements.get("id") if isinstance(elements, Mapping) else None
+        for raw in (record.get("id"), element_id):
+            try:
+                if raw is not None and (value := parse_int(raw)) > 0:
+                    return value
+            except ValueError:
+                continue
+    return 0
+
+
+def _update_parameters(update: AddressUpdate) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if update.salutation is not None:
+        params["Anrede"] = update.salutation
+    if update.first_name is not None:
+        params["Vorname"] = update.first_name
+    if update.last_name is not None:
+        params["Name"] = update.last_name
+    if update.newsletter is not None:
+        params["newsletter_aktiv"] = str(int(update.newsletter))
+    if update.tags is not None:
+        # Multiselects are replaced, not merged: always the full set, without pipes.
+        params["NewsletterTag"] = list(dict.fromkeys(update.tags))
+    return params
