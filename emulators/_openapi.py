@@ -17,8 +17,8 @@ Deliberate relaxations of spec quirks (the emulators must not reject what the re
 - A request body on an operation without `requestBody` is only a violation if it is non-empty.
 - Media types match ignoring parameters (`; charset=utf-8`) and honour `*/*` and `type/*`.
 - Unknown query parameters are reported unless `allow_unknown_query=True`.
-- Free-form maps typed `additionalProperties: {type: object}` accept any value (see
-  `_relax_free_form_maps`; the derived Mailchimp spec types merge field values as objects).
+- Free-form maps typed `additionalProperties: {type: object}` accept any value, and `oneOf`
+  is checked as `anyOf` (see `_relax`).
 """
 
 from __future__ import annotations
@@ -56,17 +56,21 @@ def load_spec(spec_path: Path) -> dict[str, Any]:
             data = yaml.load(fh, Loader=loader)
     if not isinstance(data, dict) or "paths" not in data:
         raise ValueError(f"{spec_path} is not an OpenAPI document")
-    _relax_free_form_maps(data)
+    _relax(data)
     return data
 
 
-def _relax_free_form_maps(node: Any) -> None:
-    """`additionalProperties: {type: object}` with nothing else means "any value" in practice.
+def _relax(node: Any) -> None:
+    """Loosen two spec-writing habits that make valid requests fail (see the module doc).
 
-    The derived Mailchimp spec declares merge field values that way although the API takes
-    strings and numbers (`{"FNAME": "Max"}`).
+    `additionalProperties: {type: object}` with nothing else means "any value" in practice: the
+    derived Mailchimp spec declares merge field values that way although the API takes strings
+    (`{"FNAME": "Max"}`). `oneOf` becomes `anyOf`, because alternatives without `required`
+    (Brevo's remove-from-list body: emails | ids | extIds | all) all match any object.
     """
     if isinstance(node, dict):
+        if "oneOf" in node and "anyOf" not in node:
+            node["anyOf"] = node.pop("oneOf")
         extra = node.get("additionalProperties")
         if (
             isinstance(extra, dict)
@@ -75,10 +79,10 @@ def _relax_free_form_maps(node: Any) -> None:
         ):
             node["additionalProperties"] = {}
         for value in node.values():
-            _relax_free_form_maps(value)
+            _relax(value)
     elif isinstance(node, list):
         for value in node:
-            _relax_free_form_maps(value)
+            _relax(value)
 
 
 def _escape_pointer(token: str) -> str:

@@ -1,0 +1,171 @@
+"""Normalise Brevo marketing webhook payloads into `ProviderEvent`s.
+
+Brevo posts one JSON object per event, or an array of up to 500 when the webhook is batched.
+Event spellings differ between Brevo's docs, older Sendinblue payloads and the subscription
+names (`hard_bounce` / `hardBounce` / `hard_bounced`, `unsubscribe` / `unsubscribed`, ...), so
+names are compared after dropping case, underscores, dashes and spaces.
+
+Payloads carry no event id (`id` is the webhook's id), so the dedupe key is a hash of what
+identifies an event: name, e-mail, event time, campaign or lists, and the clicked URL. Where a
+payload has an id of its own (`uuid`, `event_id`, `message-id`) that is used instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from providers.base import ProviderEvent, ProviderEventType
+
+logger = logging.getLogger(__name__)
+
+_T = ProviderEventType
+EVENT_TYPES: Final[dict[str, ProviderEventType]] = {
+    "unsubscribed": _T.unsubscribe,
+    "unsubscribe": _T.unsubscribe,
+    "unsubscription": _T.unsubscribe,
+    # Brevo blacklists contacts that complain, so a spam report is an opt-out too.
+    "spam": _T.unsubscribe,
+    "listaddition": _T.subscribe,
+    "listadd": _T.subscribe,
+    "subscribe": _T.subscribe,
+    "subscribed": _T.subscribe,
+    "hardbounce": _T.hard_bounce,
+    "hardbounced": _T.hard_bounce,
+    "click": _T.clicked,
+    "clicked": _T.clicked,
+    "clicks": _T.clicked,
+    "opened": _T.opened,
+    "open": _T.opened,
+    "opens": _T.opened,
+    "uniqueopened": _T.opened,
+    "proxyopen": _T.opened,
+    "uniqueproxyopen": _T.opened,
+    "delivered": _T.delivered,
+    "contactdeleted": _T.deleted,
+    "deleted": _T.deleted,
+    "contactupdated": _T.profile,
+    "updated": _T.profile,
+}
+# Known but irrelevant to the connector: parsed as `ignored` without a warning.
+IGNORED_EVENTS: Final = frozenset(
+    {"softbounce", "softbounced", "sent", "request", "deferred", "blocked", "invalid",
+     "error", "uniquecouponsent", "reply", "inboundemailprocessed"}
+)  # fmt: skip
+_ID_FIELDS: Final = ("uuid", "event_id", "eventId", "message-id", "messageId")
+_TIME_FIELDS: Final = ("ts_event", "ts", "ts_epoch")
+_FIRST_NAME_KEYS: Final = ("vorname", "firstname", "first_name", "prenom", "fname", "name")
+_LAST_NAME_KEYS: Final = ("nachname", "lastname", "last_name", "nom", "lname", "surname")
+
+
+def normalise_event_name(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def parse_webhook(body: Any) -> list[ProviderEvent]:
+    """Parse one event, a batch (array) of events, or the raw JSON bytes of either."""
+    if isinstance(body, bytes | bytearray | str):
+        body = json.loads(body)
+    items = body if isinstance(body, list) else [body]
+    events: list[ProviderEvent] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            events.extend(_parse_one(item))
+        else:
+            logger.warning(
+                "brevo.webhook_item_not_object", extra={"item_type": type(item).__name__}
+            )
+    return events
+
+
+def _parse_one(item: Mapping[str, Any]) -> list[ProviderEvent]:
+    raw_type = str(item.get("event") or item.get("event_type") or "")
+    email = str(item.get("email") or "").strip().lower()
+    if not email:
+        logger.warning("brevo.webhook_without_email", extra={"raw_type": raw_type})
+        return []
+    key = normalise_event_name(raw_type)
+    kind = EVENT_TYPES.get(key)
+    if kind is None:
+        if key not in IGNORED_EVENTS:
+            logger.warning("brevo.webhook_unknown_event", extra={"raw_type": raw_type})
+        kind = ProviderEventType.ignored
+    first_name, last_name = _names(item.get("content"))
+    campaign = item.get("campaign name") or item.get("campaign_name") or item.get("camp_id")
+    common: dict[str, Any] = {
+        "type": kind,
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "provider_id": _str(item.get("contact_id")),
+        "occurred_at": _occurred_at(item),
+        "campaign": _str(campaign),
+        "url": _str(item.get("URL") or item.get("url") or item.get("link")),
+        "reason": _str(item.get("reason")),
+        "raw_type": raw_type,
+    }
+    list_ids = _list_ids(item.get("list_id"))
+    if not list_ids:
+        return [ProviderEvent(**common, dedupe_key=_dedupe_key(item, key, email, None))]
+    # One event per list so the consumer can simply filter on its own list id.
+    return [
+        ProviderEvent(**common, list_id=list_id, dedupe_key=_dedupe_key(item, key, email, list_id))
+        for list_id in list_ids
+    ]
+
+
+def _dedupe_key(item: Mapping[str, Any], key: str, email: str, list_id: str | None) -> str:
+    own_id = next((item[f] for f in _ID_FIELDS if item.get(f) not in (None, "")), None)
+    if own_id is not None:
+        parts: list[Any] = [key, email, own_id, list_id]
+    else:
+        when = next((item[f] for f in _TIME_FIELDS if item.get(f) not in (None, "")), None)
+        if when is None:
+            when = item.get("date_event") or item.get("date")
+        url = item.get("URL") or item.get("url") or item.get("link")
+        parts = [key, email, when, item.get("camp_id"), list_id, url]
+    digest = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+    return f"brevo:{digest[:40]}"
+
+
+def _occurred_at(item: Mapping[str, Any]) -> datetime | None:
+    for field in _TIME_FIELDS:
+        value = item.get(field)
+        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+            seconds = float(value)
+            if field == "ts_epoch" or seconds > 10**11:
+                seconds /= 1000  # millisecond timestamps
+            return datetime.fromtimestamp(seconds, UTC)
+    return None
+
+
+def _list_ids(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    values = value if isinstance(value, list) else str(value).split(",")
+    return [str(v).strip() for v in values if str(v).strip()]
+
+
+def _names(content: Any) -> tuple[str | None, str | None]:
+    # `content` of contact_updated is documented as a dict but shown as a list of pairs.
+    merged: dict[str, Any] = {}
+    if isinstance(content, Mapping):
+        merged.update(content)
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, Mapping):
+                merged.update(part)
+    lowered = {str(k).lower(): v for k, v in merged.items()}
+    first = next((lowered[k] for k in _FIRST_NAME_KEYS if lowered.get(k)), None)
+    last = next((lowered[k] for k in _LAST_NAME_KEYS if lowered.get(k)), None)
+    return _str(first), _str(last)
+
+
+def _str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
