@@ -1,0 +1,157 @@
+"""Caps on simultaneous requests per provider API key.
+
+Mailchimp refuses more than 10 simultaneous connections per API key (429). Several worker
+processes share one key, so the cap must hold across processes: `RedisConcurrencyLimiter` is a
+Redis sorted-set semaphore whose entries are leases (a crashed process loses its slots when the
+lease runs out). `LocalConcurrencyLimiter` is the in-process variant for embedded mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "ConcurrencyLimiter",
+    "LimiterTimeoutError",
+    "LocalConcurrencyLimiter",
+    "RedisConcurrencyLimiter",
+    "hash_key",
+]
+
+
+class LimiterTimeoutError(TimeoutError):
+    """No slot became free within the limiter's `acquire_timeout_s`."""
+
+
+@runtime_checkable
+class ConcurrencyLimiter(Protocol):
+    def slot(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Hold one of the key's slots for the duration of the `async with` block."""
+        ...
+
+
+def hash_key(key: str) -> str:
+    """Stable, non-reversible name for an API key (keys are high-entropy, so no salt needed)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+class LocalConcurrencyLimiter:
+    """At most `max_concurrent` simultaneous slots per key within this process."""
+
+    def __init__(self, max_concurrent: int = 10) -> None:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        self.max_concurrent = max_concurrent
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        name = hash_key(key)
+        semaphore = self._semaphores.get(name)
+        if semaphore is None:
+            semaphore = self._semaphores[name] = asyncio.Semaphore(self.max_concurrent)
+        async with semaphore:
+            yield
+
+
+# KEYS[1] = the key's sorted set; ARGV = token, max, lease_ms. Scores are lease expiry times in
+# Redis server milliseconds, so clocks of the client hosts never matter.
+_ACQUIRE = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[3]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+  return 1
+end
+return 0
+"""
+
+# Extends a held lease; returns 0 if it already expired (the slot may have been taken over).
+_RENEW = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local updated = redis.call('ZADD', KEYS[1], 'XX', 'CH', now_ms + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return updated
+"""
+
+
+class RedisConcurrencyLimiter:
+    """At most `max_concurrent` simultaneous slots per key across every process using `redis`.
+
+    `redis` is a `redis.asyncio.Redis` client. A held slot is renewed every `lease_s / 3`
+    seconds, so long requests keep it; a process that dies stops renewing and its slots free up
+    after at most `lease_s`. Waiters poll with jittered backoff (at most `max_poll_s` apart).
+    """
+
+    def __init__(
+        self,
+        redis: Any,
+        max_concurrent: int = 10,
+        *,
+        lease_s: float = 60.0,
+        prefix: str = "connector:limit",
+        acquire_timeout_s: float | None = 300.0,
+        max_poll_s: float = 0.05,
+    ) -> None:
+        if max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        if lease_s <= 0:
+            raise ValueError("lease_s must be positive")
+        self.max_concurrent = max_concurrent
+        self._redis = redis
+        self._lease_ms = max(1, int(lease_s * 1000))
+        self._prefix = prefix
+        self._acquire_timeout_s = acquire_timeout_s
+        self._max_poll_s = max_poll_s
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
+
+    def redis_key(self, key: str) -> str:
+        return f"{self._prefix}:{hash_key(key)}"
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        name = self.redis_key(key)
+        token = secrets.token_hex(12)
+        await self._wait_for_slot(name, token)
+        renewer = asyncio.create_task(self._keep_alive(name, token))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            # Shielded: a cancelled caller must still hand its slot back.
+            await asyncio.shield(self._redis.zrem(name, token))
+
+    async def _wait_for_slot(self, name: str, token: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = (
+            None if self._acquire_timeout_s is None else loop.time() + self._acquire_timeout_s
+        )
+        delay = 0.002
+        while not await self._acquire(
+            keys=[name], args=[token, self.max_concurrent, self._lease_ms]
+        ):
+            if deadline is not None and loop.time() >= deadline:
+                raise LimiterTimeoutError(
+                    f"no request slot became free within {self._acquire_timeout_s:.0f} s"
+                )
+            await asyncio.sleep(random.uniform(delay / 2, delay))
+            delay = min(delay * 2, self._max_poll_s)
+
+    async def _keep_alive(self, name: str, token: str) -> None:
+        interval = self._lease_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            await self._renew(keys=[name], args=[token, self._lease_ms])

@@ -1,0 +1,827 @@
+"""Mailchimp Marketing API v3 client implementing `providers.base.NewsletterProvider`.
+
+Design notes (see docs/mailchimp-api.md for the sources):
+- Bulk writes use the synchronous batch subscribe `POST /lists/{id}` (<= 500 members), which
+  answers per address. It does not set tags, so afterwards tags are added with
+  `POST /lists/{id}/members/{hash}/tags` only for members whose returned tags lack a wanted one;
+  an unchanged contact costs no extra request.
+- Every request holds a slot of the `ConcurrencyLimiter` for the key (Mailchimp allows 10
+  simultaneous connections per key), retries transient failures with jittered exponential
+  backoff (Retry-After honoured, capped) and never retries a permanent 4xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from providers.base import (
+    AccountInfo,
+    ContactData,
+    FieldMapping,
+    ListInfo,
+    ProviderContact,
+    ProviderName,
+    UpsertOutcome,
+    UpsertResult,
+    WebhookInfo,
+)
+from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter
+from providers.mailchimp.errors import (
+    MailchimpAuthError,
+    MailchimpContactBlockedError,
+    MailchimpError,
+    MailchimpLimitError,
+    MailchimpNotFoundError,
+    MailchimpRequestError,
+    MailchimpTransientError,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL_TEMPLATE = "https://{dc}.api.mailchimp.com/3.0"
+BATCH_SIZE = 500  # Mailchimp's batch subscribe maximum
+PAGE_SIZE = 1000  # Mailchimp's maximum `count`
+EMBEDDED_TAGS_MAX = 50  # member listings embed at most this many tags per member
+RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+WEBHOOK_EVENTS = ("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign")
+# `api: false` keeps our own writes from being echoed back as webhooks (feedback loops).
+WEBHOOK_SOURCES = {"user": True, "admin": True, "api": False}
+
+_KEY_RE = re.compile(r"(?P<secret>[0-9A-Za-z]+)-(?P<dc>[a-z]+[0-9]+)")
+_MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count"
+
+# Merge field tags we accept for each property; the first one is created when none exists.
+_FIELD_TAGS: dict[str, tuple[str, ...]] = {
+    "first_name": ("FNAME",),
+    "last_name": ("LNAME",),
+    "salutation": ("SALUTATION", "ANREDE"),
+    "greeting": ("GREETING",),
+}
+_FIELD_NAMES: dict[str, dict[str, str]] = {
+    "de": {
+        "first_name": "Vorname",
+        "last_name": "Nachname",
+        "salutation": "Anrede",
+        "greeting": "Briefanrede",
+    },
+    "en": {
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "salutation": "Salutation",
+        "greeting": "Greeting",
+    },
+}
+
+
+class MailchimpListDefaults(BaseModel):
+    """Values a new audience needs. Unset fields are taken from the account's contact data."""
+
+    company: str | None = None
+    address1: str | None = None
+    city: str | None = None
+    zip: str | None = None
+    state: str | None = None
+    country: str | None = None
+    from_name: str | None = None
+    from_email: str | None = None
+    language: str | None = None
+    permission_reminder: str = (
+        "Sie erhalten diese E-Mail, weil Sie dem Newsletter-Empfang zugestimmt haben. / "
+        "You are receiving this email because you opted in to our newsletter."
+    )
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: MD5 of the lower-cased address."""
+    return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def parse_api_key(api_key: str) -> str:
+    """Return the data centre of `<key>-<dc>`; it goes into a host name, so it is strict."""
+    match = _KEY_RE.fullmatch(api_key)
+    if match is None:
+        raise MailchimpAuthError(
+            "This is not a valid Mailchimp API key. A key looks like "
+            "'0123456789abcdef0123456789abcdef-us21': letters and digits, a hyphen, then the "
+            "data centre. Copy the whole key from Mailchimp (Profile > Extras > API keys)."
+        )
+    return match.group("dc")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds, from either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class MailchimpClient:
+    """One Mailchimp account (API key). Long-lived: create once, `aclose()` at shutdown.
+
+    `http` may be a shared client (not closed by `aclose`); `limiter` should be shared by every
+    client of the deployment (a `RedisConcurrencyLimiter` across processes). Without one, this
+    client keeps itself to `max_concurrent` requests.
+    """
+
+    name = ProviderName.mailchimp
+    max_batch_size = BATCH_SIZE
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url_template: str = DEFAULT_BASE_URL_TEMPLATE,
+        http: httpx.AsyncClient | None = None,
+        limiter: ConcurrencyLimiter | None = None,
+        max_retries: int = 5,
+        timeout: float = 30.0,
+        max_concurrent: int = 8,
+        backoff_base_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        page_size: int = PAGE_SIZE,
+        list_defaults: MailchimpListDefaults | None = None,
+    ) -> None:
+        api_key = api_key.strip()
+        dc = parse_api_key(api_key)
+        self._api_key = api_key
+        self.base_url = base_url_template.replace("{dc}", dc).rstrip("/")
+        self._auth = httpx.BasicAuth("connector", api_key)
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=self._timeout)
+        self._limiter: ConcurrencyLimiter = limiter or LocalConcurrencyLimiter(max_concurrent)
+        self._max_retries = max(0, max_retries)
+        self._backoff = wait_random_exponential(multiplier=backoff_base_s, max=max_backoff_s)
+        self._max_backoff_s = max_backoff_s
+        self._page_size = max(1, min(page_size, PAGE_SIZE))
+        self._list_defaults = list_defaults or MailchimpListDefaults()
+        self._language: str | None = None
+
+    # ------------------------------------------------------------------------------------------
+    # Account, audience, merge fields
+    # ------------------------------------------------------------------------------------------
+
+    async def check_key(self) -> AccountInfo:
+        try:
+            await self._request("GET", "/ping")
+        except MailchimpNotFoundError as exc:
+            raise MailchimpAuthError(
+                "The Mailchimp API did not answer at the expected address. Check that the key "
+                "ends in the right data centre (e.g. '-us21'), exactly as Mailchimp shows it.",
+                status_code=exc.status_code,
+                endpoint=exc.endpoint,
+            ) from exc
+        root = await self._request(
+            "GET", "/", params={"fields": "account_id,account_name,email,contact"}
+        )
+        self._language = _language_of(root)
+        return AccountInfo(
+            account_id=str(root.get("account_id", "")),
+            account_name=str(root.get("account_name", "")),
+            email=root.get("email") or None,
+            language=self._language,
+        )
+
+    async def ensure_list(self, name: str = "onoffice") -> ListInfo:
+        """Find the audience named exactly `name`, or create it.
+
+        Raises MailchimpLimitError when the plan allows no further audience (free plan).
+        """
+        lists = [
+            item
+            async for item in self._paginate(
+                "/lists", "lists", fields="lists.id,lists.name,lists.stats.member_count"
+            )
+        ]
+        matches = [item for item in lists if item.get("name") == name]
+        if len(matches) > 1:
+            raise MailchimpRequestError(
+                f"Your Mailchimp account has {len(matches)} audiences named '{name}'. Rename or "
+                f"delete all but one of them so the connector knows which one to use."
+            )
+        if matches:
+            found = matches[0]
+            return ListInfo(
+                id=found["id"],
+                name=name,
+                member_count=(found.get("stats") or {}).get("member_count"),
+            )
+        body = await self._new_list_body(name)
+        try:
+            created = await self._request("POST", "/lists", json=body)
+        except MailchimpAuthError as exc:
+            if exc.status_code != 403 or not lists:
+                raise
+            others = ", ".join(f"'{item.get('name')}'" for item in lists[:3])
+            raise MailchimpLimitError(
+                f"Mailchimp does not allow another audience on this plan (the free plan has "
+                f"one, currently {others}). Rename your existing audience to {name} in "
+                f"Mailchimp (Audience > Settings > Audience name and defaults), or upgrade the "
+                f"plan, then connect again.",
+                status_code=exc.status_code,
+                endpoint=exc.endpoint,
+                error_body=exc.error_body,
+            ) from exc
+        return ListInfo(id=created["id"], name=name, created=True, member_count=0)
+
+    async def _new_list_body(self, name: str) -> dict[str, Any]:
+        defaults = self._list_defaults
+        root = await self._request("GET", "/", params={"fields": "account_name,email,contact"})
+        contact = root.get("contact") or {}
+        company = defaults.company or contact.get("company") or root.get("account_name") or name
+        language = defaults.language or self._language or _language_of(root) or "de"
+        from_email = defaults.from_email or root.get("email")
+        if not from_email:
+            raise MailchimpRequestError(
+                "Mailchimp needs a sender address for a new audience, and the account has no "
+                "email address. Add one to your Mailchimp profile, or create the audience "
+                f"'{name}' in Mailchimp yourself."
+            )
+        return {
+            "name": name,
+            "contact": {
+                "company": company,
+                "address1": defaults.address1 or contact.get("addr1") or "-",
+                "city": defaults.city or contact.get("city") or "-",
+                "state": defaults.state or contact.get("state") or "",
+                "zip": defaults.zip or contact.get("zip") or "",
+                "country": defaults.country or contact.get("country") or "DE",
+            },
+            "permission_reminder": defaults.permission_reminder,
+            "campaign_defaults": {
+                "from_name": defaults.from_name or company,
+                "from_email": from_email,
+                "subject": "",
+                "language": language,
+            },
+            "email_type_option": False,
+            "double_optin": False,
+            "marketing_permissions": False,
+        }
+
+    async def ensure_fields(self, list_id: str) -> FieldMapping:
+        """Find (or create as text fields) first/last name, salutation and greeting.
+
+        A field that cannot be created (e.g. the audience's merge field limit) maps to None and
+        is then not written; transient failures still raise.
+        """
+        existing = {
+            str(item.get("tag", "")).upper()
+            async for item in self._paginate(
+                f"/lists/{list_id}/merge-fields", "merge_fields", fields="merge_fields.tag"
+            )
+        }
+        names = _FIELD_NAMES.get(self._language or "", _FIELD_NAMES["en"])
+        mapping: dict[str, str | None] = {}
+        for prop, candidates in _FIELD_TAGS.items():
+            found = next((tag for tag in candidates if tag in existing), None)
+            if found is None:
+                found = candidates[0]
+                body = {
+                    "name": names[prop],
+                    "tag": found,
+                    "type": "text",
+                    "required": False,
+                    "public": False,
+                }
+                try:
+                    await self._request("POST", f"/lists/{list_id}/merge-fields", json=body)
+                except MailchimpRequestError as exc:
+                    logger.warning(
+                        "mailchimp.merge_field_not_created",
+                        extra={"tag": found, "reason": exc.message},
+                    )
+                    found = None
+            mapping[prop] = found
+        return FieldMapping(**mapping)
+
+    # ------------------------------------------------------------------------------------------
+    # Members
+    # ------------------------------------------------------------------------------------------
+
+    async def upsert_contacts(
+        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+    ) -> list[UpsertResult]:
+        """Batch subscribe (create or update, status per contact), then add missing tags."""
+        by_email: dict[str, UpsertResult] = {}
+        unique: dict[str, ContactData] = {}
+        for contact in contacts:
+            # Later duplicates win; Mailchimp rejects a batch listing an address twice.
+            unique[contact.email.strip().lower()] = contact
+        items = list(unique.items())
+        for start in range(0, len(items), BATCH_SIZE):
+            chunk = dict(items[start : start + BATCH_SIZE])
+            by_email.update(await self._batch_subscribe(list_id, chunk, mapping))
+        return [by_email[contact.email.strip().lower()] for contact in contacts]
+
+    async def _batch_subscribe(
+        self, list_id: str, chunk: dict[str, ContactData], mapping: FieldMapping
+    ) -> dict[str, UpsertResult]:
+        body = {
+            "update_existing": True,
+            "members": [
+                {
+                    "email_address": email,
+                    "status": _status(contact.subscribed),
+                    "merge_fields": _merge_fields(contact, mapping),
+                }
+                for email, contact in chunk.items()
+            ],
+        }
+        answer = await self._request("POST", f"/lists/{list_id}", json=body)
+        results: dict[str, UpsertResult] = {}
+        members: list[tuple[str, dict[str, Any]]] = []
+        for key, outcome in (
+            ("new_members", UpsertOutcome.created),
+            ("updated_members", UpsertOutcome.updated),
+        ):
+            for member in answer.get(key) or []:
+                email = str(member.get("email_address", "")).lower()
+                results[email] = UpsertResult(
+                    email=email, outcome=outcome, provider_id=member.get("id")
+                )
+                members.append((email, member))
+        for error in answer.get("errors") or []:
+            email = str(error.get("email_address", "")).lower()
+            results[email] = UpsertResult(
+                email=email, outcome=UpsertOutcome.rejected, reason=_rejection_reason(error)
+            )
+        tag_jobs = [
+            self._add_missing_tags(list_id, email, member, chunk[email].tags)
+            for email, member in members
+            if email in chunk
+        ]
+        for email, failure in zip(
+            [email for email, _ in members if email in chunk],
+            await asyncio.gather(*tag_jobs),
+            strict=True,
+        ):
+            if failure is not None:
+                results[email] = UpsertResult(
+                    email=email,
+                    outcome=UpsertOutcome.rejected,
+                    provider_id=results[email].provider_id,
+                    reason=f"Contact saved, but its tags could not be set: {failure}",
+                )
+        # Mailchimp reports every address in one of the three arrays; an address missing from all
+        # of them was accepted without change.
+        return {
+            email: results.get(email)
+            or UpsertResult(
+                email=email, outcome=UpsertOutcome.unchanged, provider_id=subscriber_hash(email)
+            )
+            for email in chunk
+        }
+
+    async def _add_missing_tags(
+        self, list_id: str, email: str, member: dict[str, Any], wanted: Sequence[str]
+    ) -> str | None:
+        """Activate the wanted tags the member lacks. Returns a reason on permanent failure."""
+        if not wanted:
+            return None
+        embedded = member.get("tags")
+        has: set[str] = set()
+        if isinstance(embedded, list) and int(member.get("tags_count") or 0) <= len(embedded):
+            has = {str(tag.get("name")) for tag in embedded if isinstance(tag, dict)}
+        missing = [tag for tag in dict.fromkeys(wanted) if tag not in has]
+        if not missing:
+            return None
+        try:
+            await self.set_tags(list_id, email, add=missing, remove=())
+        except MailchimpRequestError as exc:
+            return exc.message
+        return None
+
+    async def upsert_contact(
+        self,
+        list_id: str,
+        contact: ContactData,
+        mapping: FieldMapping,
+        *,
+        keep_status: bool = False,
+    ) -> UpsertResult:
+        """PUT by subscriber hash. With `keep_status`, an existing member's status is untouched
+        (only `status_if_new` is sent). Compliance/forgotten/invalid become `rejected`."""
+        email = contact.email.strip().lower()
+        status = _status(contact.subscribed)
+        body: dict[str, Any] = {
+            "email_address": email,
+            "status_if_new": status,
+            "merge_fields": _merge_fields(contact, mapping),
+        }
+        if not keep_status:
+            body["status"] = status
+        try:
+            member = await self._request(
+                "PUT", f"/lists/{list_id}/members/{subscriber_hash(email)}", json=body
+            )
+        except MailchimpNotFoundError:
+            raise
+        except MailchimpRequestError as exc:
+            if exc.status_code != 400:
+                raise
+            return UpsertResult(email=email, outcome=UpsertOutcome.rejected, reason=exc.message)
+        provider_id = member.get("id")
+        failure = await self._add_missing_tags(list_id, email, member, contact.tags)
+        if failure is not None:
+            return UpsertResult(
+                email=email,
+                outcome=UpsertOutcome.rejected,
+                provider_id=provider_id,
+                reason=f"Contact saved, but its tags could not be set: {failure}",
+            )
+        # PUT does not say whether it created or updated the member.
+        return UpsertResult(email=email, outcome=UpsertOutcome.synced, provider_id=provider_id)
+
+    async def set_subscription(self, list_id: str, email: str, subscribed: bool) -> None:
+        """Subscribe (creating the member if needed) or unsubscribe (no-op if unknown)."""
+        path = f"/lists/{list_id}/members/{subscriber_hash(email)}"
+        status = _status(subscribed)
+        if subscribed:
+            body = {
+                "email_address": email.strip().lower(),
+                "status_if_new": status,
+                "status": status,
+            }
+            await self._request("PUT", path, json=body)
+            return
+        try:
+            await self._request("PATCH", path, json={"status": status})
+        except MailchimpNotFoundError:
+            logger.info("mailchimp.unsubscribe_unknown_member", extra={"list_id": list_id})
+
+    async def change_email(self, list_id: str, old_email: str, new_email: str) -> None:
+        """PATCH the member found under the *old* hash (hashing the new one would duplicate)."""
+        await self._request(
+            "PATCH",
+            f"/lists/{list_id}/members/{subscriber_hash(old_email)}",
+            json={"email_address": new_email.strip().lower()},
+        )
+
+    async def archive_contact(self, list_id: str, email: str) -> None:
+        """Archive (Mailchimp's DELETE): reversible, unlike delete-permanent. Idempotent."""
+        # 404: already archived or never existed.
+        with contextlib.suppress(MailchimpNotFoundError):
+            await self._request("DELETE", f"/lists/{list_id}/members/{subscriber_hash(email)}")
+
+    async def delete_contact_permanently(self, list_id: str, email: str) -> None:
+        """GDPR erasure. The address can never be imported again; use only on request."""
+        with contextlib.suppress(MailchimpNotFoundError):
+            await self._request(
+                "POST",
+                f"/lists/{list_id}/members/{subscriber_hash(email)}/actions/delete-permanent",
+            )
+
+    async def get_contact(self, list_id: str, email: str) -> ProviderContact | None:
+        try:
+            member = await self._request(
+                "GET",
+                f"/lists/{list_id}/members/{subscriber_hash(email)}",
+                params={"fields": _MEMBER_FIELDS},
+            )
+        except MailchimpNotFoundError:
+            return None
+        return await self._to_contact(list_id, member)
+
+    async def set_tags(
+        self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
+    ) -> None:
+        tags = [{"name": name, "status": "active"} for name in dict.fromkeys(add)]
+        tags += [{"name": name, "status": "inactive"} for name in dict.fromkeys(remove)]
+        if not tags:
+            return
+        # is_syncing: a data sync must not trigger tag-based automations in Mailchimp.
+        await self._request(
+            "POST",
+            f"/lists/{list_id}/members/{subscriber_hash(email)}/tags",
+            json={"tags": tags, "is_syncing": True},
+        )
+
+    async def iter_contacts(self, list_id: str) -> AsyncIterator[ProviderContact]:
+        """Every non-archived member, `page_size` per request, with tags."""
+        fields = ",".join(f"members.{name}" for name in _MEMBER_FIELDS.split(","))
+        async for member in self._paginate(f"/lists/{list_id}/members", "members", fields=fields):
+            yield await self._to_contact(list_id, member)
+
+    async def count_contacts(self, list_id: str) -> int:
+        """Members of every status except archived (what `iter_contacts` yields)."""
+        page = await self._request(
+            "GET", f"/lists/{list_id}/members", params={"count": 1, "fields": "total_items"}
+        )
+        return int(page.get("total_items") or 0)
+
+    async def _to_contact(self, list_id: str, member: dict[str, Any]) -> ProviderContact:
+        tags = [str(tag.get("name")) for tag in member.get("tags") or [] if isinstance(tag, dict)]
+        if int(member.get("tags_count") or 0) > len(tags):
+            # The embedded view is capped at 50 tags; read the rest from the tags endpoint.
+            tags = [
+                str(tag.get("name"))
+                async for tag in self._paginate(
+                    f"/lists/{list_id}/members/{member.get('id')}/tags",
+                    "tags",
+                    fields="tags.name",
+                )
+            ]
+        merge = member.get("merge_fields") or {}
+        status = member.get("status")
+        return ProviderContact(
+            email=str(member.get("email_address", "")).lower(),
+            provider_id=member.get("id"),
+            first_name=str(merge.get("FNAME") or ""),
+            last_name=str(merge.get("LNAME") or ""),
+            subscribed=None if status is None else status == "subscribed",
+            status=status,
+            tags=tags,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Webhooks
+    # ------------------------------------------------------------------------------------------
+
+    async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo:
+        """Ensure exactly one webhook for `url` with our events and sources (never `api`).
+
+        `token` is unused: Mailchimp cannot send credentials, so the secret lives in the URL.
+        """
+        del token
+        wanted = {
+            "events": dict.fromkeys(WEBHOOK_EVENTS, True),
+            "sources": WEBHOOK_SOURCES,
+        }
+        hooks = await self._request("GET", f"/lists/{list_id}/webhooks")
+        for hook in hooks.get("webhooks") or []:
+            if hook.get("url") != url:
+                continue
+            events = hook.get("events") or {}
+            sources = hook.get("sources") or {}
+            if any(not events.get(e) for e in WEBHOOK_EVENTS) or any(
+                bool(sources.get(k)) != v for k, v in WEBHOOK_SOURCES.items()
+            ):
+                await self._request("PATCH", f"/lists/{list_id}/webhooks/{hook['id']}", json=wanted)
+            return WebhookInfo(id=str(hook["id"]), url=url)
+        try:
+            hook = await self._request(
+                "POST", f"/lists/{list_id}/webhooks", json={"url": url, **wanted}
+            )
+        except MailchimpRequestError as exc:
+            if exc.status_code != 400:
+                raise
+            raise MailchimpRequestError(
+                f"Mailchimp refused the webhook address {url}: {exc.message} Mailchimp checks "
+                f"the address with a GET request, so it must be publicly reachable over the "
+                f"internet (check PUBLIC_BASE_URL).",
+                status_code=exc.status_code,
+                endpoint=exc.endpoint,
+                error_body=exc.error_body,
+            ) from exc
+        return WebhookInfo(id=str(hook["id"]), url=str(hook.get("url", url)))
+
+    async def remove_webhook(self, list_id: str, webhook_id: str) -> None:
+        with contextlib.suppress(MailchimpNotFoundError):
+            await self._request("DELETE", f"/lists/{list_id}/webhooks/{webhook_id}")
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    # ------------------------------------------------------------------------------------------
+    # Transport
+    # ------------------------------------------------------------------------------------------
+
+    async def _paginate(
+        self, path: str, items_key: str, *, fields: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = await self._request(
+                "GET",
+                path,
+                params={
+                    "count": self._page_size,
+                    "offset": offset,
+                    "fields": f"{fields},total_items",
+                },
+            )
+            items = page.get(items_key) or []
+            for item in items:
+                yield item
+            offset += len(items)
+            if not items or offset >= int(page.get("total_items") or 0):
+                return
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """One API call with retries; returns the decoded JSON body ({} when there is none)."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(MailchimpTransientError),
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=self._wait,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send(method, path, params, json)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, MailchimpTransientError) and error.retry_after is not None:
+            return min(error.retry_after, self._max_backoff_s)
+        return float(self._backoff(state))
+
+    async def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> Any:
+        url = self.base_url + path
+        try:
+            async with self._limiter.slot(self._api_key):
+                response = await self._http.request(
+                    method, url, params=params, json=json, auth=self._auth, timeout=self._timeout
+                )
+        except httpx.TimeoutException as exc:
+            raise MailchimpTransientError(
+                f"Mailchimp did not answer in time ({type(exc).__name__}).", endpoint=path
+            ) from exc
+        except httpx.TransportError as exc:
+            raise MailchimpTransientError(
+                f"Mailchimp could not be reached ({type(exc).__name__}).", endpoint=path
+            ) from exc
+        except TimeoutError as exc:  # the limiter found no free slot
+            raise MailchimpTransientError(
+                "Too many requests to Mailchimp are in progress; try again later.", endpoint=path
+            ) from exc
+        if response.is_success:
+            if not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise MailchimpTransientError(
+                    "Mailchimp sent an unreadable answer.", endpoint=path
+                ) from exc
+        raise self._error(response, path)
+
+    def _error(self, response: httpx.Response, path: str) -> MailchimpError:
+        status = response.status_code
+        problem = _problem(response)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        kw: dict[str, Any] = {"status_code": status, "endpoint": path, "error_body": problem}
+        if status in RETRYABLE_STATUS_CODES or status >= 500:
+            text = _describe(problem) or f"HTTP {status}"
+            return MailchimpTransientError(
+                self._redact(f"Mailchimp is busy or unavailable ({text}); will retry."),
+                retry_after=retry_after,
+                **kw,
+            )
+        if status == 403 and problem is None:
+            # Mailchimp's throttling at very high volume: a 403 without a JSON body.
+            return MailchimpTransientError(
+                "Mailchimp is throttling requests (403 without details); will retry.",
+                retry_after=retry_after,
+                **kw,
+            )
+        text = self._redact(_describe(problem) or f"HTTP {status}")
+        if status == 401:
+            return MailchimpAuthError(
+                f"Mailchimp rejected the API key ({text}). Check that you copied the complete "
+                f"key including its '-usX' ending and that it has not been revoked in Mailchimp "
+                f"(Profile > Extras > API keys).",
+                **kw,
+            )
+        if status == 403:
+            return MailchimpAuthError(
+                f"Mailchimp does not allow this operation for this account or key ({text}).",
+                **kw,
+            )
+        if status == 404:
+            return MailchimpNotFoundError(f"Mailchimp could not find {path} ({text}).", **kw)
+        title = str((problem or {}).get("title", ""))
+        if title in ("Member In Compliance State", "Forgotten Email Not Subscribed"):
+            return MailchimpContactBlockedError(_blocked_reason(title, text), **kw)
+        return MailchimpRequestError(f"Mailchimp rejected the request: {text}", **kw)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***")
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    logger.warning(
+        "mailchimp.retry",
+        extra={
+            "attempt": state.attempt_number,
+            "delay": state.next_action.sleep if state.next_action else None,
+            "status_code": getattr(error, "status_code", None),
+            "endpoint": getattr(error, "endpoint", None),
+        },
+    )
+
+
+def _problem(response: httpx.Response) -> dict[str, Any] | None:
+    if not response.content:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _describe(problem: dict[str, Any] | None) -> str:
+    """`title: detail (field: message; ...) [request id]` from a problem+json body."""
+    if not problem:
+        return ""
+    text = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))
+    fields = [
+        f"{item.get('field') or 'request'}: {item.get('message')}"
+        for item in problem.get("errors") or []
+        if isinstance(item, dict)
+    ]
+    if fields:
+        text += " (" + "; ".join(fields) + ")"
+    if problem.get("instance"):
+        text += f" [Mailchimp request id {problem['instance']}]"
+    return text
+
+
+def _blocked_reason(title: str, text: str) -> str:
+    if title == "Forgotten Email Not Subscribed" or "permanently deleted" in text:
+        return (
+            "The contact was permanently deleted in Mailchimp and cannot be imported again; "
+            f"they must sign up again through a Mailchimp form. ({text})"
+        )
+    return (
+        "Mailchimp will not re-subscribe this contact: they unsubscribed themselves, bounced or "
+        f"are under compliance review. They must sign up again themselves. ({text})"
+    )
+
+
+def _rejection_reason(error: dict[str, Any]) -> str:
+    message = str(error.get("error") or "rejected by Mailchimp")
+    field_message = error.get("field_message")
+    if field_message:
+        message += f" ({error.get('field') or 'field'}: {field_message})"
+    lowered = message.lower()
+    if "compliance state" in lowered:
+        return _blocked_reason("Member In Compliance State", message)
+    if "permanently deleted" in lowered or "forgotten" in lowered:
+        return _blocked_reason("Forgotten Email Not Subscribed", message)
+    if "fake or invalid" in lowered or "valid email" in lowered:
+        return f"Mailchimp considers this email address invalid. ({message})"
+    return message
+
+
+def _status(subscribed: bool) -> str:
+    return "subscribed" if subscribed else "unsubscribed"
+
+
+def _merge_fields(contact: ContactData, mapping: FieldMapping) -> dict[str, str]:
+    values = {
+        mapping.first_name: contact.first_name,
+        mapping.last_name: contact.last_name,
+        mapping.salutation: contact.salutation,
+        mapping.greeting: contact.greeting,
+    }
+    return {tag: value for tag, value in values.items() if tag}
+
+
+def _language_of(root: dict[str, Any]) -> str | None:
+    """Best guess at the account language from its country (Mailchimp exposes no locale)."""
+    country = str((root.get("contact") or {}).get("country") or "").upper()
+    if not country:
+        return None
+    return "de" if country in {"DE", "AT", "CH", "LI", "LU"} else "en"
