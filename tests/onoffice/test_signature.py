@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -112,10 +114,7 @@ class TestUrlSignature:
         params = {"apiClaim": "a+b", "userId": "1"}
         # onOffice-side signing with "+" in place of "%2B" (seen by area-butler).
         variant = canonical_url(self.BASE, params).replace("%2B", "+")
-        import hashlib
-        import hmac as _hmac
-
-        signature = _hmac.new(self.SECRET.encode(), variant.encode(), hashlib.sha256).hexdigest()
+        signature = hmac.new(self.SECRET.encode(), variant.encode(), hashlib.sha256).hexdigest()
         assert verify_url_signature(self.BASE, params | {"signature": signature}, self.SECRET)
         standard = sign_url_params(self.BASE, params, self.SECRET)
         assert verify_url_signature(self.BASE, params | {"signature": standard}, self.SECRET)
