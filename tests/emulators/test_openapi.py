@@ -60,6 +60,13 @@ class TestBrevoSpec:
         assert problems == []
         assert brevo.validate("POST", "/v3/contacts/lists", {}, {}, body({"name": "x"}), JSON)
 
+    def test_one_of_without_required_is_checked_as_any_of(
+        self, brevo: OpenAPIRequestValidator
+    ) -> None:
+        path = "/v3/contacts/lists/7/contacts/remove"
+        assert brevo.validate("POST", path, {}, {}, body({"emails": ["a@x.de"]}), JSON) == []
+        assert brevo.validate("POST", path, {}, {}, body(["a@x.de"]), JSON)
+
     def test_encoded_identifier_and_unknown_path(self, brevo: OpenAPIRequestValidator) -> None:
         assert brevo.validate("GET", "/v3/contacts/a%2Bb%40x.de", {}, {}, None, None) == []
         assert "no such path" in brevo.validate("GET", "/v3/nope", {}, {}, None, None)[0]
