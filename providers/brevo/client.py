@@ -139,6 +139,12 @@ class BrevoClient:
         if self._owns_http:
             await self._http.aclose()
 
+    async def __aenter__(self) -> BrevoClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # -- account, list, fields ----------------------------------------------------------------
 
     async def check_key(self) -> AccountInfo:
