@@ -24,7 +24,7 @@ MAPPING = FieldMapping(
 
 
 def contact(email: str, **kw: object) -> ContactData:
-    return ContactData(email=email, first_name="Anna", last_name="Muster", **kw)  # type: ignore[arg-type]
+    return ContactData(email=email, first_name="Anna", last_name="Muster", **kw)
 
 
 @pytest.fixture
