@@ -106,6 +106,7 @@ def _parse_one(item: Mapping[str, Any]) -> list[ProviderEvent]:
         "campaign": _str(campaign),
         "url": _str(item.get("URL") or item.get("url") or item.get("link")),
         "reason": _str(item.get("reason")),
+        "source": _source(item),
         "raw_type": raw_type,
     }
     list_ids = _list_ids(item.get("list_id"))
@@ -141,6 +142,15 @@ def _occurred_at(item: Mapping[str, Any]) -> datetime | None:
                 seconds /= 1000  # millisecond timestamps
             return datetime.fromtimestamp(seconds, UTC)
     return None
+
+
+def _source(item: Mapping[str, Any]) -> str | None:
+    # `api_key_name` names the API key behind a change ("" = made in the Brevo UI); the
+    # consumer drops events caused by its own key to avoid sync loops.
+    if "api_key_name" not in item:
+        return None
+    name = str(item.get("api_key_name") or "")
+    return f"api:{name}" if name else "ui"
 
 
 def _list_ids(value: Any) -> list[str]:

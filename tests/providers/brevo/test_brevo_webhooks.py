@@ -96,3 +96,10 @@ def test_event_id_field_is_preferred() -> None:
     b = parse_webhook({**CAMPAIGN, "event": "opened", "uuid": "u-1", "ts": 1})[0].dedupe_key
     c = parse_webhook({**CAMPAIGN, "event": "opened", "uuid": "u-2"})[0].dedupe_key
     assert a == b != c
+
+
+def test_api_key_name_becomes_source() -> None:
+    [ours] = parse_webhook({**CONTACT, "event": "contact_updated", "api_key_name": "crm-sync"})
+    [ui] = parse_webhook({**CONTACT, "event": "list_addition", "api_key_name": ""})
+    [old] = parse_webhook({**CONTACT, "event": "list_addition"})
+    assert (ours.source, ui.source, old.source) == ("api:crm-sync", "ui", None)
