@@ -613,6 +613,12 @@ class MailchimpClient:
         if self._owns_http:
             await self._http.aclose()
 
+    async def __aenter__(self) -> MailchimpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # ------------------------------------------------------------------------------------------
     # Transport
     # ------------------------------------------------------------------------------------------

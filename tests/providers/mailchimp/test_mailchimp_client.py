@@ -69,14 +69,13 @@ class TestApiKeyValidation:
             "abc-us1@evil.com",
             "abc-US1",
             "-us1",
-            "abc-us1 ",
             "abc-1us",
             "a/b-us1",
         ],
     )
     def test_rejects_keys_whose_dc_is_not_a_plain_datacentre(self, key: str) -> None:
         with pytest.raises(ProviderAuthError) as caught:
-            MailchimpClient(api_key=key.rstrip() + ("x" if key.endswith(" ") else ""))
+            MailchimpClient(api_key=key)
         assert "not a valid Mailchimp API key" in caught.value.message
 
     def test_builds_the_datacentre_host(self) -> None:
