@@ -82,6 +82,13 @@ class _RetryableHTTPError(Exception):
         self.status_code = status_code
 
 
+# Active addresses (Status 1) whose newsletter field is Yes (1).
+NEWSLETTER_SUBSCRIBERS: Mapping[str, Any] = {
+    "newsletter_aktiv": [{"op": "=", "val": 1}],
+    "Status": [{"op": "=", "val": 1}],
+}
+
+
 class OnOfficeClient:
     """One API user of one onOffice customer.
 
@@ -142,12 +149,26 @@ class OnOfficeClient:
 
     async def iter_newsletter_addresses(self) -> AsyncIterator[list[Address]]:
         """All active addresses with Newsletter = Yes, one page (<= page_size) at a time."""
-        active_subscribers = {
-            "newsletter_aktiv": [{"op": "=", "val": 1}],
-            "Status": [{"op": "=", "val": 1}],
-        }
-        async for page in self._iter_addresses(active_subscribers):
+        async for page in self._iter_addresses(NEWSLETTER_SUBSCRIBERS):
             yield page
+
+    @property
+    def page_size(self) -> int:
+        return self._page_size
+
+    async def read_newsletter_page(self, offset: int) -> tuple[list[Address], int | None]:
+        """One page of active Newsletter = Yes addresses from `offset` (resumable paging), and
+        `cntabsolute`. A page shorter than `page_size` is the last one."""
+        params: dict[str, Any] = {
+            "data": self._address_fields(),
+            "filter": NEWSLETTER_SUBSCRIBERS,
+            "listlimit": self._page_size,
+            "listoffset": offset,
+        }
+        if self._sort_by:
+            params |= {"sortby": self._sort_by, "sortorder": "ASC"}
+        (result,) = await self._read_with_fallbacks([Action(READ, "address", params)])
+        return self._addresses_of(result), _cntabsolute(result)
 
     async def iter_changed_addresses(
         self, since: datetime, overlap: timedelta = timedelta(minutes=10)
@@ -209,9 +230,16 @@ class OnOfficeClient:
             seen.update(a.id for a in page)
             if page:
                 yield page
-            offset += self._page_size
+            # Advance by what came back: a server clamping `listlimit` lower must not end
+            # the walk early. `cntabsolute` decides; a short page only when it is missing.
+            offset += len(addresses)
             total = _cntabsolute(result)
-            if len(addresses) < self._page_size or (total is not None and offset >= total):
+            if not addresses:
+                return
+            if total is not None:
+                if offset >= total:
+                    return
+            elif len(addresses) < self._page_size:
                 return
 
     def _address_fields(self) -> list[str]:
@@ -382,7 +410,11 @@ class OnOfficeClient:
     async def _send(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1),
-            wait=wait_exponential_jitter(initial=self._backoff_initial, max=self._backoff_max),
+            wait=wait_exponential_jitter(
+                initial=self._backoff_initial,
+                max=self._backoff_max,
+                jitter=self._backoff_initial,
+            ),
             retry=retry_if_exception_type((httpx.TransportError, _RetryableHTTPError)),
             before_sleep=_log_retry,
             reraise=True,

@@ -267,3 +267,24 @@ class TestResponseShapes:
         assert action["parameters"]["extendedclaim"] == "c1"
         assert list(action["parameters"]) == sorted(action["parameters"])
         assert SECRET not in route.calls.last.request.content.decode()
+
+
+class TestPaging:
+    async def test_follows_cntabsolute_when_server_returns_less(self) -> None:
+        def page(request: httpx.Request) -> httpx.Response:
+            (action,) = json.loads(request.content)["request"]["actions"]
+            offset = action["parameters"]["listoffset"]
+            records = [
+                {"id": i, "type": "address", "elements": {"id": i}}
+                for i in range(offset + 1, min(offset + 2, 5) + 1)
+            ]
+            body = _ok(records)
+            body["response"]["results"][0]["data"]["meta"]["cntabsolute"] = 5
+            return httpx.Response(200, json=body)
+
+        with respx.mock() as router:
+            route = router.post(API_URL).mock(side_effect=page)
+            async with OnOfficeClient(api_url=API_URL, token="t", secret="s") as client:
+                ids = [a.id async for p in client.iter_newsletter_addresses() for a in p]
+        assert ids == [1, 2, 3, 4, 5]
+        assert route.call_count == 3
