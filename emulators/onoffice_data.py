@@ -382,9 +382,11 @@ def generate_address_book(
     base = now or datetime(2026, 1, 1, 12, 0, 0)
     book: list[dict[str, Any]] = []
     salutations = ["Herr", "Frau", "Firma", "Familie", "Eheleute", ""]
+    weighted_salutations = salutations * 3 + ["Herr"] * 6
+    tag_keys, origin_keys = list(NEWSLETTER_TAGS), list(ORIGINS)
     for i in range(n):
         # Cycle the rare cases on fixed positions so even small books contain each of them.
-        salutation = salutations[i % 6] if i < 12 else rng.choice(salutations * 3 + ["Herr"] * 6)
+        salutation = salutations[i % 6] if i < 12 else rng.choice(weighted_salutations)
         first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
         if salutation == "Firma":
             first, last = "", rng.choice(_COMPANIES)
@@ -399,7 +401,7 @@ def generate_address_book(
             earlier = rng.choice(book)["Email"].strip() or email
             email = rng.choice([earlier.upper(), f" {earlier} ", earlier.title(), f"{earlier}  "])
         newsletter = str(i % 6) if i < 6 else rng.choice("011111112223444445")
-        tags = sorted(rng.sample(list(NEWSLETTER_TAGS), rng.choice([0, 0, 1, 1, 2, 3])))
+        tags = sorted(rng.sample(tag_keys, rng.choice([0, 0, 1, 1, 2, 3])))
         book.append(
             {
                 "Anrede": salutation,
@@ -409,7 +411,7 @@ def generate_address_book(
                 "Email": email,
                 "newsletter_aktiv": newsletter,
                 "NewsletterTag": tags,
-                "HerkunftKontakt": rng.sample(list(ORIGINS), rng.choice([0, 1])),
+                "HerkunftKontakt": rng.sample(origin_keys, rng.choice([0, 1])),
                 "Status": 0 if (i % 20 == 19 or rng.random() < 0.04) else 1,
                 "SpracheKontakt": rng.choice(["DEU"] * 8 + ["ENG", ""]),
                 "Aenderung": (base - timedelta(seconds=rng.randrange(0, 730 * 86400))).strftime(
