@@ -15,6 +15,7 @@ from app.health.router import router as health_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.resources import create_resources
+from app.tenants.router import router as tenants_router
 from app.worker.registry import load_tasks
 
 DESCRIPTION = """
@@ -64,4 +65,5 @@ def create_app(
         return response
 
     app.include_router(health_router)
+    app.include_router(tenants_router)
     return app

@@ -1,0 +1,1 @@
+"""Tenants: onOffice marketplace activation, signed-URL checks, sessions for the iframe UI."""

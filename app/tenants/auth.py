@@ -1,0 +1,103 @@
+"""Bearer sessions of the iframe UI: `CurrentTenant` guards every tenant-scoped /api/v1 route.
+
+A session token is a Fernet token (app.crypto.SecretBox: AES-CBC + HMAC, with its issue time
+inside) over a small JSON document, so it needs no table, survives key rotation (MultiFernet)
+and expires through Fernet's own `ttl` check.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.crypto import DecryptionError, SecretBox
+from app.deps import ResourcesDep, SessionDep
+from app.errors import Unauthorized
+from app.tenants.repository import TenantRepository
+
+TOKEN_VERSION = 1
+
+# auto_error=False: a missing header gets our own 401 with a message, not FastAPI's 403.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="The `token` from `POST /api/v1/sessions`.",
+)
+
+
+@dataclass(frozen=True)
+class TenantContext:
+    """Who is calling: the onOffice customer (tenant), the user's group ("" = none) and user."""
+
+    tenant_id: int
+    customer_web_id: str
+    group_id: str
+    user_id: str
+
+
+class SessionError(Unauthorized):
+    code = "invalid_session"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": "Bearer"}
+
+
+def issue_session_token(
+    secret_box: SecretBox, context: TenantContext, *, ttl_s: int, now: datetime | None = None
+) -> tuple[str, datetime]:
+    """A bearer token bound to `context`, and when it expires."""
+    issued = now or datetime.now(UTC)
+    body = json.dumps({"v": TOKEN_VERSION, **asdict(context)}, separators=(",", ":"))
+    token = secret_box.encrypt(body).decode("ascii")
+    # Fernet stores whole seconds; the token dies at issue second + ttl.
+    expires_at = issued.replace(microsecond=0) + timedelta(seconds=ttl_s)
+    return token, expires_at
+
+
+def read_session_token(secret_box: SecretBox, token: str, *, ttl_s: int) -> TenantContext:
+    """The context inside a token; SessionError when it is forged, foreign or expired."""
+    try:
+        body = secret_box.decrypt(token.encode("ascii"), ttl=ttl_s)
+    except (DecryptionError, UnicodeEncodeError):
+        # Fernet does not tell "expired" from "forged"; both need a fresh session.
+        raise SessionError(
+            "the session token is invalid or has expired; reopen the connector in onOffice"
+        ) from None
+    data: Any = json.loads(body)
+    if not isinstance(data, dict) or data.get("v") != TOKEN_VERSION:
+        raise SessionError("the session token has an unknown format; reopen the connector")
+    return TenantContext(
+        tenant_id=int(data["tenant_id"]),
+        customer_web_id=str(data["customer_web_id"]),
+        group_id=str(data["group_id"]),
+        user_id=str(data["user_id"]),
+    )
+
+
+async def require_session(
+    session: SessionDep,
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> TenantContext:
+    """The caller's TenantContext from `Authorization: Bearer <token>`, or 401."""
+    if credentials is None or not credentials.credentials:
+        raise SessionError(
+            "missing bearer token: send `Authorization: Bearer <token>` from POST /api/v1/sessions"
+        )
+    context = read_session_token(
+        resources.secret_box, credentials.credentials, ttl_s=resources.settings.SESSION_TTL_S
+    )
+    tenant = await TenantRepository.from_session(session).get(context.tenant_id)
+    if tenant is None or tenant.customer_web_id != context.customer_web_id:
+        raise SessionError("the session belongs to an unknown customer; reopen the connector")
+    if not tenant.active:
+        raise SessionError("the connector is deactivated for this customer; activate it again")
+    return context
+
+
+CurrentTenant = Annotated[TenantContext, Depends(require_session)]

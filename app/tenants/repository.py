@@ -1,0 +1,100 @@
+"""All SQL of the tenants domain: tenants, replay records of signed URLs, onOffice events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import InboundEvent, InboundEventStatus, Tenant, UsedSignature
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT construct (both offer ON CONFLICT DO NOTHING ... RETURNING)."""
+    bind = session.get_bind()
+    return sqlite.insert if bind.dialect.name == "sqlite" else postgresql.insert
+
+
+class TenantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> TenantRepository:
+        return cls(session)
+
+    async def get(self, tenant_id: int) -> Tenant | None:
+        return await self.session.get(Tenant, tenant_id)
+
+    async def get_by_customer_web_id(
+        self, customer_web_id: str, *, for_update: bool = False
+    ) -> Tenant | None:
+        stmt = select(Tenant).where(Tenant.customer_web_id == customer_web_id)
+        if for_update:
+            # Serialises concurrent claim updates (iframe, session, webhook) of one customer.
+            stmt = stmt.with_for_update()
+        result = await self.session.execute(stmt)
+        return result.scalar_one_or_none()
+
+    async def add(self, tenant: Tenant) -> Tenant:
+        self.session.add(tenant)
+        await self.session.flush()
+        return tenant
+
+
+class UsedSignatureRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> UsedSignatureRepository:
+        return cls(session)
+
+    async def claim(self, purpose: str, signature: str, expires_at: datetime) -> bool:
+        """Record the signature as used; False when it already was (a replay)."""
+        stmt = (
+            _insert_for(self.session)(UsedSignature)
+            .values(purpose=purpose, signature=signature, expires_at=expires_at)
+            .on_conflict_do_nothing(index_elements=["purpose", "signature"])
+            .returning(UsedSignature.signature)
+        )
+        result = await self.session.execute(stmt)
+        return result.scalar_one_or_none() is not None
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(UsedSignature).where(UsedSignature.expires_at < now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class InboundEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> InboundEventRepository:
+        return cls(session)
+
+    async def create_on_conflict_do_nothing(
+        self, *, source: str, dedupe_key: str, payload: dict[str, Any], received_at: datetime
+    ) -> int | None:
+        """Store the event; its id, or None when (source, dedupe_key) was stored before."""
+        stmt = (
+            _insert_for(self.session)(InboundEvent)
+            .values(
+                source=source,
+                dedupe_key=dedupe_key,
+                payload=payload,
+                status=InboundEventStatus.pending,
+                received_at=received_at,
+            )
+            .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+            .returning(InboundEvent.id)
+        )
+        result = await self.session.execute(stmt)
+        event_id: int | None = result.scalar_one_or_none()
+        return event_id

@@ -1,0 +1,276 @@
+"""Marketplace activation, iframe visits, session exchange and webhook intake.
+
+Services never commit: the request's SessionDep owns the transaction. Each signed URL is
+accepted once per purpose; the replay record is written in the same transaction as the work
+it protects, so a request that fails leaves the URL usable for a retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.models import Tenant
+from app.errors import AppError, NotFound
+from app.resources import Resources
+from app.tenants.auth import TenantContext, issue_session_token
+from app.tenants.repository import (
+    InboundEventRepository,
+    TenantRepository,
+    UsedSignatureRepository,
+)
+from app.tenants.signed_url import Purpose, SignedParams, SignedUrlError
+from onoffice_client.client import OnOfficeClient
+from onoffice_client.models import (
+    OnOfficeAuthError,
+    OnOfficeClaimError,
+    OnOfficeError,
+    OnOfficeTransientError,
+)
+
+log = logging.getLogger(__name__)
+
+# Expired replay records are deleted by roughly one request in PRUNE_ONE_IN; doing it on every
+# request would make concurrent requests contend for the same rows.
+PRUNE_ONE_IN = 20
+PARAMETER_CACHE_CODES = frozenset({177, 178})
+ONOFFICE_EVENT_SOURCE = "onoffice"
+
+ACTIVATION_REQUIRED = ("apiToken", "apiClaim", "customerWebId", "parameterCacheId")
+IFRAME_REQUIRED = ("customerWebId", "userId", "apiClaim")
+WEBHOOK_REQUIRED = ("customerWebId", "apiClaim")
+
+
+class ActivationFailed(AppError):
+    """The activation did not succeed; `message` is the plain-text answer for onOffice."""
+
+    code = "activation_failed"
+
+
+class TenantNotActivated(NotFound):
+    code = "not_activated"
+
+
+class TenantDeactivated(AppError):
+    status_code = 403
+    code = "deactivated"
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class TenantService:
+    async def consume_signature(
+        self, session: AsyncSession, signed: SignedParams, purpose: Purpose, *, settings: Settings
+    ) -> bool:
+        """Mark the signed URL as used for `purpose`; False when it was used before."""
+        repository = UsedSignatureRepository.from_session(session)
+        if random.randrange(PRUNE_ONE_IN) == 0:
+            await repository.delete_expired(datetime.now(UTC))
+        return await repository.claim(
+            purpose, signed.signature, signed.expires_at(settings.SIGNATURE_MAX_AGE_S)
+        )
+
+    async def require_unused(
+        self, session: AsyncSession, signed: SignedParams, purpose: Purpose, *, settings: Settings
+    ) -> None:
+        if not await self.consume_signature(session, signed, purpose, settings=settings):
+            raise SignedUrlError(
+                f"this signed URL was already used ({purpose.value}); reopen the page in onOffice"
+            )
+
+    # -- activation ----------------------------------------------------------------------------
+
+    async def activate(
+        self, session: AsyncSession, *, resources: Resources, signed: SignedParams, secret: str
+    ) -> Tenant:
+        """Unlock the provider at onOffice and store the tenant with its encrypted credentials.
+
+        Raises SignedUrlError for a replayed URL and ActivationFailed for everything onOffice
+        refuses. Both roll back the savepoint, so a mistyped API key can simply be re-submitted.
+        """
+        secret = secret.strip()
+        if not secret:
+            raise ActivationFailed("error: please enter the API key shown by onOffice")
+        async with session.begin_nested():
+            await self.require_unused(
+                session, signed, Purpose.activation_submit, settings=resources.settings
+            )
+            await self._unlock_provider(resources, signed, secret)
+            tenant = await self._store_activation(session, resources, signed, secret)
+        log.info(
+            "tenant.activated",
+            extra={"tenant_id": tenant.id, "customer_web_id": tenant.customer_web_id},
+        )
+        return tenant
+
+    async def _unlock_provider(
+        self, resources: Resources, signed: SignedParams, secret: str
+    ) -> None:
+        settings = resources.settings
+        client = OnOfficeClient(
+            api_url=settings.ONOFFICE_API_URL,
+            token=signed.get("apiToken"),
+            secret=secret,
+            claim=signed.get("apiClaim"),
+            http=resources.http,
+            # A person is waiting in front of the iframe: one quick retry, then an answer.
+            max_retries=1,
+            backoff_initial=0.2,
+            backoff_max=1.0,
+            timeout=min(settings.HTTP_TIMEOUT_S, 20.0),
+        )
+        try:
+            await client.unlock_provider(signed.get("parameterCacheId"))
+        except OnOfficeAuthError as exc:
+            log.info("tenant.activation_rejected", extra={"errorcode": exc.errorcode})
+            raise ActivationFailed(
+                "error: the API key was rejected by onOffice; copy the complete key from the "
+                "Marketplace and try again"
+            ) from exc
+        except OnOfficeClaimError as exc:
+            raise ActivationFailed(
+                "error: onOffice rejected the activation claim; restart the activation in the "
+                "Marketplace"
+            ) from exc
+        except OnOfficeTransientError as exc:
+            raise ActivationFailed(
+                "error: onOffice is not reachable right now; please try again in a minute",
+                status_code=502,
+            ) from exc
+        except OnOfficeError as exc:
+            if exc.errorcode in PARAMETER_CACHE_CODES:
+                raise ActivationFailed(
+                    "error: onOffice does not know this activation (parameterCacheId) any more; "
+                    "restart the activation in the Marketplace"
+                ) from exc
+            raise ActivationFailed(f"error: onOffice refused the activation: {exc}") from exc
+
+    async def _store_activation(
+        self, session: AsyncSession, resources: Resources, signed: SignedParams, secret: str
+    ) -> Tenant:
+        # No upsert race to guard: onOffice consumes the parameter cache on the first unlock,
+        # so a second concurrent activation of the same customer fails before reaching here.
+        repository = TenantRepository.from_session(session)
+        customer_web_id = signed.get("customerWebId")
+        tenant = await repository.get_by_customer_web_id(customer_web_id, for_update=True)
+        if tenant is None:
+            tenant = Tenant(customer_web_id=customer_web_id)
+        box = resources.secret_box
+        tenant.customer_name = signed.get("customerName")
+        tenant.api_token_encrypted = box.encrypt(signed.get("apiToken"))
+        tenant.api_secret_encrypted = box.encrypt(secret)
+        tenant.api_claim = signed.get("apiClaim")
+        tenant.api_claim_at = signed.signed_at
+        tenant.activated_at = datetime.now(UTC)
+        tenant.active = True
+        return await repository.add(tenant)
+
+    # -- iframe and sessions -------------------------------------------------------------------
+
+    async def open_app(
+        self, session: AsyncSession, *, settings: Settings, signed: SignedParams, purpose: Purpose
+    ) -> Tenant:
+        """A signed iframe URL (page visit or session exchange): the tenant, its claim refreshed."""
+        tenant = await self._active_tenant(session, signed.get("customerWebId"))
+        await self.require_unused(session, signed, purpose, settings=settings)
+        self._remember_claim(tenant, signed)
+        return tenant
+
+    async def create_session(
+        self, session: AsyncSession, *, resources: Resources, signed: SignedParams
+    ) -> tuple[str, datetime]:
+        tenant = await self.open_app(
+            session, settings=resources.settings, signed=signed, purpose=Purpose.session
+        )
+        context = TenantContext(
+            tenant_id=tenant.id,
+            customer_web_id=tenant.customer_web_id,
+            group_id=signed.get("groupId"),
+            user_id=signed.get("userId"),
+        )
+        return issue_session_token(
+            resources.secret_box, context, ttl_s=resources.settings.SESSION_TTL_S
+        )
+
+    async def get_tenant(self, session: AsyncSession, context: TenantContext) -> Tenant:
+        tenant = await TenantRepository.from_session(session).get(context.tenant_id)
+        if tenant is None:
+            raise TenantNotActivated("the customer of this session no longer exists")
+        return tenant
+
+    # -- webhook -------------------------------------------------------------------------------
+
+    async def record_address_webhook(
+        self, session: AsyncSession, *, settings: Settings, signed: SignedParams
+    ) -> int | None:
+        """Store the marketplace webhook "address saved" as an InboundEvent.
+
+        Returns the new event's id, or None when this signed URL was delivered before (onOffice
+        may retry a delivery; the first one is stored, repeats are acknowledged and dropped).
+        The caller enqueues processing only for a new id.
+        """
+        id_param = settings.ONOFFICE_WEBHOOK_ID_PARAM
+        raw_id = signed.get(id_param)
+        if not raw_id.isdigit():
+            raise AppError(
+                f"the webhook URL needs the address id in the parameter `{id_param}` "
+                f"(got {raw_id!r})"
+            )
+        tenant = await self._active_tenant(session, signed.get("customerWebId"))
+        if not await self.consume_signature(session, signed, Purpose.webhook, settings=settings):
+            return None
+        self._remember_claim(tenant, signed)
+        payload: dict[str, Any] = {
+            "tenant_id": tenant.id,
+            "customerWebId": tenant.customer_web_id,
+            "address_id": int(raw_id),
+            "apiClaim": signed.get("apiClaim"),
+            "userId": signed.get("userId"),
+            "groupId": signed.get("groupId"),
+            "timestamp": signed.timestamp,
+            "params": signed.params,
+        }
+        return await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
+            source=ONOFFICE_EVENT_SOURCE,
+            dedupe_key=signed.signature,
+            payload=payload,
+            received_at=datetime.now(UTC),
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _active_tenant(self, session: AsyncSession, customer_web_id: str) -> Tenant:
+        tenant = await TenantRepository.from_session(session).get_by_customer_web_id(
+            customer_web_id, for_update=True
+        )
+        if tenant is None or tenant.activated_at is None:
+            raise TenantNotActivated(
+                f"customer {customer_web_id} has not activated the connector yet; activate it "
+                "in the onOffice Marketplace first"
+            )
+        if not tenant.active:
+            raise TenantDeactivated(
+                f"the connector is deactivated for customer {customer_web_id}; activate it again "
+                "in the onOffice Marketplace"
+            )
+        return tenant
+
+    def _remember_claim(self, tenant: Tenant, signed: SignedParams) -> None:
+        """Keep the apiClaim of the most recently signed URL (requests may arrive out of order)."""
+        claim = signed.get("apiClaim")
+        if not claim:
+            return
+        if tenant.api_claim_at is None or signed.signed_at >= _utc(tenant.api_claim_at):
+            tenant.api_claim = claim
+            tenant.api_claim_at = signed.signed_at
+
+
+tenant = TenantService()
