@@ -41,6 +41,11 @@ PRUNE_ONE_IN = 20
 PARAMETER_CACHE_CODES = frozenset({177, 178})
 ONOFFICE_EVENT_SOURCE = "onoffice"
 
+# Column limits of the tenant table; onOffice documents no maximum for these values.
+CLAIM_MAX_LEN = 255
+NAME_MAX_LEN = 255
+CUSTOMER_ID_MAX_LEN = 64
+
 ACTIVATION_REQUIRED = ("apiToken", "apiClaim", "customerWebId", "parameterCacheId")
 IFRAME_REQUIRED = ("customerWebId", "userId", "apiClaim")
 WEBHOOK_REQUIRED = ("customerWebId", "apiClaim")
@@ -64,6 +69,16 @@ class TenantDeactivated(AppError):
 def _utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes even for timezone-aware columns.
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _checked_claim(claim: str) -> str:
+    if len(claim) > CLAIM_MAX_LEN:
+        # Truncating would store a claim onOffice rejects later; fail loudly instead.
+        raise AppError(
+            f"the apiClaim is longer than {CLAIM_MAX_LEN} characters and cannot be stored",
+            status_code=422,
+        )
+    return claim
 
 
 class TenantService:
@@ -99,6 +114,10 @@ class TenantService:
         secret = secret.strip()
         if not secret:
             raise ActivationFailed("error: please enter the API key shown by onOffice")
+        # Checked before unlocking: onOffice's parameter cache is single-use.
+        if len(signed.get("customerWebId")) > CUSTOMER_ID_MAX_LEN:
+            raise ActivationFailed("error: the customerWebId is longer than this service stores")
+        _checked_claim(signed.get("apiClaim"))
         async with session.begin_nested():
             await self.require_unused(
                 session, signed, Purpose.activation_submit, settings=resources.settings
@@ -164,7 +183,7 @@ class TenantService:
         if tenant is None:
             tenant = Tenant(customer_web_id=customer_web_id)
         box = resources.secret_box
-        tenant.customer_name = signed.get("customerName")
+        tenant.customer_name = signed.get("customerName")[:NAME_MAX_LEN]
         tenant.api_token_encrypted = box.encrypt(signed.get("apiToken"))
         tenant.api_secret_encrypted = box.encrypt(secret)
         tenant.api_claim = signed.get("apiClaim")
@@ -269,7 +288,7 @@ class TenantService:
         if not claim:
             return
         if tenant.api_claim_at is None or signed.signed_at >= _utc(tenant.api_claim_at):
-            tenant.api_claim = claim
+            tenant.api_claim = _checked_claim(claim)
             tenant.api_claim_at = signed.signed_at
 
 

@@ -131,6 +131,13 @@ class TestActivate:
         assert response.text.startswith("error: please enter the API key")
         assert harness.onoffice.http_requests == 0
 
+    async def test_an_overlong_claim_is_refused_before_unlocking(self, harness: Harness) -> None:
+        harness.onoffice.parameter_caches[CACHE_ID] = "c" * 300
+        response = await harness.activate(apiClaim="c" * 300)
+        assert response.status_code == 422
+        assert response.text.startswith("error: the apiClaim is longer than 255")
+        assert harness.onoffice.http_requests == 0
+
     async def test_unknown_parameter_cache(self, harness: Harness, engine: AsyncEngine) -> None:
         response = await harness.activate(parameterCacheId="expired-cache")
         assert response.status_code == 400
