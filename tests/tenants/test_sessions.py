@@ -141,6 +141,16 @@ class TestCreateSession:
         assert replay.status_code == 401
         assert "already used" in replay.json()["message"]
 
+    async def test_concurrent_exchanges_of_one_query_yield_one_token(
+        self, harness: Harness
+    ) -> None:
+        await harness.activate()
+        query = signed_query(APP, iframe_params())
+        responses = await asyncio.gather(
+            *(harness.client.post("/api/v1/sessions", json={"query": query}) for _ in range(4))
+        )
+        assert sorted(r.status_code for r in responses) == [201, 401, 401, 401]
+
     async def test_customer_not_activated(self, harness: Harness) -> None:
         query = signed_query(APP, iframe_params())
         response = await harness.client.post("/api/v1/sessions", json={"query": query})
