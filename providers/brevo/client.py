@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from email.utils import parsedate_to_datetime
@@ -26,14 +25,9 @@ from urllib.parse import quote
 import httpx
 from aiolimiter import AsyncLimiter
 from email_validator import EmailNotValidError, validate_email
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import wait_exponential_jitter
 
+from providers._retry import RetryPolicy
 from providers.base import (
     AccountInfo,
     ContactData,
@@ -41,7 +35,6 @@ from providers.base import (
     ListInfo,
     ProviderContact,
     ProviderName,
-    ProviderTransientError,
     UpsertOutcome,
     UpsertResult,
     WebhookInfo,
@@ -119,9 +112,15 @@ class BrevoClient:
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0))
         self._timeout = timeout
-        self._max_retries = max_retries
-        self._max_retry_wait = max_retry_wait
-        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=max_retry_wait)
+        self._retry = RetryPolicy(
+            max_retries=max_retries,
+            backoff=wait_exponential_jitter(initial=backoff_initial, max=max_retry_wait),
+            max_wait=max_retry_wait,
+            retry_after_jitter=0.25,
+            logger=logger,
+            log_event="brevo.retry",
+            log_extra=lambda exc: {"error": getattr(exc, "message", str(exc))},
+        )
         # One request per 1/rps seconds, no burst: Brevo counts requests per second window.
         self._contacts_limiter = AsyncLimiter(1, 1.0 / requests_per_second)
         self._folder_name = folder_name
@@ -521,17 +520,9 @@ class BrevoClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> httpx.Response:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(ProviderTransientError),
-            stop=stop_after_attempt(self._max_retries + 1),
-            wait=self._wait,
-            before_sleep=_log_retry,
-            reraise=True,
+        return await self._retry.call(
+            lambda: self._send(method, path, params=params, body=body, label=label)
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._send(method, path, params=params, body=body, label=label)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
         self, method: str, path: str, *, params: Any, body: Any, label: str
@@ -559,24 +550,6 @@ class BrevoClient:
         if response.status_code >= 400:
             raise _error_from(response, label)
         return response
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, ProviderTransientError) and exc.retry_after is not None:
-            return min(exc.retry_after, self._max_retry_wait) + random.uniform(0, 0.25)
-        return float(self._backoff(state))
-
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    logger.warning(
-        "brevo.retry",
-        extra={
-            "attempt": state.attempt_number,
-            "delay": state.next_action.sleep if state.next_action else None,
-            "error": getattr(exc, "message", str(exc)),
-        },
-    )
 
 
 def _error_from(response: httpx.Response, label: str) -> Exception:

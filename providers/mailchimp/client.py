@@ -24,14 +24,9 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import wait_random_exponential
 
+from providers._retry import RetryPolicy
 from providers.base import (
     AccountInfo,
     ContactData,
@@ -179,9 +174,17 @@ class MailchimpClient:
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=self._timeout)
         self._limiter: ConcurrencyLimiter = limiter or LocalConcurrencyLimiter(max_concurrent)
-        self._max_retries = max(0, max_retries)
-        self._backoff = wait_random_exponential(multiplier=backoff_base_s, max=max_backoff_s)
-        self._max_backoff_s = max_backoff_s
+        self._retry = RetryPolicy(
+            max_retries=max_retries,
+            backoff=wait_random_exponential(multiplier=backoff_base_s, max=max_backoff_s),
+            max_wait=max_backoff_s,
+            logger=logger,
+            log_event="mailchimp.retry",
+            log_extra=lambda error: {
+                "status_code": getattr(error, "status_code", None),
+                "endpoint": getattr(error, "endpoint", None),
+            },
+        )
         self._page_size = max(1, min(page_size, PAGE_SIZE))
         self._list_defaults = list_defaults or MailchimpListDefaults()
         self._language: str | None = None
@@ -653,23 +656,7 @@ class MailchimpClient:
         json: Any = None,
     ) -> Any:
         """One API call with retries; returns the decoded JSON body ({} when there is none)."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(MailchimpTransientError),
-            stop=stop_after_attempt(self._max_retries + 1),
-            wait=self._wait,
-            before_sleep=_log_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await self._send(method, path, params, json)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, MailchimpTransientError) and error.retry_after is not None:
-            return min(error.retry_after, self._max_backoff_s)
-        return float(self._backoff(state))
+        return await self._retry.call(lambda: self._send(method, path, params, json))
 
     async def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> Any:
         url = self.base_url + path
@@ -742,19 +729,6 @@ class MailchimpClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***")
-
-
-def _log_retry(state: RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome else None
-    logger.warning(
-        "mailchimp.retry",
-        extra={
-            "attempt": state.attempt_number,
-            "delay": state.next_action.sleep if state.next_action else None,
-            "status_code": getattr(error, "status_code", None),
-            "endpoint": getattr(error, "endpoint", None),
-        },
-    )
 
 
 def _problem(response: httpx.Response) -> dict[str, Any] | None:
