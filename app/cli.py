@@ -41,9 +41,9 @@ def serve(host: str, port: int, reload: bool) -> None:
 def worker() -> None:
     from arq.worker import run_worker
 
-    from app.worker.settings import WorkerSettings, worker_redis_settings
+    from app.worker.settings import WorkerSettings, worker_options
 
-    run_worker(WorkerSettings, redis_settings=worker_redis_settings())  # type: ignore[arg-type]
+    run_worker(WorkerSettings, **worker_options())  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:

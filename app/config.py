@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     PROVIDER_MAX_RETRIES: int = Field(default=5, ge=0)
     WORKER_MAX_TRIES: int = Field(default=10, ge=1)
     WORKER_CONCURRENCY: int = Field(default=10, ge=1)
+    WORKER_JOB_TIMEOUT_S: int = Field(default=120, ge=5)
     INBOUND_EVENT_MAX_ATTEMPTS: int = Field(default=20, ge=1)
 
     @model_validator(mode="after")

@@ -10,13 +10,18 @@ import httpx
 from fastapi import FastAPI, Request, Response
 
 from app.config import Settings, get_settings
+from app.connections.router import router as connections_router
 from app.errors import AppError, app_error_handler
 from app.health.router import router as health_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.resources import create_resources
+from app.status.router import router as status_router
+from app.syncs.router import router as syncs_router
 from app.tenants.router import router as tenants_router
+from app.webhooks.router import router as webhooks_router
 from app.worker.registry import load_tasks
+from app.worker.sweeper import embedded_sweeper
 
 DESCRIPTION = """
 Keeps onOffice enterprise addresses with Newsletter = Yes in sync with a Mailchimp audience or a
@@ -40,10 +45,11 @@ def create_app(
         configure_logging(settings.LOG_LEVEL)
         resources = await create_resources(settings, http=http)
         app.state.resources = resources
-        try:
-            yield
-        finally:
-            await resources.aclose()
+        async with embedded_sweeper(resources):
+            try:
+                yield
+            finally:
+                await resources.aclose()
 
     app = FastAPI(
         title="onOffice Newsletter Connector",
@@ -66,4 +72,8 @@ def create_app(
 
     app.include_router(health_router)
     app.include_router(tenants_router)
+    app.include_router(connections_router)
+    app.include_router(syncs_router)
+    app.include_router(status_router)
+    app.include_router(webhooks_router)
     return app

@@ -87,6 +87,8 @@ class SyncRun(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16), default="full")
+    # Resend every contact, ignoring what was synced or rejected before.
+    force: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=SyncRunStatus.queued)
     phase: Mapped[str] = mapped_column(String(32), default="queued")
     started_at: Mapped[datetime | None]
@@ -147,6 +149,10 @@ class Contact(TimestampMixin, Base):
     last_run_id: Mapped[int | None] = mapped_column(BigInteger)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     subscribed: Mapped[bool | None] = mapped_column(Boolean)
+    # Fingerprint (fields and tags) of values the provider rejected, and why: unchanged values
+    # are not sent again (a forced run retries them).
+    rejected_hash: Mapped[str | None] = mapped_column(String(64))
+    rejected_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ProblemKind(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from arq.connections import RedisSettings
-from arq.cron import CronJob
+from arq.cron import CronJob, cron
 from arq.worker import Function, func
 
 from app.config import get_settings
@@ -16,6 +16,9 @@ from app.worker.registry import load_tasks
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
+
+# Periodic sweeps: resume stalled work (lost enqueues, crashed workers).
+CRON_TASKS = ("sync.resume",)
 
 
 def worker_functions() -> list[Function]:
@@ -29,6 +32,21 @@ def worker_functions() -> list[Function]:
             keep_result=spec.keep_result_s,
         )
         for spec in TASKS.values()
+    ]
+
+
+def cron_jobs() -> list[CronJob]:
+    load_tasks()
+    return [
+        cron(
+            cast("WorkerCoroutine", TASKS[name].fn),
+            name=f"cron:{name}",
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        )
+        for name in CRON_TASKS
+        if name in TASKS
     ]
 
 
@@ -53,13 +71,24 @@ def worker_redis_settings() -> RedisSettings:
     return redis_settings(url)
 
 
+def worker_options() -> dict[str, Any]:
+    """Options `connector worker` passes to arq (from the settings)."""
+    settings = get_settings()
+    return {
+        "redis_settings": worker_redis_settings(),
+        "max_jobs": settings.WORKER_CONCURRENCY,
+        "job_timeout": settings.WORKER_JOB_TIMEOUT_S,
+        "max_tries": settings.WORKER_MAX_TRIES,
+    }
+
+
 class WorkerSettings:
     functions: ClassVar[list[Function]] = worker_functions()
-    cron_jobs: ClassVar[list[CronJob]] = []
+    cron_jobs: ClassVar[list[CronJob]] = cron_jobs()
     on_startup = on_startup
     on_shutdown = on_shutdown
     max_tries = 10
-    job_timeout = 900
+    job_timeout = 120
     max_jobs = 10
-    # `connector worker` passes the real settings; this default serves `arq app.worker...`.
+    # `connector worker` passes the configured settings; this default serves `arq app.worker...`.
     redis_settings = redis_settings(get_settings().REDIS_URL or "redis://127.0.0.1:6379/0")

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ActivityOptions(BaseModel):
+    """Which provider events become onOffice activities (subscribe/unsubscribe always do)."""
+
+    delivered: bool = False
+    opened: bool = False
+    clicked: bool = False
+    hard_bounce: bool = False
+
+
+class ConnectionUpdate(BaseModel):
+    provider: Literal["mailchimp", "brevo"]
+    api_key: SecretStr = Field(
+        description="Mailchimp API key (`<key>-<dc>`) or Brevo API v3 key. Write-only."
+    )
+    activities: ActivityOptions = Field(default_factory=ActivityOptions)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider": "mailchimp",
+                    "api_key": "0123456789abcdef0123456789abcdef-us21",
+                    "activities": {"delivered": True},
+                }
+            ]
+        }
+    )
+
+
+class ConnectionRead(BaseModel):
+    provider: str
+    api_key: str = Field(description="Masked; the key itself is never returned")
+    account_name: str
+    list_id: str | None
+    list_name: str | None
+    webhook_registered: bool
+    webhook_url: str
+    activities: ActivityOptions
+    group_id: str | None
+    created_at: datetime
+    updated_at: datetime

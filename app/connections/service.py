@@ -1,0 +1,131 @@
+"""Connection settings: check the key, prepare the list, fields and webhook, store the key."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.connections.errors import provider_app_error
+from app.connections.factory import build_provider, provider_for_connection
+from app.connections.repository import ConnectionRepository
+from app.connections.schemas import ActivityOptions, ConnectionRead, ConnectionUpdate
+from app.crypto import mask_secret
+from app.db.models import Connection
+from app.errors import NotFound
+from app.resources import Resources
+from app.tenants.auth import TenantContext
+from providers.base import NewsletterProvider, ProviderAuthError, ProviderError
+
+log = logging.getLogger(__name__)
+
+LIST_NAME = "onoffice"
+
+
+def webhook_url(resources: Resources, provider: str, token: str) -> str:
+    return f"{resources.settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/{provider}/{token}"
+
+
+class ConnectionService:
+    async def get(self, session: AsyncSession, tenant: TenantContext) -> Connection:
+        connection = await ConnectionRepository.from_session(session).for_tenant(
+            tenant.tenant_id, tenant.group_id
+        )
+        if connection is None:
+            raise NotFound("no newsletter provider is connected yet; save an API key first")
+        return connection
+
+    async def save(
+        self,
+        session: AsyncSession,
+        resources: Resources,
+        tenant: TenantContext,
+        data: ConnectionUpdate,
+    ) -> Connection:
+        repo = ConnectionRepository.from_session(session)
+        api_key = data.api_key.get_secret_value().strip()
+        provider = build_provider(resources, data.provider, api_key)
+        try:
+            account = await provider.check_key()
+            audience = await provider.ensure_list(LIST_NAME)
+            mapping = await provider.ensure_fields(audience.id)
+        except ProviderError as exc:
+            raise provider_app_error(data.provider, exc) from exc
+
+        existing = await repo.for_tenant(tenant.tenant_id, tenant.group_id)
+        if existing is not None and existing.webhook_id:
+            same_target = existing.provider == data.provider and existing.list_id == audience.id
+            if not same_target:
+                await self._remove_webhook_quietly(resources, existing)
+                existing.webhook_id = None
+        token = existing.webhook_token if existing is not None else secrets.token_urlsafe(32)
+        try:
+            webhook = await provider.register_webhook(
+                audience.id, webhook_url(resources, data.provider, token), token
+            )
+        except ProviderError as exc:
+            raise provider_app_error(data.provider, exc) from exc
+
+        connection = existing or Connection(
+            tenant_id=tenant.tenant_id, group_id=tenant.group_id, webhook_token=token
+        )
+        connection.provider = data.provider
+        connection.api_key_encrypted = resources.secret_box.encrypt(api_key)
+        connection.api_key_hint = mask_secret(api_key)
+        connection.account_name = account.account_name
+        connection.account_language = account.language
+        connection.list_id = audience.id
+        connection.list_name = audience.name
+        connection.webhook_id = webhook.id
+        connection.activities = data.activities.model_dump()
+        connection.field_mapping = mapping.model_dump()
+        if existing is None:
+            await repo.add(connection)
+        log.info(
+            "connection.saved",
+            extra={"tenant_id": tenant.tenant_id, "provider": data.provider, "list": audience.id},
+        )
+        return connection
+
+    async def delete(
+        self, session: AsyncSession, resources: Resources, tenant: TenantContext, *, force: bool
+    ) -> None:
+        repo = ConnectionRepository.from_session(session)
+        connection = await self.get(session, tenant)
+        if connection.webhook_id and connection.list_id:
+            provider = provider_for_connection(resources, connection)
+            try:
+                await provider.remove_webhook(connection.list_id, connection.webhook_id)
+            except ProviderAuthError:
+                pass  # the key was revoked: nothing left to clean up with it
+            except ProviderError as exc:
+                if not force:
+                    raise provider_app_error(connection.provider, exc) from exc
+        await repo.delete(connection)
+
+    async def _remove_webhook_quietly(self, resources: Resources, connection: Connection) -> None:
+        try:
+            old: NewsletterProvider = provider_for_connection(resources, connection)
+            if connection.list_id and connection.webhook_id:
+                await old.remove_webhook(connection.list_id, connection.webhook_id)
+        except ProviderError as exc:
+            log.warning("connection.old_webhook_not_removed", extra={"error": exc.message})
+
+    def to_read(self, resources: Resources, connection: Connection) -> ConnectionRead:
+        return ConnectionRead(
+            provider=connection.provider,
+            api_key=connection.api_key_hint,
+            account_name=connection.account_name,
+            list_id=connection.list_id,
+            list_name=connection.list_name,
+            webhook_registered=bool(connection.webhook_id),
+            webhook_url=webhook_url(resources, connection.provider, "…"),
+            activities=ActivityOptions.model_validate(connection.activities or {}),
+            group_id=connection.group_id or None,
+            created_at=connection.created_at,
+            updated_at=connection.updated_at,
+        )
+
+
+connection = ConnectionService()

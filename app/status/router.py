@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import ResourcesDep, SessionDep
+from app.status.schemas import Status
+from app.status.service import status as status_service
+from app.tenants.auth import CurrentTenant
+
+router = APIRouter(prefix="/api/v1/status", tags=["status"])
+
+
+@router.get(
+    "",
+    response_model=Status,
+    summary="Connection, counts on both sides, the latest synchronisation and pending work",
+)
+async def get_status(tenant: CurrentTenant, session: SessionDep, resources: ResourcesDep) -> Status:
+    return await status_service.get(session, resources, tenant)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.connections.schemas import ConnectionRead
+from app.syncs.schemas import SyncRunRead
+
+
+class SideCounts(BaseModel):
+    onoffice_newsletter_total: int | None = Field(
+        description="Active onOffice addresses with newsletter Yes (from the latest run)"
+    )
+    provider_contacts: int | None = Field(description="Contacts in the provider list (live)")
+    provider_error: str | None = Field(default=None, description="Why the live count is missing")
+    synced_contacts: int = Field(description="Contacts the connector has synced")
+
+
+class PendingWork(BaseModel):
+    sync_batches: int
+    inbound_events: int
+    failed_inbound_events: int
+
+
+class Status(BaseModel):
+    connected: bool
+    connection: ConnectionRead | None
+    counts: SideCounts | None
+    last_sync: SyncRunRead | None = Field(description="The latest run (live while it runs)")
+    last_completed_sync: SyncRunRead | None
+    pending: PendingWork

@@ -1,0 +1,92 @@
+"""What the status page shows: both sides' counts, the latest runs and pending work."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.connections.factory import provider_for_connection
+from app.connections.repository import ConnectionRepository
+from app.connections.service import connection as connection_service
+from app.db.models import InboundEvent, InboundEventStatus, SyncBatch, SyncRun
+from app.resources import Resources
+from app.status.schemas import PendingWork, SideCounts, Status
+from app.syncs.repository import SyncRepository
+from app.syncs.service import sync as sync_service
+from app.tenants.auth import TenantContext
+from providers.base import ProviderError
+
+LIVE_COUNT_TIMEOUT_S = 5.0
+
+
+class StatusService:
+    async def get(
+        self, session: AsyncSession, resources: Resources, tenant: TenantContext
+    ) -> Status:
+        connection = await ConnectionRepository.from_session(session).for_tenant(
+            tenant.tenant_id, tenant.group_id
+        )
+        if connection is None:
+            return Status(
+                connected=False,
+                connection=None,
+                counts=None,
+                last_sync=None,
+                last_completed_sync=None,
+                pending=PendingWork(sync_batches=0, inbound_events=0, failed_inbound_events=0),
+            )
+        repo = SyncRepository.from_session(session)
+        last = await repo.latest_run(connection.id)
+        completed = await repo.latest_completed_run(connection.id)
+        provider_count: int | None = None
+        provider_error: str | None = None
+        if connection.list_id:
+            try:
+                provider = provider_for_connection(resources, connection)
+                provider_count = await asyncio.wait_for(
+                    provider.count_contacts(connection.list_id), LIVE_COUNT_TIMEOUT_S
+                )
+            except (ProviderError, TimeoutError) as exc:
+                provider_error = (
+                    getattr(exc, "message", None) or "the provider did not answer in time"
+                )
+        pending_batches = await session.scalar(
+            select(func.count())
+            .select_from(SyncBatch)
+            .join(SyncRun, SyncRun.id == SyncBatch.run_id)
+            .where(SyncRun.connection_id == connection.id, SyncBatch.status == "pending")
+        )
+        events = dict(
+            (
+                await session.execute(
+                    select(InboundEvent.status, func.count())
+                    .where(InboundEvent.connection_id == connection.id)
+                    .group_by(InboundEvent.status)
+                )
+            ).all()
+        )
+        reference = completed or last
+        return Status(
+            connected=True,
+            connection=connection_service.to_read(resources, connection),
+            counts=SideCounts(
+                onoffice_newsletter_total=reference.onoffice_newsletter_total
+                if reference
+                else None,
+                provider_contacts=provider_count,
+                provider_error=provider_error,
+                synced_contacts=await repo.count_contacts(connection.id),
+            ),
+            last_sync=sync_service.to_read(last) if last else None,
+            last_completed_sync=sync_service.to_read(completed) if completed else None,
+            pending=PendingWork(
+                sync_batches=int(pending_batches or 0),
+                inbound_events=int(events.get(InboundEventStatus.pending, 0)),
+                failed_inbound_events=int(events.get(InboundEventStatus.failed, 0)),
+            ),
+        )
+
+
+status = StatusService()

@@ -1,0 +1,94 @@
+"""From an onOffice address to the contact the provider should have (pure functions)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+
+from email_validator import EmailNotValidError, validate_email
+
+from onoffice_client.models import Address
+from providers.base import ContactData
+
+
+class Language(StrEnum):
+    de = "de"
+    en = "en"
+
+
+def normalise_email(raw: str) -> str:
+    """Email identity: trimmed and case-insensitive (local part included, as providers do)."""
+    return raw.strip().lower()
+
+
+@dataclass(frozen=True)
+class EmailCheck:
+    email: str  # normalised ("" when missing)
+    problem: str | None  # None, "missing_email" or "invalid_email"
+    reason: str = ""
+
+
+def check_email(raw: str | None) -> EmailCheck:
+    email = normalise_email(raw or "")
+    if not email:
+        return EmailCheck("", "missing_email", "the address has no email")
+    try:
+        # Syntax only: a DNS lookup per address would make a large sync slow and flaky.
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return EmailCheck(email, "invalid_email", str(exc))
+    return EmailCheck(email, None)
+
+
+_LANGUAGE_CODES = {"DEU": Language.de, "GER": Language.de, "ENG": Language.en}
+
+
+def contact_language(address: Address, default: Language) -> Language:
+    if address.language:
+        return _LANGUAGE_CODES.get(address.language.upper(), default)
+    return default
+
+
+def greeting(salutation: str, title: str, last_name: str, language: Language) -> str:
+    """The letter greeting, e.g. "Sehr geehrter Herr Dr. Müller" / "Dear Ms Smith"."""
+    name = " ".join(part for part in (title.strip(), last_name.strip()) if part)
+    key = salutation.strip().lower()
+    if language == Language.en:
+        if name and key == "herr":
+            return f"Dear Mr {name}"
+        if name and key == "frau":
+            return f"Dear Ms {name}"
+        if name and key == "eheleute":
+            return f"Dear Mr and Mrs {name}"
+        if name and key == "familie":
+            return f"Dear {name} family"
+        return "Dear Sir or Madam"
+    if name and key == "herr":
+        return f"Sehr geehrter Herr {name}"
+    if name and key == "frau":
+        return f"Sehr geehrte Frau {name}"
+    if name and key in ("eheleute", "familie"):
+        return f"Sehr geehrte {salutation.strip()} {name}"
+    return "Sehr geehrte Damen und Herren"
+
+
+def contact_from_address(address: Address, email: str, default_language: Language) -> ContactData:
+    language = contact_language(address, default_language)
+    return ContactData(
+        email=email,
+        first_name=address.first_name.strip(),
+        last_name=address.last_name.strip(),
+        salutation=address.salutation.strip(),
+        greeting=greeting(address.salutation, address.title, address.last_name, language),
+        tags=sorted({t.strip() for t in address.tags if t.strip()}),
+        subscribed=True,
+        external_id=str(address.id),
+    )
+
+
+def contact_hash(contact: ContactData) -> str:
+    """Fingerprint of the contact's fields (tags are compared as sets, separately)."""
+    data = contact.model_dump(exclude={"external_id", "tags"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,568 @@
+"""The full sync: read onOffice pages, classify every address, fan out provider batches.
+
+Shape of a run (every step is a short, idempotent job; state lives in the database):
+
+* `sync.read` reads onOffice pages from `sync_run.read_offset` for a time slice, then re-enqueues
+  itself. Each page is one transaction: problems recorded, duplicates resolved against the
+  `contact` table (state in the database, so a million addresses need no memory), unchanged
+  contacts counted, the rest written into one `sync_batch` whose job is enqueued after commit.
+* `sync.upsert_batch` sends one batch through the provider's bulk upsert and records one outcome
+  per address in the same transaction that marks the batch done; a retried job finds the batch
+  done and sends nothing.
+* `sync.finalize` runs once reading is done and every batch finished: Mailchimp tags flow back to
+  onOffice, then the run is completed. The counts reconcile by construction: every address read
+  ends in exactly one counter.
+
+Duplicate rule: the first address in onOffice read order (the client's stable sort) keeps the
+email; every later address with the same normalised email is reported as a duplicate of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from arq.worker import Retry
+
+from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
+from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.db.base import utcnow
+from app.db.models import (
+    Connection,
+    Contact,
+    ProblemKind,
+    SyncBatch,
+    SyncRun,
+    SyncRunStatus,
+    Tenant,
+)
+from app.db.session import unit_of_work
+from app.metrics import CONTACTS_SYNCED
+from app.resources import Resources
+from app.syncs.contacts import Language, check_email, contact_from_address, contact_hash
+from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.worker.queue import compute_backoff, enqueue_job
+from onoffice_client.models import Address, AddressUpdate, OnOfficeError, OnOfficeTransientError
+from providers.base import (
+    ContactData,
+    FieldMapping,
+    ProviderError,
+    ProviderName,
+    ProviderRequestError,
+    ProviderTransientError,
+    UpsertOutcome,
+    UpsertResult,
+)
+
+log = logging.getLogger(__name__)
+
+READ_SLICE_S = 20.0  # one read job's share of the pages; keeps jobs short and crash recovery fast
+EXCLUDED_PULL_TAGS = {"onoffice"}
+TAG_WRITE_CHUNK = 50
+
+
+def read_job_id(run_id: int, offset: int) -> str:
+    return f"sync.read:{run_id}:{offset}"
+
+
+def batch_job_id(run_id: int, batch_no: int) -> str:
+    return f"sync.upsert:{run_id}:{batch_no}"
+
+
+def finalize_job_id(run_id: int) -> str:
+    return f"sync.finalize:{run_id}"
+
+
+def default_language(connection: Connection) -> Language:
+    return (
+        Language.en if (connection.account_language or "").lower().startswith("en") else Language.de
+    )
+
+
+def _uow(resources: Resources) -> Any:
+    return unit_of_work(resources.sessionmaker, resources.queue)
+
+
+async def _load(resources: Resources, run_id: int) -> tuple[SyncRun, Connection, Tenant] | None:
+    async with resources.sessionmaker() as session:
+        run = await session.get(SyncRun, run_id)
+        if run is None:
+            return None
+        connection = await session.get(Connection, run.connection_id)
+        if connection is None:
+            return None
+        tenant = await session.get(Tenant, connection.tenant_id)
+        if tenant is None:
+            return None
+        return run, connection, tenant
+
+
+# -------------------------------------------------------------------------------------------------
+# Reading onOffice
+# -------------------------------------------------------------------------------------------------
+
+
+async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10) -> None:
+    loaded = await _load(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, tenant = loaded
+    if run.status not in ACTIVE_STATUSES:
+        return
+    if run.reading_done:
+        await maybe_finalize(resources, run_id)
+        return
+    async with _uow(resources) as session:
+        repo = SyncRepository.from_session(session)
+        if run.status == SyncRunStatus.queued:
+            await repo.set_run(
+                run_id, status=SyncRunStatus.running, phase="reading", started_at=utcnow()
+            )
+    onoffice = onoffice_for_tenant(resources, tenant)
+    language = default_language(connection)
+    offset = run.read_offset
+    deadline = time.monotonic() + READ_SLICE_S
+    try:
+        while True:
+            page, total = await onoffice.read_newsletter_page(offset)
+            next_offset = offset + len(page)
+            done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
+            async with _uow(resources) as session:
+                await process_page(session, run_id, connection, page, language, force=run.force)
+                await SyncRepository.from_session(session).set_run(
+                    run_id, read_offset=next_offset, reading_done=done
+                )
+            offset = next_offset
+            if done:
+                break
+            if time.monotonic() > deadline:
+                async with _uow(resources):
+                    enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
+                return
+    except OnOfficeError as exc:
+        transient = isinstance(exc, OnOfficeTransientError)
+        if transient and job_try < max_tries:
+            raise Retry(defer=compute_backoff(job_try)) from exc
+        await fail_run(resources, run_id, _onoffice_failure(exc))
+        return
+    await maybe_finalize(resources, run_id)
+
+
+def _onoffice_failure(exc: OnOfficeError) -> str:
+    return (
+        f"onOffice: {exc.message}. If onOffice is down, see {STATUS_PAGES['onoffice']}; "
+        "if it asks for a fresh login, open the connector once from within onOffice."
+    )
+
+
+async def process_page(
+    session: Any,
+    run_id: int,
+    connection: Connection,
+    page: Sequence[Address],
+    language: Language,
+    *,
+    force: bool = False,
+) -> int | None:
+    """Classify one page of addresses; returns the batch number created for it, if any."""
+    repo = SyncRepository.from_session(session)
+    seen = await repo.seen_in_run(connection.id, run_id, [a.id for a in page])
+    fresh = [a for a in page if a.id not in seen]
+    problems: list[dict[str, Any]] = []
+    candidates: list[tuple[Address, str]] = []
+    invalid = missing = 0
+    for address in fresh:
+        check = check_email(address.email)
+        if check.problem is not None:
+            problems.append(_problem(run_id, address, check.problem, check.reason))
+            if check.problem == ProblemKind.missing_email:
+                missing += 1
+            else:
+                invalid += 1
+            continue
+        candidates.append((address, check.email))
+
+    existing = await repo.contacts_by_email(connection.id, (email for _, email in candidates))
+    owners: dict[str, int] = {}
+    to_send: list[dict[str, Any]] = []
+    duplicates = unchanged = rejected = 0
+    for address, email in candidates:
+        row = existing.get(email)
+        owner = owners.get(email)
+        if owner is None and row is not None and row.last_run_id == run_id:
+            owner = row.address_id
+        if owner is not None and owner != address.id:
+            duplicates += 1
+            problems.append(
+                _problem(run_id, address, ProblemKind.duplicate, f"same email as address {owner}")
+            )
+            continue
+        owners[email] = address.id
+        contact = contact_from_address(address, email, language)
+        fingerprint = contact_hash(contact)
+        if row is None:
+            row = Contact(connection_id=connection.id, address_id=address.id, email=email, tags=[])
+            repo.add_contact(row)
+            existing[email] = row
+        row.address_id = address.id
+        row.last_run_id = run_id
+        previous_tags = sorted(row.tags or []) if row.synced_hash else []
+        if not force and row.synced_hash == fingerprint and previous_tags == contact.tags:
+            unchanged += 1
+            continue
+        if not force and row.rejected_hash == rejection_hash(fingerprint, contact.tags):
+            # Rejected before with these very values: sending again would fail the same way.
+            rejected += 1
+            reason = f"{row.rejected_reason} (unchanged since the last attempt)"
+            problems.append(_problem(run_id, address, ProblemKind.rejected, reason, email))
+            continue
+        removed = sorted(set(previous_tags) - set(contact.tags))
+        to_send.append(
+            contact.model_dump()
+            | {"hash": fingerprint, "address_id": address.id, "removed_tags": removed}
+        )
+    await repo.flush()
+    await repo.add_problems(problems)
+    batch_no: int | None = None
+    deltas: dict[str, int] = {
+        "addresses_read": len(page),
+        "onoffice_newsletter_total": len(fresh),
+        "duplicates": duplicates,
+        "invalid_emails": invalid,
+        "missing_emails": missing,
+        "unchanged": unchanged,
+        "rejected": rejected,
+    }
+    if to_send:
+        progress = await repo.increment(run_id, batches_total=1, **deltas)
+        batch_no = progress.batches_total - 1
+        repo.add_batch(
+            SyncBatch(run_id=run_id, batch_no=batch_no, size=len(to_send), payload=to_send)
+        )
+        enqueue_job(
+            "sync.upsert_batch",
+            _job_id=batch_job_id(run_id, batch_no),
+            run_id=run_id,
+            batch_no=batch_no,
+        )
+    else:
+        await repo.increment(run_id, **deltas)
+    return batch_no
+
+
+def rejection_hash(fingerprint: str, tags: Sequence[str]) -> str:
+    return hashlib.sha256(f"{fingerprint}|{'|'.join(sorted(tags))}".encode()).hexdigest()
+
+
+def _problem(
+    run_id: int, address: Address, kind: str, reason: str, email: str | None = None
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "address_id": address.id,
+        "email": email if email is not None else address.email.strip(),
+        "kind": str(kind),
+        "reason": reason,
+        "created_at": utcnow(),
+    }
+
+
+# -------------------------------------------------------------------------------------------------
+# Provider batches
+# -------------------------------------------------------------------------------------------------
+
+
+async def upsert_batch(
+    resources: Resources, run_id: int, batch_no: int, *, job_try: int = 1, max_tries: int = 10
+) -> None:
+    loaded = await _load(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, _tenant = loaded
+    if run.status not in ACTIVE_STATUSES:
+        return
+    async with resources.sessionmaker() as session:
+        batch = await SyncRepository.from_session(session).get_batch(run_id, batch_no)
+    if batch is None or batch.status != "pending":
+        return  # already applied by an earlier try: never send twice
+    payload = batch.payload
+    contacts = [
+        ContactData.model_validate({k: v for k, v in item.items() if k in ContactData.model_fields})
+        for item in payload
+    ]
+    provider = provider_for_connection(resources, connection)
+    mapping = FieldMapping.model_validate(connection.field_mapping or {})
+    assert connection.list_id is not None
+    try:
+        results = await provider.upsert_contacts(connection.list_id, contacts, mapping)
+        await _remove_tags(provider, connection.list_id, payload, results)
+    except ProviderTransientError as exc:
+        if job_try < max_tries:
+            delay = max(compute_backoff(job_try), exc.retry_after or 0)
+            raise Retry(defer=delay) from exc
+        label = PROVIDER_LABELS.get(connection.provider, connection.provider)
+        await fail_run(
+            resources,
+            run_id,
+            f"{label} was unreachable for batch {batch_no} after {job_try} tries ({exc.message}); "
+            f"see {STATUS_PAGES.get(connection.provider, '')} and start the sync again.",
+        )
+        return
+    except ProviderRequestError as exc:
+        # The provider refused the whole request: every contact of it is rejected, with the reason.
+        results = [
+            UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
+            for c in contacts
+        ]
+    await apply_results(resources, run_id, batch_no, connection, payload, results)
+
+
+async def _remove_tags(
+    provider: Any, list_id: str, payload: Sequence[dict[str, Any]], results: Sequence[UpsertResult]
+) -> None:
+    """Tags removed in onOffice since the last sync are removed at the provider too."""
+    if provider.name != ProviderName.mailchimp:
+        return
+    for item, result in zip(payload, results, strict=True):
+        if item.get("removed_tags") and result.outcome != UpsertOutcome.rejected:
+            await provider.set_tags(list_id, item["email"], add=(), remove=item["removed_tags"])
+
+
+async def apply_results(
+    resources: Resources,
+    run_id: int,
+    batch_no: int,
+    connection: Connection,
+    payload: Sequence[dict[str, Any]],
+    results: Sequence[UpsertResult],
+) -> None:
+    by_email = {r.email.strip().lower(): r for r in results}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
+    problems: list[dict[str, Any]] = []
+    async with _uow(resources) as session:
+        repo = SyncRepository.from_session(session)
+        batch = await repo.get_batch(run_id, batch_no)
+        if batch is None or batch.status != "pending":
+            return
+        rows = await repo.contacts_by_email(connection.id, (item["email"] for item in payload))
+        for item in payload:
+            result = by_email.get(item["email"]) or UpsertResult(
+                email=item["email"],
+                outcome=UpsertOutcome.rejected,
+                reason="the provider returned no result for this contact",
+            )
+            row = rows.get(item["email"])
+            if result.outcome == UpsertOutcome.rejected:
+                counts["rejected"] += 1
+                problems.append(
+                    {
+                        "run_id": run_id,
+                        "address_id": item["address_id"],
+                        "email": item["email"],
+                        "kind": ProblemKind.rejected.value,
+                        "reason": result.reason or "rejected by the provider",
+                        "created_at": utcnow(),
+                    }
+                )
+                if row is not None:
+                    row.synced_hash = None
+                    row.rejected_hash = rejection_hash(item["hash"], item.get("tags") or [])
+                    row.rejected_reason = result.reason or "rejected by the provider"
+                continue
+            key = {
+                UpsertOutcome.created: "created",
+                UpsertOutcome.updated: "updated",
+                UpsertOutcome.unchanged: "unchanged",
+            }.get(result.outcome, "synced_unspecified")
+            counts[key] += 1
+            if row is not None:
+                row.synced_hash = item["hash"]
+                row.rejected_hash = None
+                row.rejected_reason = None
+                row.tags = list(item.get("tags") or [])
+                row.subscribed = True
+                row.provider_id = result.provider_id or row.provider_id
+        await repo.add_problems(problems)
+        batch.status = "done"
+        batch.payload = []
+        progress = await repo.increment(run_id, batches_done=1, **counts)
+        provider = connection.provider
+        for outcome, n in counts.items():
+            if n:
+                CONTACTS_SYNCED.labels(provider, outcome).inc(n)
+        if progress.reading_done and progress.batches_done >= progress.batches_total:
+            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+
+
+# -------------------------------------------------------------------------------------------------
+# Completion
+# -------------------------------------------------------------------------------------------------
+
+
+async def maybe_finalize(resources: Resources, run_id: int) -> None:
+    async with _uow(resources) as session:
+        run = await SyncRepository.from_session(session).get_run(run_id)
+        if (
+            run is not None
+            and run.status in ACTIVE_STATUSES
+            and run.reading_done
+            and run.batches_done >= run.batches_total
+        ):
+            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+
+
+async def finalize(
+    resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10
+) -> None:
+    loaded = await _load(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, tenant = loaded
+    if run.status not in ACTIVE_STATUSES or not run.reading_done:
+        return
+    if run.batches_done < run.batches_total:
+        return
+    async with _uow(resources) as session:
+        await SyncRepository.from_session(session).set_run(run_id, phase="tags")
+    pulled = 0
+    try:
+        if connection.provider == ProviderName.mailchimp:
+            pulled = await pull_tags(resources, run_id, connection, tenant)
+    except (ProviderTransientError, OnOfficeTransientError) as exc:
+        if job_try < max_tries:
+            raise Retry(defer=compute_backoff(job_try)) from exc
+        await fail_run(resources, run_id, f"tags could not be read back: {exc}")
+        return
+    except (ProviderError, OnOfficeError) as exc:
+        await fail_run(resources, run_id, f"tags could not be read back: {exc}")
+        return
+    async with _uow(resources) as session:
+        repo = SyncRepository.from_session(session)
+        await repo.set_run(
+            run_id,
+            status=SyncRunStatus.completed,
+            phase="done",
+            finished_at=utcnow(),
+            tags_pulled=pulled,
+        )
+    log.info("sync.completed", extra={"run_id": run_id, "tags_pulled": pulled})
+
+
+async def pull_tags(
+    resources: Resources, run_id: int, connection: Connection, tenant: Tenant
+) -> int:
+    """Write Mailchimp tags (except `onoffice`) back to onOffice `NewsletterTag`, only where the
+    set differs, and only values onOffice knows (an unknown multiselect key would fail)."""
+    assert connection.list_id is not None
+    provider = provider_for_connection(resources, connection)
+    onoffice = onoffice_for_tenant(resources, tenant)
+    allowed = await _allowed_tags(onoffice)
+    pulled = 0
+    pending: list[tuple[Contact, list[str]]] = []
+
+    async def flush() -> None:
+        nonlocal pulled
+        if not pending:
+            return
+        await onoffice.modify_addresses([(c.address_id, AddressUpdate(tags=t)) for c, t in pending])
+        async with _uow(resources) as session:
+            repo = SyncRepository.from_session(session)
+            rows = await repo.contacts_by_email(connection.id, (c.email for c, _ in pending))
+            for contact, tags in pending:
+                row = rows.get(contact.email)
+                if row is not None:
+                    row.tags = tags
+        pulled += len(pending)
+        pending.clear()
+
+    page: list[Any] = []
+
+    async def check_page() -> None:
+        async with resources.sessionmaker() as session:
+            rows = await SyncRepository.from_session(session).contacts_by_email(
+                connection.id, (m.email.strip().lower() for m in page)
+            )
+        for member in page:
+            row = rows.get(member.email.strip().lower())
+            if row is None or row.last_run_id != run_id or not row.synced_hash:
+                continue
+            theirs = {t for t in member.tags if t.strip().lower() not in EXCLUDED_PULL_TAGS}
+            if allowed is not None:
+                theirs = {t for t in theirs if t in allowed}
+            ours = set(row.tags or [])
+            wanted = sorted(ours | theirs)
+            if set(wanted) != ours:
+                pending.append((row, wanted))
+        page.clear()
+
+    async for member in provider.iter_contacts(connection.list_id):
+        page.append(member)
+        if len(page) >= 1000:
+            await check_page()
+        if len(pending) >= TAG_WRITE_CHUNK:
+            await flush()
+    await check_page()
+    await flush()
+    return pulled
+
+
+async def _allowed_tags(onoffice: Any) -> set[str] | None:
+    try:
+        fields = await onoffice.get_fields(["NewsletterTag"])
+    except OnOfficeError:
+        return None
+    config = fields.get("NewsletterTag") or {}
+    permitted = config.get("permittedvalues")
+    if isinstance(permitted, dict):
+        return {str(k) for k in permitted}
+    if isinstance(permitted, list):
+        return {str(k) for k in permitted}
+    return None
+
+
+async def fail_run(resources: Resources, run_id: int, message: str) -> None:
+    async with _uow(resources) as session:
+        await SyncRepository.from_session(session).set_run(
+            run_id,
+            status=SyncRunStatus.failed,
+            phase="failed",
+            finished_at=utcnow(),
+            error=message,
+        )
+    log.warning("sync.failed", extra={"run_id": run_id, "error": message})
+
+
+async def resume_unfinished(resources: Resources, *, stale_after_s: float) -> int:
+    """Re-enqueue the next steps of unfinished runs that made no progress for `stale_after_s`
+    (a worker died, or the embedded server restarted). Job ids are deterministic, so a step
+    that is still queued or running is not duplicated."""
+    resumed = 0
+    now = utcnow()
+    async with _uow(resources) as session:
+        repo = SyncRepository.from_session(session)
+        for run in await repo.unfinished_runs():
+            updated = (
+                run.updated_at if run.updated_at.tzinfo else run.updated_at.replace(tzinfo=UTC)
+            )
+            if (now - updated).total_seconds() < stale_after_s:
+                continue
+            resumed += 1
+            for batch_no in await repo.pending_batch_numbers(run.id):
+                enqueue_job(
+                    "sync.upsert_batch",
+                    _job_id=batch_job_id(run.id, batch_no),
+                    run_id=run.id,
+                    batch_no=batch_no,
+                )
+            if not run.reading_done:
+                enqueue_job(
+                    "sync.read", _job_id=read_job_id(run.id, run.read_offset), run_id=run.id
+                )
+            elif run.batches_done >= run.batches_total:
+                enqueue_job("sync.finalize", _job_id=finalize_job_id(run.id), run_id=run.id)
+            log.info("sync.resumed", extra={"run_id": run.id, "offset": run.read_offset})
+    return resumed

@@ -1,0 +1,223 @@
+"""Every query of the sync domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.dialect import insert_ignore
+from app.db.models import Contact, Problem, SyncBatch, SyncRun, SyncRunStatus
+
+ACTIVE_STATUSES = (SyncRunStatus.queued, SyncRunStatus.running)
+COUNTER_COLUMNS = (
+    "onoffice_newsletter_total",
+    "created",
+    "updated",
+    "unchanged",
+    "synced_unspecified",
+    "duplicates",
+    "invalid_emails",
+    "missing_emails",
+    "rejected",
+    "tags_pulled",
+    "addresses_read",
+    "batches_total",
+    "batches_done",
+)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    batches_done: int
+    batches_total: int
+    reading_done: bool
+    status: str
+
+
+class SyncRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> SyncRepository:
+        return cls(session)
+
+    # Runs -------------------------------------------------------------------------------------
+
+    async def get_run(self, run_id: int) -> SyncRun | None:
+        return await self.session.get(SyncRun, run_id)
+
+    async def get_run_for_connection(self, run_id: int, connection_id: int) -> SyncRun | None:
+        stmt = select(SyncRun).where(SyncRun.id == run_id, SyncRun.connection_id == connection_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def active_run(self, connection_id: int) -> SyncRun | None:
+        stmt = (
+            select(SyncRun)
+            .where(SyncRun.connection_id == connection_id, SyncRun.status.in_(ACTIVE_STATUSES))
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def latest_run(self, connection_id: int) -> SyncRun | None:
+        stmt = (
+            select(SyncRun)
+            .where(SyncRun.connection_id == connection_id)
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def latest_completed_run(self, connection_id: int) -> SyncRun | None:
+        stmt = (
+            select(SyncRun)
+            .where(
+                SyncRun.connection_id == connection_id,
+                SyncRun.status == SyncRunStatus.completed,
+            )
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def list_runs(self, connection_id: int, limit: int = 20) -> Sequence[SyncRun]:
+        stmt = (
+            select(SyncRun)
+            .where(SyncRun.connection_id == connection_id)
+            .order_by(SyncRun.id.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def unfinished_runs(self) -> Sequence[SyncRun]:
+        stmt = select(SyncRun).where(SyncRun.status.in_(ACTIVE_STATUSES)).order_by(SyncRun.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def add_run(self, run: SyncRun) -> SyncRun:
+        self.session.add(run)
+        await self.session.flush()
+        return run
+
+    async def increment(self, run_id: int, **deltas: int) -> RunProgress:
+        """Atomically add to the run's counters (several jobs update one run concurrently)."""
+        values: dict[str, Any] = {
+            name: getattr(SyncRun, name) + delta
+            for name, delta in deltas.items()
+            if delta and name in COUNTER_COLUMNS
+        }
+        if not values:
+            run = await self.session.get(SyncRun, run_id)
+            assert run is not None
+            return RunProgress(run.batches_done, run.batches_total, run.reading_done, run.status)
+        stmt = (
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(**values)
+            .returning(
+                SyncRun.batches_done, SyncRun.batches_total, SyncRun.reading_done, SyncRun.status
+            )
+            .execution_options(synchronize_session=False)
+        )
+        row = (await self.session.execute(stmt)).one()
+        return RunProgress(row[0], row[1], row[2], row[3])
+
+    async def set_run(self, run_id: int, **values: Any) -> None:
+        stmt = (
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
+
+    # Contacts ---------------------------------------------------------------------------------
+
+    async def contacts_by_email(
+        self, connection_id: int, emails: Iterable[str]
+    ) -> dict[str, Contact]:
+        wanted = list(set(emails))
+        if not wanted:
+            return {}
+        stmt = select(Contact).where(
+            Contact.connection_id == connection_id, Contact.email.in_(wanted)
+        )
+        return {c.email: c for c in (await self.session.execute(stmt)).scalars()}
+
+    async def seen_in_run(
+        self, connection_id: int, run_id: int, address_ids: Sequence[int]
+    ) -> set[int]:
+        """Addresses of this page already handled by this run (pages can overlap on resume)."""
+        if not address_ids:
+            return set()
+        contacts = select(Contact.address_id).where(
+            Contact.connection_id == connection_id,
+            Contact.last_run_id == run_id,
+            Contact.address_id.in_(address_ids),
+        )
+        problems = select(Problem.address_id).where(
+            Problem.run_id == run_id, Problem.address_id.in_(address_ids)
+        )
+        found = set((await self.session.execute(contacts)).scalars())
+        found |= set((await self.session.execute(problems)).scalars())
+        return {int(i) for i in found}
+
+    def add_contact(self, contact: Contact) -> None:
+        self.session.add(contact)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def add_problems(self, rows: Sequence[dict[str, Any]]) -> int:
+        return await insert_ignore(self.session, Problem, rows, ["run_id", "address_id"])
+
+    async def problems(
+        self, run_id: int, *, after_id: int = 0, limit: int = 1000
+    ) -> Sequence[Problem]:
+        stmt = (
+            select(Problem)
+            .where(Problem.run_id == run_id, Problem.id > after_id)
+            .order_by(Problem.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_problems(self, run_id: int) -> int:
+        stmt = select(func.count()).select_from(Problem).where(Problem.run_id == run_id)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def contacts_page(self, connection_id: int, emails: Sequence[str]) -> dict[str, Contact]:
+        return await self.contacts_by_email(connection_id, emails)
+
+    async def count_contacts(self, connection_id: int) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Contact)
+            .where(Contact.connection_id == connection_id, Contact.synced_hash.is_not(None))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    # Batches ----------------------------------------------------------------------------------
+
+    def add_batch(self, batch: SyncBatch) -> None:
+        self.session.add(batch)
+
+    async def get_batch(self, run_id: int, batch_no: int) -> SyncBatch | None:
+        stmt = select(SyncBatch).where(SyncBatch.run_id == run_id, SyncBatch.batch_no == batch_no)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def pending_batch_numbers(self, run_id: int) -> list[int]:
+        stmt = (
+            select(SyncBatch.batch_no)
+            .where(SyncBatch.run_id == run_id, SyncBatch.status == "pending")
+            .order_by(SyncBatch.batch_no)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def count_pending_batches(self) -> int:
+        stmt = select(func.count()).select_from(SyncBatch).where(SyncBatch.status == "pending")
+        return int((await self.session.execute(stmt)).scalar_one())

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import StreamingResponse
+
+from app.deps import ResourcesDep, SessionDep
+from app.syncs.schemas import ProblemPage, SyncRunRead, SyncStart, SyncStarted
+from app.syncs.service import sync as sync_service
+from app.tenants.auth import CurrentTenant
+
+router = APIRouter(prefix="/api/v1/syncs", tags=["sync"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncStarted,
+    summary="Start a full synchronisation (onOffice is the master)",
+    responses={
+        404: {"description": "No provider connected yet"},
+        409: {"description": "A synchronisation is already queued or running"},
+    },
+)
+async def start_sync(
+    tenant: CurrentTenant, session: SessionDep, body: SyncStart | None = None
+) -> SyncStarted:
+    run = await sync_service.start(session, tenant, force=bool(body and body.force))
+    return SyncStarted(id=run.id, status=run.status)
+
+
+@router.get("", response_model=list[SyncRunRead], summary="The latest synchronisations")
+async def list_syncs(tenant: CurrentTenant, session: SessionDep) -> list[SyncRunRead]:
+    return [sync_service.to_read(run) for run in await sync_service.list(session, tenant)]
+
+
+@router.get(
+    "/{run_id}",
+    response_model=SyncRunRead,
+    summary="Status, live progress, timings and counts of one synchronisation",
+    responses={404: {"description": "Unknown synchronisation"}},
+)
+async def get_sync(run_id: int, tenant: CurrentTenant, session: SessionDep) -> SyncRunRead:
+    return sync_service.to_read(await sync_service.get(session, tenant, run_id))
+
+
+@router.get(
+    "/{run_id}/problems",
+    response_model=ProblemPage,
+    summary="Every address of the run that was not synced, and why (JSON pages or CSV)",
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV with ?format=csv"}
+    },
+)
+async def get_problems(
+    run_id: int,
+    tenant: CurrentTenant,
+    session: SessionDep,
+    resources: ResourcesDep,
+    format: Literal["json", "csv"] = Query("json"),
+    after: int = Query(0, ge=0, description="cursor from `next_cursor`"),
+    limit: int = Query(500, ge=1, le=5000),
+) -> ProblemPage | StreamingResponse:
+    if format == "csv":
+        await sync_service.get(session, tenant, run_id)  # 404 before streaming starts
+        return StreamingResponse(
+            sync_service.problems_csv(resources, tenant, run_id),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="sync-{run_id}-problems.csv"'},
+        )
+    return await sync_service.problems(session, tenant, run_id, after=after, limit=limit)

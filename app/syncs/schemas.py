@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SyncCounts(BaseModel):
+    onoffice_newsletter_total: int = Field(
+        description="Active onOffice addresses with newsletter Yes read by this run"
+    )
+    synced: int = Field(description="created + updated + unchanged (+ synced where not told)")
+    created: int | None = Field(description="null where the provider does not tell")
+    updated: int | None = Field(description="null where the provider does not tell")
+    unchanged: int
+    duplicates: int
+    invalid_emails: int = Field(description="missing or syntactically invalid emails")
+    missing_emails: int
+    rejected: int = Field(description="contacts the provider refused (see problems)")
+    tags_pulled: int = Field(
+        description="onOffice addresses whose tags were updated from Mailchimp"
+    )
+    reconciled: bool = Field(
+        description="onoffice_newsletter_total == synced + duplicates + invalid_emails + rejected"
+    )
+
+
+class SyncProgress(BaseModel):
+    phase: str = Field(description="queued, reading, tags, done or failed")
+    addresses_read: int
+    batches_total: int
+    batches_done: int
+    reading_done: bool
+    percent: float | None = Field(description="batches done / created, once reading is done")
+
+
+class SyncRunRead(BaseModel):
+    id: int
+    status: Literal["queued", "running", "completed", "failed"]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    error: str | None
+    progress: SyncProgress
+    counts: SyncCounts
+
+
+class SyncStart(BaseModel):
+    force: bool = Field(
+        default=False,
+        description="Resend every contact, including unchanged and previously rejected ones",
+    )
+
+
+class SyncStarted(BaseModel):
+    id: int
+    status: str
+
+
+class ProblemRead(BaseModel):
+    address_id: int
+    email: str
+    kind: Literal["duplicate", "invalid_email", "missing_email", "rejected"]
+    reason: str
+
+
+class ProblemPage(BaseModel):
+    items: list[ProblemRead]
+    total: int
+    next_cursor: int | None = Field(description="pass as `after` to read the next page")

@@ -1,0 +1,42 @@
+"""Embedded mode's stand-in for the arq cron: run the periodic sweeps in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from app.db.session import unit_of_work
+from app.resources import Resources
+from app.worker.queue import InProcessQueue, enqueue_job
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_S = 60.0
+SWEEP_TASKS = ("sync.resume",)
+
+
+async def _sweep_forever(resources: Resources) -> None:
+    while True:
+        try:
+            async with unit_of_work(resources.sessionmaker, resources.queue):
+                for name in SWEEP_TASKS:
+                    enqueue_job(name, _job_id=f"sweep:{name}")
+        except Exception:
+            log.exception("worker.sweep_failed")
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+
+
+@contextlib.asynccontextmanager
+async def embedded_sweeper(resources: Resources) -> AsyncIterator[None]:
+    if not isinstance(resources.queue, InProcessQueue) or resources.settings.ENV == "testing":
+        yield
+        return
+    task = asyncio.create_task(_sweep_forever(resources), name="embedded-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

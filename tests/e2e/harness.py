@@ -1,0 +1,198 @@
+"""End-to-end harness: the emulators and the connector as real HTTP servers on free ports.
+
+Only the outside world is fake (onOffice, Mailchimp and Brevo emulators); the connector runs
+with its real database, queue and worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import uvicorn
+
+from app.config import Settings
+from app.main import create_app
+from onoffice_client.signature import sign_url_params
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVIDER_SECRET = "e2e-provider-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn in a background thread (its own event loop)."""
+
+    def __init__(self, app: Any, *, lifespan: str = "auto") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=lifespan
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+def signed_query(base_url: str, path: str, params: Mapping[str, str]) -> dict[str, str]:
+    signature = sign_url_params(base_url + path, params, PROVIDER_SECRET)
+    return {**params, "signature": signature}
+
+
+@dataclass
+class Tenant:
+    web_id: str
+    token: str
+    secret: str
+    claim: str
+    group_id: str | None = None
+
+
+@dataclass
+class Connector:
+    """The connector's API server (+ optional arq worker processes)."""
+
+    settings: Settings
+    env: dict[str, str]
+    server: ServerThread
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.workers.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.server.stop()
+
+
+def connector_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            env.pop(name, None)
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[name] = str(value.value if hasattr(value, "value") else value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def start_connector(settings: Settings, *, workers: int = 0) -> Connector:
+    port = free_port()
+    settings = settings.model_copy(update={"PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"})
+    server = ServerThread(create_app(settings))
+    server.port, server.url = port, f"http://127.0.0.1:{port}"
+    server.server.config.port = port
+    server.start()
+    connector = Connector(settings=settings, env=connector_env(settings), server=server)
+    for _ in range(workers):
+        connector.start_worker()
+    return connector
+
+
+async def activate_tenant(
+    client: httpx.AsyncClient, connector: Connector, onoffice_url: str, tenant: Tenant
+) -> None:
+    """The marketplace activation over HTTP: onOffice's signed page, then the form submit."""
+    cache_id = f"cache-{tenant.web_id}"
+    await client.post(
+        f"{onoffice_url}/_control/customers",
+        json={"token": tenant.token, "secret": tenant.secret, "claim": tenant.claim},
+    )
+    await client.post(
+        f"{onoffice_url}/_control/parameter-caches",
+        json={"id": cache_id, "claim": f"activation-{tenant.web_id}"},
+    )
+    params = {
+        "apiToken": tenant.token,
+        "apiClaim": f"activation-{tenant.web_id}",
+        "customerName": f"Makler {tenant.web_id}",
+        "customerWebId": tenant.web_id,
+        "userId": "17",
+        "parameterCacheId": cache_id,
+        "timestamp": str(int(time.time())),
+    }
+    query = signed_query(connector.url, "/onoffice/activate", params)
+    response = await client.post(
+        f"{connector.url}/onoffice/activate", data={**query, "secret": tenant.secret}
+    )
+    assert response.text == "active", response.text
+
+
+async def open_session(client: httpx.AsyncClient, connector: Connector, tenant: Tenant) -> str:
+    params = {
+        "customerWebId": tenant.web_id,
+        "customerName": f"Makler {tenant.web_id}",
+        "userId": "17",
+        "apiClaim": tenant.claim,
+        "timestamp": str(int(time.time())),
+    }
+    if tenant.group_id:
+        params["groupId"] = tenant.group_id
+    query = urlencode(signed_query(connector.url, "/onoffice/app", params))
+    response = await client.post(f"{connector.url}/api/v1/sessions", json={"query": query})
+    assert response.is_success, response.text
+    return str(response.json()["token"])
+
+
+async def wait_for_run(
+    client: httpx.AsyncClient, url: str, token: str, run_id: int, *, wait_s: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + wait_s
+    while True:
+        response = await client.get(
+            f"{url}/api/v1/syncs/{run_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        body: dict[str, Any] = response.json()
+        if body.get("status") in ("completed", "failed"):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} did not finish: {body}")
+        await asyncio.sleep(0.2)

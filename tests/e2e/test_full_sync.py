@@ -1,0 +1,169 @@
+"""Full sync end to end: HTTP API, real arq worker on Redis, PostgreSQL, emulators."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.onoffice_data import generate_address_book
+from tests.e2e.conftest import World
+from tests.e2e.harness import (
+    Tenant,
+    activate_tenant,
+    open_session,
+    start_connector,
+    wait_for_run,
+)
+
+INVALID = {"max.mustermann@", "kein email", "a@b", "@example.de", "müller at web.de"}
+
+
+def expected_outcome(addresses: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a correct full sync must produce, computed independently of the connector."""
+    subscribed = [
+        a
+        for a in sorted(addresses, key=lambda a: a["id"])
+        if str(a.get("newsletter_aktiv")) == "1" and str(a.get("Status", "1")) == "1"
+    ]
+    owners: dict[str, int] = {}
+    problems: dict[int, str] = {}
+    for a in subscribed:
+        email = (a.get("Email") or "").strip().lower()
+        if not email:
+            problems[a["id"]] = "missing_email"
+        elif email in INVALID:
+            problems[a["id"]] = "invalid_email"
+        elif email in owners:
+            problems[a["id"]] = "duplicate"
+        else:
+            owners[email] = a["id"]
+    return {"total": len(subscribed), "owners": owners, "problems": problems}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.usefixtures("redis")
+class TestMailchimpFullSync:
+    async def test_5000_awkward_addresses_end_exactly(
+        self, world: World, e2e_settings: Settings, redis_url: str, http: httpx.AsyncClient
+    ) -> None:
+        book = generate_address_book(5000, seed=7)
+        world.onoffice.seed(book)
+        addresses = [a.to_dict() for a in world.onoffice.addresses.values()]
+        expected = expected_outcome(addresses)
+        emails = sorted(expected["owners"])
+        # Provider-side rejections seeded at Mailchimp.
+        compliance, forgotten = emails[10], emails[20]
+        world.mailchimp.compliance_emails.add(compliance)
+        world.mailchimp.forgotten_emails.add(forgotten)
+
+        connector = start_connector(
+            e2e_settings.model_copy(update={"REDIS_URL": redis_url}), workers=2
+        )
+        try:
+            tenant = Tenant("W1", "t" * 32, "s" * 64, "claim-1")
+            await activate_tenant(http, connector, world.onoffice_url, tenant)
+            token = await open_session(http, connector, tenant)
+            saved = await http.put(
+                f"{connector.url}/api/v1/connection",
+                headers=auth(token),
+                json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+            )
+            assert saved.status_code == 200, saved.text
+            assert DEFAULT_API_KEY not in saved.text
+            list_id = saved.json()["list_id"]
+
+            started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+            assert started.status_code == 202, started.text
+            run_id = started.json()["id"]
+            again = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+            assert again.status_code == 409
+            run = await wait_for_run(http, connector.url, token, run_id)
+            assert run["status"] == "completed", run
+
+            counts = run["counts"]
+            problems = expected["problems"]
+            kinds = Counter(problems.values())
+            assert counts["onoffice_newsletter_total"] == expected["total"]
+            assert counts["duplicates"] == kinds["duplicate"]
+            assert counts["missing_emails"] == kinds["missing_email"]
+            assert counts["invalid_emails"] == kinds["missing_email"] + kinds["invalid_email"]
+            assert counts["rejected"] == 2
+            assert counts["synced"] == len(emails) - 2
+            assert counts["created"] == len(emails) - 2
+            assert counts["reconciled"] is True
+            assert (
+                counts["synced"]
+                + counts["duplicates"]
+                + counts["invalid_emails"]
+                + counts["rejected"]
+                == counts["onoffice_newsletter_total"]
+            )
+
+            # The provider's final state equals the expected set exactly.
+            members = world.mailchimp.lists[list_id].members
+            subscribed = {m.email.lower(): m for m in members.values() if m.status == "subscribed"}
+            assert set(subscribed) == set(emails) - {compliance, forgotten}
+            by_id = {a["id"]: a for a in addresses}
+            for email, address_id in list(expected["owners"].items())[:300]:
+                if email in (compliance, forgotten):
+                    continue
+                member = subscribed[email]
+                a = by_id[address_id]
+                assert member.merge_fields.get("FNAME", "") == (a.get("Vorname") or "").strip()
+                assert member.merge_fields.get("LNAME", "") == (a.get("Name") or "").strip()
+                tags = {t for t in member.tags}
+                assert set(a.get("NewsletterTag") or []) <= tags
+
+            # Problem rows are exactly the excluded addresses (+ the two rejections).
+            rows = (
+                await http.get(
+                    f"{connector.url}/api/v1/syncs/{run_id}/problems",
+                    headers=auth(token),
+                    params={"limit": 5000},
+                )
+            ).json()
+            got = {r["address_id"]: r["kind"] for r in rows["items"]}
+            want = dict(problems) | {
+                expected["owners"][compliance]: "rejected",
+                expected["owners"][forgotten]: "rejected",
+            }
+            assert got == want
+            csv_text = (
+                await http.get(
+                    f"{connector.url}/api/v1/syncs/{run_id}/problems",
+                    headers=auth(token),
+                    params={"format": "csv"},
+                )
+            ).text
+            assert len(list(csv.DictReader(io.StringIO(csv_text)))) == len(want)
+
+            # A second run sends nothing.
+            writes_before = _writes(world)
+            second = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+            run2 = await wait_for_run(http, connector.url, token, second.json()["id"])
+            assert run2["status"] == "completed", run2
+            assert _writes(world) == writes_before
+            assert run2["counts"]["unchanged"] == counts["synced"]
+            # The two rejected contacts are tried again (they may have been fixed since).
+            assert run2["counts"]["rejected"] == 2
+
+            status = (await http.get(f"{connector.url}/api/v1/status", headers=auth(token))).json()
+            assert status["counts"]["synced_contacts"] == counts["synced"]
+            assert status["last_completed_sync"]["id"] == run2["id"]
+        finally:
+            connector.stop()
+
+
+def _writes(world: World) -> int:
+    counts = world.mailchimp.request_counts
+    return sum(n for key, n in counts.items() if not key.startswith("GET"))
