@@ -34,7 +34,7 @@ async def test_activation_session_and_webhook_on_sqlite(
     settings = Settings(
         ENV=Environment.testing,
         DATABASE_URL=url,
-        ONOFFICE_PROVIDER_SECRET="test-provider-secret",  # type: ignore[arg-type]
+        ONOFFICE_PROVIDER_SECRET="test-provider-secret",
         PUBLIC_BASE_URL="https://connector.test",
     )
     async with connector(settings, onoffice) as client:
