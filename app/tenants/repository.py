@@ -1,4 +1,7 @@
-"""All SQL of the tenants domain: tenants, replay records of signed URLs, onOffice events."""
+"""All SQL of the tenants domain: tenants and the replay records of signed URLs.
+
+onOffice webhook events go through app.webhooks.repository.InboundEventRepository.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import InboundEvent, InboundEventStatus, Tenant, UsedSignature
+from app.db.models import Tenant, UsedSignature
 
 
 def _insert_for(session: AsyncSession) -> Any:
@@ -69,32 +72,3 @@ class UsedSignatureRepository:
             delete(UsedSignature).where(UsedSignature.expires_at < now)
         )
         return int(getattr(result, "rowcount", 0) or 0)
-
-
-class InboundEventRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> InboundEventRepository:
-        return cls(session)
-
-    async def create_on_conflict_do_nothing(
-        self, *, source: str, dedupe_key: str, payload: dict[str, Any], received_at: datetime
-    ) -> int | None:
-        """Store the event; its id, or None when (source, dedupe_key) was stored before."""
-        stmt = (
-            _insert_for(self.session)(InboundEvent)
-            .values(
-                source=source,
-                dedupe_key=dedupe_key,
-                payload=payload,
-                status=InboundEventStatus.pending,
-                received_at=received_at,
-            )
-            .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-            .returning(InboundEvent.id)
-        )
-        result = await self.session.execute(stmt)
-        event_id: int | None = result.scalar_one_or_none()
-        return event_id

@@ -19,12 +19,9 @@ from app.db.models import Tenant
 from app.errors import AppError, NotFound
 from app.resources import Resources
 from app.tenants.auth import TenantContext, issue_session_token
-from app.tenants.repository import (
-    InboundEventRepository,
-    TenantRepository,
-    UsedSignatureRepository,
-)
+from app.tenants.repository import TenantRepository, UsedSignatureRepository
 from app.tenants.signed_url import Purpose, SignedParams, SignedUrlError
+from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
     OnOfficeAuthError,
