@@ -98,8 +98,12 @@ class SyncRun(TimestampMixin, Base):
     read_offset: Mapped[int] = mapped_column(Integer, default=0)
     reading_done: Mapped[bool] = mapped_column(Boolean, default=False)
     addresses_read: Mapped[int] = mapped_column(Integer, default=0)
+    # Closed batches (their jobs are enqueued) and finished ones; the open batch is number
+    # `batches_total` and holds `open_batch_size` contacts in `chunks_total`-numbered chunks.
     batches_total: Mapped[int] = mapped_column(Integer, default=0)
     batches_done: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    open_batch_size: Mapped[int] = mapped_column(Integer, default=0)
     # Counts (see the service contract; they always reconcile when the run completes).
     onoffice_newsletter_total: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[int] = mapped_column(Integer, default=0)
@@ -114,13 +118,18 @@ class SyncRun(TimestampMixin, Base):
 
 
 class SyncBatch(TimestampMixin, Base):
-    """A chunk of contacts of one run, sent to the provider by one job (idempotent by number)."""
+    """Contacts of one onOffice page that must be sent (a chunk, ≤ 500). One provider job sends
+    all chunks with the same `batch_no` (one for Mailchimp's 500, many for a Brevo import)."""
 
     __tablename__ = "sync_batch"
-    __table_args__ = (UniqueConstraint("run_id", "batch_no"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "chunk_no"),
+        Index("ix_sync_batch_run_batch", "run_id", "batch_no"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    chunk_no: Mapped[int] = mapped_column(Integer)
     batch_no: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)

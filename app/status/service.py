@@ -52,12 +52,14 @@ class StatusService:
                 provider_error = (
                     getattr(exc, "message", None) or "the provider did not answer in time"
                 )
-        pending_batches = await session.scalar(
-            select(func.count())
-            .select_from(SyncBatch)
+        pending = (
+            select(SyncBatch.run_id, SyncBatch.batch_no)
             .join(SyncRun, SyncRun.id == SyncBatch.run_id)
             .where(SyncRun.connection_id == connection.id, SyncBatch.status == "pending")
+            .distinct()
+            .subquery()
         )
+        pending_batches = await session.scalar(select(func.count()).select_from(pending))
         events = dict(
             (
                 await session.execute(

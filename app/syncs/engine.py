@@ -77,6 +77,14 @@ def finalize_job_id(run_id: int) -> str:
     return f"sync.finalize:{run_id}"
 
 
+def batch_limit(resources: Resources, connection: Connection) -> int:
+    """Contacts per provider job: Mailchimp's batch subscribe takes 500; a Brevo import is
+    worth making large, because each one costs a poll in a 100-requests-per-hour bucket."""
+    if connection.provider == ProviderName.brevo:
+        return resources.settings.BREVO_IMPORT_BATCH_SIZE
+    return resources.settings.SYNC_BATCH_SIZE
+
+
 def default_language(connection: Connection) -> Language:
     return (
         Language.en if (connection.account_language or "").lower().startswith("en") else Language.de
@@ -124,6 +132,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             )
     onoffice = onoffice_for_tenant(resources, tenant)
     language = default_language(connection)
+    limit = batch_limit(resources, connection)
     offset = run.read_offset
     deadline = time.monotonic() + READ_SLICE_S
     try:
@@ -132,10 +141,13 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             next_offset = offset + len(page)
             done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
             async with _uow(resources) as session:
-                await process_page(session, run_id, connection, page, language, force=run.force)
-                await SyncRepository.from_session(session).set_run(
-                    run_id, read_offset=next_offset, reading_done=done
+                repo = SyncRepository.from_session(session)
+                await process_page(
+                    session, run_id, connection, page, language, force=run.force, batch_limit=limit
                 )
+                if done:
+                    await close_open_batch(repo, run_id)
+                await repo.set_run(run_id, read_offset=next_offset, reading_done=done)
             offset = next_offset
             if done:
                 break
@@ -167,8 +179,9 @@ async def process_page(
     language: Language,
     *,
     force: bool = False,
-) -> int | None:
-    """Classify one page of addresses; returns the batch number created for it, if any."""
+    batch_limit: int = 500,
+) -> None:
+    """Classify one page of addresses and queue what must be sent."""
     repo = SyncRepository.from_session(session)
     seen = await repo.seen_in_run(connection.id, run_id, [a.id for a in page])
     fresh = [a for a in page if a.id not in seen]
@@ -227,31 +240,55 @@ async def process_page(
         )
     await repo.flush()
     await repo.add_problems(problems)
-    batch_no: int | None = None
-    deltas: dict[str, int] = {
-        "addresses_read": len(page),
-        "onoffice_newsletter_total": len(fresh),
-        "duplicates": duplicates,
-        "invalid_emails": invalid,
-        "missing_emails": missing,
-        "unchanged": unchanged,
-        "rejected": rejected,
-    }
+    await repo.increment(
+        run_id,
+        addresses_read=len(page),
+        onoffice_newsletter_total=len(fresh),
+        duplicates=duplicates,
+        invalid_emails=invalid,
+        missing_emails=missing,
+        unchanged=unchanged,
+        rejected=rejected,
+    )
     if to_send:
-        progress = await repo.increment(run_id, batches_total=1, **deltas)
-        batch_no = progress.batches_total - 1
-        repo.add_batch(
-            SyncBatch(run_id=run_id, batch_no=batch_no, size=len(to_send), payload=to_send)
-        )
-        enqueue_job(
-            "sync.upsert_batch",
-            _job_id=batch_job_id(run_id, batch_no),
+        await add_to_open_batch(repo, run_id, to_send, batch_limit)
+
+
+async def add_to_open_batch(
+    repo: SyncRepository, run_id: int, to_send: list[dict[str, Any]], limit: int
+) -> None:
+    """Store the page's contacts as a chunk of the open batch; close batches that are full."""
+    _closed, _chunks, open_size = await repo.run_state(run_id)
+    if open_size and open_size + len(to_send) > limit:
+        await close_open_batch(repo, run_id)
+    batch_no, chunk_no, open_size = await repo.run_state(run_id)
+    repo.add_batch(
+        SyncBatch(
             run_id=run_id,
+            chunk_no=chunk_no,
             batch_no=batch_no,
+            size=len(to_send),
+            payload=to_send,
         )
-    else:
-        await repo.increment(run_id, **deltas)
-    return batch_no
+    )
+    await repo.increment(run_id, chunks_total=1, open_batch_size=len(to_send))
+    if open_size + len(to_send) >= limit:
+        await close_open_batch(repo, run_id)
+
+
+async def close_open_batch(repo: SyncRepository, run_id: int) -> None:
+    """Hand the open batch to a job (sent after this transaction commits)."""
+    batch_no, _chunks, open_size = await repo.run_state(run_id)
+    if not open_size:
+        return
+    await repo.set_run(run_id, open_batch_size=0)
+    await repo.increment(run_id, batches_total=1)
+    enqueue_job(
+        "sync.upsert_batch",
+        _job_id=batch_job_id(run_id, batch_no),
+        run_id=run_id,
+        batch_no=batch_no,
+    )
 
 
 def rejection_hash(fingerprint: str, tags: Sequence[str]) -> str:
@@ -286,10 +323,10 @@ async def upsert_batch(
     if run.status not in ACTIVE_STATUSES:
         return
     async with resources.sessionmaker() as session:
-        batch = await SyncRepository.from_session(session).get_batch(run_id, batch_no)
-    if batch is None or batch.status != "pending":
+        chunks = await SyncRepository.from_session(session).pending_chunks(run_id, batch_no)
+    if not chunks:
         return  # already applied by an earlier try: never send twice
-    payload = batch.payload
+    payload = [item for chunk in chunks for item in chunk.payload]
     contacts = [
         ContactData.model_validate({k: v for k, v in item.items() if k in ContactData.model_fields})
         for item in payload
@@ -345,8 +382,8 @@ async def apply_results(
     problems: list[dict[str, Any]] = []
     async with _uow(resources) as session:
         repo = SyncRepository.from_session(session)
-        batch = await repo.get_batch(run_id, batch_no)
-        if batch is None or batch.status != "pending":
+        chunks = await repo.pending_chunks(run_id, batch_no)
+        if not chunks:
             return
         rows = await repo.contacts_by_email(connection.id, (item["email"] for item in payload))
         for item in payload:
@@ -387,8 +424,9 @@ async def apply_results(
                 row.subscribed = True
                 row.provider_id = result.provider_id or row.provider_id
         await repo.add_problems(problems)
-        batch.status = "done"
-        batch.payload = []
+        for chunk in chunks:
+            chunk.status = "done"
+            chunk.payload = []
         progress = await repo.increment(run_id, batches_done=1, **counts)
         provider = connection.provider
         for outcome, n in counts.items():
@@ -551,7 +589,7 @@ async def resume_unfinished(resources: Resources, *, stale_after_s: float) -> in
             if (now - updated).total_seconds() < stale_after_s:
                 continue
             resumed += 1
-            for batch_no in await repo.pending_batch_numbers(run.id):
+            for batch_no in await repo.pending_batch_numbers(run.id, run.batches_total):
                 enqueue_job(
                     "sync.upsert_batch",
                     _job_id=batch_job_id(run.id, batch_no),

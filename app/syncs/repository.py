@@ -27,6 +27,8 @@ COUNTER_COLUMNS = (
     "addresses_read",
     "batches_total",
     "batches_done",
+    "chunks_total",
+    "open_batch_size",
 )
 
 
@@ -206,18 +208,36 @@ class SyncRepository:
     def add_batch(self, batch: SyncBatch) -> None:
         self.session.add(batch)
 
-    async def get_batch(self, run_id: int, batch_no: int) -> SyncBatch | None:
-        stmt = select(SyncBatch).where(SyncBatch.run_id == run_id, SyncBatch.batch_no == batch_no)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    async def pending_chunks(self, run_id: int, batch_no: int) -> Sequence[SyncBatch]:
+        stmt = (
+            select(SyncBatch)
+            .where(
+                SyncBatch.run_id == run_id,
+                SyncBatch.batch_no == batch_no,
+                SyncBatch.status == "pending",
+            )
+            .order_by(SyncBatch.chunk_no)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
 
-    async def pending_batch_numbers(self, run_id: int) -> list[int]:
+    async def pending_batch_numbers(self, run_id: int, closed_below: int) -> list[int]:
+        """Closed batches (number < `closed_below`) that still have unsent chunks."""
         stmt = (
             select(SyncBatch.batch_no)
-            .where(SyncBatch.run_id == run_id, SyncBatch.status == "pending")
+            .where(
+                SyncBatch.run_id == run_id,
+                SyncBatch.status == "pending",
+                SyncBatch.batch_no < closed_below,
+            )
+            .distinct()
             .order_by(SyncBatch.batch_no)
         )
         return list((await self.session.execute(stmt)).scalars())
 
-    async def count_pending_batches(self) -> int:
-        stmt = select(func.count()).select_from(SyncBatch).where(SyncBatch.status == "pending")
-        return int((await self.session.execute(stmt)).scalar_one())
+    async def run_state(self, run_id: int) -> tuple[int, int, int]:
+        """(batches_total, chunks_total, open_batch_size), read fresh."""
+        stmt = select(SyncRun.batches_total, SyncRun.chunks_total, SyncRun.open_batch_size).where(
+            SyncRun.id == run_id
+        )
+        row = (await self.session.execute(stmt)).one()
+        return int(row[0]), int(row[1]), int(row[2])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-27 06:43:59.588829
+Create Date: 2026-11-27 06:46:03.359254
 """
 
 from __future__ import annotations
@@ -124,6 +124,8 @@ def upgrade() -> None:
     sa.Column('addresses_read', sa.Integer(), nullable=False),
     sa.Column('batches_total', sa.Integer(), nullable=False),
     sa.Column('batches_done', sa.Integer(), nullable=False),
+    sa.Column('chunks_total', sa.Integer(), nullable=False),
+    sa.Column('open_batch_size', sa.Integer(), nullable=False),
     sa.Column('onoffice_newsletter_total', sa.Integer(), nullable=False),
     sa.Column('created', sa.Integer(), nullable=False),
     sa.Column('updated', sa.Integer(), nullable=False),
@@ -157,6 +159,7 @@ def upgrade() -> None:
     op.create_table('sync_batch',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('chunk_no', sa.Integer(), nullable=False),
     sa.Column('batch_no', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -167,11 +170,17 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['sync_run.id'], name=op.f('fk_sync_batch_run_id_sync_run'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_batch')),
-    sa.UniqueConstraint('run_id', 'batch_no', name=op.f('uq_sync_batch_run_id_batch_no'))
+    sa.UniqueConstraint('run_id', 'chunk_no', name=op.f('uq_sync_batch_run_id_chunk_no'))
     )
+    with op.batch_alter_table('sync_batch', schema=None) as batch_op:
+        batch_op.create_index('ix_sync_batch_run_batch', ['run_id', 'batch_no'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('sync_batch', schema=None) as batch_op:
+        batch_op.drop_index('ix_sync_batch_run_batch')
+
     op.drop_table('sync_batch')
     op.drop_table('problem')
     with op.batch_alter_table('sync_run', schema=None) as batch_op:
