@@ -2,7 +2,8 @@
 
 Serves under `/3.0` like `https://<dc>.api.mailchimp.com/3.0`: Basic auth with seeded keys,
 lists, merge fields, members (PUT/GET/PATCH/DELETE=archive, delete-permanent), batch subscribe
-with per-member errors, tags, webhooks (URL checked with a GET), problem+json errors, the
+with per-member errors, tags, static segments (= tags: the same store, so a tag set through one
+shows through the other), webhooks (URL checked with a GET), problem+json errors, the
 10-connection limit, latency and fault injection. Every request is validated against the
 Mailchimp OpenAPI spec; a violation is answered 400 and counted.
 
@@ -116,7 +117,8 @@ class MailchimpList:
     members: dict[str, Member] = field(default_factory=dict)
     merge_fields: list[dict[str, Any]] = field(default_factory=list)
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tag_ids: dict[str, int] = field(default_factory=dict)
+    tag_ids: dict[str, int] = field(default_factory=dict)  # tags are the static segments
+    tag_created: dict[int, str] = field(default_factory=dict)
     version: int = 0
     _views: dict[tuple[str | None, int], list[str]] = field(default_factory=dict)
 
@@ -177,6 +179,9 @@ class MailchimpState:
     validate_spec: bool = True
     compliance_emails: set[str] = field(default_factory=set)
     forgotten_emails: set[str] = field(default_factory=set)
+    # Addresses the static-segment endpoint reports in `errors` instead of adding (an unexplained
+    # per-address refusal; the member tags endpoint still accepts them).
+    segment_rejected_emails: set[str] = field(default_factory=set)
     faults: list[Fault] = field(default_factory=list)
     url_checker: UrlChecker = check_url_with_get
     request_counts: Counter[str] = field(default_factory=Counter)
@@ -266,6 +271,7 @@ class MailchimpState:
     def _tag_id(self, lst: MailchimpList, name: str) -> int:
         if name not in lst.tag_ids:
             lst.tag_ids[name] = self.next_id()
+            lst.tag_created[lst.tag_ids[name]] = _now()
         return lst.tag_ids[name]
 
     def take_fault(self, method: str, path: str) -> Fault | None:
@@ -820,6 +826,112 @@ async def post_member_tags(state: MailchimpState, request: Request, body: Any) -
     return Response(status_code=204)
 
 
+def _segment_json(lst: MailchimpList, name: str, member_count: int) -> dict[str, Any]:
+    segment_id = lst.tag_ids[name]
+    created = lst.tag_created.get(segment_id, lst.date_created)
+    return {
+        "id": segment_id,
+        "name": name,
+        "member_count": member_count,
+        "type": "static",
+        "created_at": created,
+        "updated_at": created,
+        "options": {"match": "any", "conditions": []},
+        "list_id": lst.id,
+    }
+
+
+def _segment_counts(lst: MailchimpList) -> Counter[str]:
+    """Subscribed members per tag ("active subscribers currently included in the segment")."""
+    counts: Counter[str] = Counter()
+    for m in lst.members.values():
+        if m.status == "subscribed":
+            counts.update(m.tags)
+    return counts
+
+
+def _segment_name(lst: MailchimpList, request: Request) -> str:
+    wanted = str(request.path_params["segment_id"])
+    for name, tag_id in lst.tag_ids.items():
+        if str(tag_id) == wanted:
+            return name
+    raise _not_found()
+
+
+async def get_segments(state: MailchimpState, request: Request, body: Any) -> Response:
+    lst = _list(state, request)
+    count, offset = _page(request)
+    # Only tags (static segments) are emulated; saved and fuzzy segments never exist.
+    kind = request.query_params.get("type")
+    names = list(lst.tag_ids) if kind in (None, "", "static") else []
+    counts = _segment_counts(lst)
+    page = [_segment_json(lst, name, counts[name]) for name in names[offset : offset + count]]
+    return shaped(request, {"segments": page, "list_id": lst.id, "total_items": len(names)})
+
+
+async def create_segment(state: MailchimpState, request: Request, body: Any) -> Response:
+    lst = _list(state, request)
+    name = str(body["name"]).strip()
+    if "static_segment" not in body:
+        raise ApiError(400, "Invalid Resource", "The emulator only creates static segments (tags).")
+    if not name or name in lst.tag_ids:
+        # Assumption: the real API's answer to a duplicate tag name is not documented.
+        raise ApiError(400, "Invalid Resource", f'A tag named "{name}" already exists.')
+    state._tag_id(lst, name)
+    for email in body["static_segment"]:
+        member = lst.members.get(subscriber_hash(str(email)))
+        if member is not None and member.status != "archived":  # others are ignored
+            member.tags.setdefault(name, lst.tag_ids[name])
+    return JSONResponse(_segment_json(lst, name, _segment_counts(lst)[name]))
+
+
+async def get_segment(state: MailchimpState, request: Request, body: Any) -> Response:
+    lst = _list(state, request)
+    name = _segment_name(lst, request)
+    return shaped(request, _segment_json(lst, name, _segment_counts(lst)[name]))
+
+
+async def update_segment_members(state: MailchimpState, request: Request, body: Any) -> Response:
+    """Batch add/remove members of a static segment, i.e. tag or untag them."""
+    lst = _list(state, request)
+    name = _segment_name(lst, request)
+    to_add, to_remove = body.get("members_to_add") or [], body.get("members_to_remove") or []
+    if len(to_add) > BATCH_LIMIT or len(to_remove) > BATCH_LIMIT:
+        raise ApiError(
+            400,
+            "Invalid Resource",
+            f"You may only add or remove {BATCH_LIMIT} members of a segment at a time.",
+        )
+    await state.pause(len(to_add) + len(to_remove))
+    added: list[dict[str, Any]] = []
+    removed: list[dict[str, Any]] = []
+    errors: dict[str, list[str]] = {}
+    for emails, adding in ((to_add, True), (to_remove, False)):
+        for email in emails:
+            email = str(email).strip()
+            member = lst.members.get(subscriber_hash(email))
+            if member is None or member.status == "archived":
+                errors.setdefault("Email addresses are not list members.", []).append(email)
+            elif adding and email.lower() in state.segment_rejected_emails:
+                errors.setdefault("Email address could not be added.", []).append(email)
+            elif adding and name not in member.tags:
+                member.tags[name] = lst.tag_ids[name]
+                added.append(member_json(lst, member))
+            elif not adding and name in member.tags:
+                del member.tags[name]
+                removed.append(member_json(lst, member))
+    return JSONResponse(
+        {
+            "members_added": added,
+            "members_removed": removed,
+            "errors": [{"email_addresses": e, "error": msg} for msg, e in errors.items()],
+            "total_added": len(added),
+            "total_removed": len(removed),
+            "error_count": sum(len(e) for e in errors.values()),
+        }
+    )
+
+
 def _webhook(lst: MailchimpList, request: Request) -> dict[str, Any]:
     hook = lst.webhooks.get(request.path_params["webhook_id"])
     if hook is None:
@@ -901,7 +1013,12 @@ def _fault_response(fault: Fault) -> Response:
     headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
     if fault.bodiless:
         return Response(status_code=fault.status, headers=headers)
-    titles = {429: "Too Many Requests", 403: "Forbidden", 500: "Internal Server Error"}
+    titles = {
+        400: "Invalid Resource",
+        429: "Too Many Requests",
+        403: "Forbidden",
+        500: "Internal Server Error",
+    }
     response = problem(
         fault.status,
         titles.get(fault.status, "Service Unavailable"),
@@ -1087,7 +1204,10 @@ def _control_routes() -> list[Route]:
     async def block(request: Request) -> Response:
         state = state_of(request)
         kind = request.path_params["kind"]
-        target = state.compliance_emails if kind == "compliance" else state.forgotten_emails
+        target = {
+            "compliance": state.compliance_emails,
+            "segment": state.segment_rejected_emails,
+        }.get(kind, state.forgotten_emails)
         target.update(e.lower() for e in (await _json(request))["emails"])
         return Response(status_code=204)
 
@@ -1132,6 +1252,10 @@ def create_app(state: MailchimpState | None = None) -> Starlette:
         (member + "/actions/delete-permanent", "POST", delete_permanent),
         (member + "/tags", "GET", get_member_tags),
         (member + "/tags", "POST", post_member_tags),
+        ("/3.0/lists/{list_id}/segments", "GET", get_segments),
+        ("/3.0/lists/{list_id}/segments", "POST", create_segment),
+        ("/3.0/lists/{list_id}/segments/{segment_id}", "GET", get_segment),
+        ("/3.0/lists/{list_id}/segments/{segment_id}", "POST", update_segment_members),
         ("/3.0/lists/{list_id}/webhooks", "GET", get_webhooks),
         ("/3.0/lists/{list_id}/webhooks", "POST", create_webhook),
         ("/3.0/lists/{list_id}/webhooks/{webhook_id}", "GET", get_webhook),

@@ -2,9 +2,12 @@
 
 Design notes (see docs/mailchimp-api.md for the sources):
 - Bulk writes use the synchronous batch subscribe `POST /lists/{id}` (<= 500 members), which
-  answers per address. It does not set tags, so afterwards tags are added with
-  `POST /lists/{id}/members/{hash}/tags` only for members whose returned tags lack a wanted one;
-  an unchanged contact costs no extra request.
+  answers per address. It does not set tags, so afterwards the members whose returned tags lack
+  a wanted one are added to that tag in bulk: tags are static segments, and
+  `POST /lists/{id}/segments/{segment_id}` takes 500 addresses, so a batch costs one request
+  per missing tag instead of one per member. Addresses the segment call refuses, and every
+  address of a tag whose segment call fails, go through the member tags endpoint instead.
+  An unchanged contact costs no extra request.
 - Every request holds a slot of the `ConcurrencyLimiter` for the key (Mailchimp allows 10
   simultaneous connections per key), retries transient failures with jittered exponential
   backoff (Retry-After honoured, capped) and never retries a permanent 4xx.
@@ -53,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL_TEMPLATE = "https://{dc}.api.mailchimp.com/3.0"
 BATCH_SIZE = 500  # Mailchimp's batch subscribe maximum
+SEGMENT_BATCH_SIZE = 500  # members_to_add maximum of the static segment endpoint
 PAGE_SIZE = 1000  # Mailchimp's maximum `count`
 EMBEDDED_TAGS_MAX = 50  # member listings embed at most this many tags per member
 RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
@@ -188,6 +192,9 @@ class MailchimpClient:
         self._page_size = max(1, min(page_size, PAGE_SIZE))
         self._list_defaults = list_defaults or MailchimpListDefaults()
         self._language: str | None = None
+        # list id -> tag name -> static segment id, filled on first use; see `_tag_segment_ids`.
+        self._segment_ids: dict[str, dict[str, int]] = {}
+        self._segment_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------------------------------
     # Account, audience, merge fields
@@ -378,23 +385,18 @@ class MailchimpClient:
             results[email] = UpsertResult(
                 email=email, outcome=UpsertOutcome.rejected, reason=_rejection_reason(error)
             )
-        tag_jobs = [
-            self._add_missing_tags(list_id, email, member, chunk[email].tags)
+        missing = {
+            email: tags
             for email, member in members
-            if email in chunk
-        ]
-        for email, failure in zip(
-            [email for email, _ in members if email in chunk],
-            await asyncio.gather(*tag_jobs),
-            strict=True,
-        ):
-            if failure is not None:
-                results[email] = UpsertResult(
-                    email=email,
-                    outcome=UpsertOutcome.rejected,
-                    provider_id=results[email].provider_id,
-                    reason=f"Contact saved, but its tags could not be set: {failure}",
-                )
+            if email in chunk and (tags := _missing_tags(member, chunk[email].tags))
+        }
+        for email, failure in (await self._add_tags_in_bulk(list_id, missing)).items():
+            results[email] = UpsertResult(
+                email=email,
+                outcome=UpsertOutcome.rejected,
+                provider_id=results[email].provider_id,
+                reason=f"Contact saved, but its tags could not be set: {failure}",
+            )
         # Mailchimp reports every address in one of the three arrays; an address missing from all
         # of them was accepted without change.
         return {
@@ -405,21 +407,114 @@ class MailchimpClient:
             for email in chunk
         }
 
-    async def _add_missing_tags(
-        self, list_id: str, email: str, member: dict[str, Any], wanted: Sequence[str]
-    ) -> str | None:
-        """Activate the wanted tags the member lacks. Returns a reason on permanent failure."""
-        if not wanted:
-            return None
-        embedded = member.get("tags")
-        has: set[str] = set()
-        if isinstance(embedded, list) and int(member.get("tags_count") or 0) <= len(embedded):
-            has = {str(tag.get("name")) for tag in embedded if isinstance(tag, dict)}
-        missing = [tag for tag in dict.fromkeys(wanted) if tag not in has]
-        if not missing:
-            return None
+    async def _add_tags_in_bulk(
+        self, list_id: str, missing: dict[str, list[str]]
+    ) -> dict[str, str]:
+        """Add each member (by email) to the tags it lacks; returns a reason per email whose
+        tags could not be set.
+
+        One static-segment request per tag and 500 members. A contact is only reported if the
+        member tags endpoint refuses it too: that endpoint is the fallback for addresses the
+        segment call lists in `errors` and for a tag whose segment call fails permanently.
+        """
+        by_tag: dict[str, list[str]] = {}
+        for email, tags in missing.items():
+            for tag in tags:
+                by_tag.setdefault(tag, []).append(email)
+        if not by_tag:
+            return {}
+        segment_ids = await self._tag_segment_ids(list_id, list(by_tag))
+        chunks = [
+            (tag, emails[start : start + SEGMENT_BATCH_SIZE])
+            for tag, emails in by_tag.items()
+            for start in range(0, len(emails), SEGMENT_BATCH_SIZE)
+        ]
+        refused = await asyncio.gather(
+            *(self._add_to_segment(list_id, segment_ids.get(tag), emails) for tag, emails in chunks)
+        )
+        fallback: dict[str, list[str]] = {}
+        for (tag, _), emails in zip(chunks, refused, strict=True):
+            for email in emails:
+                fallback.setdefault(email, []).append(tag)
+        reasons = await asyncio.gather(
+            *(self._tag_one(list_id, email, tags) for email, tags in fallback.items())
+        )
+        return {
+            email: reason
+            for email, reason in zip(fallback, reasons, strict=True)
+            if reason is not None
+        }
+
+    async def _add_to_segment(
+        self, list_id: str, segment_id: int | None, emails: list[str]
+    ) -> list[str]:
+        """Add up to 500 members to a static segment; returns the emails it did not take."""
+        if segment_id is None:
+            return emails
         try:
-            await self.set_tags(list_id, email, add=missing, remove=())
+            answer = await self._request(
+                "POST", f"/lists/{list_id}/segments/{segment_id}", json={"members_to_add": emails}
+            )
+        except MailchimpRequestError as exc:
+            if isinstance(exc, MailchimpNotFoundError):
+                self._segment_ids.pop(list_id, None)  # deleted in Mailchimp: look up again
+            logger.warning(
+                "mailchimp.segment_add_failed",
+                extra={"segment_id": segment_id, "members": len(emails), "reason": exc.message},
+            )
+            return emails
+        not_added = {
+            str(address).strip().lower()
+            for error in answer.get("errors") or []
+            if isinstance(error, dict)
+            for address in error.get("email_addresses") or []
+        }
+        return [email for email in emails if email in not_added]
+
+    async def _tag_segment_ids(self, list_id: str, names: list[str]) -> dict[str, int]:
+        """Static segment id of each tag name, creating the missing tags.
+
+        The list's segments are read once per client (all pages) and again only when a wanted
+        tag is not among them, so a tag made elsewhere meanwhile is found rather than created
+        twice. A tag that cannot be created is left out (its members take the fallback).
+        """
+        lock = self._segment_locks.setdefault(list_id, asyncio.Lock())
+        async with lock:
+            known = self._segment_ids.get(list_id)
+            if known is None or any(name not in known for name in names):
+                known = {
+                    str(segment.get("name")): int(segment["id"])
+                    async for segment in self._paginate(
+                        f"/lists/{list_id}/segments",
+                        "segments",
+                        fields="segments.id,segments.name",
+                        params={"type": "static"},
+                    )
+                }
+                self._segment_ids[list_id] = known
+            absent = [name for name in names if name not in known]
+            created = await asyncio.gather(*(self._create_tag(list_id, name) for name in absent))
+            known.update(
+                (name, segment_id)
+                for name, segment_id in zip(absent, created, strict=True)
+                if segment_id is not None
+            )
+            return {name: known[name] for name in names if name in known}
+
+    async def _create_tag(self, list_id: str, name: str) -> int | None:
+        try:
+            segment = await self._request(
+                "POST", f"/lists/{list_id}/segments", json={"name": name, "static_segment": []}
+            )
+        except MailchimpRequestError as exc:
+            logger.warning("mailchimp.tag_not_created", extra={"tag": name, "reason": exc.message})
+            return None
+        return int(segment["id"])
+
+    async def _tag_one(self, list_id: str, email: str, tags: Sequence[str]) -> str | None:
+        """Activate `tags` through the member tags endpoint; a reason on permanent failure."""
+        try:
+            await self.set_tags(list_id, email, add=tags, remove=())
         except MailchimpRequestError as exc:
             return exc.message
         return None
@@ -454,7 +549,7 @@ class MailchimpClient:
                 raise
             return UpsertResult(email=email, outcome=UpsertOutcome.rejected, reason=exc.message)
         provider_id = member.get("id")
-        failure = await self._add_missing_tags(list_id, email, member, contact.tags)
+        failure = await self._tag_one(list_id, email, _missing_tags(member, contact.tags))
         if failure is not None:
             return UpsertResult(
                 email=email,
@@ -627,7 +722,7 @@ class MailchimpClient:
     # ------------------------------------------------------------------------------------------
 
     async def _paginate(
-        self, path: str, items_key: str, *, fields: str
+        self, path: str, items_key: str, *, fields: str, params: dict[str, Any] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         offset = 0
         while True:
@@ -635,6 +730,7 @@ class MailchimpClient:
                 "GET",
                 path,
                 params={
+                    **(params or {}),
                     "count": self._page_size,
                     "offset": offset,
                     "fields": f"{fields},total_items",
@@ -783,6 +879,18 @@ def _rejection_reason(error: dict[str, Any]) -> str:
     if "fake or invalid" in lowered or "valid email" in lowered:
         return f"Mailchimp considers this email address invalid. ({message})"
     return message
+
+
+def _missing_tags(member: dict[str, Any], wanted: Sequence[str]) -> list[str]:
+    """The wanted tags the member's returned tags lack; all of them when the embedded view is
+    capped (more than 50 tags), since then it cannot tell."""
+    if not wanted:
+        return []
+    embedded = member.get("tags")
+    has: set[str] = set()
+    if isinstance(embedded, list) and int(member.get("tags_count") or 0) <= len(embedded):
+        has = {str(tag.get("name")) for tag in embedded if isinstance(tag, dict)}
+    return [tag for tag in dict.fromkeys(wanted) if tag not in has]
 
 
 def _status(subscribed: bool) -> str:

@@ -172,8 +172,9 @@ class TestUpsertContacts:
         assert new.merge_fields["SALUTATION"] == "Frau"
         assert list(new.tags) == ["Käufer"]
         assert members[subscriber_hash("off@example.com")].status == "unsubscribed"
-        # the unchanged tag of old@ needed no extra request; only new@ got one
-        assert state.request_counts["POST /3.0/lists/{list_id}/members/{subscriber_hash}/tags"] == 1
+        # the unchanged tag of old@ needed no extra request; only new@ was added to a tag
+        assert state.request_counts["POST /3.0/lists/{list_id}/segments/{segment_id}"] == 1
+        assert state.request_counts["POST /3.0/lists/{list_id}/members/{subscriber_hash}/tags"] == 0
 
     async def test_rejections_carry_actionable_reasons(
         self, client: MailchimpClient, state: MailchimpState, list_id: str
