@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     SESSION_TTL_S: int = Field(default=8 * 3600, ge=60)
     SYNC_BATCH_SIZE: int = Field(default=500, ge=1, le=500)
     BREVO_IMPORT_BATCH_SIZE: int = Field(default=10_000, ge=1, le=25_000)
+    BREVO_PROCESS_POLL_S: float = Field(default=5.0, gt=0)
     ONOFFICE_PAGE_SIZE: int = Field(default=500, ge=1, le=500)
     HTTP_TIMEOUT_S: float = Field(default=30.0, gt=0)
     PROVIDER_MAX_RETRIES: int = Field(default=5, ge=0)

@@ -47,4 +47,4 @@ async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, Any] = {"error": exc.code, "message": exc.message}
     if exc.details:
         body["details"] = exc.details
-    return JSONResponse(body, status_code=exc.status_code)
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))

@@ -45,6 +45,7 @@ def build_provider(resources: Resources, provider: str, api_key: str) -> Newslet
             base_url=settings.BREVO_API_URL,
             http=resources.http,
             max_retries=settings.PROVIDER_MAX_RETRIES,
+            process_poll_interval=settings.BREVO_PROCESS_POLL_S,
         )
     raise AppError(f"unknown provider {provider!r}; use 'mailchimp' or 'brevo'", status_code=422)
 

@@ -37,7 +37,7 @@ class Tenant(TimestampMixin, Base):
     api_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     api_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     # The latest apiClaim seen in a signed onOffice URL; sent as `extendedclaim`.
-    api_claim: Mapped[str | None] = mapped_column(String(255))
+    api_claim: Mapped[str | None] = mapped_column(Text)
     api_claim_at: Mapped[datetime | None]
     activated_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)

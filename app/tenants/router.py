@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from app.deps import ResourcesDep, SessionDep, SettingsDep
-from app.errors import AppError, app_error_handler
+from app.errors import AppError
 from app.tenants import pages
 from app.tenants.auth import CurrentTenant
 from app.tenants.schemas import (
@@ -36,28 +34,7 @@ APP_PATH = "/onoffice/app"
 WEBHOOK_PATH = "/onoffice/webhook"
 
 
-class _ErrorHeadersRoute(APIRoute):
-    """Renders AppErrors that carry `headers` (401 + WWW-Authenticate) with those headers;
-    app.errors' handler does not pass headers on."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except AppError as exc:
-                headers: dict[str, str] | None = getattr(exc, "headers", None)
-                if not headers:
-                    raise
-                response = await app_error_handler(request, exc)
-                response.headers.update(headers)
-                return response
-
-        return route_handler
-
-
-router = APIRouter(route_class=_ErrorHeadersRoute)
+router = APIRouter()
 
 _ERROR = {"model": ErrorBody}
 SIGNED_URL_ERRORS: dict[int | str, dict[str, Any]] = {

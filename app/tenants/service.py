@@ -39,7 +39,7 @@ PARAMETER_CACHE_CODES = frozenset({177, 178})
 ONOFFICE_EVENT_SOURCE = "onoffice"
 
 # Column limits of the tenant table; onOffice documents no maximum for these values.
-CLAIM_MAX_LEN = 255
+CLAIM_MAX_LEN = 4096
 NAME_MAX_LEN = 255
 CUSTOMER_ID_MAX_LEN = 64
 

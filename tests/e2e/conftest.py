@@ -29,6 +29,8 @@ class World:
 @pytest.fixture
 def world() -> Iterator[World]:
     oo, mc, br = OnOfficeState(), MailchimpState(), BrevoState()
+    br.add_account("test-key-de", "de")
+    br.add_account("test-key-en", "en")
     servers = [
         ServerThread(onoffice_app(oo)).start(),
         ServerThread(mailchimp_app(mc)).start(),
@@ -50,6 +52,8 @@ def e2e_settings(world: World, database_url: str) -> Settings:
         MAILCHIMP_API_URL=f"{world.mailchimp_url}/3.0",
         BREVO_API_URL=f"{world.brevo_url}/v3",
         WORKER_JOB_TIMEOUT_S=120,
+        BREVO_PROCESS_POLL_S=0.2,
+        BREVO_IMPORT_BATCH_SIZE=1500,
         LOG_LEVEL="WARNING",
     )
 

@@ -167,3 +167,98 @@ class TestMailchimpFullSync:
 def _writes(world: World) -> int:
     counts = world.mailchimp.request_counts
     return sum(n for key, n in counts.items() if not key.startswith("GET"))
+
+
+GREETING = {
+    "de": {
+        "Herr": "Sehr geehrter Herr",
+        "Frau": "Sehr geehrte Frau",
+        None: "Sehr geehrte Damen und Herren",
+    },
+    "en": {"Herr": "Dear Mr", "Frau": "Dear Ms", None: "Dear Sir or Madam"},
+}
+ATTRIBUTES = {
+    "de": ("VORNAME", "NACHNAME", "ANREDE", "BRIEFANREDE"),
+    "en": ("FIRSTNAME", "LASTNAME", "SALUTATION", "GREETING"),
+}
+
+
+@pytest.mark.usefixtures("redis")
+class TestBrevoFullSync:
+    @pytest.mark.parametrize("language", ["de", "en"])
+    async def test_full_sync_uses_the_accounts_attributes(
+        self,
+        language: str,
+        world: World,
+        e2e_settings: Settings,
+        redis_url: str,
+        http: httpx.AsyncClient,
+    ) -> None:
+        world.onoffice.seed(generate_address_book(3000, seed=11))
+        addresses = [a.to_dict() for a in world.onoffice.addresses.values()]
+        expected = expected_outcome(addresses)
+        connector = start_connector(
+            e2e_settings.model_copy(update={"REDIS_URL": redis_url}), workers=2
+        )
+        try:
+            tenant = Tenant(f"B{language}", "b" * 32, "c" * 64, "claim-b")
+            await activate_tenant(http, connector, world.onoffice_url, tenant)
+            token = await open_session(http, connector, tenant)
+            key = f"test-key-{language}"
+            saved = await http.put(
+                f"{connector.url}/api/v1/connection",
+                headers=auth(token),
+                json={"provider": "brevo", "api_key": key},
+            )
+            assert saved.status_code == 200, saved.text
+            list_id = int(saved.json()["list_id"])
+            started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+            run = await wait_for_run(http, connector.url, token, started.json()["id"])
+            assert run["status"] == "completed", run
+            counts = run["counts"]
+            kinds = Counter(expected["problems"].values())
+            assert counts["onoffice_newsletter_total"] == expected["total"]
+            assert counts["duplicates"] == kinds["duplicate"]
+            assert counts["invalid_emails"] == kinds["missing_email"] + kinds["invalid_email"]
+            assert counts["rejected"] == 0
+            assert counts["synced"] == len(expected["owners"])
+            assert counts["reconciled"] is True
+
+            account = world.brevo.accounts[key]
+            in_list = {c.email for c in account.contacts.values() if list_id in c.list_ids}
+            assert in_list == set(expected["owners"])
+            first, last, salutation, greeting = ATTRIBUTES[language]
+            by_id = {a["id"]: a for a in addresses}
+            checked = Counter[str]()
+            for email, address_id in expected["owners"].items():
+                a = by_id[address_id]
+                attrs = account.contacts[email].attributes
+                if (a.get("Vorname") or "").strip():
+                    assert attrs[first] == a["Vorname"].strip()
+                if (a.get("Name") or "").strip():
+                    assert attrs[last] == a["Name"].strip()
+                anrede = a.get("Anrede") or ""
+                # The address's own language wins over the account's.
+                lang = {"DEU": "de", "ENG": "en"}.get(a.get("SpracheKontakt") or "", language)
+                if anrede in ("Herr", "Frau") and (a.get("Name") or "").strip():
+                    assert attrs[greeting].startswith(GREETING[lang][anrede]), attrs
+                    assert attrs[greeting].endswith(a["Name"].strip())
+                    assert attrs[salutation] == anrede
+                    checked[anrede] += 1
+                elif anrede in ("Firma", ""):
+                    assert attrs[greeting] == GREETING[lang][None]
+                    checked["other"] += 1
+            assert min(checked.values()) > 10
+            assert world.brevo.violations == []
+
+            writes = _brevo_writes(world)
+            second = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+            run2 = await wait_for_run(http, connector.url, token, second.json()["id"])
+            assert run2["status"] == "completed" and run2["counts"]["unchanged"] == counts["synced"]
+            assert _brevo_writes(world) == writes
+        finally:
+            connector.stop()
+
+
+def _brevo_writes(world: World) -> int:
+    return sum(n for key, n in world.brevo.request_counts.items() if not key.startswith("GET"))

@@ -132,10 +132,10 @@ class TestActivate:
         assert harness.onoffice.http_requests == 0
 
     async def test_an_overlong_claim_is_refused_before_unlocking(self, harness: Harness) -> None:
-        harness.onoffice.parameter_caches[CACHE_ID] = "c" * 300
-        response = await harness.activate(apiClaim="c" * 300)
+        harness.onoffice.parameter_caches[CACHE_ID] = "c" * 5000
+        response = await harness.activate(apiClaim="c" * 5000)
         assert response.status_code == 422
-        assert response.text.startswith("error: the apiClaim is longer than 255")
+        assert response.text.startswith("error: the apiClaim is longer than 4096")
         assert harness.onoffice.http_requests == 0
 
     async def test_unknown_parameter_cache(self, harness: Harness, engine: AsyncEngine) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-27 06:46:03.359254
+Create Date: 2026-11-27 06:47:03.303664
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('customer_name', sa.String(length=255), nullable=False),
     sa.Column('api_token_encrypted', sa.LargeBinary(), nullable=True),
     sa.Column('api_secret_encrypted', sa.LargeBinary(), nullable=True),
-    sa.Column('api_claim', sa.String(length=255), nullable=True),
+    sa.Column('api_claim', sa.Text(), nullable=True),
     sa.Column('api_claim_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('activated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
