@@ -846,7 +846,7 @@ def _segment_counts(lst: MailchimpList) -> Counter[str]:
     counts: Counter[str] = Counter()
     for m in lst.members.values():
         if m.status == "subscribed":
-            counts.update(m.tags)
+            counts.update(m.tags.keys())  # a mapping would add its values (the ids)
     return counts
 
 

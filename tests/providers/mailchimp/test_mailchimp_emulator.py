@@ -143,3 +143,62 @@ async def test_hundred_thousand_members_stay_fast(
     assert seen == 100_000
     # generous: the shared machine is loaded; the point is "seconds, not minutes"
     assert time.monotonic() - started < 45
+
+
+async def test_static_segments_are_the_member_tags(
+    raw: httpx.AsyncClient, state: MailchimpState
+) -> None:
+    lst = state.create_list("onoffice")
+    for email in ("a@example.com", "b@example.com"):
+        state.seed_member(lst.id, email)
+    state.seed_member(lst.id, "gone@example.com", status="archived")
+    base = f"/3.0/lists/{lst.id}/segments"
+    kunde = await raw.post(base, json={"name": "Kunde", "static_segment": ["a@example.com"]})
+    kunde_id = kunde.json()["id"]
+    assert (kunde.json()["type"], kunde.json()["member_count"]) == ("static", 1)
+    duplicate = await raw.post(base, json={"name": "Kunde", "static_segment": []})
+    assert duplicate.status_code == 400
+    # a tag set through the member tags endpoint is a segment too
+    await raw.post(
+        f"/3.0/lists/{lst.id}/members/{subscriber_hash('b@example.com')}/tags",
+        json={"tags": [{"name": "Neu", "status": "active"}]},
+    )
+    listed = await raw.get(
+        base,
+        params={"type": "static", "count": 1, "offset": 1, "fields": "segments.name,total_items"},
+    )
+    assert listed.json() == {"segments": [{"name": "Neu"}], "total_items": 2}
+    assert (await raw.get(base, params={"type": "saved"})).json()["total_items"] == 0
+
+    answer = await raw.post(
+        f"{base}/{kunde_id}",
+        json={
+            "members_to_add": ["B@example.com", "gone@example.com", "nobody@example.com"],
+            "members_to_remove": ["a@example.com"],
+        },
+    )
+    body = answer.json()
+    assert [m["email_address"] for m in body["members_added"]] == ["b@example.com"]
+    assert [m["email_address"] for m in body["members_removed"]] == ["a@example.com"]
+    assert body["errors"] == [
+        {
+            "email_addresses": ["gone@example.com", "nobody@example.com"],
+            "error": "Email addresses are not list members.",
+        }
+    ]
+    assert (body["total_added"], body["total_removed"], body["error_count"]) == (1, 1, 2)
+    seen = {m["email"]: m["tags"] for m in state_members(state, lst.id)}
+    assert seen == {"a@example.com": [], "b@example.com": ["Neu", "Kunde"], "gone@example.com": []}
+    one = (await raw.get(f"{base}/{kunde_id}", params={"fields": "name,member_count"})).json()
+    assert one == {"name": "Kunde", "member_count": 1}
+
+    assert (await raw.get(f"{base}/999999")).status_code == 404
+    too_many = [f"x{n}@example.com" for n in range(501)]
+    assert (
+        await raw.post(f"{base}/{kunde_id}", json={"members_to_add": too_many})
+    ).status_code == 400
+    assert state.spec_violations == []
+
+
+def state_members(state: MailchimpState, list_id: str) -> list[dict[str, object]]:
+    return [{"email": m.email, "tags": list(m.tags)} for m in state.lists[list_id].members.values()]
