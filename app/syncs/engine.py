@@ -60,7 +60,9 @@ from providers.base import (
 
 log = logging.getLogger(__name__)
 
-READ_SLICE_S = 20.0  # one read job's share of the pages; keeps jobs short and crash recovery fast
+# One read job's share of the pages (at most a third of the job timeout): short jobs keep crash
+# recovery fast, because arq re-runs a dead worker's job only after its timeout.
+READ_SLICE_S = 20.0
 EXCLUDED_PULL_TAGS = {"onoffice"}
 TAG_WRITE_CHUNK = 50
 
@@ -134,7 +136,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     language = default_language(connection)
     limit = batch_limit(resources, connection)
     offset = run.read_offset
-    deadline = time.monotonic() + READ_SLICE_S
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     try:
         while True:
             page, total = await onoffice.read_newsletter_page(offset)

@@ -101,6 +101,8 @@ class TestMailchimpFullSync:
             assert counts["synced"] == len(emails) - 2
             assert counts["created"] == len(emails) - 2
             assert counts["reconciled"] is True
+            batch_calls = world.mailchimp.request_counts["POST /3.0/lists/{list_id}"]
+            assert batch_calls == run["progress"]["batches_total"], world.mailchimp.request_counts
             assert (
                 counts["synced"]
                 + counts["duplicates"]
