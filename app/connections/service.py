@@ -45,8 +45,8 @@ class ConnectionService:
     ) -> Connection:
         repo = ConnectionRepository.from_session(session)
         api_key = data.api_key.get_secret_value().strip()
-        provider = build_provider(resources, data.provider, api_key)
         try:
+            provider = build_provider(resources, data.provider, api_key)
             account = await provider.check_key()
             audience = await provider.ensure_list(LIST_NAME)
             mapping = await provider.ensure_fields(audience.id)

@@ -9,6 +9,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app.ui.texts import APP_TEXTS
+
 Language = Literal["de", "en"]
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "ui" / "templates")
@@ -103,7 +105,7 @@ def render(
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"lang": language, "t": TEXTS[language], **context},
+        {"lang": language, "t": TEXTS[language], "ui": APP_TEXTS[language], **context},
         status_code=status_code,
         headers=PAGE_HEADERS,
     )

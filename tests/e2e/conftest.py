@@ -52,6 +52,7 @@ def e2e_settings(world: World, database_url: str) -> Settings:
         MAILCHIMP_API_URL=f"{world.mailchimp_url}/3.0",
         BREVO_API_URL=f"{world.brevo_url}/v3",
         WORKER_JOB_TIMEOUT_S=120,
+        PROVIDER_MAX_RETRIES=2,
         BREVO_PROCESS_POLL_S=0.2,
         BREVO_IMPORT_BATCH_SIZE=1500,
         LOG_LEVEL="WARNING",
