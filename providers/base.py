@@ -216,8 +216,9 @@ class NewsletterProvider(Protocol):
         self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
     ) -> None: ...
 
-    def iter_contacts(self, list_id: str) -> AsyncIterator[ProviderContact]:
-        """Every contact of the list, with tags, page by page (memory stays flat)."""
+    def iter_contacts(self, list_id: str, *, start: int = 0) -> AsyncIterator[ProviderContact]:
+        """Every contact of the list from offset `start`, with tags, page by page (memory
+        stays flat)."""
         ...
 
     async def count_contacts(self, list_id: str) -> int: ...

@@ -115,6 +115,8 @@ class SyncRun(TimestampMixin, Base):
     missing_emails: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     tags_pulled: Mapped[int] = mapped_column(Integer, default=0)
+    # Provider members read so far by the tag pull-back (resumable offset).
+    tags_offset: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SyncBatch(TimestampMixin, Base):

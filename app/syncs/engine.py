@@ -50,6 +50,7 @@ from onoffice_client.models import Address, AddressUpdate, OnOfficeError, OnOffi
 from providers.base import (
     ContactData,
     FieldMapping,
+    ProviderContact,
     ProviderError,
     ProviderName,
     ProviderRequestError,
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 READ_SLICE_S = 20.0
 EXCLUDED_PULL_TAGS = {"onoffice"}
 TAG_WRITE_CHUNK = 50
+TAG_PAGE = 1000
 
 
 def read_job_id(run_id: int, offset: int) -> str:
@@ -455,23 +457,81 @@ async def maybe_finalize(resources: Resources, run_id: int) -> None:
             enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
 
 
+def pull_job_id(run_id: int, start: int) -> str:
+    return f"sync.pull_tags:{run_id}:{start}"
+
+
 async def finalize(
     resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10
 ) -> None:
+    """All batches are done: pull Mailchimp tags back (in slices), then complete the run."""
     loaded = await _load(resources, run_id)
     if loaded is None:
         return
-    run, connection, tenant = loaded
+    run, connection, _tenant = loaded
     if run.status not in ACTIVE_STATUSES or not run.reading_done:
         return
     if run.batches_done < run.batches_total:
         return
+    if connection.provider != ProviderName.mailchimp:
+        await complete_run(resources, run_id)
+        return
     async with _uow(resources) as session:
         await SyncRepository.from_session(session).set_run(run_id, phase="tags")
-    pulled = 0
+        enqueue_job(
+            "sync.pull_tags",
+            _job_id=pull_job_id(run_id, run.tags_offset),
+            run_id=run_id,
+            start=run.tags_offset,
+        )
+
+
+async def complete_run(resources: Resources, run_id: int) -> None:
+    async with _uow(resources) as session:
+        await SyncRepository.from_session(session).set_run(
+            run_id, status=SyncRunStatus.completed, phase="done", finished_at=utcnow()
+        )
+    log.info("sync.completed", extra={"run_id": run_id})
+
+
+async def pull_tags(
+    resources: Resources, run_id: int, start: int, *, job_try: int = 1, max_tries: int = 10
+) -> None:
+    """Write Mailchimp tags (except `onoffice`) back to onOffice `NewsletterTag`, only where the
+    set differs and only values onOffice knows (an unknown multiselect key would fail). Runs in
+    time slices that each continue from the stored offset."""
+    loaded = await _load(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, tenant = loaded
+    if run.status not in ACTIVE_STATUSES or run.phase != "tags" or run.tags_offset != start:
+        return  # finished, failed, or a stale duplicate of an earlier slice
+    assert connection.list_id is not None
+    provider = provider_for_connection(resources, connection)
+    onoffice = onoffice_for_tenant(resources, tenant)
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    offset = start
     try:
-        if connection.provider == ProviderName.mailchimp:
-            pulled = await pull_tags(resources, run_id, connection, tenant)
+        allowed = await _allowed_tags(onoffice)
+        page: list[ProviderContact] = []
+        async for member in provider.iter_contacts(connection.list_id, start=start):
+            page.append(member)
+            if len(page) < TAG_PAGE:
+                continue
+            offset = await _pull_page(
+                resources, run_id, connection, onoffice, allowed, page, offset
+            )
+            page = []
+            if time.monotonic() > deadline:
+                async with _uow(resources):
+                    enqueue_job(
+                        "sync.pull_tags",
+                        _job_id=pull_job_id(run_id, offset),
+                        run_id=run_id,
+                        start=offset,
+                    )
+                return
+        await _pull_page(resources, run_id, connection, onoffice, allowed, page, offset)
     except (ProviderTransientError, OnOfficeTransientError) as exc:
         if job_try < max_tries:
             raise Retry(defer=compute_backoff(job_try)) from exc
@@ -480,88 +540,67 @@ async def finalize(
     except (ProviderError, OnOfficeError) as exc:
         await fail_run(resources, run_id, f"tags could not be read back: {exc}")
         return
+    await complete_run(resources, run_id)
+
+
+async def _pull_page(
+    resources: Resources,
+    run_id: int,
+    connection: Connection,
+    onoffice: Any,
+    allowed: dict[str, str] | None,
+    page: Sequence[ProviderContact],
+    offset: int,
+) -> int:
+    """Compare one page of members with what onOffice has; write differences; advance."""
+    async with resources.sessionmaker() as session:
+        rows = await SyncRepository.from_session(session).contacts_by_email(
+            connection.id, (m.email.strip().lower() for m in page)
+        )
+    updates: list[tuple[str, int, list[str]]] = []
+    for member in page:
+        row = rows.get(member.email.strip().lower())
+        if row is None or row.last_run_id != run_id or not row.synced_hash:
+            continue
+        theirs = {t for t in member.tags if t.strip().lower() not in EXCLUDED_PULL_TAGS}
+        if allowed is not None:
+            theirs = {allowed[t.strip().lower()] for t in theirs if t.strip().lower() in allowed}
+        ours = set(row.tags or [])
+        if not theirs <= ours:
+            updates.append((row.email, row.address_id, sorted(ours | theirs)))
+    for start in range(0, len(updates), TAG_WRITE_CHUNK):
+        chunk = updates[start : start + TAG_WRITE_CHUNK]
+        await onoffice.modify_addresses([(aid, AddressUpdate(tags=tags)) for _, aid, tags in chunk])
     async with _uow(resources) as session:
         repo = SyncRepository.from_session(session)
-        await repo.set_run(
-            run_id,
-            status=SyncRunStatus.completed,
-            phase="done",
-            finished_at=utcnow(),
-            tags_pulled=pulled,
-        )
-    log.info("sync.completed", extra={"run_id": run_id, "tags_pulled": pulled})
+        stored = await repo.contacts_by_email(connection.id, (email for email, _, _ in updates))
+        for email, _aid, tags in updates:
+            if email in stored:
+                stored[email].tags = tags
+        new_offset = offset + len(page)
+        await repo.increment(run_id, tags_pulled=len(updates))
+        await repo.set_run(run_id, tags_offset=new_offset)
+    return new_offset
 
 
-async def pull_tags(
-    resources: Resources, run_id: int, connection: Connection, tenant: Tenant
-) -> int:
-    """Write Mailchimp tags (except `onoffice`) back to onOffice `NewsletterTag`, only where the
-    set differs, and only values onOffice knows (an unknown multiselect key would fail)."""
-    assert connection.list_id is not None
-    provider = provider_for_connection(resources, connection)
-    onoffice = onoffice_for_tenant(resources, tenant)
-    allowed = await _allowed_tags(onoffice)
-    pulled = 0
-    pending: list[tuple[Contact, list[str]]] = []
-
-    async def flush() -> None:
-        nonlocal pulled
-        if not pending:
-            return
-        await onoffice.modify_addresses([(c.address_id, AddressUpdate(tags=t)) for c, t in pending])
-        async with _uow(resources) as session:
-            repo = SyncRepository.from_session(session)
-            rows = await repo.contacts_by_email(connection.id, (c.email for c, _ in pending))
-            for contact, tags in pending:
-                row = rows.get(contact.email)
-                if row is not None:
-                    row.tags = tags
-        pulled += len(pending)
-        pending.clear()
-
-    page: list[Any] = []
-
-    async def check_page() -> None:
-        async with resources.sessionmaker() as session:
-            rows = await SyncRepository.from_session(session).contacts_by_email(
-                connection.id, (m.email.strip().lower() for m in page)
-            )
-        for member in page:
-            row = rows.get(member.email.strip().lower())
-            if row is None or row.last_run_id != run_id or not row.synced_hash:
-                continue
-            theirs = {t for t in member.tags if t.strip().lower() not in EXCLUDED_PULL_TAGS}
-            if allowed is not None:
-                theirs = {t for t in theirs if t in allowed}
-            ours = set(row.tags or [])
-            wanted = sorted(ours | theirs)
-            if set(wanted) != ours:
-                pending.append((row, wanted))
-        page.clear()
-
-    async for member in provider.iter_contacts(connection.list_id):
-        page.append(member)
-        if len(page) >= 1000:
-            await check_page()
-        if len(pending) >= TAG_WRITE_CHUNK:
-            await flush()
-    await check_page()
-    await flush()
-    return pulled
-
-
-async def _allowed_tags(onoffice: Any) -> set[str] | None:
+async def _allowed_tags(onoffice: Any) -> dict[str, str] | None:
+    """onOffice `NewsletterTag` keys by lower-cased key and label (tags are pushed as keys;
+    a marketer may have typed the label in Mailchimp)."""
     try:
         fields = await onoffice.get_fields(["NewsletterTag"])
     except OnOfficeError:
         return None
-    config = fields.get("NewsletterTag") or {}
-    permitted = config.get("permittedvalues")
-    if isinstance(permitted, dict):
-        return {str(k) for k in permitted}
+    permitted = (fields.get("NewsletterTag") or {}).get("permittedvalues")
     if isinstance(permitted, list):
-        return {str(k) for k in permitted}
-    return None
+        permitted = {str(k): str(k) for k in permitted}
+    if not isinstance(permitted, dict):
+        return None
+    keys: dict[str, str] = {}
+    for key, label in permitted.items():
+        keys[str(label).strip().lower()] = str(key)
+    for key in permitted:
+        keys[str(key).strip().lower()] = str(key)
+    return keys
 
 
 async def fail_run(resources: Resources, run_id: int, message: str) -> None:

@@ -27,6 +27,11 @@ async def sync_finalize(ctx: dict[str, Any], *, run_id: int) -> None:
     await engine.finalize(ctx["resources"], run_id, **_tries(ctx))
 
 
+@task("sync.pull_tags", keep_result_s=0)
+async def sync_pull_tags(ctx: dict[str, Any], *, run_id: int, start: int) -> None:
+    await engine.pull_tags(ctx["resources"], run_id, start, **_tries(ctx))
+
+
 @task("sync.resume", keep_result_s=0)
 async def sync_resume(ctx: dict[str, Any]) -> None:
     settings = ctx["settings"]

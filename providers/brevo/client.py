@@ -382,10 +382,12 @@ class BrevoClient:
         """Brevo contacts have no tags; the connector's tags are not mirrored there."""
         return None
 
-    async def iter_contacts(self, list_id: str) -> AsyncIterator[ProviderContact]:
+    async def iter_contacts(
+        self, list_id: str, *, start: int = 0
+    ) -> AsyncIterator[ProviderContact]:
         list_no = int(list_id)
         path = f"/contacts/lists/{list_no}/contacts"
-        async for raw in self._paged(path, "contacts", _PAGE_CONTACTS):
+        async for raw in self._paged(path, "contacts", _PAGE_CONTACTS, start=start):
             yield self._to_contact(raw, list_no)
 
     async def count_contacts(self, list_id: str) -> int:
@@ -483,8 +485,10 @@ class BrevoClient:
             "PUT", f"/contacts/{_identifier(email)}", body=body, label="PUT /contacts/{identifier}"
         )
 
-    async def _paged(self, path: str, key: str, limit: int) -> AsyncIterator[dict[str, Any]]:
-        offset = 0
+    async def _paged(
+        self, path: str, key: str, limit: int, *, start: int = 0
+    ) -> AsyncIterator[dict[str, Any]]:
+        offset = start
         while True:
             params = {"limit": limit, "offset": offset, "sort": "asc"}
             page = await self._json("GET", path, params=params, label=f"GET {path}")

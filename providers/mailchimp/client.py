@@ -624,10 +624,14 @@ class MailchimpClient:
             json={"tags": tags, "is_syncing": True},
         )
 
-    async def iter_contacts(self, list_id: str) -> AsyncIterator[ProviderContact]:
-        """Every non-archived member, `page_size` per request, with tags."""
+    async def iter_contacts(
+        self, list_id: str, *, start: int = 0
+    ) -> AsyncIterator[ProviderContact]:
+        """Every non-archived member from offset `start`, `page_size` per request, with tags."""
         fields = ",".join(f"members.{name}" for name in _MEMBER_FIELDS.split(","))
-        async for member in self._paginate(f"/lists/{list_id}/members", "members", fields=fields):
+        async for member in self._paginate(
+            f"/lists/{list_id}/members", "members", fields=fields, start=start
+        ):
             yield await self._to_contact(list_id, member)
 
     async def count_contacts(self, list_id: str) -> int:
@@ -722,9 +726,15 @@ class MailchimpClient:
     # ------------------------------------------------------------------------------------------
 
     async def _paginate(
-        self, path: str, items_key: str, *, fields: str, params: dict[str, Any] | None = None
+        self,
+        path: str,
+        items_key: str,
+        *,
+        fields: str,
+        params: dict[str, Any] | None = None,
+        start: int = 0,
     ) -> AsyncIterator[dict[str, Any]]:
-        offset = 0
+        offset = start
         while True:
             page = await self._request(
                 "GET",

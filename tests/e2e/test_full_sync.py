@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.mailchimp import DEFAULT_API_KEY, subscriber_hash
 from emulators.onoffice_data import generate_address_book
 from tests.e2e.conftest import World
 from tests.e2e.harness import (
@@ -81,6 +81,11 @@ class TestMailchimpFullSync:
             assert saved.status_code == 200, saved.text
             assert DEFAULT_API_KEY not in saved.text
             list_id = saved.json()["list_id"]
+            # Members already in Mailchimp with tags a marketer set there: valid onOffice tag
+            # keys (or labels) flow back, unknown tags and `onoffice` do not.
+            pulled = {emails[30]: ["Investor"], emails[31]: ["Käufer", "VIP", "onoffice"]}
+            for email, tags in pulled.items():
+                world.mailchimp.seed_member(list_id, email, tags=tags)
 
             started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
             assert started.status_code == 202, started.text
@@ -99,7 +104,8 @@ class TestMailchimpFullSync:
             assert counts["invalid_emails"] == kinds["missing_email"] + kinds["invalid_email"]
             assert counts["rejected"] == 2
             assert counts["synced"] == len(emails) - 2
-            assert counts["created"] == len(emails) - 2
+            assert counts["created"] == len(emails) - 2 - len(pulled)
+            assert counts["updated"] == len(pulled)
             assert counts["reconciled"] is True
             batch_calls = world.mailchimp.request_counts["POST /3.0/lists/{list_id}"]
             assert batch_calls == run["progress"]["batches_total"], world.mailchimp.request_counts
@@ -149,6 +155,21 @@ class TestMailchimpFullSync:
             ).text
             assert len(list(csv.DictReader(io.StringIO(csv_text)))) == len(want)
 
+            # Tags flowed back to onOffice, only where the set changed.
+            tags_of = {
+                a.id: set(a.to_dict().get("NewsletterTag") or [])
+                for a in world.onoffice.addresses.values()
+            }
+            by_address = {a["id"]: set(a.get("NewsletterTag") or []) for a in addresses}
+            investor = expected["owners"][emails[30]]
+            buyer = expected["owners"][emails[31]]
+            assert tags_of[investor] == by_address[investor] | {"Investor"}
+            assert tags_of[buyer] == by_address[buyer] | {"Kaeufer"}
+            changed = {i for i in (investor, buyer) if tags_of[i] != by_address[i]}
+            assert counts["tags_pulled"] == len(changed)
+            untouched = [i for i in expected["owners"].values() if i not in (investor, buyer)]
+            assert all(tags_of[i] == by_address[i] for i in untouched)
+
             # A second run sends nothing.
             writes_before = _writes(world)
             second = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
@@ -156,12 +177,28 @@ class TestMailchimpFullSync:
             assert run2["status"] == "completed", run2
             assert _writes(world) == writes_before
             assert run2["counts"]["unchanged"] == counts["synced"]
+            assert run2["counts"]["tags_pulled"] == 0
             # The two rejected contacts are tried again (they may have been fixed since).
             assert run2["counts"]["rejected"] == 2
 
+            # A tag removed in onOffice is removed at Mailchimp by the next run.
+            address = world.onoffice.addresses[investor]
+            before = set(address.to_dict().get("NewsletterTag") or [])
+            world.onoffice.seed(
+                [address.to_dict() | {"NewsletterTag": sorted(before - {"Investor"})}],
+                replace=False,
+            )
+            third = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+            run3 = await wait_for_run(http, connector.url, token, third.json()["id"])
+            assert run3["status"] == "completed", run3
+            assert run3["counts"]["updated"] == 1
+            member = world.mailchimp.lists[list_id].members[subscriber_hash(emails[30])]
+            assert "Investor" not in member.tags
+            assert set(member.tags) == before - {"Investor"}
+
             status = (await http.get(f"{connector.url}/api/v1/status", headers=auth(token))).json()
             assert status["counts"]["synced_contacts"] == counts["synced"]
-            assert status["last_completed_sync"]["id"] == run2["id"]
+            assert status["last_completed_sync"]["id"] == run3["id"]
         finally:
             connector.stop()
 

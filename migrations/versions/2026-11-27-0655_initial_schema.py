@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-27 06:47:03.303664
+Create Date: 2026-11-27 06:55:23.096388
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ def upgrade() -> None:
     sa.Column('missing_emails', sa.Integer(), nullable=False),
     sa.Column('rejected', sa.Integer(), nullable=False),
     sa.Column('tags_pulled', sa.Integer(), nullable=False),
+    sa.Column('tags_offset', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['connection_id'], ['connection.id'], name=op.f('fk_sync_run_connection_id_connection'), ondelete='CASCADE'),
