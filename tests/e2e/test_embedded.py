@@ -1,0 +1,50 @@
+"""The zero-setup path: SQLite and in-process jobs run the same full sync."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from app.cli import migrate
+from app.config import Settings
+from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.onoffice_data import generate_address_book
+from tests.e2e.conftest import World
+from tests.e2e.harness import Tenant, activate_tenant, open_session, start_connector, wait_for_run
+from tests.e2e.test_full_sync import auth, expected_outcome
+
+
+class TestEmbeddedMode:
+    async def test_full_sync_on_sqlite_without_redis(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
+        await asyncio.to_thread(migrate, url)
+        world.onoffice.seed(generate_address_book(1500, seed=5))
+        expected = expected_outcome([a.to_dict() for a in world.onoffice.addresses.values()])
+        connector = start_connector(
+            e2e_settings.model_copy(update={"DATABASE_URL": url, "REDIS_URL": None})
+        )
+        try:
+            tenant = Tenant("E1", "e" * 32, "f" * 64, "claim-e")
+            await activate_tenant(http, connector, world.onoffice_url, tenant)
+            token = await open_session(http, connector, tenant)
+            saved = await http.put(
+                f"{connector.url}/api/v1/connection",
+                headers=auth(token),
+                json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+            )
+            assert saved.status_code == 200, saved.text
+            started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+            run = await wait_for_run(http, connector.url, token, started.json()["id"])
+            assert run["status"] == "completed", run
+            assert run["counts"]["synced"] == len(expected["owners"])
+            assert run["counts"]["reconciled"] is True
+            members = world.mailchimp.lists[saved.json()["list_id"]].members.values()
+            assert {m.email for m in members} == set(expected["owners"])
+            ready = await http.get(f"{connector.url}/readyz")
+            assert ready.status_code == 200
+        finally:
+            connector.stop()
