@@ -1,8 +1,9 @@
-"""Console script `connector`: serve, worker, migrate, genkey (demo and sync come with the sync)."""
+"""Console script `connector`: serve, worker, migrate, demo, sync, genkey."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def alembic_config(database_url: str | None = None) -> Config:
     ini = ROOT / "alembic.ini"
     cfg = Config(str(ini)) if ini.exists() else Config()
     # The migrations package is installed with the app, so this works from a wheel too.
-    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("script_location", str(next(iter(migrations.__path__))))
     if database_url:
         cfg.set_main_option("sqlalchemy.url", database_url)
     return cfg
@@ -58,6 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     p_migrate = sub.add_parser("migrate", help="upgrade the database schema")
     p_migrate.add_argument("revision", nargs="?", default="head")
     sub.add_parser("genkey", help="print a new ENCRYPTION_KEY")
+    p_demo = sub.add_parser(
+        "demo", help="run everything locally with emulated onOffice, Mailchimp and Brevo"
+    )
+    p_demo.add_argument("--port", type=int, default=8000)
+    p_demo.add_argument("--addresses", type=int, default=2000)
+    p_demo.add_argument("--database", default="demo.db")
+    p_demo.add_argument("--language", choices=["DEU", "ENG"], default="DEU")
+    p_sync = sub.add_parser("sync", help="start a full sync for one customer's connection")
+    p_sync.add_argument("--customer", required=True, help="onOffice customerWebId")
+    p_sync.add_argument("--group", default="", help="onOffice groupId of the connection")
+    p_sync.add_argument("--force", action="store_true", help="resend every contact")
+    p_sync.add_argument("--wait", action="store_true", help="wait and print the result")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -68,6 +81,28 @@ def main(argv: list[str] | None = None) -> int:
         worker()
     elif args.command == "migrate":
         migrate(revision=args.revision)
+    elif args.command == "demo":
+        import asyncio
+
+        from app.demo import run_demo
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                run_demo(
+                    port=args.port,
+                    addresses=args.addresses,
+                    database=Path(args.database).resolve(),
+                    language=args.language,
+                )
+            )
+    elif args.command == "sync":
+        import asyncio
+
+        from app.demo import run_sync
+
+        return asyncio.run(
+            run_sync(customer=args.customer, group=args.group, force=args.force, wait=args.wait)
+        )
     elif args.command == "genkey":
         from app.crypto import generate_key
 

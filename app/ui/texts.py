@@ -26,6 +26,7 @@ APP_TEXTS: Final[dict[str, dict[str, str]]] = {
         "never": "noch nie",
         # connection card
         "conn_title": "Verbindung",
+        "conn_change": "Einstellungen ändern",
         "conn_none": "Es ist noch kein Newsletter-Dienst verbunden. Wählen Sie den Anbieter, "
         "fügen Sie den API-Schlüssel ein und speichern Sie.",
         "provider": "Newsletter-Dienst",
@@ -146,6 +147,7 @@ APP_TEXTS: Final[dict[str, dict[str, str]]] = {
         "never": "never",
         # connection card
         "conn_title": "Connection",
+        "conn_change": "Change settings",
         "conn_none": "No newsletter service is connected yet. Choose the provider, paste the "
         "API key and save.",
         "provider": "Newsletter service",

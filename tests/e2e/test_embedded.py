@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,14 @@ from app.config import Settings
 from emulators.mailchimp import DEFAULT_API_KEY
 from emulators.onoffice_data import generate_address_book
 from tests.e2e.conftest import World
-from tests.e2e.harness import Tenant, activate_tenant, open_session, start_connector, wait_for_run
+from tests.e2e.harness import (
+    ROOT,
+    Tenant,
+    activate_tenant,
+    open_session,
+    start_connector,
+    wait_for_run,
+)
 from tests.e2e.test_full_sync import auth, expected_outcome
 
 
@@ -46,5 +55,63 @@ class TestEmbeddedMode:
             assert {m.email for m in members} == set(expected["owners"])
             ready = await http.get(f"{connector.url}/readyz")
             assert ready.status_code == 200
+        finally:
+            connector.stop()
+
+
+class TestSyncCommand:
+    async def test_connector_sync_runs_a_full_sync_and_prints_the_result(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+        await asyncio.to_thread(migrate, url)
+        world.onoffice.seed(generate_address_book(400, seed=9))
+        expected = expected_outcome([a.to_dict() for a in world.onoffice.addresses.values()])
+        connector = start_connector(
+            e2e_settings.model_copy(update={"DATABASE_URL": url, "REDIS_URL": None})
+        )
+        try:
+            tenant = Tenant("CLI", "g" * 32, "h" * 64, "claim-g")
+            await activate_tenant(http, connector, world.onoffice_url, tenant)
+            token = await open_session(http, connector, tenant)
+            saved = await http.put(
+                f"{connector.url}/api/v1/connection",
+                headers=auth(token),
+                json={"provider": "brevo", "api_key": "test-key-en"},
+            )
+            assert saved.status_code == 200, saved.text
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "app.cli",
+                "sync",
+                "--customer",
+                "CLI",
+                "--wait",
+                cwd=ROOT,
+                env=connector.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await asyncio.wait_for(proc.communicate(), 120)
+            assert proc.returncode == 0, out
+            text = out.decode()
+            result = json.loads(text[text.index("{") :])
+            assert result["status"] == "completed"
+            assert result["counts"]["synced"] == len(expected["owners"])
+            unknown = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "app.cli",
+                "sync",
+                "--customer",
+                "nobody",
+                cwd=ROOT,
+                env=connector.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await unknown.communicate()
+            assert unknown.returncode == 2 and b"no activated onOffice customer" in out
         finally:
             connector.stop()
