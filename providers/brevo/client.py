@@ -343,7 +343,15 @@ class BrevoClient:
         body: dict[str, Any] = {"emailBlacklisted": not subscribed}
         if subscribed:
             body["listIds"] = [int(list_id)]
-        await self._update(email, body)
+        try:
+            await self._update(email, body)
+        except BrevoRequestError as exc:
+            # Unsubscribing an address Brevo does not know is a no-op (as on Mailchimp);
+            # subscribing one still fails, since there is no contact to subscribe.
+            if subscribed or exc.status_code != 404:
+                raise
+            logger.info("brevo.unsubscribe_unknown_contact", extra={"list_id": list_id})
+            return
         if subscribed:
             # Un-blacklisting has been reported to be ignored silently: verify it.
             contact = await self._get_raw(email)
