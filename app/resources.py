@@ -62,6 +62,9 @@ async def create_resources(
     http: httpx.AsyncClient | None = None,
     redis: ArqRedis | None = None,
 ) -> Resources:
+    from app.worker.registry import load_tasks
+
+    load_tasks()  # the jobs these resources will run and enqueue
     engine = create_engine(settings.DATABASE_URL)
     queue: JobQueue
     if settings.REDIS_URL:

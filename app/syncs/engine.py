@@ -187,7 +187,11 @@ async def process_page(
 ) -> None:
     """Classify one page of addresses and queue what must be sent."""
     repo = SyncRepository.from_session(session)
-    seen = await repo.seen_in_run(connection.id, run_id, [a.id for a in page])
+    # Pages can overlap (a resumed read, records moving between pages): an address this run
+    # already handled is skipped. Problems are found by (run, address); synced addresses by
+    # their contact row below, which is fetched by email anyway (no query whose plan depends
+    # on table statistics: a fresh, unanalysed contact table made that one O(contacts)).
+    seen = await repo.problem_addresses(run_id, [a.id for a in page])
     fresh = [a for a in page if a.id not in seen]
     problems: list[dict[str, Any]] = []
     candidates: list[tuple[Address, str]] = []
@@ -207,8 +211,12 @@ async def process_page(
     owners: dict[str, int] = {}
     to_send: list[dict[str, Any]] = []
     duplicates = unchanged = rejected = 0
+    already_synced = 0
     for address, email in candidates:
         row = existing.get(email)
+        if row is not None and row.last_run_id == run_id and row.address_id == address.id:
+            already_synced += 1  # handled by an earlier page of this run
+            continue
         owner = owners.get(email)
         if owner is None and row is not None and row.last_run_id == run_id:
             owner = row.address_id
@@ -247,7 +255,7 @@ async def process_page(
     await repo.increment(
         run_id,
         addresses_read=len(page),
-        onoffice_newsletter_total=len(fresh),
+        onoffice_newsletter_total=len(fresh) - already_synced,
         duplicates=duplicates,
         invalid_emails=invalid,
         missing_emails=missing,

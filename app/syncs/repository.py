@@ -150,23 +150,14 @@ class SyncRepository:
         )
         return {c.email: c for c in (await self.session.execute(stmt)).scalars()}
 
-    async def seen_in_run(
-        self, connection_id: int, run_id: int, address_ids: Sequence[int]
-    ) -> set[int]:
-        """Addresses of this page already handled by this run (pages can overlap on resume)."""
+    async def problem_addresses(self, run_id: int, address_ids: Sequence[int]) -> set[int]:
+        """Addresses of `address_ids` this run already recorded a problem for."""
         if not address_ids:
             return set()
-        contacts = select(Contact.address_id).where(
-            Contact.connection_id == connection_id,
-            Contact.last_run_id == run_id,
-            Contact.address_id.in_(address_ids),
-        )
-        problems = select(Problem.address_id).where(
+        stmt = select(Problem.address_id).where(
             Problem.run_id == run_id, Problem.address_id.in_(address_ids)
         )
-        found = set((await self.session.execute(contacts)).scalars())
-        found |= set((await self.session.execute(problems)).scalars())
-        return {int(i) for i in found}
+        return {int(i) for i in (await self.session.execute(stmt)).scalars()}
 
     def add_contact(self, contact: Contact) -> None:
         self.session.add(contact)
