@@ -28,7 +28,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,8 +37,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators._openapi import OpenAPIRequestValidator
+from emulators._shared import shared_path
 
-SPEC_PATH = Path("/work/shared/specs/brevo-v3.yml")
+SPEC_PATH = shared_path("specs", "brevo-v3.yml")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEFAULT_ATTRIBUTES = {
     "de": ["VORNAME", "NACHNAME", "SMS"],

@@ -40,13 +40,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators._openapi import OpenAPIRequestValidator
+from emulators._shared import shared_path
 
 logger = logging.getLogger(__name__)
 
 SPEC_PATH = Path(
     os.environ.get(
         "MAILCHIMP_SPEC_PATH",
-        "/work/shared/specs/mailchimp-marketing.ballerina-derived.openapi.json",
+        str(shared_path("specs", "mailchimp-marketing.ballerina-derived.openapi.json")),
     )
 )
 ERROR_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"

@@ -1,11 +1,11 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from emulators._openapi import OpenAPIRequestValidator, load_spec
+from emulators._shared import shared_dir
 
-SPECS = Path("/work/shared/specs")
+SPECS = shared_dir() / "specs"
 BREVO = SPECS / "brevo-v3.yml"
 MAILCHIMP = SPECS / "mailchimp-marketing.ballerina-derived.openapi.json"
 JSON = "application/json"

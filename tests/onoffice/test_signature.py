@@ -3,11 +3,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from emulators._shared import shared_dir
 from onoffice_client.signature import (
     canonical_url,
     hmac_v2,
@@ -16,7 +16,7 @@ from onoffice_client.signature import (
     verify_url_signature,
 )
 
-VECTORS = json.loads(Path("/work/shared/docs/onoffice-signature-vectors.json").read_text())
+VECTORS = json.loads(shared_dir().joinpath("docs", "onoffice-signature-vectors.json").read_text())
 GET = "urn:onoffice-de-ns:smart:2.5:smartml:action:get"
 
 
