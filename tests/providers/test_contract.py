@@ -207,6 +207,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     async with contextlib.AsyncExitStack() as stack:
         made: list[NewsletterProvider] = []
         if request.param == "mailchimp":
+            # Without its spec file the emulator validates nothing and "no violations" is void.
+            assert mailchimp_emulator.SPEC_PATH.exists(), mailchimp_emulator.SPEC_PATH
             mc_state = mailchimp_emulator.MailchimpState()
             mc_state.url_checker = _accept_any_url
             mc_inspector = MailchimpInspector(mc_state)
