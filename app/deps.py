@@ -36,4 +36,6 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_db_session)]
+# scope="function": commit (and send the jobs) before the response goes out, so a client that
+# got 2xx can rely on the change; with the default scope FastAPI would commit after sending.
+SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]

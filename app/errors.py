@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+
+log = logging.getLogger(__name__)
 
 
 class AppError(Exception):
@@ -48,3 +51,15 @@ async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     if exc.details:
         body["details"] = exc.details
     return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+async def unexpected_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Any other failure: a JSON 500 (the transaction was rolled back, so nothing was saved)."""
+    log.error("http.unexpected_error", exc_info=exc)
+    return JSONResponse(
+        {
+            "error": "internal_error",
+            "message": "Unexpected error; nothing was saved. Please try again.",
+        },
+        status_code=500,
+    )

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from app.config import Settings, get_settings
 from app.connections.router import router as connections_router
-from app.errors import AppError, app_error_handler
+from app.errors import AppError, app_error_handler, unexpected_error_handler
 from app.health.router import router as health_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -58,6 +58,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
 
     @app.middleware("http")
     async def record_metrics(

@@ -17,8 +17,10 @@ class ActivityOptions(BaseModel):
 
 class ConnectionUpdate(BaseModel):
     provider: Literal["mailchimp", "brevo"]
-    api_key: SecretStr = Field(
-        description="Mailchimp API key (`<key>-<dc>`) or Brevo API v3 key. Write-only."
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Mailchimp API key (`<key>-<dc>`) or Brevo API v3 key. Write-only. May be "
+        "left out to keep the saved key of the same provider (e.g. to change only activities).",
     )
     activities: ActivityOptions = Field(default_factory=ActivityOptions)
 

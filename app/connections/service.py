@@ -13,7 +13,7 @@ from app.connections.repository import ConnectionRepository
 from app.connections.schemas import ActivityOptions, ConnectionRead, ConnectionUpdate
 from app.crypto import mask_secret
 from app.db.models import Connection
-from app.errors import NotFound
+from app.errors import AppError, NotFound
 from app.resources import Resources
 from app.tenants.auth import TenantContext
 from providers.base import NewsletterProvider, ProviderAuthError, ProviderError
@@ -44,7 +44,13 @@ class ConnectionService:
         data: ConnectionUpdate,
     ) -> Connection:
         repo = ConnectionRepository.from_session(session)
-        api_key = data.api_key.get_secret_value().strip()
+        existing = await repo.for_tenant(tenant.tenant_id, tenant.group_id)
+        if data.api_key is not None and data.api_key.get_secret_value().strip():
+            api_key = data.api_key.get_secret_value().strip()
+        elif existing is not None and existing.provider == data.provider:
+            api_key = resources.secret_box.decrypt(existing.api_key_encrypted)
+        else:
+            raise AppError(f"enter the {data.provider} API key", status_code=422)
         try:
             provider = build_provider(resources, data.provider, api_key)
             account = await provider.check_key()
@@ -53,7 +59,6 @@ class ConnectionService:
         except ProviderError as exc:
             raise provider_app_error(data.provider, exc) from exc
 
-        existing = await repo.for_tenant(tenant.tenant_id, tenant.group_id)
         if existing is not None and existing.webhook_id:
             same_target = existing.provider == data.provider and existing.list_id == audience.id
             if not same_target:

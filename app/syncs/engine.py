@@ -19,6 +19,8 @@ email; every later address with the same normalised email is reported as a dupli
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -139,11 +141,16 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     limit = batch_limit(resources, connection)
     offset = run.read_offset
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    # The next page is fetched while the current one is classified (onOffice latency overlaps
+    # with database work).
+    pending = asyncio.create_task(onoffice.read_newsletter_page(offset))
     try:
         while True:
-            page, total = await onoffice.read_newsletter_page(offset)
+            page, total = await pending
             next_offset = offset + len(page)
             done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
+            if not done:
+                pending = asyncio.create_task(onoffice.read_newsletter_page(next_offset))
             async with _uow(resources) as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
@@ -165,6 +172,11 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             raise Retry(defer=compute_backoff(job_try)) from exc
         await fail_run(resources, run_id, _onoffice_failure(exc))
         return
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OnOfficeError):
+                await pending
     await maybe_finalize(resources, run_id)
 
 
@@ -212,6 +224,7 @@ async def process_page(
     to_send: list[dict[str, Any]] = []
     duplicates = unchanged = rejected = 0
     already_synced = 0
+    touched: list[int] = []
     for address, email in candidates:
         row = existing.get(email)
         if row is not None and row.last_run_id == run_id and row.address_id == address.id:
@@ -230,11 +243,20 @@ async def process_page(
         contact = contact_from_address(address, email, language)
         fingerprint = contact_hash(contact)
         if row is None:
-            row = Contact(connection_id=connection.id, address_id=address.id, email=email, tags=[])
+            row = Contact(
+                connection_id=connection.id,
+                address_id=address.id,
+                email=email,
+                tags=[],
+                last_run_id=run_id,
+            )
             repo.add_contact(row)
             existing[email] = row
-        row.address_id = address.id
-        row.last_run_id = run_id
+        elif row.address_id == address.id:
+            touched.append(row.id)  # one UPDATE for the page instead of one per contact
+        else:
+            row.address_id = address.id
+            row.last_run_id = run_id
         previous_tags = sorted(row.tags or []) if row.synced_hash else []
         if not force and row.synced_hash == fingerprint and previous_tags == contact.tags:
             unchanged += 1
@@ -251,6 +273,7 @@ async def process_page(
             | {"hash": fingerprint, "address_id": address.id, "removed_tags": removed}
         )
     await repo.flush()
+    await repo.claim_contacts(touched, run_id)
     await repo.add_problems(problems)
     await repo.increment(
         run_id,

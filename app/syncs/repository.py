@@ -159,6 +159,16 @@ class SyncRepository:
         )
         return {int(i) for i in (await self.session.execute(stmt)).scalars()}
 
+    async def claim_contacts(self, contact_ids: Sequence[int], run_id: int) -> None:
+        """Mark contacts as handled by `run_id` (the duplicate rule reads this)."""
+        if contact_ids:
+            await self.session.execute(
+                update(Contact)
+                .where(Contact.id.in_(contact_ids))
+                .values(last_run_id=run_id)
+                .execution_options(synchronize_session=False)
+            )
+
     def add_contact(self, contact: Contact) -> None:
         self.session.add(contact)
 

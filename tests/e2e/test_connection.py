@@ -205,3 +205,17 @@ class TestAuth:
             response = await http.request(method, base + path)
             assert response.status_code == 401, (method, path)
             assert response.headers["www-authenticate"] == "Bearer"
+
+
+class TestKeepKey:
+    async def test_activities_change_without_the_key(
+        self, world: World, session: Session, http: httpx.AsyncClient
+    ) -> None:
+        assert (await put(http, session, provider="mailchimp")).status_code == 422
+        await put(http, session, provider="mailchimp", api_key=DEFAULT_API_KEY)
+        changed = await put(http, session, provider="mailchimp", activities={"delivered": True})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["activities"]["delivered"] is True
+        assert changed.json()["api_key"] == "****-us1"
+        # Another provider needs its own key.
+        assert (await put(http, session, provider="brevo")).status_code == 422
