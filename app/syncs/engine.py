@@ -139,6 +139,8 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     onoffice = onoffice_for_tenant(resources, tenant)
     language = default_language(connection)
     limit = batch_limit(resources, connection)
+    async with resources.sessionmaker() as session:
+        held_back = await SyncRepository.from_session(session).pending_opt_outs(connection.id)
     offset = run.read_offset
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     # The next page is fetched while the current one is classified (onOffice latency overlaps
@@ -154,7 +156,14 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             async with _uow(resources) as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
-                    session, run_id, connection, page, language, force=run.force, batch_limit=limit
+                    session,
+                    run_id,
+                    connection,
+                    page,
+                    language,
+                    force=run.force,
+                    batch_limit=limit,
+                    held_back=held_back,
                 )
                 if done:
                     await close_open_batch(repo, run_id)
@@ -196,6 +205,7 @@ async def process_page(
     *,
     force: bool = False,
     batch_limit: int = 500,
+    held_back: frozenset[str] = frozenset(),
 ) -> None:
     """Classify one page of addresses and queue what must be sent."""
     repo = SyncRepository.from_session(session)
@@ -240,6 +250,13 @@ async def process_page(
             )
             continue
         owners[email] = address.id
+        if email in held_back:
+            # The person unsubscribed at the provider and onOffice does not know yet: sending
+            # "subscribed" now would undo it (the lost-unsubscribe problem).
+            rejected += 1
+            reason = "unsubscribed at the provider; the change is being written to onOffice"
+            problems.append(_problem(run_id, address, ProblemKind.rejected, reason, email))
+            continue
         contact = contact_from_address(address, email, language)
         fingerprint = contact_hash(contact)
         if row is None:

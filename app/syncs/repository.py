@@ -10,7 +10,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import insert_ignore
-from app.db.models import Contact, Problem, SyncBatch, SyncRun, SyncRunStatus
+from app.db.models import (
+    Contact,
+    InboundEvent,
+    InboundEventStatus,
+    Problem,
+    SyncBatch,
+    SyncRun,
+    SyncRunStatus,
+)
 
 ACTIVE_STATUSES = (SyncRunStatus.queued, SyncRunStatus.running)
 COUNTER_COLUMNS = (
@@ -158,6 +166,22 @@ class SyncRepository:
             Problem.run_id == run_id, Problem.address_id.in_(address_ids)
         )
         return {int(i) for i in (await self.session.execute(stmt)).scalars()}
+
+    async def pending_opt_outs(self, connection_id: int, limit: int = 100_000) -> frozenset[str]:
+        """Emails with an unsubscribe/delete event that is not applied to onOffice yet."""
+        stmt = (
+            select(InboundEvent.payload)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status == InboundEventStatus.pending,
+            )
+            .limit(limit)
+        )
+        emails = set()
+        for payload in (await self.session.execute(stmt)).scalars():
+            if payload.get("type") in ("unsubscribe", "deleted"):
+                emails.add(str(payload.get("email", "")).strip().lower())
+        return frozenset(emails)
 
     async def claim_contacts(self, contact_ids: Sequence[int], run_id: int) -> None:
         """Mark contacts as handled by `run_id` (the duplicate rule reads this)."""

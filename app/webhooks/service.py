@@ -14,7 +14,9 @@ from app.db.base import utcnow
 from app.db.models import Connection
 from app.errors import AppError, NotFound, Unauthorized
 from app.metrics import WEBHOOK_EVENTS
+from app.webhooks.apply import apply_job_id
 from app.webhooks.repository import InboundEventRepository
+from app.worker.queue import enqueue_job
 from providers.base import ProviderEvent
 from providers.brevo.webhooks import parse_webhook as parse_brevo
 from providers.mailchimp.webhooks import parse_webhook as parse_mailchimp
@@ -64,6 +66,7 @@ class WebhookService:
     ) -> int:
         repo = InboundEventRepository.from_session(session)
         stored = 0
+        first_id: int | None = None
         for event in events:
             event_id = await repo.create_on_conflict_do_nothing(
                 source=source,
@@ -73,6 +76,15 @@ class WebhookService:
                 connection_id=connection.id,
             )
             stored += event_id is not None
+            if first_id is None and event_id is not None:
+                first_id = event_id
+        if first_id is not None:
+            # Jobs of one connection take turns (a lock) and apply its events in arrival order.
+            enqueue_job(
+                "webhooks.apply",
+                _job_id=apply_job_id(connection.id, first_id),
+                connection_id=connection.id,
+            )
         WEBHOOK_EVENTS.labels(source, "stored").inc(stored)
         WEBHOOK_EVENTS.labels(source, "duplicate").inc(len(events) - stored)
         log.info(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-TASK_MODULES: tuple[str, ...] = ("app.syncs.tasks",)
+TASK_MODULES: tuple[str, ...] = ("app.syncs.tasks", "app.webhooks.tasks")
 
 
 def load_tasks() -> None:

@@ -140,3 +140,24 @@ class TestProcessPage:
         # 300 | 300 | 300: a second chunk would exceed 500, so each chunk starts a batch.
         assert sizes == {0: 300, 1: 300, 2: 300}
         assert run.batches_total == 3 and run.open_batch_size == 0
+
+    async def test_a_pending_provider_unsubscribe_is_not_undone(self, resources: Resources) -> None:
+        connection, run_id = await setup_run(resources)
+        async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+            await process_page(
+                session,
+                run_id,
+                connection,
+                PAGE,
+                Language.de,
+                held_back=frozenset({"bob@example.de"}),
+            )
+        async with resources.sessionmaker() as session:
+            run = await session.get(SyncRun, run_id)
+            problem = (
+                await session.execute(select(Problem).where(Problem.address_id == 5))
+            ).scalar_one()
+            (chunk,) = (await session.execute(select(SyncBatch))).scalars().all()
+        assert run is not None and run.rejected == 1
+        assert problem.kind == "rejected" and "unsubscribed at the provider" in problem.reason
+        assert [c["email"] for c in chunk.payload] == ["anna@example.de"]

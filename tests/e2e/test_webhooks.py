@@ -1,0 +1,320 @@
+"""Provider webhooks reach onOffice: stored first, applied in order, no echoes, no loss."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.onoffice import Fault as OnOfficeFault
+from tests.e2e.conftest import World
+from tests.e2e.harness import (
+    Connector,
+    Tenant,
+    activate_tenant,
+    open_session,
+    start_connector,
+    wait_for_run,
+)
+from tests.e2e.test_full_sync import auth
+
+
+@dataclass
+class Hooked:
+    connector: Connector
+    token: str
+    hook_url: str
+    list_id: str
+
+
+def address(i: int, email: str, newsletter: str = "1", **kw: Any) -> dict[str, Any]:
+    return {
+        "id": i,
+        "Email": email,
+        "Vorname": f"V{i}",
+        "Name": f"N{i}",
+        "Anrede": "Frau",
+        "newsletter_aktiv": newsletter,
+        "Status": "1",
+        **kw,
+    }
+
+
+async def eventually(check: Callable[[], bool], what: str, wait_s: float = 30) -> None:
+    deadline = time.monotonic() + wait_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def newsletter(world: World, address_id: int) -> str:
+    return str(world.onoffice.addresses[address_id].to_dict()["newsletter_aktiv"])
+
+
+def activities(world: World, address_id: int) -> list[dict[str, Any]]:
+    return [a for a in world.onoffice.activities if a["address_id"] == address_id]
+
+
+async def connect(
+    http: httpx.AsyncClient,
+    world: World,
+    settings: Settings,
+    provider: str,
+    key: str,
+    activities_on: dict[str, bool] | None = None,
+) -> Hooked:
+    connector = start_connector(settings)
+    tenant = Tenant("H1", "h" * 32, "i" * 64, "claim-h")
+    await activate_tenant(http, connector, world.onoffice_url, tenant)
+    token = await open_session(http, connector, tenant)
+    saved = await http.put(
+        f"{connector.url}/api/v1/connection",
+        headers=auth(token),
+        json={"provider": provider, "api_key": key, "activities": activities_on or {}},
+    )
+    assert saved.status_code == 200, saved.text
+    list_id = saved.json()["list_id"]
+    if provider == "mailchimp":
+        (hook,) = world.mailchimp.lists[list_id].webhooks.values()
+    else:
+        (hook,) = world.brevo.accounts[key].webhooks.values()
+    started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+    run = await wait_for_run(http, connector.url, token, started.json()["id"])
+    assert run["status"] == "completed", run
+    return Hooked(connector, token, hook["url"], list_id)
+
+
+def mailchimp_form(kind: str, email: str, **data: str) -> dict[str, str]:
+    form = {"type": kind, "fired_at": "2026-11-27 10:00:00", "data[email]": email}
+    form |= {f"data[{k}]": v for k, v in data.items()}
+    return form
+
+
+@pytest.fixture
+async def mailchimp_hooked(
+    world: World, e2e_settings: Settings, http: httpx.AsyncClient
+) -> AsyncIterator[Hooked]:
+    world.onoffice.seed(
+        [
+            address(1, "anna@example.de"),
+            address(2, " Anna@Example.de "),  # a duplicate of 1
+            address(3, "bob@example.de"),
+            address(4, "carl@example.de", newsletter="0"),
+        ]
+    )
+    hooked = await connect(http, world, e2e_settings, "mailchimp", DEFAULT_API_KEY)
+    yield hooked
+    hooked.connector.stop()
+
+
+class TestMailchimpEvents:
+    async def test_unsubscribe_reaches_every_address_with_that_email_once(
+        self, world: World, mailchimp_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        form = mailchimp_form(
+            "unsubscribe",
+            "anna@example.de",
+            action="unsub",
+            reason="manual",
+            list_id=mailchimp_hooked.list_id,
+        )
+        first = await http.post(mailchimp_hooked.hook_url, data=form)
+        assert first.status_code == 200 and first.json()["stored"] == 1
+        await eventually(lambda: newsletter(world, 1) == "0", "the unsubscribe")
+        assert newsletter(world, 2) == "0"  # the duplicate too: no lost unsubscribe
+        await eventually(lambda: len(activities(world, 1)) == 1, "the activity")
+        (activity,) = activities(world, 1)
+        assert activity["actionkind"] == "Newsletter" and activity["actiontype"] == "nicht bestellt"
+        assert "Mailchimp" in activity["note"] and "manual" in activity["note"]
+        # A redelivery is recognised and changes nothing.
+        again = await http.post(mailchimp_hooked.hook_url, data=form)
+        assert again.json()["stored"] == 0
+        await asyncio.sleep(0.5)
+        assert len(activities(world, 1)) == 1
+
+    async def test_a_new_subscriber_becomes_an_onoffice_address(
+        self, world: World, mailchimp_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        form = mailchimp_form(
+            "subscribe", "neu@example.de", **{"merges][FNAME": "Nina", "merges][LNAME": "Neu"}
+        )
+        assert (await http.post(mailchimp_hooked.hook_url, data=form)).status_code == 200
+
+        def created() -> bool:
+            return any(
+                a.to_dict().get("Email", "").strip() == "neu@example.de"
+                for a in world.onoffice.addresses.values()
+            )
+
+        await eventually(created, "the new address")
+        new = next(
+            a.to_dict()
+            for a in world.onoffice.addresses.values()
+            if a.to_dict().get("Email", "").strip() == "neu@example.de"
+        )
+        assert (new["Vorname"], new["Name"], str(new["newsletter_aktiv"])) == ("Nina", "Neu", "1")
+        await eventually(lambda: len(activities(world, new["id"])) == 1, "the activity")
+        assert activities(world, new["id"])[0]["actiontype"] == "bestellt"
+
+    async def test_echoes_and_archives_change_nothing(
+        self, world: World, mailchimp_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        url = mailchimp_hooked.hook_url
+        # bob is subscribed in onOffice and at Mailchimp: a subscribe is an echo.
+        await http.post(url, data=mailchimp_form("subscribe", "bob@example.de"))
+        # Mailchimp's archive (and "Archive All") is ignored.
+        await http.post(url, data=mailchimp_form("unsubscribe", "bob@example.de", action="archive"))
+        # carl is "No" in onOffice: an unsubscribe for him is an echo as well.
+        await http.post(url, data=mailchimp_form("unsubscribe", "carl@example.de", action="unsub"))
+        await self._drained(mailchimp_hooked, http)
+        assert newsletter(world, 3) == "1" and newsletter(world, 4) == "0"
+        assert world.onoffice.activities == []
+
+    async def test_a_deleted_contact_becomes_not_specified(
+        self, world: World, mailchimp_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        await http.post(
+            mailchimp_hooked.hook_url,
+            data=mailchimp_form("unsubscribe", "bob@example.de", action="delete"),
+        )
+        await eventually(lambda: newsletter(world, 3) == "4", "newsletter 'not specified'")
+
+    async def test_an_onoffice_outage_delays_but_loses_nothing(
+        self, world: World, mailchimp_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        world.onoffice.faults.append(OnOfficeFault("http", 12, status=503))
+        response = await http.post(
+            mailchimp_hooked.hook_url,
+            data=mailchimp_form("unsubscribe", "bob@example.de", action="unsub"),
+        )
+        assert response.status_code == 200  # stored and acknowledged while onOffice is down
+        await eventually(lambda: newsletter(world, 3) == "0", "the delayed unsubscribe", 60)
+        status = await self._drained(mailchimp_hooked, http)
+        assert status["pending"]["failed_inbound_events"] == 0
+
+    async def test_bad_requests_are_refused_clearly(
+        self, mailchimp_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        base = mailchimp_hooked.connector.url
+        unknown = await http.post(f"{base}/webhooks/mailchimp/nope", data={"type": "subscribe"})
+        assert unknown.status_code == 404
+        check = await http.get(f"{base}/webhooks/mailchimp/anything")
+        assert check.status_code == 200
+
+    @staticmethod
+    async def _drained(hooked: Hooked, http: httpx.AsyncClient) -> dict[str, Any]:
+        for _ in range(300):
+            status = (
+                await http.get(f"{hooked.connector.url}/api/v1/status", headers=auth(hooked.token))
+            ).json()
+            if status["pending"]["inbound_events"] == 0:
+                return dict(status)
+            await asyncio.sleep(0.1)
+        raise AssertionError("events were not applied")
+
+
+class TestBrevoEvents:
+    async def test_optional_activities_follow_the_connection_options(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient
+    ) -> None:
+        world.onoffice.seed([address(1, "anna@example.de"), address(2, "bob@example.de")])
+        hooked = await connect(http, world, e2e_settings, "brevo", "test-key-de", {"opened": True})
+        try:
+            token = hooked.hook_url.rsplit("/", 1)[1]
+            headers = {"Authorization": f"Bearer {token}"}
+            list_id = int(hooked.list_id)
+            events = [
+                {
+                    "event": "opened",
+                    "email": "anna@example.de",
+                    "id": 1,
+                    "ts_event": 1795770000,
+                    "camp_id": 7,
+                    "campaign name": "Herbst",
+                    "list_id": [list_id],
+                },
+                {
+                    "event": "delivered",
+                    "email": "anna@example.de",
+                    "id": 2,
+                    "ts_event": 1795770001,
+                    "camp_id": 7,
+                    "list_id": [list_id],
+                },
+                {
+                    "event": "unsubscribed",
+                    "email": "bob@example.de",
+                    "id": 3,
+                    "ts_event": 1795770002,
+                    "camp_id": 7,
+                    "list_id": [list_id],
+                },
+            ]
+            wrong = await http.post(
+                hooked.hook_url, json=events, headers={"Authorization": "Bearer wrong"}
+            )
+            assert wrong.status_code == 401
+            bad = await http.post(hooked.hook_url, content=b"{not json", headers=headers)
+            assert bad.status_code == 400
+            stored = await http.post(hooked.hook_url, json=events, headers=headers)
+            assert stored.status_code == 200, stored.text
+            await eventually(lambda: newsletter(world, 2) == "0", "Brevo's unsubscribe")
+            await eventually(lambda: len(activities(world, 1)) == 1, "the opened activity")
+            await asyncio.sleep(0.5)
+            kinds = [a["actiontype"] for a in activities(world, 1)]
+            assert kinds == ["geöffnet"]  # delivered is switched off for this connection
+        finally:
+            hooked.connector.stop()
+
+
+@pytest.mark.usefixtures("redis")
+class TestOrderingOnWorkers:
+    async def test_a_burst_is_applied_in_order_by_real_workers(
+        self, world: World, e2e_settings: Settings, redis_url: str, http: httpx.AsyncClient
+    ) -> None:
+        world.onoffice.seed([address(1, "anna@example.de"), address(2, "bob@example.de")])
+        settings = e2e_settings.model_copy(update={"REDIS_URL": redis_url})
+        connector = start_connector(settings, workers=2)
+        try:
+            tenant = Tenant("W2", "w" * 32, "x" * 64, "claim-w")
+            await activate_tenant(http, connector, world.onoffice_url, tenant)
+            token = await open_session(http, connector, tenant)
+            saved = await http.put(
+                f"{connector.url}/api/v1/connection",
+                headers=auth(token),
+                json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+            )
+            list_id = saved.json()["list_id"]
+            (hook,) = world.mailchimp.lists[list_id].webhooks.values()
+            kinds = ["unsubscribe", "subscribe"] * 7 + ["unsubscribe"]
+            for n, kind in enumerate(kinds):
+                form = mailchimp_form(kind, "anna@example.de", action="unsub")
+                form["fired_at"] = f"2026-11-27 10:00:{n:02d}"
+                response = await http.post(hook["url"], data=form)
+                assert response.json()["stored"] == 1
+
+            async def settled() -> dict[str, Any]:
+                for _ in range(600):
+                    status = (
+                        await http.get(f"{connector.url}/api/v1/status", headers=auth(token))
+                    ).json()
+                    if status["pending"]["inbound_events"] == 0:
+                        return dict(status)
+                    await asyncio.sleep(0.1)
+                raise AssertionError("events were not applied")
+
+            status = await settled()
+            assert status["pending"]["failed_inbound_events"] == 0
+            assert newsletter(world, 1) == "0"  # the last event wins
+            types = [a["actiontype"] for a in activities(world, 1)]
+            assert types == ["nicht bestellt", "bestellt"] * 7 + ["nicht bestellt"]
+        finally:
+            connector.stop()
