@@ -13,6 +13,7 @@ from app.config import Settings, get_settings
 from app.connections.router import router as connections_router
 from app.errors import AppError, app_error_handler, unexpected_error_handler
 from app.health.router import router as health_router
+from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.resources import create_resources
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(tenants_router)
     app.include_router(connections_router)
     app.include_router(syncs_router)
+    app.include_router(incremental_router)
     app.include_router(status_router)
     app.include_router(webhooks_router)
     return app

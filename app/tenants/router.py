@@ -28,6 +28,7 @@ from app.tenants.service import (
 )
 from app.tenants.service import tenant as tenant_service
 from app.tenants.signed_url import Purpose, parse_query, verify_signed_params
+from app.worker.queue import enqueue_job
 
 ACTIVATE_PATH = "/onoffice/activate"
 APP_PATH = "/onoffice/app"
@@ -286,4 +287,7 @@ async def address_webhook(
     event_id = await tenant_service.record_address_webhook(
         session, settings=settings, signed=signed
     )
+    if event_id is not None:
+        # Sent after the commit: the incremental sync pushes the saved address.
+        enqueue_job("incremental.drain", _job_id=f"incremental.drain:{event_id}")
     return WebhookAccepted(duplicate=event_id is None)

@@ -14,15 +14,12 @@ never repeats an activity that was already written.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from arq.worker import Retry
-from redis.exceptions import LockError
 from sqlalchemy import select, update
 
 from app.connections.factory import onoffice_for_tenant
@@ -32,6 +29,7 @@ from app.db.session import unit_of_work
 from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
 from app.syncs.contacts import normalise_email
+from app.worker.locks import exclusive
 from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
@@ -311,38 +309,12 @@ class EventApplier:
         return kind, wanted
 
 
-@contextlib.asynccontextmanager
-async def connection_lock(resources: Resources, connection_id: int) -> AsyncIterator[bool]:
-    """Only one job applies a connection's events at a time (order matters). Yields whether
-    this job got the lock; a job that did not retries shortly."""
-    if resources.redis is not None:
-        lock = resources.redis.lock(
-            f"connector:webhooks:{connection_id}",
-            timeout=resources.settings.WORKER_JOB_TIMEOUT_S + 10,
-        )
-        acquired = bool(await lock.acquire(blocking=False))
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                with contextlib.suppress(LockError):
-                    await lock.release()
-        return
-    locks: dict[int, asyncio.Lock] = resources.extra.setdefault("webhook_locks", {})
-    local = locks.setdefault(connection_id, asyncio.Lock())
-    if local.locked():
-        yield False
-        return
-    async with local:
-        yield True
-
-
 async def apply_pending(
     resources: Resources, connection_id: int, *, job_try: int = 1, max_tries: int = 10
 ) -> None:
     """Apply the connection's pending events in arrival order, until none is left (bounded per
     job: then it hands over to a new job)."""
-    async with connection_lock(resources, connection_id) as acquired:
+    async with exclusive(resources, f"webhooks:{connection_id}") as acquired:
         if not acquired:
             # Another job is applying this connection's events; come back when it is done,
             # so an event stored while it ran is never left behind.

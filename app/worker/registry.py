@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib
 
-TASK_MODULES: tuple[str, ...] = ("app.syncs.tasks", "app.webhooks.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "app.syncs.tasks",
+    "app.webhooks.tasks",
+    "app.incremental.tasks",
+)
 
 
 def load_tasks() -> None:

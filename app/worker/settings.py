@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
 
 # Periodic sweeps: resume stalled work (lost enqueues, crashed workers).
-CRON_TASKS = ("sync.resume", "webhooks.sweep")
+CRON_TASKS = ("sync.resume", "webhooks.sweep", "incremental.schedule")
 
 
 def worker_functions() -> list[Function]:

@@ -14,7 +14,7 @@ from app.worker.queue import InProcessQueue, enqueue_job
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 60.0
-SWEEP_TASKS = ("sync.resume", "webhooks.sweep")
+SWEEP_TASKS = ("sync.resume", "webhooks.sweep", "incremental.schedule")
 
 
 async def _sweep_forever(resources: Resources) -> None:

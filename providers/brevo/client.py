@@ -93,7 +93,9 @@ class BrevoClient:
         http: httpx.AsyncClient | None = None,
         max_retries: int = 5,
         timeout: float = 30.0,
-        requests_per_second: float = 10.0,
+        # Brevo allows 10/s on /contacts; 9/s leaves headroom for network jitter, which can
+        # otherwise put 11 requests into one of Brevo's one-second windows.
+        requests_per_second: float = 9.0,
         max_retry_wait: float = 60.0,
         backoff_initial: float = 0.5,
         folder_name: str = "onOffice",

@@ -38,7 +38,8 @@ class TestAddressWebhook:
 
         (event,) = await fetch_all(engine, "SELECT * FROM inbound_event")
         (tenant,) = await fetch_all(engine, "SELECT id, api_claim FROM tenant")
-        assert event["source"] == "onoffice" and event["status"] == "pending"
+        # The incremental sync may already have processed it (this customer has no connection).
+        assert event["source"] == "onoffice" and event["status"] in ("pending", "applied")
         assert event["dedupe_key"] == dict(parse_qsl(query))["signature"]
         payload = event["payload"]
         assert payload["address_id"] == 4711

@@ -1,0 +1,419 @@
+"""Incremental sync, onOffice → provider: changed addresses reach the provider in the background.
+
+Two triggers feed the same push: onOffice's marketplace webhook "address saved" (stored as an
+`inbound_event`, drained in arrival order) and polling by modification time (`Aenderung`, every
+ONOFFICE_POLL_INTERVAL_S per connection, the safety net). An address is compared with what the
+connector last synced (`contact`): equal values cause no provider call, which is also what ends
+echo loops (a provider webhook applied to onOffice comes back as an "address saved" that changes
+nothing).
+
+Per address: newsletter Yes → create/update the contact (names, greeting, tags added and
+removed); an email change moves the provider contact; newsletter not Yes (No, cancellation, not
+specified, DOI pending) or an archived address → unsubscribe (Brevo: blacklist).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from arq.worker import Retry
+from sqlalchemy import select, update
+
+from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.db.base import utcnow
+from app.db.models import (
+    Connection,
+    Contact,
+    InboundEvent,
+    InboundEventStatus,
+    SyncRun,
+    Tenant,
+)
+from app.db.session import unit_of_work
+from app.resources import Resources
+from app.syncs.contacts import check_email, contact_from_address, contact_hash
+from app.syncs.engine import default_language
+from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.worker.locks import exclusive
+from app.worker.queue import compute_backoff, enqueue_job
+from onoffice_client.models import Address, NewsletterStatus, OnOfficeError, OnOfficeTransientError
+from providers.base import (
+    FieldMapping,
+    NewsletterProvider,
+    ProviderError,
+    ProviderName,
+    ProviderTransientError,
+    UpsertOutcome,
+)
+
+log = logging.getLogger(__name__)
+
+EVENTS_PER_ROUND = 200
+
+
+@dataclass
+class PushStats:
+    upserted: int = 0
+    unsubscribed: int = 0
+    email_changes: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+
+
+def _uow(resources: Resources) -> Any:
+    return unit_of_work(resources.sessionmaker, resources.queue)
+
+
+async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
+    async with resources.sessionmaker() as session:
+        found = await session.scalar(
+            select(SyncRun.id).where(
+                SyncRun.connection_id == connection_id, SyncRun.status.in_(ACTIVE_STATUSES)
+            )
+        )
+    return found is not None
+
+
+async def push_addresses(
+    resources: Resources, connection: Connection, addresses: Sequence[Address]
+) -> PushStats:
+    """Bring the provider in line with these onOffice addresses (idempotent)."""
+    stats = PushStats()
+    if not connection.list_id or not addresses:
+        return stats
+    list_id = connection.list_id
+    provider = provider_for_connection(resources, connection)
+    mapping = FieldMapping.model_validate(connection.field_mapping or {})
+    language = default_language(connection)
+    async with resources.sessionmaker() as session:
+        repo = SyncRepository.from_session(session)
+        held_back = await repo.pending_opt_outs(connection.id)
+        rows = (
+            (
+                await session.execute(
+                    select(Contact).where(
+                        Contact.connection_id == connection.id,
+                        Contact.address_id.in_([a.id for a in addresses]),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    by_address = {row.address_id: row for row in rows}
+    for address in addresses:
+        await _push_one(
+            resources,
+            provider,
+            connection,
+            list_id,
+            mapping,
+            language,
+            address,
+            by_address.get(address.id),
+            held_back,
+            stats,
+        )
+    log.info("incremental.pushed", extra={"connection_id": connection.id, **stats.__dict__})
+    return stats
+
+
+async def _push_one(
+    resources: Resources,
+    provider: NewsletterProvider,
+    connection: Connection,
+    list_id: str,
+    mapping: FieldMapping,
+    language: Any,
+    address: Address,
+    previous: Contact | None,
+    held_back: frozenset[str],
+    stats: PushStats,
+) -> None:
+    check = check_email(address.email)
+    wants = address.newsletter == NewsletterStatus.yes and address.active and check.problem is None
+    email = check.email
+    if previous is not None and previous.subscribed and (not wants or previous.email != email):
+        if wants and await _email_free(resources, connection.id, email, address.id):
+            # The email changed in onOffice: move the provider contact (keeps its history).
+            await provider.change_email(list_id, previous.email, email)
+            await _update_contact(resources, previous.id, email=email)
+            previous.email = email
+            stats.email_changes += 1
+        else:
+            await provider.set_subscription(list_id, previous.email, False)
+            await _update_contact(resources, previous.id, subscribed=False)
+            previous.subscribed = False
+            stats.unsubscribed += 1
+    if not wants:
+        return
+    if email in held_back:
+        stats.skipped += 1  # a provider unsubscribe is on its way to onOffice: do not undo it
+        return
+    async with resources.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(Contact).where(
+                    Contact.connection_id == connection.id, Contact.email == email
+                )
+            )
+        ).scalar_one_or_none()
+    if row is not None and row.address_id != address.id and row.subscribed:
+        stats.skipped += 1  # another address owns this email (the duplicate rule)
+        return
+    contact = contact_from_address(address, email, language)
+    fingerprint = contact_hash(contact)
+    previous_tags = sorted(row.tags or []) if row is not None and row.synced_hash else []
+    if (
+        row is not None
+        and row.subscribed
+        and row.synced_hash == fingerprint
+        and previous_tags == contact.tags
+    ):
+        stats.unchanged += 1
+        return
+    result = await provider.upsert_contact(list_id, contact, mapping)
+    removed = sorted(set(previous_tags) - set(contact.tags))
+    if removed and provider.name == ProviderName.mailchimp and result.outcome != "rejected":
+        await provider.set_tags(list_id, email, add=(), remove=removed)
+    async with _uow(resources) as session:
+        if row is None:
+            row = Contact(connection_id=connection.id, address_id=address.id, email=email)
+            session.add(row)
+        else:
+            row = await session.get(Contact, row.id)
+            assert row is not None
+        row.address_id = address.id
+        if result.outcome == UpsertOutcome.rejected:
+            row.synced_hash = None
+            row.rejected_reason = result.reason
+            log.warning(
+                "incremental.rejected",
+                extra={
+                    "connection_id": connection.id,
+                    "address_id": address.id,
+                    "reason": result.reason,
+                },
+            )
+        else:
+            row.synced_hash = fingerprint
+            row.tags = list(contact.tags)
+            row.subscribed = True
+            row.provider_id = result.provider_id or row.provider_id
+            row.rejected_hash = None
+            row.rejected_reason = None
+    stats.upserted += 1
+
+
+async def _email_free(
+    resources: Resources, connection_id: int, email: str, address_id: int
+) -> bool:
+    async with resources.sessionmaker() as session:
+        owner = await session.scalar(
+            select(Contact.address_id).where(
+                Contact.connection_id == connection_id, Contact.email == email
+            )
+        )
+    return owner is None or owner == address_id
+
+
+async def _update_contact(resources: Resources, contact_id: int, **values: Any) -> None:
+    async with _uow(resources) as session:
+        await session.execute(update(Contact).where(Contact.id == contact_id).values(**values))
+
+
+# -------------------------------------------------------------------------------------------------
+# Trigger 1: onOffice's "address saved" webhook
+# -------------------------------------------------------------------------------------------------
+
+
+async def drain(resources: Resources, *, job_try: int = 1) -> None:
+    """Push the addresses of pending onOffice webhook events, oldest first, one round after
+    another; duplicates of an address within a round are read and pushed once."""
+    async with exclusive(resources, "onoffice-events") as acquired:
+        if not acquired:
+            raise Retry(defer=1 + compute_backoff(1))
+        while await _drain_round(resources, job_try=job_try):
+            pass
+
+
+async def _drain_round(resources: Resources, *, job_try: int) -> bool:
+    async with resources.sessionmaker() as session:
+        events = (
+            (
+                await session.execute(
+                    select(InboundEvent)
+                    .where(
+                        InboundEvent.source == "onoffice",
+                        InboundEvent.status == InboundEventStatus.pending,
+                    )
+                    .order_by(InboundEvent.id)
+                    .limit(EVENTS_PER_ROUND)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    if not events:
+        return False
+    by_tenant: dict[int, list[InboundEvent]] = {}
+    for event in events:
+        by_tenant.setdefault(int(event.payload.get("tenant_id") or 0), []).append(event)
+    for tenant_id, tenant_events in by_tenant.items():
+        status: str
+        note: str | None
+        try:
+            await _push_tenant_events(resources, tenant_id, tenant_events)
+            status, note = InboundEventStatus.applied, None
+        except (ProviderTransientError, OnOfficeTransientError) as exc:
+            await _mark(resources, tenant_events, InboundEventStatus.pending, str(exc), tried=True)
+            raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
+        except (ProviderError, OnOfficeError) as exc:
+            status, note = _after_error(
+                tenant_events, exc, resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
+            )
+        await _mark(resources, tenant_events, status, note, tried=True)
+    return True
+
+
+def _after_error(
+    events: Sequence[InboundEvent], exc: Exception, max_attempts: int
+) -> tuple[str, str]:
+    attempts = max(e.attempts for e in events) + 1
+    status = InboundEventStatus.failed if attempts >= max_attempts else InboundEventStatus.pending
+    return status, str(exc)[:2000]
+
+
+async def _push_tenant_events(
+    resources: Resources, tenant_id: int, events: Sequence[InboundEvent]
+) -> None:
+    async with resources.sessionmaker() as session:
+        tenant = await session.get(Tenant, tenant_id)
+        connections = (
+            (await session.execute(select(Connection).where(Connection.tenant_id == tenant_id)))
+            .scalars()
+            .all()
+        )
+    if tenant is None or not connections:
+        return
+    ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
+    addresses = await onoffice_for_tenant(resources, tenant).get_addresses(ids)
+    # An address onOffice no longer returns was deleted: unsubscribe what we synced for it.
+    found = {a.id for a in addresses}
+    gone = [
+        Address(id=i, newsletter=NewsletterStatus.not_specified, active=False)
+        for i in ids
+        if i not in found
+    ]
+    for connection in connections:
+        await push_addresses(resources, connection, [*addresses, *gone])
+
+
+async def _mark(
+    resources: Resources,
+    events: Sequence[InboundEvent],
+    status: str,
+    note: str | None,
+    *,
+    tried: bool,
+) -> None:
+    async with _uow(resources) as session:
+        await session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id.in_([e.id for e in events]))
+            .values(
+                status=status,
+                last_error=note,
+                attempts=InboundEvent.attempts + (1 if tried else 0),
+                applied_at=utcnow() if status == InboundEventStatus.applied else None,
+            )
+        )
+
+
+# -------------------------------------------------------------------------------------------------
+# Trigger 2: polling by modification time
+# -------------------------------------------------------------------------------------------------
+
+
+async def poll(resources: Resources, connection_id: int, *, job_try: int = 1) -> PushStats:
+    """Push every address changed since the connection's watermark."""
+    stats = PushStats()
+    async with resources.sessionmaker() as session:
+        connection = await session.get(Connection, connection_id)
+        tenant = await session.get(Tenant, connection.tenant_id) if connection else None
+    if connection is None or tenant is None or not connection.list_id:
+        return stats
+    if await _full_sync_running(resources, connection_id):
+        return stats  # the full sync covers these changes
+    started = utcnow()
+    since = connection.onoffice_watermark
+    if since is None:
+        # The first poll only sets the cursor: the full sync brought everything before it.
+        await _set_watermark(resources, connection_id, started)
+        return stats
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=started.tzinfo)
+    onoffice = onoffice_for_tenant(resources, tenant)
+    try:
+        async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
+            page_stats = await push_addresses(resources, connection, page)
+            for name, value in page_stats.__dict__.items():
+                setattr(stats, name, getattr(stats, name) + value)
+    except (ProviderTransientError, OnOfficeTransientError) as exc:
+        raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
+    await _set_watermark(resources, connection_id, started)
+    return stats
+
+
+async def _set_watermark(resources: Resources, connection_id: int, value: Any) -> None:
+    async with _uow(resources) as session:
+        await session.execute(
+            update(Connection)
+            .where(Connection.id == connection_id)
+            .values(onoffice_watermark=value)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def poll_job_id(connection_id: int) -> str:
+    return f"incremental.poll:{connection_id}:{int(time.time() // 10)}"
+
+
+async def schedule(resources: Resources) -> int:
+    """Enqueue a poll for every connection whose interval has passed, and the event drain."""
+    interval = timedelta(seconds=resources.settings.ONOFFICE_POLL_INTERVAL_S)
+    now = utcnow()
+    due = 0
+    async with _uow(resources) as session:
+        connections = (
+            (await session.execute(select(Connection).where(Connection.list_id.is_not(None))))
+            .scalars()
+            .all()
+        )
+        for connection in connections:
+            mark = connection.onoffice_watermark
+            if mark is not None and mark.tzinfo is None:
+                mark = mark.replace(tzinfo=now.tzinfo)
+            if mark is None or now - mark >= interval:
+                enqueue_job(
+                    "incremental.poll",
+                    _job_id=poll_job_id(connection.id),
+                    connection_id=connection.id,
+                )
+                due += 1
+        pending = await session.scalar(
+            select(InboundEvent.id)
+            .where(
+                InboundEvent.source == "onoffice",
+                InboundEvent.status == InboundEventStatus.pending,
+            )
+            .limit(1)
+        )
+        if pending is not None:
+            enqueue_job("incremental.drain", _job_id=f"incremental.drain:sweep:{pending}")
+    return due
