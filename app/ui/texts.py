@@ -35,8 +35,8 @@ APP_TEXTS: Final[dict[str, dict[str, str]]] = {
         "api_key_help_mailchimp": "Mailchimp: Profil → Extras → API-Schlüssel "
         "(endet auf z. B. „-us21“).",
         "api_key_help_brevo": "Brevo: SMTP & API → API-Schlüssel (v3).",
-        "api_key_again": "Der Schlüssel wird verschlüsselt gespeichert und nie angezeigt. Um "
-        "Einstellungen zu ändern, geben Sie ihn bitte erneut ein.",
+        "api_key_again": "Der Schlüssel wird verschlüsselt gespeichert und nie angezeigt. Leer "
+        "lassen, um den gespeicherten Schlüssel zu behalten.",
         "api_key_required": "Bitte geben Sie den API-Schlüssel ein.",
         "account": "Konto",
         "list": "Liste",
@@ -156,8 +156,8 @@ APP_TEXTS: Final[dict[str, dict[str, str]]] = {
         "api_key_saved": "Saved key",
         "api_key_help_mailchimp": 'Mailchimp: Profile → Extras → API keys (ends in e.g. "-us21").',
         "api_key_help_brevo": "Brevo: SMTP & API → API keys (v3).",
-        "api_key_again": "The key is stored encrypted and never shown. To change settings, "
-        "please enter it again.",
+        "api_key_again": "The key is stored encrypted and never shown. Leave it empty to keep "
+        "the saved key.",
         "api_key_required": "Please enter the API key.",
         "account": "Account",
         "list": "List",
