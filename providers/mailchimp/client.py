@@ -482,16 +482,7 @@ class MailchimpClient:
         async with lock:
             known = self._segment_ids.get(list_id)
             if known is None or any(name not in known for name in names):
-                known = {
-                    str(segment.get("name")): int(segment["id"])
-                    async for segment in self._paginate(
-                        f"/lists/{list_id}/segments",
-                        "segments",
-                        fields="segments.id,segments.name",
-                        params={"type": "static"},
-                    )
-                }
-                self._segment_ids[list_id] = known
+                known = await self._read_tag_segments(list_id)
             absent = [name for name in names if name not in known]
             created = await asyncio.gather(*(self._create_tag(list_id, name) for name in absent))
             known.update(
@@ -499,7 +490,24 @@ class MailchimpClient:
                 for name, segment_id in zip(absent, created, strict=True)
                 if segment_id is not None
             )
+            if any(segment_id is None for segment_id in created):
+                # Another worker may have created the same tag a moment ago (Mailchimp then
+                # refuses the duplicate name): read the list again before giving up on it.
+                known = await self._read_tag_segments(list_id)
             return {name: known[name] for name in names if name in known}
+
+    async def _read_tag_segments(self, list_id: str) -> dict[str, int]:
+        known = {
+            str(segment.get("name")): int(segment["id"])
+            async for segment in self._paginate(
+                f"/lists/{list_id}/segments",
+                "segments",
+                fields="segments.id,segments.name",
+                params={"type": "static"},
+            )
+        }
+        self._segment_ids[list_id] = known
+        return known
 
     async def _create_tag(self, list_id: str, name: str) -> int | None:
         try:

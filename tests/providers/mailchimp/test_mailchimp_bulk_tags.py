@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import pytest
@@ -166,3 +167,22 @@ class TestRefusalsAndFallback:
         assert state.request_counts[LIST_SEGMENTS] == 2
         assert state.request_counts[MEMBER_TAGS] == 1
         assert state.request_counts[ADD_TO_SEGMENT] == 3  # a, b (404), c
+
+
+class TestConcurrentWorkers:
+    async def test_two_clients_creating_the_same_new_tags_need_no_fallback(
+        self, make_client: Callable[..., MailchimpClient], state: MailchimpState, list_id: str
+    ) -> None:
+        """Two batch jobs (two client instances) start at once and both find "Mieter" and
+        "VIP" missing; one creation wins, the other re-reads the tags instead of tagging
+        every member one by one."""
+        first, second = make_client(), make_client()
+        batch_a = [tagged(f"a{n}@example.com", "Mieter", "VIP") for n in range(50)]
+        batch_b = [tagged(f"b{n}@example.com", "Mieter", "VIP") for n in range(50)]
+        await asyncio.gather(
+            first.upsert_contacts(list_id, batch_a, MAPPING),
+            second.upsert_contacts(list_id, batch_b, MAPPING),
+        )
+        assert state.request_counts[MEMBER_TAGS] == 0
+        for item in [*batch_a, *batch_b]:
+            assert tags_of(state, list_id, item.email) == {"Mieter", "VIP"}
