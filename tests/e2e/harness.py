@@ -196,3 +196,38 @@ async def wait_for_run(
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} did not finish: {body}")
         await asyncio.sleep(0.2)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def connect_tenant(
+    client: httpx.AsyncClient,
+    connector: Connector,
+    onoffice_url: str,
+    tenant: Tenant,
+    provider: str,
+    api_key: str,
+    activities: dict[str, bool] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Activation, session and `PUT /api/v1/connection`: what a customer does first."""
+    await activate_tenant(client, connector, onoffice_url, tenant)
+    token = await open_session(client, connector, tenant)
+    saved = await client.put(
+        f"{connector.url}/api/v1/connection",
+        headers=auth(token),
+        json={"provider": provider, "api_key": api_key, "activities": activities or {}},
+    )
+    assert saved.status_code == 200, saved.text
+    body: dict[str, Any] = saved.json()
+    return token, body
+
+
+async def run_full_sync(
+    client: httpx.AsyncClient, connector: Connector, token: str
+) -> dict[str, Any]:
+    """Start a full sync and wait for its end."""
+    started = await client.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
+    assert started.status_code == 202, started.text
+    return await wait_for_run(client, connector.url, token, int(started.json()["id"]))

@@ -14,8 +14,14 @@ from app.db.engine import create_engine
 from app.db.models import Connection
 from emulators.mailchimp import DEFAULT_API_KEY, Fault
 from tests.e2e.conftest import World
-from tests.e2e.harness import Connector, Tenant, activate_tenant, open_session, start_connector
-from tests.e2e.test_full_sync import auth
+from tests.e2e.harness import (
+    Connector,
+    Tenant,
+    activate_tenant,
+    auth,
+    open_session,
+    start_connector,
+)
 
 
 @dataclass

@@ -17,12 +17,11 @@ from tests.e2e.conftest import World
 from tests.e2e.harness import (
     ROOT,
     Tenant,
-    activate_tenant,
-    open_session,
+    connect_tenant,
+    run_full_sync,
     start_connector,
-    wait_for_run,
 )
-from tests.e2e.test_full_sync import auth, expected_outcome
+from tests.e2e.test_full_sync import expected_outcome
 
 
 class TestEmbeddedMode:
@@ -38,20 +37,14 @@ class TestEmbeddedMode:
         )
         try:
             tenant = Tenant("E1", "e" * 32, "f" * 64, "claim-e")
-            await activate_tenant(http, connector, world.onoffice_url, tenant)
-            token = await open_session(http, connector, tenant)
-            saved = await http.put(
-                f"{connector.url}/api/v1/connection",
-                headers=auth(token),
-                json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+            token, saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
             )
-            assert saved.status_code == 200, saved.text
-            started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
-            run = await wait_for_run(http, connector.url, token, started.json()["id"])
+            run = await run_full_sync(http, connector, token)
             assert run["status"] == "completed", run
             assert run["counts"]["synced"] == len(expected["owners"])
             assert run["counts"]["reconciled"] is True
-            members = world.mailchimp.lists[saved.json()["list_id"]].members.values()
+            members = world.mailchimp.lists[saved["list_id"]].members.values()
             assert {m.email for m in members} == set(expected["owners"])
             ready = await http.get(f"{connector.url}/readyz")
             assert ready.status_code == 200
@@ -72,14 +65,9 @@ class TestSyncCommand:
         )
         try:
             tenant = Tenant("CLI", "g" * 32, "h" * 64, "claim-g")
-            await activate_tenant(http, connector, world.onoffice_url, tenant)
-            token = await open_session(http, connector, tenant)
-            saved = await http.put(
-                f"{connector.url}/api/v1/connection",
-                headers=auth(token),
-                json={"provider": "brevo", "api_key": "test-key-en"},
+            _token, _saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "brevo", "test-key-en"
             )
-            assert saved.status_code == 200, saved.text
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",

@@ -9,8 +9,14 @@ from emulators.mailchimp import DEFAULT_API_KEY, Fault
 from emulators.onoffice import Fault as OnOfficeFault
 from emulators.onoffice_data import generate_address_book
 from tests.e2e.conftest import World
-from tests.e2e.harness import Tenant, activate_tenant, open_session, start_connector, wait_for_run
-from tests.e2e.test_full_sync import auth, expected_outcome
+from tests.e2e.harness import (
+    Tenant,
+    auth,
+    connect_tenant,
+    start_connector,
+    wait_for_run,
+)
+from tests.e2e.test_full_sync import expected_outcome
 
 
 async def connected(
@@ -18,14 +24,9 @@ async def connected(
 ) -> tuple[object, str]:
     connector = start_connector(settings)
     tenant = Tenant(web_id, "o" * 32, "p" * 64, "claim-o")
-    await activate_tenant(http, connector, world.onoffice_url, tenant)
-    token = await open_session(http, connector, tenant)
-    saved = await http.put(
-        f"{connector.url}/api/v1/connection",
-        headers=auth(token),
-        json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+    token, _saved = await connect_tenant(
+        http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
     )
-    assert saved.status_code == 200, saved.text
     return connector, token
 
 

@@ -16,8 +16,9 @@ from emulators.onoffice_data import generate_address_book
 from tests.e2e.conftest import World
 from tests.e2e.harness import (
     Tenant,
-    activate_tenant,
-    open_session,
+    auth,
+    connect_tenant,
+    run_full_sync,
     start_connector,
     wait_for_run,
 )
@@ -47,10 +48,6 @@ def expected_outcome(addresses: list[dict[str, Any]]) -> dict[str, Any]:
     return {"total": len(subscribed), "owners": owners, "problems": problems}
 
 
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.mark.usefixtures("redis")
 class TestMailchimpFullSync:
     async def test_5000_awkward_addresses_end_exactly(
@@ -71,16 +68,11 @@ class TestMailchimpFullSync:
         )
         try:
             tenant = Tenant("W1", "t" * 32, "s" * 64, "claim-1")
-            await activate_tenant(http, connector, world.onoffice_url, tenant)
-            token = await open_session(http, connector, tenant)
-            saved = await http.put(
-                f"{connector.url}/api/v1/connection",
-                headers=auth(token),
-                json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+            token, saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
             )
-            assert saved.status_code == 200, saved.text
-            assert DEFAULT_API_KEY not in saved.text
-            list_id = saved.json()["list_id"]
+            assert DEFAULT_API_KEY not in str(saved)
+            list_id = saved["list_id"]
             # Members already in Mailchimp with tags a marketer set there: valid onOffice tag
             # keys (or labels) flow back, unknown tags and `onoffice` do not.
             pulled = {emails[30]: ["Investor"], emails[31]: ["Käufer", "VIP", "onoffice"]}
@@ -241,18 +233,12 @@ class TestBrevoFullSync:
         )
         try:
             tenant = Tenant(f"B{language}", "b" * 32, "c" * 64, "claim-b")
-            await activate_tenant(http, connector, world.onoffice_url, tenant)
-            token = await open_session(http, connector, tenant)
             key = f"test-key-{language}"
-            saved = await http.put(
-                f"{connector.url}/api/v1/connection",
-                headers=auth(token),
-                json={"provider": "brevo", "api_key": key},
+            token, saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "brevo", key
             )
-            assert saved.status_code == 200, saved.text
-            list_id = int(saved.json()["list_id"])
-            started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
-            run = await wait_for_run(http, connector.url, token, started.json()["id"])
+            list_id = int(saved["list_id"])
+            run = await run_full_sync(http, connector, token)
             assert run["status"] == "completed", run
             counts = run["counts"]
             kinds = Counter(expected["problems"].values())

@@ -20,13 +20,12 @@ from tests.e2e.conftest import World
 from tests.e2e.harness import (
     Connector,
     Tenant,
-    activate_tenant,
-    open_session,
+    auth,
+    connect_tenant,
+    run_full_sync,
     signed_query,
     start_connector,
-    wait_for_run,
 )
-from tests.e2e.test_full_sync import auth
 from tests.e2e.test_webhooks import address, eventually
 
 
@@ -51,15 +50,10 @@ async def synced(
     )
     connector = start_connector(e2e_settings)
     tenant = Tenant("I1", "j" * 32, "k" * 64, "claim-i")
-    await activate_tenant(http, connector, world.onoffice_url, tenant)
-    token = await open_session(http, connector, tenant)
-    saved = await http.put(
-        f"{connector.url}/api/v1/connection",
-        headers=auth(token),
-        json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+    token, saved = await connect_tenant(
+        http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
     )
-    started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
-    run = await wait_for_run(http, connector.url, token, started.json()["id"])
+    run = await run_full_sync(http, connector, token)
     assert run["status"] == "completed", run
     # The first poll only sets the watermark.
     await http.post(f"{connector.url}/api/v1/changes/poll", headers=auth(token))
@@ -74,7 +68,7 @@ async def synced(
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     await engine.dispose()
-    yield Synced(connector, token, saved.json()["list_id"], tenant)
+    yield Synced(connector, token, saved["list_id"], tenant)
     connector.stop()
 
 
@@ -224,15 +218,10 @@ class TestBrevo:
         connector = start_connector(e2e_settings)
         try:
             tenant = Tenant("I2", "m" * 32, "n" * 64, "claim-m")
-            await activate_tenant(http, connector, world.onoffice_url, tenant)
-            token = await open_session(http, connector, tenant)
-            await http.put(
-                f"{connector.url}/api/v1/connection",
-                headers=auth(token),
-                json={"provider": "brevo", "api_key": "test-key-en"},
+            token, _ = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "brevo", "test-key-en"
             )
-            started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
-            run = await wait_for_run(http, connector.url, token, started.json()["id"])
+            run = await run_full_sync(http, connector, token)
             assert run["status"] == "completed", run
             await http.post(f"{connector.url}/api/v1/changes/poll", headers=auth(token))
             deadline = time.monotonic() + 20

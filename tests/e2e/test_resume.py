@@ -13,8 +13,14 @@ from app.config import Settings
 from emulators.mailchimp import DEFAULT_API_KEY
 from emulators.onoffice_data import generate_address_book
 from tests.e2e.conftest import World
-from tests.e2e.harness import Tenant, activate_tenant, open_session, start_connector, wait_for_run
-from tests.e2e.test_full_sync import auth, expected_outcome
+from tests.e2e.harness import (
+    Tenant,
+    auth,
+    connect_tenant,
+    start_connector,
+    wait_for_run,
+)
+from tests.e2e.test_full_sync import expected_outcome
 
 
 @pytest.mark.usefixtures("redis")
@@ -34,15 +40,10 @@ class TestKilledWorker:
         connector = start_connector(settings, workers=1)
         try:
             tenant = Tenant("K1", "k" * 32, "l" * 64, "claim-k")
-            await activate_tenant(http, connector, world.onoffice_url, tenant)
-            token = await open_session(http, connector, tenant)
-            saved = await http.put(
-                f"{connector.url}/api/v1/connection",
-                headers=auth(token),
-                json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+            token, saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
             )
-            assert saved.status_code == 200, saved.text
-            list_id = saved.json()["list_id"]
+            list_id = saved["list_id"]
             started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
             run_id = started.json()["id"]
 

@@ -18,12 +18,11 @@ from tests.e2e.conftest import World
 from tests.e2e.harness import (
     Connector,
     Tenant,
-    activate_tenant,
-    open_session,
+    auth,
+    connect_tenant,
+    run_full_sync,
     start_connector,
-    wait_for_run,
 )
-from tests.e2e.test_full_sync import auth
 
 
 @dataclass
@@ -73,21 +72,15 @@ async def connect(
 ) -> Hooked:
     connector = start_connector(settings)
     tenant = Tenant("H1", "h" * 32, "i" * 64, "claim-h")
-    await activate_tenant(http, connector, world.onoffice_url, tenant)
-    token = await open_session(http, connector, tenant)
-    saved = await http.put(
-        f"{connector.url}/api/v1/connection",
-        headers=auth(token),
-        json={"provider": provider, "api_key": key, "activities": activities_on or {}},
+    token, saved = await connect_tenant(
+        http, connector, world.onoffice_url, tenant, provider, key, activities_on
     )
-    assert saved.status_code == 200, saved.text
-    list_id = saved.json()["list_id"]
+    list_id = saved["list_id"]
     if provider == "mailchimp":
         (hook,) = world.mailchimp.lists[list_id].webhooks.values()
     else:
         (hook,) = world.brevo.accounts[key].webhooks.values()
-    started = await http.post(f"{connector.url}/api/v1/syncs", headers=auth(token))
-    run = await wait_for_run(http, connector.url, token, started.json()["id"])
+    run = await run_full_sync(http, connector, token)
     assert run["status"] == "completed", run
     return Hooked(connector, token, hook["url"], list_id)
 
@@ -285,14 +278,10 @@ class TestOrderingOnWorkers:
         connector = start_connector(settings, workers=2)
         try:
             tenant = Tenant("W2", "w" * 32, "x" * 64, "claim-w")
-            await activate_tenant(http, connector, world.onoffice_url, tenant)
-            token = await open_session(http, connector, tenant)
-            saved = await http.put(
-                f"{connector.url}/api/v1/connection",
-                headers=auth(token),
-                json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+            token, saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
             )
-            list_id = saved.json()["list_id"]
+            list_id = saved["list_id"]
             (hook,) = world.mailchimp.lists[list_id].webhooks.values()
             kinds = ["unsubscribe", "subscribe"] * 7 + ["unsubscribe"]
             for n, kind in enumerate(kinds):
