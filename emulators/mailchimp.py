@@ -183,6 +183,8 @@ class MailchimpState:
     # Addresses the static-segment endpoint reports in `errors` instead of adding (an unexplained
     # per-address refusal; the member tags endpoint still accepts them).
     segment_rejected_emails: set[str] = field(default_factory=set)
+    # Recipients of sent campaigns (campaign id -> (list id, emails)), for /reports/.../sent-to.
+    campaign_recipients: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     url_checker: UrlChecker = check_url_with_get
     request_counts: Counter[str] = field(default_factory=Counter)
@@ -689,6 +691,28 @@ async def get_members(state: MailchimpState, request: Request, body: Any) -> Res
     page = [member_json(lst, lst.members[h]) for h in hashes[offset : offset + count]]
     await state.pause(len(page))
     return shaped(request, {"members": page, "list_id": lst.id, "total_items": len(hashes)})
+
+
+async def get_sent_to(state: MailchimpState, request: Request, body: Any) -> Response:
+    campaign_id = request.path_params["campaign_id"]
+    if campaign_id not in state.campaign_recipients:
+        raise _not_found()
+    list_id, emails = state.campaign_recipients[campaign_id]
+    count, offset = _page(request)
+    page = [
+        {
+            "email_id": subscriber_hash(email),
+            "email_address": email,
+            "status": "sent",
+            "campaign_id": campaign_id,
+            "list_id": list_id,
+        }
+        for email in emails[offset : offset + count]
+    ]
+    await state.pause(len(page))
+    return shaped(
+        request, {"sent_to": page, "campaign_id": campaign_id, "total_items": len(emails)}
+    )
 
 
 async def create_member(state: MailchimpState, request: Request, body: Any) -> Response:
@@ -1262,6 +1286,7 @@ def create_app(state: MailchimpState | None = None) -> Starlette:
         ("/3.0/lists/{list_id}/webhooks/{webhook_id}", "GET", get_webhook),
         ("/3.0/lists/{list_id}/webhooks/{webhook_id}", "PATCH", patch_webhook),
         ("/3.0/lists/{list_id}/webhooks/{webhook_id}", "DELETE", delete_webhook),
+        ("/3.0/reports/{campaign_id}/sent-to", "GET", get_sent_to),
     ]
     routes = [Route(path, _api_endpoint(h, validator), methods=[m]) for path, m, h in api]
     routes.append(Route("/3.0", _api_endpoint(root, validator), methods=["GET"]))

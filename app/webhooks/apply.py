@@ -22,7 +22,7 @@ from typing import Any
 from arq.worker import Retry
 from sqlalchemy import select, update
 
-from app.connections.factory import onoffice_for_tenant
+from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
 from app.db.session import unit_of_work
@@ -42,11 +42,17 @@ from onoffice_client.models import (
     OnOfficeError,
     OnOfficeTransientError,
 )
-from providers.base import ProviderEvent, ProviderEventType
+from providers.base import (
+    ProviderError,
+    ProviderEvent,
+    ProviderEventType,
+    ProviderTransientError,
+)
 
 log = logging.getLogger(__name__)
 
 EVENTS_PER_JOB = 200
+ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
 ROUNDS_PER_JOB = 5
 ACTIVITY_KIND = "Newsletter"
 PROVIDER_LABELS = {"mailchimp": "Mailchimp", "brevo": "Brevo"}
@@ -119,6 +125,8 @@ class EventApplier:
         email = normalise_email(event.email)
         contact = await self._contact(email)
         kind = event.type
+        if event.raw_type == "campaign" and event.campaign:
+            return await self._campaign_sent(row, event)
         if kind in (ProviderEventType.ignored, ProviderEventType.profile):
             return InboundEventStatus.ignored, f"{event.raw_type}: nothing to apply"
         if kind == ProviderEventType.subscribe:
@@ -153,6 +161,63 @@ class EventApplier:
         return InboundEventStatus.applied, None
 
     # -- steps -------------------------------------------------------------------------------
+
+    async def _campaign_sent(
+        self, row: InboundEvent, event: ProviderEvent
+    ) -> tuple[str, str | None]:
+        """Mailchimp reports a sent campaign once: its recipients get a "delivered" activity
+        (when switched on), 500 addresses per onOffice request, resumable by offset."""
+        if (event.reason or "").lower() != "sent":
+            return InboundEventStatus.ignored, f"campaign {event.reason or 'event'}"
+        if not (self.connection.activities or {}).get("delivered"):
+            return InboundEventStatus.ignored, "activities for delivered are switched off"
+        assert event.campaign is not None
+        provider = provider_for_connection(self.resources, self.connection)
+        done = int(row.payload.get("_offset") or 0)
+        delivered = event.model_copy(update={"type": ProviderEventType.delivered})
+        position = 0
+        batch: list[str] = []
+        async for email in provider.iter_campaign_recipients(event.campaign):
+            position += 1
+            if position <= done:
+                continue
+            batch.append(email)
+            if len(batch) >= ACTIVITY_CHUNK:
+                await self._deliver(row, delivered, batch, position)
+                batch = []
+        if batch:
+            await self._deliver(row, delivered, batch, position)
+        return InboundEventStatus.applied, None
+
+    async def _deliver(
+        self, row: InboundEvent, event: ProviderEvent, emails: Sequence[str], position: int
+    ) -> None:
+        async with self.resources.sessionmaker() as session:
+            address_ids = list(
+                (
+                    await session.execute(
+                        select(Contact.address_id).where(
+                            Contact.connection_id == self.connection.id,
+                            Contact.email.in_(list(emails)),
+                        )
+                    )
+                ).scalars()
+            )
+        if address_ids:
+            kind, type_ = await self._activity_kind(ProviderEventType.delivered)
+            await self.onoffice.create_activities(
+                [
+                    ActivityCreate(
+                        address_ids=sorted(set(address_ids)),
+                        kind=kind,
+                        type=type_,
+                        note=_note(self.connection.provider, event),
+                        at=event.occurred_at,
+                    )
+                ]
+            )
+        steps = list(row.payload.get("_steps") or [])
+        await self._step(row, steps, f"delivered:{position}", offset=position)
 
     async def _subscribe(
         self, row: InboundEvent, event: ProviderEvent, email: str, steps: list[str]
@@ -361,8 +426,8 @@ async def _apply_round(resources: Resources, connection_id: int, *, job_try: int
         except OnOfficeClaimError as exc:
             await _record_failure(resources, row, exc, settings.INBOUND_EVENT_MAX_ATTEMPTS, True)
             return False  # every later event needs the same fresh login; the sweep retries
-        except (OnOfficeTransientError, OnOfficeError) as exc:
-            transient = isinstance(exc, OnOfficeTransientError)
+        except (OnOfficeError, ProviderError) as exc:
+            transient = isinstance(exc, OnOfficeTransientError | ProviderTransientError)
             failed = await _record_failure(
                 resources, row, exc, settings.INBOUND_EVENT_MAX_ATTEMPTS, transient
             )

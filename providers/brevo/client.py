@@ -400,6 +400,12 @@ class BrevoClient:
         async for raw in self._paged(path, "contacts", _PAGE_CONTACTS, start=start):
             yield self._to_contact(raw, list_no)
 
+    async def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
+        """Brevo reports each delivery as its own webhook event: nothing to pull."""
+        recipients: tuple[str, ...] = ()
+        for email in recipients:
+            yield email
+
     async def count_contacts(self, list_id: str) -> int:
         data = await self._json(
             "GET", f"/contacts/lists/{int(list_id)}", label="GET /contacts/lists/{listId}"

@@ -642,6 +642,20 @@ class MailchimpClient:
         ):
             yield await self._to_contact(list_id, member)
 
+    async def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
+        """Emails a sent campaign was delivered to (`/reports/{id}/sent-to`), 1000 per page.
+
+        Mailchimp has no per-recipient delivery webhook; its `campaign` webhook is the cue."""
+        if not re.fullmatch(r"[0-9a-zA-Z]+", campaign_id):
+            raise MailchimpRequestError(f"invalid campaign id {campaign_id!r}")
+        async for item in self._paginate(
+            f"/reports/{campaign_id}/sent-to",
+            "sent_to",
+            fields="sent_to.email_address,sent_to.status",
+        ):
+            if item.get("status") in (None, "sent"):
+                yield str(item.get("email_address", "")).strip().lower()
+
     async def count_contacts(self, list_id: str) -> int:
         """Members of every status except archived (what `iter_contacts` yields)."""
         page = await self._request(

@@ -307,3 +307,38 @@ class TestOrderingOnWorkers:
             assert types == ["nicht bestellt", "bestellt"] * 7 + ["nicht bestellt"]
         finally:
             connector.stop()
+
+
+class TestMailchimpCampaignDelivered:
+    async def test_a_sent_campaign_logs_delivered_for_its_recipients(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient
+    ) -> None:
+        world.onoffice.seed(
+            [address(i, f"r{i}@example.de") for i in range(1, 8)]
+            + [address(9, "nobody@example.de", newsletter="0")]
+        )
+        hooked = await connect(
+            http, world, e2e_settings, "mailchimp", DEFAULT_API_KEY, {"delivered": True}
+        )
+        try:
+            recipients = [f"r{i}@example.de" for i in range(1, 6)] + ["stranger@example.de"]
+            world.mailchimp.campaign_recipients["cmp42"] = (hooked.list_id, recipients)
+            form = {
+                "type": "campaign",
+                "fired_at": "2026-11-27 12:00:00",
+                "data[id]": "cmp42",
+                "data[subject]": "Herbst-Newsletter",
+                "data[status]": "sent",
+                "data[list_id]": hooked.list_id,
+            }
+            assert (await http.post(hooked.hook_url, data=form)).json()["stored"] == 1
+            await eventually(
+                lambda: sum(1 for a in world.onoffice.activities) == 5, "5 delivered activities"
+            )
+            logged = {a["address_id"]: a for a in world.onoffice.activities}
+            assert set(logged) == {1, 2, 3, 4, 5}  # recipients known in onOffice only
+            assert all(a["actiontype"] == "versendet" for a in logged.values())
+            assert all("cmp42" in a["note"] for a in logged.values())
+            assert world.mailchimp.spec_violations == []
+        finally:
+            hooked.connector.stop()
