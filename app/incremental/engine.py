@@ -341,7 +341,15 @@ async def _mark(
 
 
 async def poll(resources: Resources, connection_id: int, *, job_try: int = 1) -> PushStats:
-    """Push every address changed since the connection's watermark."""
+    """Push every address changed since the connection's watermark (one poll at a time per
+    connection: a poll that finds another one running leaves the work to it)."""
+    async with exclusive(resources, f"poll:{connection_id}") as acquired:
+        if not acquired:
+            return PushStats()
+        return await _poll(resources, connection_id, job_try=job_try)
+
+
+async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> PushStats:
     stats = PushStats()
     async with resources.sessionmaker() as session:
         connection = await session.get(Connection, connection_id)
