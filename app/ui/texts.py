@@ -68,6 +68,10 @@ APP_TEXTS: Final[dict[str, dict[str, str]]] = {
         "sync_start": "Synchronisation starten",
         "sync_starting": "Wird gestartet …",
         "sync_force": "Alle Kontakte erneut senden (auch unveränderte und abgelehnte)",
+        "changes_poll": "Änderungen jetzt abgleichen",
+        "changes_hint": "Änderungen in onOffice werden danach laufend übertragen, "
+        "An- und Abmeldungen beim Newsletter-Dienst laufend nach onOffice zurückgeschrieben.",
+        "changes_queued": "onOffice wird jetzt nach geänderten Adressen gefragt.",
         "sync_need_connection": "Bitte verbinden Sie zuerst einen Newsletter-Dienst.",
         "sync_run": "Synchronisation #{id}",
         "st_queued": "in Warteschlange",
@@ -189,6 +193,10 @@ APP_TEXTS: Final[dict[str, dict[str, str]]] = {
         "sync_start": "Start synchronisation",
         "sync_starting": "Starting …",
         "sync_force": "Force full resend (including unchanged and rejected contacts)",
+        "changes_poll": "Check for changes now",
+        "changes_hint": "Afterwards, changes in onOffice are sent continuously, and sign-ups and "
+        "unsubscribes at the newsletter service are written back to onOffice.",
+        "changes_queued": "onOffice is being asked for changed addresses now.",
         "sync_need_connection": "Please connect a newsletter service first.",
         "sync_run": "Synchronisation #{id}",
         "st_queued": "queued",
