@@ -115,6 +115,10 @@ class SyncRun(TimestampMixin, Base):
     missing_emails: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     tags_pulled: Mapped[int] = mapped_column(Integer, default=0)
+    # Contacts synced by earlier runs whose address is no longer newsletter Yes (or lost the
+    # email): unsubscribed at the provider at the end of this run.
+    unsubscribed: Mapped[int] = mapped_column(Integer, default=0)
+    warning: Mapped[str | None] = mapped_column(Text)
     # Provider members read so far by the tag pull-back (resumable offset).
     tags_offset: Mapped[int] = mapped_column(Integer, default=0)
 

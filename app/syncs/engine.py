@@ -29,6 +29,7 @@ from datetime import UTC
 from typing import Any
 
 from arq.worker import Retry
+from sqlalchemy import update
 
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
@@ -69,6 +70,9 @@ READ_SLICE_S = 20.0
 EXCLUDED_PULL_TAGS = {"onoffice"}
 TAG_WRITE_CHUNK = 50
 TAG_PAGE = 1000
+STALE_CHUNK = 100
+STALE_MIN = 50  # the safety valve never blocks this many
+STALE_SHARE = 0.2  # nor this share of the list
 
 
 def read_job_id(run_id: int, offset: int) -> str:
@@ -521,6 +525,16 @@ async def finalize(
         return
     if run.batches_done < run.batches_total:
         return
+    if run.phase != "tags":
+        try:
+            finished = await unsubscribe_stale(resources, run, connection)
+        except ProviderTransientError as exc:
+            if job_try < max_tries:
+                raise Retry(defer=compute_backoff(job_try)) from exc
+            await fail_run(resources, run_id, f"contacts could not be unsubscribed: {exc}")
+            return
+        if not finished:
+            return  # a continuation job goes on
     if connection.provider != ProviderName.mailchimp:
         await complete_run(resources, run_id)
         return
@@ -532,6 +546,67 @@ async def finalize(
             run_id=run_id,
             start=run.tags_offset,
         )
+
+
+async def unsubscribe_stale(resources: Resources, run: SyncRun, connection: Connection) -> bool:
+    """onOffice is the master: contacts synced before whose address this run did not find
+    among the newsletter-Yes addresses (set to No, archived, deleted, or the email removed) are
+    unsubscribed at the provider. A safety valve refuses to unsubscribe an implausibly large
+    share at once (a partial onOffice answer must never empty a list); a forced run overrides
+    it. Returns False when a continuation job takes over (time slice)."""
+    assert connection.list_id is not None
+    async with resources.sessionmaker() as session:
+        repo = SyncRepository.from_session(session)
+        stale = await repo.count_stale(connection.id, run.id)
+        current = await repo.get_run(run.id)
+    if not stale or current is None:
+        return True
+    synced = current.created + current.updated + current.unchanged + current.synced_unspecified
+    allowed = max(STALE_MIN, int(STALE_SHARE * (synced + stale)))
+    if stale > allowed and not run.force:
+        warning = (
+            f"{stale} contacts synced earlier are no longer newsletter Yes in onOffice; that is "
+            f"more than the {allowed} the connector unsubscribes on its own. Check onOffice, then "
+            "start a forced synchronisation to unsubscribe them."
+        )
+        async with _uow(resources) as session:
+            await SyncRepository.from_session(session).set_run(run.id, warning=warning)
+        log.warning("sync.stale_held_back", extra={"run_id": run.id, "stale": stale})
+        return True
+    async with _uow(resources) as session:
+        await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
+    provider = provider_for_connection(resources, connection)
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    while True:
+        async with resources.sessionmaker() as session:
+            rows = await SyncRepository.from_session(session).stale_contacts(
+                connection.id, run.id, STALE_CHUNK
+            )
+        if not rows:
+            return True
+        done: list[int] = []
+        for row in rows:
+            try:
+                await provider.set_subscription(connection.list_id, row.email, False)
+            except ProviderRequestError as exc:
+                log.warning(
+                    "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
+                )
+            done.append(row.id)
+        async with _uow(resources) as session:
+            repo = SyncRepository.from_session(session)
+            await session.execute(
+                update(Contact).where(Contact.id.in_(done)).values(subscribed=False)
+            )
+            await repo.increment(run.id, unsubscribed=len(done))
+        if time.monotonic() > deadline:
+            async with _uow(resources):
+                enqueue_job(
+                    "sync.finalize",
+                    _job_id=f"{finalize_job_id(run.id)}:stale:{time.time_ns()}",
+                    run_id=run.id,
+                )
+            return False
 
 
 async def complete_run(resources: Resources, run_id: int) -> None:

@@ -32,6 +32,7 @@ COUNTER_COLUMNS = (
     "missing_emails",
     "rejected",
     "tags_pulled",
+    "unsubscribed",
     "addresses_read",
     "batches_total",
     "batches_done",
@@ -182,6 +183,29 @@ class SyncRepository:
             if payload.get("type") in ("unsubscribe", "deleted"):
                 emails.add(str(payload.get("email", "")).strip().lower())
         return frozenset(emails)
+
+    def _stale(self, connection_id: int, run_id: int) -> Any:
+        return (
+            Contact.connection_id == connection_id,
+            Contact.subscribed.is_(True),
+            (Contact.last_run_id.is_(None)) | (Contact.last_run_id != run_id),
+        )
+
+    async def count_stale(self, connection_id: int, run_id: int) -> int:
+        """Subscribed contacts this run did not see among the newsletter-Yes addresses."""
+        stmt = select(func.count()).select_from(Contact).where(*self._stale(connection_id, run_id))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def stale_contacts(
+        self, connection_id: int, run_id: int, limit: int
+    ) -> Sequence[Contact]:
+        stmt = (
+            select(Contact)
+            .where(*self._stale(connection_id, run_id))
+            .order_by(Contact.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def claim_contacts(self, contact_ids: Sequence[int], run_id: int) -> None:
         """Mark contacts as handled by `run_id` (the duplicate rule reads this)."""

@@ -21,13 +21,17 @@ class SyncCounts(BaseModel):
     tags_pulled: int = Field(
         description="onOffice addresses whose tags were updated from Mailchimp"
     )
+    unsubscribed: int = Field(
+        description="Contacts synced earlier whose address is no longer newsletter Yes "
+        "(unsubscribed at the provider; not part of the reconciliation)"
+    )
     reconciled: bool = Field(
         description="onoffice_newsletter_total == synced + duplicates + invalid_emails + rejected"
     )
 
 
 class SyncProgress(BaseModel):
-    phase: str = Field(description="queued, reading, tags, done or failed")
+    phase: str = Field(description="queued, reading, unsubscribing, tags, done or failed")
     addresses_read: int
     batches_total: int
     batches_done: int
@@ -43,6 +47,9 @@ class SyncRunRead(BaseModel):
     finished_at: datetime | None
     duration_s: float | None
     error: str | None
+    warning: str | None = Field(
+        default=None, description="Something the user should check (the run still completed)"
+    )
     progress: SyncProgress
     counts: SyncCounts
 

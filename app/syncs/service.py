@@ -125,6 +125,7 @@ class SyncService:
             finished_at=finished,
             duration_s=duration,
             error=run.error,
+            warning=run.warning,
             progress=SyncProgress(
                 phase=run.phase,
                 addresses_read=run.addresses_read,
@@ -144,6 +145,7 @@ class SyncService:
                 missing_emails=run.missing_emails,
                 rejected=run.rejected,
                 tags_pulled=run.tags_pulled,
+                unsubscribed=run.unsubscribed,
                 reconciled=run.onoffice_newsletter_total
                 == synced + run.duplicates + invalid + run.rejected,
             ),

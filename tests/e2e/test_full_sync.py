@@ -287,3 +287,60 @@ class TestBrevoFullSync:
 
 def _brevo_writes(world: World) -> int:
     return sum(n for key, n in world.brevo.request_counts.items() if not key.startswith("GET"))
+
+
+class TestStaleContacts:
+    async def test_a_full_sync_unsubscribes_who_left_newsletter_yes(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient
+    ) -> None:
+        """onOffice is the master: without any incremental signal, the next full sync
+        unsubscribes contacts whose address is no longer newsletter Yes; an implausibly large
+        share is held back with a warning unless the run is forced."""
+        from tests.e2e.test_webhooks import address
+
+        world.onoffice.seed([address(i, f"s{i}@example.de") for i in range(1, 201)])
+        connector = start_connector(e2e_settings)
+        try:
+            tenant = Tenant("S1", "s" * 32, "t" * 64, "claim-s")
+            token, saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
+            )
+            members = world.mailchimp.lists[saved["list_id"]].members
+            assert (await run_full_sync(http, connector, token))["counts"]["synced"] == 200
+            # Two leave the newsletter, one is archived: quietly, no webhook, no poll.
+            world.onoffice.seed(
+                [
+                    address(1, "s1@example.de", newsletter="0"),
+                    address(2, "s2@example.de", newsletter="2"),
+                    address(3, "s3@example.de", Status="0"),
+                ],
+                replace=False,
+            )
+            run = await run_full_sync(http, connector, token)
+            assert run["status"] == "completed", run
+            assert run["counts"]["unsubscribed"] == 3 and run["warning"] is None
+            assert run["counts"]["reconciled"] is True
+            status = {m.email: m.status for m in members.values()}
+            assert [status[f"s{i}@example.de"] for i in (1, 2, 3, 4)] == [
+                "unsubscribed",
+                "unsubscribed",
+                "unsubscribed",
+                "subscribed",
+            ]
+            # Half the list at once looks like a broken answer: held back, with a warning.
+            world.onoffice.seed(
+                [address(i, f"s{i}@example.de", newsletter="0") for i in range(4, 104)],
+                replace=False,
+            )
+            run = await run_full_sync(http, connector, token)
+            assert run["counts"]["unsubscribed"] == 0
+            assert "forced synchronisation" in run["warning"]
+            assert members[subscriber_hash("s50@example.de")].status == "subscribed"
+            forced = await http.post(
+                f"{connector.url}/api/v1/syncs", headers=auth(token), json={"force": True}
+            )
+            run = await wait_for_run(http, connector.url, token, forced.json()["id"])
+            assert run["counts"]["unsubscribed"] == 100
+            assert members[subscriber_hash("s50@example.de")].status == "unsubscribed"
+        finally:
+            connector.stop()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-27 06:55:23.096388
+Create Date: 2026-11-27 08:10:24.006631
 """
 
 from __future__ import annotations
@@ -136,6 +136,8 @@ def upgrade() -> None:
     sa.Column('missing_emails', sa.Integer(), nullable=False),
     sa.Column('rejected', sa.Integer(), nullable=False),
     sa.Column('tags_pulled', sa.Integer(), nullable=False),
+    sa.Column('unsubscribed', sa.Integer(), nullable=False),
+    sa.Column('warning', sa.Text(), nullable=True),
     sa.Column('tags_offset', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
