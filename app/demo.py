@@ -137,7 +137,6 @@ async def run_demo(*, port: int, addresses: int, database: Path, language: str) 
 async def run_sync(*, customer: str, group: str, force: bool, wait: bool) -> int:
     """Start a full sync for one connection from the command line and report its outcome."""
     from app.config import get_settings
-    from app.db.session import unit_of_work
     from app.resources import create_resources
     from app.syncs.repository import SyncRepository
     from app.syncs.service import sync as sync_service
@@ -149,7 +148,7 @@ async def run_sync(*, customer: str, group: str, force: bool, wait: bool) -> int
     load_tasks()
     resources = await create_resources(get_settings())
     try:
-        async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+        async with resources.transaction() as session:
             tenant = await TenantRepository.from_session(session).get_by_customer_web_id(customer)
             if tenant is None:
                 print(f"error: no activated onOffice customer {customer!r}")

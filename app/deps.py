@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.session import unit_of_work
 from app.resources import Resources
 
 
@@ -32,7 +31,7 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and transaction per request: commit on success, then send buffered jobs;
     roll back and drop the jobs on any error."""
     resources = get_resources(request)
-    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+    async with resources.transaction() as session:
         yield session
 
 

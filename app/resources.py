@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.crypto import SecretBox
 from app.db.engine import create_engine, create_sessionmaker
+from app.db.session import unit_of_work
 from app.worker.queue import ArqQueue, InProcessQueue, JobQueue
 
 
@@ -37,6 +39,10 @@ class Resources:
             "redis": self.redis,
             "resources": self,
         }
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A unit of work on these resources: commit, then send the jobs enqueued inside."""
+        return unit_of_work(self.sessionmaker, self.queue)
 
     async def aclose(self) -> None:
         await self.queue.aclose()

@@ -34,7 +34,6 @@ from app.db.models import (
     SyncRun,
     Tenant,
 )
-from app.db.session import unit_of_work
 from app.resources import Resources
 from app.syncs.contacts import check_email, contact_from_address, contact_hash
 from app.syncs.engine import default_language
@@ -63,10 +62,6 @@ class PushStats:
     email_changes: int = 0
     unchanged: int = 0
     skipped: int = 0
-
-
-def _uow(resources: Resources) -> Any:
-    return unit_of_work(resources.sessionmaker, resources.queue)
 
 
 async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
@@ -181,7 +176,7 @@ async def _push_one(
     removed = sorted(set(previous_tags) - set(contact.tags))
     if removed and provider.name == ProviderName.mailchimp and result.outcome != "rejected":
         await provider.set_tags(list_id, email, add=(), remove=removed)
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         if row is None:
             row = Contact(connection_id=connection.id, address_id=address.id, email=email)
             session.add(row)
@@ -223,7 +218,7 @@ async def _email_free(
 
 
 async def _update_contact(resources: Resources, contact_id: int, **values: Any) -> None:
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         await session.execute(update(Contact).where(Contact.id == contact_id).values(**values))
 
 
@@ -322,7 +317,7 @@ async def _mark(
     *,
     tried: bool,
 ) -> None:
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         await session.execute(
             update(InboundEvent)
             .where(InboundEvent.id.in_([e.id for e in events]))
@@ -379,7 +374,7 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
 
 
 async def _set_watermark(resources: Resources, connection_id: int, value: Any) -> None:
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         await session.execute(
             update(Connection)
             .where(Connection.id == connection_id)
@@ -397,7 +392,7 @@ async def schedule(resources: Resources) -> int:
     interval = timedelta(seconds=resources.settings.ONOFFICE_POLL_INTERVAL_S)
     now = utcnow()
     due = 0
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         connections = (
             (await session.execute(select(Connection).where(Connection.list_id.is_not(None))))
             .scalars()

@@ -43,7 +43,6 @@ from app.db.models import (
     SyncRunStatus,
     Tenant,
 )
-from app.db.session import unit_of_work
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
 from app.syncs.contacts import Language, check_email, contact_from_address, contact_hash
@@ -101,10 +100,6 @@ def default_language(connection: Connection) -> Language:
     )
 
 
-def _uow(resources: Resources) -> Any:
-    return unit_of_work(resources.sessionmaker, resources.queue)
-
-
 async def _load(resources: Resources, run_id: int) -> tuple[SyncRun, Connection, Tenant] | None:
     async with resources.sessionmaker() as session:
         run = await session.get(SyncRun, run_id)
@@ -134,7 +129,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     if run.reading_done:
         await maybe_finalize(resources, run_id)
         return
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         if run.status == SyncRunStatus.queued:
             await repo.set_run(
@@ -157,7 +152,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
             if not done:
                 pending = asyncio.create_task(onoffice.read_newsletter_page(next_offset))
-            async with _uow(resources) as session:
+            async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
                     session,
@@ -176,7 +171,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             if done:
                 break
             if time.monotonic() > deadline:
-                async with _uow(resources):
+                async with resources.transaction():
                     enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
                 return
     except OnOfficeError as exc:
@@ -436,7 +431,7 @@ async def apply_results(
     by_email = {r.email.strip().lower(): r for r in results}
     counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
     problems: list[dict[str, Any]] = []
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         chunks = await repo.pending_chunks(run_id, batch_no)
         if not chunks:
@@ -498,7 +493,7 @@ async def apply_results(
 
 
 async def maybe_finalize(resources: Resources, run_id: int) -> None:
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         run = await SyncRepository.from_session(session).get_run(run_id)
         if (
             run is not None
@@ -538,7 +533,7 @@ async def finalize(
     if connection.provider != ProviderName.mailchimp:
         await complete_run(resources, run_id)
         return
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run_id, phase="tags")
         enqueue_job(
             "sync.pull_tags",
@@ -569,11 +564,11 @@ async def unsubscribe_stale(resources: Resources, run: SyncRun, connection: Conn
             f"more than the {allowed} the connector unsubscribes on its own. Check onOffice, then "
             "start a forced synchronisation to unsubscribe them."
         )
-        async with _uow(resources) as session:
+        async with resources.transaction() as session:
             await SyncRepository.from_session(session).set_run(run.id, warning=warning)
         log.warning("sync.stale_held_back", extra={"run_id": run.id, "stale": stale})
         return True
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
     provider = provider_for_connection(resources, connection)
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
@@ -593,14 +588,14 @@ async def unsubscribe_stale(resources: Resources, run: SyncRun, connection: Conn
                     "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
                 )
             done.append(row.id)
-        async with _uow(resources) as session:
+        async with resources.transaction() as session:
             repo = SyncRepository.from_session(session)
             await session.execute(
                 update(Contact).where(Contact.id.in_(done)).values(subscribed=False)
             )
             await repo.increment(run.id, unsubscribed=len(done))
         if time.monotonic() > deadline:
-            async with _uow(resources):
+            async with resources.transaction():
                 enqueue_job(
                     "sync.finalize",
                     _job_id=f"{finalize_job_id(run.id)}:stale:{time.time_ns()}",
@@ -610,7 +605,7 @@ async def unsubscribe_stale(resources: Resources, run: SyncRun, connection: Conn
 
 
 async def complete_run(resources: Resources, run_id: int) -> None:
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(
             run_id, status=SyncRunStatus.completed, phase="done", finished_at=utcnow()
         )
@@ -646,7 +641,7 @@ async def pull_tags(
             )
             page = []
             if time.monotonic() > deadline:
-                async with _uow(resources):
+                async with resources.transaction():
                     enqueue_job(
                         "sync.pull_tags",
                         _job_id=pull_job_id(run_id, offset),
@@ -694,7 +689,7 @@ async def _pull_page(
     for start in range(0, len(updates), TAG_WRITE_CHUNK):
         chunk = updates[start : start + TAG_WRITE_CHUNK]
         await onoffice.modify_addresses([(aid, AddressUpdate(tags=tags)) for _, aid, tags in chunk])
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         stored = await repo.contacts_by_email(connection.id, (email for email, _, _ in updates))
         for email, _aid, tags in updates:
@@ -727,7 +722,7 @@ async def _allowed_tags(onoffice: Any) -> dict[str, str] | None:
 
 
 async def fail_run(resources: Resources, run_id: int, message: str) -> None:
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(
             run_id,
             status=SyncRunStatus.failed,
@@ -744,7 +739,7 @@ async def resume_unfinished(resources: Resources, *, stale_after_s: float) -> in
     that is still queued or running is not duplicated."""
     resumed = 0
     now = utcnow()
-    async with _uow(resources) as session:
+    async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         for run in await repo.unfinished_runs():
             updated = (

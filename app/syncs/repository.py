@@ -241,9 +241,6 @@ class SyncRepository:
         stmt = select(func.count()).select_from(Problem).where(Problem.run_id == run_id)
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def contacts_page(self, connection_id: int, emails: Sequence[str]) -> dict[str, Contact]:
-        return await self.contacts_by_email(connection_id, emails)
-
     async def count_contacts(self, connection_id: int) -> int:
         stmt = (
             select(func.count())

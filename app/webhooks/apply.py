@@ -25,7 +25,6 @@ from sqlalchemy import select, update
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
-from app.db.session import unit_of_work
 from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
 from app.syncs.contacts import normalise_email
@@ -310,7 +309,7 @@ class EventApplier:
         for address in addresses:
             await self.onoffice.change_email(address.id, address.email, new_email)
         if contact is not None:
-            async with self._uow() as session:
+            async with self.resources.transaction() as session:
                 taken = await session.scalar(
                     select(Contact.id).where(
                         Contact.connection_id == self.connection.id, Contact.email == new_email
@@ -324,14 +323,11 @@ class EventApplier:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _uow(self) -> Any:
-        return unit_of_work(self.resources.sessionmaker, self.resources.queue)
-
     async def _step(self, row: InboundEvent, steps: list[str], step: str, **extra: Any) -> None:
         steps.append(step)
         payload = dict(row.payload) | {"_steps": steps} | {f"_{k}": v for k, v in extra.items()}
         row.payload = payload
-        async with self._uow() as session:
+        async with self.resources.transaction() as session:
             await session.execute(
                 update(InboundEvent).where(InboundEvent.id == row.id).values(payload=payload)
             )
@@ -346,7 +342,7 @@ class EventApplier:
     async def _set_contact(
         self, email: str, *, subscribed: bool | None, forget: bool = False
     ) -> None:
-        async with self._uow() as session:
+        async with self.resources.transaction() as session:
             values: dict[str, Any] = {"subscribed": subscribed}
             if forget:
                 values["synced_hash"] = None
@@ -388,7 +384,7 @@ async def apply_pending(
             more = await _apply_round(resources, connection_id, job_try=job_try)
             if not more:
                 return
-    async with unit_of_work(resources.sessionmaker, resources.queue):
+    async with resources.transaction():
         enqueue_job(
             "webhooks.apply",
             _job_id=f"{apply_job_id(connection_id)}:next:{job_try}:{time.time_ns()}",
@@ -440,7 +436,7 @@ async def _apply_round(resources: Resources, connection_id: int, *, job_try: int
 
 
 async def _finish(resources: Resources, row: InboundEvent, status: str, note: str | None) -> None:
-    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+    async with resources.transaction() as session:
         await session.execute(
             update(InboundEvent)
             .where(InboundEvent.id == row.id)
@@ -462,7 +458,7 @@ async def _record_failure(
     give_up = not retryable or attempts >= max_attempts
     if isinstance(exc, OnOfficeClaimError):
         give_up = False
-    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+    async with resources.transaction() as session:
         await session.execute(
             update(InboundEvent)
             .where(InboundEvent.id == row.id)
@@ -484,7 +480,7 @@ async def _record_failure(
 
 async def sweep(resources: Resources) -> int:
     """Enqueue the apply job of every connection with pending events (lost enqueues, retries)."""
-    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+    async with resources.transaction() as session:
         ids = (
             (
                 await session.execute(

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from app.db.session import unit_of_work
 from app.resources import Resources
 from app.worker.queue import InProcessQueue, enqueue_job
 
@@ -20,7 +19,7 @@ SWEEP_TASKS = ("sync.resume", "webhooks.sweep", "incremental.schedule")
 async def _sweep_forever(resources: Resources) -> None:
     while True:
         try:
-            async with unit_of_work(resources.sessionmaker, resources.queue):
+            async with resources.transaction():
                 for name in SWEEP_TASKS:
                     enqueue_job(name, _job_id=f"sweep:{name}")
         except Exception:
