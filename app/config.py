@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     WORKER_CONCURRENCY: int = Field(default=10, ge=1)
     WORKER_JOB_TIMEOUT_S: int = Field(default=120, ge=5)
     INBOUND_EVENT_MAX_ATTEMPTS: int = Field(default=20, ge=1)
+    # Mailchimp "Archive All": this many archive/delete events of one list within
+    # ARCHIVE_BURST_WINDOW_S are held for a user to apply or dismiss; a single archive/delete
+    # waits that long before it is applied (so a burst is recognised as one).
+    ARCHIVE_BURST_THRESHOLD: int = Field(default=20, ge=2)
+    ARCHIVE_BURST_WINDOW_S: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Settings:

@@ -20,6 +20,7 @@ from app.resources import create_resources
 from app.status.router import router as status_router
 from app.syncs.router import router as syncs_router
 from app.tenants.router import router as tenants_router
+from app.webhooks.held import router as held_router
 from app.webhooks.router import router as webhooks_router
 from app.worker.registry import load_tasks
 from app.worker.sweeper import embedded_sweeper
@@ -79,4 +80,5 @@ def create_app(
     app.include_router(incremental_router)
     app.include_router(status_router)
     app.include_router(webhooks_router)
+    app.include_router(held_router)
     return app

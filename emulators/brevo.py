@@ -153,6 +153,31 @@ class BrevoState:
             _link(account, contact, list_id)
         return contact
 
+    def contact_action(
+        self, account: Account, email: str, action: str, *, list_id: int | None = None
+    ) -> Contact | None:
+        """What a person or an admin does inside Brevo (no webhook is sent here):
+        `unsubscribe` (campaign link: account-wide blacklist), `unsubscribe_list` (with
+        "unsubscription per list" on: `listUnsubscribed`), `unblock`, `delete`."""
+        contact = account.contacts.get(email.lower())
+        if contact is None:
+            return None
+        if action == "unsubscribe":
+            contact.blacklisted = True
+        elif action == "unsubscribe_list":
+            assert list_id is not None
+            contact.list_unsubscribed.add(list_id)
+        elif action == "unblock":
+            contact.blacklisted = False
+        elif action == "delete":
+            for lid in list(contact.list_ids):
+                _unlink(account, contact, lid)
+            del account.contacts[email.lower()]
+            account.by_id.pop(contact.id, None)
+            return None
+        contact.modified_at = _now()
+        return contact
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

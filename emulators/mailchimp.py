@@ -257,6 +257,29 @@ class MailchimpState:
         lst.version += 1
         return member
 
+    def member_action(
+        self, list_id: str, email: str, action: str, *, at: str | None = None
+    ) -> Member:
+        """What a subscriber or an admin does inside Mailchimp (no webhook is sent here; a test
+        sends, delays or loses it): `unsubscribe` (the person, via the link: a compliance
+        state afterwards), `admin_unsubscribe`, `archive`, `clean` (hard bounce), `pending`
+        (double opt-in mail sent), `subscribe` (the person signs up again)."""
+        lst = self.lists[list_id]
+        member = lst.members.get(subscriber_hash(email)) or self.seed_member(list_id, email)
+        status = {
+            "unsubscribe": "unsubscribed",
+            "admin_unsubscribe": "unsubscribed",
+            "archive": "archived",
+            "clean": "cleaned",
+            "pending": "pending",
+            "subscribe": "subscribed",
+        }[action]
+        member.status = status
+        member.self_unsubscribed = action == "unsubscribe"
+        member.last_changed = at or _now()
+        lst.version += 1
+        return member
+
     def _new_member(self, email: str, status: str) -> Member:
         now = _now()
         return Member(

@@ -103,6 +103,8 @@ class ContactData(BaseModel):
     greeting: str = ""  # e.g. "Sehr geehrter Herr Müller"
     tags: list[str] = Field(default_factory=list)
     subscribed: bool = True
+    # A fresh consent after an opt-out at the provider: lift it (Brevo: the blacklist).
+    resubscribe: bool = False
     external_id: str | None = None  # onOffice address id, for correlation only
 
 
@@ -133,6 +135,8 @@ class ProviderContact(BaseModel):
     subscribed: bool | None = None
     status: str | None = None  # provider's raw status (subscribed, unsubscribed, cleaned, ...)
     tags: list[str] = Field(default_factory=list)
+    # When the provider last changed the contact (Mailchimp `last_changed`, Brevo `modifiedAt`).
+    changed_at: datetime | None = None
 
 
 class WebhookInfo(BaseModel):
@@ -186,6 +190,8 @@ class NewsletterProvider(Protocol):
     name: ProviderName
     # Largest number of contacts `upsert_contacts` accepts in one call.
     max_batch_size: int
+    # Whether contacts carry tags (Mailchimp) or not (Brevo).
+    supports_tags: bool
 
     async def check_key(self) -> AccountInfo: ...
 
@@ -216,12 +222,19 @@ class NewsletterProvider(Protocol):
         self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
     ) -> None: ...
 
-    def iter_contacts(self, list_id: str, *, start: int = 0) -> AsyncIterator[ProviderContact]:
-        """Every contact of the list from offset `start`, with tags, page by page (memory
-        stays flat)."""
+    def iter_contacts(
+        self, list_id: str, *, start: int = 0, archived: bool = False
+    ) -> AsyncIterator[ProviderContact]:
+        """Every contact of the list from offset `start`, with tags, status and `changed_at`,
+        page by page (memory stays flat). `archived=True`: the archived members, where the
+        provider hides them from the normal listing (Mailchimp; Brevo yields nothing)."""
         ...
 
     async def count_contacts(self, list_id: str) -> int: ...
+
+    async def count_subscribed(self, list_id: str) -> int:
+        """The provider's own count of contacts of the list that receive campaigns."""
+        ...
 
     def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
         """Emails a sent campaign reached, where the provider reports delivery per campaign

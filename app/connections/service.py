@@ -11,6 +11,7 @@ from app.connections.errors import provider_app_error
 from app.connections.factory import build_provider, provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.schemas import ActivityOptions, ConnectionRead, ConnectionUpdate
+from app.contacts.repository import ContactRepository
 from app.crypto import mask_secret
 from app.db.models import Connection
 from app.errors import AppError, NotFound
@@ -85,8 +86,15 @@ class ConnectionService:
         connection.webhook_id = webhook.id
         connection.activities = data.activities.model_dump()
         connection.field_mapping = mapping.model_dump()
+        ledger_key = f"{data.provider}:{account.account_id}:{audience.id}"
         if existing is None:
             await repo.add(connection)
+        elif existing.ledger_key != ledger_key:
+            # Another provider, account or list: what was synced before says nothing about
+            # this list, so the ledger is rebuilt by the next full sync (never trusted).
+            await ContactRepository.from_session(session).wipe(existing.id)
+            log.info("connection.ledger_rebuilt", extra={"connection_id": existing.id})
+        connection.ledger_key = ledger_key
         log.info(
             "connection.saved",
             extra={"tenant_id": tenant.tenant_id, "provider": data.provider, "list": audience.id},

@@ -71,6 +71,9 @@ class Connection(TimestampMixin, Base):
     field_mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Incremental sync watermark (onOffice `Aenderung`).
     onoffice_watermark: Mapped[datetime | None]
+    # "provider:account:list" the contact ledger belongs to; when it changes the ledger is
+    # rebuilt (what was synced to another list says nothing about this one).
+    ledger_key: Mapped[str | None] = mapped_column(String(255))
 
 
 class SyncRunStatus(StrEnum):
@@ -121,6 +124,20 @@ class SyncRun(TimestampMixin, Base):
     warning: Mapped[str | None] = mapped_column(Text)
     # Provider members read so far by the tag pull-back (resumable offset).
     tags_offset: Mapped[int] = mapped_column(Integer, default=0)
+    # Consent outcomes (see app/contacts/rules.py): opted out at the provider (written back to
+    # onOffice), waiting for a double opt-in confirmation, cleaned/hard-bounced.
+    opted_out: Mapped[int] = mapped_column(Integer, default=0)
+    pending_optin: Mapped[int] = mapped_column(Integer, default=0)
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
+    # Reading the provider's list state before deciding (resumable offset).
+    provider_offset: Mapped[int] = mapped_column(Integer, default=0)
+    provider_read_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    # After the run: the provider's own count of subscribed contacts of this run, and the
+    # difference to what the ledger expects (0 = reconciled).
+    provider_subscribed: Mapped[int | None] = mapped_column(Integer)
+    drift: Mapped[int | None] = mapped_column(Integer)
+    # Unsubscribes the safety valve held back (approve them with POST .../approve).
+    held_unsubscribes: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SyncBatch(TimestampMixin, Base):
@@ -168,6 +185,14 @@ class Contact(TimestampMixin, Base):
     # are not sent again (a forced run retries them).
     rejected_hash: Mapped[str | None] = mapped_column(String(64))
     rejected_reason: Mapped[str | None] = mapped_column(Text)
+    # The consent ledger: the latest signal from each side, with its time (app/contacts/rules).
+    # onOffice: yes|no|cancelled|not_specified|absent; the time the connector saw it change.
+    onoffice_status: Mapped[str | None] = mapped_column(String(16))
+    onoffice_changed_at: Mapped[datetime | None]
+    # Provider: subscribed|pending|unsubscribed|blacklisted|cleaned|archived|deleted|...;
+    # the provider's last_changed or the event time.
+    provider_status: Mapped[str | None] = mapped_column(String(16))
+    provider_changed_at: Mapped[datetime | None]
 
 
 class ProblemKind(StrEnum):
@@ -175,6 +200,9 @@ class ProblemKind(StrEnum):
     invalid_email = "invalid_email"
     missing_email = "missing_email"
     rejected = "rejected"
+    opted_out = "opted_out"  # opted out at the provider: written back to onOffice, not sent
+    pending_optin = "pending_optin"  # double opt-in not confirmed yet
+    bounced = "bounced"  # cleaned / hard bounce at the provider
 
 
 class Problem(Base):
@@ -194,6 +222,7 @@ class Problem(Base):
 
 class InboundEventStatus(StrEnum):
     pending = "pending"
+    held = "held"  # part of a burst of archives/deletes ("Archive All"): waits for a user
     applied = "applied"
     ignored = "ignored"
     failed = "failed"
@@ -220,6 +249,23 @@ class InboundEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     applied_at: Mapped[datetime | None]
+
+
+class ProviderMember(Base):
+    """The provider's list state as read at the start of a full sync (one row per email)."""
+
+    __tablename__ = "provider_member"
+    __table_args__ = (UniqueConstraint("connection_id", "email"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime | None]
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    provider_id: Mapped[str | None] = mapped_column(String(128))
+    # The run whose read saw this member (older rows are from earlier reads).
+    run_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class UsedSignature(Base):

@@ -25,6 +25,17 @@ from arq.worker import Retry
 from sqlalchemy import select, update
 
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.contacts.ledger import write_back_opt_out
+from app.contacts.repository import ContactRepository, provider_signal
+from app.contacts.rules import (
+    SUBSCRIBED,
+    YES,
+    Action,
+    decide_yes,
+    observe_onoffice,
+    onoffice_value,
+)
+from app.contacts.values import check_email, contact_from_address, contact_hash
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
@@ -35,9 +46,9 @@ from app.db.models import (
     Tenant,
 )
 from app.resources import Resources
-from app.syncs.contacts import check_email, contact_from_address, contact_hash
 from app.syncs.engine import default_language
-from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.syncs.repository import ACTIVE_STATUSES
+from app.webhooks.repository import InboundEventRepository
 from app.worker.locks import exclusive
 from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.models import Address, NewsletterStatus, OnOfficeError, OnOfficeTransientError
@@ -45,7 +56,6 @@ from providers.base import (
     FieldMapping,
     NewsletterProvider,
     ProviderError,
-    ProviderName,
     ProviderTransientError,
     UpsertOutcome,
 )
@@ -62,6 +72,9 @@ class PushStats:
     email_changes: int = 0
     unchanged: int = 0
     skipped: int = 0
+    written_back: int = 0  # provider opt-outs newer than onOffice's Yes, sent to onOffice
+    refused: int = 0  # the provider refused the change (recorded on the contact)
+    retrying: int = 0  # transient failure: retried on its own
 
 
 async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
@@ -77,149 +90,238 @@ async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
 async def push_addresses(
     resources: Resources, connection: Connection, addresses: Sequence[Address]
 ) -> PushStats:
-    """Bring the provider in line with these onOffice addresses (idempotent)."""
+    """Bring the provider in line with these onOffice addresses (idempotent).
+
+    One address never holds up the others: a change the provider refuses is recorded on the
+    contact (`rejected_reason`, shown in the status) and a transient failure is queued to be
+    retried on its own (an "address saved" event for that address)."""
     stats = PushStats()
     if not connection.list_id or not addresses:
         return stats
-    list_id = connection.list_id
     provider = provider_for_connection(resources, connection)
-    mapping = FieldMapping.model_validate(connection.field_mapping or {})
     language = default_language(connection)
     async with resources.sessionmaker() as session:
-        repo = SyncRepository.from_session(session)
+        repo = ContactRepository.from_session(session)
         held_back = await repo.pending_opt_outs(connection.id)
-        rows = (
-            (
-                await session.execute(
-                    select(Contact).where(
-                        Contact.connection_id == connection.id,
-                        Contact.address_id.in_([a.id for a in addresses]),
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-    by_address = {row.address_id: row for row in rows}
+        by_address = await repo.by_address_ids(connection.id, [a.id for a in addresses])
+    push = _Push(resources, provider, connection, language, held_back, stats)
     for address in addresses:
-        await _push_one(
-            resources,
-            provider,
-            connection,
-            list_id,
-            mapping,
-            language,
-            address,
-            by_address.get(address.id),
-            held_back,
-            stats,
-        )
+        try:
+            await push.one(address, by_address.get(address.id))
+        except ProviderTransientError as exc:
+            stats.retrying += 1
+            await _retry_later(resources, connection, address.id, exc)
+        except ProviderError as exc:
+            stats.refused += 1
+            await push.refused(address, exc.message)
     log.info("incremental.pushed", extra={"connection_id": connection.id, **stats.__dict__})
     return stats
 
 
-async def _push_one(
-    resources: Resources,
-    provider: NewsletterProvider,
-    connection: Connection,
-    list_id: str,
-    mapping: FieldMapping,
-    language: Any,
-    address: Address,
-    previous: Contact | None,
-    held_back: frozenset[str],
-    stats: PushStats,
-) -> None:
-    check = check_email(address.email)
-    wants = address.newsletter == NewsletterStatus.yes and address.active and check.problem is None
-    email = check.email
-    if previous is not None and previous.subscribed and (not wants or previous.email != email):
-        if wants and await _email_free(resources, connection.id, email, address.id):
-            # The email changed in onOffice: move the provider contact (keeps its history).
-            await provider.change_email(list_id, previous.email, email)
-            await _update_contact(resources, previous.id, email=email)
-            previous.email = email
-            stats.email_changes += 1
-        else:
-            await provider.set_subscription(list_id, previous.email, False)
-            await _update_contact(resources, previous.id, subscribed=False)
-            previous.subscribed = False
-            stats.unsubscribed += 1
-    if not wants:
-        return
-    if email in held_back:
-        stats.skipped += 1  # a provider unsubscribe is on its way to onOffice: do not undo it
-        return
-    async with resources.sessionmaker() as session:
-        row = (
-            await session.execute(
-                select(Contact).where(
-                    Contact.connection_id == connection.id, Contact.email == email
+class _Push:
+    """The push of one address, decided by the consent rule (app.contacts.rules)."""
+
+    def __init__(
+        self,
+        resources: Resources,
+        provider: NewsletterProvider,
+        connection: Connection,
+        language: Any,
+        held_back: frozenset[str],
+        stats: PushStats,
+    ) -> None:
+        self.resources = resources
+        self.provider = provider
+        self.connection = connection
+        assert connection.list_id is not None
+        self.list_id = connection.list_id
+        self.mapping = FieldMapping.model_validate(connection.field_mapping or {})
+        self.language = language
+        self.held_back = held_back
+        self.stats = stats
+
+    async def one(self, address: Address, previous: Contact | None) -> None:
+        check = check_email(address.email)
+        value = onoffice_value(address.newsletter, active=address.active)
+        wants = value == YES and check.problem is None
+        email = check.email
+        now = utcnow()
+        if previous is not None and (previous.email != email or not wants):
+            # What onOffice now says about the email this address used to have.
+            seen = observe_onoffice(
+                previous.onoffice_status,
+                previous.onoffice_changed_at,
+                value if previous.email == email else "absent",
+                now,
+            )
+            await self._record(
+                previous.id, onoffice_status=seen.status, onoffice_changed_at=seen.at
+            )
+        if previous is not None and previous.subscribed and (not wants or previous.email != email):
+            if wants and await self._email_free(email, address.id):
+                # The email changed in onOffice: move the provider contact (keeps its history).
+                await self.provider.change_email(self.list_id, previous.email, email)
+                await self._record(previous.id, email=email, rejected_reason=None)
+                previous.email = email
+                self.stats.email_changes += 1
+            else:
+                await self.provider.set_subscription(self.list_id, previous.email, False)
+                await self._record(
+                    previous.id,
+                    subscribed=False,
+                    provider_status="unsubscribed",
+                    provider_changed_at=now,
+                    rejected_reason=None,
                 )
-            )
-        ).scalar_one_or_none()
-    if row is not None and row.address_id != address.id and row.subscribed:
-        stats.skipped += 1  # another address owns this email (the duplicate rule)
-        return
-    contact = contact_from_address(address, email, language)
-    fingerprint = contact_hash(contact)
-    previous_tags = sorted(row.tags or []) if row is not None and row.synced_hash else []
-    if (
-        row is not None
-        and row.subscribed
-        and row.synced_hash == fingerprint
-        and previous_tags == contact.tags
-    ):
-        stats.unchanged += 1
-        return
-    result = await provider.upsert_contact(list_id, contact, mapping)
-    removed = sorted(set(previous_tags) - set(contact.tags))
-    if removed and provider.name == ProviderName.mailchimp and result.outcome != "rejected":
-        await provider.set_tags(list_id, email, add=(), remove=removed)
-    async with resources.transaction() as session:
-        if row is None:
-            row = Contact(connection_id=connection.id, address_id=address.id, email=email)
-            session.add(row)
-        else:
-            row = await session.get(Contact, row.id)
-            assert row is not None
-        row.address_id = address.id
-        if result.outcome == UpsertOutcome.rejected:
-            row.synced_hash = None
-            row.rejected_reason = result.reason
-            log.warning(
-                "incremental.rejected",
-                extra={
-                    "connection_id": connection.id,
-                    "address_id": address.id,
-                    "reason": result.reason,
-                },
-            )
-        else:
-            row.synced_hash = fingerprint
-            row.tags = list(contact.tags)
-            row.subscribed = True
-            row.provider_id = result.provider_id or row.provider_id
-            row.rejected_hash = None
-            row.rejected_reason = None
-    stats.upserted += 1
-
-
-async def _email_free(
-    resources: Resources, connection_id: int, email: str, address_id: int
-) -> bool:
-    async with resources.sessionmaker() as session:
-        owner = await session.scalar(
-            select(Contact.address_id).where(
-                Contact.connection_id == connection_id, Contact.email == email
-            )
+                previous.subscribed = False
+                self.stats.unsubscribed += 1
+        if not wants:
+            return
+        if email in self.held_back:
+            self.stats.skipped += 1  # a provider opt-out is on its way to onOffice: keep it
+            return
+        async with self.resources.sessionmaker() as session:
+            row = await ContactRepository.from_session(session).by_email(self.connection.id, email)
+        if row is not None and row.address_id != address.id and row.subscribed:
+            self.stats.skipped += 1  # another address owns this email (the duplicate rule)
+            return
+        onoffice = observe_onoffice(
+            row.onoffice_status if row else None, row.onoffice_changed_at if row else None, YES, now
         )
-    return owner is None or owner == address_id
+        provider = provider_signal(row, None)
+        action = decide_yes(onoffice, provider)
+        if action in (Action.write_back, Action.bounced):
+            # The provider opt-out is newer than onOffice's "Yes": onOffice gets it.
+            assert row is not None and provider.status is not None
+            async with self.resources.transaction() as session:
+                await ContactRepository.from_session(session).update(
+                    row.id,
+                    address_id=address.id,
+                    onoffice_status=onoffice.status,
+                    onoffice_changed_at=onoffice.at,
+                )
+                await write_back_opt_out(
+                    session, self.connection.provider, self.connection.id, email, provider
+                )
+            self.stats.written_back += 1
+            return
+        if action == Action.pending:
+            self.stats.skipped += 1
+            return
+        contact = contact_from_address(address, email, self.language)
+        contact.resubscribe = action == Action.resubscribe
+        fingerprint = contact_hash(contact)
+        previous_tags = sorted(row.tags or []) if row is not None and row.synced_hash else []
+        if (
+            row is not None
+            and action == Action.send
+            and row.subscribed
+            and row.synced_hash == fingerprint
+            and previous_tags == contact.tags
+        ):
+            if (row.onoffice_status, row.onoffice_changed_at) != (onoffice.status, onoffice.at):
+                await self._record(
+                    row.id, onoffice_status=onoffice.status, onoffice_changed_at=onoffice.at
+                )
+            self.stats.unchanged += 1
+            return
+        result = await self.provider.upsert_contact(self.list_id, contact, self.mapping)
+        removed = sorted(set(previous_tags) - set(contact.tags))
+        if removed and self.provider.supports_tags and result.outcome != "rejected":
+            await self.provider.set_tags(self.list_id, email, add=(), remove=removed)
+        async with self.resources.transaction() as session:
+            repo = ContactRepository.from_session(session)
+            if row is None:
+                row = Contact(
+                    connection_id=self.connection.id, address_id=address.id, email=email, tags=[]
+                )
+                repo.add(row)
+                await repo.flush()
+            values: dict[str, Any] = {
+                "address_id": address.id,
+                "onoffice_status": onoffice.status,
+                "onoffice_changed_at": onoffice.at,
+            }
+            if result.outcome == UpsertOutcome.rejected:
+                values |= {"synced_hash": None, "rejected_reason": result.reason}
+                log.warning(
+                    "incremental.rejected",
+                    extra={
+                        "connection_id": self.connection.id,
+                        "address_id": address.id,
+                        "reason": result.reason,
+                    },
+                )
+            else:
+                values |= {
+                    "synced_hash": fingerprint,
+                    "tags": list(contact.tags),
+                    "subscribed": True,
+                    "provider_status": SUBSCRIBED,
+                    "provider_changed_at": utcnow(),
+                    "provider_id": result.provider_id or row.provider_id,
+                    "rejected_hash": None,
+                    "rejected_reason": None,
+                }
+            await repo.update(row.id, **values)
+        self.stats.upserted += 1
+
+    async def refused(self, address: Address, reason: str) -> None:
+        """The provider refused this change: recorded on the contact, the others go on."""
+        email = check_email(address.email).email
+        log.warning(
+            "incremental.refused",
+            extra={"connection_id": self.connection.id, "address_id": address.id, "reason": reason},
+        )
+        async with self.resources.transaction() as session:
+            repo = ContactRepository.from_session(session)
+            row = (await repo.by_address_ids(self.connection.id, [address.id])).get(address.id)
+            if row is None and email:
+                row = await repo.by_email(self.connection.id, email)
+            if row is not None:
+                await repo.update(row.id, rejected_reason=reason[:2000])
+            elif email:
+                repo.add(
+                    Contact(
+                        connection_id=self.connection.id,
+                        address_id=address.id,
+                        email=email,
+                        tags=[],
+                        rejected_reason=reason[:2000],
+                    )
+                )
+
+    async def _record(self, contact_id: int, **values: Any) -> None:
+        async with self.resources.transaction() as session:
+            await ContactRepository.from_session(session).update(contact_id, **values)
+
+    async def _email_free(self, email: str, address_id: int) -> bool:
+        async with self.resources.sessionmaker() as session:
+            owner = await ContactRepository.from_session(session).owner_of(
+                self.connection.id, email
+            )
+        return owner is None or owner == address_id
 
 
-async def _update_contact(resources: Resources, contact_id: int, **values: Any) -> None:
+async def _retry_later(
+    resources: Resources, connection: Connection, address_id: int, exc: Exception
+) -> None:
+    """A transient failure for one address: an "address saved" event retries it on its own."""
+    log.warning(
+        "incremental.retry_later",
+        extra={"connection_id": connection.id, "address_id": address_id, "error": str(exc)},
+    )
     async with resources.transaction() as session:
-        await session.execute(update(Contact).where(Contact.id == contact_id).values(**values))
+        event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
+            source="onoffice",
+            dedupe_key=f"retry:{connection.id}:{address_id}:{int(time.time() // 60)}",
+            payload={"tenant_id": connection.tenant_id, "address_id": address_id},
+            received_at=utcnow(),
+        )
+        if event_id is not None:
+            enqueue_job(
+                "incremental.drain", _job_id=f"incremental.drain:retry:{event_id}", _defer_by=30
+            )
 
 
 # -------------------------------------------------------------------------------------------------

@@ -19,12 +19,30 @@ class PendingWork(BaseModel):
     sync_batches: int
     inbound_events: int
     failed_inbound_events: int
+    held_inbound_events: int = Field(
+        default=0,
+        description="Archives/deletes held as a burst (Mailchimp 'Archive All'); apply or "
+        "dismiss them with POST /api/v1/held-events/apply|dismiss",
+    )
+
+
+class RefusedChange(BaseModel):
+    address_id: int
+    email: str
+    reason: str = Field(description="The provider's reason")
 
 
 class Status(BaseModel):
+    """Counts on both sides, the latest runs and the work still to do."""
+
     connected: bool
     connection: ConnectionRead | None
     counts: SideCounts | None
     last_sync: SyncRunRead | None = Field(description="The latest run (live while it runs)")
     last_completed_sync: SyncRunRead | None
     pending: PendingWork
+    refused_changes: list[RefusedChange] = Field(
+        default_factory=list,
+        description="Contacts whose latest change the provider refused (newest first, ≤ 100)",
+    )
+    refused_total: int = Field(default=0, description="How many contacts have a refused change")

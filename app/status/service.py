@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connections.factory import provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
+from app.contacts.repository import ContactRepository
 from app.db.models import InboundEvent, InboundEventStatus, SyncBatch, SyncRun
 from app.resources import Resources
-from app.status.schemas import PendingWork, SideCounts, Status
+from app.status.schemas import PendingWork, RefusedChange, SideCounts, Status
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
@@ -70,6 +71,8 @@ class StatusService:
             ).all()
         )
         reference = completed or last
+        contacts = ContactRepository.from_session(session)
+        refused = await contacts.refused(connection.id)
         return Status(
             connected=True,
             connection=connection_service.to_read(resources, connection),
@@ -79,7 +82,9 @@ class StatusService:
                 else None,
                 provider_contacts=provider_count,
                 provider_error=provider_error,
-                synced_contacts=await repo.count_contacts(connection.id),
+                synced_contacts=await ContactRepository.from_session(session).count_synced(
+                    connection.id
+                ),
             ),
             last_sync=sync_service.to_read(last) if last else None,
             last_completed_sync=sync_service.to_read(completed) if completed else None,
@@ -87,7 +92,15 @@ class StatusService:
                 sync_batches=int(pending_batches or 0),
                 inbound_events=int(events.get(InboundEventStatus.pending, 0)),
                 failed_inbound_events=int(events.get(InboundEventStatus.failed, 0)),
+                held_inbound_events=int(events.get(InboundEventStatus.held, 0)),
             ),
+            refused_changes=[
+                RefusedChange(
+                    address_id=c.address_id, email=c.email, reason=c.rejected_reason or ""
+                )
+                for c in refused
+            ],
+            refused_total=await contacts.count_refused(connection.id),
         )
 
 

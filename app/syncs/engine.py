@@ -29,10 +29,26 @@ from datetime import UTC
 from typing import Any
 
 from arq.worker import Retry
-from sqlalchemy import update
 
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.contacts.ledger import write_back_opt_out
+from app.contacts.repository import ContactRepository, provider_signal
+from app.contacts.rules import (
+    SUBSCRIBED,
+    Action,
+    Signal,
+    decide_yes,
+    is_opt_out,
+    observe_onoffice,
+)
+from app.contacts.values import (
+    Language,
+    check_email,
+    contact_from_address,
+    contact_hash,
+    normalise_email,
+)
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
@@ -45,7 +61,6 @@ from app.db.models import (
 )
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
-from app.syncs.contacts import Language, check_email, contact_from_address, contact_hash
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.models import Address, AddressUpdate, OnOfficeError, OnOfficeTransientError
@@ -70,8 +85,10 @@ EXCLUDED_PULL_TAGS = {"onoffice"}
 TAG_WRITE_CHUNK = 50
 TAG_PAGE = 1000
 STALE_CHUNK = 100
-STALE_MIN = 50  # the safety valve never blocks this many
-STALE_SHARE = 0.2  # nor this share of the list
+STALE_MIN = 5  # the safety valve never blocks fewer than this many unsubscribes
+STALE_SHARE = 0.2  # it holds them back above this share of the synced contacts
+SHRINK_SHARE = 0.5  # or when onOffice answers with fewer newsletter addresses than this share
+STATE_PAGE = 1000  # provider members stored per transaction
 
 
 def read_job_id(run_id: int, offset: int) -> str:
@@ -135,11 +152,24 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             await repo.set_run(
                 run_id, status=SyncRunStatus.running, phase="reading", started_at=utcnow()
             )
+    if not run.provider_read_done:
+        try:
+            finished = await read_provider_state(resources, run, connection)
+        except ProviderTransientError as exc:
+            if job_try < max_tries:
+                raise Retry(defer=max(compute_backoff(job_try), exc.retry_after or 0)) from exc
+            await fail_run(resources, run_id, _provider_failure(connection, exc))
+            return
+        except ProviderError as exc:
+            await fail_run(resources, run_id, _provider_failure(connection, exc))
+            return
+        if not finished:
+            return  # a continuation job goes on
     onoffice = onoffice_for_tenant(resources, tenant)
     language = default_language(connection)
     limit = batch_limit(resources, connection)
     async with resources.sessionmaker() as session:
-        held_back = await SyncRepository.from_session(session).pending_opt_outs(connection.id)
+        held_back = await ContactRepository.from_session(session).pending_opt_outs(connection.id)
     offset = run.read_offset
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     # The next page is fetched while the current one is classified (onOffice latency overlaps
@@ -163,6 +193,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                     force=run.force,
                     batch_limit=limit,
                     held_back=held_back,
+                    list_state_known=True,
                 )
                 if done:
                     await close_open_batch(repo, run_id)
@@ -188,6 +219,71 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     await maybe_finalize(resources, run_id)
 
 
+def _provider_failure(connection: Connection, exc: ProviderError) -> str:
+    label = PROVIDER_LABELS.get(connection.provider, connection.provider)
+    return (
+        f"{label}: the list could not be read ({exc.message}); "
+        f"see {STATUS_PAGES.get(connection.provider, '')} and start the sync again."
+    )
+
+
+async def read_provider_state(resources: Resources, run: SyncRun, connection: Connection) -> bool:
+    """Read the provider's list state (status, last change, tags) into `provider_member`, in
+    resumable time slices; the one pass over the audience per run, used to decide every
+    contact and to pull tags back. Returns False when a continuation job takes over."""
+    assert connection.list_id is not None
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(run.id, phase="provider")
+    provider = provider_for_connection(resources, connection)
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    offset = run.provider_offset
+    page: list[dict[str, Any]] = []
+
+    async def store(new_offset: int) -> None:
+        async with resources.transaction() as session:
+            await ContactRepository.from_session(session).store_members(connection.id, run.id, page)
+            await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
+
+    async for member in provider.iter_contacts(connection.list_id, start=offset):
+        page.append(_member_row(member))
+        if len(page) < STATE_PAGE:
+            continue
+        offset += len(page)
+        await store(offset)
+        page = []
+        if time.monotonic() > deadline:
+            async with resources.transaction():
+                enqueue_job(
+                    "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
+                )
+            return False
+    offset += len(page)
+    await store(offset)
+    # Archived members are hidden from the normal listing (Mailchimp): one more pass.
+    page = []
+    async for member in provider.iter_contacts(connection.list_id, archived=True):
+        page.append(_member_row(member))
+        if len(page) >= STATE_PAGE:
+            await store(offset)
+            page = []
+    await store(offset)
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(
+            run.id, provider_read_done=True, phase="reading"
+        )
+    return True
+
+
+def _member_row(member: ProviderContact) -> dict[str, Any]:
+    return {
+        "email": normalise_email(member.email),
+        "status": (member.status or "unknown")[:16],
+        "changed_at": member.changed_at,
+        "tags": list(member.tags),
+        "provider_id": member.provider_id,
+    }
+
+
 def _onoffice_failure(exc: OnOfficeError) -> str:
     return (
         f"onOffice: {exc.message}. If onOffice is down, see {STATUS_PAGES['onoffice']}; "
@@ -205,9 +301,17 @@ async def process_page(
     force: bool = False,
     batch_limit: int = 500,
     held_back: frozenset[str] = frozenset(),
+    list_state_known: bool = False,
 ) -> None:
-    """Classify one page of addresses and queue what must be sent."""
+    """Classify one page of addresses and queue what must be sent.
+
+    Every address gets exactly one outcome. What to send is decided by the consent rule
+    (`app.contacts.rules.decide_yes`) from the ledger and this run's read of the provider's
+    list (`list_state_known`: a contact missing from it or not subscribed there is resent even
+    when its values are unchanged)."""
     repo = SyncRepository.from_session(session)
+    contacts = ContactRepository.from_session(session)
+    now = utcnow()
     # Pages can overlap (a resumed read, records moving between pages): an address this run
     # already handled is skipped. Problems are found by (run, address); synced addresses by
     # their contact row below, which is fetched by email anyway (no query whose plan depends
@@ -228,12 +332,17 @@ async def process_page(
             continue
         candidates.append((address, check.email))
 
-    existing = await repo.contacts_by_email(connection.id, (email for _, email in candidates))
+    emails = [email for _, email in candidates]
+    existing = await contacts.by_emails(connection.id, emails)
+    members = await contacts.members(connection.id, run_id, emails) if list_state_known else {}
     owners: dict[str, int] = {}
     to_send: list[dict[str, Any]] = []
-    duplicates = unchanged = rejected = 0
+    counts = {"duplicates": 0, "unchanged": 0, "rejected": 0}
+    counts |= {"opted_out": 0, "pending_optin": 0, "bounced": 0}
     already_synced = 0
     touched: list[int] = []
+    write_backs: list[tuple[str, Signal]] = []
+    label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     for address, email in candidates:
         row = existing.get(email)
         if row is not None and row.last_run_id == run_id and row.address_id == address.id:
@@ -243,21 +352,21 @@ async def process_page(
         if owner is None and row is not None and row.last_run_id == run_id:
             owner = row.address_id
         if owner is not None and owner != address.id:
-            duplicates += 1
+            counts["duplicates"] += 1
             problems.append(
                 _problem(run_id, address, ProblemKind.duplicate, f"same email as address {owner}")
             )
             continue
         owners[email] = address.id
-        if email in held_back:
-            # The person unsubscribed at the provider and onOffice does not know yet: sending
-            # "subscribed" now would undo it (the lost-unsubscribe problem).
-            rejected += 1
-            reason = "unsubscribed at the provider; the change is being written to onOffice"
-            problems.append(_problem(run_id, address, ProblemKind.rejected, reason, email))
-            continue
-        contact = contact_from_address(address, email, language)
-        fingerprint = contact_hash(contact)
+        member = members.get(email)
+        onoffice = observe_onoffice(
+            row.onoffice_status if row else None,
+            row.onoffice_changed_at if row else None,
+            "yes",
+            now,
+        )
+        provider = provider_signal(row, member)
+        action = decide_yes(onoffice, provider)
         if row is None:
             row = Contact(
                 connection_id=connection.id,
@@ -266,40 +375,86 @@ async def process_page(
                 tags=[],
                 last_run_id=run_id,
             )
-            repo.add_contact(row)
+            contacts.add(row)
             existing[email] = row
         elif row.address_id == address.id:
             touched.append(row.id)  # one UPDATE for the page instead of one per contact
         else:
             row.address_id = address.id
             row.last_run_id = run_id
-        previous_tags = sorted(row.tags or []) if row.synced_hash else []
-        if not force and row.synced_hash == fingerprint and previous_tags == contact.tags:
-            unchanged += 1
+        if (row.onoffice_status, row.onoffice_changed_at) != (onoffice.status, onoffice.at):
+            row.onoffice_status, row.onoffice_changed_at = onoffice.status, onoffice.at
+        if email in held_back:
+            # The person opted out at the provider and onOffice does not know yet: sending
+            # "subscribed" now would undo it (the lost-unsubscribe problem).
+            counts["opted_out"] += 1
+            row.subscribed = False
+            reason = f"opted out at {label}; the change is being written to onOffice"
+            problems.append(_problem(run_id, address, ProblemKind.opted_out, reason, email))
             continue
-        if not force and row.rejected_hash == rejection_hash(fingerprint, contact.tags):
+        if action in (Action.write_back, Action.bounced):
+            assert provider.status is not None
+            row.provider_status, row.provider_changed_at = provider.status, provider.at
+            row.subscribed = False
+            write_backs.append((email, provider))
+            when = f" on {provider.at:%Y-%m-%d %H:%M} UTC" if provider.at else ""
+            if action == Action.bounced:
+                counts["bounced"] += 1
+                reason = f"{provider.status} at {label}{when} (bounces); onOffice set to No"
+                kind = ProblemKind.bounced
+            else:
+                counts["opted_out"] += 1
+                target = "not specified" if provider.status in ("archived", "deleted") else "No"
+                reason = f"{provider.status} at {label}{when}; onOffice set to {target}"
+                kind = ProblemKind.opted_out
+            problems.append(_problem(run_id, address, kind, reason, email))
+            continue
+        if action == Action.pending:
+            counts["pending_optin"] += 1
+            reason = f"waiting for the double opt-in confirmation at {label}"
+            problems.append(_problem(run_id, address, ProblemKind.pending_optin, reason, email))
+            continue
+        contact = contact_from_address(address, email, language)
+        fingerprint = contact_hash(contact)
+        previous_tags = sorted(row.tags or []) if row.synced_hash else []
+        at_provider = not list_state_known or (member is not None and member.status == SUBSCRIBED)
+        if (
+            not force
+            and action == Action.send
+            and at_provider
+            and row.synced_hash == fingerprint
+            and previous_tags == contact.tags
+        ):
+            counts["unchanged"] += 1
+            continue
+        if (
+            not force
+            and action == Action.send
+            and row.rejected_hash == rejection_hash(fingerprint, contact.tags)
+        ):
             # Rejected before with these very values: sending again would fail the same way.
-            rejected += 1
+            counts["rejected"] += 1
             reason = f"{row.rejected_reason} (unchanged since the last attempt)"
             problems.append(_problem(run_id, address, ProblemKind.rejected, reason, email))
             continue
         removed = sorted(set(previous_tags) - set(contact.tags))
+        contact.resubscribe = action == Action.resubscribe
         to_send.append(
             contact.model_dump()
             | {"hash": fingerprint, "address_id": address.id, "removed_tags": removed}
         )
-    await repo.flush()
-    await repo.claim_contacts(touched, run_id)
+    await contacts.flush()
+    await contacts.claim(touched, run_id)
     await repo.add_problems(problems)
+    for email, signal in write_backs:
+        await write_back_opt_out(session, connection.provider, connection.id, email, signal)
     await repo.increment(
         run_id,
         addresses_read=len(page),
         onoffice_newsletter_total=len(fresh) - already_synced,
-        duplicates=duplicates,
         invalid_emails=invalid,
         missing_emails=missing,
-        unchanged=unchanged,
-        rejected=rejected,
+        **counts,
     )
     if to_send:
         await add_to_open_batch(repo, run_id, to_send, batch_limit)
@@ -378,9 +533,28 @@ async def upsert_batch(
     if not chunks:
         return  # already applied by an earlier try: never send twice
     payload = [item for chunk in chunks for item in chunk.payload]
+    # Re-check consent now, not only when the batch was built: an opt-out that arrived since
+    # (a webhook stored or applied meanwhile) is never overwritten by this batch.
+    async with resources.sessionmaker() as session:
+        repo = ContactRepository.from_session(session)
+        emails = [item["email"] for item in payload]
+        pending = await repo.pending_opt_outs(connection.id, emails)
+        ledger = await repo.by_emails(connection.id, emails)
+    withdrawn = {
+        item["email"]
+        for item in payload
+        if item["email"] in pending
+        or (
+            not item.get("resubscribe")
+            and is_opt_out(
+                ledger[item["email"]].provider_status if item["email"] in ledger else None
+            )
+        )
+    }
     contacts = [
         ContactData.model_validate({k: v for k, v in item.items() if k in ContactData.model_fields})
         for item in payload
+        if item["email"] not in withdrawn
     ]
     provider = provider_for_connection(resources, connection)
     mapping = FieldMapping.model_validate(connection.field_mapping or {})
@@ -406,7 +580,7 @@ async def upsert_batch(
             UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
             for c in contacts
         ]
-    await apply_results(resources, run_id, batch_no, connection, payload, results)
+    await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
 
 
 async def _remove_tags(
@@ -427,17 +601,36 @@ async def apply_results(
     connection: Connection,
     payload: Sequence[dict[str, Any]],
     results: Sequence[UpsertResult],
+    withdrawn: frozenset[str] | set[str] = frozenset(),
 ) -> None:
-    by_email = {r.email.strip().lower(): r for r in results}
+    by_email = {normalise_email(r.email): r for r in results}
     counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
+    counts["opted_out"] = 0
     problems: list[dict[str, Any]] = []
+    now = utcnow()
+    label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         chunks = await repo.pending_chunks(run_id, batch_no)
         if not chunks:
             return
-        rows = await repo.contacts_by_email(connection.id, (item["email"] for item in payload))
+        rows = await ContactRepository.from_session(session).by_emails(
+            connection.id, (item["email"] for item in payload)
+        )
         for item in payload:
+            if item["email"] in withdrawn:
+                counts["opted_out"] += 1
+                problems.append(
+                    {
+                        "run_id": run_id,
+                        "address_id": item["address_id"],
+                        "email": item["email"],
+                        "kind": ProblemKind.opted_out.value,
+                        "reason": f"opted out at {label} while the sync ran; not sent",
+                        "created_at": now,
+                    }
+                )
+                continue
             result = by_email.get(item["email"]) or UpsertResult(
                 email=item["email"],
                 outcome=UpsertOutcome.rejected,
@@ -473,6 +666,7 @@ async def apply_results(
                 row.rejected_reason = None
                 row.tags = list(item.get("tags") or [])
                 row.subscribed = True
+                row.provider_status, row.provider_changed_at = SUBSCRIBED, now
                 row.provider_id = result.provider_id or row.provider_id
         await repo.add_problems(problems)
         for chunk in chunks:
@@ -511,7 +705,8 @@ def pull_job_id(run_id: int, start: int) -> str:
 async def finalize(
     resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10
 ) -> None:
-    """All batches are done: pull Mailchimp tags back (in slices), then complete the run."""
+    """All batches are done: unsubscribe contacts that left onOffice's newsletter (safety
+    valve), pull Mailchimp tags back (in slices), check the provider's count, complete."""
     loaded = await _load(resources, run_id)
     if loaded is None:
         return
@@ -531,7 +726,7 @@ async def finalize(
         if not finished:
             return  # a continuation job goes on
     if connection.provider != ProviderName.mailchimp:
-        await complete_run(resources, run_id)
+        await complete_run(resources, run_id, connection)
         return
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run_id, phase="tags")
@@ -543,38 +738,74 @@ async def finalize(
         )
 
 
-async def unsubscribe_stale(resources: Resources, run: SyncRun, connection: Connection) -> bool:
+async def safety_valve(resources: Resources, run: SyncRun, connection: Connection) -> str | None:
+    """Why the stale unsubscribes of `run` look implausible (None: they are not).
+
+    Held back when more than STALE_SHARE of the synced contacts (and at least STALE_MIN)
+    would go at once, or when onOffice answered with fewer than SHRINK_SHARE of the newsletter
+    addresses of the last completed run: both look like a broken onOffice answer, and a list
+    must never be emptied by one."""
+    async with resources.sessionmaker() as session:
+        stale = await ContactRepository.from_session(session).count_stale(connection.id, run.id)
+        current = await SyncRepository.from_session(session).get_run(run.id)
+        previous = await SyncRepository.from_session(session).latest_completed_run(connection.id)
+    if not stale or current is None:
+        return None
+    synced = current.created + current.updated + current.unchanged + current.synced_unspecified
+    if stale >= STALE_MIN and stale > STALE_SHARE * (synced + stale):
+        return (
+            f"{stale} of {synced + stale} synced contacts are no longer newsletter Yes in "
+            f"onOffice; the connector does not unsubscribe more than {STALE_SHARE:.0%} at once."
+        )
+    if (
+        previous is not None
+        and previous.id != run.id
+        and previous.onoffice_newsletter_total >= STALE_MIN
+        and current.onoffice_newsletter_total < SHRINK_SHARE * previous.onoffice_newsletter_total
+    ):
+        return (
+            f"onOffice answered with {current.onoffice_newsletter_total} newsletter addresses, "
+            f"far fewer than the {previous.onoffice_newsletter_total} of the last run."
+        )
+    return None
+
+
+async def unsubscribe_stale(
+    resources: Resources, run: SyncRun, connection: Connection, *, approved: bool = False
+) -> bool:
     """onOffice is the master: contacts synced before whose address this run did not find
     among the newsletter-Yes addresses (set to No, archived, deleted, or the email removed) are
-    unsubscribed at the provider. A safety valve refuses to unsubscribe an implausibly large
-    share at once (a partial onOffice answer must never empty a list); a forced run overrides
-    it. Returns False when a continuation job takes over (time slice)."""
+    unsubscribed at the provider, unless the safety valve holds them back (then only an
+    approval of this run unsubscribes them). Returns False when a continuation job takes
+    over (time slice)."""
     assert connection.list_id is not None
-    async with resources.sessionmaker() as session:
-        repo = SyncRepository.from_session(session)
-        stale = await repo.count_stale(connection.id, run.id)
-        current = await repo.get_run(run.id)
-    if not stale or current is None:
-        return True
-    synced = current.created + current.updated + current.unchanged + current.synced_unspecified
-    allowed = max(STALE_MIN, int(STALE_SHARE * (synced + stale)))
-    if stale > allowed and not run.force:
-        warning = (
-            f"{stale} contacts synced earlier are no longer newsletter Yes in onOffice; that is "
-            f"more than the {allowed} the connector unsubscribes on its own. Check onOffice, then "
-            "start a forced synchronisation to unsubscribe them."
-        )
-        async with resources.transaction() as session:
-            await SyncRepository.from_session(session).set_run(run.id, warning=warning)
-        log.warning("sync.stale_held_back", extra={"run_id": run.id, "stale": stale})
-        return True
+    if not approved and run.held_unsubscribes == 0:
+        reason = await safety_valve(resources, run, connection)
+        if reason is not None:
+            async with resources.sessionmaker() as session:
+                stale = await ContactRepository.from_session(session).count_stale(
+                    connection.id, run.id
+                )
+            warning = (
+                f"{reason} {stale} unsubscribes are held back: check onOffice, then approve "
+                "them (POST /api/v1/syncs/{id}/approve-unsubscribes) or fix onOffice and sync "
+                "again."
+            ).replace("{id}", str(run.id))
+            async with resources.transaction() as session:
+                await SyncRepository.from_session(session).set_run(
+                    run.id, warning=warning, held_unsubscribes=stale
+                )
+            log.warning("sync.stale_held_back", extra={"run_id": run.id, "stale": stale})
+            return True
+    elif not approved:
+        return True  # held back by an earlier try of this step
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
     provider = provider_for_connection(resources, connection)
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     while True:
         async with resources.sessionmaker() as session:
-            rows = await SyncRepository.from_session(session).stale_contacts(
+            rows = await ContactRepository.from_session(session).stale(
                 connection.id, run.id, STALE_CHUNK
             )
         if not rows:
@@ -588,23 +819,67 @@ async def unsubscribe_stale(resources: Resources, run: SyncRun, connection: Conn
                     "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
                 )
             done.append(row.id)
+        now = utcnow()
         async with resources.transaction() as session:
-            repo = SyncRepository.from_session(session)
-            await session.execute(
-                update(Contact).where(Contact.id.in_(done)).values(subscribed=False)
-            )
-            await repo.increment(run.id, unsubscribed=len(done))
+            repo = ContactRepository.from_session(session)
+            for contact_id in done:
+                await repo.update(
+                    contact_id,
+                    subscribed=False,
+                    provider_status="unsubscribed",
+                    provider_changed_at=now,
+                    onoffice_status="absent",
+                    onoffice_changed_at=now,
+                )
+            await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
         if time.monotonic() > deadline:
             async with resources.transaction():
                 enqueue_job(
-                    "sync.finalize",
+                    "sync.finalize" if not approved else "sync.approve_unsubscribes",
                     _job_id=f"{finalize_job_id(run.id)}:stale:{time.time_ns()}",
                     run_id=run.id,
                 )
             return False
 
 
-async def complete_run(resources: Resources, run_id: int) -> None:
+async def approve_unsubscribes(resources: Resources, run_id: int, *, job_try: int = 1) -> None:
+    """Carry out the unsubscribes the safety valve held back in `run_id` (nothing else is
+    sent again)."""
+    loaded = await _load(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, _tenant = loaded
+    try:
+        finished = await unsubscribe_stale(resources, run, connection, approved=True)
+    except ProviderTransientError as exc:
+        raise Retry(defer=compute_backoff(job_try)) from exc
+    if finished:
+        async with resources.transaction() as session:
+            await SyncRepository.from_session(session).set_run(
+                run_id, held_unsubscribes=0, warning=None, phase="done"
+            )
+        await check_drift(resources, run_id, connection)
+
+
+async def check_drift(resources: Resources, run_id: int, connection: Connection) -> None:
+    """Compare the provider's own count of subscribed contacts with what the ledger expects;
+    the difference is the run's `drift` (0 = reconciled with the provider)."""
+    assert connection.list_id is not None
+    provider = provider_for_connection(resources, connection)
+    try:
+        counted = await provider.count_subscribed(connection.list_id)
+    except ProviderError as exc:
+        log.warning("sync.drift_unknown", extra={"run_id": run_id, "error": exc.message})
+        return
+    async with resources.transaction() as session:
+        expected = await ContactRepository.from_session(session).count_subscribed(connection.id)
+        await SyncRepository.from_session(session).set_run(
+            run_id, provider_subscribed=counted, drift=counted - expected
+        )
+
+
+async def complete_run(resources: Resources, run_id: int, connection: Connection) -> None:
+    await check_drift(resources, run_id, connection)
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(
             run_id, status=SyncRunStatus.completed, phase="done", finished_at=utcnow()
@@ -616,8 +891,9 @@ async def pull_tags(
     resources: Resources, run_id: int, start: int, *, job_try: int = 1, max_tries: int = 10
 ) -> None:
     """Write Mailchimp tags (except `onoffice`) back to onOffice `NewsletterTag`, only where the
-    set differs and only values onOffice knows (an unknown multiselect key would fail). Runs in
-    time slices that each continue from the stored offset."""
+    set differs and only values onOffice knows (an unknown multiselect key would fail). Reads
+    this run's copy of the list state (no second pass over the audience), in time slices that
+    each continue after the stored member id."""
     loaded = await _load(resources, run_id)
     if loaded is None:
         return
@@ -625,31 +901,31 @@ async def pull_tags(
     if run.status not in ACTIVE_STATUSES or run.phase != "tags" or run.tags_offset != start:
         return  # finished, failed, or a stale duplicate of an earlier slice
     assert connection.list_id is not None
-    provider = provider_for_connection(resources, connection)
     onoffice = onoffice_for_tenant(resources, tenant)
+    provider = provider_for_connection(resources, connection)
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
-    offset = start
+    after = start
     try:
         allowed = await _allowed_tags(onoffice)
-        page: list[ProviderContact] = []
-        async for member in provider.iter_contacts(connection.list_id, start=start):
-            page.append(member)
-            if len(page) < TAG_PAGE:
-                continue
-            offset = await _pull_page(
-                resources, run_id, connection, onoffice, allowed, page, offset
+        while True:
+            async with resources.sessionmaker() as session:
+                page = await ContactRepository.from_session(session).member_page(
+                    connection.id, run_id, after, TAG_PAGE
+                )
+            if not page:
+                break
+            after = await _pull_page(
+                resources, run_id, connection, onoffice, provider, allowed, page
             )
-            page = []
             if time.monotonic() > deadline:
                 async with resources.transaction():
                     enqueue_job(
                         "sync.pull_tags",
-                        _job_id=pull_job_id(run_id, offset),
+                        _job_id=pull_job_id(run_id, after),
                         run_id=run_id,
-                        start=offset,
+                        start=after,
                     )
                 return
-        await _pull_page(resources, run_id, connection, onoffice, allowed, page, offset)
     except (ProviderTransientError, OnOfficeTransientError) as exc:
         if job_try < max_tries:
             raise Retry(defer=compute_backoff(job_try)) from exc
@@ -658,7 +934,19 @@ async def pull_tags(
     except (ProviderError, OnOfficeError) as exc:
         await fail_run(resources, run_id, f"tags could not be read back: {exc}")
         return
-    await complete_run(resources, run_id)
+    await complete_run(resources, run_id, connection)
+
+
+def canonical_tag(tag: str, allowed: dict[str, str] | None) -> str | None:
+    """The one name of a tag in both directions: the onOffice `NewsletterTag` key (what the
+    push sends). A Mailchimp tag typed as the key's label maps to the key; `onoffice` and tags
+    onOffice does not know have none."""
+    key = tag.strip().lower()
+    if not key or key in EXCLUDED_PULL_TAGS:
+        return None
+    if allowed is None:
+        return tag.strip()
+    return allowed.get(key)
 
 
 async def _pull_page(
@@ -666,36 +954,51 @@ async def _pull_page(
     run_id: int,
     connection: Connection,
     onoffice: Any,
+    provider: Any,
     allowed: dict[str, str] | None,
-    page: Sequence[ProviderContact],
-    offset: int,
+    page: Sequence[Any],
 ) -> int:
     """Compare one page of members with what onOffice has; write differences; advance."""
     async with resources.sessionmaker() as session:
-        rows = await SyncRepository.from_session(session).contacts_by_email(
-            connection.id, (m.email.strip().lower() for m in page)
+        rows = await ContactRepository.from_session(session).by_emails(
+            connection.id, (m.email for m in page)
         )
     updates: list[tuple[str, int, list[str]]] = []
+    renames: list[tuple[str, list[str], list[str]]] = []
     for member in page:
-        row = rows.get(member.email.strip().lower())
+        row = rows.get(member.email)
         if row is None or row.last_run_id != run_id or not row.synced_hash:
             continue
-        theirs = {t for t in member.tags if t.strip().lower() not in EXCLUDED_PULL_TAGS}
-        if allowed is not None:
-            theirs = {allowed[t.strip().lower()] for t in theirs if t.strip().lower() in allowed}
+        theirs: set[str] = set()
+        aliases: list[str] = []
+        for tag in member.tags:
+            name = canonical_tag(tag, allowed)
+            if name is None:
+                continue
+            theirs.add(name)
+            if name != tag:
+                aliases.append(tag)  # e.g. the label "Käufer" for the key "Kaeufer"
         ours = set(row.tags or [])
         if not theirs <= ours:
             updates.append((row.email, row.address_id, sorted(ours | theirs)))
-    for start in range(0, len(updates), TAG_WRITE_CHUNK):
-        chunk = updates[start : start + TAG_WRITE_CHUNK]
+        if aliases:
+            renames.append((row.email, sorted(theirs - set(member.tags)), aliases))
+    for begin in range(0, len(updates), TAG_WRITE_CHUNK):
+        chunk = updates[begin : begin + TAG_WRITE_CHUNK]
         await onoffice.modify_addresses([(aid, AddressUpdate(tags=tags)) for _, aid, tags in chunk])
+    assert connection.list_id is not None
+    for email, add, remove in renames:
+        # One name per tag: the alias is replaced by the canonical name at the provider, so
+        # the next push does not add a second tag for the same thing.
+        await provider.set_tags(connection.list_id, email, add=add, remove=remove)
     async with resources.transaction() as session:
-        repo = SyncRepository.from_session(session)
-        stored = await repo.contacts_by_email(connection.id, (email for email, _, _ in updates))
+        contacts = ContactRepository.from_session(session)
+        stored = await contacts.by_emails(connection.id, (email for email, _, _ in updates))
         for email, _aid, tags in updates:
             if email in stored:
-                stored[email].tags = tags
-        new_offset = offset + len(page)
+                await contacts.update(stored[email].id, tags=tags)
+        new_offset = int(page[-1].id)
+        repo = SyncRepository.from_session(session)
         await repo.increment(run_id, tags_pulled=len(updates))
         await repo.set_run(run_id, tags_offset=new_offset)
     return new_offset

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import insert_ignore
 from app.db.models import (
-    Contact,
-    InboundEvent,
-    InboundEventStatus,
     Problem,
     SyncBatch,
     SyncRun,
@@ -33,6 +30,10 @@ COUNTER_COLUMNS = (
     "rejected",
     "tags_pulled",
     "unsubscribed",
+    "opted_out",
+    "pending_optin",
+    "bounced",
+    "held_unsubscribes",
     "addresses_read",
     "batches_total",
     "batches_done",
@@ -146,18 +147,7 @@ class SyncRepository:
         )
         await self.session.execute(stmt)
 
-    # Contacts ---------------------------------------------------------------------------------
-
-    async def contacts_by_email(
-        self, connection_id: int, emails: Iterable[str]
-    ) -> dict[str, Contact]:
-        wanted = list(set(emails))
-        if not wanted:
-            return {}
-        stmt = select(Contact).where(
-            Contact.connection_id == connection_id, Contact.email.in_(wanted)
-        )
-        return {c.email: c for c in (await self.session.execute(stmt)).scalars()}
+    # Problems ---------------------------------------------------------------------------------
 
     async def problem_addresses(self, run_id: int, address_ids: Sequence[int]) -> set[int]:
         """Addresses of `address_ids` this run already recorded a problem for."""
@@ -167,61 +157,6 @@ class SyncRepository:
             Problem.run_id == run_id, Problem.address_id.in_(address_ids)
         )
         return {int(i) for i in (await self.session.execute(stmt)).scalars()}
-
-    async def pending_opt_outs(self, connection_id: int, limit: int = 100_000) -> frozenset[str]:
-        """Emails with an unsubscribe/delete event that is not applied to onOffice yet."""
-        stmt = (
-            select(InboundEvent.payload)
-            .where(
-                InboundEvent.connection_id == connection_id,
-                InboundEvent.status == InboundEventStatus.pending,
-            )
-            .limit(limit)
-        )
-        emails = set()
-        for payload in (await self.session.execute(stmt)).scalars():
-            if payload.get("type") in ("unsubscribe", "deleted"):
-                emails.add(str(payload.get("email", "")).strip().lower())
-        return frozenset(emails)
-
-    def _stale(self, connection_id: int, run_id: int) -> Any:
-        return (
-            Contact.connection_id == connection_id,
-            Contact.subscribed.is_(True),
-            (Contact.last_run_id.is_(None)) | (Contact.last_run_id != run_id),
-        )
-
-    async def count_stale(self, connection_id: int, run_id: int) -> int:
-        """Subscribed contacts this run did not see among the newsletter-Yes addresses."""
-        stmt = select(func.count()).select_from(Contact).where(*self._stale(connection_id, run_id))
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def stale_contacts(
-        self, connection_id: int, run_id: int, limit: int
-    ) -> Sequence[Contact]:
-        stmt = (
-            select(Contact)
-            .where(*self._stale(connection_id, run_id))
-            .order_by(Contact.id)
-            .limit(limit)
-        )
-        return (await self.session.execute(stmt)).scalars().all()
-
-    async def claim_contacts(self, contact_ids: Sequence[int], run_id: int) -> None:
-        """Mark contacts as handled by `run_id` (the duplicate rule reads this)."""
-        if contact_ids:
-            await self.session.execute(
-                update(Contact)
-                .where(Contact.id.in_(contact_ids))
-                .values(last_run_id=run_id)
-                .execution_options(synchronize_session=False)
-            )
-
-    def add_contact(self, contact: Contact) -> None:
-        self.session.add(contact)
-
-    async def flush(self) -> None:
-        await self.session.flush()
 
     async def add_problems(self, rows: Sequence[dict[str, Any]]) -> int:
         return await insert_ignore(self.session, Problem, rows, ["run_id", "address_id"])
@@ -239,14 +174,6 @@ class SyncRepository:
 
     async def count_problems(self, run_id: int) -> int:
         stmt = select(func.count()).select_from(Problem).where(Problem.run_id == run_id)
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def count_contacts(self, connection_id: int) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(Contact)
-            .where(Contact.connection_id == connection_id, Contact.synced_hash.is_not(None))
-        )
         return int((await self.session.execute(stmt)).scalar_one())
 
     # Batches ----------------------------------------------------------------------------------

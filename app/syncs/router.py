@@ -45,6 +45,24 @@ async def get_sync(run_id: int, tenant: CurrentTenant, session: SessionDep) -> S
     return sync_service.to_read(await sync_service.get(session, tenant, run_id))
 
 
+@router.post(
+    "/{run_id}/approve-unsubscribes",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncRunRead,
+    summary="Carry out the unsubscribes the safety valve held back in this run",
+    description="Only the contacts the run found no longer newsletter Yes are unsubscribed; "
+    "nothing else is sent again. Allowed for the newest run only.",
+    responses={
+        404: {"description": "Unknown synchronisation"},
+        409: {"description": "Nothing held back, or a newer run exists"},
+    },
+)
+async def approve_unsubscribes(
+    run_id: int, tenant: CurrentTenant, session: SessionDep
+) -> SyncRunRead:
+    return sync_service.to_read(await sync_service.approve_unsubscribes(session, tenant, run_id))
+
+
 @router.get(
     "/{run_id}/problems",
     response_model=ProblemPage,

@@ -25,13 +25,41 @@ class SyncCounts(BaseModel):
         description="Contacts synced earlier whose address is no longer newsletter Yes "
         "(unsubscribed at the provider; not part of the reconciliation)"
     )
+    opted_out: int = Field(
+        default=0,
+        description="Opted out at the provider (unsubscribed, blacklisted, archived, deleted) "
+        "and not sent: the opt-out is written back to onOffice (see problems)",
+    )
+    pending_optin: int = Field(
+        default=0, description="Waiting for the double opt-in confirmation at the provider"
+    )
+    bounced: int = Field(
+        default=0, description="Cleaned / hard-bounced at the provider; onOffice set to No"
+    )
+    held_unsubscribes: int = Field(
+        default=0,
+        description="Unsubscribes the safety valve held back; approve them with "
+        "POST /api/v1/syncs/{id}/approve-unsubscribes",
+    )
     reconciled: bool = Field(
-        description="onoffice_newsletter_total == synced + duplicates + invalid_emails + rejected"
+        description="onoffice_newsletter_total == synced + duplicates + invalid_emails + "
+        "rejected + opted_out + pending_optin + bounced, and no drift at the provider"
+    )
+    provider_subscribed: int | None = Field(
+        default=None, description="The provider's own count of subscribed list members"
+    )
+    drift: int | None = Field(
+        default=None,
+        description="provider_subscribed minus the contacts the connector expects to be "
+        "subscribed (0 = the provider agrees; null until the run has finished)",
     )
 
 
 class SyncProgress(BaseModel):
-    phase: str = Field(description="queued, reading, unsubscribing, tags, done or failed")
+    phase: str = Field(
+        description="queued, provider (reading the provider's list), reading, unsubscribing, "
+        "tags, done or failed"
+    )
     addresses_read: int
     batches_total: int
     batches_done: int

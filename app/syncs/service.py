@@ -51,6 +51,19 @@ class SyncService:
         enqueue_job("sync.read", _job_id=read_job_id(run.id, 0), run_id=run.id)
         return run
 
+    async def approve_unsubscribes(
+        self, session: AsyncSession, tenant: TenantContext, run_id: int
+    ) -> SyncRun:
+        """Carry out the unsubscribes the safety valve held back in this run (only them)."""
+        run = await self.get(session, tenant, run_id)
+        if not run.held_unsubscribes:
+            raise Conflict(f"synchronisation {run_id} holds back no unsubscribes")
+        latest = await SyncRepository.from_session(session).latest_run(run.connection_id)
+        if latest is not None and latest.id != run.id:
+            raise Conflict("a newer synchronisation exists; check its result", run_id=latest.id)
+        enqueue_job("sync.approve_unsubscribes", _job_id=f"sync.approve:{run.id}", run_id=run.id)
+        return run
+
     async def get(self, session: AsyncSession, tenant: TenantContext, run_id: int) -> SyncRun:
         connection = await connection_service.get(session, tenant)
         run = await SyncRepository.from_session(session).get_run_for_connection(
@@ -146,8 +159,21 @@ class SyncService:
                 rejected=run.rejected,
                 tags_pulled=run.tags_pulled,
                 unsubscribed=run.unsubscribed,
+                opted_out=run.opted_out,
+                pending_optin=run.pending_optin,
+                bounced=run.bounced,
+                held_unsubscribes=run.held_unsubscribes,
+                provider_subscribed=run.provider_subscribed,
+                drift=run.drift,
                 reconciled=run.onoffice_newsletter_total
-                == synced + run.duplicates + invalid + run.rejected,
+                == synced
+                + run.duplicates
+                + invalid
+                + run.rejected
+                + run.opted_out
+                + run.pending_optin
+                + run.bounced
+                and not run.drift,
             ),
         )
 

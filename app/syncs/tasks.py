@@ -32,6 +32,11 @@ async def sync_pull_tags(ctx: dict[str, Any], *, run_id: int, start: int) -> Non
     await engine.pull_tags(ctx["resources"], run_id, start, **_tries(ctx))
 
 
+@task("sync.approve_unsubscribes", keep_result_s=0)
+async def sync_approve_unsubscribes(ctx: dict[str, Any], *, run_id: int) -> None:
+    await engine.approve_unsubscribes(ctx["resources"], run_id, job_try=int(ctx.get("job_try", 1)))
+
+
 @task("sync.resume", keep_result_s=0)
 async def sync_resume(ctx: dict[str, Any]) -> None:
     settings = ctx["settings"]

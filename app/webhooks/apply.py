@@ -17,17 +17,32 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from arq.worker import Retry
 from sqlalchemy import select, update
 
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
+from app.contacts.rules import (
+    EXPLICIT_NO,
+    SUBSCRIBED,
+    EventVerdict,
+    Signal,
+    aware,
+    event_state,
+    is_opt_out,
+    judge_event,
+    may_overwrite,
+)
+from app.contacts.values import normalise_email
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
 from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
-from app.syncs.contacts import normalise_email
+from app.webhooks.jobs import apply_job_id
+from app.webhooks.repository import InboundEventRepository
 from app.worker.locks import exclusive
 from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.client import OnOfficeClient
@@ -73,11 +88,6 @@ OPTIONAL_ACTIVITIES = {
     ProviderEventType.clicked: "clicked",
     ProviderEventType.hard_bounce: "hard_bounce",
 }
-
-
-def apply_job_id(connection_id: int, event_id: int | None = None) -> str:
-    base = f"webhooks.apply:{connection_id}"
-    return base if event_id is None else f"{base}:{event_id}"
 
 
 class Waiting(Exception):
@@ -128,15 +138,23 @@ class EventApplier:
             return await self._campaign_sent(row, event)
         if kind in (ProviderEventType.ignored, ProviderEventType.profile):
             return InboundEventStatus.ignored, f"{event.raw_type}: nothing to apply"
+        if kind == ProviderEventType.email_changed:
+            return await self._change_email(event, email, contact)
+        state = event_state(kind.value)
+        if state is not None:
+            verdict = self._verdict(row, event, contact)
+            if verdict == EventVerdict.stale:
+                return InboundEventStatus.ignored, "older than the consent state already known"
+            if verdict == EventVerdict.confirm and not await self._confirmed(email):
+                return InboundEventStatus.ignored, f"{self._label} no longer shows this opt-out"
+        at = event.occurred_at or aware(row.received_at)
         if kind == ProviderEventType.subscribe:
-            if contact is not None and contact.subscribed:
+            if contact is not None and contact.provider_status == SUBSCRIBED and contact.subscribed:
                 return InboundEventStatus.ignored, "already subscribed (echo of the connector)"
-            return await self._subscribe(row, event, email, steps)
-        if kind == ProviderEventType.unsubscribe:
-            if contact is not None and contact.subscribed is False:
-                return InboundEventStatus.ignored, "already unsubscribed (echo of the connector)"
+            return await self._subscribe(row, event, email, steps, at)
+        if kind in (ProviderEventType.unsubscribe, ProviderEventType.cleaned):
             changed = await self._set_status(row, event, email, NewsletterStatus.no, steps)
-            await self._set_contact(email, subscribed=False)
+            await self._record(email, Signal(state, at), NewsletterStatus.no, contact)
             if not changed:
                 return InboundEventStatus.ignored, "not subscribed in onOffice (echo)"
             return InboundEventStatus.applied, None
@@ -144,20 +162,70 @@ class EventApplier:
             changed = await self._set_status(
                 row, event, email, NewsletterStatus.not_specified, steps
             )
-            await self._set_contact(email, subscribed=None, forget=True)
+            await self._record(email, Signal(state, at), NewsletterStatus.not_specified, contact)
             if not changed:
-                return InboundEventStatus.ignored, "no onOffice address to change"
-            return InboundEventStatus.applied, None
-        if kind == ProviderEventType.email_changed:
-            return await self._change_email(event, email, contact)
-        if kind == ProviderEventType.cleaned:
-            await self._activity(row, event, await self._address_ids(email, contact), steps)
+                return InboundEventStatus.ignored, "nothing to change in onOffice"
             return InboundEventStatus.applied, None
         option = OPTIONAL_ACTIVITIES.get(kind)
         if option is None or not (self.connection.activities or {}).get(option):
             return InboundEventStatus.ignored, f"activities for {kind.value} are switched off"
         await self._activity(row, event, await self._address_ids(email, contact), steps)
         return InboundEventStatus.applied, None
+
+    @property
+    def _label(self) -> str:
+        return PROVIDER_LABELS.get(self.connection.provider, self.connection.provider)
+
+    def _verdict(
+        self, row: InboundEvent, event: ProviderEvent, contact: Contact | None
+    ) -> EventVerdict:
+        if (
+            event.type == ProviderEventType.unsubscribe
+            and event.list_id
+            and self.connection.list_id
+            and event.list_id != self.connection.list_id
+        ):
+            # Brevo: an unsubscribe from another list or campaign may still blacklist the
+            # person account-wide; the provider's current state decides.
+            return EventVerdict.confirm
+        if row.payload.get("_released"):
+            return EventVerdict.confirm  # held in a burst, released by a user: check first
+        return judge_event(
+            event.type.value,
+            event.occurred_at or aware(row.received_at),
+            provider_signal(contact, None),
+            onoffice_signal(contact),
+        )
+
+    async def _confirmed(self, email: str) -> bool:
+        """Re-read the contact: is it opted out at the provider right now?"""
+        assert self.connection.list_id is not None
+        provider = provider_for_connection(self.resources, self.connection)
+        current = await provider.get_contact(self.connection.list_id, email)
+        return current is None or is_opt_out(current.status)
+
+    async def _record(
+        self,
+        email: str,
+        provider: Signal,
+        written: NewsletterStatus,
+        contact: Contact | None,
+        address_id: int | None = None,
+    ) -> None:
+        """The ledger learns the provider's new state and what onOffice now shows."""
+        current = onoffice_signal(contact).status
+        status = written.name
+        if written == NewsletterStatus.not_specified and current in EXPLICIT_NO:
+            status = current  # "not specified" never overwrites No or Cancellation
+        at = provider.at
+        async with self.resources.transaction() as session:
+            await ContactRepository.from_session(session).record_provider(
+                self.connection.id,
+                email,
+                provider,
+                address_id=address_id,
+                onoffice=Signal(status, at),
+            )
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -192,15 +260,8 @@ class EventApplier:
         self, row: InboundEvent, event: ProviderEvent, emails: Sequence[str], position: int
     ) -> None:
         async with self.resources.sessionmaker() as session:
-            address_ids = list(
-                (
-                    await session.execute(
-                        select(Contact.address_id).where(
-                            Contact.connection_id == self.connection.id,
-                            Contact.email.in_(list(emails)),
-                        )
-                    )
-                ).scalars()
+            address_ids = await ContactRepository.from_session(session).address_ids_for(
+                self.connection.id, emails
             )
         if address_ids:
             kind, type_ = await self._activity_kind(ProviderEventType.delivered)
@@ -219,16 +280,23 @@ class EventApplier:
         await self._step(row, steps, f"delivered:{position}", offset=position)
 
     async def _subscribe(
-        self, row: InboundEvent, event: ProviderEvent, email: str, steps: list[str]
+        self, row: InboundEvent, event: ProviderEvent, email: str, steps: list[str], at: Any
     ) -> tuple[str, str | None]:
         addresses = await self._find(email)
         if not addresses and "create" not in steps:
-            # A new sign-up at the provider becomes a new onOffice address.
+            # A new sign-up at the provider becomes a new onOffice address. Brevo's
+            # listAddition carries no names: they are read from the contact.
+            first, last = event.first_name or "", event.last_name or ""
+            if not (first or last) and self.connection.list_id:
+                provider = provider_for_connection(self.resources, self.connection)
+                known = await provider.get_contact(self.connection.list_id, email)
+                if known is not None:
+                    first, last = known.first_name, known.last_name
             address_id = await self.onoffice.create_address(
                 AddressCreate(
                     email=email,
-                    first_name=event.first_name or "",
-                    last_name=event.last_name or "",
+                    first_name=first,
+                    last_name=last,
                     newsletter=NewsletterStatus.yes,
                     origin="Newsletter",
                 )
@@ -238,11 +306,15 @@ class EventApplier:
         elif not addresses:
             addresses = await self.onoffice.get_addresses([int(row.payload["_address_id"])])
         elif "status" not in steps and all(a.newsletter == NewsletterStatus.yes for a in addresses):
-            await self._set_contact(email, subscribed=True)
+            await self._record(
+                email, Signal(SUBSCRIBED, at), NewsletterStatus.yes, None, addresses[0].id
+            )
             return InboundEventStatus.ignored, "already subscribed in onOffice (echo)"
         await self._write_status(row, addresses, NewsletterStatus.yes, steps)
         await self._activity(row, event, [a.id for a in addresses], steps)
-        await self._set_contact(email, subscribed=True)
+        await self._record(
+            email, Signal(SUBSCRIBED, at), NewsletterStatus.yes, None, addresses[0].id
+        )
         return InboundEventStatus.applied, None
 
     async def _set_status(
@@ -256,7 +328,9 @@ class EventApplier:
         """Set the status on every address with this email; False when none had to change
         (then it is an echo and no activity is written)."""
         addresses = await self._find(email)
-        if "status" not in steps and all(a.newsletter == status for a in addresses):
+        if "status" not in steps and not any(
+            may_overwrite(a.newsletter, status) for a in addresses
+        ):
             return False
         await self._write_status(row, addresses, status, steps)
         await self._activity(row, event, [a.id for a in addresses], steps)
@@ -274,7 +348,9 @@ class EventApplier:
         # Every address with this email: a duplicate left on "Yes" would re-subscribe the
         # person on the next full sync (the lost-unsubscribe problem).
         changes = [
-            (a.id, AddressUpdate(newsletter=status)) for a in addresses if a.newsletter != status
+            (a.id, AddressUpdate(newsletter=status))
+            for a in addresses
+            if may_overwrite(a.newsletter, status)
         ]
         if changes:
             await self.onoffice.modify_addresses(changes)
@@ -310,15 +386,9 @@ class EventApplier:
             await self.onoffice.change_email(address.id, address.email, new_email)
         if contact is not None:
             async with self.resources.transaction() as session:
-                taken = await session.scalar(
-                    select(Contact.id).where(
-                        Contact.connection_id == self.connection.id, Contact.email == new_email
-                    )
-                )
-                if taken is None:
-                    await session.execute(
-                        update(Contact).where(Contact.id == contact.id).values(email=new_email)
-                    )
+                repo = ContactRepository.from_session(session)
+                if await repo.owner_of(self.connection.id, new_email) is None:
+                    await repo.update(contact.id, email=new_email)
         return InboundEventStatus.applied, None
 
     # -- helpers -----------------------------------------------------------------------------
@@ -334,23 +404,7 @@ class EventApplier:
 
     async def _contact(self, email: str) -> Contact | None:
         async with self.resources.sessionmaker() as session:
-            stmt = select(Contact).where(
-                Contact.connection_id == self.connection.id, Contact.email == email
-            )
-            return (await session.execute(stmt)).scalar_one_or_none()
-
-    async def _set_contact(
-        self, email: str, *, subscribed: bool | None, forget: bool = False
-    ) -> None:
-        async with self.resources.transaction() as session:
-            values: dict[str, Any] = {"subscribed": subscribed}
-            if forget:
-                values["synced_hash"] = None
-            await session.execute(
-                update(Contact)
-                .where(Contact.connection_id == self.connection.id, Contact.email == email)
-                .values(**values)
-            )
+            return await ContactRepository.from_session(session).by_email(self.connection.id, email)
 
     async def _find(self, email: str) -> list[Address]:
         return await self.onoffice.find_addresses_by_email(email)
@@ -415,8 +469,25 @@ async def _apply_round(resources: Resources, connection_id: int, *, job_try: int
         )
     if connection is None or tenant is None or not rows:
         return False
+    if await _hold_burst(resources, connection_id):
+        return True  # the burst's events are held; the rest goes on in the next round
     applier = EventApplier(resources, connection, tenant)
+    window = settings.ARCHIVE_BURST_WINDOW_S
+    young_after = utcnow() - timedelta(seconds=window)
+    deferred: set[str] = set()
     for row in rows:
+        email = normalise_email(str(row.payload.get("email", "")))
+        if email in deferred:
+            continue  # keep the order per email behind a removal that waits
+        if (
+            _is_burst_candidate(row)
+            and not row.payload.get("_released")
+            and (aware(row.received_at) or utcnow()) > young_after
+        ):
+            # A single archive/delete waits out the window, so that a burst ("Archive All")
+            # is recognised as one before any of it is applied.
+            deferred.add(email)
+            continue
         try:
             status, note = await applier.apply(row)
         except OnOfficeClaimError as exc:
@@ -432,6 +503,49 @@ async def _apply_round(resources: Resources, connection_id: int, *, job_try: int
                 raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
             continue
         await _finish(resources, row, status, note)
+    if deferred:
+        async with resources.transaction():
+            enqueue_job(
+                "webhooks.apply",
+                _job_id=f"{apply_job_id(connection_id)}:wait:{int(time.time())}",
+                _defer_by=window + 1,
+                connection_id=connection_id,
+            )
+        return False  # the deferred job comes back for the waiting removals
+    return True
+
+
+def _is_burst_candidate(row: InboundEvent) -> bool:
+    return (
+        row.source == "mailchimp"
+        and row.payload.get("type") == "deleted"
+        and not row.dedupe_key.startswith("reconcile:")
+    )
+
+
+async def _hold_burst(resources: Resources, connection_id: int) -> bool:
+    """Mailchimp sends one event per contact for "Archive All": a burst of removals within
+    ARCHIVE_BURST_WINDOW_S is held (status `held`) for a user to apply or dismiss."""
+    settings = resources.settings
+    async with resources.transaction() as session:
+        repo = InboundEventRepository.from_session(session)
+        removals = await repo.pending_removals(connection_id, InboundEventStatus.pending)
+        fresh = [r for r in removals if not r.payload.get("_released")]
+        if len(fresh) < settings.ARCHIVE_BURST_THRESHOLD:
+            return False
+        times = sorted(aware(r.received_at) or utcnow() for r in fresh)
+        span = (times[-1] - times[0]).total_seconds()
+        if (
+            span > settings.ARCHIVE_BURST_WINDOW_S
+            and len(fresh) < 2 * settings.ARCHIVE_BURST_THRESHOLD
+        ):
+            return False
+        await repo.set_status(
+            [r.id for r in fresh],
+            InboundEventStatus.held,
+            last_error="held: many archives/deletes at once (Archive All?); apply or dismiss",
+        )
+    log.warning("webhook.burst_held", extra={"connection_id": connection_id, "events": len(fresh)})
     return True
 
 

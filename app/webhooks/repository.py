@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,3 +52,50 @@ class InboundEventRepository:
         )
         event_id: int | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return event_id
+
+    # Removal bursts ("Archive All") ---------------------------------------------------------
+
+    def _removals(self, connection_id: int, status: str) -> Any:
+        return (
+            InboundEvent.connection_id == connection_id,
+            InboundEvent.status == status,
+            InboundEvent.source == "mailchimp",
+            InboundEvent.dedupe_key.not_like("reconcile:%"),
+        )
+
+    async def pending_removals(self, connection_id: int, status: str) -> Sequence[InboundEvent]:
+        stmt = select(InboundEvent).where(*self._removals(connection_id, status))
+        return [
+            e
+            for e in (await self.session.execute(stmt)).scalars()
+            if e.payload.get("type") == "deleted"
+        ]
+
+    async def set_status(self, event_ids: Sequence[int], status: str, **values: Any) -> None:
+        if event_ids:
+            await self.session.execute(
+                update(InboundEvent)
+                .where(InboundEvent.id.in_(list(event_ids)))
+                .values(status=status, **values)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def release(self, event: InboundEvent) -> None:
+        """A held event goes back to pending, marked to be confirmed at the provider."""
+        await self.session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id == event.id)
+            .values(status=InboundEventStatus.pending, payload={**event.payload, "_released": True})
+            .execution_options(synchronize_session=False)
+        )
+
+    async def count_held(self, connection_id: int) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(InboundEvent)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status == InboundEventStatus.held,
+            )
+        )
+        return int((await self.session.execute(stmt)).scalar_one())

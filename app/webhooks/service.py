@@ -14,10 +14,10 @@ from app.db.base import utcnow
 from app.db.models import Connection
 from app.errors import AppError, NotFound, Unauthorized
 from app.metrics import WEBHOOK_EVENTS
-from app.webhooks.apply import apply_job_id
+from app.webhooks.jobs import apply_job_id
 from app.webhooks.repository import InboundEventRepository
 from app.worker.queue import enqueue_job
-from providers.base import ProviderEvent
+from providers.base import ProviderEvent, ProviderEventType
 from providers.brevo.webhooks import parse_webhook as parse_brevo
 from providers.mailchimp.webhooks import parse_webhook as parse_mailchimp
 
@@ -36,7 +36,9 @@ class WebhookService:
     ) -> int:
         connection = await self.connection_for(session, "mailchimp", token)
         try:
-            events = parse_mailchimp(form)
+            # An archive is a removal like a delete (single ones apply; a burst such as
+            # "Archive All" is held for a user, see app.webhooks.apply).
+            events = parse_mailchimp(form, archive_event=ProviderEventType.deleted)
         except ValueError as exc:
             raise AppError(f"malformed Mailchimp webhook: {exc}", status_code=400) from exc
         return await self._store(session, "mailchimp", connection, events)
@@ -53,8 +55,15 @@ class WebhookService:
         except ValueError as exc:
             raise AppError(f"malformed Brevo webhook: {exc}", status_code=400) from exc
         if connection.list_id:
-            # Brevo marketing webhooks are account-wide: keep only events of our list.
-            events = [e for e in events if e.list_id in (None, connection.list_id)]
+            # Brevo marketing webhooks are account-wide: keep only events of our list, and
+            # unsubscribes from any list (one may blacklist the person account-wide; the
+            # applier re-reads the contact to decide).
+            events = [
+                e
+                for e in events
+                if e.list_id in (None, connection.list_id)
+                or e.type == ProviderEventType.unsubscribe
+            ]
         return await self._store(session, "brevo", connection, events)
 
     async def _store(

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote
@@ -84,6 +85,7 @@ _REMOVE_NOT_MEMBER_CODES: Final = frozenset({400, 404})
 class BrevoClient:
     name: ProviderName = ProviderName.brevo
     max_batch_size: int = 25_000
+    supports_tags: bool = False
 
     def __init__(
         self,
@@ -239,13 +241,22 @@ class BrevoClient:
                 )
             else:
                 valid.append((index, contact))
-        if len(valid) <= self._single_upsert_threshold:
+        # Imports never lift a blacklist: fresh consents go one by one.
+        fresh = [(i, c) for i, c in valid if c.resubscribe]
+        valid = [(i, c) for i, c in valid if not c.resubscribe]
+        if fresh:
+            singles = await asyncio.gather(
+                *(self._upsert_or_reject(list_id, c, mapping) for _, c in fresh)
+            )
+            for (index, _), result in zip(fresh, singles, strict=True):
+                results[index] = result
+        if valid and len(valid) <= self._single_upsert_threshold:
             singles = await asyncio.gather(
                 *(self._upsert_or_reject(list_id, c, mapping) for _, c in valid)
             )
             for (index, _), result in zip(valid, singles, strict=True):
                 results[index] = result
-        else:
+        elif valid:
             await self._import(list_id, [c for _, c in valid], mapping)
             for index, contact in valid:
                 results[index] = UpsertResult(email=contact.email, outcome=UpsertOutcome.synced)
@@ -273,10 +284,21 @@ class BrevoClient:
             "updateEnabled": True,
         }
         if not contact.subscribed:
-            # Re-subscribing needs recorded consent, so an upsert never lifts a blacklist;
-            # that is `set_subscription`'s job.
             body["emailBlacklisted"] = True
+        elif contact.resubscribe:
+            # A fresh consent recorded in onOffice after the opt-out: lift the blacklist (and
+            # verify below: it has been reported to be ignored silently).
+            body["emailBlacklisted"] = False
+        # Without `resubscribe` an upsert never lifts a blacklist.
         response = await self._request("POST", "/contacts", body=body, label="POST /contacts")
+        if contact.resubscribe:
+            raw = await self._get_raw(contact.email)
+            if raw is not None and raw.get("emailBlacklisted"):
+                raise BrevoRequestError(
+                    f"Brevo kept {contact.email} blacklisted. Re-subscribe the contact in Brevo "
+                    "(Contacts → the contact → unblock) if they have given consent again.",
+                    endpoint="POST /contacts",
+                )
         if response.status_code == 201:
             created = response.json() if response.content else {}
             provider_id = created.get("id") if isinstance(created, dict) else None
@@ -393,8 +415,10 @@ class BrevoClient:
         return None
 
     async def iter_contacts(
-        self, list_id: str, *, start: int = 0
+        self, list_id: str, *, start: int = 0, archived: bool = False
     ) -> AsyncIterator[ProviderContact]:
+        if archived:
+            return  # Brevo has no archive; blacklisted contacts are in the normal listing
         list_no = int(list_id)
         path = f"/contacts/lists/{list_no}/contacts"
         async for raw in self._paged(path, "contacts", _PAGE_CONTACTS, start=start):
@@ -411,6 +435,13 @@ class BrevoClient:
             "GET", f"/contacts/lists/{int(list_id)}", label="GET /contacts/lists/{listId}"
         )
         return _list_size(data) or 0
+
+    async def count_subscribed(self, list_id: str) -> int:
+        """List members that receive campaigns: `totalSubscribers` (blacklisted excluded)."""
+        data = await self._json(
+            "GET", f"/contacts/lists/{int(list_id)}", label="GET /contacts/lists/{listId}"
+        )
+        return int(data.get("totalSubscribers") or 0)
 
     # -- webhooks -----------------------------------------------------------------------------
 
@@ -484,6 +515,7 @@ class BrevoClient:
             last_name=_first_attr(attributes, mapping.last_name, LAST_NAME_CANDIDATES),
             subscribed=status == "subscribed",
             status=status,
+            changed_at=_parse_time(raw.get("modifiedAt")),
         )
 
     async def _get_raw(self, email: str) -> dict[str, Any] | None:
@@ -704,3 +736,13 @@ def _account_language(data: Mapping[str, Any]) -> str | None:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

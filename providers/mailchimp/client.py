@@ -65,7 +65,7 @@ WEBHOOK_EVENTS = ("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "
 WEBHOOK_SOURCES = {"user": True, "admin": True, "api": False}
 
 _KEY_RE = re.compile(r"(?P<secret>[0-9A-Za-z]+)-(?P<dc>[a-z]+[0-9]+)")
-_MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count"
+_MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count,last_changed"
 
 # Merge field tags we accept for each property; the first one is created when none exists.
 _FIELD_TAGS: dict[str, tuple[str, ...]] = {
@@ -153,6 +153,7 @@ class MailchimpClient:
 
     name = ProviderName.mailchimp
     max_batch_size = BATCH_SIZE
+    supports_tags = True
 
     def __init__(
         self,
@@ -633,12 +634,17 @@ class MailchimpClient:
         )
 
     async def iter_contacts(
-        self, list_id: str, *, start: int = 0
+        self, list_id: str, *, start: int = 0, archived: bool = False
     ) -> AsyncIterator[ProviderContact]:
-        """Every non-archived member from offset `start`, `page_size` per request, with tags."""
+        """Every non-archived member (or, with `archived`, every archived one) from offset
+        `start`, `page_size` per request, with tags, status and last_changed."""
         fields = ",".join(f"members.{name}" for name in _MEMBER_FIELDS.split(","))
         async for member in self._paginate(
-            f"/lists/{list_id}/members", "members", fields=fields, start=start
+            f"/lists/{list_id}/members",
+            "members",
+            fields=fields,
+            start=start,
+            params={"status": "archived"} if archived else None,
         ):
             yield await self._to_contact(list_id, member)
 
@@ -660,6 +666,14 @@ class MailchimpClient:
         """Members of every status except archived (what `iter_contacts` yields)."""
         page = await self._request(
             "GET", f"/lists/{list_id}/members", params={"count": 1, "fields": "total_items"}
+        )
+        return int(page.get("total_items") or 0)
+
+    async def count_subscribed(self, list_id: str) -> int:
+        page = await self._request(
+            "GET",
+            f"/lists/{list_id}/members",
+            params={"count": 1, "status": "subscribed", "fields": "total_items"},
         )
         return int(page.get("total_items") or 0)
 
@@ -685,6 +699,7 @@ class MailchimpClient:
             subscribed=None if status is None else status == "subscribed",
             status=status,
             tags=tags,
+            changed_at=_parse_time(member.get("last_changed")),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -923,6 +938,16 @@ def _missing_tags(member: dict[str, Any], wanted: Sequence[str]) -> list[str]:
     if isinstance(embedded, list) and int(member.get("tags_count") or 0) <= len(embedded):
         has = {str(tag.get("name")) for tag in embedded if isinstance(tag, dict)}
     return [tag for tag in dict.fromkeys(wanted) if tag not in has]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _status(subscribed: bool) -> str:

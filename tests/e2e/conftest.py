@@ -56,6 +56,7 @@ def e2e_settings(world: World, database_url: str) -> Settings:
         BREVO_PROCESS_POLL_S=0.2,
         BREVO_IMPORT_BATCH_SIZE=1500,
         LOG_LEVEL="WARNING",
+        ARCHIVE_BURST_WINDOW_S=0.5,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import csv
 import io
 from collections import Counter
@@ -334,13 +336,31 @@ class TestStaleContacts:
             )
             run = await run_full_sync(http, connector, token)
             assert run["counts"]["unsubscribed"] == 0
-            assert "forced synchronisation" in run["warning"]
+            assert run["counts"]["held_unsubscribes"] == 100
+            assert "approve" in run["warning"]
             assert members[subscriber_hash("s50@example.de")].status == "subscribed"
-            forced = await http.post(
-                f"{connector.url}/api/v1/syncs", headers=auth(token), json={"force": True}
+            # Approving unsubscribes exactly those contacts and sends nothing else.
+            before = dict(world.mailchimp.request_counts)
+            approved = await http.post(
+                f"{connector.url}/api/v1/syncs/{run['id']}/approve-unsubscribes",
+                headers=auth(token),
             )
-            run = await wait_for_run(http, connector.url, token, forced.json()["id"])
-            assert run["counts"]["unsubscribed"] == 100
+            assert approved.status_code == 202, approved.text
+            for _ in range(200):
+                run = (
+                    await http.get(f"{connector.url}/api/v1/syncs/{run['id']}", headers=auth(token))
+                ).json()
+                if run["counts"]["held_unsubscribes"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert run["counts"]["unsubscribed"] == 100 and run["warning"] is None
             assert members[subscriber_hash("s50@example.de")].status == "unsubscribed"
+            batch = "POST /3.0/lists/{list_id}"
+            assert world.mailchimp.request_counts.get(batch, 0) == before.get(batch, 0)
+            again = await http.post(
+                f"{connector.url}/api/v1/syncs/{run['id']}/approve-unsubscribes",
+                headers=auth(token),
+            )
+            assert again.status_code == 409
         finally:
             connector.stop()

@@ -26,7 +26,7 @@ from tests.e2e.harness import (
     signed_query,
     start_connector,
 )
-from tests.e2e.test_webhooks import address, eventually
+from tests.e2e.test_webhooks import address, eventually, fired_at
 
 
 @dataclass
@@ -183,7 +183,7 @@ class TestAddressSavedWebhook:
         (hook,) = world.mailchimp.lists[synced.list_id].webhooks.values()
         form = {
             "type": "unsubscribe",
-            "fired_at": "2026-11-27 11:00:00",
+            "fired_at": fired_at(),
             "data[email]": "anna@example.de",
             "data[action]": "unsub",
         }

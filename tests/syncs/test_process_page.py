@@ -12,7 +12,7 @@ from app.config import Settings
 from app.db.models import Connection, Problem, SyncBatch, SyncRun, Tenant
 from app.db.session import unit_of_work
 from app.resources import Resources, create_resources
-from app.syncs.contacts import Language
+from app.contacts.values import Language
 from app.syncs.engine import close_open_batch, process_page
 from app.syncs.repository import SyncRepository
 from onoffice_client.models import Address, NewsletterStatus
@@ -158,6 +158,6 @@ class TestProcessPage:
                 await session.execute(select(Problem).where(Problem.address_id == 5))
             ).scalar_one()
             (chunk,) = (await session.execute(select(SyncBatch))).scalars().all()
-        assert run is not None and run.rejected == 1
-        assert problem.kind == "rejected" and "unsubscribed at the provider" in problem.reason
+        assert run is not None and run.opted_out == 1 and run.rejected == 0
+        assert problem.kind == "opted_out" and "opted out at Mailchimp" in problem.reason
         assert [c["email"] for c in chunk.payload] == ["anna@example.de"]

@@ -1,0 +1,54 @@
+"""Writes that follow from a consent decision and touch more than the ledger row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contacts.rules import BOUNCE_STATES, REMOVED_STATES, Signal
+from app.db.base import utcnow
+from app.webhooks.jobs import enqueue_apply
+from app.webhooks.repository import InboundEventRepository
+from providers.base import ProviderEvent, ProviderEventType
+
+PROVIDER_LABELS = {"mailchimp": "Mailchimp", "brevo": "Brevo"}
+
+
+def write_back_type(provider_state: str) -> ProviderEventType:
+    if provider_state in REMOVED_STATES:
+        return ProviderEventType.deleted
+    if provider_state in BOUNCE_STATES:
+        return ProviderEventType.cleaned
+    return ProviderEventType.unsubscribe
+
+
+async def write_back_opt_out(
+    session: AsyncSession, provider: str, connection_id: int, email: str, signal: Signal
+) -> int | None:
+    """A provider opt-out the full sync found (its webhook was lost or never sent) goes to
+    onOffice the way a webhook would: stored as an event and applied by the webhook applier
+    (No or "not specified", with the activity). Deduplicated per state and time."""
+    assert signal.status is not None
+    kind = write_back_type(signal.status)
+    at = signal.at.isoformat() if signal.at else "unknown"
+    event = ProviderEvent(
+        type=kind,
+        email=email,
+        occurred_at=signal.at,
+        reason=f"{signal.status} at {PROVIDER_LABELS.get(provider, provider)}",
+        source="reconcile",
+        raw_type="reconcile",
+        dedupe_key=f"reconcile:{connection_id}:{email}:{signal.status}:{at}",
+    )
+    payload: dict[str, Any] = event.model_dump(mode="json")
+    event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
+        source=provider,
+        dedupe_key=event.dedupe_key,
+        payload=payload,
+        received_at=utcnow(),
+        connection_id=connection_id,
+    )
+    if event_id is not None:
+        enqueue_apply(connection_id, event_id)
+    return event_id

@@ -1,0 +1,297 @@
+"""Every query on the contact ledger (`contact`) and the provider list state (`provider_member`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.contacts.rules import SUBSCRIBED, Signal, newest
+from app.db.models import Contact, InboundEvent, InboundEventStatus, ProviderMember
+
+# Provider events that take a contact off the list (the full sync and the incremental push
+# hold such a contact back until the event is applied).
+OPT_OUT_EVENT_TYPES = ("unsubscribe", "deleted", "cleaned")
+
+
+class ContactRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> ContactRepository:
+        return cls(session)
+
+    # Ledger rows -------------------------------------------------------------------------------
+
+    async def by_emails(self, connection_id: int, emails: Iterable[str]) -> dict[str, Contact]:
+        wanted = list(set(emails))
+        if not wanted:
+            return {}
+        stmt = select(Contact).where(
+            Contact.connection_id == connection_id, Contact.email.in_(wanted)
+        )
+        return {c.email: c for c in (await self.session.execute(stmt)).scalars()}
+
+    async def by_email(self, connection_id: int, email: str) -> Contact | None:
+        return (await self.by_emails(connection_id, [email])).get(email)
+
+    async def by_address_ids(
+        self, connection_id: int, address_ids: Sequence[int]
+    ) -> dict[int, Contact]:
+        if not address_ids:
+            return {}
+        stmt = select(Contact).where(
+            Contact.connection_id == connection_id, Contact.address_id.in_(list(address_ids))
+        )
+        return {c.address_id: c for c in (await self.session.execute(stmt)).scalars()}
+
+    async def get(self, contact_id: int) -> Contact | None:
+        return await self.session.get(Contact, contact_id)
+
+    def add(self, contact: Contact) -> None:
+        self.session.add(contact)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def update(self, contact_id: int, **values: Any) -> None:
+        await self.session.execute(
+            update(Contact)
+            .where(Contact.id == contact_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def update_email_rows(self, connection_id: int, email: str, **values: Any) -> None:
+        await self.session.execute(
+            update(Contact)
+            .where(Contact.connection_id == connection_id, Contact.email == email)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def record_provider(
+        self,
+        connection_id: int,
+        email: str,
+        signal: Signal,
+        *,
+        address_id: int | None = None,
+        onoffice: Signal | None = None,
+    ) -> None:
+        """Store a provider consent signal (and optionally onOffice's) for an email; creates
+        the ledger row when an address is known and none exists yet."""
+        values: dict[str, Any] = {
+            "provider_status": signal.status,
+            "provider_changed_at": signal.at,
+            "subscribed": signal.status == SUBSCRIBED,
+        }
+        if onoffice is not None:
+            values |= {"onoffice_status": onoffice.status, "onoffice_changed_at": onoffice.at}
+        row = await self.by_email(connection_id, email)
+        if row is not None:
+            await self.update(row.id, **values)
+        elif address_id is not None:
+            self.add(
+                Contact(
+                    connection_id=connection_id,
+                    address_id=address_id,
+                    email=email,
+                    tags=[],
+                    **values,
+                )
+            )
+            await self.session.flush()
+
+    async def claim(self, contact_ids: Sequence[int], run_id: int) -> None:
+        """Mark contacts as handled by `run_id` (the duplicate rule reads this)."""
+        if contact_ids:
+            await self.session.execute(
+                update(Contact)
+                .where(Contact.id.in_(list(contact_ids)))
+                .values(last_run_id=run_id)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def owner_of(self, connection_id: int, email: str) -> int | None:
+        return await self.session.scalar(
+            select(Contact.address_id).where(
+                Contact.connection_id == connection_id, Contact.email == email
+            )
+        )
+
+    async def address_ids_for(self, connection_id: int, emails: Sequence[str]) -> list[int]:
+        stmt = select(Contact.address_id).where(
+            Contact.connection_id == connection_id, Contact.email.in_(list(emails))
+        )
+        return sorted({int(i) for i in (await self.session.execute(stmt)).scalars()})
+
+    def _stale(self, connection_id: int, run_id: int) -> Any:
+        return (
+            Contact.connection_id == connection_id,
+            Contact.subscribed.is_(True),
+            (Contact.last_run_id.is_(None)) | (Contact.last_run_id != run_id),
+        )
+
+    async def count_stale(self, connection_id: int, run_id: int) -> int:
+        """Subscribed contacts this run did not see among the newsletter-Yes addresses."""
+        stmt = select(func.count()).select_from(Contact).where(*self._stale(connection_id, run_id))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def stale(self, connection_id: int, run_id: int, limit: int) -> Sequence[Contact]:
+        stmt = (
+            select(Contact)
+            .where(*self._stale(connection_id, run_id))
+            .order_by(Contact.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_synced(self, connection_id: int) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Contact)
+            .where(Contact.connection_id == connection_id, Contact.synced_hash.is_not(None))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def count_subscribed(self, connection_id: int) -> int:
+        """Contacts the ledger expects to be subscribed at the provider."""
+        stmt = (
+            select(func.count())
+            .select_from(Contact)
+            .where(Contact.connection_id == connection_id, Contact.subscribed.is_(True))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def refused(self, connection_id: int, limit: int = 100) -> Sequence[Contact]:
+        """Contacts whose last change the provider refused (incremental pushes included)."""
+        stmt = (
+            select(Contact)
+            .where(Contact.connection_id == connection_id, Contact.rejected_reason.is_not(None))
+            .order_by(Contact.updated_at.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_refused(self, connection_id: int) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Contact)
+            .where(Contact.connection_id == connection_id, Contact.rejected_reason.is_not(None))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def wipe(self, connection_id: int) -> None:
+        """Forget the ledger and list state (the connection now points at another list)."""
+        await self.session.execute(delete(Contact).where(Contact.connection_id == connection_id))
+        await self.session.execute(
+            delete(ProviderMember).where(ProviderMember.connection_id == connection_id)
+        )
+
+    # Pending provider opt-outs -----------------------------------------------------------------
+
+    async def pending_opt_outs(
+        self, connection_id: int, emails: Iterable[str] | None = None, limit: int = 100_000
+    ) -> frozenset[str]:
+        """Emails with a received opt-out event that is not applied to onOffice yet."""
+        stmt = (
+            select(InboundEvent.payload)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status.in_((InboundEventStatus.pending, InboundEventStatus.held)),
+            )
+            .limit(limit)
+        )
+        wanted = None if emails is None else set(emails)
+        found = set()
+        for payload in (await self.session.execute(stmt)).scalars():
+            if payload.get("type") in OPT_OUT_EVENT_TYPES:
+                email = str(payload.get("email", "")).strip().lower()
+                if wanted is None or email in wanted:
+                    found.add(email)
+        return frozenset(found)
+
+    # Provider list state -----------------------------------------------------------------------
+
+    async def store_members(
+        self, connection_id: int, run_id: int, members: Sequence[dict[str, Any]]
+    ) -> None:
+        """Upsert one page of the provider's list state (email, status, changed_at, tags)."""
+        if not members:
+            return
+        rows = list(
+            {
+                m["email"]: {**m, "connection_id": connection_id, "run_id": run_id} for m in members
+            }.values()
+        )
+        dialect = self.session.bind.dialect.name if self.session.bind is not None else ""
+        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+        stmt = insert(ProviderMember).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id", "email"],
+            set_={
+                name: getattr(stmt.excluded, name)
+                for name in ("status", "changed_at", "tags", "provider_id", "run_id")
+            },
+        )
+        await self.session.execute(stmt)
+
+    async def members(
+        self, connection_id: int, run_id: int, emails: Iterable[str]
+    ) -> dict[str, ProviderMember]:
+        wanted = list(set(emails))
+        if not wanted:
+            return {}
+        stmt = select(ProviderMember).where(
+            ProviderMember.connection_id == connection_id,
+            ProviderMember.run_id == run_id,
+            ProviderMember.email.in_(wanted),
+        )
+        return {m.email: m for m in (await self.session.execute(stmt)).scalars()}
+
+    async def member_page(
+        self, connection_id: int, run_id: int, after_id: int, limit: int
+    ) -> Sequence[ProviderMember]:
+        stmt = (
+            select(ProviderMember)
+            .where(
+                ProviderMember.connection_id == connection_id,
+                ProviderMember.run_id == run_id,
+                ProviderMember.id > after_id,
+            )
+            .order_by(ProviderMember.id)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+
+def provider_signal(contact: Contact | None, member: ProviderMember | None) -> Signal:
+    """The newest provider signal from the ledger and this run's read of the list."""
+    ledger = (
+        Signal(contact.provider_status, contact.provider_changed_at) if contact else Signal(None)
+    )
+    read = Signal(member.status, member.changed_at) if member else Signal(None)
+    return newest(ledger, read)
+
+
+def onoffice_signal(contact: Contact | None) -> Signal:
+    if contact is None:
+        return Signal(None)
+    return Signal(contact.onoffice_status, contact.onoffice_changed_at)
+
+
+def parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -1,0 +1,188 @@
+"""The consent rule, in one place (pure functions; no I/O).
+
+For each email of a connection the ledger (`contact` row) keeps the latest consent signal of
+each side with its time:
+
+* onOffice: the Newsletter value (`yes`, `no`, `cancellation`, `not_specified`, ..., or
+  `absent` when a full sync no longer finds the address among the newsletter-Yes addresses) and
+  the time the connector saw it change. A value seen for the first time has no change time: it
+  is not proof of a fresh decision (a first sync into an audience with opt-outs must not undo
+  them).
+* the provider: its state (`subscribed`, `pending`, `unsubscribed`, `blacklisted`, `cleaned`,
+  `archived`, `deleted`, ...) and the provider's `last_changed` / event time.
+
+The newer signal wins. A provider opt-out therefore flows to onOffice (No; "not specified" for
+archived/deleted) and is never undone by a stale "Yes". Only an onOffice change to "Yes" seen
+after the opt-out is a fresh consent: it subscribes again (Brevo: lifts the blacklist; Mailchimp
+may refuse for compliance, then the contact is listed with the reason). "Not specified" never
+overwrites No or Cancellation. When a time is unknown, the opt-out wins.
+
+The full sync, the incremental push and the webhook applier all decide through this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from onoffice_client.models import NewsletterStatus
+
+SUBSCRIBED = "subscribed"
+PENDING = "pending"
+# Provider states that mean "do not send": each is an opt-out.
+OPT_OUT_STATES = frozenset(
+    {"unsubscribed", "blacklisted", "cleaned", "hard_bounce", "archived", "deleted"}
+)
+BOUNCE_STATES = frozenset({"cleaned", "hard_bounce"})
+REMOVED_STATES = frozenset({"archived", "deleted"})
+# onOffice values that a provider-side deletion must not overwrite.
+EXPLICIT_NO = frozenset({NewsletterStatus.no.name, NewsletterStatus.cancellation.name})
+YES = NewsletterStatus.yes.name
+
+
+# Times from two clocks (the provider's, often to the second, and the connector's) are only
+# ordered when they are further apart than this; closer ones are a tie, and a tie goes to the
+# opt-out.
+TIE = timedelta(seconds=5)
+
+
+class Action(StrEnum):
+    send = "send"  # create/update the contact as subscribed
+    resubscribe = "resubscribe"  # fresh onOffice consent after a provider opt-out: lift it
+    write_back = "write_back"  # the provider opt-out is newer: onOffice gets it, nothing is sent
+    bounced = "bounced"  # cleaned / hard bounce: written back as No, nothing is sent
+    pending = "pending"  # double opt-in not confirmed: nothing is sent
+
+
+@dataclass(frozen=True)
+class Signal:
+    status: str | None
+    at: datetime | None = None
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """Database times come back naive on SQLite: they are UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def newer(a: datetime | None, b: datetime | None) -> bool:
+    """`a` is newer than `b` by more than the clock tie; an unknown time is never newer than a
+    known one."""
+    a, b = aware(a), aware(b)
+    if a is None:
+        return False
+    return b is None or a - b > TIE
+
+
+def newest(*signals: Signal) -> Signal:
+    """The newest known provider signal. An untimed signal counts only when nothing else is
+    known; between signals that tie (or are both untimed) an opt-out wins."""
+    known = [s for s in signals if s.status is not None]
+    if not known:
+        return Signal(None)
+    timed = [s for s in known if s.at is not None] or known
+    best = timed[0]
+    for candidate in timed[1:]:
+        if newer(candidate.at, best.at):
+            best = candidate
+        elif not newer(best.at, candidate.at) and candidate.status in OPT_OUT_STATES:
+            best = candidate  # a tie: the opt-out wins
+    return best
+
+
+def is_opt_out(status: str | None) -> bool:
+    return status in OPT_OUT_STATES
+
+
+def onoffice_value(newsletter: NewsletterStatus | None, *, active: bool = True) -> str:
+    """The ledger's name for an onOffice Newsletter value (`absent`: inactive or deleted)."""
+    if not active or newsletter is None:
+        return "absent"
+    return newsletter.name
+
+
+def observe_onoffice(
+    previous: str | None, previous_at: datetime | None, value: str, now: datetime
+) -> Signal:
+    """The onOffice signal after seeing `value`: a change gets the time it was first seen; a
+    first sighting has no time (it proves no fresh decision)."""
+    if previous is None:
+        return Signal(value, None)
+    if previous != value:
+        return Signal(value, now)
+    return Signal(value, previous_at)
+
+
+def decide_yes(onoffice: Signal, provider: Signal) -> Action:
+    """onOffice says Yes: what to do at the provider."""
+    state = provider.status
+    if state is None or state not in OPT_OUT_STATES | {PENDING}:
+        return Action.send  # unknown, subscribed, transactional, not in the list
+    if state == PENDING:
+        return Action.pending
+    if newer(onoffice.at, provider.at):
+        return Action.resubscribe  # an explicit onOffice change after the opt-out
+    return Action.bounced if state in BOUNCE_STATES else Action.write_back
+
+
+def onoffice_target(provider_state: str) -> NewsletterStatus:
+    """What onOffice's Newsletter field becomes for a provider opt-out."""
+    if provider_state in REMOVED_STATES:
+        return NewsletterStatus.not_specified
+    return NewsletterStatus.no
+
+
+def may_overwrite(current: NewsletterStatus | str | None, target: NewsletterStatus) -> bool:
+    """ "Not specified" never overwrites No or Cancellation."""
+    value = current.value if isinstance(current, NewsletterStatus) else current
+    if target == NewsletterStatus.not_specified:
+        return value not in EXPLICIT_NO and value != target.value
+    return value != target.value
+
+
+class EventVerdict(StrEnum):
+    apply = "apply"
+    stale = "stale"  # older than the state the ledger knows
+    confirm = "confirm"  # an opt-out that looks older: re-read the provider before dropping it
+
+
+def judge_event(
+    kind: str, occurred_at: datetime | None, ledger_provider: Signal, ledger_onoffice: Signal
+) -> EventVerdict:
+    """Whether a provider consent event still says something new.
+
+    An opt-out is never dropped on time alone (it is confirmed at the provider when it looks
+    old); a subscribe older than the known provider state, or older than an explicit onOffice
+    "No", is stale."""
+    if kind in ("unsubscribe", "deleted", "cleaned", "hard_bounce"):
+        if ledger_provider.at is not None and newer(ledger_provider.at, occurred_at):
+            return EventVerdict.confirm
+        return EventVerdict.apply
+    if kind == "subscribe":
+        if (
+            ledger_provider.at is not None
+            and ledger_provider.status in OPT_OUT_STATES
+            and not newer(occurred_at, ledger_provider.at)
+        ):
+            return EventVerdict.stale  # not clearly after the opt-out the ledger knows
+        if (
+            ledger_onoffice.status not in (None, YES)
+            and ledger_onoffice.at is not None
+            and newer(ledger_onoffice.at, occurred_at)
+        ):
+            return EventVerdict.stale
+    return EventVerdict.apply
+
+
+def event_state(kind: str) -> str | None:
+    """The provider state a consent event reports."""
+    return {
+        "subscribe": SUBSCRIBED,
+        "unsubscribe": "unsubscribed",
+        "deleted": "deleted",
+        "cleaned": "cleaned",
+        "hard_bounce": "hard_bounce",
+    }.get(kind)
