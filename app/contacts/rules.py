@@ -135,12 +135,14 @@ def onoffice_target(provider_state: str) -> NewsletterStatus:
     return NewsletterStatus.no
 
 
-def may_overwrite(current: NewsletterStatus | str | None, target: NewsletterStatus) -> bool:
-    """ "Not specified" never overwrites No or Cancellation."""
-    value = current.value if isinstance(current, NewsletterStatus) else current
+def may_overwrite(current: NewsletterStatus | None, target: NewsletterStatus) -> bool:
+    """Whether onOffice's value should become `target`: "not specified" never overwrites No
+    or Cancellation."""
+    if current == target:
+        return False
     if target == NewsletterStatus.not_specified:
-        return value not in EXPLICIT_NO and value != target.value
-    return value != target.value
+        return current is None or current.name not in EXPLICIT_NO
+    return True
 
 
 class EventVerdict(StrEnum):

@@ -97,7 +97,18 @@ class SyncStarted(BaseModel):
 class ProblemRead(BaseModel):
     address_id: int
     email: str
-    kind: Literal["duplicate", "invalid_email", "missing_email", "rejected"]
+    kind: Literal[
+        "duplicate",
+        "invalid_email",
+        "missing_email",
+        "rejected",
+        "opted_out",
+        "pending_optin",
+        "bounced",
+    ] = Field(
+        description="opted_out: opted out at the provider (written back to onOffice); "
+        "pending_optin: double opt-in not confirmed; bounced: cleaned/hard bounce"
+    )
     reason: str
 
 

@@ -531,15 +531,20 @@ async def _hold_burst(resources: Resources, connection_id: int) -> bool:
         repo = InboundEventRepository.from_session(session)
         removals = await repo.pending_removals(connection_id, InboundEventStatus.pending)
         fresh = [r for r in removals if not r.payload.get("_released")]
-        if len(fresh) < settings.ARCHIVE_BURST_THRESHOLD:
+        if not fresh:
             return False
-        times = sorted(aware(r.received_at) or utcnow() for r in fresh)
-        span = (times[-1] - times[0]).total_seconds()
-        if (
-            span > settings.ARCHIVE_BURST_WINDOW_S
-            and len(fresh) < 2 * settings.ARCHIVE_BURST_THRESHOLD
-        ):
-            return False
+        # While a burst is held, later removals join it ("Archive All" of a large audience
+        # arrives over minutes).
+        if await repo.count_held(connection_id) == 0:
+            if len(fresh) < settings.ARCHIVE_BURST_THRESHOLD:
+                return False
+            times = sorted(aware(r.received_at) or utcnow() for r in fresh)
+            span = (times[-1] - times[0]).total_seconds()
+            if (
+                span > settings.ARCHIVE_BURST_WINDOW_S
+                and len(fresh) < 2 * settings.ARCHIVE_BURST_THRESHOLD
+            ):
+                return False
         await repo.set_status(
             [r.id for r in fresh],
             InboundEventStatus.held,

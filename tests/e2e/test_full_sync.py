@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import csv
 import io
 from collections import Counter
