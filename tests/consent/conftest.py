@@ -130,7 +130,10 @@ class Scene:
         engine = create_engine(self.connector.settings.DATABASE_URL)
         try:
             async with engine.connect() as conn:
-                return await conn.scalar(select(Connection.onoffice_watermark))
+                # The newest connection is this scene's (scenes are made one after another).
+                return await conn.scalar(
+                    select(Connection.onoffice_watermark).order_by(Connection.id.desc()).limit(1)
+                )
         finally:
             await engine.dispose()
 
