@@ -16,7 +16,7 @@ from app.db.engine import create_engine, create_sessionmaker
 from app.db.models import Connection, Tenant
 
 # Every encrypted column; a new one must be added here (tests/security checks the models).
-ENCRYPTED_COLUMNS: dict[type[Tenant] | type[Connection], tuple[str, ...]] = {
+ENCRYPTION_KEY_COLUMNS: dict[type[Tenant] | type[Connection], tuple[str, ...]] = {
     Tenant: ("api_token_encrypted", "api_secret_encrypted"),
     Connection: ("api_key_encrypted",),
 }
@@ -36,7 +36,7 @@ async def rotate_stored_secrets(settings: Settings, *, page_size: int = 500) -> 
     sessionmaker = create_sessionmaker(engine)
     result = RotationResult()
     try:
-        for model, columns in ENCRYPTED_COLUMNS.items():
+        for model, columns in ENCRYPTION_KEY_COLUMNS.items():
             last_id = 0
             while True:
                 async with sessionmaker.begin() as session:
