@@ -14,3 +14,7 @@ BEARER_RESPONSES: dict[int | str, dict[str, Any]] = {
         "or deactivated (with `WWW-Authenticate: Bearer`).",
     },
 }
+
+NO_CONNECTION: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No provider connected yet (or an unknown id)"},
+}

@@ -6,12 +6,14 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.deps import ResourcesDep, SessionDep
-from app.openapi import BEARER_RESPONSES
+from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.syncs.schemas import ProblemPage, SyncRunRead, SyncStart, SyncStarted
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import CurrentTenant
 
-router = APIRouter(prefix="/api/v1/syncs", tags=["sync"], responses=BEARER_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/syncs", tags=["sync"], responses=BEARER_RESPONSES | NO_CONNECTION
+)
 
 MAX_ID = 2**63 - 1  # ids are BIGINT: larger values are a 422, not a database error
 RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="id of the synchronisation")]

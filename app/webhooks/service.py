@@ -57,7 +57,7 @@ class WebhookService:
             events = parse_brevo(body)
         except ValueError as exc:
             raise AppError(f"malformed Brevo webhook: {exc}", status_code=400) from exc
-        if not events and isinstance(body, dict | list) and body:
+        if not events and body != []:
             raise AppError(
                 "malformed Brevo webhook: no event with an `email` and an `event` name",
                 status_code=400,
