@@ -2,13 +2,16 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN python -m venv /venv
+# Reproducible: every dependency pinned with its hashes (requirements.lock, `make lock`).
+COPY requirements.lock ./
+RUN /venv/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml ./
 COPY app ./app
 COPY providers ./providers
 COPY onoffice_client ./onoffice_client
 COPY emulators ./emulators
 COPY migrations ./migrations
-RUN /venv/bin/pip install --no-cache-dir .
+RUN /venv/bin/pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home /srv connector

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck pytest demo bench worker clean
+.PHONY: run test venv lint typecheck pytest demo bench worker clean lock
 
 $(BIN)/connector: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy app providers onoffice_client
+
+## Re-pin the runtime dependencies (with hashes) that the Dockerfile installs.
+lock: venv
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --no-header --custom-compile-command "make lock" \
+		-o requirements.lock
 
 worker: venv
 	$(BIN)/connector worker

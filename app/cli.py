@@ -1,4 +1,4 @@
-"""Console script `connector`: serve, worker, migrate, demo, sync, genkey."""
+"""Console script `connector`: serve, worker, migrate, demo, sync, genkey, rotate-keys."""
 
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     p_migrate = sub.add_parser("migrate", help="upgrade the database schema")
     p_migrate.add_argument("revision", nargs="?", default="head")
     sub.add_parser("genkey", help="print a new ENCRYPTION_KEY")
+    sub.add_parser(
+        "rotate-keys",
+        help="re-encrypt every stored secret with the first ENCRYPTION_KEY (then older keys "
+        "can be removed)",
+    )
     p_demo = sub.add_parser(
         "demo", help="run everything locally with emulated onOffice, Mailchimp and Brevo"
     )
@@ -102,6 +107,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(
             run_sync(customer=args.customer, group=args.group, force=args.force, wait=args.wait)
+        )
+    elif args.command == "rotate-keys":
+        import asyncio
+
+        from app.keys import rotate_stored_secrets
+
+        result = asyncio.run(rotate_stored_secrets(get_settings()))
+        print(
+            f"re-encrypted {result.secrets} secrets of {result.rows} rows with the first key; "
+            "older keys can now be removed from ENCRYPTION_KEY"
         )
     elif args.command == "genkey":
         from app.crypto import generate_key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,22 @@ class Settings(BaseSettings):
     ARCHIVE_BURST_THRESHOLD: int = Field(default=20, ge=2)
     ARCHIVE_BURST_WINDOW_S: float = Field(default=60.0, ge=0)
 
+    # Security knobs.
+    # Where a generated ENCRYPTION_KEY is kept when none is configured (development/testing):
+    # unset = beside the embedded SQLite database, or the working directory for other databases.
+    DATA_DIR: Path | None = None
+    # Bearer token for GET /metrics; unset = /metrics is public (keep it on an internal network).
+    METRICS_TOKEN: SecretStr | None = None
+    # Origins allowed to frame the iframe pages (CSP frame-ancestors), space-separated.
+    ONOFFICE_FRAME_ANCESTORS: str = "https://smart.onoffice.de https://*.onoffice.de"
+    # The onOffice origin the activation page posts its answer to (window.parent.postMessage).
+    ONOFFICE_ORIGIN: str = "https://smart.onoffice.de"
+    # Provider webhooks: largest accepted body (413 above), events per delivery (413 above;
+    # Brevo batches at most 500) and JSON nesting depth (400 above).
+    WEBHOOK_MAX_BODY_BYTES: int = Field(default=2 * 1024 * 1024, ge=1024)
+    WEBHOOK_MAX_EVENTS: int = Field(default=1000, ge=1)
+    WEBHOOK_MAX_JSON_DEPTH: int = Field(default=32, ge=2, le=500)
+
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Settings:
         if Environment.production == self.ENV:
@@ -82,6 +99,17 @@ class Settings(BaseSettings):
 
     def mailchimp_base_url(self, dc: str) -> str:
         return self.MAILCHIMP_API_URL.replace("{dc}", dc)
+
+    def data_dir(self) -> Path:
+        """Where generated state (the development key file) lives."""
+        if self.DATA_DIR is not None:
+            return self.DATA_DIR
+        prefix = "sqlite+aiosqlite:///"
+        if self.DATABASE_URL.startswith(prefix):
+            path = self.DATABASE_URL[len(prefix) :].split("?", 1)[0]
+            if path and path != ":memory:":
+                return Path(path).resolve().parent
+        return Path.cwd()
 
 
 def _secret_value(value: SecretStr | None) -> str:

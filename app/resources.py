@@ -11,7 +11,7 @@ from arq.connections import ArqRedis, RedisSettings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.crypto import SecretBox
+from app.crypto import KeyPurpose, SecretBox
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.session import unit_of_work
 from app.worker.queue import ArqQueue, InProcessQueue, JobQueue
@@ -25,6 +25,8 @@ class Resources:
     http: httpx.AsyncClient
     secret_box: SecretBox
     queue: JobQueue
+    # Session tokens use their own derived key (never the one of data at rest).
+    session_box: SecretBox
     redis: ArqRedis | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -84,6 +86,7 @@ async def create_resources(
             http=http or create_http_client(settings),
             secret_box=SecretBox.from_settings(settings),
             queue=queue,
+            session_box=SecretBox.from_settings(settings, KeyPurpose.session),
             redis=redis,
         )
         return resources
@@ -99,6 +102,7 @@ async def create_resources(
         http=http or create_http_client(settings),
         secret_box=SecretBox.from_settings(settings),
         queue=queue,
+        session_box=SecretBox.from_settings(settings, KeyPurpose.session),
     )
     holder.append(resources)
     return resources

@@ -25,8 +25,8 @@ class ConnectionRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def by_webhook_token(self, token: str) -> Connection | None:
-        stmt = select(Connection).where(Connection.webhook_token == token)
+    async def by_webhook_token_hash(self, token_hash: str) -> Connection | None:
+        stmt = select(Connection).where(Connection.webhook_token == token_hash)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def get_tenant(self, tenant_id: int) -> Tenant | None:

@@ -5,9 +5,12 @@ from fastapi import APIRouter, Query, status
 from app.connections.schemas import ConnectionRead, ConnectionUpdate
 from app.connections.service import connection as connection_service
 from app.deps import ResourcesDep, SessionDep
+from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.tenants.auth import CurrentTenant
 
-router = APIRouter(prefix="/api/v1/connection", tags=["connection"])
+router = APIRouter(
+    prefix="/api/v1/connection", tags=["connection"], responses=BEARER_RESPONSES | NO_CONNECTION
+)
 
 ERRORS: dict[int | str, dict[str, str]] = {
     400: {"description": "The provider rejected the API key (message says why)"},

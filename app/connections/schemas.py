@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class ActivityOptions(BaseModel):
@@ -23,6 +23,16 @@ class ConnectionUpdate(BaseModel):
         "left out to keep the saved key of the same provider (e.g. to change only activities).",
     )
     activities: ActivityOptions = Field(default_factory=ActivityOptions)
+
+    @field_validator("api_key")
+    @classmethod
+    def _printable_ascii(cls, value: SecretStr | None) -> SecretStr | None:
+        # Keys travel in HTTP headers: anything else cannot be a key (and cannot be sent).
+        if value is not None:
+            key = value.get_secret_value().strip()
+            if len(key) > 256 or not (key.isascii() and key.isprintable()):
+                raise ValueError("an API key consists of at most 256 printable ASCII characters")
+        return value
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -12,7 +12,7 @@ from app.connections.factory import build_provider, provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.schemas import ActivityOptions, ConnectionRead, ConnectionUpdate
 from app.contacts.repository import ContactRepository
-from app.crypto import mask_secret
+from app.crypto import hash_token, mask_secret
 from app.db.models import Connection
 from app.errors import AppError, NotFound
 from app.resources import Resources
@@ -60,22 +60,27 @@ class ConnectionService:
         except ProviderError as exc:
             raise provider_app_error(data.provider, exc) from exc
 
-        if existing is not None and existing.webhook_id:
-            same_target = existing.provider == data.provider and existing.list_id == audience.id
-            if not same_target:
-                await self._remove_webhook_quietly(resources, existing)
-                existing.webhook_id = None
-        token = existing.webhook_token if existing is not None else secrets.token_urlsafe(32)
+        # A fresh URL token and bearer secret on every save: only their hashes are stored, so
+        # the webhook is registered again under the new URL and the old one removed after.
+        token, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         try:
             webhook = await provider.register_webhook(
-                audience.id, webhook_url(resources, data.provider, token), token
+                audience.id, webhook_url(resources, data.provider, token), secret
             )
         except ProviderError as exc:
             raise provider_app_error(data.provider, exc) from exc
+        if existing is not None and existing.webhook_id:
+            same_hook = (
+                existing.provider == data.provider
+                and existing.list_id == audience.id
+                and existing.webhook_id == webhook.id
+            )
+            if not same_hook:
+                await self._remove_webhook_quietly(resources, existing)
 
-        connection = existing or Connection(
-            tenant_id=tenant.tenant_id, group_id=tenant.group_id, webhook_token=token
-        )
+        connection = existing or Connection(tenant_id=tenant.tenant_id, group_id=tenant.group_id)
+        connection.webhook_token = hash_token(token)
+        connection.webhook_secret_hash = hash_token(secret)
         connection.provider = data.provider
         connection.api_key_encrypted = resources.secret_box.encrypt(api_key)
         connection.api_key_hint = mask_secret(api_key)

@@ -66,7 +66,11 @@ class Connection(TimestampMixin, Base):
     list_id: Mapped[str | None] = mapped_column(String(64))
     list_name: Mapped[str | None] = mapped_column(String(255))
     webhook_id: Mapped[str | None] = mapped_column(String(128))
+    # SHA-256 (hex) of the unguessable token in the provider webhook URL (looked up by hash;
+    # the token itself is only ever in the provider's webhook settings).
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
+    # SHA-256 of the Brevo webhook's bearer secret (separate from the URL token; required).
+    webhook_secret_hash: Mapped[str | None] = mapped_column(String(64))
     activities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     field_mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Incremental sync watermark (onOffice `Aenderung`).

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from app.crypto import hash_token
 from app.deps import ResourcesDep
+from app.errors import Unauthorized
+from app.tenants.schemas import ErrorBody
 
 router = APIRouter(tags=["operations"])
 
@@ -45,6 +49,29 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if failing else 200)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (bearer METRICS_TOKEN when that is set)",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+        401: {"model": ErrorBody, "description": "METRICS_TOKEN is set and was not sent"},
+    },
+)
+async def metrics(
+    resources: ResourcesDep, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    expected = resources.settings.METRICS_TOKEN
+    if expected is not None and expected.get_secret_value():
+        scheme, _, credential = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            hash_token(credential.strip()), hash_token(expected.get_secret_value())
+        ):
+            raise MetricsUnauthorized("send `Authorization: Bearer <METRICS_TOKEN>`")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsUnauthorized(Unauthorized):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": "Bearer"}

@@ -7,10 +7,11 @@ from pydantic import BaseModel
 
 from app.connections.service import connection as connection_service
 from app.deps import SessionDep
+from app.openapi import BEARER_RESPONSES
 from app.tenants.auth import CurrentTenant
 from app.worker.queue import enqueue_job
 
-router = APIRouter(prefix="/api/v1/changes", tags=["sync"])
+router = APIRouter(prefix="/api/v1/changes", tags=["sync"], responses=BEARER_RESPONSES)
 
 
 class PollQueued(BaseModel):

@@ -3,11 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import ResourcesDep, SessionDep
+from app.openapi import BEARER_RESPONSES
 from app.status.schemas import Status
 from app.status.service import status as status_service
 from app.tenants.auth import CurrentTenant
 
-router = APIRouter(prefix="/api/v1/status", tags=["status"])
+router = APIRouter(prefix="/api/v1/status", tags=["status"], responses=BEARER_RESPONSES)
 
 
 @router.get(

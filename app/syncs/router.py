@@ -1,16 +1,22 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import StreamingResponse
 
 from app.deps import ResourcesDep, SessionDep
+from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.syncs.schemas import ProblemPage, SyncRunRead, SyncStart, SyncStarted
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import CurrentTenant
 
-router = APIRouter(prefix="/api/v1/syncs", tags=["sync"])
+router = APIRouter(
+    prefix="/api/v1/syncs", tags=["sync"], responses=BEARER_RESPONSES | NO_CONNECTION
+)
+
+MAX_ID = 2**63 - 1  # ids are BIGINT: larger values are a 422, not a database error
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="id of the synchronisation")]
 
 
 @router.post(
@@ -41,7 +47,7 @@ async def list_syncs(tenant: CurrentTenant, session: SessionDep) -> list[SyncRun
     summary="Status, live progress, timings and counts of one synchronisation",
     responses={404: {"description": "Unknown synchronisation"}},
 )
-async def get_sync(run_id: int, tenant: CurrentTenant, session: SessionDep) -> SyncRunRead:
+async def get_sync(run_id: RunId, tenant: CurrentTenant, session: SessionDep) -> SyncRunRead:
     return sync_service.to_read(await sync_service.get(session, tenant, run_id))
 
 
@@ -72,12 +78,12 @@ async def approve_unsubscribes(
     },
 )
 async def get_problems(
-    run_id: int,
+    run_id: RunId,
     tenant: CurrentTenant,
     session: SessionDep,
     resources: ResourcesDep,
     format: Literal["json", "csv"] = Query("json"),
-    after: int = Query(0, ge=0, description="cursor from `next_cursor`"),
+    after: int = Query(0, ge=0, le=MAX_ID, description="cursor from `next_cursor`"),
     limit: int = Query(500, ge=1, le=5000),
 ) -> ProblemPage | StreamingResponse:
     if format == "csv":

@@ -20,6 +20,19 @@ from app.syncs.schemas import ProblemPage, ProblemRead, SyncCounts, SyncProgress
 from app.tenants.auth import TenantContext
 from app.worker.queue import enqueue_job
 
+# Cells a spreadsheet would read as a formula (OWASP "CSV injection"): emails and names come
+# from onOffice, which fills them from web inquiry forms.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """`value` as a CSV cell that spreadsheet programs show as text, never as a formula:
+    a leading =, +, -, @, tab or carriage return gets a single quote in front (OWASP)."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
@@ -113,7 +126,7 @@ class SyncService:
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for r in rows:
-                writer.writerow([r.address_id, r.email, r.kind, r.reason])
+                writer.writerow([csv_cell(v) for v in (r.address_id, r.email, r.kind, r.reason)])
             yield buffer.getvalue()
             after = rows[-1].id
 

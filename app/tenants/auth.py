@@ -2,7 +2,8 @@
 
 A session token is a Fernet token (app.crypto.SecretBox: AES-CBC + HMAC, with its issue time
 inside) over a small JSON document, so it needs no table, survives key rotation (MultiFernet)
-and expires through Fernet's own `ttl` check.
+and expires through Fernet's own `ttl` check. Its key is derived for sessions only (HKDF), so
+an encrypted secret at rest is never accepted as a session token.
 """
 
 from __future__ import annotations
@@ -48,34 +49,44 @@ class SessionError(Unauthorized):
 
 
 def issue_session_token(
-    secret_box: SecretBox, context: TenantContext, *, ttl_s: int, now: datetime | None = None
+    session_box: SecretBox, context: TenantContext, *, ttl_s: int, now: datetime | None = None
 ) -> tuple[str, datetime]:
     """A bearer token bound to `context`, and when it expires."""
     issued = now or datetime.now(UTC)
     body = json.dumps({"v": TOKEN_VERSION, **asdict(context)}, separators=(",", ":"))
-    token = secret_box.encrypt(body).decode("ascii")
+    token = session_box.encrypt(body).decode("ascii")
     # Fernet stores whole seconds; the token dies at issue second + ttl.
     expires_at = issued.replace(microsecond=0) + timedelta(seconds=ttl_s)
     return token, expires_at
 
 
-def read_session_token(secret_box: SecretBox, token: str, *, ttl_s: int) -> TenantContext:
+def read_session_token(session_box: SecretBox, token: str, *, ttl_s: int) -> TenantContext:
     """The context inside a token; SessionError when it is forged, foreign or expired."""
     try:
-        body = secret_box.decrypt(token.encode("ascii"), ttl=ttl_s)
+        body = session_box.decrypt(token.encode("ascii"), ttl=ttl_s)
     except (DecryptionError, UnicodeEncodeError):
         # Fernet does not tell "expired" from "forged"; both need a fresh session.
         raise SessionError(
             "the session token is invalid or has expired; reopen the connector in onOffice"
         ) from None
-    data: Any = json.loads(body)
+    unknown = SessionError("the session token has an unknown format; reopen the connector")
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        raise unknown from None
     if not isinstance(data, dict) or data.get("v") != TOKEN_VERSION:
-        raise SessionError("the session token has an unknown format; reopen the connector")
+        raise unknown
+    tenant_id = data.get("tenant_id")
+    fields = [data.get(name) for name in ("customer_web_id", "group_id", "user_id")]
+    if type(tenant_id) is not int or not all(isinstance(f, str) for f in fields):
+        raise unknown
+    if not 0 < tenant_id < 2**63:
+        raise unknown
     return TenantContext(
-        tenant_id=int(data["tenant_id"]),
-        customer_web_id=str(data["customer_web_id"]),
-        group_id=str(data["group_id"]),
-        user_id=str(data["user_id"]),
+        tenant_id=tenant_id,
+        customer_web_id=str(fields[0]),
+        group_id=str(fields[1]),
+        user_id=str(fields[2]),
     )
 
 
@@ -90,7 +101,7 @@ async def require_session(
             "missing bearer token: send `Authorization: Bearer <token>` from POST /api/v1/sessions"
         )
     context = read_session_token(
-        resources.secret_box, credentials.credentials, ttl_s=resources.settings.SESSION_TTL_S
+        resources.session_box, credentials.credentials, ttl_s=resources.settings.SESSION_TTL_S
     )
     tenant = await TenantRepository.from_session(session).get(context.tenant_id)
     if tenant is None or tenant.customer_web_id != context.customer_web_id:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app.config import Settings
 from app.ui.texts import APP_TEXTS
 
 Language = Literal["de", "en"]
@@ -22,7 +25,36 @@ ONOFFICE_UNLOCK_CSS = (
 )
 
 # The URLs carry the customer's API token and claim: keep them out of caches and Referer headers.
-PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(settings: Settings, nonce: str) -> str:
+    """Only our own script (by nonce) and API, onOffice's stylesheet, and framing by onOffice
+    (ONOFFICE_FRAME_ANCESTORS) only."""
+    api = _origin(settings.PUBLIC_BASE_URL)
+    ancestors = " ".join(settings.ONOFFICE_FRAME_ANCESTORS.split()) or "'none'"
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src 'nonce-{nonce}'",
+            f"style-src 'self' 'unsafe-inline' {_origin(ONOFFICE_UNLOCK_CSS)}",
+            "img-src 'self' data:",
+            f"connect-src 'self' {api}",
+            f"form-action 'self' {api}",
+            "base-uri 'none'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+
 
 TEXTS: dict[Language, dict[str, str]] = {
     "de": {
@@ -102,10 +134,22 @@ def render(
     *,
     status_code: int = 200,
 ) -> HTMLResponse:
+    settings: Settings = request.app.state.resources.settings
+    nonce = secrets.token_urlsafe(16)
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"lang": language, "t": TEXTS[language], "ui": APP_TEXTS[language], **context},
+        {
+            "lang": language,
+            "t": TEXTS[language],
+            "ui": APP_TEXTS[language],
+            "csp_nonce": nonce,
+            "onoffice_origin": settings.ONOFFICE_ORIGIN,
+            **context,
+        },
         status_code=status_code,
-        headers=PAGE_HEADERS,
+        headers={
+            **PAGE_HEADERS,
+            "Content-Security-Policy": content_security_policy(settings, nonce),
+        },
     )

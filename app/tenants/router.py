@@ -38,6 +38,11 @@ WEBHOOK_PATH = "/onoffice/webhook"
 router = APIRouter()
 
 _ERROR = {"model": ErrorBody}
+# The HTML pages answer errors as JSON: documented explicitly, or FastAPI would list the
+# page's text/html for them.
+_JSON_ERROR = {
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+}
 SIGNED_URL_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {
         **_ERROR,
@@ -45,6 +50,10 @@ SIGNED_URL_ERRORS: dict[int | str, dict[str, Any]] = {
         "stale or future timestamp, or already used (replay).",
     },
     503: {**_ERROR, "description": "ONOFFICE_PROVIDER_SECRET is not configured."},
+}
+PAGE_SIGNED_URL_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {**_JSON_ERROR, "description": value["description"]}
+    for code, value in SIGNED_URL_ERRORS.items()
 }
 TENANT_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {**_ERROR, "description": "The connector is deactivated for this customer."},
@@ -74,7 +83,7 @@ def _query_pairs(request: Request) -> list[tuple[str, str]]:
     "button posts the same signed parameters plus `secret` to `POST /onoffice/activate` and "
     "forwards the plain-text answer to onOffice with `window.parent.postMessage`.",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}}, **SIGNED_URL_ERRORS},
+    responses={200: {"content": {"text/html": {}}}, **PAGE_SIGNED_URL_ERRORS},
 )
 async def activation_page(
     request: Request, session: SessionDep, settings: SettingsDep
@@ -182,7 +191,7 @@ async def activate(
     response_class=HTMLResponse,
     responses={
         200: {"content": {"text/html": {}}},
-        **SIGNED_URL_ERRORS,
+        **PAGE_SIGNED_URL_ERRORS,
         403: {"content": {"text/html": {}}, "description": "The connector is deactivated."},
         404: {"content": {"text/html": {}}, "description": "The customer never activated it."},
     },

@@ -213,7 +213,7 @@ class TenantService:
             user_id=signed.get("userId"),
         )
         return issue_session_token(
-            resources.secret_box, context, ttl_s=resources.settings.SESSION_TTL_S
+            resources.session_box, context, ttl_s=resources.settings.SESSION_TTL_S
         )
 
     async def get_tenant(self, session: AsyncSession, context: TenantContext) -> Tenant:
@@ -235,7 +235,7 @@ class TenantService:
         """
         id_param = settings.ONOFFICE_WEBHOOK_ID_PARAM
         raw_id = signed.get(id_param)
-        if not raw_id.isdigit():
+        if not (raw_id.isascii() and raw_id.isdigit() and int(raw_id) < 2**63):
             raise AppError(
                 f"the webhook URL needs the address id in the parameter `{id_param}` "
                 f"(got {raw_id!r})"

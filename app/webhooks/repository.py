@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import InboundEvent, InboundEventStatus
 
+# Rows per INSERT: far below SQLite's bound-parameter limit, few round trips for a batch of 500.
+INSERT_CHUNK = 100
+
 
 class InboundEventRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -20,6 +23,12 @@ class InboundEventRepository:
     @classmethod
     def from_session(cls, session: AsyncSession) -> InboundEventRepository:
         return cls(session)
+
+    def _insert(self) -> Any:
+        bind = self.session.bind
+        if bind is not None and bind.dialect.name == "sqlite":
+            return sqlite.insert
+        return postgresql.insert
 
     async def create_on_conflict_do_nothing(
         self,
@@ -31,27 +40,47 @@ class InboundEventRepository:
         connection_id: int | None = None,
     ) -> int | None:
         """Store the event; its id, or None when (source, dedupe_key) was stored before."""
-        bind = self.session.bind
-        insert = (
-            sqlite.insert
-            if bind is not None and bind.dialect.name == "sqlite"
-            else postgresql.insert
+        ids = await self.create_many_on_conflict_do_nothing(
+            source=source,
+            events=[(dedupe_key, payload)],
+            received_at=received_at,
+            connection_id=connection_id,
         )
-        stmt = (
-            insert(InboundEvent)
-            .values(
-                source=source,
-                dedupe_key=dedupe_key[:255],
-                payload=payload,
-                connection_id=connection_id,
-                status=InboundEventStatus.pending,
-                received_at=received_at,
+        return ids[0] if ids else None
+
+    async def create_many_on_conflict_do_nothing(
+        self,
+        *,
+        source: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        received_at: datetime,
+        connection_id: int | None = None,
+    ) -> list[int]:
+        """Store (dedupe_key, payload) pairs in a few multi-row INSERTs; the ids of the new
+        ones in arrival order (keys stored before are skipped)."""
+        insert = self._insert()
+        ids: list[int] = []
+        for start in range(0, len(events), INSERT_CHUNK):
+            rows = [
+                {
+                    "source": source,
+                    "dedupe_key": key[:255],
+                    "payload": payload,
+                    "connection_id": connection_id,
+                    "status": InboundEventStatus.pending,
+                    "attempts": 0,
+                    "received_at": received_at,
+                }
+                for key, payload in events[start : start + INSERT_CHUNK]
+            ]
+            stmt = (
+                insert(InboundEvent)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+                .returning(InboundEvent.id)
             )
-            .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-            .returning(InboundEvent.id)
-        )
-        event_id: int | None = (await self.session.execute(stmt)).scalar_one_or_none()
-        return event_id
+            ids.extend((await self.session.execute(stmt)).scalars())
+        return sorted(ids)
 
     # Removal bursts ("Archive All") ---------------------------------------------------------
 

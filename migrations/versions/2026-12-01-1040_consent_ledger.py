@@ -1,7 +1,7 @@
 """consent ledger: consent signals per contact, provider list state, run outcomes
 
 Revision ID: 0004_consent
-Revises: 0001_initial
+Revises: 0002_security
 Create Date: 2026-12-01 10:40:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_consent"
-down_revision: str | None = "0001_initial"
+down_revision: str | None = "0002_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -133,13 +133,23 @@ def _dedupe_key(item: Mapping[str, Any], key: str, email: str, list_id: str | No
     return f"brevo:{digest[:40]}"
 
 
+# Event times outside 1970..9999 are not times (ValueError -> the delivery is refused).
+_MAX_SECONDS = 253_402_300_799
+
+
 def _occurred_at(item: Mapping[str, Any]) -> datetime | None:
     for field in _TIME_FIELDS:
         value = item.get(field)
-        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float) or (
+            isinstance(value, str) and value.isascii() and value.isdigit()
+        ):
             seconds = float(value)
             if field == "ts_epoch" or seconds > 10**11:
                 seconds /= 1000  # millisecond timestamps
+            if not 0 <= seconds <= _MAX_SECONDS:  # also NaN and infinity
+                raise ValueError(f"`{field}` is not a Unix time: {str(value)[:40]}")
             return datetime.fromtimestamp(seconds, UTC)
     return None
 

@@ -22,16 +22,22 @@ __all__ = ["DEFAULT_ARCHIVE_ACTIONS", "parse_form", "parse_webhook"]
 DEFAULT_ARCHIVE_ACTIONS: frozenset[str] = frozenset({"archive"})
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
+# Mailchimp nests at most `data[merges][GROUPINGS][0][groups]`; deeper keys are refused.
+MAX_KEY_DEPTH = 8
 _FIRED_AT_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z")
 
 
 def parse_form(form: Mapping[str, str] | Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """`data[merges][FNAME]=x` -> {"data": {"merges": {"FNAME": "x"}}}."""
+    """`data[merges][FNAME]=x` -> {"data": {"merges": {"FNAME": "x"}}}.
+
+    ValueError for keys nested deeper than MAX_KEY_DEPTH."""
     items = form.items() if isinstance(form, Mapping) else form
     out: dict[str, Any] = {}
     for key, value in items:
         head = key.split("[", 1)[0]
         parts = [head, *_KEY_PART.findall(key[len(head) :])]
+        if len(parts) > MAX_KEY_DEPTH:
+            raise ValueError(f"form key nested deeper than {MAX_KEY_DEPTH} levels")
         node = out
         for part in parts[:-1]:
             child = node.get(part)

@@ -129,7 +129,9 @@ class TestSaveConnection:
         (hook,) = world.brevo.accounts["test-key-de"].webhooks.values()
         assert hook["url"].startswith(f"{session.connector.url}/webhooks/brevo/")
         token = hook["url"].rsplit("/", 1)[1]
-        assert hook["auth"] == {"type": "bearer", "token": token}
+        assert hook["auth"]["type"] == "bearer"
+        # The bearer secret is separate from the URL token (issue 9).
+        assert len(hook["auth"]["token"]) >= 32 and hook["auth"]["token"] != token
 
     async def test_unknown_provider_is_a_validation_error(
         self, session: Session, http: httpx.AsyncClient

@@ -227,8 +227,9 @@ class TestBrevoEvents:
         world.onoffice.seed([address(1, "anna@example.de"), address(2, "bob@example.de")])
         hooked = await connect(http, world, e2e_settings, "brevo", "test-key-de", {"opened": True})
         try:
-            token = hooked.hook_url.rsplit("/", 1)[1]
-            headers = {"Authorization": f"Bearer {token}"}
+            (hook,) = world.brevo.accounts["test-key-de"].webhooks.values()
+            headers = {"Authorization": f"Bearer {hook['auth']['token']}"}
+            assert hook["auth"]["token"] not in hooked.hook_url  # a separate secret
             list_id = int(hooked.list_id)
             events = [
                 {
@@ -261,7 +262,11 @@ class TestBrevoEvents:
                 hooked.hook_url, json=events, headers={"Authorization": "Bearer wrong"}
             )
             assert wrong.status_code == 401
-            bad = await http.post(hooked.hook_url, content=b"{not json", headers=headers)
+            bad = await http.post(
+                hooked.hook_url,
+                content=b"{not json",
+                headers={**headers, "Content-Type": "application/json"},
+            )
             assert bad.status_code == 400
             stored = await http.post(hooked.hook_url, json=events, headers=headers)
             assert stored.status_code == 200, stored.text

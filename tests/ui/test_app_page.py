@@ -62,7 +62,7 @@ async def open_page(
 
 
 def script_of(html: str) -> str:
-    scripts: list[str] = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    scripts: list[str] = re.findall(r"<script[^>]*>(.*?)</script>", html, flags=re.S)
     assert len(scripts) == 1
     return scripts[0]
 
