@@ -8,10 +8,16 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from app.config import Settings, get_settings
 from app.connections.router import router as connections_router
-from app.errors import AppError, app_error_handler, unexpected_error_handler
+from app.errors import (
+    AppError,
+    app_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
 from app.health.router import router as health_router
 from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
@@ -59,6 +65,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
 
     @app.middleware("http")

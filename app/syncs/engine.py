@@ -43,6 +43,7 @@ from app.db.models import (
     SyncRunStatus,
     Tenant,
 )
+from app.i18n import encode, reasons
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
 from app.syncs.contacts import Language, check_email, contact_from_address, contact_hash
@@ -166,7 +167,12 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                 )
                 if done:
                     await close_open_batch(repo, run_id)
-                await repo.set_run(run_id, read_offset=next_offset, reading_done=done)
+                await repo.set_run(
+                    run_id,
+                    read_offset=next_offset,
+                    reading_done=done,
+                    **({"addresses_total": total} if total is not None else {}),
+                )
             offset = next_offset
             if done:
                 break
@@ -189,10 +195,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
 
 
 def _onoffice_failure(exc: OnOfficeError) -> str:
-    return (
-        f"onOffice: {exc.message}. If onOffice is down, see {STATUS_PAGES['onoffice']}; "
-        "if it asks for a fresh login, open the connector once from within onOffice."
-    )
+    return encode("run.onoffice_failed", detail=exc.message, status_page=STATUS_PAGES["onoffice"])
 
 
 async def process_page(
@@ -220,7 +223,7 @@ async def process_page(
     for address in fresh:
         check = check_email(address.email)
         if check.problem is not None:
-            problems.append(_problem(run_id, address, check.problem, check.reason))
+            problems.append(_problem(run_id, address, check.problem, check.reason, code=check.code))
             if check.problem == ProblemKind.missing_email:
                 missing += 1
             else:
@@ -245,7 +248,14 @@ async def process_page(
         if owner is not None and owner != address.id:
             duplicates += 1
             problems.append(
-                _problem(run_id, address, ProblemKind.duplicate, f"same email as address {owner}")
+                _problem(
+                    run_id,
+                    address,
+                    ProblemKind.duplicate,
+                    f"same email as address {owner}",
+                    code=reasons.DUPLICATE,
+                    params={"owner": owner},
+                )
             )
             continue
         owners[email] = address.id
@@ -254,7 +264,16 @@ async def process_page(
             # "subscribed" now would undo it (the lost-unsubscribe problem).
             rejected += 1
             reason = "unsubscribed at the provider; the change is being written to onOffice"
-            problems.append(_problem(run_id, address, ProblemKind.rejected, reason, email))
+            problems.append(
+                _problem(
+                    run_id,
+                    address,
+                    ProblemKind.rejected,
+                    reason,
+                    email,
+                    code=reasons.HELD_BACK_UNSUBSCRIBED,
+                )
+            )
             continue
         contact = contact_from_address(address, email, language)
         fingerprint = contact_hash(contact)
@@ -281,7 +300,18 @@ async def process_page(
             # Rejected before with these very values: sending again would fail the same way.
             rejected += 1
             reason = f"{row.rejected_reason} (unchanged since the last attempt)"
-            problems.append(_problem(run_id, address, ProblemKind.rejected, reason, email))
+            code = reasons.provider_reason(row.rejected_reason)
+            problems.append(
+                _problem(
+                    run_id,
+                    address,
+                    ProblemKind.rejected,
+                    reason,
+                    email,
+                    code=code,
+                    params={"repeat": True},
+                )
+            )
             continue
         removed = sorted(set(previous_tags) - set(contact.tags))
         to_send.append(
@@ -347,7 +377,14 @@ def rejection_hash(fingerprint: str, tags: Sequence[str]) -> str:
 
 
 def _problem(
-    run_id: int, address: Address, kind: str, reason: str, email: str | None = None
+    run_id: int,
+    address: Address,
+    kind: str,
+    reason: str,
+    email: str | None = None,
+    *,
+    code: str = "",
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
@@ -355,6 +392,8 @@ def _problem(
         "email": email if email is not None else address.email.strip(),
         "kind": str(kind),
         "reason": reason,
+        "reason_code": code,
+        "reason_params": params,
         "created_at": utcnow(),
     }
 
@@ -396,8 +435,14 @@ async def upsert_batch(
         await fail_run(
             resources,
             run_id,
-            f"{label} was unreachable for batch {batch_no} after {job_try} tries ({exc.message}); "
-            f"see {STATUS_PAGES.get(connection.provider, '')} and start the sync again.",
+            encode(
+                "run.provider_unreachable",
+                provider=label,
+                batch=batch_no,
+                tries=job_try,
+                detail=exc.message,
+                status_page=STATUS_PAGES.get(connection.provider, ""),
+            ),
         )
         return
     except ProviderRequestError as exc:
@@ -453,6 +498,8 @@ async def apply_results(
                         "email": item["email"],
                         "kind": ProblemKind.rejected.value,
                         "reason": result.reason or "rejected by the provider",
+                        "reason_code": reasons.provider_reason(result.reason),
+                        "reason_params": None,
                         "created_at": utcnow(),
                     }
                 )
@@ -526,7 +573,7 @@ async def finalize(
         except ProviderTransientError as exc:
             if job_try < max_tries:
                 raise Retry(defer=compute_backoff(job_try)) from exc
-            await fail_run(resources, run_id, f"contacts could not be unsubscribed: {exc}")
+            await fail_run(resources, run_id, encode("run.unsubscribe_failed", detail=str(exc)))
             return
         if not finished:
             return  # a continuation job goes on
@@ -559,11 +606,7 @@ async def unsubscribe_stale(resources: Resources, run: SyncRun, connection: Conn
     synced = current.created + current.updated + current.unchanged + current.synced_unspecified
     allowed = max(STALE_MIN, int(STALE_SHARE * (synced + stale)))
     if stale > allowed and not run.force:
-        warning = (
-            f"{stale} contacts synced earlier are no longer newsletter Yes in onOffice; that is "
-            f"more than the {allowed} the connector unsubscribes on its own. Check onOffice, then "
-            "start a forced synchronisation to unsubscribe them."
-        )
+        warning = encode("run.stale_held_back", stale=stale, allowed=allowed)
         async with resources.transaction() as session:
             await SyncRepository.from_session(session).set_run(run.id, warning=warning)
         log.warning("sync.stale_held_back", extra={"run_id": run.id, "stale": stale})
@@ -653,10 +696,10 @@ async def pull_tags(
     except (ProviderTransientError, OnOfficeTransientError) as exc:
         if job_try < max_tries:
             raise Retry(defer=compute_backoff(job_try)) from exc
-        await fail_run(resources, run_id, f"tags could not be read back: {exc}")
+        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
         return
     except (ProviderError, OnOfficeError) as exc:
-        await fail_run(resources, run_id, f"tags could not be read back: {exc}")
+        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
         return
     await complete_run(resources, run_id)
 

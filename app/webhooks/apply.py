@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
+from app.i18n import has_key, t
 from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
 from app.syncs.contacts import normalise_email
@@ -84,25 +85,17 @@ class Waiting(Exception):
     """onOffice needs a user to open the connector (claim outdated): retry later, never fail."""
 
 
-def _note(provider: str, event: ProviderEvent) -> str:
+def _note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
+    """The activity note, in the customer's UI language (catalogue keys `activity.*`)."""
     label = PROVIDER_LABELS.get(provider, provider)
-    texts = {
-        ProviderEventType.subscribe: "Newsletter angemeldet",
-        ProviderEventType.unsubscribe: "Newsletter abgemeldet",
-        ProviderEventType.deleted: "Kontakt gelöscht oder archiviert",
-        ProviderEventType.cleaned: "Adresse wegen Zustellfehlern bereinigt",
-        ProviderEventType.delivered: "Newsletter zugestellt",
-        ProviderEventType.opened: "Newsletter geöffnet",
-        ProviderEventType.clicked: "Link im Newsletter geklickt",
-        ProviderEventType.hard_bounce: "Hard Bounce",
-    }
-    parts = [f"{label}: {texts.get(event.type, event.type.value)}"]
+    key = f"activity.{event.type.value}"
+    parts = [f"{label}: {t(lang, key) if has_key(key) else event.type.value}"]
     if event.campaign:
-        parts.append(f"Kampagne {event.campaign}")
+        parts.append(t(lang, "activity.campaign", campaign=event.campaign))
     if event.url:
         parts.append(event.url)
     if event.reason:
-        parts.append(f"Grund: {event.reason}")
+        parts.append(t(lang, "activity.reason", reason=event.reason))
     return " – ".join(parts)
 
 
@@ -112,6 +105,7 @@ class EventApplier:
     def __init__(self, resources: Resources, connection: Connection, tenant: Tenant) -> None:
         self.resources = resources
         self.connection = connection
+        self.language = tenant.language or "de"
         self.onoffice: OnOfficeClient = onoffice_for_tenant(resources, tenant)
         self._kinds: dict[str, set[str]] | None = None
 
@@ -210,7 +204,7 @@ class EventApplier:
                         address_ids=sorted(set(address_ids)),
                         kind=kind,
                         type=type_,
-                        note=_note(self.connection.provider, event),
+                        note=_note(self.connection.provider, event, self.language),
                         at=event.occurred_at,
                     )
                 ]
@@ -292,7 +286,7 @@ class EventApplier:
                     address_ids=list(address_ids),
                     kind=kind,
                     type=type_,
-                    note=_note(self.connection.provider, event),
+                    note=_note(self.connection.provider, event, self.language),
                     at=event.occurred_at,
                 )
             ]
