@@ -291,6 +291,7 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "ui.s_provider_subscribed": "Bei {provider} angemeldet (jetzt)",
         "ui.s_onoffice_now": "onOffice Newsletter = Ja (letzte Zählung)",
         "ui.kind_held_back": "zurückgehalten",
+        "ui.s_provider_timeout": "Der Dienst hat nicht rechtzeitig geantwortet.",
         # -- landing page -----------------------------------------------------------------------
         "landing.title": "onOffice Newsletter Connector",
         "landing.intro": "Dieser Dienst gleicht die Newsletter-Kontakte von onOffice enterprise "
@@ -587,6 +588,7 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "ui.s_provider_subscribed": "Subscribed at {provider} (now)",
         "ui.s_onoffice_now": "onOffice newsletter = Yes (latest count)",
         "ui.kind_held_back": "held back",
+        "ui.s_provider_timeout": "the provider did not answer in time",
         # -- landing page -----------------------------------------------------------------------
         "landing.title": "onOffice Newsletter Connector",
         "landing.intro": "This service keeps the newsletter contacts of onOffice enterprise in "

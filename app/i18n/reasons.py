@@ -21,6 +21,10 @@ PROVIDER_REJECTED = "provider_rejected"
 PROVIDER_NO_RESULT = "provider_no_result"
 LEGACY = "legacy"
 
+# Codes of contacts the connector holds back on purpose (consent rules), shown with their
+# count on the status card; add a code here when a new rule holds contacts back.
+HELD_BACK_CODES: set[str] = {HELD_BACK_UNSUBSCRIBED}
+
 
 def email_reason(message: str) -> str:
     """The code for an email-validator message (its English text stays the detail)."""

@@ -21,6 +21,12 @@ class PendingWork(BaseModel):
     failed_inbound_events: int
 
 
+class HeldBack(BaseModel):
+    reason_code: str = Field(description="`safety_valve`, or a problem reason code")
+    reason: str = Field(description="Why, in the caller's language")
+    count: int
+
+
 class Status(BaseModel):
     connected: bool
     connection: ConnectionRead | None
@@ -28,3 +34,11 @@ class Status(BaseModel):
     last_sync: SyncRunRead | None = Field(description="The latest run (live while it runs)")
     last_completed_sync: SyncRunRead | None
     pending: PendingWork
+    held_back: list[HeldBack] = Field(
+        default_factory=list,
+        description="Contacts the latest run held back on purpose (consent rules, the "
+        "unsubscribe safety valve), by reason",
+    )
+    status_pages: dict[str, str] = Field(
+        default_factory=dict, description="Status pages of onOffice and the providers"
+    )

@@ -166,7 +166,9 @@ async def activate(
         )
     except AppError as exc:
         language = pick_language(
-            str(form.get("UserLanguage") or ""), request.headers.get("accept-language")
+            str(form.get("UserLanguage") or ""),
+            request.headers.get("accept-language"),
+            default="en",
         )
         message = exc.render(language)
         text = message if message.startswith("error:") else f"error: {message}"
