@@ -51,7 +51,7 @@ def _lang(code: str) -> str:
     return "en" if code.upper().startswith("EN") else "de"
 
 
-def _demo(port: int, addresses: int, database: str, language: str) -> None:
+def _demo(port: int, addresses: int, database: str, language: str, *, sync: bool = True) -> None:
     """The dev kit's demo (emulators): loaded only here, so the product never imports it."""
     import asyncio
     import importlib
@@ -69,6 +69,7 @@ def _demo(port: int, addresses: int, database: str, language: str) -> None:
                 addresses=addresses,
                 database=Path(database).resolve(),
                 language=language,
+                sync=sync,
             )
         )
 
@@ -99,9 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         "demo", help="run everything locally with emulated onOffice, Mailchimp and Brevo"
     )
     p_demo.add_argument("--port", type=int, default=8000)
-    p_demo.add_argument("--addresses", type=int, default=2000)
+    p_demo.add_argument("--addresses", type=int, default=10000)
     p_demo.add_argument("--database", default="demo.db")
     p_demo.add_argument("--language", choices=["DEU", "ENG"], default="DEU")
+    p_demo.add_argument(
+        "--no-sync", action="store_true", help="activate only: no connection, no first sync"
+    )
     p_sync = sub.add_parser("sync", help="start a full sync for one customer's connection")
     p_sync.add_argument("--customer", required=True, help="onOffice customerWebId")
     p_sync.add_argument("--group", default="", help="onOffice groupId of the connection")
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         migrate(revision=args.revision)
     elif args.command == "demo":
-        _demo(args.port, args.addresses, args.database, args.language)
+        _demo(args.port, args.addresses, args.database, args.language, sync=not args.no_sync)
     elif args.command == "sync":
         import asyncio
 

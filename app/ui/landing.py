@@ -118,6 +118,12 @@ async def demo_link(request: Request, resources: ResourcesDep) -> JSONResponse:
     return JSONResponse({"url": url}, headers=PAGE_HEADERS)
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    """No icon (and no 404 in every browser console)."""
+    return Response(status_code=204)
+
+
 @router.get("/readme", include_in_schema=False)
 async def readme() -> Response:
     if not README.exists():
