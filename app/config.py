@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     WORKER_CONCURRENCY: int = Field(default=10, ge=1)
     WORKER_JOB_TIMEOUT_S: int = Field(default=120, ge=5)
     INBOUND_EVENT_MAX_ATTEMPTS: int = Field(default=20, ge=1)
+    # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
+    WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
 
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Settings:

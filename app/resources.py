@@ -14,6 +14,7 @@ from app.config import Settings
 from app.crypto import SecretBox
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.session import unit_of_work
+from app.metrics import upstream_hooks
 from app.worker.queue import ArqQueue, InProcessQueue, JobQueue
 
 
@@ -59,6 +60,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(settings.HTTP_TIMEOUT_S, connect=10.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "newsletter-connector/0.1"},
+        event_hooks=upstream_hooks(settings),
     )
 
 

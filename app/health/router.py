@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -11,6 +12,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.deps import ResourcesDep
+from app.metrics import refresh_gauges
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
 
@@ -46,5 +50,9 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(resources: ResourcesDep) -> Response:
+    try:
+        await asyncio.wait_for(refresh_gauges(resources), CHECK_TIMEOUT_S)
+    except Exception as exc:  # the counters are still worth serving
+        log.warning("metrics.gauges_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -44,7 +44,7 @@ from app.db.models import (
     Tenant,
 )
 from app.i18n import encode, reasons
-from app.metrics import CONTACTS_SYNCED
+from app.metrics import CONTACTS_SYNCED, SYNC_RUNS
 from app.resources import Resources
 from app.syncs.contacts import Language, check_email, contact_from_address, contact_hash
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
@@ -652,6 +652,7 @@ async def complete_run(resources: Resources, run_id: int) -> None:
         await SyncRepository.from_session(session).set_run(
             run_id, status=SyncRunStatus.completed, phase="done", finished_at=utcnow()
         )
+    SYNC_RUNS.labels("completed").inc()
     log.info("sync.completed", extra={"run_id": run_id})
 
 
@@ -773,6 +774,7 @@ async def fail_run(resources: Resources, run_id: int, message: str) -> None:
             finished_at=utcnow(),
             error=message,
         )
+    SYNC_RUNS.labels("failed").inc()
     log.warning("sync.failed", extra={"run_id": run_id, "error": message})
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from arq.worker import Retry
@@ -26,7 +27,7 @@ from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
 from app.i18n import has_key, t
-from app.metrics import WEBHOOK_EVENTS
+from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.resources import Resources
 from app.syncs.contacts import normalise_email
 from app.worker.locks import exclusive
@@ -442,6 +443,8 @@ async def _finish(resources: Resources, row: InboundEvent, status: str, note: st
             )
         )
     WEBHOOK_EVENTS.labels(row.source, status).inc()
+    received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
+    WEBHOOK_LAG.labels(row.source).observe(max(0.0, (utcnow() - received).total_seconds()))
 
 
 async def _record_failure(

@@ -136,3 +136,37 @@ class TestLanguagesAndLargeProblemLists:
             assert page["items"][0]["detail"] == "Mailchimp says no"
         finally:
             connector.stop()
+
+
+class TestMetrics:
+    async def test_labels_that_help(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient, tmp_path: Path
+    ) -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}"
+        await asyncio.to_thread(migrate, url)
+        world.onoffice.seed(generate_address_book(300, seed=4))
+        connector = start_connector(
+            e2e_settings.model_copy(update={"DATABASE_URL": url, "REDIS_URL": None})
+        )
+        try:
+            tenant = Tenant("M1", "n" * 32, "o" * 64, "claim-n")
+            token, _saved = await connect_tenant(
+                http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
+            )
+            run = await run_full_sync(http, connector, token)
+            assert run["status"] == "completed"
+            text = (await http.get(f"{connector.url}/metrics")).text
+        finally:
+            connector.stop()
+        assert 'connector_sync_runs_total{outcome="completed"}' in text
+        assert 'connector_contacts_total{outcome="created",provider="mailchimp"}' in text
+        # Provider and onOffice requests by service and a bounded endpoint template.
+        assert (
+            'connector_upstream_requests_total{endpoint="/lists/{id}",service="mailchimp"' in text
+        )
+        assert 'service="onoffice"' in text
+        assert "connector_upstream_request_seconds_bucket" in text
+        assert 'connector_queue_depth{queue="in_process"}' in text
+        assert 'connector_pending_work{kind="inbound_failed"} 0.0' in text
+        assert "connector_poll_lag_max_seconds" in text
+        assert "@" not in "".join(line for line in text.splitlines() if "endpoint=" in line)
