@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck pytest demo bench worker clean lock
+ADDRESSES ?= 10000
+DEMO_DB ?= demo.db
+
+.PHONY: run serve test venv lint typecheck pytest demo bench worker clean lock
 
 $(BIN)/connector: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +18,14 @@ $(BIN)/connector: pyproject.toml
 
 venv: $(BIN)/connector
 
-## Start the service on SQLite with in-process jobs (no PostgreSQL/Redis needed).
+## The embedded default: without ONOFFICE_PROVIDER_SECRET the demo (emulated onOffice, Mailchimp
+## and Brevo, SQLite, in-process jobs, a first full sync of $(ADDRESSES) addresses, a signed
+## iframe link; keeps serving). With the secret set, the real service (like `make serve`).
 run: venv
+	$(BIN)/connector run --host $(HOST) --port $(PORT) --addresses $(ADDRESSES) --database $(DEMO_DB)
+
+## The real service for a registered marketplace provider (configure it through the environment).
+serve: venv
 	$(BIN)/connector serve --host $(HOST) --port $(PORT)
 
 ## Every check: services up, fresh test database, ruff, mypy, pytest.
@@ -41,4 +50,4 @@ worker: venv
 	$(BIN)/connector worker
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache connector.db*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache connector.db* demo.db*

@@ -1,4 +1,5 @@
-"""Console script `connector`: serve, worker, migrate, demo, sync, genkey, rotate-keys."""
+"""Console script `connector`: run, serve, worker, migrate, demo, sync, status, genkey and
+rotate-keys."""
 
 from __future__ import annotations
 
@@ -47,9 +48,46 @@ def worker() -> None:
     run_worker(WorkerSettings, **worker_options())  # type: ignore[arg-type]
 
 
+def _lang(code: str) -> str:
+    return "en" if code.upper().startswith("EN") else "de"
+
+
+def _demo(port: int, addresses: int, database: str, language: str, *, sync: bool = True) -> None:
+    """The dev kit's demo (emulators): loaded only here, so the product never imports it."""
+    import asyncio
+    import importlib
+
+    try:
+        demo = importlib.import_module("devkit.demo")
+    except ImportError:
+        raise SystemExit(
+            "the demo needs the source tree (devkit/, emulators/); run it from a clone"
+        ) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            demo.run_demo(
+                port=port,
+                addresses=addresses,
+                database=Path(database).resolve(),
+                language=language,
+                sync=sync,
+            )
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="connector", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser(
+        "run",
+        help="the embedded default: the real service when ONOFFICE_PROVIDER_SECRET is set, "
+        "otherwise the demo on emulated services",
+    )
+    p_run.add_argument("--host", default="127.0.0.1")
+    p_run.add_argument("--port", type=int, default=8000)
+    p_run.add_argument("--addresses", type=int, default=10000, help="demo address book size")
+    p_run.add_argument("--database", default="demo.db", help="demo SQLite file")
+    p_run.add_argument("--language", choices=["DEU", "ENG"], default="DEU")
     p_serve = sub.add_parser("serve", help="run the HTTP API (migrates first)")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)
@@ -68,17 +106,32 @@ def main(argv: list[str] | None = None) -> int:
         "demo", help="run everything locally with emulated onOffice, Mailchimp and Brevo"
     )
     p_demo.add_argument("--port", type=int, default=8000)
-    p_demo.add_argument("--addresses", type=int, default=2000)
+    p_demo.add_argument("--addresses", type=int, default=10000)
     p_demo.add_argument("--database", default="demo.db")
     p_demo.add_argument("--language", choices=["DEU", "ENG"], default="DEU")
+    p_demo.add_argument(
+        "--no-sync", action="store_true", help="activate only: no connection, no first sync"
+    )
     p_sync = sub.add_parser("sync", help="start a full sync for one customer's connection")
     p_sync.add_argument("--customer", required=True, help="onOffice customerWebId")
     p_sync.add_argument("--group", default="", help="onOffice groupId of the connection")
     p_sync.add_argument("--force", action="store_true", help="resend every contact")
-    p_sync.add_argument("--wait", action="store_true", help="wait and print the result")
+    p_sync.add_argument("--wait", action="store_true", help="show progress and the summary")
+    p_sync.add_argument("--language", choices=["DEU", "ENG"], default="ENG")
+    p_sync.add_argument("--json", action="store_true", help="print the result as JSON")
+    p_status = sub.add_parser("status", help="print the status card of a customer's connection")
+    p_status.add_argument("--customer", required=True, help="onOffice customerWebId")
+    p_status.add_argument("--group", default="", help="onOffice groupId of the connection")
+    p_status.add_argument("--language", choices=["DEU", "ENG"], default="ENG")
     args = parser.parse_args(argv)
 
-    if args.command == "serve":
+    if args.command == "run":
+        if get_settings().ONOFFICE_PROVIDER_SECRET is not None:
+            migrate()
+            serve(args.host, args.port, False)
+        else:
+            _demo(args.port, args.addresses, args.database, args.language)
+    elif args.command == "serve":
         if not args.no_migrate:
             migrate()
         serve(args.host, args.port, args.reload)
@@ -87,26 +140,29 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "migrate":
         migrate(revision=args.revision)
     elif args.command == "demo":
-        import asyncio
-
-        from app.demo import run_demo
-
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(
-                run_demo(
-                    port=args.port,
-                    addresses=args.addresses,
-                    database=Path(args.database).resolve(),
-                    language=args.language,
-                )
-            )
+        _demo(args.port, args.addresses, args.database, args.language, sync=not args.no_sync)
     elif args.command == "sync":
         import asyncio
 
-        from app.demo import run_sync
+        from app.console import run_sync
 
         return asyncio.run(
-            run_sync(customer=args.customer, group=args.group, force=args.force, wait=args.wait)
+            run_sync(
+                customer=args.customer,
+                group=args.group,
+                force=args.force,
+                wait=args.wait or args.json,
+                lang=_lang(args.language),
+                as_json=args.json,
+            )
+        )
+    elif args.command == "status":
+        import asyncio
+
+        from app.console import run_status
+
+        return asyncio.run(
+            run_status(customer=args.customer, group=args.group, lang=_lang(args.language))
         )
     elif args.command == "rotate-keys":
         import asyncio

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     WEBHOOK_MAX_EVENTS: int = Field(default=1000, ge=1)
     WEBHOOK_MAX_JSON_DEPTH: int = Field(default=32, ge=2, le=500)
 
+    # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
+    WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
+
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Settings:
         if Environment.production == self.ENV:

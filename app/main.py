@@ -8,10 +8,17 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 
+from app import __version__
 from app.config import Settings, get_settings
 from app.connections.router import router as connections_router
-from app.errors import AppError, app_error_handler, unexpected_error_handler
+from app.errors import (
+    AppError,
+    app_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
 from app.health.router import router as health_router
 from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
@@ -20,6 +27,8 @@ from app.resources import create_resources
 from app.status.router import router as status_router
 from app.syncs.router import router as syncs_router
 from app.tenants.router import router as tenants_router
+from app.ui.landing import DemoCustomer
+from app.ui.landing import router as landing_router
 from app.webhooks.held import router as held_router
 from app.webhooks.router import router as webhooks_router
 from app.worker.registry import load_tasks
@@ -37,8 +46,13 @@ Brevo list named `onoffice`, in both directions.
 
 
 def create_app(
-    settings: Settings | None = None, *, http: httpx.AsyncClient | None = None
+    settings: Settings | None = None,
+    *,
+    http: httpx.AsyncClient | None = None,
+    demo: DemoCustomer | None = None,
 ) -> FastAPI:
+    """The ASGI app. `demo` (set by `connector demo`) lets the landing page sign iframe links
+    for the demo customer."""
     settings = settings or get_settings()
     load_tasks()
 
@@ -55,11 +69,13 @@ def create_app(
 
     app = FastAPI(
         title="onOffice Newsletter Connector",
-        version="0.1.0",
+        version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.demo = demo
     app.add_exception_handler(AppError, app_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
 
     @app.middleware("http")
@@ -73,6 +89,7 @@ def create_app(
         HTTP_LATENCY.labels(route).observe(time.perf_counter() - start)
         return response
 
+    app.include_router(landing_router)
     app.include_router(health_router)
     app.include_router(tenants_router)
     app.include_router(connections_router)

@@ -1,17 +1,181 @@
-"""Prometheus metrics (exposed at /metrics)."""
+"""Prometheus metrics (exposed at /metrics; a worker serves its own on WORKER_METRICS_PORT).
+
+Label sets are bounded: provider names, normalised endpoint templates (ids, emails and names
+replaced), outcomes and statuses from fixed lists, and the poll lag of at most
+POLL_LAG_TOP connections (the most lagging ones).
+
+Counters count what this process did; the gauges refreshed at scrape time (`refresh_gauges`)
+read the database and the queue, so they are the same on every API process.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import re
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.resources import Resources
 
 HTTP_REQUESTS = Counter(
     "connector_http_requests_total", "HTTP requests served", ["method", "route", "status"]
 )
 HTTP_LATENCY = Histogram("connector_http_request_seconds", "HTTP request latency", ["route"])
 JOBS = Counter("connector_jobs_total", "Background jobs finished", ["job", "outcome"])
+SYNC_RUNS = Counter("connector_sync_runs_total", "Full synchronisations finished", ["outcome"])
 CONTACTS_SYNCED = Counter(
     "connector_contacts_total", "Contacts processed by full syncs", ["provider", "outcome"]
 )
 WEBHOOK_EVENTS = Counter(
-    "connector_webhook_events_total", "Inbound events received", ["source", "result"]
+    "connector_webhook_events_total",
+    "Inbound events: stored (received), duplicate, applied, ignored, failed",
+    ["source", "result"],
 )
+WEBHOOK_LAG = Histogram(
+    "connector_webhook_event_lag_seconds",
+    "Time from receiving an inbound event to its final state",
+    ["source"],
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600),
+)
+UPSTREAM_REQUESTS = Counter(
+    "connector_upstream_requests_total",
+    "Requests to onOffice and the providers",
+    ["service", "endpoint", "status"],
+)
+UPSTREAM_LATENCY = Histogram(
+    "connector_upstream_request_seconds",
+    "Latency of requests to onOffice and the providers",
+    ["service", "endpoint"],
+)
+UPSTREAM_THROTTLED = Counter(
+    "connector_upstream_throttled_total",
+    "429 answers of onOffice and the providers",
+    ["service", "endpoint"],
+)
+QUEUE_DEPTH = Gauge("connector_queue_depth", "Jobs waiting in the queue", ["queue"])
+PENDING_WORK = Gauge(
+    "connector_pending_work",
+    "Work not done yet: pending sync batches, pending and failed inbound events",
+    ["kind"],
+)
+SYNC_RUNS_ACTIVE = Gauge("connector_sync_runs_active", "Queued or running full syncs")
+POLL_LAG = Gauge(
+    "connector_poll_lag_seconds",
+    "Age of the incremental-sync watermark, for the most lagging connections",
+    ["connection"],
+)
+POLL_LAG_MAX = Gauge(
+    "connector_poll_lag_max_seconds", "The largest watermark age of all connections"
+)
+
+POLL_LAG_TOP = 20
+_ID_SEGMENT = re.compile(r"^(?=.*\d)[\w.-]+$|^[0-9a-f]{16,}$|@|^[A-Z][A-Z0-9_]+$")
+
+
+def endpoint_template(path: str) -> str:
+    """`/3.0/lists/abc123/members/9f0e…` → `/lists/{id}/members/{id}` (bounded labels)."""
+    parts = []
+    for segment in path.strip("/").split("/"):
+        if not segment or segment in ("3.0", "v3", "api", "stable", "api.php"):
+            continue
+        parts.append("{id}" if _ID_SEGMENT.search(segment) else segment[:40])
+    return "/" + "/".join(parts[:5])
+
+
+def upstream_hooks(settings: Settings) -> dict[str, list[Any]]:
+    """httpx event hooks that count and time every outbound request by service and endpoint."""
+    targets: list[tuple[str, int | None, str]] = []
+    for service, url in (
+        ("onoffice", settings.ONOFFICE_API_URL),
+        ("mailchimp", settings.MAILCHIMP_API_URL),
+        ("brevo", settings.BREVO_API_URL),
+    ):
+        parts = urlsplit(url.replace("{dc}", "dc"))
+        targets.append(((parts.hostname or "").removeprefix("dc."), parts.port, service))
+
+    def service_of(request: httpx.Request) -> str:
+        host, port = request.url.host, request.url.port
+        for target, target_port, service in targets:  # host and port (emulators share a host)
+            if host == target and port == target_port:
+                return service
+        for target, _port, service in targets:  # e.g. us21.api.mailchimp.com
+            if host == target or host.endswith("." + target):
+                return service
+        return "other"
+
+    async def on_request(request: httpx.Request) -> None:
+        request.extensions["connector_started"] = time.perf_counter()
+
+    async def on_response(response: httpx.Response) -> None:
+        request = response.request
+        service = service_of(request)
+        endpoint = endpoint_template(request.url.path)
+        UPSTREAM_REQUESTS.labels(service, endpoint, str(response.status_code)).inc()
+        started = request.extensions.get("connector_started")
+        if isinstance(started, float):
+            UPSTREAM_LATENCY.labels(service, endpoint).observe(time.perf_counter() - started)
+        if response.status_code == 429:
+            UPSTREAM_THROTTLED.labels(service, endpoint).inc()
+
+    return {"request": [on_request], "response": [on_response]}
+
+
+async def refresh_gauges(resources: Resources) -> None:
+    """Queue depth, pending work, active runs and poll lag, read at scrape time."""
+    from sqlalchemy import func, select
+
+    from app.db.models import Connection, InboundEvent, SyncBatch, SyncRun
+    from app.worker.queue import ArqQueue, InProcessQueue
+
+    queue = resources.queue
+    if isinstance(queue, ArqQueue):
+        QUEUE_DEPTH.labels("arq").set(await queue.redis.zcard("arq:queue"))
+    elif isinstance(queue, InProcessQueue):
+        QUEUE_DEPTH.labels("in_process").set(len(queue._running))
+    async with resources.sessionmaker() as session:
+        batches = await session.scalar(
+            select(func.count()).select_from(SyncBatch).where(SyncBatch.status == "pending")
+        )
+        PENDING_WORK.labels("sync_chunks").set(int(batches or 0))
+        events = dict(
+            (
+                await session.execute(
+                    select(InboundEvent.status, func.count())
+                    .where(InboundEvent.status.in_(("pending", "failed")))
+                    .group_by(InboundEvent.status)
+                )
+            ).all()
+        )
+        PENDING_WORK.labels("inbound_pending").set(int(events.get("pending", 0)))
+        PENDING_WORK.labels("inbound_failed").set(int(events.get("failed", 0)))
+        active = await session.scalar(
+            select(func.count())
+            .select_from(SyncRun)
+            .where(SyncRun.status.in_(("queued", "running")))
+        )
+        SYNC_RUNS_ACTIVE.set(int(active or 0))
+        rows = (
+            await session.execute(
+                select(Connection.id, Connection.onoffice_watermark)
+                .where(Connection.onoffice_watermark.is_not(None))
+                .order_by(Connection.onoffice_watermark)
+                .limit(POLL_LAG_TOP)
+            )
+        ).all()
+    now = datetime.now(UTC)
+    POLL_LAG.clear()
+    lags = []
+    for connection_id, watermark in rows:
+        if watermark is None:
+            continue
+        mark = watermark if watermark.tzinfo else watermark.replace(tzinfo=UTC)
+        lag = max(0.0, (now - mark).total_seconds())
+        lags.append(lag)
+        POLL_LAG.labels(str(connection_id)).set(lag)
+    POLL_LAG_MAX.set(max(lags) if lags else 0.0)

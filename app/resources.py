@@ -14,6 +14,7 @@ from app.config import Settings
 from app.crypto import KeyPurpose, SecretBox
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.session import unit_of_work
+from app.metrics import upstream_hooks
 from app.worker.queue import ArqQueue, InProcessQueue, JobQueue
 
 
@@ -61,6 +62,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(settings.HTTP_TIMEOUT_S, connect=10.0),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         headers={"User-Agent": "newsletter-connector/0.1"},
+        event_hooks=upstream_hooks(settings),
     )
 
 

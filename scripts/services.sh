@@ -52,6 +52,15 @@ ensure_redis() {
   return 1
 }
 
+# The browser test drives Debian's chromium through Playwright (no downloaded browser build).
+ensure_chromium() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "services: installing chromium"
+    apt_install chromium
+  fi
+}
+
 ensure_postgres
 ensure_redis
-echo "services: PostgreSQL and Redis are up"
+ensure_chromium
+echo "services: PostgreSQL, Redis and chromium are up"

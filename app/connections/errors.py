@@ -27,40 +27,52 @@ PROVIDER_LABELS = {"mailchimp": "Mailchimp", "brevo": "Brevo", "onoffice": "onOf
 
 def provider_app_error(provider: str, exc: ProviderError) -> AppError:
     label = PROVIDER_LABELS.get(provider, provider)
+    # The provider's own text stays as `details.provider_message` (and inside the message).
+    params = {"provider": label, "detail": exc.message, "status_page": STATUS_PAGES.get(provider)}
     if isinstance(exc, ProviderAuthError):
-        return AppError(f"{label} rejected the API key: {exc.message}", status_code=400)
+        return AppError(
+            "err.provider_auth", status_code=400, params=params, provider_message=exc.message
+        )
     if isinstance(exc, ProviderLimitError):
-        return AppError(f"{label}: {exc.message}", status_code=409)
+        return AppError(
+            "err.provider_limit", status_code=409, params=params, provider_message=exc.message
+        )
     if isinstance(exc, ProviderTransientError):
         return UpstreamError(
-            f"{label} is not reachable right now ({exc.message}). Please try again in a few "
-            f"minutes; current incidents: {STATUS_PAGES.get(provider, '')}",
+            "err.provider_down",
             status_code=503,
+            params=params,
             status_page=STATUS_PAGES.get(provider),
+            provider_message=exc.message,
         )
     if isinstance(exc, ProviderRequestError):
-        return UpstreamError(f"{label} refused the request: {exc.message}", status_code=502)
-    return UpstreamError(f"{label} failed: {exc.message}", status_page=STATUS_PAGES.get(provider))
+        return UpstreamError(
+            "err.provider_refused", status_code=502, params=params, provider_message=exc.message
+        )
+    return UpstreamError(
+        "err.provider_failed",
+        params=params,
+        status_page=STATUS_PAGES.get(provider),
+        provider_message=exc.message,
+    )
 
 
 def onoffice_app_error(exc: OnOfficeError) -> AppError:
+    params = {"detail": exc.message, "status_page": STATUS_PAGES["onoffice"]}
     if isinstance(exc, OnOfficeClaimError):
         return AppError(
-            "onOffice needs a fresh login: open the connector once from within onOffice "
-            f"({exc.message})",
-            status_code=409,
+            "err.onoffice_claim", status_code=409, params=params, provider_message=exc.message
         )
     if isinstance(exc, OnOfficeAuthError):
         return AppError(
-            f"onOffice rejected the connector's credentials ({exc.message}); activate the "
-            "connector again in the onOffice marketplace",
-            status_code=409,
+            "err.onoffice_auth", status_code=409, params=params, provider_message=exc.message
         )
     if isinstance(exc, OnOfficeTransientError):
         return UpstreamError(
-            f"onOffice is not reachable right now ({exc.message}); current incidents: "
-            f"{STATUS_PAGES['onoffice']}",
+            "err.onoffice_down",
             status_code=503,
+            params=params,
             status_page=STATUS_PAGES["onoffice"],
+            provider_message=exc.message,
         )
-    return UpstreamError(f"onOffice refused the request: {exc.message}")
+    return UpstreamError("err.onoffice_refused", params=params, provider_message=exc.message)

@@ -47,7 +47,7 @@ def build_provider(resources: Resources, provider: str, api_key: str) -> Newslet
             max_retries=settings.PROVIDER_MAX_RETRIES,
             process_poll_interval=settings.BREVO_PROCESS_POLL_S,
         )
-    raise AppError(f"unknown provider {provider!r}; use 'mailchimp' or 'brevo'", status_code=422)
+    raise AppError("err.unknown_provider", status_code=422, params={"provider": repr(provider)})
 
 
 def provider_for_connection(resources: Resources, connection: Connection) -> NewsletterProvider:

@@ -34,7 +34,7 @@ class ConnectionService:
             tenant.tenant_id, tenant.group_id
         )
         if connection is None:
-            raise NotFound("no newsletter provider is connected yet; save an API key first")
+            raise NotFound("err.not_connected")
         return connection
 
     async def save(
@@ -51,7 +51,9 @@ class ConnectionService:
         elif existing is not None and existing.provider == data.provider:
             api_key = resources.secret_box.decrypt(existing.api_key_encrypted)
         else:
-            raise AppError(f"enter the {data.provider} API key", status_code=422)
+            raise AppError(
+                "err.api_key_required", status_code=422, params={"provider": data.provider}
+            )
         try:
             provider = build_provider(resources, data.provider, api_key)
             account = await provider.check_key()

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
+from app.i18n import reasons
 from onoffice_client.models import Address
 from providers.base import ContactData
 
@@ -27,18 +28,19 @@ def normalise_email(raw: str) -> str:
 class EmailCheck:
     email: str  # normalised ("" when missing)
     problem: str | None  # None, "missing_email" or "invalid_email"
-    reason: str = ""
+    reason: str = ""  # the validator's own (English) text, kept as the detail
+    code: str = ""  # the reason code rendered per language (app/i18n/reasons.py)
 
 
 def check_email(raw: str | None) -> EmailCheck:
     email = normalise_email(raw or "")
     if not email:
-        return EmailCheck("", "missing_email", "the address has no email")
+        return EmailCheck("", "missing_email", "the address has no email", reasons.MISSING_EMAIL)
     try:
         # Syntax only: a DNS lookup per address would make a large sync slow and flaky.
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
-        return EmailCheck(email, "invalid_email", str(exc))
+        return EmailCheck(email, "invalid_email", str(exc), reasons.email_reason(str(exc)))
     return EmailCheck(email, None)
 
 

@@ -41,6 +41,9 @@ class Tenant(TimestampMixin, Base):
     api_claim_at: Mapped[datetime | None]
     activated_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The UI language of the latest iframe visit (onOffice's UserLanguage): "de" or "en". Texts
+    # written to onOffice without a user present (activity notes) use it.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class ProviderKind(StrEnum):
@@ -105,6 +108,8 @@ class SyncRun(TimestampMixin, Base):
     read_offset: Mapped[int] = mapped_column(Integer, default=0)
     reading_done: Mapped[bool] = mapped_column(Boolean, default=False)
     addresses_read: Mapped[int] = mapped_column(Integer, default=0)
+    # onOffice's total for the read (cntabsolute), for the progress bar; None until known.
+    addresses_total: Mapped[int | None] = mapped_column(Integer)
     # Closed batches (their jobs are enqueued) and finished ones; the open batch is number
     # `batches_total` and holds `open_batch_size` contacts in `chunks_total`-numbered chunks.
     batches_total: Mapped[int] = mapped_column(Integer, default=0)
@@ -213,13 +218,21 @@ class Problem(Base):
     """An address of a run that was not synced, and why."""
 
     __tablename__ = "problem"
-    __table_args__ = (UniqueConstraint("run_id", "address_id"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "address_id"),
+        Index("ix_problem_run_id_kind", "run_id", "kind", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
     address_id: Mapped[int] = mapped_column(BigInteger)
     email: Mapped[str] = mapped_column(String(320), default="")
     kind: Mapped[str] = mapped_column(String(16))
+    # Stable code of the reason, rendered per language at display time (catalogue key
+    # "reason.<code>"), with its placeholders; "" on rows written before codes existed.
+    reason_code: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    reason_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The raw text: the validator's or the provider's own message (kept as the detail).
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

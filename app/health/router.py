@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
@@ -14,7 +15,10 @@ from sqlalchemy import text
 from app.crypto import hash_token
 from app.deps import ResourcesDep
 from app.errors import Unauthorized
+from app.metrics import refresh_gauges
 from app.tenants.schemas import ErrorBody
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["operations"])
 
@@ -68,6 +72,10 @@ async def metrics(
             hash_token(credential.strip()), hash_token(expected.get_secret_value())
         ):
             raise MetricsUnauthorized("send `Authorization: Bearer <METRICS_TOKEN>`")
+    try:
+        await asyncio.wait_for(refresh_gauges(resources), CHECK_TIMEOUT_S)
+    except Exception as exc:  # the counters are still worth serving
+        log.warning("metrics.gauges_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -32,6 +32,12 @@ class RefusedChange(BaseModel):
     reason: str = Field(description="The provider's reason")
 
 
+class HeldBack(BaseModel):
+    reason_code: str = Field(description="`safety_valve`, or a problem reason code")
+    reason: str = Field(description="Why, in the caller's language")
+    count: int
+
+
 class Status(BaseModel):
     """Counts on both sides, the latest runs and the work still to do."""
 
@@ -46,3 +52,11 @@ class Status(BaseModel):
         description="Contacts whose latest change the provider refused (newest first, ≤ 100)",
     )
     refused_total: int = Field(default=0, description="How many contacts have a refused change")
+    held_back: list[HeldBack] = Field(
+        default_factory=list,
+        description="Contacts the latest run held back on purpose (consent rules, the "
+        "unsubscribe safety valve), by reason",
+    )
+    status_pages: dict[str, str] = Field(
+        default_factory=dict, description="Status pages of onOffice and the providers"
+    )

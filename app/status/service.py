@@ -7,13 +7,21 @@ import asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository
-from app.db.models import InboundEvent, InboundEventStatus, SyncBatch, SyncRun
+from app.db.models import (
+    InboundEvent,
+    InboundEventStatus,
+    SyncBatch,
+    SyncRun,
+    SyncRunStatus,
+)
+from app.i18n import reasons, render_stored, t
 from app.resources import Resources
-from app.status.schemas import PendingWork, RefusedChange, SideCounts, Status
+from app.status.schemas import HeldBack, PendingWork, RefusedChange, SideCounts, Status
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
@@ -24,7 +32,7 @@ LIVE_COUNT_TIMEOUT_S = 5.0
 
 class StatusService:
     async def get(
-        self, session: AsyncSession, resources: Resources, tenant: TenantContext
+        self, session: AsyncSession, resources: Resources, tenant: TenantContext, lang: str = "en"
     ) -> Status:
         connection = await ConnectionRepository.from_session(session).for_tenant(
             tenant.tenant_id, tenant.group_id
@@ -37,6 +45,7 @@ class StatusService:
                 last_sync=None,
                 last_completed_sync=None,
                 pending=PendingWork(sync_batches=0, inbound_events=0, failed_inbound_events=0),
+                status_pages=dict(STATUS_PAGES),
             )
         repo = SyncRepository.from_session(session)
         last = await repo.latest_run(connection.id)
@@ -50,9 +59,7 @@ class StatusService:
                     provider.count_contacts(connection.list_id), LIVE_COUNT_TIMEOUT_S
                 )
             except (ProviderError, TimeoutError) as exc:
-                provider_error = (
-                    getattr(exc, "message", None) or "the provider did not answer in time"
-                )
+                provider_error = getattr(exc, "message", None) or t(lang, "ui.s_provider_timeout")
         pending = (
             select(SyncBatch.run_id, SyncBatch.batch_no)
             .join(SyncRun, SyncRun.id == SyncBatch.run_id)
@@ -73,6 +80,14 @@ class StatusService:
         reference = completed or last
         contacts = ContactRepository.from_session(session)
         refused = await contacts.refused(connection.id)
+        held_back = await self._held_back(
+            session,
+            repo,
+            reference,
+            connection.id,
+            lang,
+            PROVIDER_LABELS.get(connection.provider, ""),
+        )
         return Status(
             connected=True,
             connection=connection_service.to_read(resources, connection),
@@ -86,8 +101,8 @@ class StatusService:
                     connection.id
                 ),
             ),
-            last_sync=sync_service.to_read(last) if last else None,
-            last_completed_sync=sync_service.to_read(completed) if completed else None,
+            last_sync=sync_service.to_read(last, lang=lang) if last else None,
+            last_completed_sync=sync_service.to_read(completed, lang=lang) if completed else None,
             pending=PendingWork(
                 sync_batches=int(pending_batches or 0),
                 inbound_events=int(events.get(InboundEventStatus.pending, 0)),
@@ -101,7 +116,40 @@ class StatusService:
                 for c in refused
             ],
             refused_total=await contacts.count_refused(connection.id),
+            held_back=held_back,
+            status_pages=dict(STATUS_PAGES),
         )
+
+    async def _held_back(
+        self,
+        session: AsyncSession,
+        repo: SyncRepository,
+        run: SyncRun | None,
+        connection_id: int,
+        lang: str,
+        label: str = "",
+    ) -> list[HeldBack]:
+        if run is None:
+            return []
+        items: list[HeldBack] = []
+        for kind in reasons.HELD_BACK_KINDS:
+            by_code = await repo.problem_reasons(run.id, kind)
+            for code in sorted(by_code):
+                if code in reasons.HELD_BACK_CODES:
+                    params = {"provider": label, "when": ""}
+                    text = reasons.render_reason(lang, kind, code, params, "")
+                    items.append(HeldBack(reason_code=code, reason=text, count=by_code[code]))
+        if run.warning and run.status == SyncRunStatus.completed:
+            stale = await ContactRepository.from_session(session).count_stale(connection_id, run.id)
+            if stale:
+                items.append(
+                    HeldBack(
+                        reason_code="safety_valve",
+                        reason=render_stored(lang, run.warning) or "",
+                        count=stale,
+                    )
+                )
+        return items
 
 
 status = StatusService()

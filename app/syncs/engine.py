@@ -59,7 +59,8 @@ from app.db.models import (
     SyncRunStatus,
     Tenant,
 )
-from app.metrics import CONTACTS_SYNCED
+from app.i18n import encode, reasons
+from app.metrics import CONTACTS_SYNCED, SYNC_RUNS
 from app.resources import Resources
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.worker.queue import compute_backoff, enqueue_job
@@ -197,7 +198,12 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                 )
                 if done:
                     await close_open_batch(repo, run_id)
-                await repo.set_run(run_id, read_offset=next_offset, reading_done=done)
+                await repo.set_run(
+                    run_id,
+                    read_offset=next_offset,
+                    reading_done=done,
+                    **({"addresses_total": total} if total is not None else {}),
+                )
             offset = next_offset
             if done:
                 break
@@ -285,10 +291,7 @@ def _member_row(member: ProviderContact) -> dict[str, Any]:
 
 
 def _onoffice_failure(exc: OnOfficeError) -> str:
-    return (
-        f"onOffice: {exc.message}. If onOffice is down, see {STATUS_PAGES['onoffice']}; "
-        "if it asks for a fresh login, open the connector once from within onOffice."
-    )
+    return encode("run.onoffice_failed", detail=exc.message, status_page=STATUS_PAGES["onoffice"])
 
 
 async def process_page(
@@ -324,7 +327,7 @@ async def process_page(
     for address in fresh:
         check = check_email(address.email)
         if check.problem is not None:
-            problems.append(_problem(run_id, address, check.problem, check.reason))
+            problems.append(_problem(run_id, address, check.problem, check.reason, code=check.code))
             if check.problem == ProblemKind.missing_email:
                 missing += 1
             else:
@@ -354,7 +357,14 @@ async def process_page(
         if owner is not None and owner != address.id:
             counts["duplicates"] += 1
             problems.append(
-                _problem(run_id, address, ProblemKind.duplicate, f"same email as address {owner}")
+                _problem(
+                    run_id,
+                    address,
+                    ProblemKind.duplicate,
+                    f"same email as address {owner}",
+                    code=reasons.DUPLICATE,
+                    params={"owner": owner},
+                )
             )
             continue
         owners[email] = address.id
@@ -390,29 +400,51 @@ async def process_page(
             counts["opted_out"] += 1
             row.subscribed = False
             reason = f"opted out at {label}; the change is being written to onOffice"
-            problems.append(_problem(run_id, address, ProblemKind.opted_out, reason, email))
+            problems.append(
+                _problem(
+                    run_id,
+                    address,
+                    ProblemKind.opted_out,
+                    reason,
+                    email,
+                    code=reasons.HELD_BACK_UNSUBSCRIBED,
+                )
+            )
             continue
         if action in (Action.write_back, Action.bounced):
             assert provider.status is not None
             row.provider_status, row.provider_changed_at = provider.status, provider.at
             row.subscribed = False
             write_backs.append((email, provider))
-            when = f" on {provider.at:%Y-%m-%d %H:%M} UTC" if provider.at else ""
+            when = f" ({provider.at:%Y-%m-%d %H:%M} UTC)" if provider.at else ""
+            params = {"provider": label, "when": when}
+            gone = provider.status in ("archived", "deleted")
             if action == Action.bounced:
                 counts["bounced"] += 1
-                reason = f"{provider.status} at {label}{when} (bounces); onOffice set to No"
-                kind = ProblemKind.bounced
+                kind, code = ProblemKind.bounced, reasons.BOUNCED_PROVIDER
             else:
                 counts["opted_out"] += 1
-                target = "not specified" if provider.status in ("archived", "deleted") else "No"
-                reason = f"{provider.status} at {label}{when}; onOffice set to {target}"
                 kind = ProblemKind.opted_out
-            problems.append(_problem(run_id, address, kind, reason, email))
+                code = reasons.REMOVED_PROVIDER if gone else reasons.OPTED_OUT_PROVIDER
+            reason = f"{provider.status} at {label}{when}"
+            problems.append(
+                _problem(run_id, address, kind, reason, email, code=code, params=params)
+            )
             continue
         if action == Action.pending:
             counts["pending_optin"] += 1
             reason = f"waiting for the double opt-in confirmation at {label}"
-            problems.append(_problem(run_id, address, ProblemKind.pending_optin, reason, email))
+            problems.append(
+                _problem(
+                    run_id,
+                    address,
+                    ProblemKind.pending_optin,
+                    reason,
+                    email,
+                    code=reasons.PENDING_OPTIN,
+                    params={"provider": label},
+                )
+            )
             continue
         contact = contact_from_address(address, email, language)
         fingerprint = contact_hash(contact)
@@ -435,7 +467,18 @@ async def process_page(
             # Rejected before with these very values: sending again would fail the same way.
             counts["rejected"] += 1
             reason = f"{row.rejected_reason} (unchanged since the last attempt)"
-            problems.append(_problem(run_id, address, ProblemKind.rejected, reason, email))
+            code = reasons.provider_reason(row.rejected_reason)
+            problems.append(
+                _problem(
+                    run_id,
+                    address,
+                    ProblemKind.rejected,
+                    reason,
+                    email,
+                    code=code,
+                    params={"repeat": True},
+                )
+            )
             continue
         removed = sorted(set(previous_tags) - set(contact.tags))
         contact.resubscribe = action == Action.resubscribe
@@ -502,7 +545,14 @@ def rejection_hash(fingerprint: str, tags: Sequence[str]) -> str:
 
 
 def _problem(
-    run_id: int, address: Address, kind: str, reason: str, email: str | None = None
+    run_id: int,
+    address: Address,
+    kind: str,
+    reason: str,
+    email: str | None = None,
+    *,
+    code: str = "",
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "run_id": run_id,
@@ -510,6 +560,8 @@ def _problem(
         "email": email if email is not None else address.email.strip(),
         "kind": str(kind),
         "reason": reason,
+        "reason_code": code,
+        "reason_params": params,
         "created_at": utcnow(),
     }
 
@@ -570,8 +622,14 @@ async def upsert_batch(
         await fail_run(
             resources,
             run_id,
-            f"{label} was unreachable for batch {batch_no} after {job_try} tries ({exc.message}); "
-            f"see {STATUS_PAGES.get(connection.provider, '')} and start the sync again.",
+            encode(
+                "run.provider_unreachable",
+                provider=label,
+                batch=batch_no,
+                tries=job_try,
+                detail=exc.message,
+                status_page=STATUS_PAGES.get(connection.provider, ""),
+            ),
         )
         return
     except ProviderRequestError as exc:
@@ -627,6 +685,8 @@ async def apply_results(
                         "email": item["email"],
                         "kind": ProblemKind.opted_out.value,
                         "reason": f"opted out at {label} while the sync ran; not sent",
+                        "reason_code": reasons.OPTED_OUT_DURING_SYNC,
+                        "reason_params": {"provider": label},
                         "created_at": now,
                     }
                 )
@@ -646,6 +706,8 @@ async def apply_results(
                         "email": item["email"],
                         "kind": ProblemKind.rejected.value,
                         "reason": result.reason or "rejected by the provider",
+                        "reason_code": reasons.provider_reason(result.reason),
+                        "reason_params": None,
                         "created_at": utcnow(),
                     }
                 )
@@ -721,7 +783,7 @@ async def finalize(
         except ProviderTransientError as exc:
             if job_try < max_tries:
                 raise Retry(defer=compute_backoff(job_try)) from exc
-            await fail_run(resources, run_id, f"contacts could not be unsubscribed: {exc}")
+            await fail_run(resources, run_id, encode("run.unsubscribe_failed", detail=str(exc)))
             return
         if not finished:
             return  # a continuation job goes on
@@ -884,6 +946,7 @@ async def complete_run(resources: Resources, run_id: int, connection: Connection
         await SyncRepository.from_session(session).set_run(
             run_id, status=SyncRunStatus.completed, phase="done", finished_at=utcnow()
         )
+    SYNC_RUNS.labels("completed").inc()
     log.info("sync.completed", extra={"run_id": run_id})
 
 
@@ -929,10 +992,10 @@ async def pull_tags(
     except (ProviderTransientError, OnOfficeTransientError) as exc:
         if job_try < max_tries:
             raise Retry(defer=compute_backoff(job_try)) from exc
-        await fail_run(resources, run_id, f"tags could not be read back: {exc}")
+        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
         return
     except (ProviderError, OnOfficeError) as exc:
-        await fail_run(resources, run_id, f"tags could not be read back: {exc}")
+        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
         return
     await complete_run(resources, run_id, connection)
 
@@ -1033,6 +1096,7 @@ async def fail_run(resources: Resources, run_id: int, message: str) -> None:
             finished_at=utcnow(),
             error=message,
         )
+    SYNC_RUNS.labels("failed").inc()
     log.warning("sync.failed", extra={"run_id": run_id, "error": message})
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import insert_ignore
@@ -161,20 +161,67 @@ class SyncRepository:
     async def add_problems(self, rows: Sequence[dict[str, Any]]) -> int:
         return await insert_ignore(self.session, Problem, rows, ["run_id", "address_id"])
 
+    @staticmethod
+    def _problem_filter(run_id: int, kind: str | None, search: str | None) -> list[Any]:
+        """Conditions for a run's problems: one kind, and/or an email substring or address id
+        (the index on (run_id, kind, id) keeps 20,000 problems fast to page and filter)."""
+        where: list[Any] = [Problem.run_id == run_id]
+        if kind:
+            where.append(Problem.kind == kind)
+        text = (search or "").strip().lower()
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            match: Any = Problem.email.like(f"%{escaped}%", escape="\\")
+            if text.isdigit():
+                match = or_(match, Problem.address_id == int(text))
+            where.append(match)
+        return where
+
     async def problems(
-        self, run_id: int, *, after_id: int = 0, limit: int = 1000
+        self,
+        run_id: int,
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+        offset: int = 0,
+        kind: str | None = None,
+        search: str | None = None,
     ) -> Sequence[Problem]:
         stmt = (
             select(Problem)
-            .where(Problem.run_id == run_id, Problem.id > after_id)
+            .where(*self._problem_filter(run_id, kind, search), Problem.id > after_id)
             .order_by(Problem.id)
+            .offset(offset)
             .limit(limit)
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def count_problems(self, run_id: int) -> int:
-        stmt = select(func.count()).select_from(Problem).where(Problem.run_id == run_id)
+    async def count_problems(
+        self, run_id: int, *, kind: str | None = None, search: str | None = None
+    ) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Problem)
+            .where(*self._problem_filter(run_id, kind, search))
+        )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def problem_kinds(self, run_id: int) -> dict[str, int]:
+        stmt = (
+            select(Problem.kind, func.count())
+            .where(Problem.run_id == run_id)
+            .group_by(Problem.kind)
+        )
+        return {str(k): int(n) for k, n in (await self.session.execute(stmt)).all()}
+
+    async def problem_reasons(self, run_id: int, kind: str) -> dict[str, int]:
+        """How many problems of one kind each reason code has (the status card's held back)."""
+        stmt = (
+            select(Problem.reason_code, func.count())
+            .where(Problem.run_id == run_id, Problem.kind == kind)
+            .group_by(Problem.reason_code)
+        )
+        return {str(k): int(n) for k, n in (await self.session.execute(stmt)).all()}
 
     # Batches ----------------------------------------------------------------------------------
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from app.deps import ResourcesDep, SessionDep
+from app.errors import request_language
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.syncs.schemas import ProblemPage, SyncRunRead, SyncStart, SyncStarted
 from app.syncs.service import sync as sync_service
@@ -37,8 +38,13 @@ async def start_sync(
 
 
 @router.get("", response_model=list[SyncRunRead], summary="The latest synchronisations")
-async def list_syncs(tenant: CurrentTenant, session: SessionDep) -> list[SyncRunRead]:
-    return [sync_service.to_read(run) for run in await sync_service.list(session, tenant)]
+async def list_syncs(
+    request: Request, tenant: CurrentTenant, session: SessionDep
+) -> list[SyncRunRead]:
+    lang = request_language(request)
+    return [
+        sync_service.to_read(run, lang=lang) for run in await sync_service.list(session, tenant)
+    ]
 
 
 @router.get(
@@ -47,8 +53,11 @@ async def list_syncs(tenant: CurrentTenant, session: SessionDep) -> list[SyncRun
     summary="Status, live progress, timings and counts of one synchronisation",
     responses={404: {"description": "Unknown synchronisation"}},
 )
-async def get_sync(run_id: RunId, tenant: CurrentTenant, session: SessionDep) -> SyncRunRead:
-    return sync_service.to_read(await sync_service.get(session, tenant, run_id))
+async def get_sync(
+    request: Request, run_id: RunId, tenant: CurrentTenant, session: SessionDep
+) -> SyncRunRead:
+    run = await sync_service.get(session, tenant, run_id)
+    return sync_service.to_read(run, lang=request_language(request))
 
 
 @router.post(
@@ -64,20 +73,26 @@ async def get_sync(run_id: RunId, tenant: CurrentTenant, session: SessionDep) ->
     },
 )
 async def approve_unsubscribes(
-    run_id: int, tenant: CurrentTenant, session: SessionDep
+    request: Request, run_id: RunId, tenant: CurrentTenant, session: SessionDep
 ) -> SyncRunRead:
-    return sync_service.to_read(await sync_service.approve_unsubscribes(session, tenant, run_id))
+    run = await sync_service.approve_unsubscribes(session, tenant, run_id)
+    return sync_service.to_read(run, lang=request_language(request))
 
 
 @router.get(
     "/{run_id}/problems",
     response_model=ProblemPage,
     summary="Every address of the run that was not synced, and why (JSON pages or CSV)",
+    description="Reasons come in the caller's language (the session's onOffice "
+    "`UserLanguage`, else `Accept-Language`), with the provider's or validator's own text as "
+    "`detail`. Filter by `kind` and search by email substring or address id; page with "
+    "`after` (cursor) or `offset`.",
     responses={
         200: {"content": {"text/csv": {}}, "description": "JSON page, or CSV with ?format=csv"}
     },
 )
 async def get_problems(
+    request: Request,
     run_id: RunId,
     tenant: CurrentTenant,
     session: SessionDep,
@@ -85,12 +100,26 @@ async def get_problems(
     format: Literal["json", "csv"] = Query("json"),
     after: int = Query(0, ge=0, le=MAX_ID, description="cursor from `next_cursor`"),
     limit: int = Query(500, ge=1, le=5000),
+    offset: int = Query(0, ge=0, description="rows to skip (page numbers)"),
+    kind: str | None = Query(None, max_length=32, description="only problems of this kind"),
+    q: str | None = Query(None, max_length=320, description="email substring or address id"),
 ) -> ProblemPage | StreamingResponse:
+    lang = request_language(request)
     if format == "csv":
         await sync_service.get(session, tenant, run_id)  # 404 before streaming starts
         return StreamingResponse(
-            sync_service.problems_csv(resources, tenant, run_id),
+            sync_service.problems_csv(resources, tenant, run_id, lang=lang, kind=kind, search=q),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="sync-{run_id}-problems.csv"'},
         )
-    return await sync_service.problems(session, tenant, run_id, after=after, limit=limit)
+    return await sync_service.problems(
+        session,
+        tenant,
+        run_id,
+        after=after,
+        limit=limit,
+        offset=offset,
+        kind=kind or None,
+        search=q,
+        lang=lang,
+    )

@@ -65,6 +65,13 @@ class SyncProgress(BaseModel):
     batches_done: int
     reading_done: bool
     percent: float | None = Field(description="batches done / created, once reading is done")
+    addresses_total: int | None = Field(
+        default=None, description="onOffice's count of the addresses to read, once known"
+    )
+    overall_percent: float | None = Field(
+        default=None, description="Estimated share of the whole run that is done (0-100)"
+    )
+    eta_s: float | None = Field(default=None, description="Estimated seconds left")
 
 
 class SyncRunRead(BaseModel):
@@ -97,22 +104,20 @@ class SyncStarted(BaseModel):
 class ProblemRead(BaseModel):
     address_id: int
     email: str
-    kind: Literal[
-        "duplicate",
-        "invalid_email",
-        "missing_email",
-        "rejected",
-        "opted_out",
-        "pending_optin",
-        "bounced",
-    ] = Field(
-        description="opted_out: opted out at the provider (written back to onOffice); "
-        "pending_optin: double opt-in not confirmed; bounced: cleaned/hard bounce"
+    kind: str = Field(
+        description="duplicate, invalid_email, missing_email, rejected, opted_out (opted out at "
+        "the provider; written back to onOffice), pending_optin (double opt-in not confirmed), "
+        "bounced (cleaned / hard bounce)"
     )
-    reason: str
+    reason: str = Field(description="Why, in the caller's language (Accept-Language/session)")
+    reason_code: str = Field(description="Stable code of the reason (catalogue `reason.<code>`)")
+    detail: str = Field(description="The validator's or provider's own text, untranslated")
 
 
 class ProblemPage(BaseModel):
     items: list[ProblemRead]
-    total: int
+    total: int = Field(description="Problems matching the filter")
     next_cursor: int | None = Field(description="pass as `after` to read the next page")
+    kinds: dict[str, int] = Field(
+        default_factory=dict, description="All problems of the run by kind (unfiltered)"
+    )

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.service import connection as connection_service
-from app.db.models import Connection, SyncRun, SyncRunStatus
+from app.db.models import Connection, Problem, SyncRun, SyncRunStatus
 from app.errors import Conflict, NotFound
+from app.i18n import reasons, render_stored
 from app.resources import Resources
 from app.syncs.engine import read_job_id
 from app.syncs.repository import SyncRepository
@@ -40,6 +41,28 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+# Reading onOffice and sending batches overlap; reading is most of a run's time.
+READ_SHARE = 0.85
+
+
+def _overall_fraction(run: SyncRun) -> float | None:
+    if run.status == SyncRunStatus.completed:
+        return 1.0
+    if run.reading_done:
+        batches = run.batches_done / run.batches_total if run.batches_total else 1.0
+        return READ_SHARE + (1 - READ_SHARE) * min(1.0, batches)
+    if run.addresses_total:
+        return READ_SHARE * min(1.0, run.addresses_read / run.addresses_total)
+    return None
+
+
+def _eta(elapsed: float | None, fraction: float | None) -> float | None:
+    """Seconds left, extrapolated from the time taken so far (None until 2 % are done)."""
+    if elapsed is None or fraction is None or fraction < 0.02:
+        return None
+    return max(0.0, elapsed * (1 - fraction) / fraction)
+
+
 class SyncService:
     async def start(
         self, session: AsyncSession, tenant: TenantContext, *, force: bool = False
@@ -53,11 +76,12 @@ class SyncService:
         active = await repo.active_run(connection.id)
         if active is not None:
             raise Conflict(
-                f"synchronisation {active.id} is still {active.status}; wait for it to finish",
+                "err.sync_active",
+                params={"run": active.id, "status": f"@ui.st_{active.status}"},
                 run_id=active.id,
             )
         if not connection.list_id:
-            raise Conflict("the connection has no list yet; save the API key again")
+            raise Conflict("err.no_list")
         run = await repo.add_run(
             SyncRun(connection_id=connection.id, status=SyncRunStatus.queued, force=force)
         )
@@ -83,7 +107,7 @@ class SyncService:
             run_id, connection.id
         )
         if run is None:
-            raise NotFound(f"synchronisation {run_id} not found")
+            raise NotFound("err.sync_not_found", params={"run": run_id})
         return run
 
     async def list(self, session: AsyncSession, tenant: TenantContext) -> list[SyncRun]:
@@ -91,46 +115,77 @@ class SyncService:
         return list(await SyncRepository.from_session(session).list_runs(connection.id))
 
     async def problems(
-        self, session: AsyncSession, tenant: TenantContext, run_id: int, *, after: int, limit: int
+        self,
+        session: AsyncSession,
+        tenant: TenantContext,
+        run_id: int,
+        *,
+        after: int,
+        limit: int,
+        offset: int = 0,
+        kind: str | None = None,
+        search: str | None = None,
+        lang: str = "en",
     ) -> ProblemPage:
         run = await self.get(session, tenant, run_id)
         repo = SyncRepository.from_session(session)
-        rows = await repo.problems(run.id, after_id=after, limit=limit)
-        items = [
-            ProblemRead(address_id=r.address_id, email=r.email, kind=r.kind, reason=r.reason)
-            for r in rows
-        ]
+        rows = await repo.problems(
+            run.id, after_id=after, limit=limit, offset=offset, kind=kind, search=search
+        )
         next_cursor = rows[-1].id if len(rows) == limit else None
         return ProblemPage(
-            items=items, total=await repo.count_problems(run.id), next_cursor=next_cursor
+            items=[problem_read(r, lang) for r in rows],
+            total=await repo.count_problems(run.id, kind=kind, search=search),
+            next_cursor=next_cursor,
+            kinds=await repo.problem_kinds(run.id),
         )
 
     async def problems_csv(
-        self, resources: Resources, tenant: TenantContext, run_id: int
+        self,
+        resources: Resources,
+        tenant: TenantContext,
+        run_id: int,
+        *,
+        lang: str = "en",
+        kind: str | None = None,
+        search: str | None = None,
     ) -> AsyncIterator[str]:
         """Stream every problem row as CSV, page by page (memory stays flat)."""
         async with resources.sessionmaker() as session:
             run = await self.get(session, tenant, run_id)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["address_id", "email", "kind", "reason"])
+        writer.writerow(["address_id", "email", "kind", "reason", "reason_code", "detail"])
         yield buffer.getvalue()
         after = 0
         while True:
             async with resources.sessionmaker() as session:
                 rows = await SyncRepository.from_session(session).problems(
-                    run.id, after_id=after, limit=2000
+                    run.id, after_id=after, limit=2000, kind=kind, search=search
                 )
             if not rows:
                 return
             buffer = io.StringIO()
             writer = csv.writer(buffer)
             for r in rows:
-                writer.writerow([csv_cell(v) for v in (r.address_id, r.email, r.kind, r.reason)])
+                item = problem_read(r, lang)
+                writer.writerow(
+                    [
+                        csv_cell(v)
+                        for v in (
+                            r.address_id,
+                            r.email,
+                            r.kind,
+                            item.reason,
+                            item.reason_code,
+                            item.detail,
+                        )
+                    ]
+                )
             yield buffer.getvalue()
             after = rows[-1].id
 
-    def to_read(self, run: SyncRun, provider: str | None = None) -> SyncRunRead:
+    def to_read(self, run: SyncRun, provider: str | None = None, lang: str = "en") -> SyncRunRead:
         synced = run.created + run.updated + run.unchanged + run.synced_unspecified
         invalid = run.invalid_emails + run.missing_emails
         tells_outcome = run.synced_unspecified == 0
@@ -143,6 +198,7 @@ class SyncService:
             percent = 100.0
         elif run.reading_done:
             percent = 100.0 * run.batches_done / run.batches_total if run.batches_total else 100.0
+        overall = _overall_fraction(run)
         return SyncRunRead(
             id=run.id,
             status=run.status,
@@ -150,8 +206,8 @@ class SyncService:
             started_at=started,
             finished_at=finished,
             duration_s=duration,
-            error=run.error,
-            warning=run.warning,
+            error=render_stored(lang, run.error),
+            warning=render_stored(lang, run.warning),
             progress=SyncProgress(
                 phase=run.phase,
                 addresses_read=run.addresses_read,
@@ -159,6 +215,9 @@ class SyncService:
                 batches_done=run.batches_done,
                 reading_done=run.reading_done,
                 percent=percent,
+                addresses_total=run.addresses_total,
+                overall_percent=None if overall is None else round(100 * overall, 1),
+                eta_s=_eta(duration, overall) if run.status == SyncRunStatus.running else None,
             ),
             counts=SyncCounts(
                 onoffice_newsletter_total=run.onoffice_newsletter_total,
@@ -192,3 +251,18 @@ class SyncService:
 
 
 sync = SyncService()
+
+
+def problem_read(row: Problem, lang: str) -> ProblemRead:
+    """One problem with its reason rendered in `lang` and the raw text as the detail."""
+    code = reasons.code_for(row.kind, row.reason_code, row.reason)
+    return ProblemRead(
+        address_id=row.address_id,
+        email=row.email,
+        kind=row.kind,
+        reason=reasons.render_reason(
+            lang, row.kind, row.reason_code, row.reason_params, row.reason
+        ),
+        reason_code=code,
+        detail=reasons.problem_detail(row.kind, row.reason_code, row.reason),
+    )

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.crypto import DecryptionError, SecretBox
@@ -38,6 +38,7 @@ class TenantContext:
     customer_web_id: str
     group_id: str
     user_id: str
+    language: str = ""  # "de"/"en" from onOffice's UserLanguage at sign-in ("" = not given)
 
 
 class SessionError(Unauthorized):
@@ -66,10 +67,8 @@ def read_session_token(session_box: SecretBox, token: str, *, ttl_s: int) -> Ten
         body = session_box.decrypt(token.encode("ascii"), ttl=ttl_s)
     except (DecryptionError, UnicodeEncodeError):
         # Fernet does not tell "expired" from "forged"; both need a fresh session.
-        raise SessionError(
-            "the session token is invalid or has expired; reopen the connector in onOffice"
-        ) from None
-    unknown = SessionError("the session token has an unknown format; reopen the connector")
+        raise SessionError("err.session_invalid") from None
+    unknown = SessionError("err.session_format")
     try:
         data: Any = json.loads(body)
     except ValueError:
@@ -87,27 +86,29 @@ def read_session_token(session_box: SecretBox, token: str, *, ttl_s: int) -> Ten
         customer_web_id=str(fields[0]),
         group_id=str(fields[1]),
         user_id=str(fields[2]),
+        language=str(data.get("language") or ""),
     )
 
 
 async def require_session(
+    request: Request,
     session: SessionDep,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> TenantContext:
     """The caller's TenantContext from `Authorization: Bearer <token>`, or 401."""
     if credentials is None or not credentials.credentials:
-        raise SessionError(
-            "missing bearer token: send `Authorization: Bearer <token>` from POST /api/v1/sessions"
-        )
+        raise SessionError("err.session_missing")
     context = read_session_token(
         resources.session_box, credentials.credentials, ttl_s=resources.settings.SESSION_TTL_S
     )
     tenant = await TenantRepository.from_session(session).get(context.tenant_id)
     if tenant is None or tenant.customer_web_id != context.customer_web_id:
-        raise SessionError("the session belongs to an unknown customer; reopen the connector")
+        raise SessionError("err.session_unknown_customer")
     if not tenant.active:
-        raise SessionError("the connector is deactivated for this customer; activate it again")
+        raise SessionError("err.session_deactivated")
+    if context.language:
+        request.state.language = context.language  # error messages in the user's language
     return context
 
 

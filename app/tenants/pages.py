@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.config import Settings
+from app.i18n import LANGUAGES, Language, texts
+from app.i18n import pick_language as i18n_pick_language
 from app.ui.texts import APP_TEXTS
-
-Language = Literal["de", "en"]
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "ui" / "templates")
 
@@ -56,74 +56,13 @@ def content_security_policy(settings: Settings, nonce: str) -> str:
     )
 
 
-TEXTS: dict[Language, dict[str, str]] = {
-    "de": {
-        "activate_title": "Newsletter Connector aktivieren",
-        "activate_intro": "Bitte fügen Sie den API-Schlüssel ein, den onOffice Ihnen im "
-        "Marketplace anzeigt, und klicken Sie auf „Jetzt aktivieren“.",
-        "customer": "Kunde",
-        "api_key": "API-Schlüssel",
-        "activate_button": "Jetzt aktivieren",
-        "activating": "Aktivierung läuft …",
-        "activated": "Der Newsletter Connector ist aktiviert.",
-        "failed": "Die Aktivierung ist fehlgeschlagen:",
-        "network_error": "Der Dienst ist nicht erreichbar. Bitte versuchen Sie es erneut.",
-        "app_title": "Newsletter Connector",
-        "loading": "Anmeldung läuft …",
-        "signed_in_as": "Angemeldet für",
-        "user": "Benutzer",
-        "group": "Gruppe",
-        "session_failed": "Die Anmeldung ist fehlgeschlagen:",
-        "not_activated_title": "Newsletter Connector nicht aktiviert",
-        "not_activated": "Der Newsletter Connector ist für diesen Kunden noch nicht aktiviert. "
-        "Bitte aktivieren Sie ihn zuerst im onOffice Marketplace.",
-        "deactivated": "Der Newsletter Connector ist für diesen Kunden deaktiviert. Bitte "
-        "aktivieren Sie ihn erneut im onOffice Marketplace.",
-    },
-    "en": {
-        "activate_title": "Activate the Newsletter Connector",
-        "activate_intro": "Please paste the API key that onOffice shows you in the Marketplace "
-        'and click "Activate now".',
-        "customer": "Customer",
-        "api_key": "API key",
-        "activate_button": "Activate now",
-        "activating": "Activating …",
-        "activated": "The Newsletter Connector is active.",
-        "failed": "The activation failed:",
-        "network_error": "The service cannot be reached. Please try again.",
-        "app_title": "Newsletter Connector",
-        "loading": "Signing in …",
-        "signed_in_as": "Signed in for",
-        "user": "User",
-        "group": "Group",
-        "session_failed": "Signing in failed:",
-        "not_activated_title": "Newsletter Connector not activated",
-        "not_activated": "The Newsletter Connector has not been activated for this customer "
-        "yet. Please activate it in the onOffice Marketplace first.",
-        "deactivated": "The Newsletter Connector is deactivated for this customer. Please "
-        "activate it again in the onOffice Marketplace.",
-    },
-}
-
-_ENGLISH = {"en", "eng"}
-_GERMAN = {"de", "deu", "ger"}
+# The activation and message pages' texts (catalogue keys `page.*`).
+TEXTS: dict[Language, dict[str, str]] = {lang: texts(lang, "page.") for lang in LANGUAGES}
 
 
 def pick_language(user_language: str | None, accept_language: str | None) -> Language:
     """onOffice's `UserLanguage` (e.g. DEU, ENG) first, then Accept-Language, else German."""
-    if user_language:
-        code = user_language.strip().lower().split("-")[0].split("_")[0]
-        if code in _ENGLISH:
-            return "en"
-        if code in _GERMAN:
-            return "de"
-    for part in (accept_language or "").split(","):
-        code = part.split(";")[0].strip().lower().split("-")[0]
-        if code == "en":
-            return "en"
-        if code == "de":
-            return "de"
-    return "de"
+    return i18n_pick_language(user_language, accept_language, default="de")
 
 
 def render(

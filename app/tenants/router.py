@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from app.deps import ResourcesDep, SessionDep, SettingsDep
 from app.errors import AppError
+from app.i18n import pick_language
 from app.tenants import pages
 from app.tenants.auth import CurrentTenant
 from app.tenants.schemas import (
@@ -173,7 +174,13 @@ async def activate(
             secret=secret if isinstance(secret, str) else "",
         )
     except AppError as exc:
-        text = exc.message if exc.message.startswith("error:") else f"error: {exc.message}"
+        language = pick_language(
+            str(form.get("UserLanguage") or ""),
+            request.headers.get("accept-language"),
+            default="en",
+        )
+        message = exc.render(language)
+        text = message if message.startswith("error:") else f"error: {message}"
         return PlainTextResponse(text, status_code=exc.status_code)
     return PlainTextResponse("active")
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.models import Tenant
 from app.errors import AppError, NotFound
+from app.i18n import pick_language
 from app.resources import Resources
 from app.tenants.auth import TenantContext, issue_session_token
 from app.tenants.repository import TenantRepository, UsedSignatureRepository
@@ -71,10 +72,7 @@ def _utc(value: datetime) -> datetime:
 def _checked_claim(claim: str) -> str:
     if len(claim) > CLAIM_MAX_LEN:
         # Truncating would store a claim onOffice rejects later; fail loudly instead.
-        raise AppError(
-            f"the apiClaim is longer than {CLAIM_MAX_LEN} characters and cannot be stored",
-            status_code=422,
-        )
+        raise AppError("err.claim_too_long", status_code=422, params={"max": CLAIM_MAX_LEN})
     return claim
 
 
@@ -94,9 +92,7 @@ class TenantService:
         self, session: AsyncSession, signed: SignedParams, purpose: Purpose, *, settings: Settings
     ) -> None:
         if not await self.consume_signature(session, signed, purpose, settings=settings):
-            raise SignedUrlError(
-                f"this signed URL was already used ({purpose.value}); reopen the page in onOffice"
-            )
+            raise SignedUrlError("err.url_used", params={"purpose": purpose.value})
 
     # -- activation ----------------------------------------------------------------------------
 
@@ -110,10 +106,10 @@ class TenantService:
         """
         secret = secret.strip()
         if not secret:
-            raise ActivationFailed("error: please enter the API key shown by onOffice")
+            raise ActivationFailed("err.activation_key_missing")
         # Checked before unlocking: onOffice's parameter cache is single-use.
         if len(signed.get("customerWebId")) > CUSTOMER_ID_MAX_LEN:
-            raise ActivationFailed("error: the customerWebId is longer than this service stores")
+            raise ActivationFailed("err.activation_id_too_long")
         _checked_claim(signed.get("apiClaim"))
         async with session.begin_nested():
             await self.require_unused(
@@ -147,27 +143,15 @@ class TenantService:
             await client.unlock_provider(signed.get("parameterCacheId"))
         except OnOfficeAuthError as exc:
             log.info("tenant.activation_rejected", extra={"errorcode": exc.errorcode})
-            raise ActivationFailed(
-                "error: the API key was rejected by onOffice; copy the complete key from the "
-                "Marketplace and try again"
-            ) from exc
+            raise ActivationFailed("err.activation_key_rejected") from exc
         except OnOfficeClaimError as exc:
-            raise ActivationFailed(
-                "error: onOffice rejected the activation claim; restart the activation in the "
-                "Marketplace"
-            ) from exc
+            raise ActivationFailed("err.activation_claim") from exc
         except OnOfficeTransientError as exc:
-            raise ActivationFailed(
-                "error: onOffice is not reachable right now; please try again in a minute",
-                status_code=502,
-            ) from exc
+            raise ActivationFailed("err.activation_unreachable", status_code=502) from exc
         except OnOfficeError as exc:
             if exc.errorcode in PARAMETER_CACHE_CODES:
-                raise ActivationFailed(
-                    "error: onOffice does not know this activation (parameterCacheId) any more; "
-                    "restart the activation in the Marketplace"
-                ) from exc
-            raise ActivationFailed(f"error: onOffice refused the activation: {exc}") from exc
+                raise ActivationFailed("err.activation_cache") from exc
+            raise ActivationFailed("err.activation_refused", params={"detail": str(exc)}) from exc
 
     async def _store_activation(
         self, session: AsyncSession, resources: Resources, signed: SignedParams, secret: str
@@ -198,6 +182,8 @@ class TenantService:
         tenant = await self._active_tenant(session, signed.get("customerWebId"))
         await self.require_unused(session, signed, purpose, settings=settings)
         self._remember_claim(tenant, signed)
+        if signed.get("UserLanguage"):
+            tenant.language = pick_language(signed.get("UserLanguage"), None)
         return tenant
 
     async def create_session(
@@ -211,6 +197,9 @@ class TenantService:
             customer_web_id=tenant.customer_web_id,
             group_id=signed.get("groupId"),
             user_id=signed.get("userId"),
+            language=pick_language(signed.get("UserLanguage"), None)
+            if signed.get("UserLanguage")
+            else "",
         )
         return issue_session_token(
             resources.session_box, context, ttl_s=resources.settings.SESSION_TTL_S
@@ -219,7 +208,7 @@ class TenantService:
     async def get_tenant(self, session: AsyncSession, context: TenantContext) -> Tenant:
         tenant = await TenantRepository.from_session(session).get(context.tenant_id)
         if tenant is None:
-            raise TenantNotActivated("the customer of this session no longer exists")
+            raise TenantNotActivated("err.customer_gone")
         return tenant
 
     # -- webhook -------------------------------------------------------------------------------
@@ -237,8 +226,7 @@ class TenantService:
         raw_id = signed.get(id_param)
         if not (raw_id.isascii() and raw_id.isdigit() and int(raw_id) < 2**63):
             raise AppError(
-                f"the webhook URL needs the address id in the parameter `{id_param}` "
-                f"(got {raw_id!r})"
+                "err.webhook_id_param", params={"param": id_param, "value": repr(raw_id)}
             )
         tenant = await self._active_tenant(session, signed.get("customerWebId"))
         if not await self.consume_signature(session, signed, Purpose.webhook, settings=settings):
@@ -268,15 +256,9 @@ class TenantService:
             customer_web_id, for_update=True
         )
         if tenant is None or tenant.activated_at is None:
-            raise TenantNotActivated(
-                f"customer {customer_web_id} has not activated the connector yet; activate it "
-                "in the onOffice Marketplace first"
-            )
+            raise TenantNotActivated("err.not_activated", params={"customer": customer_web_id})
         if not tenant.active:
-            raise TenantDeactivated(
-                f"the connector is deactivated for customer {customer_web_id}; activate it again "
-                "in the onOffice Marketplace"
-            )
+            raise TenantDeactivated("err.deactivated", params={"customer": customer_web_id})
         return tenant
 
     def _remember_claim(self, tenant: Tenant, signed: SignedParams) -> None:

@@ -81,33 +81,25 @@ def verify_signed_params(
     """
     secret = settings.ONOFFICE_PROVIDER_SECRET
     if secret is None or not secret.get_secret_value():
-        raise ProviderSecretMissing(
-            "ONOFFICE_PROVIDER_SECRET is not configured, so signed onOffice URLs cannot be checked"
-        )
+        raise ProviderSecretMissing("err.secret_missing")
     params = dict(pairs)  # the last of repeated keys wins, as in PHP's parse_str
     for name in (SIGNATURE_PARAM, "timestamp"):
         if not params.get(name):
-            raise SignedUrlError(f"the signed URL is missing the parameter `{name}`")
+            raise SignedUrlError("err.url_param_missing", params={"param": name})
     base_url = settings.PUBLIC_BASE_URL.rstrip("/") + path
     if not verify_url_signature(base_url, pairs, secret.get_secret_value()):
-        raise SignedUrlError(
-            "the URL signature is invalid (the parameters were changed, or PUBLIC_BASE_URL does "
-            "not match the URL registered with onOffice)"
-        )
+        raise SignedUrlError("err.url_signature")
     try:
         timestamp = int(params["timestamp"])
     except ValueError:
-        raise SignedUrlError("the URL timestamp is not a Unix time in seconds") from None
+        raise SignedUrlError("err.url_timestamp") from None
     current = time.time() if now is None else now
     if timestamp < current - settings.SIGNATURE_MAX_AGE_S:
-        raise SignedUrlError(
-            f"the signed URL has expired (older than {settings.SIGNATURE_MAX_AGE_S} s); "
-            "reopen the page in onOffice"
-        )
+        raise SignedUrlError("err.url_expired", params={"max_age": settings.SIGNATURE_MAX_AGE_S})
     if timestamp > current + FUTURE_SKEW_S:
-        raise SignedUrlError("the URL timestamp lies in the future; check the clock of this server")
+        raise SignedUrlError("err.url_future")
     for name in required:
         if not params.get(name):
-            raise SignedUrlError(f"the signed URL is missing the parameter `{name}`")
+            raise SignedUrlError("err.url_param_missing", params={"param": name})
     signature = params.pop(SIGNATURE_PARAM).strip().lower()
     return SignedParams(params=params, signature=signature, timestamp=timestamp)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from arq.worker import Retry
@@ -39,7 +39,8 @@ from app.contacts.rules import (
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
-from app.metrics import WEBHOOK_EVENTS
+from app.i18n import has_key, t
+from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.resources import Resources
 from app.webhooks.jobs import apply_job_id
 from app.webhooks.repository import InboundEventRepository
@@ -94,25 +95,17 @@ class Waiting(Exception):
     """onOffice needs a user to open the connector (claim outdated): retry later, never fail."""
 
 
-def _note(provider: str, event: ProviderEvent) -> str:
+def _note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
+    """The activity note, in the customer's UI language (catalogue keys `activity.*`)."""
     label = PROVIDER_LABELS.get(provider, provider)
-    texts = {
-        ProviderEventType.subscribe: "Newsletter angemeldet",
-        ProviderEventType.unsubscribe: "Newsletter abgemeldet",
-        ProviderEventType.deleted: "Kontakt gelöscht oder archiviert",
-        ProviderEventType.cleaned: "Adresse wegen Zustellfehlern bereinigt",
-        ProviderEventType.delivered: "Newsletter zugestellt",
-        ProviderEventType.opened: "Newsletter geöffnet",
-        ProviderEventType.clicked: "Link im Newsletter geklickt",
-        ProviderEventType.hard_bounce: "Hard Bounce",
-    }
-    parts = [f"{label}: {texts.get(event.type, event.type.value)}"]
+    key = f"activity.{event.type.value}"
+    parts = [f"{label}: {t(lang, key) if has_key(key) else event.type.value}"]
     if event.campaign:
-        parts.append(f"Kampagne {event.campaign}")
+        parts.append(t(lang, "activity.campaign", campaign=event.campaign))
     if event.url:
         parts.append(event.url)
     if event.reason:
-        parts.append(f"Grund: {event.reason}")
+        parts.append(t(lang, "activity.reason", reason=event.reason))
     return " – ".join(parts)
 
 
@@ -122,6 +115,7 @@ class EventApplier:
     def __init__(self, resources: Resources, connection: Connection, tenant: Tenant) -> None:
         self.resources = resources
         self.connection = connection
+        self.language = tenant.language or "de"
         self.onoffice: OnOfficeClient = onoffice_for_tenant(resources, tenant)
         self._kinds: dict[str, set[str]] | None = None
 
@@ -271,7 +265,7 @@ class EventApplier:
                         address_ids=sorted(set(address_ids)),
                         kind=kind,
                         type=type_,
-                        note=_note(self.connection.provider, event),
+                        note=_note(self.connection.provider, event, self.language),
                         at=event.occurred_at,
                     )
                 ]
@@ -368,7 +362,7 @@ class EventApplier:
                     address_ids=list(address_ids),
                     kind=kind,
                     type=type_,
-                    note=_note(self.connection.provider, event),
+                    note=_note(self.connection.provider, event, self.language),
                     at=event.occurred_at,
                 )
             ]
@@ -567,6 +561,8 @@ async def _finish(resources: Resources, row: InboundEvent, status: str, note: st
             )
         )
     WEBHOOK_EVENTS.labels(row.source, status).inc()
+    received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
+    WEBHOOK_LAG.labels(row.source).observe(max(0.0, (utcnow() - received).total_seconds()))
 
 
 async def _record_failure(

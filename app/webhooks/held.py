@@ -13,12 +13,17 @@ from app.connections.service import connection as connection_service
 from app.db.base import utcnow
 from app.db.models import InboundEventStatus
 from app.deps import SessionDep
+from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.tenants.auth import CurrentTenant, TenantContext
 from app.webhooks.jobs import apply_job_id
 from app.webhooks.repository import InboundEventRepository
 from app.worker.queue import enqueue_job
 
-router = APIRouter(prefix="/api/v1/held-events", tags=["provider webhooks"])
+router = APIRouter(
+    prefix="/api/v1/held-events",
+    tags=["provider webhooks"],
+    responses=BEARER_RESPONSES | NO_CONNECTION,
+)
 
 
 class HeldDecision(BaseModel):
@@ -55,7 +60,6 @@ async def decide(session: AsyncSession, tenant: TenantContext, *, apply: bool) -
     "/apply",
     response_model=HeldDecision,
     summary="Apply a held burst of archives/deletes (each confirmed at the provider first)",
-    responses={404: {"description": "No provider connected yet"}},
 )
 async def apply_held(tenant: CurrentTenant, session: SessionDep) -> HeldDecision:
     return HeldDecision(decision="apply", events=await decide(session, tenant, apply=True))
@@ -65,7 +69,6 @@ async def apply_held(tenant: CurrentTenant, session: SessionDep) -> HeldDecision
     "/dismiss",
     response_model=HeldDecision,
     summary="Dismiss a held burst of archives/deletes (onOffice stays as it is)",
-    responses={404: {"description": "No provider connected yet"}},
 )
 async def dismiss_held(tenant: CurrentTenant, session: SessionDep) -> HeldDecision:
     return HeldDecision(decision="dismiss", events=await decide(session, tenant, apply=False))

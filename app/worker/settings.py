@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from arq.connections import RedisSettings
@@ -55,6 +56,17 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     configure_logging(settings.LOG_LEVEL)
     resources = await create_resources(settings, redis=ctx["redis"])
     ctx.update(resources.job_context())
+    if settings.WORKER_METRICS_PORT:
+        from prometheus_client import start_http_server
+
+        # The worker's own counters (contacts, runs, provider requests, webhook events).
+        try:
+            start_http_server(settings.WORKER_METRICS_PORT)
+        except OSError as exc:
+            logging.getLogger(__name__).warning(
+                "worker.metrics_port_busy",
+                extra={"port": settings.WORKER_METRICS_PORT, "error": str(exc)},
+            )
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -84,9 +85,47 @@ class TestSyncCommand:
             out, _ = await asyncio.wait_for(proc.communicate(), 120)
             assert proc.returncode == 0, out
             text = out.decode()
+            # The progress bars and the summary, as in the iframe.
+            assert "Reading addresses" in text and "Sending batches" in text
+            assert re.search(r"Synced\s+" + f"{len(expected['owners']):,}", text), text
+            assert re.search(r"Totals reconcile\s+yes", text), text
+            again = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "app.cli",
+                "sync",
+                "--customer",
+                "CLI",
+                "--json",
+                cwd=ROOT,
+                env=connector.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await asyncio.wait_for(again.communicate(), 120)
+            text = out.decode()
             result = json.loads(text[text.index("{") :])
             assert result["status"] == "completed"
             assert result["counts"]["synced"] == len(expected["owners"])
+            status = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "app.cli",
+                "status",
+                "--customer",
+                "CLI",
+                "--language",
+                "DEU",
+                cwd=ROOT,
+                env=connector.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await asyncio.wait_for(status.communicate(), 60)
+            text = out.decode()
+            assert status.returncode == 0, text
+            assert "Vom Connector synchronisiert" in text and "abgeschlossen" in text, text
+            assert "https://status.brevo.com" in text
             unknown = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
