@@ -123,7 +123,7 @@ def decide_yes(onoffice: Signal, provider: Signal) -> Action:
         return Action.send  # unknown, subscribed, transactional, not in the list
     if state == PENDING:
         return Action.pending
-    if newer(onoffice.at, provider.at):
+    if provider.at is not None and newer(onoffice.at, provider.at):
         return Action.resubscribe  # an explicit onOffice change after the opt-out
     return Action.bounced if state in BOUNCE_STATES else Action.write_back
 

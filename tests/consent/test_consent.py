@@ -59,6 +59,23 @@ class TestLostOptOuts:
         assert scene.brevo_contact("p2@example.de").blacklisted is True
         await eventually(lambda: scene.newsletter(2) == "0", "onOffice No")
 
+    async def test_a_brevo_list_unsubscription_is_an_opt_out(
+        self, world: World, scenes: Make
+    ) -> None:
+        # Accounts with "unsubscription per list" record it in listUnsubscribed instead of
+        # blacklisting the person: the connector reads both.
+        seed(world, 2)
+        scene: Scene = await scenes("brevo")
+        world.brevo.contact_action(
+            world.brevo.accounts[scene.key],
+            "p1@example.de",
+            "unsubscribe_list",
+            list_id=int(scene.list_id),
+        )
+        run = await scene.sync(force=True)
+        assert run["counts"]["opted_out"] == 1 and run["counts"]["synced"] == 1, run
+        await eventually(lambda: scene.newsletter(1) == "0", "onOffice No")
+
     async def test_a_first_sync_into_an_existing_audience_keeps_its_opt_outs(
         self, world: World, scenes: Make
     ) -> None:

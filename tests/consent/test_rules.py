@@ -1,0 +1,98 @@
+"""The consent rule on its own (pure functions): every row of the table in docs/architecture.md."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.contacts.rules import (
+    Action,
+    EventVerdict,
+    Signal,
+    decide_yes,
+    judge_event,
+    may_overwrite,
+    newest,
+    observe_onoffice,
+    onoffice_target,
+)
+from onoffice_client.models import NewsletterStatus as N
+
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("onoffice", "provider", "action"),
+    [
+        (Signal("yes"), Signal(None), Action.send),
+        (Signal("yes"), Signal("subscribed", at(0)), Action.send),
+        (Signal("yes"), Signal("not_in_list", at(0)), Action.send),
+        (Signal("yes", at(100)), Signal("pending", at(0)), Action.pending),
+        # First sight of "Yes" (no change time) never undoes an opt-out.
+        (Signal("yes"), Signal("unsubscribed", at(0)), Action.write_back),
+        (Signal("yes"), Signal("archived", at(0)), Action.write_back),
+        (Signal("yes"), Signal("cleaned", at(0)), Action.bounced),
+        # A change to Yes seen after the opt-out is a fresh consent ...
+        (Signal("yes", at(60)), Signal("unsubscribed", at(0)), Action.resubscribe),
+        (Signal("yes", at(60)), Signal("blacklisted", at(0)), Action.resubscribe),
+        # ... but not when it is older, ties, or the opt-out has no time.
+        (Signal("yes", at(0)), Signal("unsubscribed", at(60)), Action.write_back),
+        (Signal("yes", at(3)), Signal("unsubscribed", at(0)), Action.write_back),
+        (Signal("yes", at(60)), Signal("unsubscribed", None), Action.write_back),
+    ],
+)
+def test_decide_yes(onoffice: Signal, provider: Signal, action: Action) -> None:
+    assert decide_yes(onoffice, provider) == action
+
+
+def test_newest_prefers_the_opt_out_on_a_tie_and_the_newer_otherwise() -> None:
+    ours = Signal("subscribed", at(0.7))  # the connector's write, to the microsecond
+    theirs = Signal("unsubscribed", at(0))  # Mailchimp's last_changed, to the second
+    assert newest(ours, theirs).status == "unsubscribed"
+    assert newest(Signal("subscribed", at(60)), theirs).status == "subscribed"
+    assert newest(Signal("unsubscribed", at(60)), Signal("subscribed", at(0))).status == (
+        "unsubscribed"
+    )
+    assert newest(Signal(None), Signal("subscribed", at(0))).status == "subscribed"
+    assert newest(Signal("subscribed"), Signal("unsubscribed")).status == "unsubscribed"
+
+
+def test_observe_onoffice_times_only_changes() -> None:
+    assert observe_onoffice(None, None, "yes", at(5)) == Signal("yes", None)
+    assert observe_onoffice("no", at(0), "yes", at(5)) == Signal("yes", at(5))
+    assert observe_onoffice("yes", at(1), "yes", at(5)) == Signal("yes", at(1))
+
+
+def test_not_specified_never_overwrites_no_or_cancellation() -> None:
+    assert not may_overwrite(N.no, N.not_specified)
+    assert not may_overwrite(N.cancellation, N.not_specified)
+    assert may_overwrite(N.yes, N.not_specified)
+    assert may_overwrite(N.yes, N.no)
+    assert not may_overwrite(N.no, N.no)
+    assert onoffice_target("archived") == N.not_specified
+    assert onoffice_target("blacklisted") == N.no
+
+
+@pytest.mark.parametrize(
+    ("kind", "occurred", "provider", "onoffice", "verdict"),
+    [
+        ("unsubscribe", at(60), Signal("subscribed", at(0)), Signal("yes"), EventVerdict.apply),
+        # An old opt-out is confirmed at the provider, never dropped on time alone.
+        ("unsubscribe", at(0), Signal("subscribed", at(60)), Signal("yes"), EventVerdict.confirm),
+        ("deleted", at(0), Signal("subscribed", at(60)), Signal("yes"), EventVerdict.confirm),
+        # A redelivered old subscribe after a newer unsubscribe is stale.
+        ("subscribe", at(0), Signal("unsubscribed", at(60)), Signal("no"), EventVerdict.stale),
+        ("subscribe", at(120), Signal("unsubscribed", at(60)), Signal("no"), EventVerdict.apply),
+        # A subscribe older than an explicit "No" in onOffice is stale too.
+        ("subscribe", at(0), Signal(None), Signal("no", at(60)), EventVerdict.stale),
+    ],
+)
+def test_judge_event(
+    kind: str, occurred: datetime, provider: Signal, onoffice: Signal, verdict: EventVerdict
+) -> None:
+    assert judge_event(kind, occurred, provider, onoffice) == verdict
