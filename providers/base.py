@@ -133,6 +133,10 @@ class ProviderContact(BaseModel):
     subscribed: bool | None = None
     status: str | None = None  # provider's raw status (subscribed, unsubscribed, cleaned, ...)
     tags: list[str] = Field(default_factory=list)
+    # When the provider last changed the contact (Mailchimp `last_changed`, Brevo `modifiedAt`).
+    last_changed: datetime | None = None
+    # Brevo: blocked for every list (`emailBlacklisted`); None where the provider has no such flag.
+    blacklisted: bool | None = None
 
 
 class WebhookInfo(BaseModel):
@@ -219,6 +223,15 @@ class NewsletterProvider(Protocol):
     def iter_contacts(self, list_id: str, *, start: int = 0) -> AsyncIterator[ProviderContact]:
         """Every contact of the list from offset `start`, with tags, page by page (memory
         stays flat)."""
+        ...
+
+    def iter_list_state(
+        self, list_id: str, *, concurrency: int = 4
+    ) -> AsyncIterator[list[ProviderContact]]:
+        """The whole list once, as pages of contacts with status, last change and tags,
+        `concurrency` pages in flight at a time (within the provider's limits, leaving room for
+        writes). Pages arrive in completion order, not offset order; a contact changed during
+        the read may appear twice (the later page wins) and one added during it may be missed."""
         ...
 
     async def count_contacts(self, list_id: str) -> int: ...

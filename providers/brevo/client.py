@@ -23,11 +23,12 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
-from aiolimiter import AsyncLimiter
 from email_validator import EmailNotValidError, validate_email
 from tenacity import wait_exponential_jitter
 
+from providers._paging import parallel_pages
 from providers._retry import RetryPolicy
+from providers._time import parse_iso_timestamp
 from providers.base import (
     AccountInfo,
     ContactData,
@@ -45,6 +46,7 @@ from providers.brevo.errors import (
     BrevoRequestError,
     BrevoTransientError,
 )
+from providers.limits import LocalRatePacer, RatePacer
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ class BrevoClient:
         # Brevo allows 10/s on /contacts; 9/s leaves headroom for network jitter, which can
         # otherwise put 11 requests into one of Brevo's one-second windows.
         requests_per_second: float = 9.0,
+        pacer: RatePacer | None = None,
         max_retry_wait: float = 60.0,
         backoff_initial: float = 0.5,
         folder_name: str = "onOffice",
@@ -124,7 +127,9 @@ class BrevoClient:
             log_extra=lambda exc: {"error": getattr(exc, "message", str(exc))},
         )
         # One request per 1/rps seconds, no burst: Brevo counts requests per second window.
-        self._contacts_limiter = AsyncLimiter(1, 1.0 / requests_per_second)
+        # Brevo's limit is per account, so workers share one pacer (RedisRatePacer); without
+        # one, this client paces only itself.
+        self._pacer: RatePacer = pacer or LocalRatePacer(requests_per_second)
         self._folder_name = folder_name
         self._single_upsert_threshold = single_upsert_threshold
         self._import_max_bytes = import_max_bytes
@@ -400,6 +405,28 @@ class BrevoClient:
         async for raw in self._paged(path, "contacts", _PAGE_CONTACTS, start=start):
             yield self._to_contact(raw, list_no)
 
+    async def iter_list_state(
+        self, list_id: str, *, concurrency: int = 4
+    ) -> AsyncIterator[list[ProviderContact]]:
+        """Every contact of the list (500 per request) with `emailBlacklisted`,
+        `listUnsubscribed` and `modifiedAt`, `concurrency` requests in flight; each request
+        waits for the shared /contacts pacer, so the account's 10/s holds whatever the
+        concurrency (it only overlaps latency)."""
+        list_no = int(list_id)
+        path = f"/contacts/lists/{list_no}/contacts"
+
+        async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
+            params = {"limit": _PAGE_CONTACTS, "offset": offset, "sort": "asc"}
+            page = await self._json("GET", path, params=params, label=f"GET {path}")
+            contacts = [self._to_contact(raw, list_no) for raw in page.get("contacts") or []]
+            total = page.get("count")
+            return contacts, total if isinstance(total, int) else None
+
+        async for contacts in parallel_pages(
+            fetch, page_size=_PAGE_CONTACTS, concurrency=concurrency
+        ):
+            yield contacts
+
     async def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
         """Brevo reports each delivery as its own webhook event: nothing to pull."""
         recipients: tuple[str, ...] = ()
@@ -484,6 +511,8 @@ class BrevoClient:
             last_name=_first_attr(attributes, mapping.last_name, LAST_NAME_CANDIDATES),
             subscribed=status == "subscribed",
             status=status,
+            last_changed=parse_iso_timestamp(raw.get("modifiedAt")),
+            blacklisted=blacklisted,
         )
 
     async def _get_raw(self, email: str) -> dict[str, Any] | None:
@@ -548,7 +577,7 @@ class BrevoClient:
         self, method: str, path: str, *, params: Any, body: Any, label: str
     ) -> httpx.Response:
         if path.startswith("/contacts"):
-            await self._contacts_limiter.acquire()
+            await self._pacer.wait(self._api_key)
         headers = {"api-key": self._api_key, "accept": "application/json"}
         content = None
         if body is not None:
