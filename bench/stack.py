@@ -240,10 +240,17 @@ class Tenant:
     token: str = "t" * 32
     secret: str = "s" * 64
     claim: str = "bench-claim"
+    address_range: tuple[int, int] | None = None  # ids its onOffice reads see (emulator)
 
     @classmethod
-    def numbered(cls, n: int) -> Tenant:
-        return cls(web_id=f"B{n}", token=f"{n:032d}", secret=f"{n:064d}", claim=f"bench-claim-{n}")
+    def numbered(cls, n: int, address_range: tuple[int, int] | None = None) -> Tenant:
+        return cls(
+            web_id=f"B{n}",
+            token=f"{n:032d}",
+            secret=f"{n:064d}",
+            claim=f"bench-claim-{n}",
+            address_range=address_range,
+        )
 
 
 def signed_query(base_url: str, path: str, params: Mapping[str, str]) -> dict[str, str]:
@@ -259,7 +266,12 @@ async def activate_and_login(
     cache_id = f"cache-{t.web_id}"
     await client.post(
         f"{onoffice}/_control/customers",
-        json={"token": t.token, "secret": t.secret, "claim": t.claim},
+        json={
+            "token": t.token,
+            "secret": t.secret,
+            "claim": t.claim,
+            "address_range": list(t.address_range) if t.address_range else None,
+        },
     )
     await client.post(
         f"{onoffice}/_control/parameter-caches",

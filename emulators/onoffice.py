@@ -630,8 +630,8 @@ async def _api(state: OnOfficeState, request: Request) -> JSONResponse:
         }
     )
     if isinstance(body, dict) and any(_is_change_read(a) for a in actions):
-        token = str(body.get("token"))
-        state.change_reads.setdefault(token, deque(maxlen=200)).append(time.time())
+        reader = str(body.get("token"))
+        state.change_reads.setdefault(reader, deque(maxlen=200)).append(time.time())
     if state.latency:
         await asyncio.sleep(state.latency)
     for fault in state.faults:
