@@ -241,7 +241,7 @@ async def start_emulators(
         await client.post(
             f"{prov_url}/_control/config",
             json={
-                "latency_per_item": profile.provider_per_item_us / 1e6,
+                "latency_per_item": profile.brevo_per_item_us / 1e6,
                 "import_delay": profile.brevo_import_s,
             },
         )

@@ -37,15 +37,16 @@ class LatencyProfile:
     provider_per_item_us: float  # per contact in a provider bulk body or page
     onoffice_ms: float  # per onOffice request (a read page of 500)
     brevo_import_s: float  # until a Brevo import process reports completed
+    brevo_per_item_us: float = 0.0  # Brevo: per contact in an import body or list page
     onoffice_concurrency: int = 4  # onOffice reads in flight assumed by the bound
 
     def describe(self) -> str:
         return (
             f"{self.name}: provider {self.provider_ms:g} ms/request + "
-            f"{self.provider_per_item_us:g} µs/item, onOffice {self.onoffice_ms:g} ms/request "
-            f"({self.onoffice_concurrency} reads in flight), Brevo import processing "
-            f"{self.brevo_import_s:g} s; limits: Mailchimp {MAILCHIMP_CONNECTIONS} connections, "
-            f"Brevo {BREVO_RPS:g} requests/s on /contacts"
+            f"{self.provider_per_item_us:g} µs/item (Brevo {self.brevo_per_item_us:g} µs/item), "
+            f"onOffice {self.onoffice_ms:g} ms/request ({self.onoffice_concurrency} reads in "
+            f"flight), Brevo import processing {self.brevo_import_s:g} s; limits: Mailchimp "
+            f"{MAILCHIMP_CONNECTIONS} connections, Brevo {BREVO_RPS:g} requests/s on /contacts"
         )
 
 
@@ -53,7 +54,7 @@ PROFILES = {
     # Mailchimp answering a 500-member batch in 1.6 s and a 1,000-member page in 3.1 s; onOffice
     # 200 ms a read (issue 10). Brevo: same per-request latency, 20 µs per imported contact
     # (a 10,000-contact import body in 0.3 s) and 2 s of import processing.
-    "realistic": LatencyProfile("realistic", 100.0, 3000.0, 200.0, 2.0),
+    "realistic": LatencyProfile("realistic", 100.0, 3000.0, 200.0, 2.0, brevo_per_item_us=20.0),
     "zero": LatencyProfile("zero", 0.0, 0.0, 0.0, 0.0),
 }
 
@@ -84,8 +85,9 @@ class Bound:
     parts: dict[str, float]  # the terms of the bound, for the report
 
 
-def _duration(p: LatencyProfile, items: int) -> float:
-    return (p.provider_ms + p.provider_per_item_us * items / 1000) / 1000
+def _duration(p: LatencyProfile, items: int, per_item_us: float | None = None) -> float:
+    per_item = p.provider_per_item_us if per_item_us is None else per_item_us
+    return (p.provider_ms + per_item * items / 1000) / 1000
 
 
 def _chunks(n: int, size: int) -> list[int]:
@@ -145,8 +147,13 @@ def brevo_bound(
     imports = _chunks(e.unique, import_batch) if members_before < e.unique else []
     contacts_requests = len(reads) + len(imports)
     t_rate = (contacts_requests - 1) / BREVO_RPS
-    read_s = max(_duration(p, n) for n in reads)
-    tail = (_duration(p, imports[-1]) + p.brevo_import_s + _duration(p, 0)) if imports else 0.0
+    per_item = p.brevo_per_item_us
+    read_s = max(_duration(p, n, per_item) for n in reads)
+    tail = (
+        (_duration(p, imports[-1], per_item) + p.brevo_import_s + _duration(p, 0))
+        if imports
+        else 0.0
+    )
     bound = max(t_oo + tail, t_rate + read_s, p.onoffice_ms / 1000 + tail)
     return Bound(
         lower_bound_s=bound,
@@ -195,5 +202,8 @@ def profile_from_args(args: Any) -> LatencyProfile:
         brevo_import_s=base.brevo_import_s
         if args.brevo_import_delay_s is None
         else args.brevo_import_delay_s,
+        brevo_per_item_us=base.brevo_per_item_us
+        if args.latency_per_item_us is None
+        else args.latency_per_item_us,
         onoffice_concurrency=args.onoffice_concurrency,
     )
