@@ -3,7 +3,9 @@
 Serves `POST /api/stable/api.php` and `/api/latest/api.php` the way the documented API
 behaves (token + HMAC v2, ±120 s timestamps, marketplace `extendedclaim`, in-band error
 envelopes), and a JSON control API under `/_control/` to seed data, add customers, inject
-faults and read back everything the client did.
+faults and read back everything the client did. A customer added with `address_range` reads
+only the addresses with ids in that range (many tenants in one emulator), and
+`GET /_control/change-reads` lists, per token, when it read addresses by `Aenderung`.
 
 Run standalone: `python -m emulators.onoffice --port 8081 --seed-addresses 1000`.
 """
