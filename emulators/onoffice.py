@@ -3,7 +3,9 @@
 Serves `POST /api/stable/api.php` and `/api/latest/api.php` the way the documented API
 behaves (token + HMAC v2, ±120 s timestamps, marketplace `extendedclaim`, in-band error
 envelopes), and a JSON control API under `/_control/` to seed data, add customers, inject
-faults and read back everything the client did.
+faults and read back everything the client did. A customer added with `address_range` reads
+only the addresses with ids in that range (many tenants in one emulator), and
+`GET /_control/change-reads` lists, per token, when it read addresses by `Aenderung`.
 
 Run standalone: `python -m emulators.onoffice --port 8081 --seed-addresses 1000`.
 """
@@ -70,6 +72,9 @@ class Customer:
     ip_allowed: bool = True
     rights: set[str] = field(default_factory=lambda: set(ALL_RIGHTS))
     unlocked: bool = False
+    # Inclusive range of address ids this customer's reads see; None = every address. Lets one
+    # emulator host many customers with their own address books (bench/tenants.py).
+    address_range: tuple[int, int] | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -123,6 +128,8 @@ class OnOfficeState:
         self.http_requests = 0
         self.request_counts: Counter[str] = Counter()
         self.recent_requests: deque[dict[str, Any]] = deque(maxlen=500)
+        # token -> times of reads filtered by modification time (incremental polls), for bench/
+        self.change_reads: dict[str, deque[float]] = {}
         self._next_id = 1
         self._next_activity_id = 1
         self._version = 0
@@ -308,6 +315,9 @@ def _read_address(
         ids = state.query(params.get("filter"), sortby, descending)
     except FilterError as exc:
         raise ActionError(exc.errorcode, exc.message) from None
+    if customer.address_range is not None:
+        low, high = customer.address_range
+        ids = [i for i in ids if low <= i <= high]
     recordids = params.get("recordids")
     if action.get("resourceid") not in ("", None):
         recordids = [action["resourceid"]]
@@ -591,6 +601,13 @@ def _run_action(state: OnOfficeState, customer: Customer, action: Any) -> dict[s
         state.faults = [f for f in state.faults if f.remaining > 0]
 
 
+def _is_change_read(action: Any) -> bool:
+    if not isinstance(action, dict) or not str(action.get("actionid", "")).endswith(":read"):
+        return False
+    criteria = (action.get("parameters") or {}).get("filter")
+    return isinstance(criteria, dict) and "Aenderung" in criteria
+
+
 async def _api(state: OnOfficeState, request: Request) -> JSONResponse:
     state.http_requests += 1
     raw = await request.body()
@@ -614,6 +631,9 @@ async def _api(state: OnOfficeState, request: Request) -> JSONResponse:
             ],
         }
     )
+    if isinstance(body, dict) and any(_is_change_read(a) for a in actions):
+        reader = str(body.get("token"))
+        state.change_reads.setdefault(reader, deque(maxlen=200)).append(time.time())
     if state.latency:
         await asyncio.sleep(state.latency)
     for fault in state.faults:
@@ -688,6 +708,11 @@ def create_app(state: OnOfficeState | None = None) -> FastAPI:
     async def read_state(addresses: bool = True) -> dict[str, Any]:
         return state.snapshot(with_addresses=addresses)
 
+    @app.get("/_control/change-reads")
+    async def change_reads() -> dict[str, list[float]]:
+        """Per customer token: when it read addresses by modification time (wall clock)."""
+        return {token: list(times) for token, times in state.change_reads.items()}
+
     @app.post("/_control/customers")
     async def add_customer(payload: dict[str, Any]) -> dict[str, Any]:
         customer = Customer(
@@ -697,6 +722,11 @@ def create_app(state: OnOfficeState | None = None) -> FastAPI:
             active=bool(payload.get("active", True)),
             ip_allowed=bool(payload.get("ip_allowed", True)),
             rights=set(payload.get("rights", ALL_RIGHTS)),
+            address_range=(
+                (int(payload["address_range"][0]), int(payload["address_range"][1]))
+                if payload.get("address_range")
+                else None
+            ),
         )
         state.customers[customer.token] = customer
         return customer.public()

@@ -136,7 +136,9 @@ class ProviderContact(BaseModel):
     status: str | None = None  # provider's raw status (subscribed, unsubscribed, cleaned, ...)
     tags: list[str] = Field(default_factory=list)
     # When the provider last changed the contact (Mailchimp `last_changed`, Brevo `modifiedAt`).
-    changed_at: datetime | None = None
+    last_changed: datetime | None = None
+    # Brevo: blocked for every list (`emailBlacklisted`); None where the provider has no such flag.
+    blacklisted: bool | None = None
 
 
 class WebhookInfo(BaseModel):
@@ -225,9 +227,18 @@ class NewsletterProvider(Protocol):
     def iter_contacts(
         self, list_id: str, *, start: int = 0, archived: bool = False
     ) -> AsyncIterator[ProviderContact]:
-        """Every contact of the list from offset `start`, with tags, status and `changed_at`,
+        """Every contact of the list from offset `start`, with tags, status and `last_changed`,
         page by page (memory stays flat). `archived=True`: the archived members, where the
         provider hides them from the normal listing (Mailchimp; Brevo yields nothing)."""
+        ...
+
+    def iter_list_state(
+        self, list_id: str, *, concurrency: int = 4
+    ) -> AsyncIterator[list[ProviderContact]]:
+        """The whole list once, as pages of contacts with status, last change and tags,
+        `concurrency` pages in flight at a time (within the provider's limits, leaving room for
+        writes). Pages arrive in completion order, not offset order; a contact changed during
+        the read may appear twice (the later page wins) and one added during it may be missed."""
         ...
 
     async def count_contacts(self, list_id: str) -> int: ...

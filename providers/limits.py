@@ -1,9 +1,13 @@
-"""Caps on simultaneous requests per provider API key.
+"""Caps on simultaneous requests and on request rates per provider API key.
 
 Mailchimp refuses more than 10 simultaneous connections per API key (429). Several worker
 processes share one key, so the cap must hold across processes: `RedisConcurrencyLimiter` is a
 Redis sorted-set semaphore whose entries are leases (a crashed process loses its slots when the
 lease runs out). `LocalConcurrencyLimiter` is the in-process variant for embedded mode.
+
+Brevo allows 10 requests per second on `/contacts*` per account. `RedisRatePacer` spaces the
+requests of every process sharing a key `1/rate` seconds apart (one Lua call reserves the next
+free instant on the Redis server's clock); `LocalRatePacer` does the same inside one process.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ __all__ = [
     "ConcurrencyLimiter",
     "LimiterTimeoutError",
     "LocalConcurrencyLimiter",
+    "LocalRatePacer",
+    "RatePacer",
     "RedisConcurrencyLimiter",
+    "RedisRatePacer",
     "hash_key",
 ]
 
@@ -155,3 +162,76 @@ class RedisConcurrencyLimiter:
         while True:
             await asyncio.sleep(interval)
             await self._renew(keys=[name], args=[token, self._lease_ms])
+
+
+# -------------------------------------------------------------------------------------------------
+# Rate pacing (Brevo: 10 requests/s per account on /contacts)
+# -------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class RatePacer(Protocol):
+    rate: float
+
+    async def wait(self, key: str) -> None:
+        """Return when the key's next request may be sent (at most `rate` per second)."""
+        ...
+
+
+class LocalRatePacer:
+    """Requests of one key at least `1/rate` seconds apart within this process, no burst."""
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self._interval = 1.0 / rate
+        self._next: dict[str, float] = {}
+
+    async def wait(self, key: str) -> None:
+        name = hash_key(key)
+        now = asyncio.get_running_loop().time()
+        at = max(now, self._next.get(name, now))
+        self._next[name] = at + self._interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+# KEYS[1] = the key's next free instant (microseconds, Redis server clock); ARGV = interval_us.
+# Returns how long the caller waits (microseconds) for the instant it reserved.
+_RESERVE = """
+local now = redis.call('TIME')
+local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local at = tonumber(redis.call('GET', KEYS[1]) or '0')
+if at < now_us then at = now_us end
+local interval = tonumber(ARGV[1])
+local ttl_ms = math.ceil((at + interval - now_us) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', at + interval), 'PX', ttl_ms)
+return at - now_us
+"""
+
+
+class RedisRatePacer:
+    """Requests of one key at least `1/rate` seconds apart across every process using `redis`.
+
+    Each call reserves the next free instant in one atomic script and sleeps until then, so
+    callers are served first come, first served and the rate holds however many workers share
+    the key. Only a hash of the key is stored.
+    """
+
+    def __init__(self, redis: Any, rate: float, *, prefix: str = "connector:pace") -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self._interval_us = max(1, int(1_000_000 / rate))
+        self._prefix = prefix
+        self._redis = redis
+        self._reserve = redis.register_script(_RESERVE)
+
+    def redis_key(self, key: str) -> str:
+        return f"{self._prefix}:{hash_key(key)}"
+
+    async def wait(self, key: str) -> None:
+        delay_us = int(await self._reserve(keys=[self.redis_key(key)], args=[self._interval_us]))
+        if delay_us > 0:
+            await asyncio.sleep(delay_us / 1_000_000)

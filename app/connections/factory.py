@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from app.db.models import Connection, ProviderKind, Tenant
 from app.errors import AppError
@@ -10,23 +11,65 @@ from app.resources import Resources
 from onoffice_client.client import OnOfficeClient
 from providers.base import NewsletterProvider
 from providers.brevo.client import BrevoClient
-from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter, RedisConcurrencyLimiter
-from providers.mailchimp.client import MailchimpClient
+from providers.limits import (
+    ConcurrencyLimiter,
+    LocalConcurrencyLimiter,
+    LocalRatePacer,
+    RatePacer,
+    RedisConcurrencyLimiter,
+    RedisRatePacer,
+)
+from providers.mailchimp.client import MailchimpClient, SegmentCache
+
+T = TypeVar("T")
 
 MAILCHIMP_MAX_CONNECTIONS = 10
+# Brevo allows 10 requests/s on /contacts per account; 9/s leaves headroom for network jitter.
+BREVO_CONTACTS_PER_SECOND = 9.0
+
+
+def _shared(resources: Resources, name: str, make: Callable[[], T]) -> T:
+    """One instance per process (its resources), made on first use."""
+    found: Any = resources.extra.get(name)
+    if found is None:
+        found = resources.extra[name] = make()
+    return found  # type: ignore[no-any-return]
 
 
 def _limiter(resources: Resources) -> ConcurrencyLimiter:
     """Mailchimp allows 10 concurrent connections per account: one limiter per process,
     backed by Redis so the limit holds across all workers."""
-    limiter: Any = resources.extra.get("limiter")
-    if limiter is None:
-        if resources.redis is not None:
-            limiter = RedisConcurrencyLimiter(resources.redis, MAILCHIMP_MAX_CONNECTIONS)
-        else:
-            limiter = LocalConcurrencyLimiter(MAILCHIMP_MAX_CONNECTIONS)
-        resources.extra["limiter"] = limiter
-    return limiter  # type: ignore[no-any-return]
+    redis = resources.redis
+    return _shared(
+        resources,
+        "limiter",
+        lambda: (
+            RedisConcurrencyLimiter(redis, MAILCHIMP_MAX_CONNECTIONS)
+            if redis is not None
+            else LocalConcurrencyLimiter(MAILCHIMP_MAX_CONNECTIONS)
+        ),
+    )
+
+
+def _brevo_pacer(resources: Resources) -> RatePacer:
+    """Brevo's /contacts budget is per account: one pacer per process, backed by Redis so the
+    10/s hold across all workers (in-process in embedded mode)."""
+    redis = resources.redis
+    return _shared(
+        resources,
+        "brevo_pacer",
+        lambda: (
+            RedisRatePacer(redis, BREVO_CONTACTS_PER_SECOND)
+            if redis is not None
+            else LocalRatePacer(BREVO_CONTACTS_PER_SECOND)
+        ),
+    )
+
+
+def _segment_cache(resources: Resources) -> SegmentCache:
+    """Mailchimp tag (segment) ids, shared by the clients of this process: a client is built
+    per job, and re-reading the segment list for every batch cost one request each."""
+    return _shared(resources, "segment_cache", SegmentCache)
 
 
 def build_provider(resources: Resources, provider: str, api_key: str) -> NewsletterProvider:
@@ -38,6 +81,7 @@ def build_provider(resources: Resources, provider: str, api_key: str) -> Newslet
             http=resources.http,
             limiter=_limiter(resources),
             max_retries=settings.PROVIDER_MAX_RETRIES,
+            segment_cache=_segment_cache(resources),
         )
     if provider == ProviderKind.brevo:
         return BrevoClient(
@@ -46,6 +90,7 @@ def build_provider(resources: Resources, provider: str, api_key: str) -> Newslet
             http=resources.http,
             max_retries=settings.PROVIDER_MAX_RETRIES,
             process_poll_interval=settings.BREVO_PROCESS_POLL_S,
+            pacer=_brevo_pacer(resources),
         )
     raise AppError("err.unknown_provider", status_code=422, params={"provider": repr(provider)})
 

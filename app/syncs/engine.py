@@ -284,7 +284,7 @@ def _member_row(member: ProviderContact) -> dict[str, Any]:
     return {
         "email": normalise_email(member.email),
         "status": (member.status or "unknown")[:16],
-        "changed_at": member.changed_at,
+        "changed_at": member.last_changed,
         "tags": list(member.tags),
         "provider_id": member.provider_id,
     }

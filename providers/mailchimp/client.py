@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,7 +30,9 @@ import httpx
 from pydantic import BaseModel
 from tenacity import wait_random_exponential
 
+from providers._paging import parallel_pages
 from providers._retry import RetryPolicy
+from providers._time import parse_iso_timestamp
 from providers.base import (
     AccountInfo,
     ContactData,
@@ -41,7 +44,7 @@ from providers.base import (
     UpsertResult,
     WebhookInfo,
 )
-from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter
+from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter, hash_key
 from providers.mailchimp.errors import (
     MailchimpAuthError,
     MailchimpContactBlockedError,
@@ -66,6 +69,8 @@ WEBHOOK_SOURCES = {"user": True, "admin": True, "api": False}
 
 _KEY_RE = re.compile(r"(?P<secret>[0-9A-Za-z]+)-(?P<dc>[a-z]+[0-9]+)")
 _MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count,last_changed"
+_STATE_FIELDS = "id,email_address,status,last_changed,tags,tags_count"
+LIST_STATE_CONCURRENCY = 4  # pages in flight: 4 of the key's 10 connections, 6 left for writes
 
 # Merge field tags we accept for each property; the first one is created when none exists.
 _FIELD_TAGS: dict[str, tuple[str, ...]] = {
@@ -143,12 +148,51 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+class SegmentCache:
+    """Static segment (tag) ids per API key and list, shared by the clients of one process.
+
+    A client is built per job, so a cache inside the client would re-read the list's segments
+    for every batch. Entries are trusted for `ttl_s`; a wanted tag missing from an entry, or a
+    segment Mailchimp no longer knows, makes the client read the list again anyway.
+    """
+
+    def __init__(self, *, ttl_s: float = 900.0, max_lists: int = 1000) -> None:
+        self.ttl_s = ttl_s
+        self.max_lists = max_lists
+        self._entries: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @staticmethod
+    def _key(api_key: str, list_id: str) -> tuple[str, str]:
+        return hash_key(api_key), list_id
+
+    def get(self, api_key: str, list_id: str) -> dict[str, int] | None:
+        entry = self._entries.get(self._key(api_key, list_id))
+        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
+            return None
+        return entry[1]
+
+    def put(self, api_key: str, list_id: str, segments: dict[str, int]) -> None:
+        key = self._key(api_key, list_id)
+        self._entries.pop(key, None)
+        while len(self._entries) >= self.max_lists:
+            self._entries.pop(next(iter(self._entries)))  # oldest first
+        self._entries[key] = (time.monotonic(), segments)
+
+    def forget(self, api_key: str, list_id: str) -> None:
+        self._entries.pop(self._key(api_key, list_id), None)
+
+    def lock(self, api_key: str, list_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(self._key(api_key, list_id), asyncio.Lock())
+
+
 class MailchimpClient:
     """One Mailchimp account (API key). Long-lived: create once, `aclose()` at shutdown.
 
     `http` may be a shared client (not closed by `aclose`); `limiter` should be shared by every
     client of the deployment (a `RedisConcurrencyLimiter` across processes). Without one, this
-    client keeps itself to `max_concurrent` requests.
+    client keeps itself to `max_concurrent` requests. `segment_cache` should be shared by the
+    clients of a process (tag ids outlive one job); without one, this client keeps its own.
     """
 
     name = ProviderName.mailchimp
@@ -169,6 +213,7 @@ class MailchimpClient:
         max_backoff_s: float = 30.0,
         page_size: int = PAGE_SIZE,
         list_defaults: MailchimpListDefaults | None = None,
+        segment_cache: SegmentCache | None = None,
     ) -> None:
         api_key = api_key.strip()
         dc = parse_api_key(api_key)
@@ -193,9 +238,9 @@ class MailchimpClient:
         self._page_size = max(1, min(page_size, PAGE_SIZE))
         self._list_defaults = list_defaults or MailchimpListDefaults()
         self._language: str | None = None
-        # list id -> tag name -> static segment id, filled on first use; see `_tag_segment_ids`.
-        self._segment_ids: dict[str, dict[str, int]] = {}
-        self._segment_locks: dict[str, asyncio.Lock] = {}
+        # (key, list id) -> tag name -> static segment id, filled on first use; see
+        # `_tag_segment_ids`.
+        self._segments = segment_cache or SegmentCache()
 
     # ------------------------------------------------------------------------------------------
     # Account, audience, merge fields
@@ -458,7 +503,7 @@ class MailchimpClient:
             )
         except MailchimpRequestError as exc:
             if isinstance(exc, MailchimpNotFoundError):
-                self._segment_ids.pop(list_id, None)  # deleted in Mailchimp: look up again
+                self._segments.forget(self._api_key, list_id)  # deleted in Mailchimp: re-read
             logger.warning(
                 "mailchimp.segment_add_failed",
                 extra={"segment_id": segment_id, "members": len(emails), "reason": exc.message},
@@ -475,22 +520,24 @@ class MailchimpClient:
     async def _tag_segment_ids(self, list_id: str, names: list[str]) -> dict[str, int]:
         """Static segment id of each tag name, creating the missing tags.
 
-        The list's segments are read once per client (all pages) and again only when a wanted
-        tag is not among them, so a tag made elsewhere meanwhile is found rather than created
-        twice. A tag that cannot be created is left out (its members take the fallback).
+        The list's segments are read once per `SegmentCache` entry (all pages) and again only
+        when a wanted tag is not among them, so a tag made elsewhere meanwhile is found rather
+        than created twice. A tag that cannot be created is left out (its members take the
+        fallback).
         """
-        lock = self._segment_locks.setdefault(list_id, asyncio.Lock())
-        async with lock:
-            known = self._segment_ids.get(list_id)
+        async with self._segments.lock(self._api_key, list_id):
+            known = self._segments.get(self._api_key, list_id)
             if known is None or any(name not in known for name in names):
                 known = await self._read_tag_segments(list_id)
             absent = [name for name in names if name not in known]
             created = await asyncio.gather(*(self._create_tag(list_id, name) for name in absent))
+            known = dict(known)
             known.update(
                 (name, segment_id)
                 for name, segment_id in zip(absent, created, strict=True)
                 if segment_id is not None
             )
+            self._segments.put(self._api_key, list_id, known)
             if any(segment_id is None for segment_id in created):
                 # Another worker may have created the same tag a moment ago (Mailchimp then
                 # refuses the duplicate name): read the list again before giving up on it.
@@ -507,7 +554,7 @@ class MailchimpClient:
                 params={"type": "static"},
             )
         }
-        self._segment_ids[list_id] = known
+        self._segments.put(self._api_key, list_id, known)
         return known
 
     async def _create_tag(self, list_id: str, name: str) -> int | None:
@@ -648,6 +695,34 @@ class MailchimpClient:
         ):
             yield await self._to_contact(list_id, member)
 
+    async def iter_list_state(
+        self, list_id: str, *, concurrency: int = LIST_STATE_CONCURRENCY
+    ) -> AsyncIterator[list[ProviderContact]]:
+        """Every non-archived member with status, last_changed and tags, `page_size` (1000) per
+        request and `concurrency` requests at a time. Each request also holds a slot of the
+        shared limiter, so with the default 4 the key keeps 6 of its 10 connections for writes.
+        Members with more than 50 tags cost one extra read each (the embedded view is capped)."""
+        fields = ",".join(f"members.{name}" for name in _STATE_FIELDS.split(","))
+
+        async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
+            page = await self._request(
+                "GET",
+                f"/lists/{list_id}/members",
+                params={
+                    "count": self._page_size,
+                    "offset": offset,
+                    "fields": f"{fields},total_items",
+                },
+            )
+            contacts = [await self._to_contact(list_id, m) for m in page.get("members") or []]
+            total = page.get("total_items")
+            return contacts, int(total) if total is not None else None
+
+        async for contacts in parallel_pages(
+            fetch, page_size=self._page_size, concurrency=concurrency
+        ):
+            yield contacts
+
     async def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
         """Emails a sent campaign was delivered to (`/reports/{id}/sent-to`), 1000 per page.
 
@@ -699,7 +774,7 @@ class MailchimpClient:
             subscribed=None if status is None else status == "subscribed",
             status=status,
             tags=tags,
-            changed_at=_parse_time(member.get("last_changed")),
+            last_changed=parse_iso_timestamp(member.get("last_changed")),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -938,16 +1013,6 @@ def _missing_tags(member: dict[str, Any], wanted: Sequence[str]) -> list[str]:
     if isinstance(embedded, list) and int(member.get("tags_count") or 0) <= len(embedded):
         has = {str(tag.get("name")) for tag in embedded if isinstance(tag, dict)}
     return [tag for tag in dict.fromkeys(wanted) if tag not in has]
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _status(subscribed: bool) -> str:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import subprocess
 import sys
 import textwrap
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,25 +21,10 @@ from providers.limits import (
     LocalConcurrencyLimiter,
     RedisConcurrencyLimiter,
 )
+from tests.providers.conftest import REDIS_URL
+from tests.providers.emulator_process import emulator_process
 
-REDIS_URL = "redis://127.0.0.1:6379/2"
 API_KEY = "0123456789abcdef0123456789abcdef-us1"
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis: Redis) -> AsyncIterator[str]:
-    name = f"test-limits:{uuid.uuid4().hex}"
-    yield name
-    keys = [key async for key in redis.scan_iter(match=f"{name}:*")]
-    if keys:
-        await redis.delete(*keys)
 
 
 async def peak_concurrency(limiter: ConcurrencyLimiter, callers: int, hold_s: float) -> int:
@@ -176,51 +157,12 @@ LOAD = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def emulator_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = (tmp_path / "emulator.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulators.mailchimp",
-            "--port",
-            str(port),
-            "--latency",
-            "0.03",
-            "--api-key",
-            API_KEY,
-        ],
-        cwd=os.getcwd(),
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/_control/stats", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    raise RuntimeError(
-                        "emulator did not start: " + (tmp_path / "emulator.log").read_text()
-                    ) from None
-                time.sleep(0.1)
+    args = ["--latency", "0.03", "--api-key", API_KEY]
+    log = tmp_path / "mailchimp.log"
+    with emulator_process("emulators.mailchimp", args, "/_control/stats", log) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 async def test_two_processes_share_ten_slots(emulator_url: str, prefix: str) -> None:

@@ -313,3 +313,30 @@ def _fault(prefix: str, status: int, count: int):  # type: ignore[no-untyped-def
     from emulators.brevo import Fault
 
     return Fault(method=None, path_prefix=prefix, status=status, remaining=count)
+
+
+async def test_list_state_in_paced_parallel_pages(env: Env) -> None:
+    env.state.config.contacts_rps = 10
+    client = env.client(requests_per_second=9.0)
+    list_id, _ = await setup_list(client)
+    account = env.state.accounts["key-de"]
+    for i in range(1200):
+        contact = env.state.seed_contact(
+            account, f"s{i}@example.de", list_ids=[int(list_id)], blacklisted=i % 7 == 0
+        )
+        if i % 11 == 0:
+            contact.list_unsubscribed.add(int(list_id))
+    before = dict(env.state.request_counts)
+    seen = {}
+    async for page in client.iter_list_state(list_id, concurrency=3):
+        for item in page:
+            seen[item.email] = item
+    reads = {k: v - before.get(k, 0) for k, v in env.state.request_counts.items()}
+    assert len(seen) == 1200
+    assert sum(v for k, v in reads.items() if k.startswith("GET /contacts/lists/")) == 3
+    assert env.state.rate_limited == 0
+    first = seen["s0@example.de"]
+    assert (first.status, first.blacklisted) == ("blacklisted", True)
+    assert seen["s11@example.de"].status == "unsubscribed"
+    assert seen["s1@example.de"].subscribed is True
+    assert seen["s1@example.de"].last_changed is not None

@@ -1,0 +1,447 @@
+"""Many-tenants benchmark (the marketplace case): `--tenants` small tenants poll for changes and
+receive provider webhooks while one big tenant runs a full sync of `--big` addresses.
+
+One process per component, as in bench/full_sync.py. One onOffice emulator hosts every tenant,
+each customer reading only its own address range; the small tenants use Brevo (one emulator
+account each, a few addresses, synced first), the big tenant Mailchimp. Measurement rounds run
+every `--round-s` seconds, first `--quiet-rounds` rounds without the big sync, then rounds while
+it runs (at most `--max-rounds`). In each round every small tenant
+- asks for a poll (`POST /api/v1/changes/poll`): the **poll lag** is the time until the onOffice
+  emulator sees that tenant read by modification time;
+- gets one Brevo `unsubscribed` webhook for one of its addresses: the **apply lag** is the time
+  from the acknowledgement until onOffice has the "unsubscribed" activity on that address.
+The report compares the rounds before and during the big sync (p50/p99/max), per tenant and
+over all, and says whether the big sync delayed the others (target: p99 apply lag ≤ 5 s).
+
+    .venv/bin/python -m bench.tenants --tenants 200 --big 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.cli import migrate
+from bench.model import PROFILES
+from bench.report import table
+from bench.stack import (
+    MAILCHIMP_KEY,
+    BenchError,
+    Stack,
+    Tenant,
+    activate_and_login,
+    add_infra_args,
+    check_infra_args,
+    code_version,
+    connect,
+    connector_env,
+    database_url,
+    drop_database,
+    flush_redis,
+    free_port,
+    machine,
+    note,
+    raise_interrupt,
+    recreate_database,
+    redis_url,
+    start_connector,
+    wait_http,
+)
+
+SMALL_BASE = 10_000_000  # small tenant n owns the ids SMALL_BASE + n * 1000 + 1 ...
+
+
+@dataclass
+class Small:
+    n: int
+    tenant: Tenant
+    brevo_key: str
+    session: str = ""
+    hook_url: str = ""
+    hook_token: str = ""
+    list_id: int = 0
+    next_address: int = 0
+
+    def address_id(self, k: int) -> int:
+        return SMALL_BASE + self.n * 1000 + 1 + k
+
+    def email(self, k: int) -> str:
+        return f"t{self.n}-{k}@example.de"
+
+
+@dataclass
+class Lags:
+    poll: dict[int, list[float]] = field(default_factory=dict)  # tenant -> lags (s)
+    apply: list[float] = field(default_factory=list)
+    poll_missing: int = 0
+    apply_missing: int = 0
+
+    def all_poll(self) -> list[float]:
+        return [x for v in self.poll.values() for x in v]
+
+
+def q(values: list[float], p: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return round(values[0], 2)
+    return round(statistics.quantiles(values, n=100, method="inclusive")[p - 1], 2)
+
+
+def small_records(tenants: int, per_tenant: int) -> list[dict[str, Any]]:
+    records = []
+    for n in range(1, tenants + 1):
+        for k in range(per_tenant):
+            i = SMALL_BASE + n * 1000 + 1 + k
+            records.append(
+                {
+                    "id": i,
+                    "KdNr": i,
+                    "Anrede": "Herr",
+                    "Vorname": "Max",
+                    "Name": f"T{n}",
+                    "Email": f"t{n}-{k}@example.de",
+                    "newsletter_aktiv": "1",
+                    "Status": 1,
+                    "Aenderung": "2025-01-01 00:00:00",
+                }
+            )
+    return records
+
+
+async def wait_runs(
+    client: httpx.AsyncClient, api: str, runs: list[tuple[str, str]], limit_s: float
+) -> list[dict[str, Any]]:
+    """Poll (session, run id) pairs until each completed or failed."""
+    deadline = time.monotonic() + limit_s
+    done: dict[str, dict[str, Any]] = {}
+    while len(done) < len(runs):
+        for session, run_id in runs:
+            if run_id in done:
+                continue
+            headers = {"Authorization": f"Bearer {session}"}
+            body = (await client.get(f"{api}/api/v1/syncs/{run_id}", headers=headers)).json()
+            if body["status"] in ("completed", "failed"):
+                done[run_id] = body
+        if time.monotonic() > deadline:
+            raise BenchError(f"{len(runs) - len(done)} syncs did not finish in {limit_s:.0f} s")
+        await asyncio.sleep(1.0)
+    return [done[run_id] for _, run_id in runs]
+
+
+async def measure_round(
+    client: httpx.AsyncClient, api: str, onoffice: str, smalls: list[Small], wait_s: float
+) -> Lags:
+    """One round: a poll request and a webhook per small tenant, then the lags observed."""
+    asked: dict[int, float] = {}
+    acked: dict[int, tuple[float, int]] = {}  # tenant -> (ack time, address id)
+
+    async def one(s: Small) -> None:
+        headers = {"Authorization": f"Bearer {s.session}"}
+        asked[s.n] = time.time()
+        await client.post(f"{api}/api/v1/changes/poll", headers=headers)
+        k = s.next_address
+        s.next_address += 1
+        event = {
+            "event": "unsubscribed",
+            "email": s.email(k),
+            "id": s.n * 100_000 + k,
+            "ts_event": int(time.time()),
+            "list_id": [s.list_id],
+        }
+        auth = {"Authorization": f"Bearer {s.hook_token}"}
+        response = await client.post(s.hook_url, json=[event], headers=auth)
+        if response.status_code == 200:
+            acked[s.n] = (time.time(), s.address_id(k))
+
+    await asyncio.gather(*(one(s) for s in smalls))
+    lags = Lags()
+    seen_poll: dict[int, float] = {}
+    seen_apply: dict[int, float] = {}
+    tokens = {s.tenant.token: s.n for s in smalls}
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and (
+        len(seen_poll) < len(asked) or len(seen_apply) < len(acked)
+    ):
+        now = time.time()
+        reads = (await client.get(f"{onoffice}/_control/change-reads")).json()
+        for token, times in reads.items():
+            n = tokens.get(token)
+            if n is not None and n not in seen_poll:
+                later = [t for t in times if t >= asked[n]]
+                if later:
+                    seen_poll[n] = min(later) - asked[n]
+        state = (await client.get(f"{onoffice}/_control/state?addresses=false")).json()
+        with_activity = {a["address_id"] for a in state["activities"]}
+        for n, (at, address_id) in acked.items():
+            if n not in seen_apply and address_id in with_activity:
+                seen_apply[n] = now - at  # observed within one polling interval
+        await asyncio.sleep(0.5)
+    for n in asked:
+        if n in seen_poll:
+            lags.poll.setdefault(n, []).append(seen_poll[n])
+        else:
+            lags.poll_missing += 1
+    lags.apply = list(seen_apply.values())
+    lags.apply_missing = len(acked) - len(seen_apply) + (len(smalls) - len(acked))
+    return lags
+
+
+def merge(into: Lags, other: Lags) -> None:
+    for n, values in other.poll.items():
+        into.poll.setdefault(n, []).extend(values)
+    into.apply += other.apply
+    into.poll_missing += other.poll_missing
+    into.apply_missing += other.apply_missing
+
+
+async def amain(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    await recreate_database(args)
+    await asyncio.to_thread(migrate, database_url(args))
+    await flush_redis(redis_url(args))
+    stack = Stack(log_dir)
+    try:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            return await _amain(args, stack, client)
+    finally:
+        stack.stop()
+        with contextlib.suppress(Exception):
+            await flush_redis(redis_url(args))
+        if not args.keep_db:
+            await drop_database(args)
+
+
+async def _amain(
+    args: argparse.Namespace, stack: Stack, client: httpx.AsyncClient
+) -> dict[str, Any]:
+    profile = PROFILES[args.profile]
+    oo_port, mc_port, br_port, api_port = free_port(), free_port(), free_port(), free_port()
+    onoffice, mailchimp = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{mc_port}"
+    brevo, api = f"http://127.0.0.1:{br_port}", f"http://127.0.0.1:{api_port}"
+    note(f"starting emulators (onOffice: {args.big} + {args.tenants} x {args.per_tenant})")
+    oo_argv = ["-m", "emulators.onoffice", "--port", str(oo_port)]
+    oo = stack.start("onoffice", [*oo_argv, "--seed-addresses", str(args.big), "--seed", "7"])
+    mc_argv = ["-m", "emulators.mailchimp", "--port", str(mc_port), "--api-key", MAILCHIMP_KEY]
+    mc_argv += ["--latency", str(profile.provider_ms / 1000)]
+    if profile.provider_per_item_us:
+        mc_argv += ["--latency-per-item", str(profile.provider_per_item_us / 1e6)]
+    mc = stack.start("mailchimp", mc_argv)
+    br_argv = ["-m", "emulators.brevo", "--port", str(br_port)]
+    br = stack.start("brevo", [*br_argv, "--latency", str(profile.provider_ms / 1000)])
+    await wait_http(client, f"{mailchimp}/_control/stats", mc)
+    await wait_http(client, f"{brevo}/_control/state", br)
+    await wait_http(client, f"{onoffice}/_control/state?addresses=false", oo, wait_s=300)
+    await client.post(
+        f"{onoffice}/_control/addresses",
+        json={"addresses": small_records(args.tenants, args.per_tenant), "replace": False},
+    )
+    await client.post(f"{onoffice}/_control/latency", json={"seconds": profile.onoffice_ms / 1000})
+
+    extra = {"BREVO_PROCESS_POLL_S": "0.5"}
+    if args.worker_concurrency:
+        extra["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
+    env = connector_env(args, api=api, onoffice=onoffice, provider=mailchimp, **extra)
+    env["BREVO_API_URL"] = f"{brevo}/v3"
+    api_proc, _ = start_connector(stack, env, api_port, args.workers)
+    await wait_http(client, f"{api}/healthz", api_proc)
+
+    note(f"activating {args.tenants} small tenants (Brevo) and the big one (Mailchimp)")
+    big = Tenant(web_id="BIG", token="b" * 32, secret="b" * 64, address_range=(1, args.big))
+    big_session = await activate_and_login(client, api, onoffice, big)
+    await connect(client, api, big_session, "mailchimp", MAILCHIMP_KEY)
+    smalls = []
+    for n in range(1, args.tenants + 1):
+        low = SMALL_BASE + n * 1000 + 1
+        s = Small(n, Tenant.numbered(n, (low, low + 998)), f"brevo-key-{n}")
+        await client.post(f"{brevo}/_control/accounts", json={"api_key": s.brevo_key})
+        s.session = await activate_and_login(client, api, onoffice, s.tenant)
+        await connect(client, api, s.session, "brevo", s.brevo_key)
+        smalls.append(s)
+    accounts = (await client.get(f"{brevo}/_control/state")).json()["accounts"]
+    for s in smalls:
+        account = accounts[s.brevo_key]
+        s.list_id = int(next(i for i, name in account["lists"].items() if name == "onoffice"))
+        (hook,) = account["webhooks"]
+        s.hook_url, s.hook_token = hook["url"], hook["auth"]["token"]
+
+    note("first full sync of every small tenant, then one poll each (sets its cursor)")
+    started = []
+    for s in smalls:
+        run = (await client.post(f"{api}/api/v1/syncs", headers=_auth(s.session))).json()
+        started.append((s.session, str(run["id"])))
+    done = await wait_runs(client, api, started, args.timeout)
+    failed = [r for r in done if r["status"] != "completed"]
+    if failed:
+        raise BenchError(f"{len(failed)} small syncs failed, e.g. {failed[0].get('error')}")
+    for s in smalls:
+        await client.post(f"{api}/api/v1/changes/poll", headers=_auth(s.session))
+    await asyncio.sleep(3)
+
+    quiet, during = Lags(), Lags()
+    for r in range(args.quiet_rounds):
+        note(f"quiet round {r + 1}")
+        merge(quiet, await measure_round(client, api, onoffice, smalls, args.round_s))
+    note(f"big sync of {args.big} addresses starts")
+    sync_started = time.monotonic()
+    run = (await client.post(f"{api}/api/v1/syncs", headers=_auth(big_session))).json()
+    big_status: dict[str, Any] = {}
+    rounds = 0
+    while rounds < args.max_rounds:
+        rounds += 1
+        note(f"round {rounds} during the big sync ({time.monotonic() - sync_started:.0f} s in)")
+        merge(during, await measure_round(client, api, onoffice, smalls, args.round_s))
+        big_status = (
+            await client.get(f"{api}/api/v1/syncs/{run['id']}", headers=_auth(big_session))
+        ).json()
+        if big_status["status"] in ("completed", "failed"):
+            break
+    overlapped = big_status.get("status") not in ("completed", "failed") or rounds > 1
+    (final,) = await wait_runs(client, api, [(big_session, run["id"])], args.timeout)
+    return {
+        "quiet": quiet,
+        "during": during,
+        "big_status": final["status"],
+        "big_wall_s": time.monotonic() - sync_started,
+        "big_duration_s": final.get("duration_s"),
+        "rounds_during": rounds,
+        "overlapped": overlapped,
+    }
+
+
+def _auth(session: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {session}"}
+
+
+def _missed_share(lags: Lags) -> float:
+    observed = len(lags.apply) + len(lags.all_poll())
+    missing = lags.apply_missing + lags.poll_missing
+    return missing / (observed + missing) if observed + missing else 0.0
+
+
+def _figures(lags: Lags) -> dict[str, Any]:
+    per_tenant_max = [max(v) for v in lags.poll.values() if v]
+    return {
+        "poll_lag_p50_s": q(lags.all_poll(), 50),
+        "poll_lag_p99_s": q(lags.all_poll(), 99),
+        "poll_lag_worst_tenant_s": round(max(per_tenant_max), 2) if per_tenant_max else None,
+        "poll_missing": lags.poll_missing,
+        "apply_lag_p50_s": q(lags.apply, 50),
+        "apply_lag_p99_s": q(lags.apply, 99),
+        "apply_missing": lags.apply_missing,
+    }
+
+
+def report(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    quiet, during = _figures(result["quiet"]), _figures(result["during"])
+    rows = [(k, f"{quiet[k]}  |  {during[k]}") for k in quiet]
+    print()
+    print(table(rows, "Small tenants: before the big sync  |  while it runs"))
+    p99 = during["apply_lag_p99_s"]
+    base = quiet["apply_lag_p99_s"]
+    # Events not seen within a round count too: their lag exceeds --round-s, so a p99 over the
+    # observed lags alone would flatter a phase that lost more of them.
+    missed = _missed_share(result["during"]), _missed_share(result["quiet"])
+    delayed = (
+        p99 is None
+        or (base is not None and p99 > max(2 * base, base + 1.0))
+        or missed[0] > max(2 * missed[1], 0.05)
+    )
+    rows = [
+        ("big sync", f"{result['big_status']} after {result['big_wall_s']:.1f} s"),
+        ("rounds while it ran", str(result["rounds_during"])),
+        (
+            "p99 apply lag ≤ 5 s while it runs",
+            "yes" if p99 is not None and p99 <= 5 and not result["during"].apply_missing else "NO",
+        ),
+        (
+            "events not seen within a round",
+            f"{missed[1]:.0%} before, {missed[0]:.0%} during (their lag > {args.round_s:g} s)",
+        ),
+        ("big sync delays the others", "yes" if delayed else "no"),
+    ]
+    print()
+    print(table(rows, f"Verdict ({args.tenants} tenants, {args.big} addresses in the big sync)"))
+    print()
+    print(
+        json.dumps(
+            {
+                "tenants": args.tenants,
+                "big_contacts": args.big,
+                "big_wall_s": round(result["big_wall_s"], 1),
+                "before": quiet,
+                "during": during,
+                "big_sync_delays_others": delayed,
+            }
+        )
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench.tenants", description=__doc__.split("\n\n")[0])
+    p.add_argument("--tenants", type=int, default=200, help="small tenants")
+    p.add_argument("--per-tenant", type=int, default=10, help="addresses per small tenant")
+    p.add_argument("--big", type=int, default=100_000, help="addresses of the big tenant")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="zero")
+    p.add_argument("--workers", type=int, default=2, help="arq worker processes")
+    p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
+    p.add_argument("--round-s", type=float, default=15.0, help="longest wait per round")
+    p.add_argument("--quiet-rounds", type=int, default=1)
+    p.add_argument("--max-rounds", type=int, default=8, help="rounds during the big sync")
+    p.add_argument("--timeout", type=float, default=900.0)
+    add_infra_args(p, "connector_bench_tenants")
+    args = p.parse_args(argv)
+    check_infra_args(p, args)
+    if args.quiet_rounds + args.max_rounds > args.per_tenant:
+        p.error("--per-tenant must be at least --quiet-rounds + --max-rounds")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    log_dir = Path(tempfile.mkdtemp(prefix="connector-bench-tenants-"))
+    rows = [
+        ("tenants", f"{args.tenants} small (Brevo, {args.per_tenant} addresses) + 1 big"),
+        ("big sync", f"{args.big} addresses, Mailchimp"),
+        ("latency profile", PROFILES[args.profile].describe()),
+        ("workers", f"{args.workers} (WORKER_CONCURRENCY {args.worker_concurrency or 'default'})"),
+        ("database / redis", f"{args.db_name} / {redis_url(args)}"),
+        ("machine", machine()),
+        ("code", code_version()),
+    ]
+    print(table(rows, "Many-tenants benchmark"))
+    ok = False
+    try:
+        result = asyncio.run(amain(args, log_dir))
+        report(args, result)
+        ok = True
+    except KeyboardInterrupt:
+        note("interrupted; processes stopped and database dropped")
+        return 130
+    except BenchError as exc:
+        note(f"benchmark failed: {exc}")
+        return 1
+    finally:
+        if ok and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            note(f"process logs: {log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

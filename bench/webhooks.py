@@ -1,0 +1,390 @@
+"""Webhook benchmark: a burst of Mailchimp unsubscribe webhooks over HTTP to the connector's API
+(PostgreSQL, real arq workers), then the time until onOffice shows every one of them applied.
+
+The stack is the one of bench/full_sync.py (every component its own process). The onOffice
+emulator is seeded with `events x phases` addresses, each with its own email and newsletter =
+Yes, and a full sync puts them all into the Mailchimp audience. Each phase then sets the onOffice
+latency (`zero`, `realistic` = 200 ms a request), sends `--events` distinct unsubscribes with
+`--senders` concurrent senders, and polls the onOffice emulator until every target address
+has newsletter = No, or `--apply-timeout` passes. It reports acknowledgements per second, the
+ack latency p50/p99, the apply time and rate, and checks the emulator state: every target set
+to No (nothing lost), and at most one activity per address (nothing applied twice).
+
+    .venv/bin/python -m bench.webhooks --events 20000 --latencies zero,realistic
+
+The apply code is measured as it is; the lower bound printed for the realistic phase assumes
+onOffice round trips only: one lookup per `--bound-batch` events and a modify plus an activity
+per event, `--bound-actions` actions to a request, requests one after another per connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.cli import migrate
+from bench.report import table
+from bench.stack import (
+    MAILCHIMP_KEY,
+    BenchError,
+    Stack,
+    activate_and_login,
+    add_infra_args,
+    check_infra_args,
+    code_version,
+    connect,
+    connector_env,
+    database_url,
+    drop_database,
+    flush_redis,
+    free_port,
+    machine,
+    note,
+    raise_interrupt,
+    recreate_database,
+    redis_url,
+    start_connector,
+    wait_http,
+)
+
+LATENCIES_MS = {"zero": 0.0, "realistic": 200.0}
+
+
+@dataclass
+class Phase:
+    latency: str
+    events: int
+    burst_s: float
+    acks: int
+    errors: Counter[str]
+    latencies_ms: list[float]
+    applied: int
+    apply_s: float | None  # from the end of the burst until all applied; None: timed out
+    waited_s: float
+    lost: int
+    applied_twice: int
+    lower_bound_s: float
+
+    def figures(self) -> dict[str, Any]:
+        q = _quantiles(self.latencies_ms)
+        after_burst = self.apply_s if self.apply_s is not None else self.waited_s
+        return {
+            "latency": self.latency,
+            "events": self.events,
+            "acks_per_s": round(self.acks / self.burst_s, 1) if self.burst_s else None,
+            "ack_p50_ms": q[0],
+            "ack_p99_ms": q[1],
+            "ack_errors": sum(self.errors.values()),
+            "applied": self.applied,
+            "all_applied_s": round(self.apply_s, 1) if self.apply_s is not None else None,
+            "applied_per_s": round(self.applied / after_burst, 1) if after_burst else None,
+            "lower_bound_s": round(self.lower_bound_s, 1),
+            "lost": self.lost,
+            "applied_twice": self.applied_twice,
+        }
+
+
+def _quantiles(values: list[float]) -> tuple[float | None, float | None]:
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (None, None)
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return round(cuts[49], 1), round(cuts[98], 1)
+
+
+def apply_lower_bound(events: int, latency_ms: float, batch: int, actions: int) -> float:
+    """onOffice round trips one after another: a lookup per batch, modify + activity per event."""
+    lookups = math.ceil(events / batch)
+    writes = math.ceil(2 * events / actions)
+    return (lookups + writes) * latency_ms / 1000
+
+
+def address_records(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": n,
+            "KdNr": n,
+            "Anrede": "Frau",
+            "Vorname": "Anna",
+            "Name": f"Test{n}",
+            "Email": f"person{n}@example.de",
+            "newsletter_aktiv": "1",
+            "Status": 1,
+        }
+        for n in range(1, count + 1)
+    ]
+
+
+def unsubscribe_form(n: int, list_id: str) -> dict[str, str]:
+    return {
+        "type": "unsubscribe",
+        "fired_at": f"2026-12-01 10:{n // 60 % 60:02d}:{n % 60:02d}",
+        "data[action]": "unsub",
+        "data[reason]": "manual",
+        "data[email]": f"person{n}@example.de",
+        "data[list_id]": list_id,
+        "data[id]": f"id{n}",
+    }
+
+
+async def burst(
+    url: str, forms: list[dict[str, str]], senders: int
+) -> tuple[float, int, Counter[str], list[float]]:
+    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    for form in forms:
+        queue.put_nowait(form)
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    acks = 0
+    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+
+        async def sender() -> None:
+            nonlocal acks
+            while True:
+                try:
+                    form = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                started = time.perf_counter()
+                try:
+                    response = await http.post(url, data=form)
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] += 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code == 200:
+                    acks += 1
+                else:
+                    errors[str(response.status_code)] += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        return time.monotonic() - started, acks, errors, latencies
+
+
+async def onoffice_progress(
+    client: httpx.AsyncClient, onoffice: str, targets: range
+) -> tuple[int, int]:
+    """(targets with newsletter no longer Yes, targets with more than one activity)."""
+    state = (await client.get(f"{onoffice}/_control/state")).json()
+    wanted = set(targets)
+    applied = sum(
+        1 for a in state["addresses"] if a["id"] in wanted and str(a["newsletter_aktiv"]) != "1"
+    )
+    per_address = Counter(
+        act["address_id"] for act in state["activities"] if act["address_id"] in wanted
+    )
+    return applied, sum(1 for n in per_address.values() if n > 1)
+
+
+async def run_phase(
+    args: argparse.Namespace,
+    client: httpx.AsyncClient,
+    onoffice: str,
+    hook_url: str,
+    list_id: str,
+    latency: str,
+    first: int,
+) -> Phase:
+    latency_ms = LATENCIES_MS[latency]
+    await client.post(f"{onoffice}/_control/latency", json={"seconds": latency_ms / 1000})
+    targets = range(first, first + args.events)
+    forms = [unsubscribe_form(n, list_id) for n in targets]
+    note(f"[{latency}] sending {args.events} unsubscribes, {args.senders} senders")
+    burst_s, acks, errors, latencies = await burst(hook_url, forms, args.senders)
+    note(f"[{latency}] burst took {burst_s:.1f} s ({acks} acknowledged); waiting for onOffice")
+    burst_end = time.monotonic()
+    applied, twice, done_at = 0, 0, None
+    last_note = 0.0
+    while time.monotonic() - burst_end < args.apply_timeout:
+        applied, twice = await onoffice_progress(client, onoffice, targets)
+        now = time.monotonic()
+        if applied >= args.events:
+            done_at = now - burst_end
+            break
+        if now - last_note >= 15:
+            note(f"  [{latency}] {now - burst_end:6.1f} s after the burst: {applied} applied")
+            last_note = now
+        await asyncio.sleep(args.poll_s)
+    waited = time.monotonic() - burst_end
+    await asyncio.sleep(min(5.0, args.poll_s * 2))  # late duplicates would show up now
+    applied, twice = await onoffice_progress(client, onoffice, targets)
+    if done_at is None and applied >= args.events:
+        done_at = time.monotonic() - burst_end  # finished during the last wait: an upper bound
+    return Phase(
+        latency=latency,
+        events=args.events,
+        burst_s=burst_s,
+        acks=acks,
+        errors=errors,
+        latencies_ms=latencies,
+        applied=applied,
+        apply_s=done_at,
+        waited_s=waited,
+        lost=args.events - applied if done_at is not None else 0,
+        applied_twice=twice,
+        lower_bound_s=apply_lower_bound(
+            args.events, latency_ms, args.bound_batch, args.bound_actions
+        ),
+    )
+
+
+async def amain(args: argparse.Namespace, log_dir: Path) -> list[Phase]:
+    await recreate_database(args)
+    await asyncio.to_thread(migrate, database_url(args))
+    await flush_redis(redis_url(args))
+    stack = Stack(log_dir)
+    try:
+        async with httpx.AsyncClient(timeout=120) as client:
+            return await _amain(args, stack, client)
+    finally:
+        stack.stop()
+        with contextlib.suppress(Exception):
+            await flush_redis(redis_url(args))
+        if not args.keep_db:
+            await drop_database(args)
+
+
+async def _amain(args: argparse.Namespace, stack: Stack, client: httpx.AsyncClient) -> list[Phase]:
+    latencies = [x for x in args.latencies.split(",") if x]
+    total = args.events * len(latencies)
+    oo_port, mc_port, api_port = free_port(), free_port(), free_port()
+    onoffice, mailchimp = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{mc_port}"
+    api = f"http://127.0.0.1:{api_port}"
+    oo = stack.start("onoffice", ["-m", "emulators.onoffice", "--port", str(oo_port)])
+    mc = stack.start(
+        "mailchimp",
+        ["-m", "emulators.mailchimp", "--port", str(mc_port), "--api-key", MAILCHIMP_KEY],
+    )
+    await wait_http(client, f"{onoffice}/_control/state?addresses=false", oo)
+    await wait_http(client, f"{mailchimp}/_control/stats", mc)
+    await client.post(f"{onoffice}/_control/addresses", json={"addresses": address_records(total)})
+    extra = {"WORKER_CONCURRENCY": str(args.worker_concurrency)} if args.worker_concurrency else {}
+    env = connector_env(args, api=api, onoffice=onoffice, provider=mailchimp, **extra)
+    api_proc, _ = start_connector(stack, env, api_port, args.workers)
+    await wait_http(client, f"{api}/healthz", api_proc)
+    token = await activate_and_login(client, api, onoffice)
+    await connect(client, api, token, "mailchimp", MAILCHIMP_KEY)
+
+    note(f"full sync of {total} addresses first, so every email is a synced contact")
+    headers = {"Authorization": f"Bearer {token}"}
+    run = (await client.post(f"{api}/api/v1/syncs", headers=headers)).json()
+    deadline = time.monotonic() + args.sync_timeout
+    while True:
+        body = (await client.get(f"{api}/api/v1/syncs/{run['id']}", headers=headers)).json()
+        if body["status"] in ("completed", "failed"):
+            break
+        if time.monotonic() > deadline:
+            raise BenchError(f"the full sync did not finish within {args.sync_timeout:.0f} s")
+        await asyncio.sleep(0.5)
+    if body["status"] != "completed" or body["counts"]["synced"] != total:
+        raise BenchError(f"the full sync did not sync every address: {body}")
+
+    lists = (await client.get(f"{mailchimp}/_control/lists")).json()["lists"]
+    audience = next(x for x in lists if x["name"] == "onoffice")
+    (hook,) = audience["webhooks"]
+    phases = []
+    for index, latency in enumerate(latencies):
+        phase = await run_phase(
+            args, client, onoffice, hook["url"], audience["id"], latency, 1 + index * args.events
+        )
+        phases.append(phase)
+    return phases
+
+
+def report(args: argparse.Namespace, phases: list[Phase]) -> None:
+    for phase in phases:
+        f = phase.figures()
+        rows = [
+            ("events (distinct unsubscribes)", str(f["events"])),
+            ("burst", f"{phase.burst_s:.1f} s, {args.senders} concurrent senders"),
+            ("acknowledged", f"{phase.acks}  ({f['acks_per_s']} acks/s; target ≥ 500)"),
+            ("ack latency p50 / p99", f"{f['ack_p50_ms']} / {f['ack_p99_ms']} ms (target ≤ 50)"),
+            ("ack errors", ", ".join(f"{k} {v}" for k, v in phase.errors.items()) or "none"),
+            (
+                "all applied in onOffice",
+                f"{f['all_applied_s']} s after the burst"
+                if phase.apply_s is not None
+                else f"NOT within {phase.waited_s:.0f} s: {phase.applied} of {phase.events}",
+            ),
+            ("apply rate", f"{f['applied_per_s']} events/s"),
+            ("lower bound (onOffice round trips)", f"{f['lower_bound_s']} s"),
+            ("lost", str(f["lost"]) if phase.apply_s is not None else "unknown (timed out)"),
+            ("applied twice (>1 activity)", str(f["applied_twice"])),
+        ]
+        print()
+        print(table(rows, f"Webhooks — onOffice latency {phase.latency}"))
+    print()
+    print(json.dumps({"webhooks": [p.figures() for p in phases]}))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench.webhooks", description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=20_000, help="webhooks per phase")
+    p.add_argument("--latencies", default="zero,realistic", help="phases: zero, realistic")
+    p.add_argument("--senders", type=int, default=50, help="concurrent HTTP senders")
+    p.add_argument("--workers", type=int, default=2, help="arq worker processes")
+    p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
+    p.add_argument("--apply-timeout", type=float, default=300.0, help="seconds per phase")
+    p.add_argument("--sync-timeout", type=float, default=600.0)
+    p.add_argument("--poll-s", type=float, default=2.0, help="onOffice state polling")
+    p.add_argument("--bound-batch", type=int, default=500, help="events per lookup (bound)")
+    p.add_argument("--bound-actions", type=int, default=50, help="actions per request (bound)")
+    add_infra_args(p, "connector_bench_webhooks")
+    args = p.parse_args(argv)
+    check_infra_args(p, args)
+    if any(x not in LATENCIES_MS for x in args.latencies.split(",") if x):
+        p.error(f"--latencies: choose from {', '.join(LATENCIES_MS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    log_dir = Path(tempfile.mkdtemp(prefix="connector-bench-webhooks-"))
+    rows = [
+        ("events per phase", str(args.events)),
+        ("phases (onOffice latency)", ", ".join(f"{k} {LATENCIES_MS[k]:g} ms" for k in
+                                                args.latencies.split(",") if k)),
+        ("workers", f"{args.workers} (WORKER_CONCURRENCY {args.worker_concurrency or 'default'})"),
+        ("database / redis", f"{args.db_name} / {redis_url(args)}"),
+        ("machine", machine()),
+        ("code", code_version()),
+    ]  # fmt: skip
+    print(table(rows, "Webhook benchmark"))
+    ok = False
+    try:
+        phases = asyncio.run(amain(args, log_dir))
+        report(args, phases)
+        ok = True
+    except KeyboardInterrupt:
+        note("interrupted; processes stopped and database dropped")
+        return 130
+    except BenchError as exc:
+        note(f"benchmark failed: {exc}")
+        return 1
+    finally:
+        if ok and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            note(f"process logs: {log_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
