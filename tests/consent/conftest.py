@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,25 +22,9 @@ from tests.e2e.harness import (
     run_full_sync,
     start_connector,
 )
+from tests.e2e.test_webhooks import address, fired_at  # noqa: F401  (shared with the suite)
 
 BREVO_KEY = "test-key-de"
-
-
-def address(i: int, email: str, newsletter: str = "1", **kw: Any) -> dict[str, Any]:
-    return {
-        "id": i,
-        "Email": email,
-        "Vorname": f"V{i}",
-        "Name": f"N{i}",
-        "Anrede": "Frau",
-        "newsletter_aktiv": newsletter,
-        "Status": "1",
-        **kw,
-    }
-
-
-def fired_at(delta_s: float = 0) -> str:
-    return datetime.fromtimestamp(time.time() + delta_s, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def eventually(check: Callable[[], Any], what: str, wait_s: float = 30) -> None:
