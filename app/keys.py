@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from app.config import Settings
+from app.connections.repository import ConnectionRepository
 from app.crypto import SecretBox
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.models import Connection, Tenant
@@ -40,11 +39,9 @@ async def rotate_stored_secrets(settings: Settings, *, page_size: int = 500) -> 
             last_id = 0
             while True:
                 async with sessionmaker.begin() as session:
-                    stmt = (
-                        select(model).where(model.id > last_id).order_by(model.id).limit(page_size)
+                    rows = await ConnectionRepository.from_session(session).secret_rows(
+                        model, after_id=last_id, limit=page_size
                     )
-                    result_rows = (await session.execute(stmt)).scalars()
-                    rows: list[Tenant | Connection] = list(result_rows)  # type: ignore[arg-type]
                     for row in rows:
                         for column in columns:
                             token: bytes | None = getattr(row, column)

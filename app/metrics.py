@@ -128,9 +128,7 @@ def upstream_hooks(settings: Settings) -> dict[str, list[Any]]:
 
 async def refresh_gauges(resources: Resources) -> None:
     """Queue depth, pending work, active runs and poll lag, read at scrape time."""
-    from sqlalchemy import func, select
-
-    from app.db.models import Connection, InboundEvent, SyncBatch, SyncRun
+    from app.status.repository import OperationsRepository
     from app.worker.queue import ArqQueue, InProcessQueue
 
     queue = resources.queue
@@ -139,35 +137,12 @@ async def refresh_gauges(resources: Resources) -> None:
     elif isinstance(queue, InProcessQueue):
         QUEUE_DEPTH.labels("in_process").set(len(queue._running))
     async with resources.sessionmaker() as session:
-        batches = await session.scalar(
-            select(func.count()).select_from(SyncBatch).where(SyncBatch.status == "pending")
-        )
-        PENDING_WORK.labels("sync_chunks").set(int(batches or 0))
-        events = dict(
-            (
-                await session.execute(
-                    select(InboundEvent.status, func.count())
-                    .where(InboundEvent.status.in_(("pending", "failed")))
-                    .group_by(InboundEvent.status)
-                )
-            ).all()
-        )
-        PENDING_WORK.labels("inbound_pending").set(int(events.get("pending", 0)))
-        PENDING_WORK.labels("inbound_failed").set(int(events.get("failed", 0)))
-        active = await session.scalar(
-            select(func.count())
-            .select_from(SyncRun)
-            .where(SyncRun.status.in_(("queued", "running")))
-        )
-        SYNC_RUNS_ACTIVE.set(int(active or 0))
-        rows = (
-            await session.execute(
-                select(Connection.id, Connection.onoffice_watermark)
-                .where(Connection.onoffice_watermark.is_not(None))
-                .order_by(Connection.onoffice_watermark)
-                .limit(POLL_LAG_TOP)
-            )
-        ).all()
+        gauges = await OperationsRepository.from_session(session).gauges(lagging=POLL_LAG_TOP)
+    PENDING_WORK.labels("sync_chunks").set(gauges.pending_chunks)
+    PENDING_WORK.labels("inbound_pending").set(gauges.inbound_pending)
+    PENDING_WORK.labels("inbound_failed").set(gauges.inbound_failed)
+    SYNC_RUNS_ACTIVE.set(gauges.active_runs)
+    rows = gauges.watermarks
     now = datetime.now(UTC)
     POLL_LAG.clear()
     lags = []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Connection, Tenant
@@ -40,3 +43,34 @@ class ConnectionRepository:
     async def delete(self, connection: Connection) -> None:
         await self.session.delete(connection)
         await self.session.flush()
+
+    async def all_for_tenant(self, tenant_id: int) -> Sequence[Connection]:
+        """Every connection of a customer (one per onOffice group)."""
+        stmt = select(Connection).where(Connection.tenant_id == tenant_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def with_list(self) -> Sequence[Connection]:
+        """Connections that are set up (have a provider list)."""
+        stmt = select(Connection).where(Connection.list_id.is_not(None))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def set_watermark(self, connection_id: int, value: datetime) -> None:
+        await self.session.execute(
+            update(Connection)
+            .where(Connection.id == connection_id)
+            .values(onoffice_watermark=value)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def lock(self, connection_id: int) -> None:
+        """Serialise writers of one connection (SELECT … FOR UPDATE; SQLite serialises anyway)."""
+        await self.session.execute(
+            select(Connection.id).where(Connection.id == connection_id).with_for_update()
+        )
+
+    async def secret_rows(
+        self, model: type[Tenant] | type[Connection], *, after_id: int, limit: int
+    ) -> list[Tenant | Connection]:
+        """A page of rows that hold encrypted secrets (key rotation)."""
+        stmt = select(model).where(model.id > after_id).order_by(model.id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())  # type: ignore[arg-type]

@@ -22,9 +22,9 @@ from datetime import timedelta
 from typing import Any
 
 from arq.worker import Retry
-from sqlalchemy import select, update
 
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.repository import ConnectionRepository
 from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
@@ -42,12 +42,11 @@ from app.db.models import (
     Contact,
     InboundEvent,
     InboundEventStatus,
-    SyncRun,
     Tenant,
 )
 from app.resources import Resources
 from app.syncs.engine import default_language
-from app.syncs.repository import ACTIVE_STATUSES
+from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
 from app.worker.locks import exclusive
 from app.worker.queue import compute_backoff, enqueue_job
@@ -79,11 +78,7 @@ class PushStats:
 
 async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
     async with resources.sessionmaker() as session:
-        found = await session.scalar(
-            select(SyncRun.id).where(
-                SyncRun.connection_id == connection_id, SyncRun.status.in_(ACTIVE_STATUSES)
-            )
-        )
+        found = await SyncRepository.from_session(session).active_run(connection_id)
     return found is not None
 
 
@@ -341,20 +336,8 @@ async def drain(resources: Resources, *, job_try: int = 1) -> None:
 
 async def _drain_round(resources: Resources, *, job_try: int) -> bool:
     async with resources.sessionmaker() as session:
-        events = (
-            (
-                await session.execute(
-                    select(InboundEvent)
-                    .where(
-                        InboundEvent.source == "onoffice",
-                        InboundEvent.status == InboundEventStatus.pending,
-                    )
-                    .order_by(InboundEvent.id)
-                    .limit(EVENTS_PER_ROUND)
-                )
-            )
-            .scalars()
-            .all()
+        events = await InboundEventRepository.from_session(session).pending(
+            source="onoffice", limit=EVENTS_PER_ROUND
         )
     if not events:
         return False
@@ -390,12 +373,9 @@ async def _push_tenant_events(
     resources: Resources, tenant_id: int, events: Sequence[InboundEvent]
 ) -> None:
     async with resources.sessionmaker() as session:
-        tenant = await session.get(Tenant, tenant_id)
-        connections = (
-            (await session.execute(select(Connection).where(Connection.tenant_id == tenant_id)))
-            .scalars()
-            .all()
-        )
+        repo = ConnectionRepository.from_session(session)
+        tenant = await repo.get_tenant(tenant_id)
+        connections = await repo.all_for_tenant(tenant_id)
     if tenant is None or not connections:
         return
     ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
@@ -420,15 +400,12 @@ async def _mark(
     tried: bool,
 ) -> None:
     async with resources.transaction() as session:
-        await session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.id.in_([e.id for e in events]))
-            .values(
-                status=status,
-                last_error=note,
-                attempts=InboundEvent.attempts + (1 if tried else 0),
-                applied_at=utcnow() if status == InboundEventStatus.applied else None,
-            )
+        await InboundEventRepository.from_session(session).update_events(
+            [e.id for e in events],
+            tried=tried,
+            status=status,
+            last_error=note,
+            applied_at=utcnow() if status == InboundEventStatus.applied else None,
         )
 
 
@@ -477,12 +454,7 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
 
 async def _set_watermark(resources: Resources, connection_id: int, value: Any) -> None:
     async with resources.transaction() as session:
-        await session.execute(
-            update(Connection)
-            .where(Connection.id == connection_id)
-            .values(onoffice_watermark=value)
-            .execution_options(synchronize_session=False)
-        )
+        await ConnectionRepository.from_session(session).set_watermark(connection_id, value)
 
 
 def poll_job_id(connection_id: int) -> str:
@@ -495,11 +467,7 @@ async def schedule(resources: Resources) -> int:
     now = utcnow()
     due = 0
     async with resources.transaction() as session:
-        connections = (
-            (await session.execute(select(Connection).where(Connection.list_id.is_not(None))))
-            .scalars()
-            .all()
-        )
+        connections = await ConnectionRepository.from_session(session).with_list()
         for connection in connections:
             mark = connection.onoffice_watermark
             if mark is not None and mark.tzinfo is None:
@@ -511,14 +479,7 @@ async def schedule(resources: Resources) -> int:
                     connection_id=connection.id,
                 )
                 due += 1
-        pending = await session.scalar(
-            select(InboundEvent.id)
-            .where(
-                InboundEvent.source == "onoffice",
-                InboundEvent.status == InboundEventStatus.pending,
-            )
-            .limit(1)
-        )
+        pending = await InboundEventRepository.from_session(session).first_pending_id("onoffice")
         if pending is not None:
             enqueue_job("incremental.drain", _job_id=f"incremental.drain:sweep:{pending}")
     return due

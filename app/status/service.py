@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
@@ -13,9 +12,7 @@ from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository
 from app.db.models import (
-    InboundEvent,
     InboundEventStatus,
-    SyncBatch,
     SyncRun,
     SyncRunStatus,
 )
@@ -25,6 +22,7 @@ from app.status.schemas import HeldBack, PendingWork, RefusedChange, SideCounts,
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
+from app.webhooks.repository import InboundEventRepository
 from providers.base import ProviderError
 
 LIVE_COUNT_TIMEOUT_S = 5.0
@@ -60,23 +58,8 @@ class StatusService:
                 )
             except (ProviderError, TimeoutError) as exc:
                 provider_error = getattr(exc, "message", None) or t(lang, "ui.s_provider_timeout")
-        pending = (
-            select(SyncBatch.run_id, SyncBatch.batch_no)
-            .join(SyncRun, SyncRun.id == SyncBatch.run_id)
-            .where(SyncRun.connection_id == connection.id, SyncBatch.status == "pending")
-            .distinct()
-            .subquery()
-        )
-        pending_batches = await session.scalar(select(func.count()).select_from(pending))
-        events = dict(
-            (
-                await session.execute(
-                    select(InboundEvent.status, func.count())
-                    .where(InboundEvent.connection_id == connection.id)
-                    .group_by(InboundEvent.status)
-                )
-            ).all()
-        )
+        pending_batches = await repo.count_pending_batches(connection.id)
+        events = await InboundEventRepository.from_session(session).counts_by_status(connection.id)
         reference = completed or last
         contacts = ContactRepository.from_session(session)
         refused = await contacts.refused(connection.id)

@@ -261,3 +261,14 @@ class SyncRepository:
         )
         row = (await self.session.execute(stmt)).one()
         return int(row[0]), int(row[1]), int(row[2])
+
+    async def count_pending_batches(self, connection_id: int) -> int:
+        """Provider batches of the connection's runs that still have unsent chunks."""
+        pending = (
+            select(SyncBatch.run_id, SyncBatch.batch_no)
+            .join(SyncRun, SyncRun.id == SyncBatch.run_id)
+            .where(SyncRun.connection_id == connection_id, SyncBatch.status == "pending")
+            .distinct()
+            .subquery()
+        )
+        return int(await self.session.scalar(select(func.count()).select_from(pending)) or 0)

@@ -7,11 +7,11 @@ import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
-from app.db.models import Connection, Problem, SyncRun, SyncRunStatus
+from app.db.models import Problem, SyncRun, SyncRunStatus
 from app.errors import Conflict, NotFound
 from app.i18n import reasons, render_stored
 from app.resources import Resources
@@ -69,9 +69,7 @@ class SyncService:
     ) -> SyncRun:
         connection = await connection_service.get(session, tenant)
         # Serialise concurrent starts for one connection (SQLite serialises writes anyway).
-        await session.execute(
-            select(Connection.id).where(Connection.id == connection.id).with_for_update()
-        )
+        await ConnectionRepository.from_session(session).lock(connection.id)
         repo = SyncRepository.from_session(session)
         active = await repo.active_run(connection.id)
         if active is not None:

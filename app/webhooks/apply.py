@@ -21,7 +21,6 @@ from datetime import UTC, timedelta
 from typing import Any
 
 from arq.worker import Retry
-from sqlalchemy import select, update
 
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
@@ -392,9 +391,7 @@ class EventApplier:
         payload = dict(row.payload) | {"_steps": steps} | {f"_{k}": v for k, v in extra.items()}
         row.payload = payload
         async with self.resources.transaction() as session:
-            await session.execute(
-                update(InboundEvent).where(InboundEvent.id == row.id).values(payload=payload)
-            )
+            await InboundEventRepository.from_session(session).set_payload(row.id, payload)
 
     async def _contact(self, email: str) -> Contact | None:
         async with self.resources.sessionmaker() as session:
@@ -446,20 +443,8 @@ async def _apply_round(resources: Resources, connection_id: int, *, job_try: int
     async with resources.sessionmaker() as session:
         connection = await session.get(Connection, connection_id)
         tenant = await session.get(Tenant, connection.tenant_id) if connection else None
-        rows = (
-            (
-                await session.execute(
-                    select(InboundEvent)
-                    .where(
-                        InboundEvent.connection_id == connection_id,
-                        InboundEvent.status == InboundEventStatus.pending,
-                    )
-                    .order_by(InboundEvent.id)
-                    .limit(EVENTS_PER_JOB)
-                )
-            )
-            .scalars()
-            .all()
+        rows = await InboundEventRepository.from_session(session).pending(
+            connection_id=connection_id, limit=EVENTS_PER_JOB
         )
     if connection is None or tenant is None or not rows:
         return False
@@ -550,15 +535,8 @@ async def _hold_burst(resources: Resources, connection_id: int) -> bool:
 
 async def _finish(resources: Resources, row: InboundEvent, status: str, note: str | None) -> None:
     async with resources.transaction() as session:
-        await session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.id == row.id)
-            .values(
-                status=status,
-                applied_at=utcnow(),
-                attempts=InboundEvent.attempts + 1,
-                last_error=note,
-            )
+        await InboundEventRepository.from_session(session).update_events(
+            [row.id], tried=True, status=status, applied_at=utcnow(), last_error=note
         )
     WEBHOOK_EVENTS.labels(row.source, status).inc()
     received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
@@ -574,14 +552,11 @@ async def _record_failure(
     if isinstance(exc, OnOfficeClaimError):
         give_up = False
     async with resources.transaction() as session:
-        await session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.id == row.id)
-            .values(
-                attempts=attempts,
-                last_error=str(exc)[:2000],
-                status=InboundEventStatus.failed if give_up else InboundEventStatus.pending,
-            )
+        await InboundEventRepository.from_session(session).update_events(
+            [row.id],
+            attempts=attempts,
+            last_error=str(exc)[:2000],
+            status=InboundEventStatus.failed if give_up else InboundEventStatus.pending,
         )
     row.attempts = attempts
     log.warning(
@@ -596,20 +571,7 @@ async def _record_failure(
 async def sweep(resources: Resources) -> int:
     """Enqueue the apply job of every connection with pending events (lost enqueues, retries)."""
     async with resources.transaction() as session:
-        ids = (
-            (
-                await session.execute(
-                    select(InboundEvent.connection_id)
-                    .where(
-                        InboundEvent.status == InboundEventStatus.pending,
-                        InboundEvent.connection_id.is_not(None),
-                    )
-                    .distinct()
-                )
-            )
-            .scalars()
-            .all()
-        )
+        ids = await InboundEventRepository.from_session(session).connections_with_pending()
         for connection_id in ids:
             if connection_id is not None:
                 enqueue_job(

@@ -128,3 +128,65 @@ class InboundEventRepository:
             )
         )
         return int((await self.session.execute(stmt)).scalar_one())
+
+    # Applying ------------------------------------------------------------------------------
+
+    async def pending(
+        self, *, limit: int, source: str | None = None, connection_id: int | None = None
+    ) -> Sequence[InboundEvent]:
+        """Pending events in arrival order, of one source or one connection."""
+        stmt = select(InboundEvent).where(InboundEvent.status == InboundEventStatus.pending)
+        if source is not None:
+            stmt = stmt.where(InboundEvent.source == source)
+        if connection_id is not None:
+            stmt = stmt.where(InboundEvent.connection_id == connection_id)
+        stmt = stmt.order_by(InboundEvent.id).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def first_pending_id(self, source: str) -> int | None:
+        stmt = (
+            select(InboundEvent.id)
+            .where(InboundEvent.source == source, InboundEvent.status == InboundEventStatus.pending)
+            .limit(1)
+        )
+        value: int | None = await self.session.scalar(stmt)
+        return value
+
+    async def connections_with_pending(self) -> list[int]:
+        stmt = (
+            select(InboundEvent.connection_id)
+            .where(
+                InboundEvent.status == InboundEventStatus.pending,
+                InboundEvent.connection_id.is_not(None),
+            )
+            .distinct()
+        )
+        return [int(i) for i in (await self.session.execute(stmt)).scalars() if i is not None]
+
+    async def set_payload(self, event_id: int, payload: dict[str, Any]) -> None:
+        await self.session.execute(
+            update(InboundEvent).where(InboundEvent.id == event_id).values(payload=payload)
+        )
+
+    async def update_events(
+        self, event_ids: Sequence[int], *, tried: bool = False, **values: Any
+    ) -> None:
+        """Set columns of events; `tried` counts one more attempt."""
+        if not event_ids:
+            return
+        if tried:
+            values["attempts"] = InboundEvent.attempts + 1
+        await self.session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id.in_(list(event_ids)))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def counts_by_status(self, connection_id: int) -> dict[str, int]:
+        stmt = (
+            select(InboundEvent.status, func.count())
+            .where(InboundEvent.connection_id == connection_id)
+            .group_by(InboundEvent.status)
+        )
+        return {str(k): int(n) for k, n in (await self.session.execute(stmt)).all()}
