@@ -74,3 +74,9 @@ class ConnectionRepository:
         """A page of rows that hold encrypted secrets (key rotation)."""
         stmt = select(model).where(model.id > after_id).order_by(model.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())  # type: ignore[arg-type]
+
+    async def with_tenant(self, connection_id: int) -> tuple[Connection | None, Tenant | None]:
+        """A connection and its tenant (None for what does not exist)."""
+        connection = await self.get(connection_id)
+        tenant = await self.get_tenant(connection.tenant_id) if connection else None
+        return connection, tenant

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contacts.rules import SUBSCRIBED, Signal, newest
 from app.db.models import Contact, InboundEvent, InboundEventStatus, ProviderMember
+from app.db.repository import dialect_insert
 
 # Provider events that take a contact off the list (the full sync and the incremental push
 # hold such a contact back until the event is applied).
@@ -230,9 +230,7 @@ class ContactRepository:
                 m["email"]: {**m, "connection_id": connection_id, "run_id": run_id} for m in members
             }.values()
         )
-        dialect = self.session.bind.dialect.name if self.session.bind is not None else ""
-        insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        stmt = insert(ProviderMember).values(rows)
+        stmt = dialect_insert(self.session)(ProviderMember).values(rows)
         stmt = stmt.on_conflict_do_update(
             index_elements=["connection_id", "email"],
             set_={

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from app.crypto import hash_token
 from app.deps import ResourcesDep
 from app.errors import Unauthorized
+from app.health.repository import ping_database
 from app.metrics import refresh_gauges
 from app.tenants.schemas import ErrorBody
 
@@ -39,8 +39,7 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
     checks: dict[str, Any] = {}
 
     async def check_db() -> None:
-        async with resources.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ping_database(resources.engine)
 
     for name, probe in (("database", check_db), ("queue", resources.queue.ping)):
         try:

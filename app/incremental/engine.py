@@ -42,7 +42,6 @@ from app.db.models import (
     Contact,
     InboundEvent,
     InboundEventStatus,
-    Tenant,
 )
 from app.resources import Resources
 from app.syncs.engine import default_language
@@ -426,8 +425,9 @@ async def poll(resources: Resources, connection_id: int, *, job_try: int = 1) ->
 async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> PushStats:
     stats = PushStats()
     async with resources.sessionmaker() as session:
-        connection = await session.get(Connection, connection_id)
-        tenant = await session.get(Tenant, connection.tenant_id) if connection else None
+        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
+            connection_id
+        )
     if connection is None or tenant is None or not connection.list_id:
         return stats
     if await _full_sync_running(resources, connection_id):

@@ -32,6 +32,7 @@ from arq.worker import Retry
 
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.repository import ConnectionRepository
 from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
@@ -120,14 +121,13 @@ def default_language(connection: Connection) -> Language:
 
 async def _load(resources: Resources, run_id: int) -> tuple[SyncRun, Connection, Tenant] | None:
     async with resources.sessionmaker() as session:
-        run = await session.get(SyncRun, run_id)
+        run = await SyncRepository.from_session(session).get_run(run_id)
         if run is None:
             return None
-        connection = await session.get(Connection, run.connection_id)
-        if connection is None:
-            return None
-        tenant = await session.get(Tenant, connection.tenant_id)
-        if tenant is None:
+        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
+            run.connection_id
+        )
+        if connection is None or tenant is None:
             return None
         return run, connection, tenant
 

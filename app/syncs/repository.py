@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.dialect import insert_ignore
 from app.db.models import (
     Problem,
     SyncBatch,
     SyncRun,
     SyncRunStatus,
 )
+from app.db.repository import insert_ignore
 
 ACTIVE_STATUSES = (SyncRunStatus.queued, SyncRunStatus.running)
 COUNTER_COLUMNS = (

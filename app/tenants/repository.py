@@ -6,19 +6,12 @@ onOffice webhook events go through app.webhooks.repository.InboundEventRepositor
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Tenant, UsedSignature
-
-
-def _insert_for(session: AsyncSession) -> Any:
-    """The dialect's INSERT construct (both offer ON CONFLICT DO NOTHING ... RETURNING)."""
-    bind = session.get_bind()
-    return sqlite.insert if bind.dialect.name == "sqlite" else postgresql.insert
+from app.db.repository import dialect_insert
 
 
 class TenantRepository:
@@ -59,7 +52,7 @@ class UsedSignatureRepository:
     async def claim(self, purpose: str, signature: str, expires_at: datetime) -> bool:
         """Record the signature as used; False when it already was (a replay)."""
         stmt = (
-            _insert_for(self.session)(UsedSignature)
+            dialect_insert(self.session)(UsedSignature)
             .values(purpose=purpose, signature=signature, expires_at=expires_at)
             .on_conflict_do_nothing(index_elements=["purpose", "signature"])
             .returning(UsedSignature.signature)

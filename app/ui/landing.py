@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from sqlalchemy import text
 
 from app import __version__
 from app.config import Environment
 from app.deps import ResourcesDep
 from app.errors import NotFound
+from app.health.repository import ping_database
 from app.i18n import LANGUAGES, pick_language, texts
 from app.tenants.pages import PAGE_HEADERS, TEMPLATES
 from onoffice_client.signature import sign_url_params
@@ -61,8 +61,7 @@ def demo_iframe_url(base_url: str, secret: str, demo: DemoCustomer, language: st
 
 async def _healthy(resources: ResourcesDep) -> bool:
     async def probe() -> None:
-        async with resources.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ping_database(resources.engine)
         await resources.queue.ping()
 
     try:

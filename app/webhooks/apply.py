@@ -23,6 +23,7 @@ from typing import Any
 from arq.worker import Retry
 
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.repository import ConnectionRepository
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
     EXPLICIT_NO,
@@ -441,8 +442,9 @@ async def _apply_round(resources: Resources, connection_id: int, *, job_try: int
     """One bounded round; True when pending events remain."""
     settings = resources.settings
     async with resources.sessionmaker() as session:
-        connection = await session.get(Connection, connection_id)
-        tenant = await session.get(Tenant, connection.tenant_id) if connection else None
+        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
+            connection_id
+        )
         rows = await InboundEventRepository.from_session(session).pending(
             connection_id=connection_id, limit=EVENTS_PER_JOB
         )

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import InboundEvent, InboundEventStatus
+from app.db.repository import dialect_insert
 
 # Rows per INSERT: far below SQLite's bound-parameter limit, few round trips for a batch of 500.
 INSERT_CHUNK = 100
@@ -23,12 +23,6 @@ class InboundEventRepository:
     @classmethod
     def from_session(cls, session: AsyncSession) -> InboundEventRepository:
         return cls(session)
-
-    def _insert(self) -> Any:
-        bind = self.session.bind
-        if bind is not None and bind.dialect.name == "sqlite":
-            return sqlite.insert
-        return postgresql.insert
 
     async def create_on_conflict_do_nothing(
         self,
@@ -58,7 +52,7 @@ class InboundEventRepository:
     ) -> list[int]:
         """Store (dedupe_key, payload) pairs in a few multi-row INSERTs; the ids of the new
         ones in arrival order (keys stored before are skipped)."""
-        insert = self._insert()
+        insert = dialect_insert(self.session)
         ids: list[int] = []
         for start in range(0, len(events), INSERT_CHUNK):
             rows = [

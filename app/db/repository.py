@@ -1,4 +1,4 @@
-"""Small helpers for statements that differ between PostgreSQL and SQLite."""
+"""Statement helpers shared by the repositories (PostgreSQL and SQLite differ here)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
+def dialect_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT construct (both offer ON CONFLICT … and RETURNING)."""
+    bind = session.get_bind()
+    return sqlite.insert if bind.dialect.name == "sqlite" else postgresql.insert
+
+
 async def insert_ignore(
     session: AsyncSession,
     model: type[DeclarativeBase],
@@ -19,8 +25,10 @@ async def insert_ignore(
     """INSERT … ON CONFLICT DO NOTHING; returns how many rows were inserted."""
     if not rows:
         return 0
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    stmt = insert(model).values(list(rows)).on_conflict_do_nothing(index_elements=conflict_columns)
+    stmt = (
+        dialect_insert(session)(model)
+        .values(list(rows))
+        .on_conflict_do_nothing(index_elements=conflict_columns)
+    )
     result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
