@@ -123,6 +123,9 @@ class UpsertResult(BaseModel):
     outcome: UpsertOutcome
     provider_id: str | None = None
     reason: str | None = None  # for rejected: the provider's reason, user-readable
+    # The contact's state at the provider after the write, where the answer tells it (a kept
+    # opt-out shows here as e.g. "unsubscribed").
+    status: str | None = None
 
 
 class ProviderContact(BaseModel):

@@ -31,7 +31,9 @@ from app.contacts.rules import (
     SUBSCRIBED,
     YES,
     Action,
+    Signal,
     decide_yes,
+    is_opt_out,
     observe_onoffice,
     onoffice_value,
 )
@@ -246,12 +248,20 @@ class _Push:
                         "reason": result.reason,
                     },
                 )
+            elif result.status and is_opt_out(result.status):
+                # The provider kept an opt-out the connector had not heard of: onOffice gets it.
+                kept = Signal(result.status, utcnow())
+                values |= {"subscribed": False, "provider_status": kept.status}
+                values |= {"provider_changed_at": kept.at, "synced_hash": fingerprint}
+                await write_back_opt_out(
+                    session, self.connection.provider, self.connection.id, email, kept
+                )
             else:
                 values |= {
                     "synced_hash": fingerprint,
                     "tags": list(contact.tags),
-                    "subscribed": True,
-                    "provider_status": SUBSCRIBED,
+                    "subscribed": result.status in (None, SUBSCRIBED),
+                    "provider_status": result.status or SUBSCRIBED,
                     "provider_changed_at": utcnow(),
                     "provider_id": result.provider_id or row.provider_id,
                     "rejected_hash": None,

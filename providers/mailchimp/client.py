@@ -581,12 +581,16 @@ class MailchimpClient:
         contact: ContactData,
         mapping: FieldMapping,
         *,
-        keep_status: bool = False,
+        keep_status: bool | None = None,
     ) -> UpsertResult:
         """PUT by subscriber hash. With `keep_status`, an existing member's status is untouched
-        (only `status_if_new` is sent). Compliance/forgotten/invalid become `rejected`."""
+        (only `status_if_new` is sent); by default it is kept unless the contact is a fresh
+        consent (`resubscribe`) or an unsubscribe, so an opt-out the connector has not heard of
+        is never undone. Compliance/forgotten/invalid become `rejected`."""
         email = contact.email.strip().lower()
         status = _status(contact.subscribed)
+        if keep_status is None:
+            keep_status = contact.subscribed and not contact.resubscribe
         body: dict[str, Any] = {
             "email_address": email,
             "status_if_new": status,
@@ -614,7 +618,12 @@ class MailchimpClient:
                 reason=f"Contact saved, but its tags could not be set: {failure}",
             )
         # PUT does not say whether it created or updated the member.
-        return UpsertResult(email=email, outcome=UpsertOutcome.synced, provider_id=provider_id)
+        return UpsertResult(
+            email=email,
+            outcome=UpsertOutcome.synced,
+            provider_id=provider_id,
+            status=member.get("status"),
+        )
 
     async def set_subscription(self, list_id: str, email: str, subscribed: bool) -> None:
         """Subscribe (creating the member if needed) or unsubscribe (no-op if unknown)."""

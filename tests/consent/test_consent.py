@@ -46,6 +46,21 @@ class TestLostOptOuts:
         assert again["counts"]["unsubscribed"] == 0 and again["counts"]["synced"] == 2
         assert scene.member("p1@example.de").status == "unsubscribed"  # type: ignore[union-attr]
 
+    async def test_an_onoffice_edit_after_a_lost_unsubscribe_does_not_resubscribe(
+        self, world: World, scenes: Make
+    ) -> None:
+        seed(world, 2)
+        scene: Scene = await scenes("mailchimp")
+        await scene.poll()  # the first poll sets the watermark
+        world.mailchimp.member_action(scene.list_id, "p1@example.de", "admin_unsubscribe")
+        # The agent edits the name; the connector has not heard of the opt-out.
+        world.onoffice.seed([address(1, "p1@example.de", Name="Neumann")], replace=False)
+        await scene.poll()
+        member = scene.member("p1@example.de")
+        assert member is not None and member.status == "unsubscribed"
+        assert member.merge_fields.get("LNAME") == "Neumann"  # the edit itself arrived
+        await eventually(lambda: scene.newsletter(1) == "0", "the opt-out written back")
+
     async def test_a_lost_brevo_blacklist_survives_a_forced_sync(
         self, world: World, scenes: Make
     ) -> None:
