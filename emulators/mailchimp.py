@@ -711,6 +711,14 @@ async def get_members(state: MailchimpState, request: Request, body: Any) -> Res
     lst = _list(state, request)
     count, offset = _page(request)
     hashes = lst.view(request.query_params.get("status"))
+    since = request.query_params.get("since_last_changed")
+    if since:
+        floor = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        hashes = [
+            h
+            for h in hashes
+            if datetime.fromisoformat(lst.members[h].last_changed.replace("Z", "+00:00")) >= floor
+        ]
     page = [member_json(lst, lst.members[h]) for h in hashes[offset : offset + count]]
     await state.pause(len(page))
     return shaped(request, {"members": page, "list_id": lst.id, "total_items": len(hashes)})

@@ -246,6 +246,12 @@ class NewsletterProvider(Protocol):
 
     async def count_contacts(self, list_id: str) -> int: ...
 
+    async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
+        """Emails that opted out (or are waiting for a double opt-in) since `since`, where a
+        bulk write could otherwise undo that (Mailchimp's batch subscribe sets the status of
+        existing members); empty where bulk writes never lift an opt-out (Brevo's import)."""
+        ...
+
     async def count_subscribed(self, list_id: str) -> int:
         """The provider's own count of contacts of the list that receive campaigns."""
         ...

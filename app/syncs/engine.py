@@ -37,8 +37,10 @@ from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
     SUBSCRIBED,
+    TIE,
     Action,
     Signal,
+    aware,
     decide_yes,
     is_opt_out,
     observe_onoffice,
@@ -612,6 +614,11 @@ async def upsert_batch(
     mapping = FieldMapping.model_validate(connection.field_mapping or {})
     assert connection.list_id is not None
     try:
+        # And at the provider: an opt-out since the list was read whose webhook is late or
+        # lost (Mailchimp's batch subscribe would set such a member back to subscribed).
+        since = (aware(run.started_at) or utcnow()) - TIE
+        withdrawn |= await provider.recent_opt_outs(connection.list_id, since) & set(emails)
+        contacts = [c for c in contacts if c.email not in withdrawn]
         results = await provider.upsert_contacts(connection.list_id, contacts, mapping)
         await _remove_tags(provider, connection.list_id, payload, results)
     except ProviderTransientError as exc:
@@ -644,11 +651,14 @@ async def upsert_batch(
 async def _remove_tags(
     provider: Any, list_id: str, payload: Sequence[dict[str, Any]], results: Sequence[UpsertResult]
 ) -> None:
-    """Tags removed in onOffice since the last sync are removed at the provider too."""
-    if provider.name != ProviderName.mailchimp:
+    """Tags removed in onOffice since the last sync are removed at the provider too (for the
+    contacts that were sent and accepted; withdrawn ones have no result)."""
+    if not provider.supports_tags:
         return
-    for item, result in zip(payload, results, strict=True):
-        if item.get("removed_tags") and result.outcome != UpsertOutcome.rejected:
+    by_email = {r.email: r for r in results}
+    for item in payload:
+        result = by_email.get(item["email"])
+        if item.get("removed_tags") and result and result.outcome != UpsertOutcome.rejected:
             await provider.set_tags(list_id, item["email"], add=(), remove=item["removed_tags"])
 
 

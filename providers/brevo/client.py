@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote
@@ -461,6 +462,11 @@ class BrevoClient:
             "GET", f"/contacts/lists/{int(list_id)}", label="GET /contacts/lists/{listId}"
         )
         return _list_size(data) or 0
+
+    async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
+        """Brevo imports never lift a blacklist (and fresh consents are sent one by one), so a
+        bulk write cannot undo an opt-out: nothing to re-check."""
+        return set()
 
     async def count_subscribed(self, list_id: str) -> int:
         """List members that receive campaigns: `totalSubscribers` (blacklisted excluded)."""

@@ -753,6 +753,22 @@ class MailchimpClient:
         )
         return int(page.get("total_items") or 0)
 
+    async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
+        """One filtered read per opt-out status (changes since `since` are few)."""
+        found: set[str] = set()
+        for status in ("unsubscribed", "cleaned", "archived", "pending"):
+            async for member in self._paginate(
+                f"/lists/{list_id}/members",
+                "members",
+                fields="members.email_address",
+                params={
+                    "status": status,
+                    "since_last_changed": since.astimezone(UTC).isoformat(timespec="seconds"),
+                },
+            ):
+                found.add(str(member.get("email_address", "")).strip().lower())
+        return found
+
     async def count_subscribed(self, list_id: str) -> int:
         page = await self._request(
             "GET",

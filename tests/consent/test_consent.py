@@ -61,6 +61,29 @@ class TestLostOptOuts:
         assert member.merge_fields.get("LNAME") == "Neumann"  # the edit itself arrived
         await eventually(lambda: scene.newsletter(1) == "0", "the opt-out written back")
 
+    async def test_an_opt_out_while_the_sync_runs_is_not_undone_by_its_batch(
+        self, world: World, scenes: Make
+    ) -> None:
+        seed(world, 3)
+        scene: Scene = await scenes("mailchimp")
+        world.onoffice.latency = 1.5  # onOffice answers slowly: the run is between its steps
+        reads = "GET /3.0/lists/{list_id}/members"
+        before = world.mailchimp.request_counts.get(reads, 0)
+        started = await scene.api("POST", "/api/v1/syncs", json={"force": True})
+        run_id = started.json()["id"]
+        # The run has read the list (members, then archived members) and now reads onOffice.
+        await eventually(
+            lambda: world.mailchimp.request_counts.get(reads, 0) >= before + 2, "the list read"
+        )
+        # p2 unsubscribes after the list was read; the webhook is lost.
+        world.mailchimp.member_action(scene.list_id, "p2@example.de", "admin_unsubscribe")
+        from tests.e2e.harness import wait_for_run
+
+        run = await wait_for_run(scene.http, scene.connector.url, scene.token, run_id)
+        world.onoffice.latency = 0.0
+        assert run["counts"]["opted_out"] == 1 and run["counts"]["synced"] == 2, run
+        assert scene.member("p2@example.de").status == "unsubscribed"  # type: ignore[union-attr]
+
     async def test_a_lost_brevo_blacklist_survives_a_forced_sync(
         self, world: World, scenes: Make
     ) -> None:
