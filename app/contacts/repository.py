@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -63,14 +62,6 @@ class ContactRepository:
         await self.session.execute(
             update(Contact)
             .where(Contact.id == contact_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
-    async def update_email_rows(self, connection_id: int, email: str, **values: Any) -> None:
-        await self.session.execute(
-            update(Contact)
-            .where(Contact.connection_id == connection_id, Contact.email == email)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -282,14 +273,3 @@ def onoffice_signal(contact: Contact | None) -> Signal:
     if contact is None:
         return Signal(None)
     return Signal(contact.onoffice_status, contact.onoffice_changed_at)
-
-
-def parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
