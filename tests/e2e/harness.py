@@ -25,6 +25,7 @@ import uvicorn
 from app.config import Settings
 from app.main import create_app
 from onoffice_client.signature import sign_url_params
+from tests.signing import fresh_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_SECRET = "e2e-provider-secret"
@@ -172,10 +173,10 @@ async def open_session(client: httpx.AsyncClient, connector: Connector, tenant: 
         "customerName": f"Makler {tenant.web_id}",
         "userId": "17",
         "apiClaim": tenant.claim,
-        "timestamp": str(int(time.time())),
     }
     if tenant.group_id:
         params["groupId"] = tenant.group_id
+    params["timestamp"] = fresh_timestamp("/onoffice/app", params)
     query = urlencode(signed_query(connector.url, "/onoffice/app", params))
     response = await client.post(f"{connector.url}/api/v1/sessions", json={"query": query})
     assert response.is_success, response.text

@@ -4,7 +4,6 @@ marketplace flow, and helpers to post webhooks and read the stored rows."""
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from emulators.onoffice import Customer, OnOfficeState
 from emulators.onoffice import create_app as create_onoffice
 from onoffice_client.signature import sign_url_params
 from tests.conftest import running_app
+from tests.signing import fresh_timestamp
 
 PROVIDER_SECRET = "test-provider-secret"
 BASE = "https://connector.test"
@@ -35,7 +35,7 @@ BREVO_KEYS = ("brevo-key-a", "brevo-key-b")
 def signed_query(
     path: str, params: dict[str, str], *, secret: str = PROVIDER_SECRET, base: str = BASE
 ) -> str:
-    params = {"timestamp": str(int(time.time())), **params}
+    params = {"timestamp": fresh_timestamp(path, params), **params}
     signature = sign_url_params(base + path, params, secret)
     return urlencode({**params, "signature": signature}, quote_via=quote)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from emulators.onoffice import Customer, OnOfficeState
 from emulators.onoffice import create_app as create_emulator
 from onoffice_client.signature import sign_url_params
 from tests.conftest import running_app
+from tests.signing import fresh_timestamp
 
 PROVIDER_SECRET = "test-provider-secret"
 BASE = "https://connector.test"
@@ -32,7 +32,7 @@ CUSTOMER_WEB_ID = "21345"
 
 def signed_query(path: str, params: dict[str, str], *, secret: str = PROVIDER_SECRET) -> str:
     """The query string onOffice would append to BASE + path (timestamp added if absent)."""
-    params = {"timestamp": str(int(time.time())), **params}
+    params = {"timestamp": fresh_timestamp(path, params), **params}
     signature = sign_url_params(BASE + path, params, secret)
     return urlencode({**params, "signature": signature}, quote_via=quote)
 
