@@ -1,9 +1,10 @@
-"""Reading an offset-paged collection with several pages in flight.
+"""Reading offset-paged collections: one page after another (`offset_items`), or with
+several pages in flight (`parallel_pages`).
 
-The first page tells the total; the remaining offsets are then fetched `concurrency` at a time
-(a sliding window, so memory holds at most that many pages) and yielded as they complete. When
-the collection grew during the read (the highest page came back full), reading goes on one page
-at a time until a short page.
+For `parallel_pages`, the first page tells the total; the remaining offsets are then fetched
+`concurrency` at a time (a sliding window, so memory holds at most that many pages) and yielded
+as they complete. When the collection grew during the read (the highest page came back full),
+reading goes on one page at a time until a short page.
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ T = TypeVar("T")
 
 # fetch(offset) -> (items of that page, total the provider reports or None)
 PageFetcher = Callable[[int], Awaitable[tuple[list[T], int | None]]]
+
+
+async def offset_items(
+    fetch: PageFetcher[T], *, page_size: int, start: int = 0
+) -> AsyncIterator[T]:
+    """Every item from `start` on, one page at a time; stops at a short or empty page or when
+    the reported total is reached."""
+    offset = start
+    while True:
+        items, total = await fetch(offset)
+        for item in items:
+            yield item
+        offset += len(items)
+        if len(items) < page_size or (total is not None and offset >= total):
+            return
 
 
 async def parallel_pages(

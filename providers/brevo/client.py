@@ -14,12 +14,12 @@ vs updated exactly and stay clear of `/processes` (100 requests/hour).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -27,7 +27,8 @@ import httpx
 from email_validator import EmailNotValidError, validate_email
 from tenacity import wait_exponential_jitter
 
-from providers._paging import parallel_pages
+from providers._http import Transport
+from providers._paging import offset_items, parallel_pages
 from providers._retry import RetryPolicy
 from providers._time import parse_iso_timestamp
 from providers.base import (
@@ -41,6 +42,7 @@ from providers.base import (
     UpsertResult,
     WebhookInfo,
 )
+from providers.brevo import errors
 from providers.brevo.errors import (
     BrevoAuthError,
     BrevoLimitError,
@@ -132,6 +134,18 @@ class BrevoClient:
         # Brevo's limit is per account, so workers share one pacer (RedisRatePacer); without
         # one, this client paces only itself.
         self._pacer: RatePacer = pacer or LocalRatePacer(requests_per_second)
+        self._transport = Transport(
+            provider="Brevo",
+            base_url=self._base_url,
+            http=self._http,
+            timeout=timeout,
+            retry=self._retry,
+            secrets=[api_key],
+            error_from_response=errors.from_response,
+            transient=errors.transient,
+            gate=self._paced,
+            headers={"api-key": api_key, "accept": "application/json"},
+        )
         self._folder_name = folder_name
         self._single_upsert_threshold = single_upsert_threshold
         self._import_max_bytes = import_max_bytes
@@ -566,20 +580,16 @@ class BrevoClient:
             "PUT", f"/contacts/{_identifier(email)}", body=body, label="PUT /contacts/{identifier}"
         )
 
-    async def _paged(
+    def _paged(
         self, path: str, key: str, limit: int, *, start: int = 0
     ) -> AsyncIterator[dict[str, Any]]:
-        offset = start
-        while True:
+        async def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
             params = {"limit": limit, "offset": offset, "sort": "asc"}
             page = await self._json("GET", path, params=params, label=f"GET {path}")
-            items = page.get(key) or []
-            for item in items:
-                yield item
-            offset += len(items)
             total = page.get("count")
-            if len(items) < limit or (isinstance(total, int) and offset >= total):
-                return
+            return list(page.get(key) or []), total if isinstance(total, int) else None
+
+        return offset_items(fetch, page_size=limit, start=start)
 
     async def _json(
         self,
@@ -605,95 +615,21 @@ class BrevoClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> httpx.Response:
-        return await self._retry.call(
-            lambda: self._send(method, path, params=params, body=body, label=label)
-        )
-
-    async def _send(
-        self, method: str, path: str, *, params: Any, body: Any, label: str
-    ) -> httpx.Response:
-        if path.startswith("/contacts"):
-            await self._pacer.wait(self._api_key)
-        headers = {"api-key": self._api_key, "accept": "application/json"}
         content = None
+        headers = {}
         if body is not None:
             content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             headers["content-type"] = "application/json"
-        try:
-            response = await self._http.request(
-                method, self._base_url + path, params=params, content=content, headers=headers,
-                timeout=self._timeout,
-            )  # fmt: skip
-        except httpx.TimeoutException as exc:
-            raise BrevoTransientError(
-                f"Brevo did not answer {label} in time.", endpoint=label
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BrevoTransientError(
-                f"Could not reach Brevo ({type(exc).__name__}) for {label}.", endpoint=label
-            ) from exc
-        if response.status_code >= 400:
-            raise _error_from(response, label)
-        return response
-
-
-def _error_from(response: httpx.Response, label: str) -> Exception:
-    status = response.status_code
-    code: str | None = None
-    detail = response.reason_phrase or "error"
-    body: Any = None
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text[:500] or None
-    if isinstance(body, dict):
-        code = _str_or_none(body.get("code"))
-        detail = str(body.get("message") or detail)
-    request_id = response.headers.get("sib-request-id")
-    suffix = f" (Brevo request id {request_id})" if request_id else ""
-    kw: dict[str, Any] = {"status_code": status, "endpoint": label, "error_body": body}
-    if status == 429 or status == 425 or status >= 500:
-        what = "rate limit reached" if status == 429 else f"temporary error {status}"
-        return BrevoTransientError(
-            f"Brevo {what} on {label}: {detail}{suffix}",
-            retry_after=_retry_after(response),
-            **kw,
+        return await self._transport.request(
+            method, path, label=label, params=params, content=content, headers=headers
         )
-    message = f"Brevo refused {label} ({status} {code or ''}): {detail}{suffix}"
-    if status == 401:
-        return BrevoAuthError(
-            f"Brevo rejected the API key: {detail}. Check the key under SMTP & API → API keys; "
-            "if 'Authorized IPs' is enabled in Brevo, authorise this server's IP address."
-            f"{suffix}",
-            code=code,
-            **kw,
-        )
-    if status == 403:
-        return BrevoAuthError(
-            f"The Brevo API key lacks permission for {label}: {detail}{suffix}", code=code, **kw
-        )
-    if status == 402 or code == "not_enough_credits":
-        return BrevoLimitError(
-            f"Brevo account limit: {detail}. Upgrade the plan or buy credits.{suffix}",
-            code=code,
-            **kw,
-        )
-    return BrevoRequestError(message, code=code, **kw)
 
-
-def _retry_after(response: httpx.Response) -> float | None:
-    for header in ("x-sib-ratelimit-reset", "retry-after"):
-        raw = response.headers.get(header)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-            except (TypeError, ValueError):
-                continue
-    return None
+    @contextlib.asynccontextmanager
+    async def _paced(self, path: str) -> AsyncIterator[None]:
+        """Brevo's 10/s budget covers `/contacts`; other endpoints are not paced."""
+        if path.startswith("/contacts"):
+            await self._pacer.wait(self._api_key)
+        yield
 
 
 def _identifier(email: str) -> str:

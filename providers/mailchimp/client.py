@@ -23,14 +23,14 @@ import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
 from tenacity import wait_random_exponential
 
-from providers._paging import parallel_pages
+from providers._http import Transport
+from providers._paging import offset_items, parallel_pages
 from providers._retry import RetryPolicy
 from providers._time import parse_iso_timestamp
 from providers.base import (
@@ -45,14 +45,13 @@ from providers.base import (
     WebhookInfo,
 )
 from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter, hash_key
+from providers.mailchimp import errors
 from providers.mailchimp.errors import (
     MailchimpAuthError,
-    MailchimpContactBlockedError,
-    MailchimpError,
     MailchimpLimitError,
     MailchimpNotFoundError,
     MailchimpRequestError,
-    MailchimpTransientError,
+    blocked_reason,
 )
 
 logger = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ BATCH_SIZE = 500  # Mailchimp's batch subscribe maximum
 SEGMENT_BATCH_SIZE = 500  # members_to_add maximum of the static segment endpoint
 PAGE_SIZE = 1000  # Mailchimp's maximum `count`
 EMBEDDED_TAGS_MAX = 50  # member listings embed at most this many tags per member
-RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 WEBHOOK_EVENTS = ("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign")
 # `api: false` keeps our own writes from being echoed back as webhooks (feedback loops).
 WEBHOOK_SOURCES = {"user": True, "admin": True, "api": False}
@@ -128,24 +126,6 @@ def parse_api_key(api_key: str) -> str:
             "data centre. Copy the whole key from Mailchimp (Profile > Extras > API keys)."
         )
     return match.group("dc")
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds, from either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class SegmentCache:
@@ -234,6 +214,18 @@ class MailchimpClient:
                 "status_code": getattr(error, "status_code", None),
                 "endpoint": getattr(error, "endpoint", None),
             },
+        )
+        self._transport = Transport(
+            provider="Mailchimp",
+            base_url=self.base_url,
+            http=self._http,
+            timeout=self._timeout,
+            retry=self._retry,
+            secrets=[api_key],
+            error_from_response=errors.from_response,
+            transient=errors.transient,
+            gate=lambda _path: self._limiter.slot(self._api_key),
+            auth=self._auth,
         )
         self._page_size = max(1, min(page_size, PAGE_SIZE))
         self._list_defaults = list_defaults or MailchimpListDefaults()
@@ -862,7 +854,7 @@ class MailchimpClient:
     # Transport
     # ------------------------------------------------------------------------------------------
 
-    async def _paginate(
+    def _paginate(
         self,
         path: str,
         items_key: str,
@@ -871,8 +863,7 @@ class MailchimpClient:
         params: dict[str, Any] | None = None,
         start: int = 0,
     ) -> AsyncIterator[dict[str, Any]]:
-        offset = start
-        while True:
+        async def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
             page = await self._request(
                 "GET",
                 path,
@@ -883,12 +874,9 @@ class MailchimpClient:
                     "fields": f"{fields},total_items",
                 },
             )
-            items = page.get(items_key) or []
-            for item in items:
-                yield item
-            offset += len(items)
-            if not items or offset >= int(page.get("total_items") or 0):
-                return
+            return list(page.get(items_key) or []), int(page.get("total_items") or 0)
+
+        return offset_items(fetch, page_size=self._page_size, start=start)
 
     async def _request(
         self,
@@ -899,118 +887,7 @@ class MailchimpClient:
         json: Any = None,
     ) -> Any:
         """One API call with retries; returns the decoded JSON body ({} when there is none)."""
-        return await self._retry.call(lambda: self._send(method, path, params, json))
-
-    async def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any) -> Any:
-        url = self.base_url + path
-        try:
-            async with self._limiter.slot(self._api_key):
-                response = await self._http.request(
-                    method, url, params=params, json=json, auth=self._auth, timeout=self._timeout
-                )
-        except httpx.TimeoutException as exc:
-            raise MailchimpTransientError(
-                f"Mailchimp did not answer in time ({type(exc).__name__}).", endpoint=path
-            ) from exc
-        except httpx.TransportError as exc:
-            raise MailchimpTransientError(
-                f"Mailchimp could not be reached ({type(exc).__name__}).", endpoint=path
-            ) from exc
-        except TimeoutError as exc:  # the limiter found no free slot
-            raise MailchimpTransientError(
-                "Too many requests to Mailchimp are in progress; try again later.", endpoint=path
-            ) from exc
-        if response.is_success:
-            if not response.content:
-                return {}
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise MailchimpTransientError(
-                    "Mailchimp sent an unreadable answer.", endpoint=path
-                ) from exc
-        raise self._error(response, path)
-
-    def _error(self, response: httpx.Response, path: str) -> MailchimpError:
-        status = response.status_code
-        problem = _problem(response)
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        kw: dict[str, Any] = {"status_code": status, "endpoint": path, "error_body": problem}
-        if status in RETRYABLE_STATUS_CODES or status >= 500:
-            text = _describe(problem) or f"HTTP {status}"
-            return MailchimpTransientError(
-                self._redact(f"Mailchimp is busy or unavailable ({text}); will retry."),
-                retry_after=retry_after,
-                **kw,
-            )
-        if status == 403 and problem is None:
-            # Mailchimp's throttling at very high volume: a 403 without a JSON body.
-            return MailchimpTransientError(
-                "Mailchimp is throttling requests (403 without details); will retry.",
-                retry_after=retry_after,
-                **kw,
-            )
-        text = self._redact(_describe(problem) or f"HTTP {status}")
-        if status == 401:
-            return MailchimpAuthError(
-                f"Mailchimp rejected the API key ({text}). Check that you copied the complete "
-                f"key including its '-usX' ending and that it has not been revoked in Mailchimp "
-                f"(Profile > Extras > API keys).",
-                **kw,
-            )
-        if status == 403:
-            return MailchimpAuthError(
-                f"Mailchimp does not allow this operation for this account or key ({text}).",
-                **kw,
-            )
-        if status == 404:
-            return MailchimpNotFoundError(f"Mailchimp could not find {path} ({text}).", **kw)
-        title = str((problem or {}).get("title", ""))
-        if title in ("Member In Compliance State", "Forgotten Email Not Subscribed"):
-            return MailchimpContactBlockedError(_blocked_reason(title, text), **kw)
-        return MailchimpRequestError(f"Mailchimp rejected the request: {text}", **kw)
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***")
-
-
-def _problem(response: httpx.Response) -> dict[str, Any] | None:
-    if not response.content:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _describe(problem: dict[str, Any] | None) -> str:
-    """`title: detail (field: message; ...) [request id]` from a problem+json body."""
-    if not problem:
-        return ""
-    text = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))
-    fields = [
-        f"{item.get('field') or 'request'}: {item.get('message')}"
-        for item in problem.get("errors") or []
-        if isinstance(item, dict)
-    ]
-    if fields:
-        text += " (" + "; ".join(fields) + ")"
-    if problem.get("instance"):
-        text += f" [Mailchimp request id {problem['instance']}]"
-    return text
-
-
-def _blocked_reason(title: str, text: str) -> str:
-    if title == "Forgotten Email Not Subscribed" or "permanently deleted" in text:
-        return (
-            "The contact was permanently deleted in Mailchimp and cannot be imported again; "
-            f"they must sign up again through a Mailchimp form. ({text})"
-        )
-    return (
-        "Mailchimp will not re-subscribe this contact: they unsubscribed themselves, bounced or "
-        f"are under compliance review. They must sign up again themselves. ({text})"
-    )
+        return await self._transport.json(method, path, params=params, json=json)
 
 
 def _rejection_reason(error: dict[str, Any]) -> str:
@@ -1020,9 +897,9 @@ def _rejection_reason(error: dict[str, Any]) -> str:
         message += f" ({error.get('field') or 'field'}: {field_message})"
     lowered = message.lower()
     if "compliance state" in lowered:
-        return _blocked_reason("Member In Compliance State", message)
+        return blocked_reason("Member In Compliance State", message)
     if "permanently deleted" in lowered or "forgotten" in lowered:
-        return _blocked_reason("Forgotten Email Not Subscribed", message)
+        return blocked_reason("Forgotten Email Not Subscribed", message)
     if "fake or invalid" in lowered or "valid email" in lowered:
         return f"Mailchimp considers this email address invalid. ({message})"
     return message
