@@ -112,29 +112,18 @@ class Transport:
             lambda: self._send(method, path, endpoint, params, json, content, headers)
         )
 
-    async def json(
-        self,
-        method: str,
-        path: str,
-        *,
-        label: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Any:
-        """`request`, decoded: the JSON body, or {} when there is none. An unreadable success
-        body is a transient error (a truncated answer)."""
-        response = await self.request(
-            method, path, label=label, params=params, json=json, content=content, headers=headers
-        )
+    async def json(self, method: str, path: str, **options: Any) -> Any:
+        """`request` (same options), decoded: the JSON body, or {} when there is none. An
+        unreadable success body is a transient error (a truncated answer)."""
+        response = await self.request(method, path, **options)
         if not response.content:
             return {}
         try:
             return response.json()
         except ValueError as exc:
+            endpoint = options.get("label") or path
             raise self._transient(
-                f"{self.provider} sent an unreadable answer to {label or path}.", label or path
+                f"{self.provider} sent an unreadable answer to {endpoint}.", endpoint
             ) from exc
 
     async def _send(
