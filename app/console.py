@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from app.connections.factory import provider_label
 from app.i18n import t
 from app.status.schemas import Status
 from app.syncs.schemas import SyncRunRead
@@ -115,9 +116,7 @@ def print_status(console: Console, status: Status, *, lang: str = "en") -> None:
         table.add_row(t(lang, "ui.conn_title"), t(lang, "ui.s_not_connected"))
         console.print(table)
         return
-    provider = {"mailchimp": "Mailchimp", "brevo": "Brevo"}.get(
-        status.connection.provider, status.connection.provider
-    )
+    provider = provider_label(status.connection.provider)
     counts = status.counts
     live = "–"
     if counts is not None:

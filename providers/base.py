@@ -193,6 +193,9 @@ class NewsletterProvider(Protocol):
     internally (bounded) and raise ProviderTransientError when retries are exhausted."""
 
     name: ProviderName
+    # For messages ("Mailchimp") and the provider's service status page.
+    label: str
+    status_page: str
     # Largest number of contacts `upsert_contacts` accepts in one call.
     max_batch_size: int
     # Whether contacts carry tags (Mailchimp) or not (Brevo).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.connections.factory import PROVIDER_NAMES, provider_label, provider_status_page
 from app.errors import AppError, UpstreamError
 from onoffice_client.models import (
     OnOfficeAuthError,
@@ -17,12 +18,15 @@ from providers.base import (
     ProviderTransientError,
 )
 
+ONOFFICE_STATUS_PAGE = "https://status.onoffice.de"
 STATUS_PAGES = {
-    "mailchimp": "https://status.mailchimp.com",
-    "brevo": "https://status.brevo.com",
-    "onoffice": "https://status.onoffice.de",
+    **{name: provider_status_page(name) for name in PROVIDER_NAMES},
+    "onoffice": ONOFFICE_STATUS_PAGE,
 }
-PROVIDER_LABELS = {"mailchimp": "Mailchimp", "brevo": "Brevo", "onoffice": "onOffice"}
+PROVIDER_LABELS = {
+    **{name: provider_label(name) for name in PROVIDER_NAMES},
+    "onoffice": "onOffice",
+}
 
 
 def provider_app_error(provider: str, exc: ProviderError) -> AppError:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from app.db.models import Connection, ProviderKind, Tenant
+from app.db.models import Connection, Tenant
 from app.errors import AppError
 from app.resources import Resources
 from onoffice_client.client import OnOfficeClient
-from providers.base import NewsletterProvider
+from providers.base import NewsletterProvider, ProviderName
 from providers.brevo.client import BrevoClient
 from providers.limits import (
     ConcurrencyLimiter,
@@ -22,6 +25,31 @@ from providers.limits import (
 from providers.mailchimp.client import MailchimpClient, SegmentCache
 
 T = TypeVar("T")
+
+# The one place in app/ that names the providers: each client class carries its label, status
+# page and capabilities (batch size, tag support), so the rest of app/ asks the provider.
+PROVIDER_CLASSES: dict[str, type[MailchimpClient] | type[BrevoClient]] = {
+    ProviderName.mailchimp: MailchimpClient,
+    ProviderName.brevo: BrevoClient,
+}
+PROVIDER_NAMES = tuple(PROVIDER_CLASSES)
+# Clients are cached per connection (and key), so their caches (account language, Brevo field
+# mapping) outlive one job; a changed key makes a new client, and after CLIENT_TTL_S a client is
+# built afresh so what it learnt about the account is read again.
+CLIENT_CACHE_SIZE = 512
+CLIENT_TTL_S = 900.0
+
+
+def provider_label(provider: str) -> str:
+    """ "Mailchimp" for "mailchimp"; the name itself for an unknown provider."""
+    found = PROVIDER_CLASSES.get(provider)
+    return found.label if found is not None else provider
+
+
+def provider_status_page(provider: str) -> str:
+    found = PROVIDER_CLASSES.get(provider)
+    return found.status_page if found is not None else ""
+
 
 MAILCHIMP_MAX_CONNECTIONS = 10
 # Brevo allows 10 requests/s on /contacts per account; 9/s leaves headroom for network jitter.
@@ -74,7 +102,7 @@ def _segment_cache(resources: Resources) -> SegmentCache:
 
 def build_provider(resources: Resources, provider: str, api_key: str) -> NewsletterProvider:
     settings = resources.settings
-    if provider == ProviderKind.mailchimp:
+    if provider == ProviderName.mailchimp:
         return MailchimpClient(
             api_key=api_key,
             base_url_template=settings.MAILCHIMP_API_URL,
@@ -83,7 +111,7 @@ def build_provider(resources: Resources, provider: str, api_key: str) -> Newslet
             max_retries=settings.PROVIDER_MAX_RETRIES,
             segment_cache=_segment_cache(resources),
         )
-    if provider == ProviderKind.brevo:
+    if provider == ProviderName.brevo:
         return BrevoClient(
             api_key=api_key,
             base_url=settings.BREVO_API_URL,
@@ -96,8 +124,25 @@ def build_provider(resources: Resources, provider: str, api_key: str) -> Newslet
 
 
 def provider_for_connection(resources: Resources, connection: Connection) -> NewsletterProvider:
+    """The connection's client, reused while its provider and key stay the same. Clients share
+    the process's HTTP client, limiter and pacer, so a cached one holds no socket of its own."""
+    cache: OrderedDict[tuple[int, str, bytes], tuple[float, NewsletterProvider]] = _shared(
+        resources, "provider_clients", OrderedDict
+    )
+    fingerprint = hashlib.sha256(connection.api_key_encrypted).digest()
+    key = (connection.id, connection.provider, fingerprint)
+    now = time.monotonic()
+    found = cache.get(key)
+    if found is not None and now - found[0] < CLIENT_TTL_S:
+        cache.move_to_end(key)
+        return found[1]
     api_key = resources.secret_box.decrypt(connection.api_key_encrypted)
-    return build_provider(resources, connection.provider, api_key)
+    client = build_provider(resources, connection.provider, api_key)
+    cache[key] = (now, client)
+    cache.move_to_end(key)
+    while len(cache) > CLIENT_CACHE_SIZE:
+        cache.popitem(last=False)
+    return client
 
 
 class TenantNotActivated(AppError):

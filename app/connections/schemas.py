@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from providers.base import ProviderName
 
 
 class ActivityOptions(BaseModel):
@@ -16,7 +17,7 @@ class ActivityOptions(BaseModel):
 
 
 class ConnectionUpdate(BaseModel):
-    provider: Literal["mailchimp", "brevo"]
+    provider: ProviderName
     api_key: SecretStr | None = Field(
         default=None,
         description="Mailchimp API key (`<key>-<dc>`) or Brevo API v3 key. Write-only. May be "

@@ -6,13 +6,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connections.factory import provider_label
 from app.contacts.rules import BOUNCE_STATES, REMOVED_STATES, Signal
 from app.db.base import utcnow
 from app.webhooks.jobs import enqueue_apply
 from app.webhooks.repository import InboundEventRepository
 from providers.base import ProviderEvent, ProviderEventType
-
-PROVIDER_LABELS = {"mailchimp": "Mailchimp", "brevo": "Brevo"}
 
 
 def write_back_type(provider_state: str) -> ProviderEventType:
@@ -36,7 +35,7 @@ async def write_back_opt_out(
         type=kind,
         email=email,
         occurred_at=signal.at,
-        reason=f"{signal.status} at {PROVIDER_LABELS.get(provider, provider)}",
+        reason=f"{signal.status} at {provider_label(provider)}",
         source="reconcile",
         raw_type="reconcile",
         dedupe_key=f"reconcile:{connection_id}:{email}:{signal.status}:{at}",

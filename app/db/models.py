@@ -46,11 +46,6 @@ class Tenant(TimestampMixin, Base):
     language: Mapped[str | None] = mapped_column(String(8))
 
 
-class ProviderKind(StrEnum):
-    mailchimp = "mailchimp"
-    brevo = "brevo"
-
-
 class Connection(TimestampMixin, Base):
     """A tenant's link to one newsletter provider list (one per onOffice group)."""
 

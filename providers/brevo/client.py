@@ -88,6 +88,8 @@ _REMOVE_NOT_MEMBER_CODES: Final = frozenset({400, 404})
 
 class BrevoClient:
     name: ProviderName = ProviderName.brevo
+    label: str = "Brevo"
+    status_page: str = "https://status.brevo.com"
     max_batch_size: int = 25_000
     supports_tags: bool = False
 

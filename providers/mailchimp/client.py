@@ -176,6 +176,8 @@ class MailchimpClient:
     """
 
     name = ProviderName.mailchimp
+    label = "Mailchimp"
+    status_page = "https://status.mailchimp.com"
     max_batch_size = BATCH_SIZE
     supports_tags = True
 
