@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -27,7 +25,7 @@ import psutil
 from redis.asyncio import Redis
 
 from app.crypto import generate_key
-from onoffice_client.signature import sign_url_params
+from devkit import kit
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_SECRET = "bench-provider-secret"
@@ -48,12 +46,6 @@ def note(text: str) -> None:
 # -------------------------------------------------------------------------------------------------
 # Processes
 # -------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -254,7 +246,7 @@ class Tenant:
 
 
 def signed_query(base_url: str, path: str, params: Mapping[str, str]) -> dict[str, str]:
-    return {**params, "signature": sign_url_params(base_url + path, params, PROVIDER_SECRET)}
+    return kit.signed_params(base_url + path, params, PROVIDER_SECRET)
 
 
 async def activate_and_login(
@@ -263,42 +255,22 @@ async def activate_and_login(
     """Marketplace activation of `tenant` (registered in the onOffice emulator first) and a
     session token for it."""
     t = tenant or Tenant()
-    cache_id = f"cache-{t.web_id}"
-    await client.post(
-        f"{onoffice}/_control/customers",
-        json={
-            "token": t.token,
-            "secret": t.secret,
-            "claim": t.claim,
-            "address_range": list(t.address_range) if t.address_range else None,
-        },
+    response = await kit.activate(
+        client,
+        api=api,
+        onoffice=onoffice,
+        web_id=t.web_id,
+        token=t.token,
+        secret=t.secret,
+        claim=t.claim,
+        provider_secret=PROVIDER_SECRET,
+        address_range=t.address_range or None,
     )
-    await client.post(
-        f"{onoffice}/_control/parameter-caches",
-        json={"id": cache_id, "claim": f"activation-{t.web_id}"},
-    )
-    params = {
-        "apiToken": t.token,
-        "apiClaim": f"activation-{t.web_id}",
-        "customerName": f"Makler {t.web_id}",
-        "customerWebId": t.web_id,
-        "userId": "17",
-        "parameterCacheId": cache_id,
-        "timestamp": str(int(time.time())),
-    }
-    query = signed_query(api, "/onoffice/activate", params)
-    response = await client.post(f"{api}/onoffice/activate", data={**query, "secret": t.secret})
     if response.text != "active":
         raise BenchError(f"activation failed: {response.status_code} {response.text[:500]}")
-    params = {
-        "customerWebId": t.web_id,
-        "customerName": f"Makler {t.web_id}",
-        "userId": "17",
-        "apiClaim": t.claim,
-        "timestamp": str(int(time.time())),
-    }
-    query_s = urlencode(signed_query(api, "/onoffice/app", params))
-    response = await client.post(f"{api}/api/v1/sessions", json={"query": query_s})
+    response = await kit.open_session(
+        client, api=api, web_id=t.web_id, claim=t.claim, provider_secret=PROVIDER_SECRET
+    )
     if not response.is_success:
         raise BenchError(f"session failed: {response.status_code} {response.text[:500]}")
     return str(response.json()["token"])

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import shutil
 import socket
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from rich.console import Console
 
 from app.config import Environment, Settings
 from app.ui.landing import DemoCustomer, demo_iframe_url
+from devkit.kit import signed_params
 
 DEMO_SECRET = "demo-provider-secret"
 DEMO = DemoCustomer(customer_web_id="demo", customer_name="Demo Immobilien GmbH")
@@ -49,8 +49,6 @@ def signed_app_url(base_url: str, secret: str = DEMO_SECRET, *, language: str = 
 
 
 async def _activate(client: httpx.AsyncClient, base: str) -> str:
-    from onoffice_client.signature import sign_url_params
-
     params = {
         "apiToken": DEMO_TOKEN,
         "apiClaim": "demo-activation-claim",
@@ -58,9 +56,8 @@ async def _activate(client: httpx.AsyncClient, base: str) -> str:
         "customerWebId": DEMO.customer_web_id,
         "userId": DEMO.user_id,
         "parameterCacheId": "demo-cache",
-        "timestamp": str(int(time.time())),
     }
-    params["signature"] = sign_url_params(f"{base}/onoffice/activate", params, DEMO_SECRET)
+    params = signed_params(f"{base}/onoffice/activate", params, DEMO_SECRET)
     answer = await client.post(
         f"{base}/onoffice/activate", data={**params, "secret": DEMO_API_SECRET}
     )

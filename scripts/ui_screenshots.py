@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 from cryptography.fernet import Fernet
@@ -37,7 +35,8 @@ from websockets.sync.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from onoffice_client.signature import sign_url_params  # noqa: E402
+from devkit import kit  # noqa: E402 (after the path set-up above)
+from devkit.kit import free_port  # noqa: E402
 
 PROVIDER_SECRET = "screenshot-provider-secret"
 MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us1"
@@ -45,12 +44,6 @@ TOKEN = "screenshottoken00000000000000001"
 SECRET = "screenshot-secret-" + "0" * 46
 WEB_ID = "21345"
 CUSTOMER = "Muster Immobilien GmbH"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_up(url: str, timeout: float = 30) -> None:
@@ -118,8 +111,7 @@ def servers(workdir: Path, *, latency: float) -> Iterator[dict[str, str]]:
 
 
 def signed(base: str, path: str, params: dict[str, str]) -> str:
-    params = {"timestamp": str(int(time.time())), **params}
-    return urlencode({**params, "signature": sign_url_params(base + path, params, PROVIDER_SECRET)})
+    return kit.signed_query(base + path, params, PROVIDER_SECRET)
 
 
 def iframe_url(base: str, language: str, user: str = "17") -> str:

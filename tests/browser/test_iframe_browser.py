@@ -21,7 +21,8 @@ import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from app.i18n.catalogue import CATALOGUE
-from tests.demo_process import DemoProcess, free_port
+from devkit.kit import free_port
+from tests.demo_process import DemoProcess
 
 CHROMIUM = "/usr/bin/chromium"
 MAILCHIMP_KEY = "0123456789abcdef0123456789abcdef-us1"  # the emulator's default key

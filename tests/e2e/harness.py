@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,24 +16,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import uvicorn
 
 from app.config import Settings
 from app.main import create_app
-from onoffice_client.signature import sign_url_params
-from tests.signing import fresh_timestamp
+from devkit import kit
+from devkit.kit import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER_SECRET = "e2e-provider-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerThread:
@@ -64,8 +56,7 @@ class ServerThread:
 
 
 def signed_query(base_url: str, path: str, params: Mapping[str, str]) -> dict[str, str]:
-    signature = sign_url_params(base_url + path, params, PROVIDER_SECRET)
-    return {**params, "signature": signature}
+    return kit.signed_params(base_url + path, params, PROVIDER_SECRET)
 
 
 @dataclass
@@ -142,43 +133,32 @@ async def activate_tenant(
     client: httpx.AsyncClient, connector: Connector, onoffice_url: str, tenant: Tenant
 ) -> None:
     """The marketplace activation over HTTP: onOffice's signed page, then the form submit."""
-    cache_id = f"cache-{tenant.web_id}"
-    await client.post(
-        f"{onoffice_url}/_control/customers",
-        json={"token": tenant.token, "secret": tenant.secret, "claim": tenant.claim},
-    )
-    await client.post(
-        f"{onoffice_url}/_control/parameter-caches",
-        json={"id": cache_id, "claim": f"activation-{tenant.web_id}"},
-    )
-    params = {
-        "apiToken": tenant.token,
-        "apiClaim": f"activation-{tenant.web_id}",
-        "customerName": f"Makler {tenant.web_id}",
-        "customerWebId": tenant.web_id,
-        "userId": "17",
-        "parameterCacheId": cache_id,
-        "timestamp": str(int(time.time())),
-    }
-    query = signed_query(connector.url, "/onoffice/activate", params)
-    response = await client.post(
-        f"{connector.url}/onoffice/activate", data={**query, "secret": tenant.secret}
+    response = await kit.activate(
+        client,
+        api=connector.url,
+        onoffice=onoffice_url,
+        web_id=tenant.web_id,
+        token=tenant.token,
+        secret=tenant.secret,
+        claim=tenant.claim,
+        provider_secret=PROVIDER_SECRET,
     )
     assert response.text == "active", response.text
 
 
-async def open_session(client: httpx.AsyncClient, connector: Connector, tenant: Tenant) -> str:
-    params = {
-        "customerWebId": tenant.web_id,
-        "customerName": f"Makler {tenant.web_id}",
-        "userId": "17",
-        "apiClaim": tenant.claim,
-    }
+async def open_session(
+    client: httpx.AsyncClient, connector: Connector, tenant: Tenant, **extra: str
+) -> str:
     if tenant.group_id:
-        params["groupId"] = tenant.group_id
-    params["timestamp"] = fresh_timestamp("/onoffice/app", params)
-    query = urlencode(signed_query(connector.url, "/onoffice/app", params))
-    response = await client.post(f"{connector.url}/api/v1/sessions", json={"query": query})
+        extra["groupId"] = tenant.group_id
+    response = await kit.open_session(
+        client,
+        api=connector.url,
+        web_id=tenant.web_id,
+        claim=tenant.claim,
+        provider_secret=PROVIDER_SECRET,
+        **extra,
+    )
     assert response.is_success, response.text
     return str(response.json()["token"])
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.demo_process import ROOT, DemoProcess, free_port
+from devkit.kit import free_port
+from tests.demo_process import ROOT, DemoProcess
 
 
 @pytest.fixture(scope="module")

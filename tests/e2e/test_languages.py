@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import insert
@@ -23,8 +22,8 @@ from tests.e2e.harness import (
     Tenant,
     auth,
     connect_tenant,
+    open_session,
     run_full_sync,
-    signed_query,
     start_connector,
 )
 
@@ -32,18 +31,7 @@ from tests.e2e.harness import (
 async def session_in(
     http: httpx.AsyncClient, connector: Connector, tenant: Tenant, lang: str
 ) -> str:
-    params = {
-        "customerWebId": tenant.web_id,
-        "customerName": f"Makler {tenant.web_id}",
-        "userId": "17",
-        "apiClaim": tenant.claim,
-        "timestamp": str(int(time.time())),
-        "UserLanguage": lang,
-    }
-    query = urlencode(signed_query(connector.url, "/onoffice/app", params))
-    response = await http.post(f"{connector.url}/api/v1/sessions", json={"query": query})
-    assert response.status_code == 201, response.text
-    return str(response.json()["token"])
+    return await open_session(http, connector, tenant, UserLanguage=lang)
 
 
 class TestLanguagesAndLargeProblemLists:

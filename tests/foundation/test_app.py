@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,13 +11,8 @@ from pydantic import ValidationError
 
 from app.config import Environment, Settings
 from app.main import create_app
+from devkit.kit import free_port
 from tests.conftest import running_app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

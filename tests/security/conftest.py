@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -17,13 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.config import Settings
 from app.crypto import hash_token
 from app.main import create_app
+from devkit import kit
 from emulators.brevo import BrevoState
 from emulators.brevo import create_app as create_brevo
 from emulators.onoffice import Customer, OnOfficeState
 from emulators.onoffice import create_app as create_onoffice
-from onoffice_client.signature import sign_url_params
 from tests.conftest import running_app
-from tests.signing import fresh_timestamp
 
 PROVIDER_SECRET = "test-provider-secret"
 BASE = "https://connector.test"
@@ -35,9 +33,7 @@ BREVO_KEYS = ("brevo-key-a", "brevo-key-b")
 def signed_query(
     path: str, params: dict[str, str], *, secret: str = PROVIDER_SECRET, base: str = BASE
 ) -> str:
-    params = {"timestamp": fresh_timestamp(path, params), **params}
-    signature = sign_url_params(base + path, params, secret)
-    return urlencode({**params, "signature": signature}, quote_via=quote)
+    return kit.signed_query(base + path, params, secret)
 
 
 def bearer(token: str) -> dict[str, str]:

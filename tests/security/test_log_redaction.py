@@ -18,11 +18,11 @@ import uvicorn
 from app.config import Settings
 from app.logging import configure_logging, redact, webhook_token_ref
 from app.main import create_app
+from devkit.kit import free_port
 from emulators.brevo import BrevoState
 from emulators.brevo import create_app as create_brevo
 from emulators.onoffice import Customer, OnOfficeState
 from emulators.onoffice import create_app as create_onoffice
-from tests.e2e.harness import free_port
 from tests.security.conftest import BREVO_URL, ONOFFICE_URL, signed_query, tenant, world_settings
 
 

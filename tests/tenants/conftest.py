@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -14,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.main import create_app
+from devkit import kit
 from emulators.onoffice import Customer, OnOfficeState
 from emulators.onoffice import create_app as create_emulator
-from onoffice_client.signature import sign_url_params
 from tests.conftest import running_app
-from tests.signing import fresh_timestamp
 
 PROVIDER_SECRET = "test-provider-secret"
 BASE = "https://connector.test"
@@ -32,9 +30,7 @@ CUSTOMER_WEB_ID = "21345"
 
 def signed_query(path: str, params: dict[str, str], *, secret: str = PROVIDER_SECRET) -> str:
     """The query string onOffice would append to BASE + path (timestamp added if absent)."""
-    params = {"timestamp": fresh_timestamp(path, params), **params}
-    signature = sign_url_params(BASE + path, params, secret)
-    return urlencode({**params, "signature": signature}, quote_via=quote)
+    return kit.signed_query(BASE + path, params, secret)
 
 
 def activation_params(**overrides: str) -> dict[str, str]:
