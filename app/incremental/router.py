@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from app.connections.service import connection as connection_service
 from app.deps import SessionDep
+from app.incremental.jobs import enqueue_poll
 from app.openapi import BEARER_RESPONSES
 from app.tenants.auth import CurrentTenant
-from app.worker.queue import enqueue_job
 
 router = APIRouter(prefix="/api/v1/changes", tags=["sync"], responses=BEARER_RESPONSES)
 
@@ -27,9 +25,5 @@ class PollQueued(BaseModel):
 )
 async def poll_now(tenant: CurrentTenant, session: SessionDep) -> PollQueued:
     connection = await connection_service.get(session, tenant)
-    enqueue_job(
-        "incremental.poll",
-        _job_id=f"incremental.poll:{connection.id}:now:{time.time_ns()}",
-        connection_id=connection.id,
-    )
+    enqueue_poll(connection.id, now=True)
     return PollQueued()

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from app.deps import ResourcesDep, SessionDep, SettingsDep
 from app.errors import AppError
 from app.i18n import pick_language
+from app.incremental.jobs import enqueue_drain
 from app.tenants import pages
 from app.tenants.auth import CurrentTenant
 from app.tenants.schemas import (
@@ -29,7 +30,6 @@ from app.tenants.service import (
 )
 from app.tenants.service import tenant as tenant_service
 from app.tenants.signed_url import Purpose, parse_query, verify_signed_params
-from app.worker.queue import enqueue_job
 
 ACTIVATE_PATH = "/onoffice/activate"
 APP_PATH = "/onoffice/app"
@@ -305,5 +305,5 @@ async def address_webhook(
     )
     if event_id is not None:
         # Sent after the commit: the incremental sync pushes the saved address.
-        enqueue_job("incremental.drain", _job_id=f"incremental.drain:{event_id}")
+        enqueue_drain(str(event_id))
     return WebhookAccepted(duplicate=event_id is None)

@@ -1,15 +1,14 @@
-"""Incremental sync, onOffice → provider: changed addresses reach the provider in the background.
+"""Incremental sync, onOffice → provider: the push of changed addresses to the provider.
 
-Two triggers feed the same push: onOffice's marketplace webhook "address saved" (stored as an
-`inbound_event`, drained in arrival order) and polling by modification time (`Aenderung`, every
-ONOFFICE_POLL_INTERVAL_S per connection, the safety net). An address is compared with what the
-connector last synced (`contact`): equal values cause no provider call, which is also what ends
-echo loops (a provider webhook applied to onOffice comes back as an "address saved" that changes
-nothing).
+Both triggers (the "address saved" webhook, `drain.py`, and polling by modification time,
+`poll.py`) feed `push_addresses`. An address is compared with what the connector last synced
+(`contact`): equal values cause no provider call, which is also what ends echo loops (a provider
+webhook applied to onOffice comes back as an "address saved" that changes nothing).
 
 Per address: newsletter Yes → create/update the contact (names, greeting, tags added and
 removed); an email change moves the provider contact; newsletter not Yes (No, cancellation, not
-specified, DOI pending) or an archived address → unsubscribe (Brevo: blacklist).
+specified, DOI pending) or an archived address → unsubscribe (Brevo: blacklist). What to send is
+decided by the consent rule (app.contacts.rules).
 """
 
 from __future__ import annotations
@@ -18,13 +17,9 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from arq.worker import Retry
-
-from app.connections.factory import onoffice_for_tenant, provider_for_connection
-from app.connections.repository import ConnectionRepository
+from app.connections.factory import provider_for_connection
 from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
@@ -39,19 +34,12 @@ from app.contacts.rules import (
 )
 from app.contacts.values import check_email, contact_from_address, contact_hash
 from app.db.base import utcnow
-from app.db.models import (
-    Connection,
-    Contact,
-    InboundEvent,
-    InboundEventStatus,
-)
+from app.db.models import Connection, Contact
+from app.incremental.jobs import enqueue_drain
 from app.resources import Resources
 from app.syncs.engine import default_language
-from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
-from app.worker.locks import exclusive
-from app.worker.queue import compute_backoff, enqueue_job
-from onoffice_client.models import Address, NewsletterStatus, OnOfficeError, OnOfficeTransientError
+from onoffice_client.models import Address
 from providers.base import (
     FieldMapping,
     NewsletterProvider,
@@ -61,8 +49,6 @@ from providers.base import (
 )
 
 log = logging.getLogger(__name__)
-
-EVENTS_PER_ROUND = 200
 
 
 @dataclass
@@ -75,12 +61,6 @@ class PushStats:
     written_back: int = 0  # provider opt-outs newer than onOffice's Yes, sent to onOffice
     refused: int = 0  # the provider refused the change (recorded on the contact)
     retrying: int = 0  # transient failure: retried on its own
-
-
-async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
-    async with resources.sessionmaker() as session:
-        found = await SyncRepository.from_session(session).active_run(connection_id)
-    return found is not None
 
 
 async def push_addresses(
@@ -323,173 +303,4 @@ async def _retry_later(
             received_at=utcnow(),
         )
         if event_id is not None:
-            enqueue_job(
-                "incremental.drain", _job_id=f"incremental.drain:retry:{event_id}", _defer_by=30
-            )
-
-
-# -------------------------------------------------------------------------------------------------
-# Trigger 1: onOffice's "address saved" webhook
-# -------------------------------------------------------------------------------------------------
-
-
-async def drain(resources: Resources, *, job_try: int = 1) -> None:
-    """Push the addresses of pending onOffice webhook events, oldest first, one round after
-    another; duplicates of an address within a round are read and pushed once."""
-    async with exclusive(resources, "onoffice-events") as acquired:
-        if not acquired:
-            raise Retry(defer=1 + compute_backoff(1))
-        while await _drain_round(resources, job_try=job_try):
-            pass
-
-
-async def _drain_round(resources: Resources, *, job_try: int) -> bool:
-    async with resources.sessionmaker() as session:
-        events = await InboundEventRepository.from_session(session).pending(
-            source="onoffice", limit=EVENTS_PER_ROUND
-        )
-    if not events:
-        return False
-    by_tenant: dict[int, list[InboundEvent]] = {}
-    for event in events:
-        by_tenant.setdefault(int(event.payload.get("tenant_id") or 0), []).append(event)
-    for tenant_id, tenant_events in by_tenant.items():
-        status: str
-        note: str | None
-        try:
-            await _push_tenant_events(resources, tenant_id, tenant_events)
-            status, note = InboundEventStatus.applied, None
-        except (ProviderTransientError, OnOfficeTransientError) as exc:
-            await _mark(resources, tenant_events, InboundEventStatus.pending, str(exc), tried=True)
-            raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
-        except (ProviderError, OnOfficeError) as exc:
-            status, note = _after_error(
-                tenant_events, exc, resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
-            )
-        await _mark(resources, tenant_events, status, note, tried=True)
-    return True
-
-
-def _after_error(
-    events: Sequence[InboundEvent], exc: Exception, max_attempts: int
-) -> tuple[str, str]:
-    attempts = max(e.attempts for e in events) + 1
-    status = InboundEventStatus.failed if attempts >= max_attempts else InboundEventStatus.pending
-    return status, str(exc)[:2000]
-
-
-async def _push_tenant_events(
-    resources: Resources, tenant_id: int, events: Sequence[InboundEvent]
-) -> None:
-    async with resources.sessionmaker() as session:
-        repo = ConnectionRepository.from_session(session)
-        tenant = await repo.get_tenant(tenant_id)
-        connections = await repo.all_for_tenant(tenant_id)
-    if tenant is None or not connections:
-        return
-    ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
-    addresses = await onoffice_for_tenant(resources, tenant).get_addresses(ids)
-    # An address onOffice no longer returns was deleted: unsubscribe what we synced for it.
-    found = {a.id for a in addresses}
-    gone = [
-        Address(id=i, newsletter=NewsletterStatus.not_specified, active=False)
-        for i in ids
-        if i not in found
-    ]
-    for connection in connections:
-        await push_addresses(resources, connection, [*addresses, *gone])
-
-
-async def _mark(
-    resources: Resources,
-    events: Sequence[InboundEvent],
-    status: str,
-    note: str | None,
-    *,
-    tried: bool,
-) -> None:
-    async with resources.transaction() as session:
-        await InboundEventRepository.from_session(session).update_events(
-            [e.id for e in events],
-            tried=tried,
-            status=status,
-            last_error=note,
-            applied_at=utcnow() if status == InboundEventStatus.applied else None,
-        )
-
-
-# -------------------------------------------------------------------------------------------------
-# Trigger 2: polling by modification time
-# -------------------------------------------------------------------------------------------------
-
-
-async def poll(resources: Resources, connection_id: int, *, job_try: int = 1) -> PushStats:
-    """Push every address changed since the connection's watermark (one poll at a time per
-    connection: a poll that finds another one running leaves the work to it)."""
-    async with exclusive(resources, f"poll:{connection_id}") as acquired:
-        if not acquired:
-            return PushStats()
-        return await _poll(resources, connection_id, job_try=job_try)
-
-
-async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> PushStats:
-    stats = PushStats()
-    async with resources.sessionmaker() as session:
-        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
-            connection_id
-        )
-    if connection is None or tenant is None or not connection.list_id:
-        return stats
-    if await _full_sync_running(resources, connection_id):
-        return stats  # the full sync covers these changes
-    started = utcnow()
-    since = connection.onoffice_watermark
-    if since is None:
-        # The first poll only sets the cursor: the full sync brought everything before it.
-        await _set_watermark(resources, connection_id, started)
-        return stats
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=started.tzinfo)
-    onoffice = onoffice_for_tenant(resources, tenant)
-    try:
-        async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
-            page_stats = await push_addresses(resources, connection, page)
-            for name, value in page_stats.__dict__.items():
-                setattr(stats, name, getattr(stats, name) + value)
-    except (ProviderTransientError, OnOfficeTransientError) as exc:
-        raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
-    await _set_watermark(resources, connection_id, started)
-    return stats
-
-
-async def _set_watermark(resources: Resources, connection_id: int, value: Any) -> None:
-    async with resources.transaction() as session:
-        await ConnectionRepository.from_session(session).set_watermark(connection_id, value)
-
-
-def poll_job_id(connection_id: int) -> str:
-    return f"incremental.poll:{connection_id}:{int(time.time() // 10)}"
-
-
-async def schedule(resources: Resources) -> int:
-    """Enqueue a poll for every connection whose interval has passed, and the event drain."""
-    interval = timedelta(seconds=resources.settings.ONOFFICE_POLL_INTERVAL_S)
-    now = utcnow()
-    due = 0
-    async with resources.transaction() as session:
-        connections = await ConnectionRepository.from_session(session).with_list()
-        for connection in connections:
-            mark = connection.onoffice_watermark
-            if mark is not None and mark.tzinfo is None:
-                mark = mark.replace(tzinfo=now.tzinfo)
-            if mark is None or now - mark >= interval:
-                enqueue_job(
-                    "incremental.poll",
-                    _job_id=poll_job_id(connection.id),
-                    connection_id=connection.id,
-                )
-                due += 1
-        pending = await InboundEventRepository.from_session(session).first_pending_id("onoffice")
-        if pending is not None:
-            enqueue_job("incremental.drain", _job_id=f"incremental.drain:sweep:{pending}")
-    return due
+            enqueue_drain(f"retry:{event_id}", defer_s=30)

@@ -1,0 +1,33 @@
+"""The incremental sync's jobs: task names, deterministic job ids and typed enqueue functions
+(callers never spell a task name)."""
+
+from __future__ import annotations
+
+import time
+
+from app.worker.queue import enqueue_job
+
+DRAIN_TASK = "incremental.drain"
+POLL_TASK = "incremental.poll"
+SCHEDULE_TASK = "incremental.schedule"
+
+
+def poll_job_id(connection_id: int) -> str:
+    """One scheduled poll per connection and 10-second slot."""
+    return f"{POLL_TASK}:{connection_id}:{int(time.time() // 10)}"
+
+
+def enqueue_poll(connection_id: int, *, now: bool = False) -> None:
+    """A poll of the connection's changes; `now` (a user's request) is never merged with the
+    scheduled one."""
+    job_id = (
+        f"{POLL_TASK}:{connection_id}:now:{time.time_ns()}" if now else poll_job_id(connection_id)
+    )
+    enqueue_job(POLL_TASK, _job_id=job_id, connection_id=connection_id)
+
+
+def enqueue_drain(reason: str, *, defer_s: float | None = None) -> None:
+    """The drain of pending "address saved" events; `reason` makes the job id (an event id, or
+    "retry:<id>" / "sweep:<id>")."""
+    options = {"_defer_by": defer_s} if defer_s else {}
+    enqueue_job(DRAIN_TASK, _job_id=f"{DRAIN_TASK}:{reason}", **options)

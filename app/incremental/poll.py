@@ -1,0 +1,96 @@
+"""Incremental sync, trigger 2: polling onOffice by modification time (`Aenderung`).
+
+Every ONOFFICE_POLL_INTERVAL_S per connection (the safety net beside the webhook); the
+watermark moves to the poll's start once every changed address was pushed. The scheduler also
+restarts the webhook drain when events wait.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from arq.worker import Retry
+
+from app.connections.factory import onoffice_for_tenant
+from app.connections.repository import ConnectionRepository
+from app.db.base import utcnow
+from app.incremental.jobs import enqueue_drain, enqueue_poll
+from app.incremental.push import PushStats, push_addresses
+from app.resources import Resources
+from app.syncs.repository import SyncRepository
+from app.webhooks.repository import InboundEventRepository
+from app.worker.locks import exclusive
+from app.worker.queue import compute_backoff
+from onoffice_client.models import OnOfficeTransientError
+from providers.base import ProviderTransientError
+
+
+async def poll(resources: Resources, connection_id: int, *, job_try: int = 1) -> PushStats:
+    """Push every address changed since the connection's watermark (one poll at a time per
+    connection: a poll that finds another one running leaves the work to it)."""
+    async with exclusive(resources, f"poll:{connection_id}") as acquired:
+        if not acquired:
+            return PushStats()
+        return await _poll(resources, connection_id, job_try=job_try)
+
+
+async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> PushStats:
+    stats = PushStats()
+    async with resources.sessionmaker() as session:
+        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
+            connection_id
+        )
+    if connection is None or tenant is None or not connection.list_id:
+        return stats
+    if await _full_sync_running(resources, connection_id):
+        return stats  # the full sync covers these changes
+    started = utcnow()
+    since = connection.onoffice_watermark
+    if since is None:
+        # The first poll only sets the cursor: the full sync brought everything before it.
+        await _set_watermark(resources, connection_id, started)
+        return stats
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=started.tzinfo)
+    onoffice = onoffice_for_tenant(resources, tenant)
+    try:
+        async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
+            page_stats = await push_addresses(resources, connection, page)
+            for name, value in page_stats.__dict__.items():
+                setattr(stats, name, getattr(stats, name) + value)
+    except (ProviderTransientError, OnOfficeTransientError) as exc:
+        raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
+    await _set_watermark(resources, connection_id, started)
+    return stats
+
+
+async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
+    async with resources.sessionmaker() as session:
+        found = await SyncRepository.from_session(session).active_run(connection_id)
+    return found is not None
+
+
+async def _set_watermark(resources: Resources, connection_id: int, value: Any) -> None:
+    async with resources.transaction() as session:
+        await ConnectionRepository.from_session(session).set_watermark(connection_id, value)
+
+
+async def schedule(resources: Resources) -> int:
+    """Enqueue a poll for every connection whose interval has passed, and the event drain."""
+    interval = timedelta(seconds=resources.settings.ONOFFICE_POLL_INTERVAL_S)
+    now = utcnow()
+    due = 0
+    async with resources.transaction() as session:
+        connections = await ConnectionRepository.from_session(session).with_list()
+        for connection in connections:
+            mark = connection.onoffice_watermark
+            if mark is not None and mark.tzinfo is None:
+                mark = mark.replace(tzinfo=now.tzinfo)
+            if mark is None or now - mark >= interval:
+                enqueue_poll(connection.id)
+                due += 1
+        pending = await InboundEventRepository.from_session(session).first_pending_id("onoffice")
+        if pending is not None:
+            enqueue_drain(f"sweep:{pending}")
+    return due
