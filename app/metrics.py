@@ -91,11 +91,11 @@ def endpoint_template(path: str) -> str:
 def upstream_hooks(settings: Settings) -> dict[str, list[Any]]:
     """httpx event hooks that count and time every outbound request by service and endpoint."""
     targets: list[tuple[str, int | None, str]] = []
-    for service, url in (
-        ("onoffice", settings.ONOFFICE_API_URL),
-        ("mailchimp", settings.MAILCHIMP_API_URL),
-        ("brevo", settings.BREVO_API_URL),
-    ):
+    # Imported here: the factory imports app.resources, which imports this module.
+    from app.connections.factory import provider_api_urls
+
+    urls = {"onoffice": settings.ONOFFICE_API_URL, **provider_api_urls(settings)}
+    for service, url in urls.items():
         parts = urlsplit(url.replace("{dc}", "dc"))
         targets.append(((parts.hostname or "").removeprefix("dc."), parts.port, service))
 

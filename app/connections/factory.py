@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from app.config import Settings
 from app.db.models import Connection, Tenant
 from app.errors import AppError
 from app.resources import Resources
@@ -44,6 +45,14 @@ def provider_label(provider: str) -> str:
     """ "Mailchimp" for "mailchimp"; the name itself for an unknown provider."""
     found = PROVIDER_CLASSES.get(provider)
     return found.label if found is not None else provider
+
+
+def provider_api_urls(settings: Settings) -> dict[str, str]:
+    """Each provider's configured API base URL (Mailchimp's with its `{dc}` placeholder)."""
+    return {
+        ProviderName.mailchimp: settings.MAILCHIMP_API_URL,
+        ProviderName.brevo: settings.BREVO_API_URL,
+    }
 
 
 def provider_status_page(provider: str) -> str:
