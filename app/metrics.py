@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
 
+from app.db.base import aware
+
 if TYPE_CHECKING:
     from app.config import Settings
     from app.resources import Resources
@@ -149,7 +151,7 @@ async def refresh_gauges(resources: Resources) -> None:
     for connection_id, watermark in rows:
         if watermark is None:
             continue
-        mark = watermark if watermark.tzinfo else watermark.replace(tzinfo=UTC)
+        mark = aware(watermark)
         lag = max(0.0, (now - mark).total_seconds())
         lags.append(lag)
         POLL_LAG.labels(str(connection_id)).set(lag)

@@ -23,9 +23,10 @@ The full sync, the incremental push and the webhook applier all decide through t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from app.db.base import aware as aware  # re-exported: the rules compare aware times
 from onoffice_client.models import NewsletterStatus
 
 SUBSCRIBED = "subscribed"
@@ -59,13 +60,6 @@ class Action(StrEnum):
 class Signal:
     status: str | None
     at: datetime | None = None
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """Database times come back naive on SQLite: they are UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 def newer(a: datetime | None, b: datetime | None) -> bool:

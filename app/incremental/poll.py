@@ -14,7 +14,7 @@ from arq.worker import Retry
 
 from app.connections.factory import onoffice_for_tenant
 from app.connections.repository import ConnectionRepository
-from app.db.base import utcnow
+from app.db.base import aware, utcnow
 from app.incremental.jobs import enqueue_drain, enqueue_poll
 from app.incremental.push import PushStats, push_addresses
 from app.resources import Resources
@@ -51,8 +51,7 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
         # The first poll only sets the cursor: the full sync brought everything before it.
         await _set_watermark(resources, connection_id, started)
         return stats
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=started.tzinfo)
+    since = aware(since)
     onoffice = onoffice_for_tenant(resources, tenant)
     try:
         async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
@@ -84,9 +83,7 @@ async def schedule(resources: Resources) -> int:
     async with resources.transaction() as session:
         connections = await ConnectionRepository.from_session(session).with_list()
         for connection in connections:
-            mark = connection.onoffice_watermark
-            if mark is not None and mark.tzinfo is None:
-                mark = mark.replace(tzinfo=now.tzinfo)
+            mark = aware(connection.onoffice_watermark)
             if mark is None or now - mark >= interval:
                 enqueue_poll(connection.id)
                 due += 1

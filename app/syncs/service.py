@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
+from app.db.base import aware
 from app.db.models import Problem, SyncRun, SyncRunStatus
 from app.errors import Conflict, NotFound
 from app.i18n import reasons, render_stored
@@ -33,12 +34,6 @@ def csv_cell(value: object) -> str:
     if text.startswith(_FORMULA_PREFIXES):
         return "'" + text
     return text
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 # Reading onOffice and sending batches overlap; reading is most of a run's time.
@@ -187,7 +182,7 @@ class SyncService:
         synced = run.created + run.updated + run.unchanged + run.synced_unspecified
         invalid = run.invalid_emails + run.missing_emails
         tells_outcome = run.synced_unspecified == 0
-        started, finished = _aware(run.started_at), _aware(run.finished_at)
+        started, finished = aware(run.started_at), aware(run.finished_at)
         duration = None
         if started is not None:
             duration = ((finished or datetime.now(UTC)) - started).total_seconds()
@@ -200,7 +195,7 @@ class SyncService:
         return SyncRunRead(
             id=run.id,
             status=run.status,
-            created_at=_aware(run.created_at),
+            created_at=aware(run.created_at),
             started_at=started,
             finished_at=finished,
             duration_s=duration,

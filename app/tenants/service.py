@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db.base import aware
 from app.db.models import Tenant
 from app.errors import AppError, NotFound
 from app.i18n import pick_language
@@ -62,11 +63,6 @@ class TenantNotActivated(NotFound):
 class TenantDeactivated(AppError):
     status_code = 403
     code = "deactivated"
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _checked_claim(claim: str) -> str:
@@ -266,7 +262,7 @@ class TenantService:
         claim = signed.get("apiClaim")
         if not claim:
             return
-        if tenant.api_claim_at is None or signed.signed_at >= _utc(tenant.api_claim_at):
+        if tenant.api_claim_at is None or signed.signed_at >= aware(tenant.api_claim_at):
             tenant.api_claim = _checked_claim(claim)
             tenant.api_claim_at = signed.signed_at
 
