@@ -3,9 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from pydantic import BaseModel
 
-from app.connections.service import connection as connection_service
 from app.deps import SessionDep
-from app.incremental.jobs import enqueue_poll
+from app.incremental import service as incremental_service
 from app.openapi import BEARER_RESPONSES
 from app.tenants.auth import CurrentTenant
 
@@ -24,6 +23,5 @@ class PollQueued(BaseModel):
     responses={404: {"description": "No provider connected yet"}},
 )
 async def poll_now(tenant: CurrentTenant, session: SessionDep) -> PollQueued:
-    connection = await connection_service.get(session, tenant)
-    enqueue_poll(connection.id, now=True)
+    await incremental_service.request_poll(session, tenant)
     return PollQueued()

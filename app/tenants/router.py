@@ -11,7 +11,6 @@ from pydantic import BaseModel
 from app.deps import ResourcesDep, SessionDep, SettingsDep
 from app.errors import AppError
 from app.i18n import pick_language
-from app.incremental.jobs import enqueue_drain
 from app.tenants import pages
 from app.tenants.auth import CurrentTenant
 from app.tenants.schemas import (
@@ -303,7 +302,4 @@ async def address_webhook(
     event_id = await tenant_service.record_address_webhook(
         session, settings=settings, signed=signed
     )
-    if event_id is not None:
-        # Sent after the commit: the incremental sync pushes the saved address.
-        enqueue_drain(str(event_id))
     return WebhookAccepted(duplicate=event_id is None)

@@ -19,6 +19,7 @@ from app.db.base import aware
 from app.db.models import Tenant
 from app.errors import AppError, NotFound
 from app.i18n import pick_language
+from app.incremental.jobs import enqueue_drain
 from app.resources import Resources
 from app.tenants.auth import TenantContext, issue_session_token
 from app.tenants.repository import TenantRepository, UsedSignatureRepository
@@ -216,7 +217,7 @@ class TenantService:
 
         Returns the new event's id, or None when this signed URL was delivered before (onOffice
         may retry a delivery; the first one is stored, repeats are acknowledged and dropped).
-        The caller enqueues processing only for a new id.
+        Only a new event enqueues the incremental drain (sent after the commit).
         """
         id_param = settings.ONOFFICE_WEBHOOK_ID_PARAM
         raw_id = signed.get(id_param)
@@ -238,12 +239,15 @@ class TenantService:
             "timestamp": signed.timestamp,
             "params": signed.params,
         }
-        return await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
+        event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
             source=ONOFFICE_EVENT_SOURCE,
             dedupe_key=signed.signature,
             payload=payload,
             received_at=datetime.now(UTC),
         )
+        if event_id is not None:
+            enqueue_drain(str(event_id))
+        return event_id
 
     # -- helpers -------------------------------------------------------------------------------
 
