@@ -45,7 +45,7 @@ def test_every_key_the_code_uses_exists() -> None:
     used: set[str] = set()
     pattern = re.compile(r"[\"'@]((?:err|run|reason|activity|cli|ui|landing|page)\.[a-z_.]+)[\"']")
     for path in APP.rglob("*.py"):
-        if path.name == "catalogue.py":
+        if path.parent.name == "i18n" and path.name in ("catalogue.py", "de.py", "en.py"):
             continue
         used |= set(pattern.findall(path.read_text(encoding="utf-8")))
     assert used, "no keys found"
