@@ -14,23 +14,17 @@ vs updated exactly and stay clear of `/processes` (100 requests/hour).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import quote
 
 import httpx
-from email_validator import EmailNotValidError, validate_email
 from tenacity import wait_exponential_jitter
 
 from providers._http import Transport
-from providers._paging import offset_items, parallel_pages
+from providers._paging import parallel_pages
 from providers._retry import RetryPolicy
-from providers._time import parse_iso_timestamp
 from providers.base import (
     AccountInfo,
     ContactData,
@@ -42,12 +36,19 @@ from providers.base import (
     UpsertResult,
     WebhookInfo,
 )
-from providers.brevo import errors
-from providers.brevo.errors import (
-    BrevoAuthError,
-    BrevoLimitError,
-    BrevoRequestError,
-    BrevoTransientError,
+from providers.brevo import errors, setup
+from providers.brevo.api import BrevoApi, paced_gate
+from providers.brevo.errors import BrevoAuthError, BrevoRequestError
+from providers.brevo.imports import Importer
+from providers.brevo.setup import WEBHOOK_EVENTS
+from providers.brevo.values import (
+    account_language,
+    attributes,
+    email_problem,
+    identifier,
+    list_size,
+    str_or_none,
+    to_contact,
 )
 from providers.limits import LocalRatePacer, RatePacer
 
@@ -55,33 +56,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL: Final = "https://api.brevo.com/v3"
 
-# Candidates per logical field, most likely first; only text attributes qualify because Brevo
-# silently drops values that don't match an attribute's type.
-FIRST_NAME_CANDIDATES: Final = ("VORNAME", "FIRSTNAME", "PRENOM", "FNAME", "FIRST_NAME")
-LAST_NAME_CANDIDATES: Final = ("NACHNAME", "LASTNAME", "NOM", "LNAME", "LAST_NAME")
-SALUTATION_CANDIDATES: Final = ("ANREDE", "SALUTATION", "CIV")
-GREETING_CANDIDATES: Final = ("BRIEFANREDE", "GREETING")
-# Attributes we create when the account has none of the candidates, per account language.
-CREATED_NAMES: Final = {
-    "de": {"first_name": "VORNAME", "last_name": "NACHNAME", "salutation": "ANREDE",
-           "greeting": "BRIEFANREDE"},
-    "en": {"first_name": "FIRSTNAME", "last_name": "LASTNAME", "salutation": "SALUTATION",
-           "greeting": "GREETING"},
-}  # fmt: skip
-GERMAN_COUNTRIES: Final = {"de", "deu", "germany", "deutschland", "at", "austria", "österreich"}
-
-# Marketing webhook events the connector consumes. contactUpdated/contactDeleted are in the
-# spec enum but not in its list of marketing events, so registration falls back without them.
-WEBHOOK_EVENTS: Final = (
-    "unsubscribed", "listAddition", "delivered", "opened", "click", "hardBounce",
-    "contactUpdated", "contactDeleted",
-)  # fmt: skip
-OPTIONAL_WEBHOOK_EVENTS: Final = frozenset({"contactUpdated", "contactDeleted"})
-
-_PROCESS_DONE: Final = "completed"
-_PROCESS_PENDING: Final = frozenset({"queued", "in_process"})
-_PROCESS_FAILED: Final = frozenset({"failed", "error", "cancelled", "canceled", "aborted"})
-_PAGE_LISTS: Final = 50
 _PAGE_CONTACTS: Final = 500
 _REMOVE_NOT_MEMBER_CODES: Final = frozenset({400, 404})
 
@@ -145,15 +119,19 @@ class BrevoClient:
             secrets=[api_key],
             error_from_response=errors.from_response,
             transient=errors.transient,
-            gate=self._paced,
+            gate=paced_gate(self._pacer, api_key),
             headers={"api-key": api_key, "accept": "application/json"},
+        )
+        self._api = BrevoApi(self._transport)
+        self._importer = Importer(
+            self._api,
+            max_bytes=import_max_bytes,
+            poll_interval=process_poll_interval,
+            poll_max_interval=process_poll_max_interval,
+            process_timeout=process_timeout,
         )
         self._folder_name = folder_name
         self._single_upsert_threshold = single_upsert_threshold
-        self._import_max_bytes = import_max_bytes
-        self._poll_interval = process_poll_interval
-        self._poll_max_interval = process_poll_max_interval
-        self._process_timeout = process_timeout
         self._webhook_events = tuple(webhook_events)
         self._webhook_batched = webhook_batched
         self._language: str | None = None
@@ -171,10 +149,17 @@ class BrevoClient:
 
     # -- account, list, fields ----------------------------------------------------------------
 
+    async def ensure_list(self, name: str = "onoffice") -> ListInfo:
+        return await setup.ensure_list(self._api, name, self._folder_name)
+
+    async def ensure_fields(self, list_id: str) -> FieldMapping:
+        self._mapping = await setup.ensure_fields(self._api, self._language)
+        return self._mapping
+
     async def check_key(self) -> AccountInfo:
-        data = await self._json("GET", "/account", label="GET /account")
-        email = _str_or_none(data.get("email"))
-        language = _account_language(data)
+        data = await self._api.json("GET", "/account", label="GET /account")
+        email = str_or_none(data.get("email"))
+        language = account_language(data)
         self._language = language
         account_id = data.get("organization_id") or data.get("id") or email or "brevo"
         return AccountInfo(
@@ -184,69 +169,6 @@ class BrevoClient:
             language=language,
         )
 
-    async def ensure_list(self, name: str = "onoffice") -> ListInfo:
-        matches = [
-            item
-            async for item in self._paged("/contacts/lists", "lists", _PAGE_LISTS)
-            if item.get("name") == name
-        ]
-        if matches:
-            if len(matches) > 1:
-                logger.warning("brevo.duplicate_lists", extra={"list_name": name})
-            found = min(matches, key=lambda item: int(item["id"]))
-            return ListInfo(id=str(found["id"]), name=name, member_count=_list_size(found))
-        folder_id = await self._ensure_folder()
-        created = await self._json(
-            "POST", "/contacts/lists", body={"name": name, "folderId": folder_id},
-            label="POST /contacts/lists",
-        )  # fmt: skip
-        return ListInfo(id=str(created["id"]), name=name, created=True, member_count=0)
-
-    async def _ensure_folder(self) -> int:
-        async for folder in self._paged("/contacts/folders", "folders", _PAGE_LISTS):
-            if folder.get("name") == self._folder_name:
-                return int(folder["id"])
-        created = await self._json(
-            "POST", "/contacts/folders", body={"name": self._folder_name},
-            label="POST /contacts/folders",
-        )  # fmt: skip
-        return int(created["id"])
-
-    async def ensure_fields(self, list_id: str) -> FieldMapping:
-        data = await self._json("GET", "/contacts/attributes", label="GET /contacts/attributes")
-        existing: dict[str, Mapping[str, Any]] = {
-            str(a["name"]).upper(): a for a in data.get("attributes", []) if "name" in a
-        }
-        writable = {
-            name
-            for name, attr in existing.items()
-            if attr.get("category", "normal") == "normal" and attr.get("type", "text") == "text"
-        }
-        language = self._language or ("de" if {"VORNAME", "NACHNAME"} & writable else "en")
-        names = CREATED_NAMES["de" if language == "de" else "en"]
-        resolved: dict[str, str] = {}
-        for field, candidates in (
-            ("first_name", FIRST_NAME_CANDIDATES),
-            ("last_name", LAST_NAME_CANDIDATES),
-            ("salutation", SALUTATION_CANDIDATES),
-            ("greeting", GREETING_CANDIDATES),
-        ):
-            found = next((c for c in candidates if c in writable), None)
-            if found is None:
-                found = names[field]
-                if found in existing:
-                    # The name is taken by a non-text attribute; writing text into it would be
-                    # dropped silently, so leave the field unmapped.
-                    logger.warning("brevo.attribute_not_text", extra={"attribute": found})
-                    continue
-                await self._request(
-                    "POST", f"/contacts/attributes/normal/{found}", body={"type": "text"},
-                    label="POST /contacts/attributes/{category}/{name}",
-                )  # fmt: skip
-            resolved[field] = found
-        self._mapping = FieldMapping(**resolved)
-        return self._mapping
-
     # -- contacts -----------------------------------------------------------------------------
 
     async def upsert_contacts(
@@ -255,7 +177,7 @@ class BrevoClient:
         results: list[UpsertResult | None] = [None] * len(contacts)
         valid: list[tuple[int, ContactData]] = []
         for index, contact in enumerate(contacts):
-            reason = _email_problem(contact.email)
+            reason = email_problem(contact.email)
             if reason:
                 results[index] = UpsertResult(
                     email=contact.email, outcome=UpsertOutcome.rejected, reason=reason
@@ -278,7 +200,7 @@ class BrevoClient:
             for (index, _), result in zip(valid, singles, strict=True):
                 results[index] = result
         elif valid:
-            await self._import(list_id, [c for _, c in valid], mapping)
+            await self._importer.import_contacts(list_id, [c for _, c in valid], mapping)
             for index, contact in valid:
                 results[index] = UpsertResult(email=contact.email, outcome=UpsertOutcome.synced)
         return [r for r in results if r is not None]
@@ -300,7 +222,7 @@ class BrevoClient:
     ) -> UpsertResult:
         body: dict[str, Any] = {
             "email": contact.email,
-            "attributes": _attributes(contact, mapping),
+            "attributes": attributes(contact, mapping),
             "listIds": [int(list_id)],
             "updateEnabled": True,
         }
@@ -311,7 +233,7 @@ class BrevoClient:
             # verify below: it has been reported to be ignored silently).
             body["emailBlacklisted"] = False
         # Without `resubscribe` an upsert never lifts a blacklist.
-        response = await self._request("POST", "/contacts", body=body, label="POST /contacts")
+        response = await self._api.request("POST", "/contacts", body=body, label="POST /contacts")
         if contact.resubscribe:
             raw = await self._get_raw(contact.email)
             if raw is not None and raw.get("emailBlacklisted"):
@@ -329,60 +251,6 @@ class BrevoClient:
                 provider_id=str(provider_id) if provider_id is not None else None,
             )
         return UpsertResult(email=contact.email, outcome=UpsertOutcome.updated)
-
-    async def _import(
-        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
-    ) -> None:
-        # Opted-out contacts go in their own import: `emailBlacklist` applies to a whole file.
-        groups = (
-            (False, [c for c in contacts if c.subscribed]),
-            (True, [c for c in contacts if not c.subscribed]),
-        )
-        process_ids: list[int] = []
-        for blacklist, group in groups:
-            for chunk in _chunks_by_size(group, mapping, self._import_max_bytes):
-                body = {
-                    "jsonBody": chunk,
-                    "listIds": [int(list_id)],
-                    "updateExistingContacts": True,
-                    "emptyContactsAttributes": False,
-                    "emailBlacklist": blacklist,
-                    "disableNotification": True,
-                }
-                data = await self._json(
-                    "POST", "/contacts/import", body=body, label="POST /contacts/import"
-                )
-                process_ids.append(int(data["processId"]))
-        await asyncio.gather(*(self._wait_for_process(pid) for pid in process_ids))
-
-    async def _wait_for_process(self, process_id: int) -> None:
-        # /processes sits in the 100 requests/hour bucket: start slow, back off further.
-        deadline = time.monotonic() + self._process_timeout
-        interval = self._poll_interval
-        while True:
-            await asyncio.sleep(interval)
-            data = await self._json(
-                "GET", f"/processes/{process_id}", label="GET /processes/{processId}"
-            )
-            status = str(data.get("status", ""))
-            if status == _PROCESS_DONE:
-                return
-            if status in _PROCESS_FAILED:
-                raise BrevoTransientError(
-                    f"Brevo import process {process_id} ended with status '{status}'; "
-                    "the import will be retried.",
-                    endpoint="GET /processes/{processId}",
-                    error_body=data,
-                )
-            if status not in _PROCESS_PENDING:
-                logger.warning("brevo.unknown_process_status", extra={"status": status})
-            if time.monotonic() + interval > deadline:
-                raise BrevoTransientError(
-                    f"Brevo import process {process_id} is still '{status}' after "
-                    f"{self._process_timeout:.0f} s; it will be checked again later.",
-                    endpoint="GET /processes/{processId}",
-                )
-            interval = min(interval * 1.5, self._poll_max_interval)
 
     async def set_subscription(self, list_id: str, email: str, subscribed: bool) -> None:
         body: dict[str, Any] = {"emailBlacklisted": not subscribed}
@@ -412,7 +280,7 @@ class BrevoClient:
 
     async def archive_contact(self, list_id: str, email: str) -> None:
         try:
-            await self._request(
+            await self._api.request(
                 "POST", f"/contacts/lists/{int(list_id)}/contacts/remove",
                 body={"emails": [email]}, label="POST /contacts/lists/{listId}/contacts/remove",
             )  # fmt: skip
@@ -442,7 +310,7 @@ class BrevoClient:
             return  # Brevo has no archive; blacklisted contacts are in the normal listing
         list_no = int(list_id)
         path = f"/contacts/lists/{list_no}/contacts"
-        async for raw in self._paged(path, "contacts", _PAGE_CONTACTS, start=start):
+        async for raw in self._api.paged(path, "contacts", _PAGE_CONTACTS, start=start):
             yield self._to_contact(raw, list_no)
 
     async def iter_list_state(
@@ -457,7 +325,7 @@ class BrevoClient:
 
         async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
             params = {"limit": _PAGE_CONTACTS, "offset": offset, "sort": "asc"}
-            page = await self._json("GET", path, params=params, label=f"GET {path}")
+            page = await self._api.json("GET", path, params=params, label=f"GET {path}")
             contacts = [self._to_contact(raw, list_no) for raw in page.get("contacts") or []]
             total = page.get("count")
             return contacts, total if isinstance(total, int) else None
@@ -474,10 +342,10 @@ class BrevoClient:
             yield email
 
     async def count_contacts(self, list_id: str) -> int:
-        data = await self._json(
+        data = await self._api.json(
             "GET", f"/contacts/lists/{int(list_id)}", label="GET /contacts/lists/{listId}"
         )
-        return _list_size(data) or 0
+        return list_size(data) or 0
 
     async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
         """Brevo imports never lift a blacklist (and fresh consents are sent one by one), so a
@@ -486,7 +354,7 @@ class BrevoClient:
 
     async def count_subscribed(self, list_id: str) -> int:
         """List members that receive campaigns: `totalSubscribers` (blacklisted excluded)."""
-        data = await self._json(
+        data = await self._api.json(
             "GET", f"/contacts/lists/{int(list_id)}", label="GET /contacts/lists/{listId}"
         )
         return int(data.get("totalSubscribers") or 0)
@@ -494,83 +362,22 @@ class BrevoClient:
     # -- webhooks -----------------------------------------------------------------------------
 
     async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo:
-        existing = await self._json(
-            "GET", "/webhooks", params={"type": "marketing"}, label="GET /webhooks"
+        return await setup.register_webhook(
+            self._api, url, token, events=self._webhook_events, batched=self._webhook_batched
         )
-        for hook in existing.get("webhooks", []):
-            if hook.get("url") != url:
-                continue
-            auth = hook.get("auth") or {}
-            if auth.get("token") == token and set(hook.get("events", [])) >= {
-                e for e in self._webhook_events if e not in OPTIONAL_WEBHOOK_EVENTS
-            }:
-                return WebhookInfo(id=str(hook["id"]), url=url)
-            # The spec's update has no `auth`, so a changed token means delete and recreate.
-            await self.remove_webhook(list_id, str(hook["id"]))
-        body: dict[str, Any] = {
-            "url": url,
-            "description": "onOffice newsletter connector",
-            "type": "marketing",
-            "events": list(self._webhook_events),
-            "auth": {"type": "bearer", "token": token},
-            # Batched: arrays of up to 500 events per 5 minutes instead of one POST per open.
-            "batched": self._webhook_batched,
-        }
-        try:
-            created = await self._json("POST", "/webhooks", body=body, label="POST /webhooks")
-        except BrevoLimitError:
-            raise
-        except BrevoRequestError as exc:
-            reduced = [e for e in self._webhook_events if e not in OPTIONAL_WEBHOOK_EVENTS]
-            if exc.status_code != 400 or len(reduced) == len(self._webhook_events):
-                raise
-            # Some accounts only accept the spec's documented marketing events.
-            logger.warning("brevo.webhook_contact_events_refused", extra={"error": exc.message})
-            created = await self._json(
-                "POST", "/webhooks", body={**body, "events": reduced}, label="POST /webhooks"
-            )
-        return WebhookInfo(id=str(created["id"]), url=url)
 
     async def remove_webhook(self, list_id: str, webhook_id: str) -> None:
-        try:
-            await self._request(
-                "DELETE", f"/webhooks/{int(webhook_id)}", label="DELETE /webhooks/{webhookId}"
-            )
-        except BrevoRequestError as exc:
-            if exc.status_code != 404:
-                raise
+        await setup.remove_webhook(self._api, webhook_id)
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _to_contact(self, raw: Mapping[str, Any], list_id: int) -> ProviderContact:
-        attributes = raw.get("attributes") or {}
-        mapping = self._mapping or FieldMapping()
-        blacklisted = bool(raw.get("emailBlacklisted"))
-        in_list = list_id in (raw.get("listIds") or [])
-        unsubscribed = list_id in (raw.get("listUnsubscribed") or [])
-        if blacklisted:
-            status = "blacklisted"
-        elif unsubscribed:
-            status = "unsubscribed"
-        elif not in_list:
-            status = "not_in_list"
-        else:
-            status = "subscribed"
-        return ProviderContact(
-            email=str(raw.get("email", "")).lower(),
-            provider_id=str(raw["id"]) if raw.get("id") is not None else None,
-            first_name=_first_attr(attributes, mapping.first_name, FIRST_NAME_CANDIDATES),
-            last_name=_first_attr(attributes, mapping.last_name, LAST_NAME_CANDIDATES),
-            subscribed=status == "subscribed",
-            status=status,
-            last_changed=parse_iso_timestamp(raw.get("modifiedAt")),
-            blacklisted=blacklisted,
-        )
+        return to_contact(raw, list_id, self._mapping or FieldMapping())
 
     async def _get_raw(self, email: str) -> dict[str, Any] | None:
         try:
-            return await self._json(
-                "GET", f"/contacts/{_identifier(email)}", label="GET /contacts/{identifier}"
+            return await self._api.json(
+                "GET", f"/contacts/{identifier(email)}", label="GET /contacts/{identifier}"
             )
         except BrevoRequestError as exc:
             if exc.status_code == 404:
@@ -578,132 +385,6 @@ class BrevoClient:
             raise
 
     async def _update(self, email: str, body: Mapping[str, Any]) -> None:
-        await self._request(
-            "PUT", f"/contacts/{_identifier(email)}", body=body, label="PUT /contacts/{identifier}"
+        await self._api.request(
+            "PUT", f"/contacts/{identifier(email)}", body=body, label="PUT /contacts/{identifier}"
         )
-
-    def _paged(
-        self, path: str, key: str, limit: int, *, start: int = 0
-    ) -> AsyncIterator[dict[str, Any]]:
-        async def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
-            params = {"limit": limit, "offset": offset, "sort": "asc"}
-            page = await self._json("GET", path, params=params, label=f"GET {path}")
-            total = page.get("count")
-            return list(page.get(key) or []), total if isinstance(total, int) else None
-
-        return offset_items(fetch, page_size=limit, start=start)
-
-    async def _json(
-        self,
-        method: str,
-        path: str,
-        *,
-        label: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-    ) -> dict[str, Any]:
-        response = await self._request(method, path, params=params, body=body, label=label)
-        if not response.content:
-            return {}
-        data = response.json()
-        return data if isinstance(data, dict) else {"items": data}
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        label: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-    ) -> httpx.Response:
-        content = None
-        headers = {}
-        if body is not None:
-            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-            headers["content-type"] = "application/json"
-        return await self._transport.request(
-            method, path, label=label, params=params, content=content, headers=headers
-        )
-
-    @contextlib.asynccontextmanager
-    async def _paced(self, path: str) -> AsyncIterator[None]:
-        """Brevo's 10/s budget covers `/contacts`; other endpoints are not paced."""
-        if path.startswith("/contacts"):
-            await self._pacer.wait(self._api_key)
-        yield
-
-
-def _identifier(email: str) -> str:
-    return quote(email, safe="")
-
-
-def _email_problem(email: str) -> str | None:
-    try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
-        return f"invalid e-mail address: {exc}"
-    return None
-
-
-def _attributes(contact: ContactData, mapping: FieldMapping) -> dict[str, str]:
-    # Empty values are left out so they never wipe data entered in Brevo.
-    pairs = (
-        (mapping.first_name, contact.first_name),
-        (mapping.last_name, contact.last_name),
-        (mapping.salutation, contact.salutation),
-        (mapping.greeting, contact.greeting),
-    )
-    return {name: value for name, value in pairs if name and value}
-
-
-def _chunks_by_size(
-    contacts: Sequence[ContactData], mapping: FieldMapping, max_bytes: int
-) -> list[list[dict[str, Any]]]:
-    chunks: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    size = 0
-    for contact in contacts:
-        row = {"email": contact.email, "attributes": _attributes(contact, mapping)}
-        row_size = len(json.dumps(row, ensure_ascii=False).encode()) + 1
-        if current and size + row_size > max_bytes:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(row)
-        size += row_size
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _list_size(data: Mapping[str, Any]) -> int | None:
-    for key in ("uniqueSubscribers", "totalSubscribers"):
-        value = data.get(key)
-        if isinstance(value, int):
-            return value
-    return None
-
-
-def _first_attr(
-    attributes: Mapping[str, Any], preferred: str | None, fallback: Sequence[str]
-) -> str:
-    for name in (preferred, *fallback):
-        if name and attributes.get(name) not in (None, ""):
-            return str(attributes[name])
-    return ""
-
-
-def _account_language(data: Mapping[str, Any]) -> str | None:
-    for key in ("language", "locale", "lang"):
-        value = data.get(key)
-        if isinstance(value, str) and value:
-            return value.split("-")[0].split("_")[0].lower()
-    address = data.get("address")
-    country = address.get("country") if isinstance(address, dict) else None
-    if isinstance(country, str) and country:
-        return "de" if country.strip().lower() in GERMAN_COUNTRIES else "en"
-    return None
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
