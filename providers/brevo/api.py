@@ -50,17 +50,9 @@ class BrevoApi:
             method, path, label=label, params=params, content=content, headers=headers
         )
 
-    async def json(
-        self,
-        method: str,
-        path: str,
-        *,
-        label: str,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-    ) -> dict[str, Any]:
-        """The decoded body; a JSON array comes back as `{"items": [...]}`."""
-        response = await self.request(method, path, params=params, body=body, label=label)
+    async def json(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """`request` (same options), decoded; a JSON array comes back as `{"items": [...]}`."""
+        response = await self.request(method, path, **options)
         if not response.content:
             return {}
         data = response.json()
