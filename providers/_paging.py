@@ -1,79 +1,117 @@
-"""Reading an offset-paged collection with several pages in flight.
+"""Reading an offset-paged collection with several pages in flight, yielded in offset order.
 
-The first page tells the total; the remaining offsets are then fetched `concurrency` at a time
-(a sliding window, so memory holds at most that many pages) and yielded as they complete. When
-the collection grew during the read (the highest page came back full), reading goes on one page
-at a time until a short page.
+The first page (at `start`) tells the total; the following offsets are then fetched
+`concurrency` at a time and yielded strictly in offset order: a page that arrives early waits
+in a buffer of at most `2 × concurrency` pages (a sliding window, so memory stays flat), and
+the caller can record "everything before offset X is done" after each page (resumable reads).
+When the collection grew during the read (the highest page came back full), reading goes on one
+page at a time until a short page. `stop()` (checked before each new request) ends the read
+early: pages already requested are still yielded, nothing further is asked for.
+
+Used by the providers' list-state reads and by the full sync's onOffice reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
 
-# fetch(offset) -> (items of that page, total the provider reports or None)
+# fetch(offset) -> (items of that page, total the service reports or None)
 PageFetcher = Callable[[int], Awaitable[tuple[list[T], int | None]]]
 
 
-async def parallel_pages(
-    fetch: PageFetcher[T], *, page_size: int, concurrency: int
-) -> AsyncIterator[list[T]]:
+async def ordered_pages(
+    fetch: PageFetcher[T],
+    *,
+    page_size: int,
+    concurrency: int,
+    start: int = 0,
+    stop: Callable[[], bool] | None = None,
+) -> AsyncGenerator[tuple[int, list[T], int | None], None]:
+    """Yield `(offset, items, total)` for every page from `start`, in offset order."""
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     concurrency = max(1, concurrency)
-    items, total = await fetch(0)
-    yield items
-    if len(items) < page_size:
+    stopped = stop or (lambda: False)
+    items, total = await fetch(start)
+    yield start, items, total
+    if len(items) < page_size or (total is not None and start + len(items) >= total):
         return
+    offset = start + len(items)
     if total is None:  # no total: plain sequential paging
-        offset = len(items)
-        while True:
+        while not stopped():
             items, _ = await fetch(offset)
-            if items:
-                yield items
+            yield offset, items, None
             if len(items) < page_size:
                 return
             offset += len(items)
-    offsets = iter(range(page_size, total, page_size))
-    last_offset = max(0, ((total - 1) // page_size) * page_size)
+        return
+    window = 2 * concurrency
+    upcoming = iter(range(offset, total, page_size))
+    last_offset = start + ((total - 1 - start) // page_size) * page_size
+    running: dict[int, asyncio.Task[tuple[list[T], int | None]]] = {}
+    ready: dict[int, list[T]] = {}
+    next_offset = offset
+    pending_offset: int | None = next(upcoming, None)
+
+    def launch() -> None:
+        nonlocal pending_offset
+        while (
+            pending_offset is not None
+            and len(running) < concurrency
+            and pending_offset < next_offset + window * page_size
+            and not stopped()
+        ):
+            running[pending_offset] = asyncio.ensure_future(fetch(pending_offset))
+            pending_offset = next(upcoming, None)
+
     last_full = False
-    running: dict[asyncio.Task[tuple[list[T], int | None]], int] = {}
-
-    def launch() -> bool:
-        offset = next(offsets, None)
-        if offset is None:
-            return False
-        running[asyncio.ensure_future(fetch(offset))] = offset
-        return True
-
     try:
-        for _ in range(concurrency):
-            if not launch():
-                break
-        while running:
-            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                offset = running.pop(task)
-                page, _ = task.result()
-                if offset == last_offset and len(page) >= page_size:
-                    last_full = True
+        launch()
+        while running or next_offset in ready:
+            if next_offset not in ready:
+                done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                for at in [at for at, task in running.items() if task in done]:
+                    page, _ = running.pop(at).result()
+                    ready[at] = page
                 launch()
-                if page:
-                    yield page
+                continue
+            page = ready.pop(next_offset)
+            if next_offset == last_offset and len(page) >= page_size:
+                last_full = True
+            yield next_offset, page, total
+            next_offset += page_size
+            launch()
     finally:
-        for task in running:
+        for task in running.values():
             task.cancel()
-        for task in running:
+        for task in running.values():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+    if pending_offset is not None:
+        return  # stopped early
     offset = last_offset + page_size
-    while last_full:
+    while last_full and not stopped():
         page, _ = await fetch(offset)
-        if page:
-            yield page
+        yield offset, page, total
         last_full = len(page) >= page_size
         offset += page_size
+
+
+async def parallel_pages(
+    fetch: PageFetcher[T],
+    *,
+    page_size: int,
+    concurrency: int,
+    start: int = 0,
+) -> AsyncIterator[list[T]]:
+    """The non-empty pages of `ordered_pages`, without their offsets."""
+    async for _offset, items, _total in ordered_pages(
+        fetch, page_size=page_size, concurrency=concurrency, start=start
+    ):
+        if items:
+            yield items

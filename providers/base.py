@@ -236,12 +236,14 @@ class NewsletterProvider(Protocol):
         ...
 
     def iter_list_state(
-        self, list_id: str, *, concurrency: int = 4
+        self, list_id: str, *, concurrency: int = 4, start: int = 0
     ) -> AsyncIterator[list[ProviderContact]]:
-        """The whole list once, as pages of contacts with status, last change and tags,
-        `concurrency` pages in flight at a time (within the provider's limits, leaving room for
-        writes). Pages arrive in completion order, not offset order; a contact changed during
-        the read may appear twice (the later page wins) and one added during it may be missed."""
+        """The whole list once from offset `start`, as pages of contacts with status, last
+        change and tags, `concurrency` pages in flight at a time (within the provider's limits,
+        leaving room for writes). Pages are yielded in offset order (a read can resume after
+        the pages it stored); a contact changed during the read may appear twice (the later
+        page wins) and one added during it may be missed. Archived members (Mailchimp) are not
+        included: `iter_contacts(archived=True)` reads them."""
         ...
 
     async def count_contacts(self, list_id: str) -> int: ...

@@ -19,8 +19,6 @@ email; every later address with the same normalised email is reported as a dupli
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -68,6 +66,7 @@ from app.resources import Resources
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.models import Address, AddressUpdate, OnOfficeError, OnOfficeTransientError
+from providers._paging import ordered_pages
 from providers.base import (
     ContactData,
     FieldMapping,
@@ -173,18 +172,24 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     limit = batch_limit(resources, connection)
     async with resources.sessionmaker() as session:
         held_back = await ContactRepository.from_session(session).pending_opt_outs(connection.id)
-    offset = run.read_offset
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
-    # The next page is fetched while the current one is classified (onOffice latency overlaps
-    # with database work).
-    pending = asyncio.create_task(onoffice.read_newsletter_page(offset))
+    # Once the first page told the total, the next pages are read ONOFFICE_READ_CONCURRENCY at
+    # a time while earlier ones are classified; pages are processed strictly in offset (KdNr)
+    # order, so the duplicate rule stays exact and `read_offset` only covers processed pages.
+    # Past the slice's deadline no further page is requested; those in flight are processed.
+    pages = ordered_pages(
+        onoffice.read_newsletter_page,
+        page_size=onoffice.page_size,
+        concurrency=resources.settings.ONOFFICE_READ_CONCURRENCY,
+        start=run.read_offset,
+        stop=lambda: time.monotonic() > deadline,
+    )
+    done = False
+    offset = run.read_offset
     try:
-        while True:
-            page, total = await pending
-            next_offset = offset + len(page)
+        async for at, page, total in pages:
+            next_offset = at + len(page)
             done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
-            if not done:
-                pending = asyncio.create_task(onoffice.read_newsletter_page(next_offset))
             async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
@@ -209,10 +214,6 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             offset = next_offset
             if done:
                 break
-            if time.monotonic() > deadline:
-                async with resources.transaction():
-                    enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
-                return
     except OnOfficeError as exc:
         transient = isinstance(exc, OnOfficeTransientError)
         if transient and job_try < max_tries:
@@ -220,10 +221,11 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
         await fail_run(resources, run_id, _onoffice_failure(exc))
         return
     finally:
-        if not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OnOfficeError):
-                await pending
+        await pages.aclose()  # cancels the pages still in flight
+    if not done:
+        async with resources.transaction():
+            enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
+        return
     await maybe_finalize(resources, run_id)
 
 
@@ -238,43 +240,52 @@ def _provider_failure(connection: Connection, exc: ProviderError) -> str:
 async def read_provider_state(resources: Resources, run: SyncRun, connection: Connection) -> bool:
     """Read the provider's list state (status, last change, tags) into `provider_member`, in
     resumable time slices; the one pass over the audience per run, used to decide every
-    contact and to pull tags back. Returns False when a continuation job takes over."""
+    contact and to pull tags back. Pages are read `PROVIDER_READ_CONCURRENCY` at a time (each
+    request within the key's shared limits: Mailchimp's 10 connections, Brevo's 10/s) and
+    stored in offset order, so `provider_offset` only covers stored pages. Returns False when
+    a continuation job takes over."""
     assert connection.list_id is not None
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run.id, phase="provider")
     provider = provider_for_connection(resources, connection)
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     offset = run.provider_offset
-    page: list[dict[str, Any]] = []
 
-    async def store(new_offset: int) -> None:
+    async def store(page: Sequence[ProviderContact], new_offset: int) -> None:
+        rows = [_member_row(member) for member in page]
         async with resources.transaction() as session:
-            await ContactRepository.from_session(session).store_members(connection.id, run.id, page)
+            await ContactRepository.from_session(session).store_members(connection.id, run.id, rows)
             await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
 
-    async for member in provider.iter_contacts(connection.list_id, start=offset):
-        page.append(_member_row(member))
-        if len(page) < STATE_PAGE:
-            continue
-        offset += len(page)
-        await store(offset)
-        page = []
-        if time.monotonic() > deadline:
-            async with resources.transaction():
-                enqueue_job(
-                    "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
-                )
-            return False
-    offset += len(page)
-    await store(offset)
-    # Archived members are hidden from the normal listing (Mailchimp): one more pass.
-    page = []
+    pages = provider.iter_list_state(
+        connection.list_id,
+        concurrency=resources.settings.PROVIDER_READ_CONCURRENCY,
+        start=offset,
+    )
+    try:
+        async for chunk in pages:
+            # A page shorter than the page size in the middle (members removed meanwhile) makes
+            # the stored offset lag behind: a resumed read then reads some members again.
+            offset += len(chunk)
+            await store(chunk, offset)
+            if time.monotonic() > deadline:
+                async with resources.transaction():
+                    enqueue_job(
+                        "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
+                    )
+                return False
+    finally:
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()  # cancels the pages still in flight
+    # Archived members are hidden from the normal listing (Mailchimp): one more, short read.
+    page: list[ProviderContact] = []
     async for member in provider.iter_contacts(connection.list_id, archived=True):
-        page.append(_member_row(member))
+        page.append(member)
         if len(page) >= STATE_PAGE:
-            await store(offset)
+            await store(page, offset)
             page = []
-    await store(offset)
+    await store(page, offset)
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(
             run.id, provider_read_done=True, phase="reading"

@@ -430,10 +430,11 @@ class BrevoClient:
             yield self._to_contact(raw, list_no)
 
     async def iter_list_state(
-        self, list_id: str, *, concurrency: int = 4
+        self, list_id: str, *, concurrency: int = 4, start: int = 0
     ) -> AsyncIterator[list[ProviderContact]]:
-        """Every contact of the list (500 per request) with `emailBlacklisted`,
-        `listUnsubscribed` and `modifiedAt`, `concurrency` requests in flight; each request
+        """Every contact of the list from offset `start` (500 per request, in offset order) with
+        `emailBlacklisted`, `listUnsubscribed` and `modifiedAt`, `concurrency` requests in
+        flight; each request
         waits for the shared /contacts pacer, so the account's 10/s holds whatever the
         concurrency (it only overlaps latency)."""
         list_no = int(list_id)
@@ -447,7 +448,7 @@ class BrevoClient:
             return contacts, total if isinstance(total, int) else None
 
         async for contacts in parallel_pages(
-            fetch, page_size=_PAGE_CONTACTS, concurrency=concurrency
+            fetch, page_size=_PAGE_CONTACTS, concurrency=concurrency, start=start
         ):
             yield contacts
 

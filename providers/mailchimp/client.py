@@ -705,12 +705,13 @@ class MailchimpClient:
             yield await self._to_contact(list_id, member)
 
     async def iter_list_state(
-        self, list_id: str, *, concurrency: int = LIST_STATE_CONCURRENCY
+        self, list_id: str, *, concurrency: int = LIST_STATE_CONCURRENCY, start: int = 0
     ) -> AsyncIterator[list[ProviderContact]]:
-        """Every non-archived member with status, last_changed and tags, `page_size` (1000) per
-        request and `concurrency` requests at a time. Each request also holds a slot of the
-        shared limiter, so with the default 4 the key keeps 6 of its 10 connections for writes.
-        Members with more than 50 tags cost one extra read each (the embedded view is capped)."""
+        """Every non-archived member from offset `start` with status, last_changed and tags,
+        `page_size` (1000) per request and `concurrency` requests at a time, yielded in offset
+        order. Each request also holds a slot of the shared limiter, so with the default 4 the
+        key keeps 6 of its 10 connections for writes. Members with more than 50 tags cost one
+        extra read each (the embedded view is capped)."""
         fields = ",".join(f"members.{name}" for name in _STATE_FIELDS.split(","))
 
         async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
@@ -728,7 +729,7 @@ class MailchimpClient:
             return contacts, int(total) if total is not None else None
 
         async for contacts in parallel_pages(
-            fetch, page_size=self._page_size, concurrency=concurrency
+            fetch, page_size=self._page_size, concurrency=concurrency, start=start
         ):
             yield contacts
 
