@@ -6,7 +6,7 @@ from this module (and `providers.factory`), never from a provider package.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -126,6 +126,9 @@ class UpsertResult(BaseModel):
     # The contact's state at the provider after the write, where the answer tells it (a kept
     # opt-out shows here as e.g. "unsubscribed").
     status: str | None = None
+    # With `upsert_contacts(..., defer_tags=True)`: the contact's tags the provider still
+    # lacks; the caller adds them later with `add_tags` (in bulk across many batches).
+    missing_tags: list[str] = Field(default_factory=list)
 
 
 class ProviderContact(BaseModel):
@@ -205,10 +208,21 @@ class NewsletterProvider(Protocol):
     async def ensure_fields(self, list_id: str) -> FieldMapping: ...
 
     async def upsert_contacts(
-        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        contacts: Sequence[ContactData],
+        mapping: FieldMapping,
+        *,
+        defer_tags: bool = False,
     ) -> list[UpsertResult]:
         """Create or update the contacts (subscribed unless `subscribed` is False); one result
-        per input contact, in input order. Never raises for per-contact rejections."""
+        per input contact, in input order. Never raises for per-contact rejections. With
+        `defer_tags`, tags the provider lacks are not set but reported (`missing_tags`)."""
+        ...
+
+    async def add_tags(self, list_id: str, missing: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Add each email to its tags, in bulk (Mailchimp: one static-segment request per tag
+        and 500 members); returns a reason per email whose tags could not be set. Idempotent."""
         ...
 
     async def upsert_contact(

@@ -58,6 +58,17 @@ class ContactRepository:
     async def flush(self) -> None:
         await self.session.flush()
 
+    async def forget_synced(self, connection_id: int, emails: Sequence[str]) -> None:
+        """The provider may lack part of these contacts' values (e.g. a tag): the next run
+        sends them again."""
+        if emails:
+            await self.session.execute(
+                update(Contact)
+                .where(Contact.connection_id == connection_id, Contact.email.in_(list(emails)))
+                .values(synced_hash=None)
+                .execution_options(synchronize_session=False)
+            )
+
     async def update(self, contact_id: int, **values: Any) -> None:
         await self.session.execute(
             update(Contact)

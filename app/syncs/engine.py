@@ -64,6 +64,7 @@ from app.i18n import encode, reasons
 from app.metrics import CONTACTS_SYNCED, SYNC_RUNS
 from app.resources import Resources
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.syncs.tags import flush_tags
 from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.models import Address, AddressUpdate, OnOfficeError, OnOfficeTransientError
 from providers._paging import ordered_pages
@@ -630,7 +631,11 @@ async def upsert_batch(
         since = (aware(run.started_at) or utcnow()) - TIE
         withdrawn |= await provider.recent_opt_outs(connection.list_id, since) & set(emails)
         contacts = [c for c in contacts if c.email not in withdrawn]
-        results = await provider.upsert_contacts(connection.list_id, contacts, mapping)
+        # Tags are not added per batch: the members a tag still lacks are recorded with the
+        # batch's results and added 500 at a time across the run (app/syncs/tags.py).
+        results = await provider.upsert_contacts(
+            connection.list_id, contacts, mapping, defer_tags=provider.supports_tags
+        )
         await _remove_tags(provider, connection.list_id, payload, results)
     except ProviderTransientError as exc:
         if job_try < max_tries:
@@ -657,6 +662,11 @@ async def upsert_batch(
             for c in contacts
         ]
     await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
+    try:
+        await flush_tags(resources, run_id, connection, provider, final=False)
+    except ProviderError as exc:
+        # The members stay recorded; a later batch or the end of the run adds them.
+        log.warning("sync.tags_deferred", extra={"run_id": run_id, "error": exc.message})
 
 
 async def _remove_tags(
@@ -686,6 +696,7 @@ async def apply_results(
     counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
     counts["opted_out"] = 0
     problems: list[dict[str, Any]] = []
+    tag_adds: list[dict[str, Any]] = []
     now = utcnow()
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     async with resources.transaction() as session:
@@ -743,6 +754,16 @@ async def apply_results(
                 UpsertOutcome.unchanged: "unchanged",
             }.get(result.outcome, "synced_unspecified")
             counts[key] += 1
+            tag_adds.extend(
+                {
+                    "run_id": run_id,
+                    "tag": tag,
+                    "email": item["email"],
+                    "address_id": item["address_id"],
+                    "outcome": key,
+                }
+                for tag in result.missing_tags
+            )
             if row is not None:
                 row.synced_hash = item["hash"]
                 row.rejected_hash = None
@@ -752,6 +773,7 @@ async def apply_results(
                 row.provider_status, row.provider_changed_at = SUBSCRIBED, now
                 row.provider_id = result.provider_id or row.provider_id
         await repo.add_problems(problems)
+        await repo.add_tag_adds(tag_adds)
         for chunk in chunks:
             chunk.status = "done"
             chunk.payload = []
@@ -800,6 +822,13 @@ async def finalize(
         return
     if run.phase != "tags":
         try:
+            await flush_tags(
+                resources,
+                run_id,
+                connection,
+                provider_for_connection(resources, connection),
+                final=True,
+            )
             finished = await unsubscribe_stale(resources, run, connection)
         except ProviderTransientError as exc:
             if job_try < max_tries:
@@ -1110,7 +1139,13 @@ async def _allowed_tags(onoffice: Any) -> dict[str, str] | None:
 
 async def fail_run(resources: Resources, run_id: int, message: str) -> None:
     async with resources.transaction() as session:
-        await SyncRepository.from_session(session).set_run(
+        repo = SyncRepository.from_session(session)
+        unsent = await repo.unsent_tag_emails(run_id)
+        run = await repo.get_run(run_id) if unsent else None
+        if run is not None:
+            # Sent without the tags they still lack: the next run sends them again.
+            await ContactRepository.from_session(session).forget_synced(run.connection_id, unsent)
+        await repo.set_run(
             run_id,
             status=SyncRunStatus.failed,
             phase="failed",

@@ -234,8 +234,14 @@ class BrevoClient:
     # -- contacts -----------------------------------------------------------------------------
 
     async def upsert_contacts(
-        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        contacts: Sequence[ContactData],
+        mapping: FieldMapping,
+        *,
+        defer_tags: bool = False,
     ) -> list[UpsertResult]:
+        """Brevo contacts carry no tags, so `defer_tags` changes nothing."""
         results: list[UpsertResult | None] = [None] * len(contacts)
         valid: list[tuple[int, ContactData]] = []
         for index, contact in enumerate(contacts):
@@ -418,6 +424,10 @@ class BrevoClient:
     ) -> None:
         """Brevo contacts have no tags; the connector's tags are not mirrored there."""
         return None
+
+    async def add_tags(self, list_id: str, missing: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Brevo contacts have no tags: nothing to add."""
+        return {}
 
     async def iter_contacts(
         self, list_id: str, *, start: int = 0, archived: bool = False

@@ -21,7 +21,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -385,9 +385,15 @@ class MailchimpClient:
     # ------------------------------------------------------------------------------------------
 
     async def upsert_contacts(
-        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        contacts: Sequence[ContactData],
+        mapping: FieldMapping,
+        *,
+        defer_tags: bool = False,
     ) -> list[UpsertResult]:
-        """Batch subscribe (create or update, status per contact), then add missing tags."""
+        """Batch subscribe (create or update, status per contact), then add missing tags (or,
+        with `defer_tags`, report them in `missing_tags` for a later `add_tags`)."""
         by_email: dict[str, UpsertResult] = {}
         unique: dict[str, ContactData] = {}
         for contact in contacts:
@@ -396,11 +402,15 @@ class MailchimpClient:
         items = list(unique.items())
         for start in range(0, len(items), BATCH_SIZE):
             chunk = dict(items[start : start + BATCH_SIZE])
-            by_email.update(await self._batch_subscribe(list_id, chunk, mapping))
+            by_email.update(await self._batch_subscribe(list_id, chunk, mapping, defer_tags))
         return [by_email[contact.email.strip().lower()] for contact in contacts]
 
     async def _batch_subscribe(
-        self, list_id: str, chunk: dict[str, ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        chunk: dict[str, ContactData],
+        mapping: FieldMapping,
+        defer_tags: bool = False,
     ) -> dict[str, UpsertResult]:
         body = {
             "update_existing": True,
@@ -436,6 +446,10 @@ class MailchimpClient:
             for email, member in members
             if email in chunk and (tags := _missing_tags(member, chunk[email].tags))
         }
+        if defer_tags:
+            for email, tags in missing.items():
+                results[email].missing_tags = tags
+            missing = {}
         for email, failure in (await self._add_tags_in_bulk(list_id, missing)).items():
             results[email] = UpsertResult(
                 email=email,
@@ -453,8 +467,13 @@ class MailchimpClient:
             for email in chunk
         }
 
+    async def add_tags(self, list_id: str, missing: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Add each member (by email) to the given tags in bulk; a reason per email whose tags
+        could not be set (see `_add_tags_in_bulk`). Adding a member twice is harmless."""
+        return await self._add_tags_in_bulk(list_id, missing)
+
     async def _add_tags_in_bulk(
-        self, list_id: str, missing: dict[str, list[str]]
+        self, list_id: str, missing: Mapping[str, Sequence[str]]
     ) -> dict[str, str]:
         """Add each member (by email) to the tags it lacks; returns a reason per email whose
         tags could not be set.
