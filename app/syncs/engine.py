@@ -63,6 +63,7 @@ from app.db.models import (
 from app.i18n import encode, reasons
 from app.metrics import CONTACTS_SYNCED, SYNC_RUNS
 from app.resources import Resources
+from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
 from app.worker.queue import compute_backoff, enqueue_job
@@ -628,8 +629,10 @@ async def upsert_batch(
     try:
         # And at the provider: an opt-out since the list was read whose webhook is late or
         # lost (Mailchimp's batch subscribe would set such a member back to subscribed).
-        since = (aware(run.started_at) or utcnow()) - TIE
-        withdrawn |= await provider.recent_opt_outs(connection.list_id, since) & set(emails)
+        started = aware(run.started_at) or utcnow()
+        withdrawn |= await recent_opt_outs(
+            resources, run_id, started, started - TIE, provider, connection.list_id
+        ) & set(emails)
         contacts = [c for c in contacts if c.email not in withdrawn]
         # Tags are not added per batch: the members a tag still lacks are recorded with the
         # batch's results and added 500 at a time across the run (app/syncs/tags.py).

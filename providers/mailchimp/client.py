@@ -774,20 +774,26 @@ class MailchimpClient:
         return int(page.get("total_items") or 0)
 
     async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
-        """One filtered read per opt-out status (changes since `since` are few)."""
-        found: set[str] = set()
-        for status in ("unsubscribed", "cleaned", "archived", "pending"):
-            async for member in self._paginate(
-                f"/lists/{list_id}/members",
-                "members",
-                fields="members.email_address",
-                params={
-                    "status": status,
-                    "since_last_changed": since.astimezone(UTC).isoformat(timespec="seconds"),
-                },
-            ):
-                found.add(str(member.get("email_address", "")).strip().lower())
-        return found
+        """One filtered read per opt-out status, at the same time (changes since `since` are
+        few). Filtering by `since_last_changed` alone would be one read, but it lists every
+        member the run's own batches just wrote too."""
+
+        async def of_status(status: str) -> set[str]:
+            return {
+                str(member.get("email_address", "")).strip().lower()
+                async for member in self._paginate(
+                    f"/lists/{list_id}/members",
+                    "members",
+                    fields="members.email_address",
+                    params={
+                        "status": status,
+                        "since_last_changed": since.astimezone(UTC).isoformat(timespec="seconds"),
+                    },
+                )
+            }
+
+        statuses = ("unsubscribed", "cleaned", "archived", "pending")
+        return set().union(*await asyncio.gather(*(of_status(s) for s in statuses)))
 
     async def count_subscribed(self, list_id: str) -> int:
         page = await self._request(
