@@ -31,46 +31,58 @@ async def ordered_pages(
     concurrency: int,
     start: int = 0,
     stop: Callable[[], bool] | None = None,
+    expected_total: int | None = None,
 ) -> AsyncGenerator[tuple[int, list[T], int | None], None]:
-    """Yield `(offset, items, total)` for every page from `start`, in offset order."""
+    """Yield `(offset, items, total)` for every page from `start`, in offset order.
+
+    `expected_total` (e.g. the size of the collection last time) lets the pages up to it be
+    requested together with the first one instead of after it (one round trip less); a page
+    beyond the real total costs one request that returns nothing."""
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     concurrency = max(1, concurrency)
     stopped = stop or (lambda: False)
-    items, total = await fetch(start)
-    yield start, items, total
-    if len(items) < page_size or (total is not None and start + len(items) >= total):
-        return
-    offset = start + len(items)
-    if total is None:  # no total: plain sequential paging
-        while not stopped():
-            items, _ = await fetch(offset)
-            yield offset, items, None
-            if len(items) < page_size:
-                return
-            offset += len(items)
-        return
-    window = 2 * concurrency
-    upcoming = iter(range(offset, total, page_size))
-    last_offset = start + ((total - 1 - start) // page_size) * page_size
     running: dict[int, asyncio.Task[tuple[list[T], int | None]]] = {}
     ready: dict[int, list[T]] = {}
-    next_offset = offset
-    pending_offset: int | None = next(upcoming, None)
-
-    def launch() -> None:
-        nonlocal pending_offset
-        while (
-            pending_offset is not None
-            and len(running) < concurrency
-            and pending_offset < next_offset + window * page_size
-            and not stopped()
-        ):
-            running[pending_offset] = asyncio.ensure_future(fetch(pending_offset))
-            pending_offset = next(upcoming, None)
-
-    last_full = False
     try:
+        running[start] = asyncio.ensure_future(fetch(start))
+        guess = range(start + page_size, expected_total or 0, page_size)
+        for at in guess[: concurrency - 1]:
+            running[at] = asyncio.ensure_future(fetch(at))
+        items, total = await running.pop(start)
+        yield start, items, total
+        if len(items) < page_size or (total is not None and start + len(items) >= total):
+            return
+        offset = start + len(items)
+        if total is None:  # no total: plain sequential paging
+            while not stopped():
+                task = running.pop(offset, None) or asyncio.ensure_future(fetch(offset))
+                items, _ = await task
+                yield offset, items, None
+                if len(items) < page_size:
+                    return
+                offset += len(items)
+            return
+        for at in [at for at in running if at >= total]:
+            running.pop(at).cancel()  # guessed too many
+        window = 2 * concurrency
+        upcoming = (at for at in range(offset, total, page_size) if at not in running)
+        last_offset = start + ((total - 1 - start) // page_size) * page_size
+        next_offset = offset
+        pending_offset: int | None = next(upcoming, None)
+
+        def launch() -> None:
+            nonlocal pending_offset
+            while (
+                pending_offset is not None
+                and len(running) < concurrency
+                and pending_offset < next_offset + window * page_size
+                and not stopped()
+            ):
+                running[pending_offset] = asyncio.ensure_future(fetch(pending_offset))
+                pending_offset = next(upcoming, None)
+
+        last_full = False
         launch()
         while running or next_offset in ready:
             if next_offset not in ready:
@@ -108,10 +120,15 @@ async def parallel_pages(
     page_size: int,
     concurrency: int,
     start: int = 0,
+    expected_total: int | None = None,
 ) -> AsyncIterator[list[T]]:
     """The non-empty pages of `ordered_pages`, without their offsets."""
     async for _offset, items, _total in ordered_pages(
-        fetch, page_size=page_size, concurrency=concurrency, start=start
+        fetch,
+        page_size=page_size,
+        concurrency=concurrency,
+        start=start,
+        expected_total=expected_total,
     ):
         if items:
             yield items

@@ -250,14 +250,20 @@ class NewsletterProvider(Protocol):
         ...
 
     def iter_list_state(
-        self, list_id: str, *, concurrency: int = 4, start: int = 0
+        self,
+        list_id: str,
+        *,
+        concurrency: int = 4,
+        start: int = 0,
+        expected_total: int | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
         """The whole list once from offset `start`, as pages of contacts with status, last
         change and tags, `concurrency` pages in flight at a time (within the provider's limits,
         leaving room for writes). Pages are yielded in offset order (a read can resume after
         the pages it stored); a contact changed during the read may appear twice (the later
-        page wins) and one added during it may be missed. Archived members (Mailchimp) are not
-        included: `iter_contacts(archived=True)` reads them."""
+        page wins) and one added during it may be missed. `expected_total` (the list's size
+        last time) lets the pages up to it start with the first one. Archived members
+        (Mailchimp) are not included: `iter_contacts(archived=True)` reads them."""
         ...
 
     async def count_contacts(self, list_id: str) -> int: ...

@@ -242,6 +242,11 @@ class ContactRepository:
         )
         await self.session.execute(stmt)
 
+    async def count_members(self, connection_id: int) -> int:
+        """Provider members stored by the connection's list reads (its last known size)."""
+        stmt = select(func.count()).where(ProviderMember.connection_id == connection_id)
+        return int(await self.session.scalar(stmt) or 0)
+
     async def members(
         self, connection_id: int, run_id: int, emails: Iterable[str]
     ) -> dict[str, ProviderMember]:

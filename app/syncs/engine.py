@@ -259,10 +259,14 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
             await ContactRepository.from_session(session).store_members(connection.id, run.id, rows)
             await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
 
+    async with resources.sessionmaker() as session:
+        known = await ContactRepository.from_session(session).count_members(connection.id)
     pages = provider.iter_list_state(
         connection.list_id,
         concurrency=resources.settings.PROVIDER_READ_CONCURRENCY,
         start=offset,
+        # The list's size at the last read: its pages are requested together with the first.
+        expected_total=known or None,
     )
     try:
         async for chunk in pages:
@@ -664,7 +668,9 @@ async def upsert_batch(
             UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
             for c in contacts
         ]
-    await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
+    last = await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
+    if last:
+        return  # sync.finalize adds the tags still waiting
     try:
         await flush_tags(resources, run_id, connection, provider, final=False)
     except ProviderError as exc:
@@ -694,7 +700,9 @@ async def apply_results(
     payload: Sequence[dict[str, Any]],
     results: Sequence[UpsertResult],
     withdrawn: frozenset[str] | set[str] = frozenset(),
-) -> None:
+) -> bool:
+    """Record one outcome per contact of the batch and mark it done; True when it was the
+    run's last batch (sync.finalize is enqueued)."""
     by_email = {normalise_email(r.email): r for r in results}
     counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
     counts["opted_out"] = 0
@@ -706,7 +714,7 @@ async def apply_results(
         repo = SyncRepository.from_session(session)
         chunks = await repo.pending_chunks(run_id, batch_no)
         if not chunks:
-            return
+            return False
         rows = await ContactRepository.from_session(session).by_emails(
             connection.id, (item["email"] for item in payload)
         )
@@ -787,6 +795,8 @@ async def apply_results(
                 CONTACTS_SYNCED.labels(provider, outcome).inc(n)
         if progress.reading_done and progress.batches_done >= progress.batches_total:
             enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+            return True
+    return False
 
 
 # -------------------------------------------------------------------------------------------------
@@ -825,13 +835,10 @@ async def finalize(
         return
     if run.phase != "tags":
         try:
-            await flush_tags(
-                resources,
-                run_id,
-                connection,
-                provider_for_connection(resources, connection),
-                final=True,
-            )
+            provider = provider_for_connection(resources, connection)
+            if await flush_tags(resources, run_id, connection, provider, final=True):
+                # An earlier batch job is still adding some: wait for it (its rows are locked).
+                raise Retry(defer=1.0)
             finished = await unsubscribe_stale(resources, run, connection)
         except ProviderTransientError as exc:
             if job_try < max_tries:

@@ -13,7 +13,6 @@ taken with `FOR UPDATE SKIP LOCKED`, so two workers never send the same members.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -32,7 +31,6 @@ from providers.base import NewsletterProvider
 log = logging.getLogger(__name__)
 
 SEGMENT_SIZE = 500  # members_to_add maximum of Mailchimp's static segment endpoint
-FINAL_FLUSHES = 4  # tags flushed at once at the end of a run (each holds a DB connection)
 
 
 async def flush_tags(
@@ -42,48 +40,52 @@ async def flush_tags(
     provider: NewsletterProvider,
     *,
     final: bool,
-) -> None:
+) -> bool:
     """Add the waiting members of every tag with a full segment request (`final`: every
     waiting member). Raises ProviderTransientError when the provider is unavailable; what was
-    not sent stays waiting."""
+    not sent stays waiting. Returns True when members are still waiting (with `final`: rows
+    another job holds while it sends them)."""
     if not provider.supports_tags:
-        return
+        return False
     threshold = 1 if final else SEGMENT_SIZE
+    while await _flush_round(resources, run_id, connection, provider, threshold):
+        pass
+    if not final:
+        return False
     async with resources.sessionmaker() as session:
-        tags = await SyncRepository.from_session(session).tags_with_pending(run_id, threshold)
-    if not tags:
-        return
-    limit = asyncio.Semaphore(FINAL_FLUSHES)
-
-    async def flush(tag: str) -> None:
-        async with limit:
-            while await _flush_segment(resources, run_id, connection, provider, tag, threshold):
-                pass
-
-    await asyncio.gather(*(flush(tag) for tag in tags))
+        return bool(await SyncRepository.from_session(session).tags_with_pending(run_id, 1))
 
 
-async def _flush_segment(
+async def _flush_round(
     resources: Resources,
     run_id: int,
     connection: Connection,
     provider: NewsletterProvider,
-    tag: str,
     threshold: int,
 ) -> bool:
-    """Send up to one segment request's worth of a tag's waiting members; False when fewer
-    than `threshold` are waiting (or another worker holds them)."""
+    """One provider call for up to 500 waiting members of every tag with at least `threshold`
+    waiting (so the tags' segment ids are looked up once, and their requests run at once
+    within the key's connection limit). True when a tag may have more waiting."""
     assert connection.list_id is not None
     async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
-        rows = await repo.claim_tag_adds(run_id, tag, SEGMENT_SIZE)
-        if not rows or len(rows) < threshold:
+        claimed: list[SyncTagAdd] = []
+        full = False
+        for tag in await repo.tags_with_pending(run_id, threshold):
+            rows = await repo.claim_tag_adds(run_id, tag, SEGMENT_SIZE)
+            if rows and len(rows) >= threshold:
+                claimed.extend(rows)
+                full = full or len(rows) >= SEGMENT_SIZE
+        if not claimed:
             return False
-        failures = await provider.add_tags(connection.list_id, {row.email: [tag] for row in rows})
+        missing: dict[str, list[str]] = {}
+        for row in claimed:
+            missing.setdefault(row.email, []).append(row.tag)
+        failures = await provider.add_tags(connection.list_id, missing)
         if failures:
-            await _reject(session, run_id, connection, rows, failures)
-        await repo.delete_tag_adds([row.id for row in rows])
-        return len(rows) >= SEGMENT_SIZE
+            await _reject(session, run_id, connection, claimed, failures)
+        await repo.delete_tag_adds([row.id for row in claimed])
+        return full
 
 
 async def _reject(

@@ -440,7 +440,12 @@ class BrevoClient:
             yield self._to_contact(raw, list_no)
 
     async def iter_list_state(
-        self, list_id: str, *, concurrency: int = 4, start: int = 0
+        self,
+        list_id: str,
+        *,
+        concurrency: int = 4,
+        start: int = 0,
+        expected_total: int | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
         """Every contact of the list from offset `start` (500 per request, in offset order) with
         `emailBlacklisted`, `listUnsubscribed` and `modifiedAt`, `concurrency` requests in
@@ -458,7 +463,11 @@ class BrevoClient:
             return contacts, total if isinstance(total, int) else None
 
         async for contacts in parallel_pages(
-            fetch, page_size=_PAGE_CONTACTS, concurrency=concurrency, start=start
+            fetch,
+            page_size=_PAGE_CONTACTS,
+            concurrency=concurrency,
+            start=start,
+            expected_total=expected_total,
         ):
             yield contacts
 

@@ -724,7 +724,12 @@ class MailchimpClient:
             yield await self._to_contact(list_id, member)
 
     async def iter_list_state(
-        self, list_id: str, *, concurrency: int = LIST_STATE_CONCURRENCY, start: int = 0
+        self,
+        list_id: str,
+        *,
+        concurrency: int = LIST_STATE_CONCURRENCY,
+        start: int = 0,
+        expected_total: int | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
         """Every non-archived member from offset `start` with status, last_changed and tags,
         `page_size` (1000) per request and `concurrency` requests at a time, yielded in offset
@@ -748,7 +753,11 @@ class MailchimpClient:
             return contacts, int(total) if total is not None else None
 
         async for contacts in parallel_pages(
-            fetch, page_size=self._page_size, concurrency=concurrency, start=start
+            fetch,
+            page_size=self._page_size,
+            concurrency=concurrency,
+            start=start,
+            expected_total=expected_total,
         ):
             yield contacts
 

@@ -75,3 +75,20 @@ async def test_collection_that_grew_is_read_to_its_end_and_flat_pages_skip_empti
     pages = [p async for p in parallel_pages(growing, page_size=100, concurrency=2)]
     assert [p[0] for p in pages] == [0, 100, 200, 300, 400]
     assert sum(len(p) for p in pages) == 450
+
+
+async def test_an_expected_total_starts_the_pages_with_the_first_one() -> None:
+    books = Collection(450, 100)
+    first_done: list[int] = []
+
+    async def fetch(offset: int) -> tuple[list[int], int | None]:
+        answer = await books.fetch(offset)
+        if offset == 0:
+            first_done.append(len(books.requests))  # requests made before page 0 returned
+        return answer
+
+    pages = ordered_pages(fetch, page_size=100, concurrency=5, expected_total=450)
+    offsets = [offset async for offset, _items, _total in pages]
+    assert offsets == [0, 100, 200, 300, 400]
+    assert first_done == [5]  # all five pages were asked for at once, not after the first
+    assert sorted(books.requests) == offsets
