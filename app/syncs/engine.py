@@ -838,7 +838,7 @@ async def finalize(
             provider = provider_for_connection(resources, connection)
             if await flush_tags(resources, run_id, connection, provider, final=True):
                 # An earlier batch job is still adding some: wait for it (its rows are locked).
-                raise Retry(defer=1.0)
+                raise Retry(defer=2.0)
             finished = await unsubscribe_stale(resources, run, connection)
         except ProviderTransientError as exc:
             if job_try < max_tries:

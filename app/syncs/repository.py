@@ -280,16 +280,17 @@ class SyncRepository:
         if rows:
             await self.session.execute(insert(SyncTagAdd), list(rows))
 
-    async def tags_with_pending(self, run_id: int, at_least: int = 1) -> list[str]:
-        """Tags of the run with at least `at_least` members waiting to be added."""
+    async def tags_with_pending(self, run_id: int, at_least: int = 1) -> dict[str, int]:
+        """Tags of the run with at least `at_least` members waiting to be added, and how many
+        wait (rows another transaction is sending included)."""
         stmt = (
-            select(SyncTagAdd.tag)
+            select(SyncTagAdd.tag, func.count())
             .where(SyncTagAdd.run_id == run_id)
             .group_by(SyncTagAdd.tag)
             .having(func.count() >= at_least)
             .order_by(SyncTagAdd.tag)
         )
-        return list((await self.session.execute(stmt)).scalars())
+        return {str(tag): int(n) for tag, n in (await self.session.execute(stmt)).all()}
 
     async def claim_tag_adds(self, run_id: int, tag: str, limit: int) -> Sequence[SyncTagAdd]:
         """Up to `limit` waiting members of a tag, locked for this transaction; rows another

@@ -71,11 +71,18 @@ async def _flush_round(
         repo = SyncRepository.from_session(session)
         claimed: list[SyncTagAdd] = []
         full = False
-        for tag in await repo.tags_with_pending(run_id, threshold):
+        for tag, waiting in (await repo.tags_with_pending(run_id, threshold)).items():
+            # A savepoint per tag: rows taken but not sent are let go at once. A tag part of
+            # whose rows another job is sending is left alone (sending the rest now would cost
+            # an extra, partial segment request); the end of the run waits for that job.
+            savepoint = await session.begin_nested()
             rows = await repo.claim_tag_adds(run_id, tag, SEGMENT_SIZE)
-            if rows and len(rows) >= threshold:
-                claimed.extend(rows)
-                full = full or len(rows) >= SEGMENT_SIZE
+            if len(rows) < max(threshold, min(waiting, SEGMENT_SIZE)):
+                await savepoint.rollback()
+                continue
+            await savepoint.commit()
+            claimed.extend(rows)
+            full = full or len(rows) >= SEGMENT_SIZE
         if not claimed:
             return False
         missing: dict[str, list[str]] = {}
