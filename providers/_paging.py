@@ -121,6 +121,7 @@ async def parallel_pages(
     concurrency: int,
     start: int = 0,
     expected_total: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> AsyncIterator[list[T]]:
     """The non-empty pages of `ordered_pages`, without their offsets."""
     async for _offset, items, _total in ordered_pages(
@@ -129,6 +130,7 @@ async def parallel_pages(
         concurrency=concurrency,
         start=start,
         expected_total=expected_total,
+        stop=stop,
     ):
         if items:
             yield items

@@ -6,7 +6,7 @@ from this module (and `providers.factory`), never from a provider package.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -256,13 +256,15 @@ class NewsletterProvider(Protocol):
         concurrency: int = 4,
         start: int = 0,
         expected_total: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
         """The whole list once from offset `start`, as pages of contacts with status, last
         change and tags, `concurrency` pages in flight at a time (within the provider's limits,
         leaving room for writes). Pages are yielded in offset order (a read can resume after
         the pages it stored); a contact changed during the read may appear twice (the later
         page wins) and one added during it may be missed. `expected_total` (the list's size
-        last time) lets the pages up to it start with the first one. Archived members
+        last time) lets the pages up to it start with the first one; once `stop()` is true no
+        further page is requested (those in flight are still yielded). Archived members
         (Mailchimp) are not included: `iter_contacts(archived=True)` reads them."""
         ...
 

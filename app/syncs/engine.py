@@ -259,6 +259,14 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
             await ContactRepository.from_session(session).store_members(connection.id, run.id, rows)
             await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
 
+    stopped_early = False
+
+    def stop() -> bool:
+        # Asked only while pages remain to be requested: True means the read is unfinished.
+        nonlocal stopped_early
+        stopped_early = stopped_early or time.monotonic() > deadline
+        return stopped_early
+
     async with resources.sessionmaker() as session:
         known = await ContactRepository.from_session(session).count_members(connection.id)
     pages = provider.iter_list_state(
@@ -267,6 +275,8 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
         start=offset,
         # The list's size at the last read: its pages are requested together with the first.
         expected_total=known or None,
+        # Past the slice's deadline no further page is requested; those in flight are stored.
+        stop=stop,
     )
     try:
         async for chunk in pages:
@@ -274,12 +284,12 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
             # the stored offset lag behind: a resumed read then reads some members again.
             offset += len(chunk)
             await store(chunk, offset)
-            if time.monotonic() > deadline:
-                async with resources.transaction():
-                    enqueue_job(
-                        "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
-                    )
-                return False
+        if stopped_early:
+            async with resources.transaction():
+                enqueue_job(
+                    "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
+                )
+            return False
     finally:
         close = getattr(pages, "aclose", None)
         if close is not None:

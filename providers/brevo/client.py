@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -446,6 +446,7 @@ class BrevoClient:
         concurrency: int = 4,
         start: int = 0,
         expected_total: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
         """Every contact of the list from offset `start` (500 per request, in offset order) with
         `emailBlacklisted`, `listUnsubscribed` and `modifiedAt`, `concurrency` requests in
@@ -468,6 +469,7 @@ class BrevoClient:
             concurrency=concurrency,
             start=start,
             expected_total=expected_total,
+            stop=stop,
         ):
             yield contacts
 

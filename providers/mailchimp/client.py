@@ -21,7 +21,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -730,6 +730,7 @@ class MailchimpClient:
         concurrency: int = LIST_STATE_CONCURRENCY,
         start: int = 0,
         expected_total: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
         """Every non-archived member from offset `start` with status, last_changed and tags,
         `page_size` (1000) per request and `concurrency` requests at a time, yielded in offset
@@ -758,6 +759,7 @@ class MailchimpClient:
             concurrency=concurrency,
             start=start,
             expected_total=expected_total,
+            stop=stop,
         ):
             yield contacts
 
