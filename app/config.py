@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     BREVO_IMPORT_BATCH_SIZE: int = Field(default=10_000, ge=1, le=25_000)
     BREVO_PROCESS_POLL_S: float = Field(default=5.0, gt=0)
     ONOFFICE_PAGE_SIZE: int = Field(default=500, ge=1, le=500)
+    # Full sync: onOffice pages read at a time once the first page told the total (onOffice
+    # documents no rate limit), and provider list-state pages read at a time (within the key's
+    # shared limits: Mailchimp 10 connections, Brevo 10 requests/s).
+    ONOFFICE_READ_CONCURRENCY: int = Field(default=4, ge=1, le=16)
+    PROVIDER_READ_CONCURRENCY: int = Field(default=8, ge=1, le=10)
+    # Full sync to Mailchimp: how old the run's answer to "who opted out since the run
+    # started" may be before a batch asks the provider again (0 = before every batch).
+    OPT_OUT_RECHECK_S: float = Field(default=30.0, ge=0)
     HTTP_TIMEOUT_S: float = Field(default=30.0, gt=0)
     PROVIDER_MAX_RETRIES: int = Field(default=5, ge=0)
     WORKER_MAX_TRIES: int = Field(default=10, ge=1)

@@ -6,7 +6,7 @@ from this module (and `providers.factory`), never from a provider package.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -126,6 +126,9 @@ class UpsertResult(BaseModel):
     # The contact's state at the provider after the write, where the answer tells it (a kept
     # opt-out shows here as e.g. "unsubscribed").
     status: str | None = None
+    # With `upsert_contacts(..., defer_tags=True)`: the contact's tags the provider still
+    # lacks; the caller adds them later with `add_tags` (in bulk across many batches).
+    missing_tags: list[str] = Field(default_factory=list)
 
 
 class ProviderContact(BaseModel):
@@ -208,10 +211,21 @@ class NewsletterProvider(Protocol):
     async def ensure_fields(self, list_id: str) -> FieldMapping: ...
 
     async def upsert_contacts(
-        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        contacts: Sequence[ContactData],
+        mapping: FieldMapping,
+        *,
+        defer_tags: bool = False,
     ) -> list[UpsertResult]:
         """Create or update the contacts (subscribed unless `subscribed` is False); one result
-        per input contact, in input order. Never raises for per-contact rejections."""
+        per input contact, in input order. Never raises for per-contact rejections. With
+        `defer_tags`, tags the provider lacks are not set but reported (`missing_tags`)."""
+        ...
+
+    async def add_tags(self, list_id: str, missing: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Add each email to its tags, in bulk (Mailchimp: one static-segment request per tag
+        and 500 members); returns a reason per email whose tags could not be set. Idempotent."""
         ...
 
     async def upsert_contact(
@@ -239,12 +253,22 @@ class NewsletterProvider(Protocol):
         ...
 
     def iter_list_state(
-        self, list_id: str, *, concurrency: int = 4
+        self,
+        list_id: str,
+        *,
+        concurrency: int = 4,
+        start: int = 0,
+        expected_total: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
-        """The whole list once, as pages of contacts with status, last change and tags,
-        `concurrency` pages in flight at a time (within the provider's limits, leaving room for
-        writes). Pages arrive in completion order, not offset order; a contact changed during
-        the read may appear twice (the later page wins) and one added during it may be missed."""
+        """The whole list once from offset `start`, as pages of contacts with status, last
+        change and tags, `concurrency` pages in flight at a time (within the provider's limits,
+        leaving room for writes). Pages are yielded in offset order (a read can resume after
+        the pages it stored); a contact changed during the read may appear twice (the later
+        page wins) and one added during it may be missed. `expected_total` (the list's size
+        last time) lets the pages up to it start with the first one; once `stop()` is true no
+        further page is requested (those in flight are still yielded). Archived members
+        (Mailchimp) are not included: `iter_contacts(archived=True)` reads them."""
         ...
 
     async def count_contacts(self, list_id: str) -> int: ...

@@ -58,6 +58,17 @@ class ContactRepository:
     async def flush(self) -> None:
         await self.session.flush()
 
+    async def forget_synced(self, connection_id: int, emails: Sequence[str]) -> None:
+        """The provider may lack part of these contacts' values (e.g. a tag): the next run
+        sends them again."""
+        if emails:
+            await self.session.execute(
+                update(Contact)
+                .where(Contact.connection_id == connection_id, Contact.email.in_(list(emails)))
+                .values(synced_hash=None)
+                .execution_options(synchronize_session=False)
+            )
+
     async def update(self, contact_id: int, **values: Any) -> None:
         await self.session.execute(
             update(Contact)
@@ -230,6 +241,11 @@ class ContactRepository:
             },
         )
         await self.session.execute(stmt)
+
+    async def count_members(self, connection_id: int) -> int:
+        """Provider members stored by the connection's list reads (its last known size)."""
+        stmt = select(func.count()).where(ProviderMember.connection_id == connection_id)
+        return int(await self.session.scalar(stmt) or 0)
 
     async def members(
         self, connection_id: int, run_id: int, emails: Iterable[str]

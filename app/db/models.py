@@ -165,6 +165,24 @@ class SyncBatch(TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class SyncTagAdd(Base):
+    """A tag one synced member of a run still lacks at Mailchimp. The batch that sent the
+    member records it in the transaction that marks the batch done; the rows of a tag are
+    flushed 500 at a time as one static-segment request (and the rest at the end of the run),
+    so a run costs one segment call per tag per 500 members that need it, whatever the batches.
+    `outcome` is the member's counter, moved to `rejected` if the tag cannot be set."""
+
+    __tablename__ = "sync_tag_add"
+    __table_args__ = (Index("ix_sync_tag_add_run_tag", "run_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(320))
+    address_id: Mapped[int] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(String(16))
+
+
 class Contact(TimestampMixin, Base):
     """What the connector last synced for one email of one connection."""
 

@@ -19,8 +19,6 @@ email; every later address with the same normalised email is reported as a dupli
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -65,9 +63,12 @@ from app.db.models import (
 from app.i18n import encode, reasons
 from app.metrics import CONTACTS_SYNCED, SYNC_RUNS
 from app.resources import Resources
+from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.syncs.tags import flush_tags
 from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.models import Address, AddressUpdate, OnOfficeError, OnOfficeTransientError
+from providers._paging import ordered_pages
 from providers.base import (
     ContactData,
     FieldMapping,
@@ -173,18 +174,24 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     limit = batch_limit(resources, connection)
     async with resources.sessionmaker() as session:
         held_back = await ContactRepository.from_session(session).pending_opt_outs(connection.id)
-    offset = run.read_offset
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
-    # The next page is fetched while the current one is classified (onOffice latency overlaps
-    # with database work).
-    pending = asyncio.create_task(onoffice.read_newsletter_page(offset))
+    # Once the first page told the total, the next pages are read ONOFFICE_READ_CONCURRENCY at
+    # a time while earlier ones are classified; pages are processed strictly in offset (KdNr)
+    # order, so the duplicate rule stays exact and `read_offset` only covers processed pages.
+    # Past the slice's deadline no further page is requested; those in flight are processed.
+    pages = ordered_pages(
+        onoffice.read_newsletter_page,
+        page_size=onoffice.page_size,
+        concurrency=resources.settings.ONOFFICE_READ_CONCURRENCY,
+        start=run.read_offset,
+        stop=lambda: time.monotonic() > deadline,
+    )
+    done = False
+    offset = run.read_offset
     try:
-        while True:
-            page, total = await pending
-            next_offset = offset + len(page)
+        async for at, page, total in pages:
+            next_offset = at + len(page)
             done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
-            if not done:
-                pending = asyncio.create_task(onoffice.read_newsletter_page(next_offset))
             async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
@@ -209,10 +216,6 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             offset = next_offset
             if done:
                 break
-            if time.monotonic() > deadline:
-                async with resources.transaction():
-                    enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
-                return
     except OnOfficeError as exc:
         transient = isinstance(exc, OnOfficeTransientError)
         if transient and job_try < max_tries:
@@ -220,10 +223,11 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
         await fail_run(resources, run_id, _onoffice_failure(exc))
         return
     finally:
-        if not pending.done():
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OnOfficeError):
-                await pending
+        await pages.aclose()  # cancels the pages still in flight
+    if not done:
+        async with resources.transaction():
+            enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
+        return
     await maybe_finalize(resources, run_id)
 
 
@@ -238,43 +242,66 @@ def _provider_failure(connection: Connection, exc: ProviderError) -> str:
 async def read_provider_state(resources: Resources, run: SyncRun, connection: Connection) -> bool:
     """Read the provider's list state (status, last change, tags) into `provider_member`, in
     resumable time slices; the one pass over the audience per run, used to decide every
-    contact and to pull tags back. Returns False when a continuation job takes over."""
+    contact and to pull tags back. Pages are read `PROVIDER_READ_CONCURRENCY` at a time (each
+    request within the key's shared limits: Mailchimp's 10 connections, Brevo's 10/s) and
+    stored in offset order, so `provider_offset` only covers stored pages. Returns False when
+    a continuation job takes over."""
     assert connection.list_id is not None
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run.id, phase="provider")
     provider = provider_for_connection(resources, connection)
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     offset = run.provider_offset
-    page: list[dict[str, Any]] = []
 
-    async def store(new_offset: int) -> None:
+    async def store(page: Sequence[ProviderContact], new_offset: int) -> None:
+        rows = [_member_row(member) for member in page]
         async with resources.transaction() as session:
-            await ContactRepository.from_session(session).store_members(connection.id, run.id, page)
+            await ContactRepository.from_session(session).store_members(connection.id, run.id, rows)
             await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
 
-    async for member in provider.iter_contacts(connection.list_id, start=offset):
-        page.append(_member_row(member))
-        if len(page) < STATE_PAGE:
-            continue
-        offset += len(page)
-        await store(offset)
-        page = []
-        if time.monotonic() > deadline:
+    stopped_early = False
+
+    def stop() -> bool:
+        # Asked only while pages remain to be requested: True means the read is unfinished.
+        nonlocal stopped_early
+        stopped_early = stopped_early or time.monotonic() > deadline
+        return stopped_early
+
+    async with resources.sessionmaker() as session:
+        known = await ContactRepository.from_session(session).count_members(connection.id)
+    pages = provider.iter_list_state(
+        connection.list_id,
+        concurrency=resources.settings.PROVIDER_READ_CONCURRENCY,
+        start=offset,
+        # The list's size at the last read: its pages are requested together with the first.
+        expected_total=known or None,
+        # Past the slice's deadline no further page is requested; those in flight are stored.
+        stop=stop,
+    )
+    try:
+        async for chunk in pages:
+            # A page shorter than the page size in the middle (members removed meanwhile) makes
+            # the stored offset lag behind: a resumed read then reads some members again.
+            offset += len(chunk)
+            await store(chunk, offset)
+        if stopped_early:
             async with resources.transaction():
                 enqueue_job(
                     "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
                 )
             return False
-    offset += len(page)
-    await store(offset)
-    # Archived members are hidden from the normal listing (Mailchimp): one more pass.
-    page = []
+    finally:
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()  # cancels the pages still in flight
+    # Archived members are hidden from the normal listing (Mailchimp): one more, short read.
+    page: list[ProviderContact] = []
     async for member in provider.iter_contacts(connection.list_id, archived=True):
-        page.append(_member_row(member))
+        page.append(member)
         if len(page) >= STATE_PAGE:
-            await store(offset)
+            await store(page, offset)
             page = []
-    await store(offset)
+    await store(page, offset)
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(
             run.id, provider_read_done=True, phase="reading"
@@ -616,10 +643,16 @@ async def upsert_batch(
     try:
         # And at the provider: an opt-out since the list was read whose webhook is late or
         # lost (Mailchimp's batch subscribe would set such a member back to subscribed).
-        since = (aware(run.started_at) or utcnow()) - TIE
-        withdrawn |= await provider.recent_opt_outs(connection.list_id, since) & set(emails)
+        started = aware(run.started_at) or utcnow()
+        withdrawn |= await recent_opt_outs(
+            resources, run_id, started, started - TIE, provider, connection.list_id
+        ) & set(emails)
         contacts = [c for c in contacts if c.email not in withdrawn]
-        results = await provider.upsert_contacts(connection.list_id, contacts, mapping)
+        # Tags are not added per batch: the members a tag still lacks are recorded with the
+        # batch's results and added 500 at a time across the run (app/syncs/tags.py).
+        results = await provider.upsert_contacts(
+            connection.list_id, contacts, mapping, defer_tags=provider.supports_tags
+        )
         await _remove_tags(provider, connection.list_id, payload, results)
     except ProviderTransientError as exc:
         if job_try < max_tries:
@@ -645,7 +678,14 @@ async def upsert_batch(
             UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
             for c in contacts
         ]
-    await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
+    last = await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
+    if last:
+        return  # sync.finalize adds the tags still waiting
+    try:
+        await flush_tags(resources, run_id, connection, provider, final=False)
+    except ProviderError as exc:
+        # The members stay recorded; a later batch or the end of the run adds them.
+        log.warning("sync.tags_deferred", extra={"run_id": run_id, "error": exc.message})
 
 
 async def _remove_tags(
@@ -670,18 +710,21 @@ async def apply_results(
     payload: Sequence[dict[str, Any]],
     results: Sequence[UpsertResult],
     withdrawn: frozenset[str] | set[str] = frozenset(),
-) -> None:
+) -> bool:
+    """Record one outcome per contact of the batch and mark it done; True when it was the
+    run's last batch (sync.finalize is enqueued)."""
     by_email = {normalise_email(r.email): r for r in results}
     counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
     counts["opted_out"] = 0
     problems: list[dict[str, Any]] = []
+    tag_adds: list[dict[str, Any]] = []
     now = utcnow()
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         chunks = await repo.pending_chunks(run_id, batch_no)
         if not chunks:
-            return
+            return False
         rows = await ContactRepository.from_session(session).by_emails(
             connection.id, (item["email"] for item in payload)
         )
@@ -732,6 +775,16 @@ async def apply_results(
                 UpsertOutcome.unchanged: "unchanged",
             }.get(result.outcome, "synced_unspecified")
             counts[key] += 1
+            tag_adds.extend(
+                {
+                    "run_id": run_id,
+                    "tag": tag,
+                    "email": item["email"],
+                    "address_id": item["address_id"],
+                    "outcome": key,
+                }
+                for tag in result.missing_tags
+            )
             if row is not None:
                 row.synced_hash = item["hash"]
                 row.rejected_hash = None
@@ -741,6 +794,7 @@ async def apply_results(
                 row.provider_status, row.provider_changed_at = SUBSCRIBED, now
                 row.provider_id = result.provider_id or row.provider_id
         await repo.add_problems(problems)
+        await repo.add_tag_adds(tag_adds)
         for chunk in chunks:
             chunk.status = "done"
             chunk.payload = []
@@ -751,6 +805,8 @@ async def apply_results(
                 CONTACTS_SYNCED.labels(provider, outcome).inc(n)
         if progress.reading_done and progress.batches_done >= progress.batches_total:
             enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+            return True
+    return False
 
 
 # -------------------------------------------------------------------------------------------------
@@ -789,6 +845,10 @@ async def finalize(
         return
     if run.phase != "tags":
         try:
+            provider = provider_for_connection(resources, connection)
+            if await flush_tags(resources, run_id, connection, provider, final=True):
+                # An earlier batch job is still adding some: wait for it (its rows are locked).
+                raise Retry(defer=2.0)
             finished = await unsubscribe_stale(resources, run, connection)
         except ProviderTransientError as exc:
             if job_try < max_tries:
@@ -1099,7 +1159,13 @@ async def _allowed_tags(onoffice: Any) -> dict[str, str] | None:
 
 async def fail_run(resources: Resources, run_id: int, message: str) -> None:
     async with resources.transaction() as session:
-        await SyncRepository.from_session(session).set_run(
+        repo = SyncRepository.from_session(session)
+        unsent = await repo.unsent_tag_emails(run_id)
+        run = await repo.get_run(run_id) if unsent else None
+        if run is not None:
+            # Sent without the tags they still lack: the next run sends them again.
+            await ContactRepository.from_session(session).forget_synced(run.connection_id, unsent)
+        await repo.set_run(
             run_id,
             status=SyncRunStatus.failed,
             phase="failed",

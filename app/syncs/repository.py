@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import (
@@ -14,6 +14,7 @@ from app.db.models import (
     SyncBatch,
     SyncRun,
     SyncRunStatus,
+    SyncTagAdd,
 )
 from app.db.repository import insert_ignore
 
@@ -272,3 +273,41 @@ class SyncRepository:
             .subquery()
         )
         return int(await self.session.scalar(select(func.count()).select_from(pending)) or 0)
+
+    # Tags still to add (Mailchimp static segments) -------------------------------------------
+
+    async def add_tag_adds(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(SyncTagAdd), list(rows))
+
+    async def tags_with_pending(self, run_id: int, at_least: int = 1) -> dict[str, int]:
+        """Tags of the run with at least `at_least` members waiting to be added, and how many
+        wait (rows another transaction is sending included)."""
+        stmt = (
+            select(SyncTagAdd.tag, func.count())
+            .where(SyncTagAdd.run_id == run_id)
+            .group_by(SyncTagAdd.tag)
+            .having(func.count() >= at_least)
+            .order_by(SyncTagAdd.tag)
+        )
+        return {str(tag): int(n) for tag, n in (await self.session.execute(stmt)).all()}
+
+    async def claim_tag_adds(self, run_id: int, tag: str, limit: int) -> Sequence[SyncTagAdd]:
+        """Up to `limit` waiting members of a tag, locked for this transaction; rows another
+        transaction holds are skipped (two workers never send the same members)."""
+        stmt = (
+            select(SyncTagAdd)
+            .where(SyncTagAdd.run_id == run_id, SyncTagAdd.tag == tag)
+            .order_by(SyncTagAdd.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def delete_tag_adds(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self.session.execute(delete(SyncTagAdd).where(SyncTagAdd.id.in_(list(ids))))
+
+    async def unsent_tag_emails(self, run_id: int) -> list[str]:
+        stmt = select(SyncTagAdd.email).where(SyncTagAdd.run_id == run_id).distinct()
+        return list((await self.session.execute(stmt)).scalars())

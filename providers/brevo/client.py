@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -172,8 +172,14 @@ class BrevoClient:
     # -- contacts -----------------------------------------------------------------------------
 
     async def upsert_contacts(
-        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        contacts: Sequence[ContactData],
+        mapping: FieldMapping,
+        *,
+        defer_tags: bool = False,
     ) -> list[UpsertResult]:
+        """Brevo contacts carry no tags, so `defer_tags` changes nothing."""
         results: list[UpsertResult | None] = [None] * len(contacts)
         valid: list[tuple[int, ContactData]] = []
         for index, contact in enumerate(contacts):
@@ -303,6 +309,10 @@ class BrevoClient:
         """Brevo contacts have no tags; the connector's tags are not mirrored there."""
         return None
 
+    async def add_tags(self, list_id: str, missing: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Brevo contacts have no tags: nothing to add."""
+        return {}
+
     async def iter_contacts(
         self, list_id: str, *, start: int = 0, archived: bool = False
     ) -> AsyncIterator[ProviderContact]:
@@ -314,10 +324,17 @@ class BrevoClient:
             yield self._to_contact(raw, list_no)
 
     async def iter_list_state(
-        self, list_id: str, *, concurrency: int = 4
+        self,
+        list_id: str,
+        *,
+        concurrency: int = 4,
+        start: int = 0,
+        expected_total: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
-        """Every contact of the list (500 per request) with `emailBlacklisted`,
-        `listUnsubscribed` and `modifiedAt`, `concurrency` requests in flight; each request
+        """Every contact of the list from offset `start` (500 per request, in offset order) with
+        `emailBlacklisted`, `listUnsubscribed` and `modifiedAt`, `concurrency` requests in
+        flight; each request
         waits for the shared /contacts pacer, so the account's 10/s holds whatever the
         concurrency (it only overlaps latency)."""
         list_no = int(list_id)
@@ -331,7 +348,12 @@ class BrevoClient:
             return contacts, total if isinstance(total, int) else None
 
         async for contacts in parallel_pages(
-            fetch, page_size=_PAGE_CONTACTS, concurrency=concurrency
+            fetch,
+            page_size=_PAGE_CONTACTS,
+            concurrency=concurrency,
+            start=start,
+            expected_total=expected_total,
+            stop=stop,
         ):
             yield contacts
 

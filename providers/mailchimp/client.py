@@ -21,7 +21,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -379,9 +379,15 @@ class MailchimpClient:
     # ------------------------------------------------------------------------------------------
 
     async def upsert_contacts(
-        self, list_id: str, contacts: Sequence[ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        contacts: Sequence[ContactData],
+        mapping: FieldMapping,
+        *,
+        defer_tags: bool = False,
     ) -> list[UpsertResult]:
-        """Batch subscribe (create or update, status per contact), then add missing tags."""
+        """Batch subscribe (create or update, status per contact), then add missing tags (or,
+        with `defer_tags`, report them in `missing_tags` for a later `add_tags`)."""
         by_email: dict[str, UpsertResult] = {}
         unique: dict[str, ContactData] = {}
         for contact in contacts:
@@ -390,11 +396,15 @@ class MailchimpClient:
         items = list(unique.items())
         for start in range(0, len(items), BATCH_SIZE):
             chunk = dict(items[start : start + BATCH_SIZE])
-            by_email.update(await self._batch_subscribe(list_id, chunk, mapping))
+            by_email.update(await self._batch_subscribe(list_id, chunk, mapping, defer_tags))
         return [by_email[contact.email.strip().lower()] for contact in contacts]
 
     async def _batch_subscribe(
-        self, list_id: str, chunk: dict[str, ContactData], mapping: FieldMapping
+        self,
+        list_id: str,
+        chunk: dict[str, ContactData],
+        mapping: FieldMapping,
+        defer_tags: bool = False,
     ) -> dict[str, UpsertResult]:
         body = {
             "update_existing": True,
@@ -430,6 +440,10 @@ class MailchimpClient:
             for email, member in members
             if email in chunk and (tags := _missing_tags(member, chunk[email].tags))
         }
+        if defer_tags:
+            for email, tags in missing.items():
+                results[email].missing_tags = tags
+            missing = {}
         for email, failure in (await self._add_tags_in_bulk(list_id, missing)).items():
             results[email] = UpsertResult(
                 email=email,
@@ -447,8 +461,13 @@ class MailchimpClient:
             for email in chunk
         }
 
+    async def add_tags(self, list_id: str, missing: Mapping[str, Sequence[str]]) -> dict[str, str]:
+        """Add each member (by email) to the given tags in bulk; a reason per email whose tags
+        could not be set (see `_add_tags_in_bulk`). Adding a member twice is harmless."""
+        return await self._add_tags_in_bulk(list_id, missing)
+
     async def _add_tags_in_bulk(
-        self, list_id: str, missing: dict[str, list[str]]
+        self, list_id: str, missing: Mapping[str, Sequence[str]]
     ) -> dict[str, str]:
         """Add each member (by email) to the tags it lacks; returns a reason per email whose
         tags could not be set.
@@ -699,12 +718,19 @@ class MailchimpClient:
             yield await self._to_contact(list_id, member)
 
     async def iter_list_state(
-        self, list_id: str, *, concurrency: int = LIST_STATE_CONCURRENCY
+        self,
+        list_id: str,
+        *,
+        concurrency: int = LIST_STATE_CONCURRENCY,
+        start: int = 0,
+        expected_total: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
-        """Every non-archived member with status, last_changed and tags, `page_size` (1000) per
-        request and `concurrency` requests at a time. Each request also holds a slot of the
-        shared limiter, so with the default 4 the key keeps 6 of its 10 connections for writes.
-        Members with more than 50 tags cost one extra read each (the embedded view is capped)."""
+        """Every non-archived member from offset `start` with status, last_changed and tags,
+        `page_size` (1000) per request and `concurrency` requests at a time, yielded in offset
+        order. Each request also holds a slot of the shared limiter, so with the default 4 the
+        key keeps 6 of its 10 connections for writes. Members with more than 50 tags cost one
+        extra read each (the embedded view is capped)."""
         fields = ",".join(f"members.{name}" for name in _STATE_FIELDS.split(","))
 
         async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
@@ -722,7 +748,12 @@ class MailchimpClient:
             return contacts, int(total) if total is not None else None
 
         async for contacts in parallel_pages(
-            fetch, page_size=self._page_size, concurrency=concurrency
+            fetch,
+            page_size=self._page_size,
+            concurrency=concurrency,
+            start=start,
+            expected_total=expected_total,
+            stop=stop,
         ):
             yield contacts
 
@@ -748,20 +779,26 @@ class MailchimpClient:
         return int(page.get("total_items") or 0)
 
     async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
-        """One filtered read per opt-out status (changes since `since` are few)."""
-        found: set[str] = set()
-        for status in ("unsubscribed", "cleaned", "archived", "pending"):
-            async for member in self._paginate(
-                f"/lists/{list_id}/members",
-                "members",
-                fields="members.email_address",
-                params={
-                    "status": status,
-                    "since_last_changed": since.astimezone(UTC).isoformat(timespec="seconds"),
-                },
-            ):
-                found.add(str(member.get("email_address", "")).strip().lower())
-        return found
+        """One filtered read per opt-out status, at the same time (changes since `since` are
+        few). Filtering by `since_last_changed` alone would be one read, but it lists every
+        member the run's own batches just wrote too."""
+
+        async def of_status(status: str) -> set[str]:
+            return {
+                str(member.get("email_address", "")).strip().lower()
+                async for member in self._paginate(
+                    f"/lists/{list_id}/members",
+                    "members",
+                    fields="members.email_address",
+                    params={
+                        "status": status,
+                        "since_last_changed": since.astimezone(UTC).isoformat(timespec="seconds"),
+                    },
+                )
+            }
+
+        statuses = ("unsubscribed", "cleaned", "archived", "pending")
+        return set().union(*await asyncio.gather(*(of_status(s) for s in statuses)))
 
     async def count_subscribed(self, list_id: str) -> int:
         page = await self._request(

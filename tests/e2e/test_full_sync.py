@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import math
 from collections import Counter
 from typing import Any
 
@@ -102,6 +103,23 @@ class TestMailchimpFullSync:
             assert counts["reconciled"] is True
             batch_calls = world.mailchimp.request_counts["POST /3.0/lists/{list_id}"]
             assert batch_calls == run["progress"]["batches_total"], world.mailchimp.request_counts
+            # Tags cost one segment request per tag per 500 members needing it across the run
+            # (not per batch), and nothing per contact.
+            owner_rows = {a["id"]: a for a in addresses}
+            needing = Counter(
+                tag
+                for email, address_id in expected["owners"].items()
+                if email not in (compliance, forgotten)
+                for tag in set(owner_rows[address_id].get("NewsletterTag") or [])
+            )
+            assert len(needing) >= 2, needing
+            segment_calls = world.mailchimp.request_counts[
+                "POST /3.0/lists/{list_id}/segments/{segment_id}"
+            ]
+            assert segment_calls == sum(math.ceil(n / 500) for n in needing.values())
+            assert segment_calls < batch_calls * len(needing)
+            member_tags = "POST /3.0/lists/{list_id}/members/{subscriber_hash}/tags"
+            assert world.mailchimp.request_counts.get(member_tags, 0) <= 1  # the label rename
             assert (
                 counts["synced"]
                 + counts["duplicates"]
@@ -124,6 +142,10 @@ class TestMailchimpFullSync:
                 assert member.merge_fields.get("LNAME", "") == (a.get("Name") or "").strip()
                 tags = {t for t in member.tags}
                 assert set(a.get("NewsletterTag") or []) <= tags
+            for email, address_id in expected["owners"].items():
+                if email not in (compliance, forgotten):
+                    wanted = set(by_id[address_id].get("NewsletterTag") or [])
+                    assert wanted <= set(subscribed[email].tags), email
 
             # Problem rows are exactly the excluded addresses (+ the two rejections).
             rows = (

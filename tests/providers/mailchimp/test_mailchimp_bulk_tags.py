@@ -186,3 +186,25 @@ class TestConcurrentWorkers:
         assert state.request_counts[MEMBER_TAGS] == 0
         for item in [*batch_a, *batch_b]:
             assert tags_of(state, list_id, item.email) == {"Mieter", "VIP"}
+
+
+async def test_deferred_tags_are_reported_then_added_500_per_request_across_batches(
+    client: MailchimpClient, state: MailchimpState, list_id: str
+) -> None:
+    """The full sync's way: batches without tag requests, then one segment request per tag and
+    500 members whatever the number of batches."""
+    missing: dict[str, list[str]] = {}
+    for batch in range(3):  # three batches of 400, every member tagged "Kunde"
+        contacts = [tagged(f"d{batch}-{n}@example.com", "Kunde") for n in range(400)]
+        results = await client.upsert_contacts(list_id, contacts, MAPPING, defer_tags=True)
+        assert all(r.missing_tags == ["Kunde"] for r in results)
+        missing |= {r.email: r.missing_tags for r in results}
+    assert tag_requests(state) == 0
+    assert tags_of(state, list_id, "d0-0@example.com") == set()
+
+    assert await client.add_tags(list_id, missing) == {}
+    assert state.request_counts[ADD_TO_SEGMENT] == 3  # ceil(1200 / 500), not one per batch
+    assert state.request_counts[MEMBER_TAGS] == 0
+    assert all(tags_of(state, list_id, email) == {"Kunde"} for email in missing)
+    assert await client.add_tags(list_id, missing) == {}  # idempotent
+    assert all(tags_of(state, list_id, email) == {"Kunde"} for email in missing)
