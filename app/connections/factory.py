@@ -47,6 +47,21 @@ def provider_label(provider: str) -> str:
     return found.label if found is not None else provider
 
 
+def supports_tags(provider: str) -> bool:
+    """Whether the provider's contacts carry tags (and tags flow back to onOffice)."""
+    found = PROVIDER_CLASSES.get(provider)
+    return bool(found is not None and found.supports_tags)
+
+
+def sync_batch_size(settings: Settings, provider: str) -> int:
+    """Contacts per full-sync provider job: Mailchimp's batch subscribe takes 500; a Brevo
+    import is worth making large, because each one costs a poll in a 100-requests-per-hour
+    bucket."""
+    if provider == ProviderName.brevo:
+        return settings.BREVO_IMPORT_BATCH_SIZE
+    return settings.SYNC_BATCH_SIZE
+
+
 def provider_api_urls(settings: Settings) -> dict[str, str]:
     """Each provider's configured API base URL (Mailchimp's with its `{dc}` placeholder)."""
     return {

@@ -29,7 +29,12 @@ from typing import Any
 from arq.worker import Retry
 
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
-from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.factory import (
+    onoffice_for_tenant,
+    provider_for_connection,
+    supports_tags,
+    sync_batch_size,
+)
 from app.connections.repository import ConnectionRepository
 from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, provider_signal
@@ -74,7 +79,6 @@ from providers.base import (
     FieldMapping,
     ProviderContact,
     ProviderError,
-    ProviderName,
     ProviderRequestError,
     ProviderTransientError,
     UpsertOutcome,
@@ -109,11 +113,8 @@ def finalize_job_id(run_id: int) -> str:
 
 
 def batch_limit(resources: Resources, connection: Connection) -> int:
-    """Contacts per provider job: Mailchimp's batch subscribe takes 500; a Brevo import is
-    worth making large, because each one costs a poll in a 100-requests-per-hour bucket."""
-    if connection.provider == ProviderName.brevo:
-        return resources.settings.BREVO_IMPORT_BATCH_SIZE
-    return resources.settings.SYNC_BATCH_SIZE
+    """Contacts per provider job (the provider's choice, see the factory)."""
+    return sync_batch_size(resources.settings, connection.provider)
 
 
 def default_language(connection: Connection) -> Language:
@@ -857,7 +858,7 @@ async def finalize(
             return
         if not finished:
             return  # a continuation job goes on
-    if connection.provider != ProviderName.mailchimp:
+    if not supports_tags(connection.provider):  # no tags to pull back
         await complete_run(resources, run_id, connection)
         return
     async with resources.transaction() as session:
