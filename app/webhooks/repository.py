@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import InboundEvent, InboundEventStatus
+from app.db.models import InboundEvent, InboundEventStatus, Problem, ProblemKind, SyncRun
 from app.db.repository import dialect_insert
 
 # Rows per INSERT: far below SQLite's bound-parameter limit, few round trips for a batch of 500.
@@ -184,3 +184,33 @@ class InboundEventRepository:
             .group_by(InboundEvent.status)
         )
         return {str(k): int(n) for k, n in (await self.session.execute(stmt)).all()}
+
+    async def pending_after(self, connection_id: int, after_id: int) -> bool:
+        """Whether a pending event of the connection arrived after `after_id`."""
+        stmt = (
+            select(InboundEvent.id)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status == InboundEventStatus.pending,
+                InboundEvent.id > after_id,
+            )
+            .limit(1)
+        )
+        return (await self.session.scalar(stmt)) is not None
+
+    async def duplicate_address_ids(self, connection_id: int, emails: Sequence[str]) -> list[int]:
+        """onOffice address ids the connection's full syncs reported as duplicates of one of
+        `emails` (normalised); they may carry stray spaces an exact read would miss."""
+        if not emails:
+            return []
+        stmt = (
+            select(Problem.address_id)
+            .join(SyncRun, SyncRun.id == Problem.run_id)
+            .where(
+                SyncRun.connection_id == connection_id,
+                Problem.kind == ProblemKind.duplicate,
+                func.lower(func.trim(Problem.email)).in_(list(set(emails))),
+            )
+            .distinct()
+        )
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]
