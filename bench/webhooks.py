@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +130,13 @@ def address_records(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def unsubscribe_form(n: int, list_id: str) -> dict[str, str]:
+def unsubscribe_form(n: int, list_id: str, fired_at: str) -> dict[str, str]:
+    # `fired_at` is now (Mailchimp's clock, UTC, to the second): after the full sync, so the
+    # consent rule applies the opt-out without re-reading the member (an older time would make
+    # the connector confirm it at Mailchimp, where this benchmark never unsubscribed anyone).
     return {
         "type": "unsubscribe",
-        "fired_at": f"2026-12-01 10:{n // 60 % 60:02d}:{n % 60:02d}",
+        "fired_at": fired_at,
         "data[action]": "unsub",
         "data[reason]": "manual",
         "data[email]": f"person{n}@example.de",
@@ -204,7 +208,10 @@ async def run_phase(
     latency_ms = LATENCIES_MS[latency]
     await client.post(f"{onoffice}/_control/latency", json={"seconds": latency_ms / 1000})
     targets = range(first, first + args.events)
-    forms = [unsubscribe_form(n, list_id) for n in targets]
+    # More than the consent rule's 5 s tie after the sync's last change.
+    await asyncio.sleep(6)
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    forms = [unsubscribe_form(n, list_id, now) for n in targets]
     note(f"[{latency}] sending {args.events} unsubscribes, {args.senders} senders")
     burst_s, acks, errors, latencies = await burst(hook_url, forms, args.senders)
     note(f"[{latency}] burst took {burst_s:.1f} s ({acks} acknowledged); waiting for onOffice")
