@@ -86,8 +86,7 @@ async def _store(
 ) -> int:
     """The one INSERT before the answer, then the drain kick (one Redis command; a no-op while
     the connection's drain runs). A failed kick loses nothing: the sweep starts the drain."""
-    async with resources.transaction() as session:
-        stored = await webhook_service.store(session, source, connection, events)
+    stored = await webhook_service.store(resources, source, connection, events)
     if stored:
         try:
             await owner.kick(resources, connection.id)

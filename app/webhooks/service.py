@@ -102,24 +102,25 @@ class WebhookService:
 
     async def store(
         self,
-        session: AsyncSession,
+        resources: Resources,
         source: str,
         connection: Connection,
         events: Sequence[ProviderEvent],
     ) -> int:
-        """Store the events (deduplicated per connection): one multi-row INSERT. The caller
-        kicks the connection's drain after the commit (`app.webhooks.owner.kick`)."""
-        repo = InboundEventRepository.from_session(session)
-        ids = await repo.create_many_on_conflict_do_nothing(
-            source=source,
-            # Scoped to the connection: another tenant's identical event is not a duplicate.
-            events=[
-                (f"c{connection.id}:{event.dedupe_key}", event.model_dump(mode="json"))
-                for event in events
-            ],
-            received_at=utcnow(),
-            connection_id=connection.id,
-        )
+        """Store the events (deduplicated per connection): one INSERT, committed. The caller
+        kicks the connection's drain afterwards (`app.webhooks.owner.kick`)."""
+        async with resources.engine.begin() as conn:
+            ids = await InboundEventRepository.ingest(
+                conn,
+                source=source,
+                # Scoped to the connection: another tenant's identical event is not a duplicate.
+                events=[
+                    (f"c{connection.id}:{event.dedupe_key}", event.model_dump(mode="json"))
+                    for event in events
+                ],
+                received_at=utcnow(),
+                connection_id=connection.id,
+            )
         WEBHOOK_EVENTS.labels(source, "stored").inc(len(ids))
         WEBHOOK_EVENTS.labels(source, "duplicate").inc(len(events) - len(ids))
         log.info(

@@ -56,10 +56,9 @@ async def store(resources: Resources, hooked: Hooked, forms: list[list[tuple[str
     token = hooked.hook_url.rsplit("/", 1)[1]
     connection = await webhook_service.cached_connection(resources, "mailchimp", token)
     stored = 0
-    async with resources.transaction() as session:
-        for fields in forms:
-            events = webhook_service.parse_mailchimp(fields)
-            stored += await webhook_service.store(session, "mailchimp", connection, events)
+    for fields in forms:
+        events = webhook_service.parse_mailchimp(fields)
+        stored += await webhook_service.store(resources, "mailchimp", connection, events)
     return connection.id if stored else -connection.id
 
 
