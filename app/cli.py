@@ -40,12 +40,15 @@ def serve(host: str, port: int, reload: bool) -> None:
     )
 
 
-def worker() -> None:
-    from arq.worker import run_worker
+def worker(queues: str | None = None) -> None:
+    from app.config import get_settings
+    from app.worker.settings import parse_queues, run_workers
 
-    from app.worker.settings import WorkerSettings, worker_options
-
-    run_worker(WorkerSettings, **worker_options())  # type: ignore[arg-type]
+    try:
+        names = parse_queues(queues or get_settings().WORKER_QUEUES)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    run_workers(names)
 
 
 def _lang(code: str) -> str:
@@ -93,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument("--reload", action="store_true")
     p_serve.add_argument("--no-migrate", action="store_true")
-    sub.add_parser("worker", help="run the arq worker (needs REDIS_URL)")
+    p_worker = sub.add_parser("worker", help="run the arq worker (needs REDIS_URL)")
+    p_worker.add_argument(
+        "--queues",
+        help="queues to serve, comma-separated: interactive (webhooks, incremental, sweeps), "
+        "bulk (full syncs); default WORKER_QUEUES (both in this process)",
+    )
     p_migrate = sub.add_parser("migrate", help="upgrade the database schema")
     p_migrate.add_argument("revision", nargs="?", default="head")
     sub.add_parser("genkey", help="print a new ENCRYPTION_KEY")
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             migrate()
         serve(args.host, args.port, args.reload)
     elif args.command == "worker":
-        worker()
+        worker(args.queues)
     elif args.command == "migrate":
         migrate(revision=args.revision)
     elif args.command == "demo":

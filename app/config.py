@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     WORKER_MAX_TRIES: int = Field(default=10, ge=1)
     WORKER_CONCURRENCY: int = Field(default=10, ge=1)
     WORKER_JOB_TIMEOUT_S: int = Field(default=120, ge=5)
+    # The arq queues `connector worker` serves (comma-separated): `interactive` (webhook
+    # drains, incremental pushes and polls, the periodic sweeps) and `bulk` (full-sync jobs).
+    # Both in one process by default; a deployment may run separate workers per queue.
+    WORKER_QUEUES: str = Field(
+        default="interactive,bulk",
+        pattern=r"^\s*(interactive|bulk)(\s*,\s*(interactive|bulk))*\s*$",
+    )
     INBOUND_EVENT_MAX_ATTEMPTS: int = Field(default=20, ge=1)
     # Mailchimp "Archive All": this many archive/delete events of one list within
     # ARCHIVE_BURST_WINDOW_S are held for a user to apply or dismiss; a single archive/delete

@@ -407,7 +407,101 @@ class OnOfficeClient:
             results.extend(await self._send(batch))
         return results
 
+    async def run_each(self, actions: Sequence[Action]) -> list[dict[str, Any] | OnOfficeError]:
+        """Send the actions, several per HTTP request, and return each action's own outcome: its
+        result, or the typed error onOffice reported for that action alone (the others of the
+        request are not affected). A request that fails as a whole (transport, 5xx, a top-level
+        error such as "not authenticated") still raises; actions of the requests before it were
+        applied, which the caller learns from `RequestsFailed.done`."""
+        outcomes: list[dict[str, Any] | OnOfficeError] = []
+        for batch in _chunks(actions, self._actions_per_request):
+            try:
+                response = await self._post_with_retries(batch)
+                outcomes.extend(_action_outcomes(response, batch))
+            except OnOfficeError as exc:
+                raise RequestsFailed(outcomes, exc) from exc
+        return outcomes
+
+    def address_action(self, address_id: int, update: AddressUpdate) -> Action | None:
+        """The modify action for one address (None when the update changes nothing)."""
+        params = _update_parameters(update)
+        return Action(MODIFY, "address", params, resourceid=int(address_id)) if params else None
+
+    def activity_action(self, item: ActivityCreate) -> Action:
+        """The agentslog create action of one activity (one entry per address id)."""
+        params: dict[str, Any] = {
+            "addressids": [int(i) for i in item.address_ids],
+            "actionkind": item.kind,
+            "note": item.note,
+        }
+        if item.type:
+            params["actiontype"] = item.type
+        if item.at:
+            params["datetime"] = format_datetime(item.at, self._tz)
+        return Action(CREATE, "agentslog", params)
+
+    async def find_addresses_by_emails(
+        self, emails: Sequence[str], *, known_ids: Sequence[int] = ()
+    ) -> dict[str, list[Address]]:
+        """Addresses whose main email is one of `emails` (case and surrounding spaces ignored),
+        by wanted email (casefolded), in one request: an `in` read on `Email` (onOffice compares
+        like MySQL: case-insensitive, trailing spaces ignored) and a read of `known_ids` (records
+        the caller knows carry one of these emails, e.g. with a leading space), matched locally.
+        """
+        wanted = {e.strip().casefold() for e in emails if e.strip()}
+        found: dict[str, list[Address]] = {email: [] for email in wanted}
+        if not wanted:
+            return found
+        values = sorted(wanted)
+        actions = [
+            Action(
+                READ,
+                "address",
+                {
+                    "data": self._address_fields(),
+                    "filter": {"Email": [{"op": "in", "val": list(chunk)}]},
+                    "listlimit": MAX_LIST_LIMIT,
+                    "listoffset": 0,
+                },
+            )
+            # Several emails may share many addresses (duplicates): chunks well below a page.
+            for chunk in _chunks(values, MAX_LIST_LIMIT // 2)
+        ]
+        ids = sorted({int(i) for i in known_ids})
+        actions += [
+            Action(
+                READ,
+                "address",
+                {"data": self._address_fields(), "recordids": list(c), "listlimit": MAX_LIST_LIMIT},
+            )
+            for c in _chunks(ids, MAX_LIST_LIMIT)
+        ]
+        results = await self._read_with_fallbacks(actions)
+        seen: set[int] = set()
+        overflow: list[str] = []
+        for action, result in zip(actions, results, strict=True):
+            total = _cntabsolute(result)
+            records = self._addresses_of(result)
+            if "filter" in action.parameters and total is not None and total > len(records):
+                overflow.extend(action.parameters["filter"]["Email"][0]["val"])
+            for address in records:
+                key = address.email.strip().casefold()
+                if key in found and address.id not in seen:
+                    seen.add(address.id)
+                    found[key].append(address)
+        for email in overflow:  # more matches than one page: read that email on its own
+            for address in await self.find_addresses_by_email(email):
+                if address.id not in seen:
+                    seen.add(address.id)
+                    found[email].append(address)
+        for addresses in found.values():
+            addresses.sort(key=lambda a: a.id)
+        return found
+
     async def _send(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
+        return _check_response(await self._post_with_retries(actions), actions)
+
+    async def _post_with_retries(self, actions: Sequence[Action]) -> httpx.Response:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1),
             wait=wait_exponential_jitter(
@@ -433,7 +527,7 @@ class OnOfficeClient:
             raise OnOfficeTransientError(
                 f"onOffice answered HTTP {exc.status_code}; will retry later"
             ) from exc
-        return _check_response(response, actions)
+        return response
 
     async def _post(self, body: dict[str, Any]) -> httpx.Response:
         try:
@@ -483,6 +577,49 @@ def _log_retry(retry_state: Any) -> None:
         "onoffice.retry",
         extra={"attempt": retry_state.attempt_number, "error": type(exc).__name__},
     )
+
+
+class RequestsFailed(OnOfficeError):
+    """`run_each`: a request failed as a whole; `done` holds the outcomes of the actions sent
+    (and answered) before it, `error` what failed."""
+
+    def __init__(self, done: list[dict[str, Any] | OnOfficeError], error: OnOfficeError) -> None:
+        super().__init__(str(error), errorcode=error.errorcode)
+        self.done = done
+        self.error = error
+
+
+def _action_outcomes(
+    response: httpx.Response, actions: Sequence[Action]
+) -> list[dict[str, Any] | OnOfficeError]:
+    """Each action's result or its own error; a failure of the whole request raises."""
+    try:
+        return list(_check_response(response, actions))
+    except OnOfficeError as exc:
+        error = exc
+    # One or more actions failed: onOffice ran the others (each action stands alone).
+    try:
+        payload = response.json()
+    except ValueError:
+        raise error from None
+    body = payload.get("response") if isinstance(payload, Mapping) else None
+    raw = body.get("results") if isinstance(body, Mapping) else None
+    results = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+    failed = [
+        r for r in results if isinstance(r.get("status"), Mapping) and r["status"].get("errorcode")
+    ]
+    if len(results) != len(actions) or not failed:
+        raise error  # the request failed as a whole
+    outcomes: list[dict[str, Any] | OnOfficeError] = []
+    for action, result in zip(actions, results, strict=True):
+        status = result.get("status")
+        code = _as_int(status.get("errorcode")) if isinstance(status, Mapping) else 0
+        if code:
+            text = str(status.get("message") or "") if isinstance(status, Mapping) else ""
+            outcomes.append(error_for(code, text, context=_describe(action)))
+        else:
+            outcomes.append(dict(result))
+    return outcomes
 
 
 def _check_response(response: httpx.Response, actions: Sequence[Action]) -> list[dict[str, Any]]:

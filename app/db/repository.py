@@ -6,14 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
-def dialect_insert(session: AsyncSession) -> Any:
+def dialect_insert(session: AsyncSession | AsyncConnection) -> Any:
     """The dialect's INSERT construct (both offer ON CONFLICT … and RETURNING)."""
-    bind = session.get_bind()
-    return sqlite.insert if bind.dialect.name == "sqlite" else postgresql.insert
+    dialect = (
+        session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+    )
+    return sqlite.insert if dialect.name == "sqlite" else postgresql.insert
 
 
 async def insert_ignore(

@@ -1,4 +1,6 @@
-"""Apply stored provider events to onOffice, in the order they arrived, one connection at a time.
+"""Apply stored provider events to onOffice: the rules per event (`EventApplier`), the burst
+hold and the outcome bookkeeping. The drain (`app.webhooks.drain`) runs them in batches
+(`app.webhooks.batch`), in the order the events arrived, one connection at a time.
 
 Every event ends `applied`, `ignored` (with the reason in `last_error`) or, after
 INBOUND_EVENT_MAX_ATTEMPTS failed tries, `failed`; until then it stays `pending` and is retried
@@ -15,15 +17,11 @@ never repeats an activity that was already written.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 
-from arq.worker import Retry
-
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
-from app.connections.repository import ConnectionRepository
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
     EXPLICIT_NO,
@@ -42,10 +40,7 @@ from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus,
 from app.i18n import has_key, t
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.resources import Resources
-from app.webhooks.jobs import apply_job_id
 from app.webhooks.repository import InboundEventRepository
-from app.worker.locks import exclusive
-from app.worker.queue import compute_backoff, enqueue_job
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
     ActivityCreate,
@@ -54,21 +49,15 @@ from onoffice_client.models import (
     AddressUpdate,
     NewsletterStatus,
     OnOfficeClaimError,
-    OnOfficeError,
-    OnOfficeTransientError,
 )
 from providers.base import (
-    ProviderError,
     ProviderEvent,
     ProviderEventType,
-    ProviderTransientError,
 )
 
 log = logging.getLogger(__name__)
 
-EVENTS_PER_JOB = 200
 ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
-ROUNDS_PER_JOB = 5
 ACTIVITY_KIND = "Newsletter"
 PROVIDER_LABELS = {"mailchimp": "Mailchimp", "brevo": "Brevo"}
 
@@ -416,86 +405,6 @@ class EventApplier:
         return kind, wanted
 
 
-async def apply_pending(
-    resources: Resources, connection_id: int, *, job_try: int = 1, max_tries: int = 10
-) -> None:
-    """Apply the connection's pending events in arrival order, until none is left (bounded per
-    job: then it hands over to a new job)."""
-    async with exclusive(resources, f"webhooks:{connection_id}") as acquired:
-        if not acquired:
-            # Another job is applying this connection's events; come back when it is done,
-            # so an event stored while it ran is never left behind.
-            raise Retry(defer=1 + compute_backoff(1))
-        for _round in range(ROUNDS_PER_JOB):
-            more = await _apply_round(resources, connection_id, job_try=job_try)
-            if not more:
-                return
-    async with resources.transaction():
-        enqueue_job(
-            "webhooks.apply",
-            _job_id=f"{apply_job_id(connection_id)}:next:{job_try}:{time.time_ns()}",
-            connection_id=connection_id,
-        )
-
-
-async def _apply_round(resources: Resources, connection_id: int, *, job_try: int) -> bool:
-    """One bounded round; True when pending events remain."""
-    settings = resources.settings
-    async with resources.sessionmaker() as session:
-        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
-            connection_id
-        )
-        rows = await InboundEventRepository.from_session(session).pending(
-            connection_id=connection_id, limit=EVENTS_PER_JOB
-        )
-    if connection is None or tenant is None or not rows:
-        return False
-    if await _hold_burst(resources, connection_id):
-        return True  # the burst's events are held; the rest goes on in the next round
-    applier = EventApplier(resources, connection, tenant)
-    window = settings.ARCHIVE_BURST_WINDOW_S
-    young_after = utcnow() - timedelta(seconds=window)
-    deferred: set[str] = set()
-    for row in rows:
-        email = normalise_email(str(row.payload.get("email", "")))
-        if email in deferred:
-            continue  # keep the order per email behind a removal that waits
-        if (
-            _is_burst_candidate(row)
-            and not row.payload.get("_released")
-            and (aware(row.received_at) or utcnow()) > young_after
-        ):
-            # A single archive/delete waits out the window, so that a burst ("Archive All")
-            # is recognised as one before any of it is applied.
-            deferred.add(email)
-            continue
-        try:
-            status, note = await applier.apply(row)
-        except OnOfficeClaimError as exc:
-            await _record_failure(resources, row, exc, settings.INBOUND_EVENT_MAX_ATTEMPTS, True)
-            return False  # every later event needs the same fresh login; the sweep retries
-        except (OnOfficeError, ProviderError) as exc:
-            transient = isinstance(exc, OnOfficeTransientError | ProviderTransientError)
-            failed = await _record_failure(
-                resources, row, exc, settings.INBOUND_EVENT_MAX_ATTEMPTS, transient
-            )
-            if transient and not failed:
-                # Keep the order: later events wait until this one is through.
-                raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
-            continue
-        await _finish(resources, row, status, note)
-    if deferred:
-        async with resources.transaction():
-            enqueue_job(
-                "webhooks.apply",
-                _job_id=f"{apply_job_id(connection_id)}:wait:{int(time.time())}",
-                _defer_by=window + 1,
-                connection_id=connection_id,
-            )
-        return False  # the deferred job comes back for the waiting removals
-    return True
-
-
 def _is_burst_candidate(row: InboundEvent) -> bool:
     return (
         row.source == "mailchimp"
@@ -568,17 +477,3 @@ async def _record_failure(
     if give_up:
         WEBHOOK_EVENTS.labels(row.source, "failed").inc()
     return give_up
-
-
-async def sweep(resources: Resources) -> int:
-    """Enqueue the apply job of every connection with pending events (lost enqueues, retries)."""
-    async with resources.transaction() as session:
-        ids = await InboundEventRepository.from_session(session).connections_with_pending()
-        for connection_id in ids:
-            if connection_id is not None:
-                enqueue_job(
-                    "webhooks.apply",
-                    _job_id=apply_job_id(connection_id),
-                    connection_id=connection_id,
-                )
-    return len(ids)

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.db.models import InboundEvent, InboundEventStatus
+from app.db.models import InboundEvent, InboundEventStatus, Problem, ProblemKind, SyncRun
 from app.db.repository import dialect_insert
 
 # Rows per INSERT: far below SQLite's bound-parameter limit, few round trips for a batch of 500.
@@ -76,6 +76,41 @@ class InboundEventRepository:
             ids.extend((await self.session.execute(stmt)).scalars())
         return sorted(ids)
 
+    @staticmethod
+    async def ingest(
+        conn: AsyncConnection,
+        *,
+        source: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        received_at: datetime,
+        connection_id: int | None,
+    ) -> list[int]:
+        """Ingest's one INSERT (deduplicated), on a plain connection: no ORM session, whose
+        bookkeeping cost more CPU than the statement itself. Ids of the new events in order."""
+        insert = dialect_insert(conn)
+        ids: list[int] = []
+        for start in range(0, len(events), INSERT_CHUNK):
+            rows = [
+                {
+                    "source": source,
+                    "dedupe_key": key[:255],
+                    "payload": payload,
+                    "connection_id": connection_id,
+                    "status": InboundEventStatus.pending,
+                    "attempts": 0,
+                    "received_at": received_at,
+                }
+                for key, payload in events[start : start + INSERT_CHUNK]
+            ]
+            stmt = (
+                insert(InboundEvent)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+                .returning(InboundEvent.id)
+            )
+            ids.extend((await conn.execute(stmt)).scalars())
+        return sorted(ids)
+
     # Removal bursts ("Archive All") ---------------------------------------------------------
 
     def _removals(self, connection_id: int, status: str) -> Any:
@@ -87,12 +122,13 @@ class InboundEventRepository:
         )
 
     async def pending_removals(self, connection_id: int, status: str) -> Sequence[InboundEvent]:
-        stmt = select(InboundEvent).where(*self._removals(connection_id, status))
-        return [
-            e
-            for e in (await self.session.execute(stmt)).scalars()
-            if e.payload.get("type") == "deleted"
-        ]
+        # The type is filtered in SQL: a drain asks before every batch, with thousands of other
+        # events pending.
+        stmt = select(InboundEvent).where(
+            *self._removals(connection_id, status),
+            InboundEvent.payload["type"].as_string() == "deleted",
+        )
+        return list((await self.session.execute(stmt)).scalars())
 
     async def set_status(self, event_ids: Sequence[int], status: str, **values: Any) -> None:
         if event_ids:
@@ -184,3 +220,33 @@ class InboundEventRepository:
             .group_by(InboundEvent.status)
         )
         return {str(k): int(n) for k, n in (await self.session.execute(stmt)).all()}
+
+    async def pending_after(self, connection_id: int, after_id: int) -> bool:
+        """Whether a pending event of the connection arrived after `after_id`."""
+        stmt = (
+            select(InboundEvent.id)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status == InboundEventStatus.pending,
+                InboundEvent.id > after_id,
+            )
+            .limit(1)
+        )
+        return (await self.session.scalar(stmt)) is not None
+
+    async def duplicate_address_ids(self, connection_id: int, emails: Sequence[str]) -> list[int]:
+        """onOffice address ids the connection's full syncs reported as duplicates of one of
+        `emails` (normalised); they may carry stray spaces an exact read would miss."""
+        if not emails:
+            return []
+        stmt = (
+            select(Problem.address_id)
+            .join(SyncRun, SyncRun.id == Problem.run_id)
+            .where(
+                SyncRun.connection_id == connection_id,
+                Problem.kind == ProblemKind.duplicate,
+                func.lower(func.trim(Problem.email)).in_(list(set(emails))),
+            )
+            .distinct()
+        )
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]

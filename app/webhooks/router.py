@@ -16,6 +16,7 @@ from app.deps import ResourcesDep
 from app.errors import AppError
 from app.resources import Resources
 from app.tenants.schemas import ErrorBody
+from app.webhooks import owner
 from app.webhooks.intake import (
     PayloadTooLarge,
     parse_form,
@@ -24,6 +25,7 @@ from app.webhooks.intake import (
     require_content_type,
 )
 from app.webhooks.service import webhook as webhook_service
+from providers.base import ProviderEvent
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,21 @@ async def _stored_or_retry(source: str, status_code: int) -> AsyncIterator[None]
 
 
 async def _connection(resources: Resources, provider: str, token: str) -> Connection:
-    async with resources.transaction() as session:
-        return await webhook_service.connection_for(session, provider, token)
+    return await webhook_service.cached_connection(resources, provider, token)
+
+
+async def _store(
+    resources: Resources, source: str, connection: Connection, events: list[ProviderEvent]
+) -> int:
+    """The one INSERT before the answer, then the drain kick (one Redis command; a no-op while
+    the connection's drain runs). A failed kick loses nothing: the sweep starts the drain."""
+    stored = await webhook_service.store(resources, source, connection, events)
+    if stored:
+        try:
+            await owner.kick(resources, connection.id)
+        except Exception as exc:
+            log.warning("webhook.kick_failed", extra={"connection_id": connection.id}, exc_info=exc)
+    return stored
 
 
 @router.get(
@@ -114,8 +129,7 @@ async def mailchimp_events(token: str, request: Request, resources: ResourcesDep
             return Accepted(stored=0)  # Mailchimp may POST an empty body to check the URL
         require_content_type(request, FORM)
         events = webhook_service.parse_mailchimp(parse_form(body))
-        async with resources.transaction() as session:
-            stored = await webhook_service.store(session, "mailchimp", connection, events)
+        stored = await _store(resources, "mailchimp", connection, events)
     return Accepted(stored=stored)
 
 
@@ -167,6 +181,5 @@ async def brevo_events(
                 f"{len(body)} events in one delivery; at most {settings.WEBHOOK_MAX_EVENTS}"
             )
         events = webhook_service.parse_brevo(connection, body)
-        async with resources.transaction() as session:
-            stored = await webhook_service.store(session, "brevo", connection, events)
+        stored = await _store(resources, "brevo", connection, events)
     return Accepted(stored=stored)

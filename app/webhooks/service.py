@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,14 +14,18 @@ from app.db.base import utcnow
 from app.db.models import Connection
 from app.errors import AppError, NotFound, Unauthorized
 from app.metrics import WEBHOOK_EVENTS
-from app.webhooks.jobs import apply_job_id
+from app.resources import Resources
 from app.webhooks.repository import InboundEventRepository
-from app.worker.queue import enqueue_job
 from providers.base import ProviderEvent, ProviderEventType
 from providers.brevo.webhooks import parse_webhook as parse_brevo
 from providers.mailchimp.webhooks import parse_webhook as parse_mailchimp
 
 log = logging.getLogger(__name__)
+
+
+# Ingest answers a burst from memory: a connection found by its webhook token is kept this long
+# (a replaced token is refused at most this much later).
+CONNECTION_CACHE_S = 10.0
 
 
 class WebhookService:
@@ -31,6 +36,25 @@ class WebhookService:
         )
         if connection is None or connection.provider != provider:
             raise NotFound("unknown webhook address")
+        return connection
+
+    async def cached_connection(
+        self, resources: Resources, provider: str, token: str
+    ) -> Connection:
+        """`connection_for`, answered from a short per-process cache during a burst."""
+        cache: dict[str, tuple[float, Connection]] = resources.extra.setdefault(
+            "webhook_connections", {}
+        )
+        key = hash_token(token)
+        hit = cache.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now and hit[1].provider == provider:
+            return hit[1]
+        async with resources.sessionmaker() as session:
+            connection = await self.connection_for(session, provider, token)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = (now + CONNECTION_CACHE_S, connection)
         return connection
 
     def check_brevo_bearer(self, connection: Connection, authorization: str | None) -> None:
@@ -78,28 +102,23 @@ class WebhookService:
 
     async def store(
         self,
-        session: AsyncSession,
+        resources: Resources,
         source: str,
         connection: Connection,
         events: Sequence[ProviderEvent],
     ) -> int:
-        """Store the events (deduplicated per connection) and enqueue their apply job."""
-        repo = InboundEventRepository.from_session(session)
-        ids = await repo.create_many_on_conflict_do_nothing(
-            source=source,
-            # Scoped to the connection: another tenant's identical event is not a duplicate.
-            events=[
-                (f"c{connection.id}:{event.dedupe_key}", event.model_dump(mode="json"))
-                for event in events
-            ],
-            received_at=utcnow(),
-            connection_id=connection.id,
-        )
-        if ids:
-            # Jobs of one connection take turns (a lock) and apply its events in arrival order.
-            enqueue_job(
-                "webhooks.apply",
-                _job_id=apply_job_id(connection.id, ids[0]),
+        """Store the events (deduplicated per connection): one INSERT, committed. The caller
+        kicks the connection's drain afterwards (`app.webhooks.owner.kick`)."""
+        async with resources.engine.begin() as conn:
+            ids = await InboundEventRepository.ingest(
+                conn,
+                source=source,
+                # Scoped to the connection: another tenant's identical event is not a duplicate.
+                events=[
+                    (f"c{connection.id}:{event.dedupe_key}", event.model_dump(mode="json"))
+                    for event in events
+                ],
+                received_at=utcnow(),
                 connection_id=connection.id,
             )
         WEBHOOK_EVENTS.labels(source, "stored").inc(len(ids))

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.webhooks import apply
+from app.webhooks import drain
 from app.worker.queue import task
 
 
 @task("webhooks.apply", keep_result_s=0)
-async def webhooks_apply(ctx: dict[str, Any], *, connection_id: int) -> None:
-    await apply.apply_pending(
-        ctx["resources"],
-        connection_id,
-        job_try=int(ctx.get("job_try", 1)),
-        max_tries=ctx["settings"].WORKER_MAX_TRIES,
-    )
+async def webhooks_apply(
+    ctx: dict[str, Any], *, connection_id: int, owner: str | None = None, step: int = 0
+) -> None:
+    """The connection's drain: continues as `owner` (a hand-over) or claims the drain first
+    (a kick; a no-op while another drain owns the connection)."""
+    await drain.run_drain(ctx["resources"], connection_id, owner, step=step)
 
 
 @task("webhooks.sweep", keep_result_s=0)
 async def webhooks_sweep(ctx: dict[str, Any]) -> None:
-    await apply.sweep(ctx["resources"])
+    await drain.sweep(ctx["resources"])

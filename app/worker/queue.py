@@ -25,6 +25,22 @@ log = logging.getLogger(__name__)
 TaskFn = Callable[..., Awaitable[Any]]
 
 
+# arq queues. Interactive work (webhook drains, incremental pushes and polls, the sweeps) never
+# waits behind bulk work (the jobs of full syncs): each queue has its own worker slots.
+INTERACTIVE = "interactive"
+BULK = "bulk"
+QUEUE_NAMES = {INTERACTIVE: "arq:queue", BULK: "arq:queue:bulk"}
+# `sync.resume` is a sweep (interactive); every other full-sync job is bulk.
+INTERACTIVE_SYNC_TASKS = frozenset({"sync.resume"})
+
+
+def queue_of(name: str) -> str:
+    """The queue (interactive or bulk) a task runs on."""
+    if name.startswith("sync.") and name not in INTERACTIVE_SYNC_TASKS:
+        return BULK
+    return INTERACTIVE
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -99,7 +115,11 @@ class ArqQueue:
 
     async def enqueue(self, job: PendingJob) -> bool:
         result: Job | None = await self.redis.enqueue_job(
-            job.name, _job_id=job.job_id, _defer_by=job.defer_by, **job.kwargs
+            job.name,
+            _job_id=job.job_id,
+            _defer_by=job.defer_by,
+            _queue_name=QUEUE_NAMES[queue_of(job.name)],
+            **job.kwargs,
         )
         return result is not None
 

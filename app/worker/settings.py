@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from arq.connections import RedisSettings
@@ -12,7 +14,7 @@ from arq.worker import Function, func
 from app.config import get_settings
 from app.logging import configure_logging
 from app.resources import Resources, create_resources, redis_settings
-from app.worker.queue import TASKS
+from app.worker.queue import INTERACTIVE, QUEUE_NAMES, TASKS
 from app.worker.registry import load_tasks
 
 if TYPE_CHECKING:
@@ -56,7 +58,8 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     configure_logging(settings.LOG_LEVEL)
     resources = await create_resources(settings, redis=ctx["redis"])
     ctx.update(resources.job_context())
-    if settings.WORKER_METRICS_PORT:
+    # With several queues in one process only the first serves the metrics port.
+    if settings.WORKER_METRICS_PORT and ctx.get("serve_metrics", True):
         from prometheus_client import start_http_server
 
         # The worker's own counters (contacts, runs, provider requests, webhook events).
@@ -92,6 +95,64 @@ def worker_options() -> dict[str, Any]:
         "job_timeout": settings.WORKER_JOB_TIMEOUT_S,
         "max_tries": settings.WORKER_MAX_TRIES,
     }
+
+
+def parse_queues(value: str) -> list[str]:
+    """`interactive,bulk` -> the queues in that order (unknown names are refused)."""
+    queues = list(dict.fromkeys(q.strip() for q in value.split(",") if q.strip()))
+    unknown = [q for q in queues if q not in QUEUE_NAMES]
+    if unknown or not queues:
+        raise ValueError(f"unknown worker queue(s) {unknown or value!r}; use interactive, bulk")
+    return queues
+
+
+def run_workers(queues: list[str]) -> None:
+    """Serve the given queues in this process: one arq worker per queue, each with its own
+    WORKER_CONCURRENCY slots, so bulk jobs never take the slots of interactive ones. The
+    periodic sweeps run on the interactive queue (or the first one served)."""
+    from arq.worker import create_worker, run_worker
+
+    options = worker_options()
+    if len(queues) == 1:
+        crons = WorkerSettings.cron_jobs if queues[0] == INTERACTIVE else []
+        run_worker(
+            WorkerSettings,  # type: ignore[arg-type]
+            queue_name=QUEUE_NAMES[queues[0]],
+            cron_jobs=crons,
+            **options,
+        )
+        return
+    cron_queue = INTERACTIVE if INTERACTIVE in queues else queues[0]
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        workers = [
+            create_worker(
+                WorkerSettings,  # type: ignore[arg-type]
+                queue_name=QUEUE_NAMES[queue],
+                cron_jobs=WorkerSettings.cron_jobs if queue == cron_queue else [],
+                handle_signals=False,
+                ctx={"serve_metrics": index == 0},
+                **options,
+            )
+            for index, queue in enumerate(queues)
+        ]
+        runs = [asyncio.ensure_future(w.async_run()) for w in workers]
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            for worker in workers:
+                await worker.close()
+            for run in runs:
+                run.cancel()
+            await asyncio.gather(*runs, return_exceptions=True)
+
+    asyncio.run(serve())
 
 
 class WorkerSettings:

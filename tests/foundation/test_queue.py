@@ -124,3 +124,32 @@ class TestInProcessQueue:
         await resources.queue.join()  # type: ignore[attr-defined]
         assert ran == [2]
         await resources.aclose()
+
+
+class TestSeparateQueues:
+    async def test_full_sync_jobs_wait_on_the_bulk_queue_not_in_front_of_webhooks(
+        self, arq_settings: Settings, redis: ArqRedis
+    ) -> None:
+        from app.worker.queue import QUEUE_NAMES, PendingJob
+        from app.worker.settings import parse_queues
+
+        resources = await create_resources(arq_settings, redis=redis)
+        try:
+            await resources.queue.enqueue(PendingJob("sync.read", {"run_id": 1}, job_id="bulk-1"))
+            await resources.queue.enqueue(
+                PendingJob("webhooks.apply", {"connection_id": 1}, job_id="hook-1")
+            )
+            assert await redis.zrange(QUEUE_NAMES["bulk"], 0, -1) == [b"bulk-1"]
+            assert await redis.zrange(QUEUE_NAMES["interactive"], 0, -1) == [b"hook-1"]
+            # A worker of the interactive queue runs the webhook drain; the bulk job waits for
+            # the bulk queue's own slots.
+            worker = make_worker(redis, arq_settings)
+            await worker.main()
+            await worker.close()
+            assert worker.jobs_complete == 1
+            assert await redis.zrange(QUEUE_NAMES["bulk"], 0, -1) == [b"bulk-1"]
+        finally:
+            await resources.aclose()
+        assert parse_queues(" bulk, interactive ,bulk") == ["bulk", "interactive"]
+        with pytest.raises(ValueError):
+            parse_queues("interactive,fast")

@@ -1,0 +1,500 @@
+"""Apply a batch of one connection's events with few round trips.
+
+A batch looks up its contacts in one database read and its onOffice addresses in one request,
+decides every event through the same rules as `EventApplier` (`judge_event`, echoes, "not
+specified" never over No), and writes onOffice in grouped requests: the modify actions of all
+events and their activities (one agentslog action per kind, type, note and time, listing every
+address) travel several to a request. Each event owns its actions, so an action onOffice
+rejects fails that event alone; the finished steps are stored on the event, so a retry never
+writes anything twice.
+
+Order: an email appears at most once per wave; a second event for it waits for the next wave,
+after the first one's writes are known. When an event fails, later events of its email stay
+pending behind it. Rare events (a new sign-up that creates an address, an email change, a sent
+campaign) are applied one by one by `EventApplier`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.contacts.repository import ContactRepository
+from app.contacts.rules import (
+    EXPLICIT_NO,
+    SUBSCRIBED,
+    EventVerdict,
+    Signal,
+    aware,
+    event_state,
+    may_overwrite,
+)
+from app.contacts.values import normalise_email
+from app.db.base import utcnow
+from app.db.models import Contact, InboundEvent, InboundEventStatus
+from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
+from app.webhooks.apply import (
+    OPTIONAL_ACTIVITIES,
+    EventApplier,
+    _finish,
+    _note,
+    _record_failure,
+)
+from app.webhooks.repository import InboundEventRepository
+from onoffice_client.client import Action, RequestsFailed
+from onoffice_client.models import (
+    ActivityCreate,
+    Address,
+    AddressUpdate,
+    NewsletterStatus,
+    OnOfficeClaimError,
+    OnOfficeError,
+    OnOfficeTransientError,
+)
+from providers.base import ProviderError, ProviderEvent, ProviderEventType, ProviderTransientError
+
+log = logging.getLogger(__name__)
+
+
+class Stop(Exception):
+    """Stop the drain: onOffice is down (retry with backoff) or needs a fresh login."""
+
+    def __init__(self, *, waiting_for_login: bool = False, attempts: int = 1) -> None:
+        super().__init__("stop the drain")
+        self.waiting_for_login = waiting_for_login
+        self.attempts = attempts
+
+
+Record = tuple[Signal, NewsletterStatus, Contact | None, int | None]
+
+
+@dataclass
+class Plan:
+    """What one event needs: a final outcome without writes, or writes and then an outcome."""
+
+    row: InboundEvent
+    email: str
+    status: str = InboundEventStatus.applied
+    note: str | None = None
+    steps: list[str] = field(default_factory=list)
+    modifies: list[tuple[int, NewsletterStatus]] = field(default_factory=list)
+    activity: ActivityCreate | None = None
+    # The ledger learns this on success: (provider signal, written value, contact, address id).
+    record: Record | None = None
+    single: bool = False  # applied by EventApplier on its own
+
+
+@dataclass
+class WaveResult:
+    failed_emails: set[str] = field(default_factory=set)
+
+
+def event_of(row: InboundEvent) -> ProviderEvent:
+    return ProviderEvent.model_validate(
+        {k: v for k, v in row.payload.items() if not k.startswith("_")}
+    )
+
+
+def emails_of(row: InboundEvent) -> set[str]:
+    """The emails an event touches (its order is kept per email)."""
+    payload = row.payload
+    if payload.get("raw_type") == "campaign":
+        return {f"campaign:{payload.get('campaign')}"}
+    emails = {normalise_email(str(payload.get("email", "")))}
+    if payload.get("new_email"):
+        emails.add(normalise_email(str(payload["new_email"])))
+    return emails
+
+
+class BatchApplier:
+    def __init__(self, applier: EventApplier) -> None:
+        self.applier = applier
+        self.resources = applier.resources
+        self.connection = applier.connection
+        self.onoffice = applier.onoffice
+        self.addresses: dict[str, list[Address]] = {}
+        self.contacts: dict[str, Contact] = {}
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    async def look_up(self, emails: Sequence[str]) -> None:
+        """Contacts (one read) and onOffice addresses (one request) of these emails."""
+        wanted = sorted({e for e in emails if e})
+        async with self.resources.sessionmaker() as session:
+            self.contacts.update(
+                await ContactRepository.from_session(session).by_emails(self.connection.id, wanted)
+            )
+            known = await InboundEventRepository.from_session(session).duplicate_address_ids(
+                self.connection.id, wanted
+            )
+        known += [c.address_id for e in wanted if (c := self.contacts.get(e)) is not None]
+        found = await self.onoffice.find_addresses_by_emails(wanted, known_ids=known)
+        for email in wanted:
+            self.addresses[email] = found.get(email.casefold(), [])
+
+    async def _look_up_or_stop(self, rows: Sequence[InboundEvent], emails: Sequence[str]) -> None:
+        """`look_up`; when onOffice cannot answer, the events stay pending (one more try
+        counted) and the drain stops: retried after a backoff, or after a fresh login."""
+        try:
+            await self.look_up(emails)
+        except OnOfficeError as exc:
+            await self._failed(rows, exc)
+            if isinstance(exc, OnOfficeClaimError):
+                raise Stop(waiting_for_login=True) from exc
+            raise Stop(attempts=max(r.attempts for r in rows)) from exc
+
+    async def _refresh_contacts(self, emails: Sequence[str]) -> None:
+        async with self.resources.sessionmaker() as session:
+            fresh = await ContactRepository.from_session(session).by_emails(
+                self.connection.id, emails
+            )
+        for email in emails:
+            self.contacts.pop(email, None)
+        self.contacts.update(fresh)
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    async def apply(self, rows: Sequence[InboundEvent]) -> set[str]:
+        """Apply `rows` (in arrival order) in waves; the emails whose events stay pending."""
+        await self._look_up_or_stop(rows, [e for row in rows for e in emails_of(row)])
+        blocked: set[str] = set()
+        remaining = list(rows)
+        first = True
+        while remaining:
+            wave: list[InboundEvent] = []
+            later: list[InboundEvent] = []
+            used: set[str] = set()
+            for row in remaining:
+                keys = emails_of(row)
+                if keys & blocked:
+                    continue
+                if keys & used:
+                    later.append(row)
+                else:
+                    wave.append(row)
+                    used |= keys
+            if not first:
+                await self._refresh_contacts(sorted(used))
+                # Emails a single event wrote to are read from onOffice again.
+                missing = [e for e in used if e not in self.addresses and "@" in e]
+                if missing:
+                    await self._look_up_or_stop(wave, missing)
+            first = False
+            blocked |= await self._apply_wave(wave)
+            remaining = later
+        return blocked
+
+    async def _apply_wave(self, wave: Sequence[InboundEvent]) -> set[str]:
+        failed: set[str] = set()
+        plans: list[Plan] = []
+        for row in wave:
+            try:
+                plans.append(await self._plan(row))
+            except ProviderError as exc:
+                await self._failed([row], exc)
+                failed.add(normalise_email(event_of(row).email))
+        for plan in [p for p in plans if p.single]:
+            if not await self._apply_single(plan.row):
+                failed |= emails_of(plan.row)
+        grouped = [p for p in plans if not p.single]
+        failed |= await self._write(grouped)
+        return failed
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    async def _plan(self, row: InboundEvent) -> Plan:
+        """The same decisions as `EventApplier.apply`, without writing."""
+        event = event_of(row)
+        email = normalise_email(event.email)
+        plan = Plan(row, email, steps=list(row.payload.get("_steps") or []))
+        kind = event.type
+        contact = self.contacts.get(email)
+        if event.raw_type == "campaign" and event.campaign:
+            plan.single = True
+            return plan
+        if kind in (ProviderEventType.ignored, ProviderEventType.profile):
+            return self._done(
+                plan, InboundEventStatus.ignored, f"{event.raw_type}: nothing to apply"
+            )
+        if kind == ProviderEventType.email_changed:
+            plan.single = True
+            return plan
+        state = event_state(kind.value)
+        if state is not None:
+            verdict = self.applier._verdict(row, event, contact)
+            if verdict == EventVerdict.stale:
+                return self._done(
+                    plan, InboundEventStatus.ignored, "older than the consent state already known"
+                )
+            if verdict == EventVerdict.confirm and not await self.applier._confirmed(email):
+                return self._done(
+                    plan,
+                    InboundEventStatus.ignored,
+                    f"{self.applier._label} no longer shows this opt-out",
+                )
+        at = event.occurred_at or aware(row.received_at)
+        addresses = self.addresses.get(email, [])
+        if kind == ProviderEventType.subscribe:
+            if contact is not None and contact.provider_status == SUBSCRIBED and contact.subscribed:
+                return self._done(
+                    plan, InboundEventStatus.ignored, "already subscribed (echo of the connector)"
+                )
+            if not addresses:
+                plan.single = True  # a new address (or one created by an earlier try)
+                return plan
+            record: Record = (Signal(SUBSCRIBED, at), NewsletterStatus.yes, None, addresses[0].id)
+            if "status" not in plan.steps and all(
+                a.newsletter == NewsletterStatus.yes for a in addresses
+            ):
+                plan.record = record
+                return self._done(
+                    plan, InboundEventStatus.ignored, "already subscribed in onOffice (echo)"
+                )
+            return await self._status_writes(plan, event, addresses, NewsletterStatus.yes, record)
+        if kind in (
+            ProviderEventType.unsubscribe,
+            ProviderEventType.cleaned,
+            ProviderEventType.deleted,
+        ):
+            assert state is not None
+            target = (
+                NewsletterStatus.not_specified
+                if kind == ProviderEventType.deleted
+                else NewsletterStatus.no
+            )
+            removal: Record = (Signal(state, at), target, contact, None)
+            if "status" not in plan.steps and not any(
+                may_overwrite(a.newsletter, target) for a in addresses
+            ):
+                plan.record = removal
+                echo = (
+                    "nothing to change in onOffice"
+                    if kind == ProviderEventType.deleted
+                    else "not subscribed in onOffice (echo)"
+                )
+                return self._done(plan, InboundEventStatus.ignored, echo)
+            return await self._status_writes(plan, event, addresses, target, removal)
+        option = OPTIONAL_ACTIVITIES.get(kind)
+        if option is None or not (self.connection.activities or {}).get(option):
+            return self._done(
+                plan, InboundEventStatus.ignored, f"activities for {kind.value} are switched off"
+            )
+        ids = [contact.address_id] if contact is not None else [a.id for a in addresses]
+        await self._with_activity(plan, event, ids)
+        return plan
+
+    @staticmethod
+    def _done(plan: Plan, status: str, note: str | None) -> Plan:
+        plan.status, plan.note = status, note
+        return plan
+
+    async def _status_writes(
+        self,
+        plan: Plan,
+        event: ProviderEvent,
+        addresses: Sequence[Address],
+        target: NewsletterStatus,
+        record: Record,
+    ) -> Plan:
+        if "status" not in plan.steps:
+            # Every address with this email: a duplicate left on "Yes" would re-subscribe the
+            # person on the next full sync (the lost-unsubscribe problem).
+            plan.modifies = [
+                (a.id, target) for a in addresses if may_overwrite(a.newsletter, target)
+            ]
+        await self._with_activity(plan, event, [a.id for a in addresses])
+        plan.record = record
+        return plan
+
+    async def _with_activity(self, plan: Plan, event: ProviderEvent, ids: Sequence[int]) -> None:
+        if "activity" in plan.steps or not ids:
+            return
+        kind, type_ = await self.applier._activity_kind(event.type)
+        plan.activity = ActivityCreate(
+            address_ids=list(ids),
+            kind=kind,
+            type=type_,
+            note=_note(self.connection.provider, event, self.applier.language),
+            at=event.occurred_at,
+        )
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def _write(self, plans: Sequence[Plan]) -> set[str]:
+        """Send the grouped actions, then settle every plan by its own actions' outcomes."""
+        actions: list[Action] = []
+        owners: list[list[tuple[Plan, str]]] = []  # per action: the plans and step it serves
+        for plan in plans:
+            for address_id, target in plan.modifies:
+                action = self.onoffice.address_action(address_id, AddressUpdate(newsletter=target))
+                if action is not None:
+                    actions.append(action)
+                    owners.append([(plan, "status")])
+        merged: dict[tuple[Any, ...], list[Plan]] = defaultdict(list)
+        for plan in plans:
+            if plan.activity is not None:
+                a = plan.activity
+                merged[(a.kind, a.type, a.note, a.at)].append(plan)
+        for group in merged.values():
+            first = group[0].activity
+            assert first is not None
+            ids = sorted({i for p in group for i in (p.activity.address_ids if p.activity else [])})
+            actions.append(
+                self.onoffice.activity_action(first.model_copy(update={"address_ids": ids}))
+            )
+            owners.append([(p, "activity") for p in group])
+        outcomes: list[Any] = []
+        stop: OnOfficeError | None = None
+        if actions:
+            try:
+                outcomes = await self.onoffice.run_each(actions)
+            except RequestsFailed as exc:
+                outcomes, stop = exc.done, exc.error
+        errors: dict[int, OnOfficeError] = {}
+        step_ok: dict[int, dict[str, bool]] = defaultdict(dict)
+        for index, served in enumerate(owners):
+            outcome = outcomes[index] if index < len(outcomes) else stop
+            good = isinstance(outcome, dict)
+            for plan, step in served:
+                # A step is done only when all of its actions are (several modifies per email).
+                step_ok[id(plan)][step] = step_ok[id(plan)].get(step, True) and good
+                if not good:
+                    error = outcome if isinstance(outcome, OnOfficeError) else None
+                    errors.setdefault(id(plan), error or OnOfficeError("not sent"))
+        done_steps = {id(p): {step for step, good in step_ok[id(p)].items() if good} for p in plans}
+        succeeded = [p for p in plans if all(step_ok[id(p)].values())]
+        failed = [p for p in plans if p not in succeeded]
+        await self._settle(succeeded, failed, done_steps, errors)
+        if stop is not None and not isinstance(stop, OnOfficeClaimError) and failed:
+            raise Stop(attempts=max(p.row.attempts for p in failed))
+        if failed and any(isinstance(e, OnOfficeClaimError) for e in errors.values()):
+            raise Stop(waiting_for_login=True)
+        return {p.email for p in failed}
+
+    async def _settle(
+        self,
+        succeeded: Sequence[Plan],
+        failed: Sequence[Plan],
+        done_steps: dict[int, set[str]],
+        errors: dict[int, OnOfficeError],
+    ) -> None:
+        """One transaction: the ledger, the events' outcomes and partial steps."""
+        settings = self.resources.settings
+        now = utcnow()
+        async with self.resources.transaction() as session:
+            contacts = ContactRepository.from_session(session)
+            events = InboundEventRepository.from_session(session)
+            for plan in succeeded:
+                if plan.record is not None:
+                    await self._record(contacts, plan)
+                    self._remember(plan)
+            by_outcome: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+            for plan in succeeded:
+                by_outcome[(plan.status, plan.note)].append(plan.row.id)
+            for (status, note), ids in by_outcome.items():
+                await events.update_events(
+                    ids, tried=True, status=status, applied_at=now, last_error=note
+                )
+            for plan in failed:
+                steps = list(dict.fromkeys([*plan.steps, *sorted(done_steps[id(plan)])]))
+                if steps != plan.steps:
+                    plan.row.payload = dict(plan.row.payload) | {"_steps": steps}
+                    await events.set_payload(plan.row.id, plan.row.payload)
+                error = errors.get(id(plan))
+                attempts = plan.row.attempts + 1
+                claim = isinstance(error, OnOfficeClaimError)
+                give_up = attempts >= settings.INBOUND_EVENT_MAX_ATTEMPTS and not claim
+                await events.update_events(
+                    [plan.row.id],
+                    attempts=attempts,
+                    last_error=str(error)[:2000] if error else "not applied",
+                    status=InboundEventStatus.failed if give_up else InboundEventStatus.pending,
+                )
+                plan.row.attempts = attempts
+                if give_up:
+                    WEBHOOK_EVENTS.labels(plan.row.source, "failed").inc()
+        for plan in succeeded:
+            WEBHOOK_EVENTS.labels(plan.row.source, plan.status).inc()
+            received = aware(plan.row.received_at) or now
+            WEBHOOK_LAG.labels(plan.row.source).observe(max(0.0, (now - received).total_seconds()))
+        if failed:
+            log.warning(
+                "webhook.apply_failed",
+                extra={
+                    "events": [p.row.id for p in failed],
+                    "error": str(next(iter(errors.values()), "")),
+                },
+            )
+
+    async def _record(self, contacts: ContactRepository, plan: Plan) -> None:
+        """As `EventApplier._record`: the provider's new state and what onOffice now shows."""
+        assert plan.record is not None
+        provider, written, contact, address_id = plan.record
+        current = None if contact is None else contact.onoffice_status
+        status = written.name
+        if written == NewsletterStatus.not_specified and current in EXPLICIT_NO:
+            status = current
+        await contacts.record_provider(
+            self.connection.id,
+            plan.email,
+            provider,
+            address_id=address_id,
+            onoffice=Signal(status, provider.at),
+        )
+
+    def _remember(self, plan: Plan) -> None:
+        """The written values, for the next wave's decisions."""
+        targets = dict(plan.modifies)
+        if targets:
+            self.addresses[plan.email] = [
+                a.model_copy(update={"newsletter": targets[a.id]}) if a.id in targets else a
+                for a in self.addresses.get(plan.email, [])
+            ]
+
+    async def _failed(self, rows: Sequence[InboundEvent], exc: Exception) -> None:
+        """One more failed try for each of `rows` (one transaction); parked as failed after
+        INBOUND_EVENT_MAX_ATTEMPTS, except while waiting for a fresh onOffice login."""
+        max_attempts = self.resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
+        claim = isinstance(exc, OnOfficeClaimError)
+        give_up = [r.id for r in rows if r.attempts + 1 >= max_attempts and not claim]
+        keep = [r.id for r in rows if r.id not in set(give_up)]
+        note = str(exc)[:2000]
+        async with self.resources.transaction() as session:
+            events = InboundEventRepository.from_session(session)
+            await events.update_events(
+                keep, tried=True, last_error=note, status=InboundEventStatus.pending
+            )
+            await events.update_events(
+                give_up, tried=True, last_error=note, status=InboundEventStatus.failed
+            )
+        for row in rows:
+            row.attempts += 1
+        if give_up:
+            WEBHOOK_EVENTS.labels(rows[0].source, "failed").inc(len(give_up))
+        log.warning(
+            "webhook.apply_failed",
+            extra={"events": len(rows), "gave_up": len(give_up), "error": note},
+        )
+
+    async def _apply_single(self, row: InboundEvent) -> bool:
+        """One rare event through `EventApplier`; False when it stays pending."""
+        max_attempts = self.resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
+        try:
+            status, note = await self.applier.apply(row)
+        except OnOfficeClaimError as exc:
+            await _record_failure(self.resources, row, exc, max_attempts, True)
+            raise Stop(waiting_for_login=True) from exc
+        except (OnOfficeError, ProviderError) as exc:
+            transient = isinstance(exc, OnOfficeTransientError | ProviderTransientError)
+            await _record_failure(self.resources, row, exc, max_attempts, True)
+            if transient and isinstance(exc, OnOfficeError):
+                raise Stop(attempts=row.attempts) from exc
+            return False
+        # What it wrote is known only to onOffice: read the email's addresses again if needed.
+        for email in emails_of(row):
+            self.addresses.pop(email, None)
+        await _finish(self.resources, row, status, note)
+        return True

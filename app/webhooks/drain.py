@@ -1,0 +1,178 @@
+"""One drain per connection: takes its pending events in arrival order, in batches.
+
+Only the owner of the connection's drain flag (`app.webhooks.owner`) applies events, so there
+is no lock to contend for and no job per event. A drain job works for a bounded time, then
+hands over to a successor job under the same owner; when nothing is left it gives the flag up
+and looks once more for events that arrived meanwhile. onOffice down: the events stay pending
+and the owner comes back after a backoff; an event onOffice rejects stays pending on its own
+(later events of its email wait behind it) and is tried again after a backoff. The sweep (every
+minute) kicks the drain of every connection with pending events, the safety net for a lost
+enqueue or a dead worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from app.connections.repository import ConnectionRepository
+from app.contacts.rules import aware
+from app.contacts.values import normalise_email
+from app.db.base import utcnow
+from app.db.models import InboundEvent
+from app.resources import Resources
+from app.webhooks import owner
+from app.webhooks.apply import EventApplier, _hold_burst, _is_burst_candidate
+from app.webhooks.batch import BatchApplier, Stop, emails_of
+from app.webhooks.repository import InboundEventRepository
+from app.worker.queue import PendingJob, compute_backoff
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+# A job drains this share of the job timeout, then hands over (a batch takes a few seconds).
+JOB_BUDGET_SHARE = 0.5
+RETRY_CAP_S = 120.0
+
+
+@dataclass
+class DrainState:
+    """What one drain job remembers between its batches."""
+
+    skip: set[int] = field(default_factory=set)  # pending, to be tried again after a backoff
+    retry_attempts: int = 0  # the highest attempt count among them
+    wait_s: float | None = None  # single removals waiting out the burst window
+    last_id: int = 0  # the newest event id read
+    applier: EventApplier | None = None
+
+
+async def run_drain(
+    resources: Resources, connection_id: int, token: str | None, *, step: int = 0
+) -> None:
+    """The drain job: as `token`'s owner (a hand-over), or claiming the flag first (a kick:
+    a no-op when another drain owns the connection)."""
+    if token is None:
+        token = await owner.claim(resources, connection_id)
+        if token is None:
+            return
+    budget = resources.settings.WORKER_JOB_TIMEOUT_S * JOB_BUDGET_SHARE
+    deadline = time.monotonic() + budget
+    state = DrainState()
+    while True:
+        if not await owner.still_owner(resources, connection_id, token):
+            return  # the flag expired and another drain took over
+        try:
+            more = await _drain_batch(resources, connection_id, state)
+        except Stop as stop:
+            if stop.waiting_for_login:
+                # Every later event needs the same fresh onOffice login: the sweep retries.
+                await owner.release(resources, connection_id, token)
+                return
+            delay = compute_backoff(stop.attempts, cap=RETRY_CAP_S)
+            await _hand_over(resources, connection_id, token, step + 1, delay)
+            return
+        if more:
+            if time.monotonic() < deadline:
+                continue
+            await _hand_over(resources, connection_id, token, step + 1, 0.0)
+            return
+        await owner.release(resources, connection_id, token)
+        await _schedule_retries(resources, connection_id, state)
+        async with resources.sessionmaker() as session:
+            arrived = await InboundEventRepository.from_session(session).pending_after(
+                connection_id, state.last_id
+            )
+        if not arrived:
+            return
+        claimed = await owner.claim(resources, connection_id)
+        if claimed is None:
+            return  # a new drain was started for them
+        token = claimed
+
+
+async def _hand_over(
+    resources: Resources, connection_id: int, token: str, step: int, defer_s: float
+) -> None:
+    await owner.still_owner(resources, connection_id, token, defer_s=defer_s)
+    await resources.queue.enqueue(owner.drain_job(connection_id, token, step=step, defer_s=defer_s))
+
+
+async def _schedule_retries(resources: Resources, connection_id: int, state: DrainState) -> None:
+    """Events left pending on purpose come back later through a kick (a new drain)."""
+    delays = []
+    if state.skip:
+        delays.append(max(1.0, compute_backoff(state.retry_attempts, cap=RETRY_CAP_S)))
+    if state.wait_s is not None:
+        delays.append(state.wait_s)
+    if delays:
+        await resources.queue.enqueue(
+            PendingJob(
+                owner.DRAIN_TASK,
+                {"connection_id": connection_id, "owner": None},
+                job_id=f"{owner.DRAIN_TASK}:{connection_id}:later:{int(time.time())}",
+                defer_by=min(delays),
+            )
+        )
+
+
+async def _drain_batch(resources: Resources, connection_id: int, state: DrainState) -> bool:
+    """One batch; True when more events are ready right away."""
+    settings = resources.settings
+    async with resources.sessionmaker() as session:
+        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
+            connection_id
+        )
+        read = await InboundEventRepository.from_session(session).pending(
+            connection_id=connection_id, limit=BATCH_SIZE + len(state.skip)
+        )
+    if connection is None or tenant is None or not read:
+        return False
+    state.last_id = max(state.last_id, max(r.id for r in read))
+    rows = [r for r in read if r.id not in state.skip][:BATCH_SIZE]
+    if not rows:
+        return False
+    if await _hold_burst(resources, connection_id):
+        return True  # the burst's events are held; the rest goes on in the next batch
+    window = settings.ARCHIVE_BURST_WINDOW_S
+    young_after = utcnow() - timedelta(seconds=window)
+    waiting: set[str] = set()
+    ready: list[InboundEvent] = []
+    for row in rows:
+        email = normalise_email(str(row.payload.get("email", "")))
+        if email in waiting:
+            state.skip.add(row.id)  # keep the order per email behind a removal that waits
+            continue
+        received = aware(row.received_at) or utcnow()
+        if _is_burst_candidate(row) and not row.payload.get("_released") and received > young_after:
+            # A single archive/delete waits out the window, so that a burst ("Archive All")
+            # is recognised as one before any of it is applied.
+            waiting.add(email)
+            state.skip.add(row.id)
+            wait = (received - young_after).total_seconds() + 0.5
+            state.wait_s = wait if state.wait_s is None else min(state.wait_s, wait)
+            continue
+        ready.append(row)
+    if not ready:
+        return len(read) > len(rows)
+    if state.applier is None or state.applier.connection.id != connection.id:
+        state.applier = EventApplier(resources, connection, tenant)
+    else:
+        state.applier.connection = connection
+    blocked = await BatchApplier(state.applier).apply(ready)
+    for row in ready:
+        if emails_of(row) & blocked:
+            # Still pending: tried again after a backoff, after the events before it.
+            state.skip.add(row.id)
+            state.retry_attempts = max(state.retry_attempts, row.attempts)
+    return True
+
+
+async def sweep(resources: Resources) -> int:
+    """Kick the drain of every connection with pending events (lost enqueues, retries)."""
+    async with resources.sessionmaker() as session:
+        ids = await InboundEventRepository.from_session(session).connections_with_pending()
+    for connection_id in ids:
+        await owner.kick(resources, connection_id)
+    return len(ids)

@@ -1,0 +1,180 @@
+"""The drain: a connection's stored events applied in batches, in order, with grouped onOffice
+requests; a rejected action fails its event alone; an outage delays but loses nothing; nothing
+is applied twice. Events are stored the way ingest stores them, then one drain runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db.models import InboundEvent
+from app.resources import Resources, create_resources
+from app.webhooks import drain, owner
+from app.webhooks.service import webhook as webhook_service
+from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.onoffice import Fault
+from tests.e2e.conftest import World
+from tests.e2e.test_webhooks import Hooked, activities, address, connect, fired_at, newsletter
+
+N = 120
+
+
+@pytest.fixture
+async def hooked(
+    world: World, e2e_settings: Settings, http: httpx.AsyncClient
+) -> AsyncIterator[Hooked]:
+    world.onoffice.seed([address(i, f"p{i}@example.de") for i in range(1, N + 1)])
+    hooked = await connect(http, world, e2e_settings, "mailchimp", DEFAULT_API_KEY)
+    yield hooked
+    hooked.connector.stop()
+
+
+@pytest.fixture
+async def resources(hooked: Hooked) -> AsyncIterator[Resources]:
+    res = await create_resources(hooked.connector.settings)
+    yield res
+    await res.aclose()
+
+
+def form(
+    kind: str, email: str, list_id: str, delta_s: float = 0, **data: str
+) -> list[tuple[str, str]]:
+    fields = {"type": kind, "fired_at": fired_at(delta_s), "data[email]": email}
+    fields |= {"data[list_id]": list_id, "data[action]": "unsub", "data[reason]": "manual"}
+    fields |= {f"data[{k}]": v for k, v in data.items()}  # overrides
+    return list(fields.items())
+
+
+async def store(resources: Resources, hooked: Hooked, forms: list[list[tuple[str, str]]]) -> int:
+    """What ingest does for each delivery: the event row, deduplicated (no drain kicked)."""
+    token = hooked.hook_url.rsplit("/", 1)[1]
+    connection = await webhook_service.cached_connection(resources, "mailchimp", token)
+    stored = 0
+    for fields in forms:
+        events = webhook_service.parse_mailchimp(fields)
+        stored += await webhook_service.store(resources, "mailchimp", connection, events)
+    return connection.id if stored else -connection.id
+
+
+async def events(resources: Resources) -> list[InboundEvent]:
+    async with resources.sessionmaker() as session:
+        return list(
+            (await session.execute(select(InboundEvent).order_by(InboundEvent.id))).scalars()
+        )
+
+
+def requests_since(world: World, start: float) -> list[dict[str, Any]]:
+    return [r for r in world.onoffice.recent_requests if r["at"] >= start]
+
+
+class TestDrain:
+    async def test_a_batch_keeps_the_order_and_groups_its_onoffice_writes(
+        self, world: World, hooked: Hooked, resources: Resources
+    ) -> None:
+        forms = [
+            form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, N + 1)
+        ]
+        # p1 changes its mind twice later in the same batch: applied after its first event.
+        forms += [
+            form("subscribe", "p1@example.de", hooked.list_id, 20),
+            form("unsubscribe", "p1@example.de", hooked.list_id, 30),
+        ]
+        connection_id = await store(resources, hooked, forms)
+        start = time.time()
+        before = world.onoffice.http_requests
+        await drain.run_drain(resources, connection_id, None)
+        used = world.onoffice.http_requests - before
+        assert all(newsletter(world, i) == "0" for i in range(1, N + 1))
+        assert [a["actiontype"] for a in activities(world, 1)] == [
+            "nicht bestellt",
+            "bestellt",
+            "nicht bestellt",
+        ]
+        assert all(len(activities(world, i)) == 1 for i in range(2, N + 1))
+        assert all(e.status == "applied" for e in await events(resources))
+        # 122 events: one lookup, the action kinds, 120 modifies + their merged activities in
+        # a few requests of up to 50 actions, then one request per later wave of p1.
+        assert used <= 10, used
+        sizes = [len(r["actions"]) for r in requests_since(world, start)]
+        assert max(sizes) == 50 and sum(1 for s in sizes if s > 1) >= 3, sizes
+        lookups = [
+            r
+            for r in requests_since(world, start)
+            if all(a["actionid"].endswith(":read") for a in r["actions"])
+        ]
+        assert len(lookups) == 1, lookups
+
+    async def test_a_rejected_action_fails_its_event_alone_and_is_retried_later(
+        self, world: World, hooked: Hooked, resources: Resources
+    ) -> None:
+        # p1's event has its own reason (note), so its activity is an action of its own.
+        forms = [form("unsubscribe", "p1@example.de", hooked.list_id, 10, reason="own")]
+        forms += [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(2, 11)]
+        forms += [form("subscribe", "p1@example.de", hooked.list_id, 40)]  # waits behind it
+        connection_id = await store(resources, hooked, forms)
+        # The first activity onOffice receives is refused.
+        world.onoffice.faults.append(
+            Fault("inband", 1, errorcode=88, message="refused", resourcetype="agentslog")
+        )
+        await drain.run_drain(resources, connection_id, None)
+        rows = {(e.payload["email"], e.payload["type"]): e for e in await events(resources)}
+        first = rows[("p1@example.de", "unsubscribe")]
+        assert (
+            first.status == "pending"
+            and first.attempts == 1
+            and "refused" in (first.last_error or "")
+        )
+        assert first.payload["_steps"] == ["status"]  # its modify went through
+        assert rows[("p1@example.de", "subscribe")].status == "pending"  # order per email
+        assert all(
+            rows[(f"p{i}@example.de", "unsubscribe")].status == "applied" for i in range(2, 11)
+        )
+        assert newsletter(world, 1) == "0" and activities(world, 1) == []
+        # The drain scheduled a retry after a backoff: the activity once, then the subscribe.
+        await resources.queue.join()  # type: ignore[attr-defined]
+        assert [a["actiontype"] for a in activities(world, 1)] == ["nicht bestellt", "bestellt"]
+        assert newsletter(world, 1) == "1"
+        assert all(e.status == "applied" for e in await events(resources))
+
+    async def test_an_outage_keeps_events_pending_then_applies_each_once(
+        self, world: World, hooked: Hooked, resources: Resources
+    ) -> None:
+        forms = [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, 21)]
+        connection_id = await store(resources, hooked, forms)
+        world.onoffice.faults.append(Fault("http", 4, status=503))  # every retry of one call
+        await drain.run_drain(resources, connection_id, None)
+        rows = await events(resources)
+        assert all(e.status == "pending" and e.attempts == 1 for e in rows)
+        assert newsletter(world, 1) == "1"
+        await resources.queue.join()  # type: ignore[attr-defined]  # the hand-over after a backoff
+        assert all(e.status == "applied" for e in await events(resources))
+        assert all(newsletter(world, i) == "0" for i in range(1, 21))
+        assert all(len(activities(world, i)) == 1 for i in range(1, 21))
+
+    async def test_nothing_is_applied_twice(
+        self, world: World, hooked: Hooked, resources: Resources
+    ) -> None:
+        forms = [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, 31)]
+        connection_id = await store(resources, hooked, forms)
+        # A second drain while one owns the connection is a no-op ...
+        token = await owner.claim(resources, connection_id)
+        assert token is not None
+        before = world.onoffice.http_requests
+        await drain.run_drain(resources, connection_id, None)
+        assert world.onoffice.http_requests == before
+        await drain.run_drain(resources, connection_id, token)
+        assert all(len(activities(world, i)) == 1 for i in range(1, 31))
+        # ... a redelivery is not stored again, and draining again touches nothing.
+        assert await store(resources, hooked, forms) < 0
+        before = world.onoffice.http_requests
+        assert await drain.sweep(resources) == 0
+        await drain.run_drain(resources, connection_id, None)
+        await resources.queue.join()  # type: ignore[attr-defined]
+        assert world.onoffice.http_requests == before
+        assert all(len(activities(world, i)) == 1 for i in range(1, 31))
