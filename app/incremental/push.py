@@ -37,7 +37,7 @@ from app.db.base import utcnow
 from app.db.models import Connection, Contact
 from app.incremental.jobs import enqueue_drain
 from app.resources import Resources
-from app.syncs.engine import default_language
+from app.syncs.common import default_language
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import Address
 from providers.base import (

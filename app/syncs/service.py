@@ -16,7 +16,7 @@ from app.db.models import Problem, SyncRun, SyncRunStatus
 from app.errors import Conflict, NotFound
 from app.i18n import reasons, render_stored
 from app.resources import Resources
-from app.syncs.engine import read_job_id
+from app.syncs.jobs import read_job_id
 from app.syncs.repository import SyncRepository
 from app.syncs.schemas import ProblemPage, ProblemRead, SyncCounts, SyncProgress, SyncRunRead
 from app.tenants.auth import TenantContext

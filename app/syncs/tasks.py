@@ -1,45 +1,47 @@
-"""Thin job wrappers around the sync engine (payloads carry ids only)."""
+"""Thin job wrappers around the full sync's steps (payloads carry ids only)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.syncs import engine
+from app.syncs import finish, pull, read, send
+from app.worker.context import JobContext
 from app.worker.queue import task
-
-
-def _tries(ctx: dict[str, Any]) -> dict[str, int]:
-    return {"job_try": int(ctx.get("job_try", 1)), "max_tries": ctx["settings"].WORKER_MAX_TRIES}
 
 
 @task("sync.read", keep_result_s=0)
 async def sync_read(ctx: dict[str, Any], *, run_id: int) -> None:
-    await engine.read(ctx["resources"], run_id, **_tries(ctx))
+    job = JobContext.of(ctx)
+    await read.read(job.resources, run_id, **job.tries)
 
 
 @task("sync.upsert_batch", keep_result_s=0)
 async def sync_upsert_batch(ctx: dict[str, Any], *, run_id: int, batch_no: int) -> None:
-    await engine.upsert_batch(ctx["resources"], run_id, batch_no, **_tries(ctx))
+    job = JobContext.of(ctx)
+    await send.upsert_batch(job.resources, run_id, batch_no, **job.tries)
 
 
 @task("sync.finalize", keep_result_s=0)
 async def sync_finalize(ctx: dict[str, Any], *, run_id: int) -> None:
-    await engine.finalize(ctx["resources"], run_id, **_tries(ctx))
+    job = JobContext.of(ctx)
+    await finish.finalize(job.resources, run_id, **job.tries)
 
 
 @task("sync.pull_tags", keep_result_s=0)
 async def sync_pull_tags(ctx: dict[str, Any], *, run_id: int, start: int) -> None:
-    await engine.pull_tags(ctx["resources"], run_id, start, **_tries(ctx))
+    job = JobContext.of(ctx)
+    await pull.pull_tags(job.resources, run_id, start, **job.tries)
 
 
 @task("sync.approve_unsubscribes", keep_result_s=0)
 async def sync_approve_unsubscribes(ctx: dict[str, Any], *, run_id: int) -> None:
-    await engine.approve_unsubscribes(ctx["resources"], run_id, job_try=int(ctx.get("job_try", 1)))
+    job = JobContext.of(ctx)
+    await finish.approve_unsubscribes(job.resources, run_id, job_try=job.job_try)
 
 
 @task("sync.resume", keep_result_s=0)
 async def sync_resume(ctx: dict[str, Any]) -> None:
-    settings = ctx["settings"]
-    await engine.resume_unfinished(
-        ctx["resources"], stale_after_s=settings.WORKER_JOB_TIMEOUT_S + 30
+    job = JobContext.of(ctx)
+    await finish.resume_unfinished(
+        job.resources, stale_after_s=job.resources.settings.WORKER_JOB_TIMEOUT_S + 30
     )

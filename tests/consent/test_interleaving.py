@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from app.config import Settings
 from app.resources import create_resources
-from app.syncs.engine import resume_unfinished
+from app.syncs.finish import resume_unfinished
 from app.webhooks.drain import sweep
 from tests.consent.conftest import Scene, address, connect_scene, fired_at
 from tests.e2e.conftest import World

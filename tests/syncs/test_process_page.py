@@ -13,7 +13,7 @@ from app.contacts.values import Language
 from app.db.models import Connection, Problem, SyncBatch, SyncRun, Tenant
 from app.db.session import unit_of_work
 from app.resources import Resources, create_resources
-from app.syncs.engine import close_open_batch, process_page
+from app.syncs.classify import close_open_batch, process_page
 from app.syncs.repository import SyncRepository
 from onoffice_client.models import Address, NewsletterStatus
 

@@ -1,0 +1,316 @@
+"""Classifying one onOffice page: problems recorded, duplicates resolved against the `contact`
+table, the consent rule applied (app.contacts.rules), unchanged contacts counted and the rest
+written into the open `sync_batch`, whose job is enqueued after the commit.
+
+Duplicate rule: the first address in onOffice read order (the client's stable sort) keeps the
+email; every later address with the same normalised email is reported as a duplicate of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from app.connections.errors import PROVIDER_LABELS
+from app.contacts.ledger import write_back_opt_out
+from app.contacts.repository import ContactRepository, provider_signal
+from app.contacts.rules import (
+    SUBSCRIBED,
+    Action,
+    Signal,
+    decide_yes,
+    observe_onoffice,
+)
+from app.contacts.values import (
+    Language,
+    check_email,
+    contact_from_address,
+    contact_hash,
+)
+from app.db.base import utcnow
+from app.db.models import (
+    Connection,
+    Contact,
+    ProblemKind,
+    SyncBatch,
+)
+from app.i18n import reasons
+from app.syncs.jobs import batch_job_id
+from app.syncs.repository import SyncRepository
+from app.worker.queue import enqueue_job
+from onoffice_client.models import Address
+
+
+async def process_page(
+    session: Any,
+    run_id: int,
+    connection: Connection,
+    page: Sequence[Address],
+    language: Language,
+    *,
+    force: bool = False,
+    batch_limit: int = 500,
+    held_back: frozenset[str] = frozenset(),
+    list_state_known: bool = False,
+) -> None:
+    """Classify one page of addresses and queue what must be sent.
+
+    Every address gets exactly one outcome. What to send is decided by the consent rule
+    (`app.contacts.rules.decide_yes`) from the ledger and this run's read of the provider's
+    list (`list_state_known`: a contact missing from it or not subscribed there is resent even
+    when its values are unchanged)."""
+    repo = SyncRepository.from_session(session)
+    contacts = ContactRepository.from_session(session)
+    now = utcnow()
+    # Pages can overlap (a resumed read, records moving between pages): an address this run
+    # already handled is skipped. Problems are found by (run, address); synced addresses by
+    # their contact row below, which is fetched by email anyway (no query whose plan depends
+    # on table statistics: a fresh, unanalysed contact table made that one O(contacts)).
+    seen = await repo.problem_addresses(run_id, [a.id for a in page])
+    fresh = [a for a in page if a.id not in seen]
+    problems: list[dict[str, Any]] = []
+    candidates: list[tuple[Address, str]] = []
+    invalid = missing = 0
+    for address in fresh:
+        check = check_email(address.email)
+        if check.problem is not None:
+            problems.append(
+                problem_row(run_id, address, check.problem, check.reason, code=check.code)
+            )
+            if check.problem == ProblemKind.missing_email:
+                missing += 1
+            else:
+                invalid += 1
+            continue
+        candidates.append((address, check.email))
+
+    emails = [email for _, email in candidates]
+    existing = await contacts.by_emails(connection.id, emails)
+    members = await contacts.members(connection.id, run_id, emails) if list_state_known else {}
+    owners: dict[str, int] = {}
+    to_send: list[dict[str, Any]] = []
+    counts = {"duplicates": 0, "unchanged": 0, "rejected": 0}
+    counts |= {"opted_out": 0, "pending_optin": 0, "bounced": 0}
+    already_synced = 0
+    touched: list[int] = []
+    write_backs: list[tuple[str, Signal]] = []
+    label = PROVIDER_LABELS.get(connection.provider, connection.provider)
+    for address, email in candidates:
+        row = existing.get(email)
+        if row is not None and row.last_run_id == run_id and row.address_id == address.id:
+            already_synced += 1  # handled by an earlier page of this run
+            continue
+        owner = owners.get(email)
+        if owner is None and row is not None and row.last_run_id == run_id:
+            owner = row.address_id
+        if owner is not None and owner != address.id:
+            counts["duplicates"] += 1
+            problems.append(
+                problem_row(
+                    run_id,
+                    address,
+                    ProblemKind.duplicate,
+                    f"same email as address {owner}",
+                    code=reasons.DUPLICATE,
+                    params={"owner": owner},
+                )
+            )
+            continue
+        owners[email] = address.id
+        member = members.get(email)
+        onoffice = observe_onoffice(
+            row.onoffice_status if row else None,
+            row.onoffice_changed_at if row else None,
+            "yes",
+            now,
+        )
+        provider = provider_signal(row, member)
+        action = decide_yes(onoffice, provider)
+        if row is None:
+            row = Contact(
+                connection_id=connection.id,
+                address_id=address.id,
+                email=email,
+                tags=[],
+                last_run_id=run_id,
+            )
+            contacts.add(row)
+            existing[email] = row
+        elif row.address_id == address.id:
+            touched.append(row.id)  # one UPDATE for the page instead of one per contact
+        else:
+            row.address_id = address.id
+            row.last_run_id = run_id
+        if (row.onoffice_status, row.onoffice_changed_at) != (onoffice.status, onoffice.at):
+            row.onoffice_status, row.onoffice_changed_at = onoffice.status, onoffice.at
+        if email in held_back:
+            # The person opted out at the provider and onOffice does not know yet: sending
+            # "subscribed" now would undo it (the lost-unsubscribe problem).
+            counts["opted_out"] += 1
+            row.subscribed = False
+            reason = f"opted out at {label}; the change is being written to onOffice"
+            problems.append(
+                problem_row(
+                    run_id,
+                    address,
+                    ProblemKind.opted_out,
+                    reason,
+                    email,
+                    code=reasons.HELD_BACK_UNSUBSCRIBED,
+                )
+            )
+            continue
+        if action in (Action.write_back, Action.bounced):
+            assert provider.status is not None
+            row.provider_status, row.provider_changed_at = provider.status, provider.at
+            row.subscribed = False
+            write_backs.append((email, provider))
+            when = f" ({provider.at:%Y-%m-%d %H:%M} UTC)" if provider.at else ""
+            params = {"provider": label, "when": when}
+            gone = provider.status in ("archived", "deleted")
+            if action == Action.bounced:
+                counts["bounced"] += 1
+                kind, code = ProblemKind.bounced, reasons.BOUNCED_PROVIDER
+            else:
+                counts["opted_out"] += 1
+                kind = ProblemKind.opted_out
+                code = reasons.REMOVED_PROVIDER if gone else reasons.OPTED_OUT_PROVIDER
+            reason = f"{provider.status} at {label}{when}"
+            problems.append(
+                problem_row(run_id, address, kind, reason, email, code=code, params=params)
+            )
+            continue
+        if action == Action.pending:
+            counts["pending_optin"] += 1
+            reason = f"waiting for the double opt-in confirmation at {label}"
+            problems.append(
+                problem_row(
+                    run_id,
+                    address,
+                    ProblemKind.pending_optin,
+                    reason,
+                    email,
+                    code=reasons.PENDING_OPTIN,
+                    params={"provider": label},
+                )
+            )
+            continue
+        contact = contact_from_address(address, email, language)
+        fingerprint = contact_hash(contact)
+        previous_tags = sorted(row.tags or []) if row.synced_hash else []
+        at_provider = not list_state_known or (member is not None and member.status == SUBSCRIBED)
+        if (
+            not force
+            and action == Action.send
+            and at_provider
+            and row.synced_hash == fingerprint
+            and previous_tags == contact.tags
+        ):
+            counts["unchanged"] += 1
+            continue
+        if (
+            not force
+            and action == Action.send
+            and row.rejected_hash == rejection_hash(fingerprint, contact.tags)
+        ):
+            # Rejected before with these very values: sending again would fail the same way.
+            counts["rejected"] += 1
+            reason = f"{row.rejected_reason} (unchanged since the last attempt)"
+            code = reasons.provider_reason(row.rejected_reason)
+            problems.append(
+                problem_row(
+                    run_id,
+                    address,
+                    ProblemKind.rejected,
+                    reason,
+                    email,
+                    code=code,
+                    params={"repeat": True},
+                )
+            )
+            continue
+        removed = sorted(set(previous_tags) - set(contact.tags))
+        contact.resubscribe = action == Action.resubscribe
+        to_send.append(
+            contact.model_dump()
+            | {"hash": fingerprint, "address_id": address.id, "removed_tags": removed}
+        )
+    await contacts.flush()
+    await contacts.claim(touched, run_id)
+    await repo.add_problems(problems)
+    for email, signal in write_backs:
+        await write_back_opt_out(session, connection.provider, connection.id, email, signal)
+    await repo.increment(
+        run_id,
+        addresses_read=len(page),
+        onoffice_newsletter_total=len(fresh) - already_synced,
+        invalid_emails=invalid,
+        missing_emails=missing,
+        **counts,
+    )
+    if to_send:
+        await add_to_open_batch(repo, run_id, to_send, batch_limit)
+
+
+async def add_to_open_batch(
+    repo: SyncRepository, run_id: int, to_send: list[dict[str, Any]], limit: int
+) -> None:
+    """Store the page's contacts as a chunk of the open batch; close batches that are full."""
+    _closed, _chunks, open_size = await repo.run_state(run_id)
+    if open_size and open_size + len(to_send) > limit:
+        await close_open_batch(repo, run_id)
+    batch_no, chunk_no, open_size = await repo.run_state(run_id)
+    repo.add_batch(
+        SyncBatch(
+            run_id=run_id,
+            chunk_no=chunk_no,
+            batch_no=batch_no,
+            size=len(to_send),
+            payload=to_send,
+        )
+    )
+    await repo.increment(run_id, chunks_total=1, open_batch_size=len(to_send))
+    if open_size + len(to_send) >= limit:
+        await close_open_batch(repo, run_id)
+
+
+async def close_open_batch(repo: SyncRepository, run_id: int) -> None:
+    """Hand the open batch to a job (sent after this transaction commits)."""
+    batch_no, _chunks, open_size = await repo.run_state(run_id)
+    if not open_size:
+        return
+    await repo.set_run(run_id, open_batch_size=0)
+    await repo.increment(run_id, batches_total=1)
+    enqueue_job(
+        "sync.upsert_batch",
+        _job_id=batch_job_id(run_id, batch_no),
+        run_id=run_id,
+        batch_no=batch_no,
+    )
+
+
+def rejection_hash(fingerprint: str, tags: Sequence[str]) -> str:
+    return hashlib.sha256(f"{fingerprint}|{'|'.join(sorted(tags))}".encode()).hexdigest()
+
+
+def problem_row(
+    run_id: int,
+    address: Address,
+    kind: str,
+    reason: str,
+    email: str | None = None,
+    *,
+    code: str = "",
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "address_id": address.id,
+        "email": email if email is not None else address.email.strip(),
+        "kind": str(kind),
+        "reason": reason,
+        "reason_code": code,
+        "reason_params": params,
+        "created_at": utcnow(),
+    }

@@ -1,0 +1,107 @@
+"""What the full sync's steps share: loading a run, the batch size and language, failing a run,
+and the hand-over to `sync.finalize` once reading and every batch are done."""
+
+from __future__ import annotations
+
+import logging
+
+from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
+from app.connections.factory import (
+    sync_batch_size,
+)
+from app.connections.repository import ConnectionRepository
+from app.contacts.repository import ContactRepository
+from app.contacts.values import (
+    Language,
+)
+from app.db.base import utcnow
+from app.db.models import (
+    Connection,
+    SyncRun,
+    SyncRunStatus,
+    Tenant,
+)
+from app.i18n import encode
+from app.metrics import SYNC_RUNS
+from app.resources import Resources
+from app.syncs.jobs import finalize_job_id
+from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.worker.queue import enqueue_job
+from onoffice_client.models import OnOfficeError
+from providers.base import (
+    ProviderError,
+)
+
+log = logging.getLogger(__name__)
+
+
+# One read job's share of the pages (at most a third of the job timeout): short jobs keep crash
+# recovery fast, because arq re-runs a dead worker's job only after its timeout.
+READ_SLICE_S = 20.0
+
+
+def batch_limit(resources: Resources, connection: Connection) -> int:
+    """Contacts per provider job (the provider's choice, see the factory)."""
+    return sync_batch_size(resources.settings, connection.provider)
+
+
+def default_language(connection: Connection) -> Language:
+    return (
+        Language.en if (connection.account_language or "").lower().startswith("en") else Language.de
+    )
+
+
+async def load_run(resources: Resources, run_id: int) -> tuple[SyncRun, Connection, Tenant] | None:
+    async with resources.sessionmaker() as session:
+        run = await SyncRepository.from_session(session).get_run(run_id)
+        if run is None:
+            return None
+        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
+            run.connection_id
+        )
+        if connection is None or tenant is None:
+            return None
+        return run, connection, tenant
+
+
+def provider_failure(connection: Connection, exc: ProviderError) -> str:
+    label = PROVIDER_LABELS.get(connection.provider, connection.provider)
+    return (
+        f"{label}: the list could not be read ({exc.message}); "
+        f"see {STATUS_PAGES.get(connection.provider, '')} and start the sync again."
+    )
+
+
+def onoffice_failure(exc: OnOfficeError) -> str:
+    return encode("run.onoffice_failed", detail=exc.message, status_page=STATUS_PAGES["onoffice"])
+
+
+async def maybe_finalize(resources: Resources, run_id: int) -> None:
+    async with resources.transaction() as session:
+        run = await SyncRepository.from_session(session).get_run(run_id)
+        if (
+            run is not None
+            and run.status in ACTIVE_STATUSES
+            and run.reading_done
+            and run.batches_done >= run.batches_total
+        ):
+            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+
+
+async def fail_run(resources: Resources, run_id: int, message: str) -> None:
+    async with resources.transaction() as session:
+        repo = SyncRepository.from_session(session)
+        unsent = await repo.unsent_tag_emails(run_id)
+        run = await repo.get_run(run_id) if unsent else None
+        if run is not None:
+            # Sent without the tags they still lack: the next run sends them again.
+            await ContactRepository.from_session(session).forget_synced(run.connection_id, unsent)
+        await repo.set_run(
+            run_id,
+            status=SyncRunStatus.failed,
+            phase="failed",
+            finished_at=utcnow(),
+            error=message,
+        )
+    SYNC_RUNS.labels("failed").inc()
+    log.warning("sync.failed", extra={"run_id": run_id, "error": message})

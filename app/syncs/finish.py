@@ -1,0 +1,276 @@
+"""Step 3 (`sync.finalize`): once reading is done and every batch finished, the tags still to add
+are flushed, contacts onOffice no longer lists are unsubscribed (behind the safety valve), the
+drift against the provider is checked and the tag pull-back starts; plus the resume sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC
+
+from arq.worker import Retry
+
+from app.connections.factory import (
+    provider_for_connection,
+    supports_tags,
+)
+from app.contacts.repository import ContactRepository
+from app.db.base import utcnow
+from app.db.models import (
+    Connection,
+    SyncRun,
+    SyncRunStatus,
+)
+from app.i18n import encode
+from app.metrics import SYNC_RUNS
+from app.resources import Resources
+from app.syncs.common import READ_SLICE_S, fail_run, load_run
+from app.syncs.jobs import batch_job_id, finalize_job_id, pull_job_id, read_job_id
+from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.syncs.tags import flush_tags
+from app.worker.context import retry_or_fail
+from app.worker.queue import compute_backoff, enqueue_job
+from providers.base import (
+    ProviderError,
+    ProviderRequestError,
+    ProviderTransientError,
+)
+
+log = logging.getLogger(__name__)
+
+
+STALE_CHUNK = 100
+
+
+STALE_MIN = 5  # the safety valve never blocks fewer than this many unsubscribes
+
+
+STALE_SHARE = 0.2  # it holds them back above this share of the synced contacts
+
+
+SHRINK_SHARE = 0.5  # or when onOffice answers with fewer newsletter addresses than this share
+
+
+async def finalize(
+    resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10
+) -> None:
+    """All batches are done: unsubscribe contacts that left onOffice's newsletter (safety
+    valve), pull Mailchimp tags back (in slices), check the provider's count, complete."""
+    loaded = await load_run(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, _tenant = loaded
+    if run.status not in ACTIVE_STATUSES or not run.reading_done:
+        return
+    if run.batches_done < run.batches_total:
+        return
+    if run.phase != "tags":
+        try:
+            provider = provider_for_connection(resources, connection)
+            if await flush_tags(resources, run_id, connection, provider, final=True):
+                # An earlier batch job is still adding some: wait for it (its rows are locked).
+                raise Retry(defer=2.0)
+            finished = await unsubscribe_stale(resources, run, connection)
+        except ProviderTransientError as exc:
+            retry_or_fail(
+                exc, transient=True, job_try=job_try, max_tries=max_tries,
+                retry_after=exc.retry_after,
+            )  # fmt: skip
+            await fail_run(resources, run_id, encode("run.unsubscribe_failed", detail=str(exc)))
+            return
+        if not finished:
+            return  # a continuation job goes on
+    if not supports_tags(connection.provider):  # no tags to pull back
+        await complete_run(resources, run_id, connection)
+        return
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(run_id, phase="tags")
+        enqueue_job(
+            "sync.pull_tags",
+            _job_id=pull_job_id(run_id, run.tags_offset),
+            run_id=run_id,
+            start=run.tags_offset,
+        )
+
+
+async def safety_valve(resources: Resources, run: SyncRun, connection: Connection) -> str | None:
+    """Why the stale unsubscribes of `run` look implausible (None: they are not).
+
+    Held back when more than STALE_SHARE of the synced contacts (and at least STALE_MIN)
+    would go at once, or when onOffice answered with fewer than SHRINK_SHARE of the newsletter
+    addresses of the last completed run: both look like a broken onOffice answer, and a list
+    must never be emptied by one."""
+    async with resources.sessionmaker() as session:
+        stale = await ContactRepository.from_session(session).count_stale(connection.id, run.id)
+        current = await SyncRepository.from_session(session).get_run(run.id)
+        previous = await SyncRepository.from_session(session).latest_completed_run(connection.id)
+    if not stale or current is None:
+        return None
+    synced = current.created + current.updated + current.unchanged + current.synced_unspecified
+    if stale >= STALE_MIN and stale > STALE_SHARE * (synced + stale):
+        return (
+            f"{stale} of {synced + stale} synced contacts are no longer newsletter Yes in "
+            f"onOffice; the connector does not unsubscribe more than {STALE_SHARE:.0%} at once."
+        )
+    if (
+        previous is not None
+        and previous.id != run.id
+        and previous.onoffice_newsletter_total >= STALE_MIN
+        and current.onoffice_newsletter_total < SHRINK_SHARE * previous.onoffice_newsletter_total
+    ):
+        return (
+            f"onOffice answered with {current.onoffice_newsletter_total} newsletter addresses, "
+            f"far fewer than the {previous.onoffice_newsletter_total} of the last run."
+        )
+    return None
+
+
+async def unsubscribe_stale(
+    resources: Resources, run: SyncRun, connection: Connection, *, approved: bool = False
+) -> bool:
+    """onOffice is the master: contacts synced before whose address this run did not find
+    among the newsletter-Yes addresses (set to No, archived, deleted, or the email removed) are
+    unsubscribed at the provider, unless the safety valve holds them back (then only an
+    approval of this run unsubscribes them). Returns False when a continuation job takes
+    over (time slice)."""
+    assert connection.list_id is not None
+    if not approved and run.held_unsubscribes == 0:
+        reason = await safety_valve(resources, run, connection)
+        if reason is not None:
+            async with resources.sessionmaker() as session:
+                stale = await ContactRepository.from_session(session).count_stale(
+                    connection.id, run.id
+                )
+            warning = (
+                f"{reason} {stale} unsubscribes are held back: check onOffice, then approve "
+                "them (POST /api/v1/syncs/{id}/approve-unsubscribes) or fix onOffice and sync "
+                "again."
+            ).replace("{id}", str(run.id))
+            async with resources.transaction() as session:
+                await SyncRepository.from_session(session).set_run(
+                    run.id, warning=warning, held_unsubscribes=stale
+                )
+            log.warning("sync.stale_held_back", extra={"run_id": run.id, "stale": stale})
+            return True
+    elif not approved:
+        return True  # held back by an earlier try of this step
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
+    provider = provider_for_connection(resources, connection)
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    while True:
+        async with resources.sessionmaker() as session:
+            rows = await ContactRepository.from_session(session).stale(
+                connection.id, run.id, STALE_CHUNK
+            )
+        if not rows:
+            return True
+        done: list[int] = []
+        for row in rows:
+            try:
+                await provider.set_subscription(connection.list_id, row.email, False)
+            except ProviderRequestError as exc:
+                log.warning(
+                    "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
+                )
+            done.append(row.id)
+        now = utcnow()
+        async with resources.transaction() as session:
+            repo = ContactRepository.from_session(session)
+            for contact_id in done:
+                await repo.update(
+                    contact_id,
+                    subscribed=False,
+                    provider_status="unsubscribed",
+                    provider_changed_at=now,
+                    onoffice_status="absent",
+                    onoffice_changed_at=now,
+                )
+            await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
+        if time.monotonic() > deadline:
+            async with resources.transaction():
+                enqueue_job(
+                    "sync.finalize" if not approved else "sync.approve_unsubscribes",
+                    _job_id=f"{finalize_job_id(run.id)}:stale:{time.time_ns()}",
+                    run_id=run.id,
+                )
+            return False
+
+
+async def approve_unsubscribes(resources: Resources, run_id: int, *, job_try: int = 1) -> None:
+    """Carry out the unsubscribes the safety valve held back in `run_id` (nothing else is
+    sent again)."""
+    loaded = await load_run(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, _tenant = loaded
+    try:
+        finished = await unsubscribe_stale(resources, run, connection, approved=True)
+    except ProviderTransientError as exc:
+        raise Retry(defer=compute_backoff(job_try)) from exc
+    if finished:
+        async with resources.transaction() as session:
+            await SyncRepository.from_session(session).set_run(
+                run_id, held_unsubscribes=0, warning=None, phase="done"
+            )
+        await check_drift(resources, run_id, connection)
+
+
+async def check_drift(resources: Resources, run_id: int, connection: Connection) -> None:
+    """Compare the provider's own count of subscribed contacts with what the ledger expects;
+    the difference is the run's `drift` (0 = reconciled with the provider)."""
+    assert connection.list_id is not None
+    provider = provider_for_connection(resources, connection)
+    try:
+        counted = await provider.count_subscribed(connection.list_id)
+    except ProviderError as exc:
+        log.warning("sync.drift_unknown", extra={"run_id": run_id, "error": exc.message})
+        return
+    async with resources.transaction() as session:
+        expected = await ContactRepository.from_session(session).count_subscribed(connection.id)
+        await SyncRepository.from_session(session).set_run(
+            run_id, provider_subscribed=counted, drift=counted - expected
+        )
+
+
+async def complete_run(resources: Resources, run_id: int, connection: Connection) -> None:
+    await check_drift(resources, run_id, connection)
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(
+            run_id, status=SyncRunStatus.completed, phase="done", finished_at=utcnow()
+        )
+    SYNC_RUNS.labels("completed").inc()
+    log.info("sync.completed", extra={"run_id": run_id})
+
+
+async def resume_unfinished(resources: Resources, *, stale_after_s: float) -> int:
+    """Re-enqueue the next steps of unfinished runs that made no progress for `stale_after_s`
+    (a worker died, or the embedded server restarted). Job ids are deterministic, so a step
+    that is still queued or running is not duplicated."""
+    resumed = 0
+    now = utcnow()
+    async with resources.transaction() as session:
+        repo = SyncRepository.from_session(session)
+        for run in await repo.unfinished_runs():
+            updated = (
+                run.updated_at if run.updated_at.tzinfo else run.updated_at.replace(tzinfo=UTC)
+            )
+            if (now - updated).total_seconds() < stale_after_s:
+                continue
+            resumed += 1
+            for batch_no in await repo.pending_batch_numbers(run.id, run.batches_total):
+                enqueue_job(
+                    "sync.upsert_batch",
+                    _job_id=batch_job_id(run.id, batch_no),
+                    run_id=run.id,
+                    batch_no=batch_no,
+                )
+            if not run.reading_done:
+                enqueue_job(
+                    "sync.read", _job_id=read_job_id(run.id, run.read_offset), run_id=run.id
+                )
+            elif run.batches_done >= run.batches_total:
+                enqueue_job("sync.finalize", _job_id=finalize_job_id(run.id), run_id=run.id)
+            log.info("sync.resumed", extra={"run_id": run.id, "offset": run.read_offset})
+    return resumed

@@ -1,0 +1,176 @@
+"""Step 4 (`sync.pull_tags`, providers with tags): the provider's tags flow back to onOffice from
+the run's copy of the list state (`provider_member`); the tag `onoffice` is excluded and a label
+alias is written as the canonical onOffice key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from app.connections.factory import (
+    onoffice_for_tenant,
+    provider_for_connection,
+)
+from app.contacts.repository import ContactRepository
+from app.db.models import (
+    Connection,
+)
+from app.i18n import encode
+from app.resources import Resources
+from app.syncs.common import READ_SLICE_S, fail_run, load_run
+from app.syncs.finish import complete_run
+from app.syncs.jobs import pull_job_id
+from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.worker.context import retry_or_fail
+from app.worker.queue import enqueue_job
+from onoffice_client.models import AddressUpdate, OnOfficeError, OnOfficeTransientError
+from providers.base import (
+    ProviderError,
+    ProviderTransientError,
+)
+
+EXCLUDED_PULL_TAGS = {"onoffice"}
+
+
+TAG_WRITE_CHUNK = 50
+
+
+TAG_PAGE = 1000
+
+
+async def pull_tags(
+    resources: Resources, run_id: int, start: int, *, job_try: int = 1, max_tries: int = 10
+) -> None:
+    """Write Mailchimp tags (except `onoffice`) back to onOffice `NewsletterTag`, only where the
+    set differs and only values onOffice knows (an unknown multiselect key would fail). Reads
+    this run's copy of the list state (no second pass over the audience), in time slices that
+    each continue after the stored member id."""
+    loaded = await load_run(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, tenant = loaded
+    if run.status not in ACTIVE_STATUSES or run.phase != "tags" or run.tags_offset != start:
+        return  # finished, failed, or a stale duplicate of an earlier slice
+    assert connection.list_id is not None
+    onoffice = onoffice_for_tenant(resources, tenant)
+    provider = provider_for_connection(resources, connection)
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    after = start
+    try:
+        allowed = await _allowed_tags(onoffice)
+        while True:
+            async with resources.sessionmaker() as session:
+                page = await ContactRepository.from_session(session).member_page(
+                    connection.id, run_id, after, TAG_PAGE
+                )
+            if not page:
+                break
+            after = await _pull_page(
+                resources, run_id, connection, onoffice, provider, allowed, page
+            )
+            if time.monotonic() > deadline:
+                async with resources.transaction():
+                    enqueue_job(
+                        "sync.pull_tags",
+                        _job_id=pull_job_id(run_id, after),
+                        run_id=run_id,
+                        start=after,
+                    )
+                return
+    except (ProviderTransientError, OnOfficeTransientError) as exc:
+        retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries)
+        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
+        return
+    except (ProviderError, OnOfficeError) as exc:
+        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
+        return
+    await complete_run(resources, run_id, connection)
+
+
+def canonical_tag(tag: str, allowed: dict[str, str] | None) -> str | None:
+    """The one name of a tag in both directions: the onOffice `NewsletterTag` key (what the
+    push sends). A Mailchimp tag typed as the key's label maps to the key; `onoffice` and tags
+    onOffice does not know have none."""
+    key = tag.strip().lower()
+    if not key or key in EXCLUDED_PULL_TAGS:
+        return None
+    if allowed is None:
+        return tag.strip()
+    return allowed.get(key)
+
+
+async def _pull_page(
+    resources: Resources,
+    run_id: int,
+    connection: Connection,
+    onoffice: Any,
+    provider: Any,
+    allowed: dict[str, str] | None,
+    page: Sequence[Any],
+) -> int:
+    """Compare one page of members with what onOffice has; write differences; advance."""
+    async with resources.sessionmaker() as session:
+        rows = await ContactRepository.from_session(session).by_emails(
+            connection.id, (m.email for m in page)
+        )
+    updates: list[tuple[str, int, list[str]]] = []
+    renames: list[tuple[str, list[str], list[str]]] = []
+    for member in page:
+        row = rows.get(member.email)
+        if row is None or row.last_run_id != run_id or not row.synced_hash:
+            continue
+        theirs: set[str] = set()
+        aliases: list[str] = []
+        for tag in member.tags:
+            name = canonical_tag(tag, allowed)
+            if name is None:
+                continue
+            theirs.add(name)
+            if name != tag:
+                aliases.append(tag)  # e.g. the label "Käufer" for the key "Kaeufer"
+        ours = set(row.tags or [])
+        if not theirs <= ours:
+            updates.append((row.email, row.address_id, sorted(ours | theirs)))
+        if aliases:
+            renames.append((row.email, sorted(theirs - set(member.tags)), aliases))
+    for begin in range(0, len(updates), TAG_WRITE_CHUNK):
+        chunk = updates[begin : begin + TAG_WRITE_CHUNK]
+        await onoffice.modify_addresses([(aid, AddressUpdate(tags=tags)) for _, aid, tags in chunk])
+    assert connection.list_id is not None
+    for email, add, remove in renames:
+        # One name per tag: the alias is replaced by the canonical name at the provider, so
+        # the next push does not add a second tag for the same thing.
+        await provider.set_tags(connection.list_id, email, add=add, remove=remove)
+    async with resources.transaction() as session:
+        contacts = ContactRepository.from_session(session)
+        stored = await contacts.by_emails(connection.id, (email for email, _, _ in updates))
+        for email, _aid, tags in updates:
+            if email in stored:
+                await contacts.update(stored[email].id, tags=tags)
+        new_offset = int(page[-1].id)
+        repo = SyncRepository.from_session(session)
+        await repo.increment(run_id, tags_pulled=len(updates))
+        await repo.set_run(run_id, tags_offset=new_offset)
+    return new_offset
+
+
+async def _allowed_tags(onoffice: Any) -> dict[str, str] | None:
+    """onOffice `NewsletterTag` keys by lower-cased key and label (tags are pushed as keys;
+    a marketer may have typed the label in Mailchimp)."""
+    try:
+        fields = await onoffice.get_fields(["NewsletterTag"])
+    except OnOfficeError:
+        return None
+    permitted = (fields.get("NewsletterTag") or {}).get("permittedvalues")
+    if isinstance(permitted, list):
+        permitted = {str(k): str(k) for k in permitted}
+    if not isinstance(permitted, dict):
+        return None
+    keys: dict[str, str] = {}
+    for key, label in permitted.items():
+        keys[str(label).strip().lower()] = str(key)
+    for key in permitted:
+        keys[str(key).strip().lower()] = str(key)
+    return keys

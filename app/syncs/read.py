@@ -1,0 +1,225 @@
+"""Step 1 of a full sync (`sync.read`): the provider's list state, then the onOffice pages.
+
+The provider's list state (status, last change, tags) is read once per run into `provider_member`,
+in parallel pages and resumable time slices; it decides every contact and feeds the tag pull-back.
+Then onOffice is read ONOFFICE_READ_CONCURRENCY pages at a time and classified strictly in
+`KdNr` order (`classify.process_page`), so the duplicate rule stays exact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from app.connections.factory import (
+    onoffice_for_tenant,
+    provider_for_connection,
+)
+from app.contacts.repository import ContactRepository
+from app.contacts.values import (
+    normalise_email,
+)
+from app.db.base import utcnow
+from app.db.models import (
+    Connection,
+    SyncRun,
+    SyncRunStatus,
+)
+from app.resources import Resources
+from app.syncs.classify import close_open_batch, process_page
+from app.syncs.common import (
+    READ_SLICE_S,
+    batch_limit,
+    default_language,
+    fail_run,
+    load_run,
+    maybe_finalize,
+    onoffice_failure,
+    provider_failure,
+)
+from app.syncs.jobs import read_job_id
+from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.worker.context import retry_or_fail
+from app.worker.queue import enqueue_job
+from onoffice_client.models import OnOfficeError, OnOfficeTransientError
+from providers._paging import ordered_pages
+from providers.base import (
+    ProviderContact,
+    ProviderError,
+    ProviderTransientError,
+)
+
+STATE_PAGE = 1000  # provider members stored per transaction
+
+
+async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10) -> None:
+    loaded = await load_run(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, tenant = loaded
+    if run.status not in ACTIVE_STATUSES:
+        return
+    if run.reading_done:
+        await maybe_finalize(resources, run_id)
+        return
+    async with resources.transaction() as session:
+        repo = SyncRepository.from_session(session)
+        if run.status == SyncRunStatus.queued:
+            await repo.set_run(
+                run_id, status=SyncRunStatus.running, phase="reading", started_at=utcnow()
+            )
+    if not run.provider_read_done:
+        try:
+            finished = await read_provider_state(resources, run, connection)
+        except ProviderTransientError as exc:
+            retry_or_fail(
+                exc, transient=True, job_try=job_try, max_tries=max_tries,
+                retry_after=exc.retry_after,
+            )  # fmt: skip
+            await fail_run(resources, run_id, provider_failure(connection, exc))
+            return
+        except ProviderError as exc:
+            await fail_run(resources, run_id, provider_failure(connection, exc))
+            return
+        if not finished:
+            return  # a continuation job goes on
+    onoffice = onoffice_for_tenant(resources, tenant)
+    language = default_language(connection)
+    limit = batch_limit(resources, connection)
+    async with resources.sessionmaker() as session:
+        held_back = await ContactRepository.from_session(session).pending_opt_outs(connection.id)
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    # Once the first page told the total, the next pages are read ONOFFICE_READ_CONCURRENCY at
+    # a time while earlier ones are classified; pages are processed strictly in offset (KdNr)
+    # order, so the duplicate rule stays exact and `read_offset` only covers processed pages.
+    # Past the slice's deadline no further page is requested; those in flight are processed.
+    pages = ordered_pages(
+        onoffice.read_newsletter_page,
+        page_size=onoffice.page_size,
+        concurrency=resources.settings.ONOFFICE_READ_CONCURRENCY,
+        start=run.read_offset,
+        stop=lambda: time.monotonic() > deadline,
+    )
+    done = False
+    offset = run.read_offset
+    try:
+        async for at, page, total in pages:
+            next_offset = at + len(page)
+            done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
+            async with resources.transaction() as session:
+                repo = SyncRepository.from_session(session)
+                await process_page(
+                    session,
+                    run_id,
+                    connection,
+                    page,
+                    language,
+                    force=run.force,
+                    batch_limit=limit,
+                    held_back=held_back,
+                    list_state_known=True,
+                )
+                if done:
+                    await close_open_batch(repo, run_id)
+                await repo.set_run(
+                    run_id,
+                    read_offset=next_offset,
+                    reading_done=done,
+                    **({"addresses_total": total} if total is not None else {}),
+                )
+            offset = next_offset
+            if done:
+                break
+    except OnOfficeError as exc:
+        transient = isinstance(exc, OnOfficeTransientError)
+        retry_or_fail(exc, transient=transient, job_try=job_try, max_tries=max_tries)
+        await fail_run(resources, run_id, onoffice_failure(exc))
+        return
+    finally:
+        await pages.aclose()  # cancels the pages still in flight
+    if not done:
+        async with resources.transaction():
+            enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
+        return
+    await maybe_finalize(resources, run_id)
+
+
+async def read_provider_state(resources: Resources, run: SyncRun, connection: Connection) -> bool:
+    """Read the provider's list state (status, last change, tags) into `provider_member`, in
+    resumable time slices; the one pass over the audience per run, used to decide every
+    contact and to pull tags back. Pages are read `PROVIDER_READ_CONCURRENCY` at a time (each
+    request within the key's shared limits: Mailchimp's 10 connections, Brevo's 10/s) and
+    stored in offset order, so `provider_offset` only covers stored pages. Returns False when
+    a continuation job takes over."""
+    assert connection.list_id is not None
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(run.id, phase="provider")
+    provider = provider_for_connection(resources, connection)
+    deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    offset = run.provider_offset
+
+    async def store(page: Sequence[ProviderContact], new_offset: int) -> None:
+        rows = [member_row(member) for member in page]
+        async with resources.transaction() as session:
+            await ContactRepository.from_session(session).store_members(connection.id, run.id, rows)
+            await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
+
+    stopped_early = False
+
+    def stop() -> bool:
+        # Asked only while pages remain to be requested: True means the read is unfinished.
+        nonlocal stopped_early
+        stopped_early = stopped_early or time.monotonic() > deadline
+        return stopped_early
+
+    async with resources.sessionmaker() as session:
+        known = await ContactRepository.from_session(session).count_members(connection.id)
+    pages = provider.iter_list_state(
+        connection.list_id,
+        concurrency=resources.settings.PROVIDER_READ_CONCURRENCY,
+        start=offset,
+        # The list's size at the last read: its pages are requested together with the first.
+        expected_total=known or None,
+        # Past the slice's deadline no further page is requested; those in flight are stored.
+        stop=stop,
+    )
+    try:
+        async for chunk in pages:
+            # A page shorter than the page size in the middle (members removed meanwhile) makes
+            # the stored offset lag behind: a resumed read then reads some members again.
+            offset += len(chunk)
+            await store(chunk, offset)
+        if stopped_early:
+            async with resources.transaction():
+                enqueue_job(
+                    "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
+                )
+            return False
+    finally:
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()  # cancels the pages still in flight
+    # Archived members are hidden from the normal listing (Mailchimp): one more, short read.
+    page: list[ProviderContact] = []
+    async for member in provider.iter_contacts(connection.list_id, archived=True):
+        page.append(member)
+        if len(page) >= STATE_PAGE:
+            await store(page, offset)
+            page = []
+    await store(page, offset)
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(
+            run.id, provider_read_done=True, phase="reading"
+        )
+    return True
+
+
+def member_row(member: ProviderContact) -> dict[str, Any]:
+    return {
+        "email": normalise_email(member.email),
+        "status": (member.status or "unknown")[:16],
+        "changed_at": member.last_changed,
+        "tags": list(member.tags),
+        "provider_id": member.provider_id,
+    }

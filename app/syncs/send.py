@@ -1,0 +1,261 @@
+"""Step 2 (`sync.upsert_batch`): one batch through the provider's bulk upsert, one outcome per
+address recorded in the same transaction that marks the batch done (a retried job finds the batch
+done and sends nothing). Opt-outs heard since the list read are withdrawn first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
+from app.connections.factory import (
+    provider_for_connection,
+)
+from app.contacts.repository import ContactRepository
+from app.contacts.rules import (
+    SUBSCRIBED,
+    TIE,
+    aware,
+    is_opt_out,
+)
+from app.contacts.values import (
+    normalise_email,
+)
+from app.db.base import utcnow
+from app.db.models import (
+    Connection,
+    ProblemKind,
+)
+from app.i18n import encode, reasons
+from app.metrics import CONTACTS_SYNCED
+from app.resources import Resources
+from app.syncs.classify import rejection_hash
+from app.syncs.common import fail_run, load_run
+from app.syncs.jobs import finalize_job_id
+from app.syncs.optouts import recent_opt_outs
+from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.syncs.tags import flush_tags
+from app.worker.context import retry_or_fail
+from app.worker.queue import enqueue_job
+from providers.base import (
+    ContactData,
+    FieldMapping,
+    ProviderError,
+    ProviderRequestError,
+    ProviderTransientError,
+    UpsertOutcome,
+    UpsertResult,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def upsert_batch(
+    resources: Resources, run_id: int, batch_no: int, *, job_try: int = 1, max_tries: int = 10
+) -> None:
+    loaded = await load_run(resources, run_id)
+    if loaded is None:
+        return
+    run, connection, _tenant = loaded
+    if run.status not in ACTIVE_STATUSES:
+        return
+    async with resources.sessionmaker() as session:
+        chunks = await SyncRepository.from_session(session).pending_chunks(run_id, batch_no)
+    if not chunks:
+        return  # already applied by an earlier try: never send twice
+    payload = [item for chunk in chunks for item in chunk.payload]
+    # Re-check consent now, not only when the batch was built: an opt-out that arrived since
+    # (a webhook stored or applied meanwhile) is never overwritten by this batch.
+    async with resources.sessionmaker() as session:
+        repo = ContactRepository.from_session(session)
+        emails = [item["email"] for item in payload]
+        pending = await repo.pending_opt_outs(connection.id, emails)
+        ledger = await repo.by_emails(connection.id, emails)
+    withdrawn = {
+        item["email"]
+        for item in payload
+        if item["email"] in pending
+        or (
+            not item.get("resubscribe")
+            and is_opt_out(
+                ledger[item["email"]].provider_status if item["email"] in ledger else None
+            )
+        )
+    }
+    contacts = [
+        ContactData.model_validate({k: v for k, v in item.items() if k in ContactData.model_fields})
+        for item in payload
+        if item["email"] not in withdrawn
+    ]
+    provider = provider_for_connection(resources, connection)
+    mapping = FieldMapping.model_validate(connection.field_mapping or {})
+    assert connection.list_id is not None
+    try:
+        # And at the provider: an opt-out since the list was read whose webhook is late or
+        # lost (Mailchimp's batch subscribe would set such a member back to subscribed).
+        started = aware(run.started_at) or utcnow()
+        withdrawn |= await recent_opt_outs(
+            resources, run_id, started, started - TIE, provider, connection.list_id
+        ) & set(emails)
+        contacts = [c for c in contacts if c.email not in withdrawn]
+        # Tags are not added per batch: the members a tag still lacks are recorded with the
+        # batch's results and added 500 at a time across the run (app/syncs/tags.py).
+        results = await provider.upsert_contacts(
+            connection.list_id, contacts, mapping, defer_tags=provider.supports_tags
+        )
+        await _remove_tags(provider, connection.list_id, payload, results)
+    except ProviderTransientError as exc:
+        retry_or_fail(
+            exc, transient=True, job_try=job_try, max_tries=max_tries, retry_after=exc.retry_after
+        )
+        label = PROVIDER_LABELS.get(connection.provider, connection.provider)
+        await fail_run(
+            resources,
+            run_id,
+            encode(
+                "run.provider_unreachable",
+                provider=label,
+                batch=batch_no,
+                tries=job_try,
+                detail=exc.message,
+                status_page=STATUS_PAGES.get(connection.provider, ""),
+            ),
+        )
+        return
+    except ProviderRequestError as exc:
+        # The provider refused the whole request: every contact of it is rejected, with the reason.
+        results = [
+            UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
+            for c in contacts
+        ]
+    last = await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
+    if last:
+        return  # sync.finalize adds the tags still waiting
+    try:
+        await flush_tags(resources, run_id, connection, provider, final=False)
+    except ProviderError as exc:
+        # The members stay recorded; a later batch or the end of the run adds them.
+        log.warning("sync.tags_deferred", extra={"run_id": run_id, "error": exc.message})
+
+
+async def _remove_tags(
+    provider: Any, list_id: str, payload: Sequence[dict[str, Any]], results: Sequence[UpsertResult]
+) -> None:
+    """Tags removed in onOffice since the last sync are removed at the provider too (for the
+    contacts that were sent and accepted; withdrawn ones have no result)."""
+    if not provider.supports_tags:
+        return
+    by_email = {r.email: r for r in results}
+    for item in payload:
+        result = by_email.get(item["email"])
+        if item.get("removed_tags") and result and result.outcome != UpsertOutcome.rejected:
+            await provider.set_tags(list_id, item["email"], add=(), remove=item["removed_tags"])
+
+
+async def apply_results(
+    resources: Resources,
+    run_id: int,
+    batch_no: int,
+    connection: Connection,
+    payload: Sequence[dict[str, Any]],
+    results: Sequence[UpsertResult],
+    withdrawn: frozenset[str] | set[str] = frozenset(),
+) -> bool:
+    """Record one outcome per contact of the batch and mark it done; True when it was the
+    run's last batch (sync.finalize is enqueued)."""
+    by_email = {normalise_email(r.email): r for r in results}
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
+    counts["opted_out"] = 0
+    problems: list[dict[str, Any]] = []
+    tag_adds: list[dict[str, Any]] = []
+    now = utcnow()
+    label = PROVIDER_LABELS.get(connection.provider, connection.provider)
+    async with resources.transaction() as session:
+        repo = SyncRepository.from_session(session)
+        chunks = await repo.pending_chunks(run_id, batch_no)
+        if not chunks:
+            return False
+        rows = await ContactRepository.from_session(session).by_emails(
+            connection.id, (item["email"] for item in payload)
+        )
+        for item in payload:
+            if item["email"] in withdrawn:
+                counts["opted_out"] += 1
+                problems.append(
+                    {
+                        "run_id": run_id,
+                        "address_id": item["address_id"],
+                        "email": item["email"],
+                        "kind": ProblemKind.opted_out.value,
+                        "reason": f"opted out at {label} while the sync ran; not sent",
+                        "reason_code": reasons.OPTED_OUT_DURING_SYNC,
+                        "reason_params": {"provider": label},
+                        "created_at": now,
+                    }
+                )
+                continue
+            result = by_email.get(item["email"]) or UpsertResult(
+                email=item["email"],
+                outcome=UpsertOutcome.rejected,
+                reason="the provider returned no result for this contact",
+            )
+            row = rows.get(item["email"])
+            if result.outcome == UpsertOutcome.rejected:
+                counts["rejected"] += 1
+                problems.append(
+                    {
+                        "run_id": run_id,
+                        "address_id": item["address_id"],
+                        "email": item["email"],
+                        "kind": ProblemKind.rejected.value,
+                        "reason": result.reason or "rejected by the provider",
+                        "reason_code": reasons.provider_reason(result.reason),
+                        "reason_params": None,
+                        "created_at": utcnow(),
+                    }
+                )
+                if row is not None:
+                    row.synced_hash = None
+                    row.rejected_hash = rejection_hash(item["hash"], item.get("tags") or [])
+                    row.rejected_reason = result.reason or "rejected by the provider"
+                continue
+            key = {
+                UpsertOutcome.created: "created",
+                UpsertOutcome.updated: "updated",
+                UpsertOutcome.unchanged: "unchanged",
+            }.get(result.outcome, "synced_unspecified")
+            counts[key] += 1
+            tag_adds.extend(
+                {
+                    "run_id": run_id,
+                    "tag": tag,
+                    "email": item["email"],
+                    "address_id": item["address_id"],
+                    "outcome": key,
+                }
+                for tag in result.missing_tags
+            )
+            if row is not None:
+                row.synced_hash = item["hash"]
+                row.rejected_hash = None
+                row.rejected_reason = None
+                row.tags = list(item.get("tags") or [])
+                row.subscribed = True
+                row.provider_status, row.provider_changed_at = SUBSCRIBED, now
+                row.provider_id = result.provider_id or row.provider_id
+        await repo.add_problems(problems)
+        await repo.add_tag_adds(tag_adds)
+        for chunk in chunks:
+            chunk.status = "done"
+            chunk.payload = []
+        progress = await repo.increment(run_id, batches_done=1, **counts)
+        provider = connection.provider
+        for outcome, n in counts.items():
+            if n:
+                CONTACTS_SYNCED.labels(provider, outcome).inc(n)
+        if progress.reading_done and progress.batches_done >= progress.batches_total:
+            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+            return True
+    return False
