@@ -23,7 +23,8 @@ from providers.limits import (
     RedisConcurrencyLimiter,
     RedisRatePacer,
 )
-from providers.mailchimp.client import MailchimpClient, SegmentCache
+from providers.mailchimp.client import MailchimpClient
+from providers.mailchimp.tags import SegmentCache
 
 T = TypeVar("T")
 

@@ -1,11 +1,8 @@
 """Mailchimp Marketing API v3 provider."""
 
-from providers.mailchimp.client import (
-    MailchimpClient,
-    MailchimpListDefaults,
-    parse_api_key,
-    subscriber_hash,
-)
+from providers.mailchimp.api import parse_api_key, subscriber_hash
+from providers.mailchimp.audience import MailchimpListDefaults
+from providers.mailchimp.client import MailchimpClient
 from providers.mailchimp.errors import (
     MailchimpAuthError,
     MailchimpContactBlockedError,

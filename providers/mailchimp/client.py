@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
 from tenacity import wait_random_exponential
 
 from providers._http import Transport
-from providers._paging import offset_items, parallel_pages
+from providers._paging import parallel_pages
 from providers._retry import RetryPolicy
 from providers._time import parse_iso_timestamp
 from providers.base import (
@@ -44,126 +41,25 @@ from providers.base import (
     UpsertResult,
     WebhookInfo,
 )
-from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter, hash_key
-from providers.mailchimp import errors
+from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter
+from providers.mailchimp import audience, errors
+from providers.mailchimp.api import PAGE_SIZE, MailchimpApi, parse_api_key, subscriber_hash
+from providers.mailchimp.audience import MailchimpListDefaults
 from providers.mailchimp.errors import (
-    MailchimpAuthError,
-    MailchimpLimitError,
     MailchimpNotFoundError,
     MailchimpRequestError,
     blocked_reason,
 )
+from providers.mailchimp.tags import SegmentCache, Tags, missing_tags
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL_TEMPLATE = "https://{dc}.api.mailchimp.com/3.0"
 BATCH_SIZE = 500  # Mailchimp's batch subscribe maximum
-SEGMENT_BATCH_SIZE = 500  # members_to_add maximum of the static segment endpoint
-PAGE_SIZE = 1000  # Mailchimp's maximum `count`
 EMBEDDED_TAGS_MAX = 50  # member listings embed at most this many tags per member
-WEBHOOK_EVENTS = ("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign")
-# `api: false` keeps our own writes from being echoed back as webhooks (feedback loops).
-WEBHOOK_SOURCES = {"user": True, "admin": True, "api": False}
-
-_KEY_RE = re.compile(r"(?P<secret>[0-9A-Za-z]+)-(?P<dc>[a-z]+[0-9]+)")
 _MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count,last_changed"
 _STATE_FIELDS = "id,email_address,status,last_changed,tags,tags_count"
 LIST_STATE_CONCURRENCY = 4  # pages in flight: 4 of the key's 10 connections, 6 left for writes
-
-# Merge field tags we accept for each property; the first one is created when none exists.
-_FIELD_TAGS: dict[str, tuple[str, ...]] = {
-    "first_name": ("FNAME",),
-    "last_name": ("LNAME",),
-    "salutation": ("SALUTATION", "ANREDE"),
-    "greeting": ("GREETING",),
-}
-_FIELD_NAMES: dict[str, dict[str, str]] = {
-    "de": {
-        "first_name": "Vorname",
-        "last_name": "Nachname",
-        "salutation": "Anrede",
-        "greeting": "Briefanrede",
-    },
-    "en": {
-        "first_name": "First Name",
-        "last_name": "Last Name",
-        "salutation": "Salutation",
-        "greeting": "Greeting",
-    },
-}
-
-
-class MailchimpListDefaults(BaseModel):
-    """Values a new audience needs. Unset fields are taken from the account's contact data."""
-
-    company: str | None = None
-    address1: str | None = None
-    city: str | None = None
-    zip: str | None = None
-    state: str | None = None
-    country: str | None = None
-    from_name: str | None = None
-    from_email: str | None = None
-    language: str | None = None
-    permission_reminder: str = (
-        "Sie erhalten diese E-Mail, weil Sie dem Newsletter-Empfang zugestimmt haben. / "
-        "You are receiving this email because you opted in to our newsletter."
-    )
-
-
-def subscriber_hash(email: str) -> str:
-    """Mailchimp's member id: MD5 of the lower-cased address."""
-    return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def parse_api_key(api_key: str) -> str:
-    """Return the data centre of `<key>-<dc>`; it goes into a host name, so it is strict."""
-    match = _KEY_RE.fullmatch(api_key)
-    if match is None:
-        raise MailchimpAuthError(
-            "This is not a valid Mailchimp API key. A key looks like "
-            "'0123456789abcdef0123456789abcdef-us21': letters and digits, a hyphen, then the "
-            "data centre. Copy the whole key from Mailchimp (Profile > Extras > API keys)."
-        )
-    return match.group("dc")
-
-
-class SegmentCache:
-    """Static segment (tag) ids per API key and list, shared by the clients of one process.
-
-    A client is built per job, so a cache inside the client would re-read the list's segments
-    for every batch. Entries are trusted for `ttl_s`; a wanted tag missing from an entry, or a
-    segment Mailchimp no longer knows, makes the client read the list again anyway.
-    """
-
-    def __init__(self, *, ttl_s: float = 900.0, max_lists: int = 1000) -> None:
-        self.ttl_s = ttl_s
-        self.max_lists = max_lists
-        self._entries: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-
-    @staticmethod
-    def _key(api_key: str, list_id: str) -> tuple[str, str]:
-        return hash_key(api_key), list_id
-
-    def get(self, api_key: str, list_id: str) -> dict[str, int] | None:
-        entry = self._entries.get(self._key(api_key, list_id))
-        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
-            return None
-        return entry[1]
-
-    def put(self, api_key: str, list_id: str, segments: dict[str, int]) -> None:
-        key = self._key(api_key, list_id)
-        self._entries.pop(key, None)
-        while len(self._entries) >= self.max_lists:
-            self._entries.pop(next(iter(self._entries)))  # oldest first
-        self._entries[key] = (time.monotonic(), segments)
-
-    def forget(self, api_key: str, list_id: str) -> None:
-        self._entries.pop(self._key(api_key, list_id), None)
-
-    def lock(self, api_key: str, list_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(self._key(api_key, list_id), asyncio.Lock())
 
 
 class MailchimpClient:
@@ -229,150 +125,47 @@ class MailchimpClient:
             gate=lambda _path: self._limiter.slot(self._api_key),
             auth=self._auth,
         )
-        self._page_size = max(1, min(page_size, PAGE_SIZE))
+        self._api = MailchimpApi(self._transport, page_size=page_size)
+        self._page_size = self._api.page_size
         self._list_defaults = list_defaults or MailchimpListDefaults()
         self._language: str | None = None
-        # (key, list id) -> tag name -> static segment id, filled on first use; see
-        # `_tag_segment_ids`.
-        self._segments = segment_cache or SegmentCache()
+        # (key, list id) -> tag name -> static segment id, shared by the clients of a process.
+        self._tags = Tags(self._api, api_key=api_key, segments=segment_cache or SegmentCache())
 
     # ------------------------------------------------------------------------------------------
-    # Account, audience, merge fields
+    # Account, audience, merge fields, webhook (providers.mailchimp.audience)
     # ------------------------------------------------------------------------------------------
 
     async def check_key(self) -> AccountInfo:
-        try:
-            await self._request("GET", "/ping")
-        except MailchimpNotFoundError as exc:
-            raise MailchimpAuthError(
-                "The Mailchimp API did not answer at the expected address. Check that the key "
-                "ends in the right data centre (e.g. '-us21'), exactly as Mailchimp shows it.",
-                status_code=exc.status_code,
-                endpoint=exc.endpoint,
-            ) from exc
-        root = await self._request(
-            "GET", "/", params={"fields": "account_id,account_name,email,contact"}
-        )
-        self._language = _language_of(root)
-        return AccountInfo(
-            account_id=str(root.get("account_id", "")),
-            account_name=str(root.get("account_name", "")),
-            email=root.get("email") or None,
-            language=self._language,
-        )
+        account = await audience.check_key(self._api)
+        self._language = account.language
+        return account
 
     async def ensure_list(self, name: str = "onoffice") -> ListInfo:
         """Find the audience named exactly `name`, or create it.
 
         Raises MailchimpLimitError when the plan allows no further audience (free plan).
         """
-        lists = [
-            item
-            async for item in self._paginate(
-                "/lists", "lists", fields="lists.id,lists.name,lists.stats.member_count"
-            )
-        ]
-        matches = [item for item in lists if item.get("name") == name]
-        if len(matches) > 1:
-            raise MailchimpRequestError(
-                f"Your Mailchimp account has {len(matches)} audiences named '{name}'. Rename or "
-                f"delete all but one of them so the connector knows which one to use."
-            )
-        if matches:
-            found = matches[0]
-            return ListInfo(
-                id=found["id"],
-                name=name,
-                member_count=(found.get("stats") or {}).get("member_count"),
-            )
-        body = await self._new_list_body(name)
-        try:
-            created = await self._request("POST", "/lists", json=body)
-        except MailchimpAuthError as exc:
-            if exc.status_code != 403 or not lists:
-                raise
-            others = ", ".join(f"'{item.get('name')}'" for item in lists[:3])
-            raise MailchimpLimitError(
-                f"Mailchimp does not allow another audience on this plan (the free plan has "
-                f"one, currently {others}). Rename your existing audience to {name} in "
-                f"Mailchimp (Audience > Settings > Audience name and defaults), or upgrade the "
-                f"plan, then connect again.",
-                status_code=exc.status_code,
-                endpoint=exc.endpoint,
-                error_body=exc.error_body,
-            ) from exc
-        return ListInfo(id=created["id"], name=name, created=True, member_count=0)
-
-    async def _new_list_body(self, name: str) -> dict[str, Any]:
-        defaults = self._list_defaults
-        root = await self._request("GET", "/", params={"fields": "account_name,email,contact"})
-        contact = root.get("contact") or {}
-        company = defaults.company or contact.get("company") or root.get("account_name") or name
-        language = defaults.language or self._language or _language_of(root) or "de"
-        from_email = defaults.from_email or root.get("email")
-        if not from_email:
-            raise MailchimpRequestError(
-                "Mailchimp needs a sender address for a new audience, and the account has no "
-                "email address. Add one to your Mailchimp profile, or create the audience "
-                f"'{name}' in Mailchimp yourself."
-            )
-        return {
-            "name": name,
-            "contact": {
-                "company": company,
-                "address1": defaults.address1 or contact.get("addr1") or "-",
-                "city": defaults.city or contact.get("city") or "-",
-                "state": defaults.state or contact.get("state") or "",
-                "zip": defaults.zip or contact.get("zip") or "",
-                "country": defaults.country or contact.get("country") or "DE",
-            },
-            "permission_reminder": defaults.permission_reminder,
-            "campaign_defaults": {
-                "from_name": defaults.from_name or company,
-                "from_email": from_email,
-                "subject": "",
-                "language": language,
-            },
-            "email_type_option": False,
-            "double_optin": False,
-            "marketing_permissions": False,
-        }
+        return await audience.ensure_list(self._api, name, self._list_defaults, self._language)
 
     async def ensure_fields(self, list_id: str) -> FieldMapping:
-        """Find (or create as text fields) first/last name, salutation and greeting.
+        return await audience.ensure_fields(self._api, list_id, self._language)
 
-        A field that cannot be created (e.g. the audience's merge field limit) maps to None and
-        is then not written; transient failures still raise.
-        """
-        existing = {
-            str(item.get("tag", "")).upper()
-            async for item in self._paginate(
-                f"/lists/{list_id}/merge-fields", "merge_fields", fields="merge_fields.tag"
-            )
-        }
-        names = _FIELD_NAMES.get(self._language or "", _FIELD_NAMES["en"])
-        mapping: dict[str, str | None] = {}
-        for prop, candidates in _FIELD_TAGS.items():
-            found = next((tag for tag in candidates if tag in existing), None)
-            if found is None:
-                found = candidates[0]
-                body = {
-                    "name": names[prop],
-                    "tag": found,
-                    "type": "text",
-                    "required": False,
-                    "public": False,
-                }
-                try:
-                    await self._request("POST", f"/lists/{list_id}/merge-fields", json=body)
-                except MailchimpRequestError as exc:
-                    logger.warning(
-                        "mailchimp.merge_field_not_created",
-                        extra={"tag": found, "reason": exc.message},
-                    )
-                    found = None
-            mapping[prop] = found
-        return FieldMapping(**mapping)
+    async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo:
+        """`token` is unused: Mailchimp cannot send credentials, so the secret is in the URL."""
+        return await audience.register_webhook(self._api, list_id, url)
+
+    async def remove_webhook(self, list_id: str, webhook_id: str) -> None:
+        await audience.remove_webhook(self._api, list_id, webhook_id)
+
+    async def set_tags(
+        self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
+    ) -> None:
+        await self._tags.set_tags(list_id, email, add, remove)
+
+    # ------------------------------------------------------------------------------------------
+    # Account, audience, merge fields
+    # ------------------------------------------------------------------------------------------
 
     # ------------------------------------------------------------------------------------------
     # Members
@@ -417,7 +210,7 @@ class MailchimpClient:
                 for email, contact in chunk.items()
             ],
         }
-        answer = await self._request("POST", f"/lists/{list_id}", json=body)
+        answer = await self._api.request("POST", f"/lists/{list_id}", json=body)
         results: dict[str, UpsertResult] = {}
         members: list[tuple[str, dict[str, Any]]] = []
         for key, outcome in (
@@ -438,13 +231,13 @@ class MailchimpClient:
         missing = {
             email: tags
             for email, member in members
-            if email in chunk and (tags := _missing_tags(member, chunk[email].tags))
+            if email in chunk and (tags := missing_tags(member, chunk[email].tags))
         }
         if defer_tags:
             for email, tags in missing.items():
                 results[email].missing_tags = tags
             missing = {}
-        for email, failure in (await self._add_tags_in_bulk(list_id, missing)).items():
+        for email, failure in (await self._tags.add_in_bulk(list_id, missing)).items():
             results[email] = UpsertResult(
                 email=email,
                 outcome=UpsertOutcome.rejected,
@@ -464,129 +257,7 @@ class MailchimpClient:
     async def add_tags(self, list_id: str, missing: Mapping[str, Sequence[str]]) -> dict[str, str]:
         """Add each member (by email) to the given tags in bulk; a reason per email whose tags
         could not be set (see `_add_tags_in_bulk`). Adding a member twice is harmless."""
-        return await self._add_tags_in_bulk(list_id, missing)
-
-    async def _add_tags_in_bulk(
-        self, list_id: str, missing: Mapping[str, Sequence[str]]
-    ) -> dict[str, str]:
-        """Add each member (by email) to the tags it lacks; returns a reason per email whose
-        tags could not be set.
-
-        One static-segment request per tag and 500 members. A contact is only reported if the
-        member tags endpoint refuses it too: that endpoint is the fallback for addresses the
-        segment call lists in `errors` and for a tag whose segment call fails permanently.
-        """
-        by_tag: dict[str, list[str]] = {}
-        for email, tags in missing.items():
-            for tag in tags:
-                by_tag.setdefault(tag, []).append(email)
-        if not by_tag:
-            return {}
-        segment_ids = await self._tag_segment_ids(list_id, list(by_tag))
-        chunks = [
-            (tag, emails[start : start + SEGMENT_BATCH_SIZE])
-            for tag, emails in by_tag.items()
-            for start in range(0, len(emails), SEGMENT_BATCH_SIZE)
-        ]
-        refused = await asyncio.gather(
-            *(self._add_to_segment(list_id, segment_ids.get(tag), emails) for tag, emails in chunks)
-        )
-        fallback: dict[str, list[str]] = {}
-        for (tag, _), emails in zip(chunks, refused, strict=True):
-            for email in emails:
-                fallback.setdefault(email, []).append(tag)
-        reasons = await asyncio.gather(
-            *(self._tag_one(list_id, email, tags) for email, tags in fallback.items())
-        )
-        return {
-            email: reason
-            for email, reason in zip(fallback, reasons, strict=True)
-            if reason is not None
-        }
-
-    async def _add_to_segment(
-        self, list_id: str, segment_id: int | None, emails: list[str]
-    ) -> list[str]:
-        """Add up to 500 members to a static segment; returns the emails it did not take."""
-        if segment_id is None:
-            return emails
-        try:
-            answer = await self._request(
-                "POST", f"/lists/{list_id}/segments/{segment_id}", json={"members_to_add": emails}
-            )
-        except MailchimpRequestError as exc:
-            if isinstance(exc, MailchimpNotFoundError):
-                self._segments.forget(self._api_key, list_id)  # deleted in Mailchimp: re-read
-            logger.warning(
-                "mailchimp.segment_add_failed",
-                extra={"segment_id": segment_id, "members": len(emails), "reason": exc.message},
-            )
-            return emails
-        not_added = {
-            str(address).strip().lower()
-            for error in answer.get("errors") or []
-            if isinstance(error, dict)
-            for address in error.get("email_addresses") or []
-        }
-        return [email for email in emails if email in not_added]
-
-    async def _tag_segment_ids(self, list_id: str, names: list[str]) -> dict[str, int]:
-        """Static segment id of each tag name, creating the missing tags.
-
-        The list's segments are read once per `SegmentCache` entry (all pages) and again only
-        when a wanted tag is not among them, so a tag made elsewhere meanwhile is found rather
-        than created twice. A tag that cannot be created is left out (its members take the
-        fallback).
-        """
-        async with self._segments.lock(self._api_key, list_id):
-            known = self._segments.get(self._api_key, list_id)
-            if known is None or any(name not in known for name in names):
-                known = await self._read_tag_segments(list_id)
-            absent = [name for name in names if name not in known]
-            created = await asyncio.gather(*(self._create_tag(list_id, name) for name in absent))
-            known = dict(known)
-            known.update(
-                (name, segment_id)
-                for name, segment_id in zip(absent, created, strict=True)
-                if segment_id is not None
-            )
-            self._segments.put(self._api_key, list_id, known)
-            if any(segment_id is None for segment_id in created):
-                # Another worker may have created the same tag a moment ago (Mailchimp then
-                # refuses the duplicate name): read the list again before giving up on it.
-                known = await self._read_tag_segments(list_id)
-            return {name: known[name] for name in names if name in known}
-
-    async def _read_tag_segments(self, list_id: str) -> dict[str, int]:
-        known = {
-            str(segment.get("name")): int(segment["id"])
-            async for segment in self._paginate(
-                f"/lists/{list_id}/segments",
-                "segments",
-                fields="segments.id,segments.name",
-                params={"type": "static"},
-            )
-        }
-        self._segments.put(self._api_key, list_id, known)
-        return known
-
-    async def _create_tag(self, list_id: str, name: str) -> int | None:
-        try:
-            segment = await self._request(
-                "POST", f"/lists/{list_id}/segments", json={"name": name, "static_segment": []}
-            )
-        except MailchimpRequestError as exc:
-            logger.warning("mailchimp.tag_not_created", extra={"tag": name, "reason": exc.message})
-            return None
-        return int(segment["id"])
-
-    async def _tag_one(self, list_id: str, email: str, tags: Sequence[str]) -> str | None:
-        """Activate `tags` through the member tags endpoint; a reason on permanent failure."""
-        try:
-            await self.set_tags(list_id, email, add=tags, remove=())
-        except MailchimpRequestError as exc:
-            return exc.message
-        return None
+        return await self._tags.add_in_bulk(list_id, missing)
 
     async def upsert_contact(
         self,
@@ -612,7 +283,7 @@ class MailchimpClient:
         if not keep_status:
             body["status"] = status
         try:
-            member = await self._request(
+            member = await self._api.request(
                 "PUT", f"/lists/{list_id}/members/{subscriber_hash(email)}", json=body
             )
         except MailchimpNotFoundError:
@@ -622,7 +293,7 @@ class MailchimpClient:
                 raise
             return UpsertResult(email=email, outcome=UpsertOutcome.rejected, reason=exc.message)
         provider_id = member.get("id")
-        failure = await self._tag_one(list_id, email, _missing_tags(member, contact.tags))
+        failure = await self._tags.tag_one(list_id, email, missing_tags(member, contact.tags))
         if failure is not None:
             return UpsertResult(
                 email=email,
@@ -648,16 +319,16 @@ class MailchimpClient:
                 "status_if_new": status,
                 "status": status,
             }
-            await self._request("PUT", path, json=body)
+            await self._api.request("PUT", path, json=body)
             return
         try:
-            await self._request("PATCH", path, json={"status": status})
+            await self._api.request("PATCH", path, json={"status": status})
         except MailchimpNotFoundError:
             logger.info("mailchimp.unsubscribe_unknown_member", extra={"list_id": list_id})
 
     async def change_email(self, list_id: str, old_email: str, new_email: str) -> None:
         """PATCH the member found under the *old* hash (hashing the new one would duplicate)."""
-        await self._request(
+        await self._api.request(
             "PATCH",
             f"/lists/{list_id}/members/{subscriber_hash(old_email)}",
             json={"email_address": new_email.strip().lower()},
@@ -667,19 +338,19 @@ class MailchimpClient:
         """Archive (Mailchimp's DELETE): reversible, unlike delete-permanent. Idempotent."""
         # 404: already archived or never existed.
         with contextlib.suppress(MailchimpNotFoundError):
-            await self._request("DELETE", f"/lists/{list_id}/members/{subscriber_hash(email)}")
+            await self._api.request("DELETE", f"/lists/{list_id}/members/{subscriber_hash(email)}")
 
     async def delete_contact_permanently(self, list_id: str, email: str) -> None:
         """GDPR erasure. The address can never be imported again; use only on request."""
         with contextlib.suppress(MailchimpNotFoundError):
-            await self._request(
+            await self._api.request(
                 "POST",
                 f"/lists/{list_id}/members/{subscriber_hash(email)}/actions/delete-permanent",
             )
 
     async def get_contact(self, list_id: str, email: str) -> ProviderContact | None:
         try:
-            member = await self._request(
+            member = await self._api.request(
                 "GET",
                 f"/lists/{list_id}/members/{subscriber_hash(email)}",
                 params={"fields": _MEMBER_FIELDS},
@@ -688,27 +359,13 @@ class MailchimpClient:
             return None
         return await self._to_contact(list_id, member)
 
-    async def set_tags(
-        self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
-    ) -> None:
-        tags = [{"name": name, "status": "active"} for name in dict.fromkeys(add)]
-        tags += [{"name": name, "status": "inactive"} for name in dict.fromkeys(remove)]
-        if not tags:
-            return
-        # is_syncing: a data sync must not trigger tag-based automations in Mailchimp.
-        await self._request(
-            "POST",
-            f"/lists/{list_id}/members/{subscriber_hash(email)}/tags",
-            json={"tags": tags, "is_syncing": True},
-        )
-
     async def iter_contacts(
         self, list_id: str, *, start: int = 0, archived: bool = False
     ) -> AsyncIterator[ProviderContact]:
         """Every non-archived member (or, with `archived`, every archived one) from offset
         `start`, `page_size` per request, with tags, status and last_changed."""
         fields = ",".join(f"members.{name}" for name in _MEMBER_FIELDS.split(","))
-        async for member in self._paginate(
+        async for member in self._api.paginate(
             f"/lists/{list_id}/members",
             "members",
             fields=fields,
@@ -734,7 +391,7 @@ class MailchimpClient:
         fields = ",".join(f"members.{name}" for name in _STATE_FIELDS.split(","))
 
         async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
-            page = await self._request(
+            page = await self._api.request(
                 "GET",
                 f"/lists/{list_id}/members",
                 params={
@@ -763,7 +420,7 @@ class MailchimpClient:
         Mailchimp has no per-recipient delivery webhook; its `campaign` webhook is the cue."""
         if not re.fullmatch(r"[0-9a-zA-Z]+", campaign_id):
             raise MailchimpRequestError(f"invalid campaign id {campaign_id!r}")
-        async for item in self._paginate(
+        async for item in self._api.paginate(
             f"/reports/{campaign_id}/sent-to",
             "sent_to",
             fields="sent_to.email_address,sent_to.status",
@@ -773,7 +430,7 @@ class MailchimpClient:
 
     async def count_contacts(self, list_id: str) -> int:
         """Members of every status except archived (what `iter_contacts` yields)."""
-        page = await self._request(
+        page = await self._api.request(
             "GET", f"/lists/{list_id}/members", params={"count": 1, "fields": "total_items"}
         )
         return int(page.get("total_items") or 0)
@@ -786,7 +443,7 @@ class MailchimpClient:
         async def of_status(status: str) -> set[str]:
             return {
                 str(member.get("email_address", "")).strip().lower()
-                async for member in self._paginate(
+                async for member in self._api.paginate(
                     f"/lists/{list_id}/members",
                     "members",
                     fields="members.email_address",
@@ -801,7 +458,7 @@ class MailchimpClient:
         return set().union(*await asyncio.gather(*(of_status(s) for s in statuses)))
 
     async def count_subscribed(self, list_id: str) -> int:
-        page = await self._request(
+        page = await self._api.request(
             "GET",
             f"/lists/{list_id}/members",
             params={"count": 1, "status": "subscribed", "fields": "total_items"},
@@ -814,7 +471,7 @@ class MailchimpClient:
             # The embedded view is capped at 50 tags; read the rest from the tags endpoint.
             tags = [
                 str(tag.get("name"))
-                async for tag in self._paginate(
+                async for tag in self._api.paginate(
                     f"/lists/{list_id}/members/{member.get('id')}/tags",
                     "tags",
                     fields="tags.name",
@@ -837,48 +494,6 @@ class MailchimpClient:
     # Webhooks
     # ------------------------------------------------------------------------------------------
 
-    async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo:
-        """Ensure exactly one webhook for `url` with our events and sources (never `api`).
-
-        `token` is unused: Mailchimp cannot send credentials, so the secret lives in the URL.
-        """
-        del token
-        wanted = {
-            "events": dict.fromkeys(WEBHOOK_EVENTS, True),
-            "sources": WEBHOOK_SOURCES,
-        }
-        hooks = await self._request("GET", f"/lists/{list_id}/webhooks")
-        for hook in hooks.get("webhooks") or []:
-            if hook.get("url") != url:
-                continue
-            events = hook.get("events") or {}
-            sources = hook.get("sources") or {}
-            if any(not events.get(e) for e in WEBHOOK_EVENTS) or any(
-                bool(sources.get(k)) != v for k, v in WEBHOOK_SOURCES.items()
-            ):
-                await self._request("PATCH", f"/lists/{list_id}/webhooks/{hook['id']}", json=wanted)
-            return WebhookInfo(id=str(hook["id"]), url=url)
-        try:
-            hook = await self._request(
-                "POST", f"/lists/{list_id}/webhooks", json={"url": url, **wanted}
-            )
-        except MailchimpRequestError as exc:
-            if exc.status_code != 400:
-                raise
-            raise MailchimpRequestError(
-                f"Mailchimp refused the webhook address {url}: {exc.message} Mailchimp checks "
-                f"the address with a GET request, so it must be publicly reachable over the "
-                f"internet (check PUBLIC_BASE_URL).",
-                status_code=exc.status_code,
-                endpoint=exc.endpoint,
-                error_body=exc.error_body,
-            ) from exc
-        return WebhookInfo(id=str(hook["id"]), url=str(hook.get("url", url)))
-
-    async def remove_webhook(self, list_id: str, webhook_id: str) -> None:
-        with contextlib.suppress(MailchimpNotFoundError):
-            await self._request("DELETE", f"/lists/{list_id}/webhooks/{webhook_id}")
-
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
@@ -892,41 +507,6 @@ class MailchimpClient:
     # ------------------------------------------------------------------------------------------
     # Transport
     # ------------------------------------------------------------------------------------------
-
-    def _paginate(
-        self,
-        path: str,
-        items_key: str,
-        *,
-        fields: str,
-        params: dict[str, Any] | None = None,
-        start: int = 0,
-    ) -> AsyncIterator[dict[str, Any]]:
-        async def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
-            page = await self._request(
-                "GET",
-                path,
-                params={
-                    **(params or {}),
-                    "count": self._page_size,
-                    "offset": offset,
-                    "fields": f"{fields},total_items",
-                },
-            )
-            return list(page.get(items_key) or []), int(page.get("total_items") or 0)
-
-        return offset_items(fetch, page_size=self._page_size, start=start)
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-    ) -> Any:
-        """One API call with retries; returns the decoded JSON body ({} when there is none)."""
-        return await self._transport.json(method, path, params=params, json=json)
 
 
 def _rejection_reason(error: dict[str, Any]) -> str:
@@ -944,18 +524,6 @@ def _rejection_reason(error: dict[str, Any]) -> str:
     return message
 
 
-def _missing_tags(member: dict[str, Any], wanted: Sequence[str]) -> list[str]:
-    """The wanted tags the member's returned tags lack; all of them when the embedded view is
-    capped (more than 50 tags), since then it cannot tell."""
-    if not wanted:
-        return []
-    embedded = member.get("tags")
-    has: set[str] = set()
-    if isinstance(embedded, list) and int(member.get("tags_count") or 0) <= len(embedded):
-        has = {str(tag.get("name")) for tag in embedded if isinstance(tag, dict)}
-    return [tag for tag in dict.fromkeys(wanted) if tag not in has]
-
-
 def _status(subscribed: bool) -> str:
     return "subscribed" if subscribed else "unsubscribed"
 
@@ -968,11 +536,3 @@ def _merge_fields(contact: ContactData, mapping: FieldMapping) -> dict[str, str]
         mapping.greeting: contact.greeting,
     }
     return {tag: value for tag, value in values.items() if tag}
-
-
-def _language_of(root: dict[str, Any]) -> str | None:
-    """Best guess at the account language from its country (Mailchimp exposes no locale)."""
-    country = str((root.get("contact") or {}).get("country") or "").upper()
-    if not country:
-        return None
-    return "de" if country in {"DE", "AT", "CH", "LI", "LU"} else "en"

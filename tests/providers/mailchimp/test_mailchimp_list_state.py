@@ -10,7 +10,7 @@ from emulators.mailchimp import MailchimpState
 from providers.base import ContactData, FieldMapping
 from providers.limits import LocalConcurrencyLimiter
 from providers.mailchimp import MailchimpClient
-from providers.mailchimp.client import SegmentCache
+from providers.mailchimp.tags import SegmentCache
 
 MEMBERS = "GET /3.0/lists/{list_id}/members"
 LIST_SEGMENTS = "GET /3.0/lists/{list_id}/segments"
