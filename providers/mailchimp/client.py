@@ -15,21 +15,17 @@ Design notes (see docs/mailchimp-api.md for the sources):
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 from tenacity import wait_random_exponential
 
 from providers._http import Transport
-from providers._paging import parallel_pages
 from providers._retry import RetryPolicy
-from providers._time import parse_iso_timestamp
 from providers.base import (
     AccountInfo,
     ContactData,
@@ -42,14 +38,15 @@ from providers.base import (
     WebhookInfo,
 )
 from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter
-from providers.mailchimp import audience, errors
+from providers.mailchimp import audience, errors, reads
 from providers.mailchimp.api import PAGE_SIZE, MailchimpApi, parse_api_key, subscriber_hash
 from providers.mailchimp.audience import MailchimpListDefaults
 from providers.mailchimp.errors import (
     MailchimpNotFoundError,
     MailchimpRequestError,
-    blocked_reason,
+    rejection_reason,
 )
+from providers.mailchimp.reads import LIST_STATE_CONCURRENCY
 from providers.mailchimp.tags import SegmentCache, Tags, missing_tags
 
 logger = logging.getLogger(__name__)
@@ -57,9 +54,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL_TEMPLATE = "https://{dc}.api.mailchimp.com/3.0"
 BATCH_SIZE = 500  # Mailchimp's batch subscribe maximum
 EMBEDDED_TAGS_MAX = 50  # member listings embed at most this many tags per member
-_MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count,last_changed"
-_STATE_FIELDS = "id,email_address,status,last_changed,tags,tags_count"
-LIST_STATE_CONCURRENCY = 4  # pages in flight: 4 of the key's 10 connections, 6 left for writes
 
 
 class MailchimpClient:
@@ -226,7 +220,7 @@ class MailchimpClient:
         for error in answer.get("errors") or []:
             email = str(error.get("email_address", "")).lower()
             results[email] = UpsertResult(
-                email=email, outcome=UpsertOutcome.rejected, reason=_rejection_reason(error)
+                email=email, outcome=UpsertOutcome.rejected, reason=rejection_reason(error)
             )
         missing = {
             email: tags
@@ -348,33 +342,19 @@ class MailchimpClient:
                 f"/lists/{list_id}/members/{subscriber_hash(email)}/actions/delete-permanent",
             )
 
-    async def get_contact(self, list_id: str, email: str) -> ProviderContact | None:
-        try:
-            member = await self._api.request(
-                "GET",
-                f"/lists/{list_id}/members/{subscriber_hash(email)}",
-                params={"fields": _MEMBER_FIELDS},
-            )
-        except MailchimpNotFoundError:
-            return None
-        return await self._to_contact(list_id, member)
+    # ------------------------------------------------------------------------------------------
+    # Reads (providers.mailchimp.reads)
+    # ------------------------------------------------------------------------------------------
 
-    async def iter_contacts(
+    async def get_contact(self, list_id: str, email: str) -> ProviderContact | None:
+        return await reads.get_contact(self._api, list_id, email)
+
+    def iter_contacts(
         self, list_id: str, *, start: int = 0, archived: bool = False
     ) -> AsyncIterator[ProviderContact]:
-        """Every non-archived member (or, with `archived`, every archived one) from offset
-        `start`, `page_size` per request, with tags, status and last_changed."""
-        fields = ",".join(f"members.{name}" for name in _MEMBER_FIELDS.split(","))
-        async for member in self._api.paginate(
-            f"/lists/{list_id}/members",
-            "members",
-            fields=fields,
-            start=start,
-            params={"status": "archived"} if archived else None,
-        ):
-            yield await self._to_contact(list_id, member)
+        return reads.iter_contacts(self._api, list_id, start=start, archived=archived)
 
-    async def iter_list_state(
+    def iter_list_state(
         self,
         list_id: str,
         *,
@@ -383,116 +363,26 @@ class MailchimpClient:
         expected_total: int | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> AsyncIterator[list[ProviderContact]]:
-        """Every non-archived member from offset `start` with status, last_changed and tags,
-        `page_size` (1000) per request and `concurrency` requests at a time, yielded in offset
-        order. Each request also holds a slot of the shared limiter, so with the default 4 the
-        key keeps 6 of its 10 connections for writes. Members with more than 50 tags cost one
-        extra read each (the embedded view is capped)."""
-        fields = ",".join(f"members.{name}" for name in _STATE_FIELDS.split(","))
-
-        async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
-            page = await self._api.request(
-                "GET",
-                f"/lists/{list_id}/members",
-                params={
-                    "count": self._page_size,
-                    "offset": offset,
-                    "fields": f"{fields},total_items",
-                },
-            )
-            contacts = [await self._to_contact(list_id, m) for m in page.get("members") or []]
-            total = page.get("total_items")
-            return contacts, int(total) if total is not None else None
-
-        async for contacts in parallel_pages(
-            fetch,
-            page_size=self._page_size,
+        return reads.iter_list_state(
+            self._api,
+            list_id,
             concurrency=concurrency,
             start=start,
             expected_total=expected_total,
             stop=stop,
-        ):
-            yield contacts
+        )
 
-    async def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
-        """Emails a sent campaign was delivered to (`/reports/{id}/sent-to`), 1000 per page.
-
-        Mailchimp has no per-recipient delivery webhook; its `campaign` webhook is the cue."""
-        if not re.fullmatch(r"[0-9a-zA-Z]+", campaign_id):
-            raise MailchimpRequestError(f"invalid campaign id {campaign_id!r}")
-        async for item in self._api.paginate(
-            f"/reports/{campaign_id}/sent-to",
-            "sent_to",
-            fields="sent_to.email_address,sent_to.status",
-        ):
-            if item.get("status") in (None, "sent"):
-                yield str(item.get("email_address", "")).strip().lower()
+    def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
+        return reads.iter_campaign_recipients(self._api, campaign_id)
 
     async def count_contacts(self, list_id: str) -> int:
-        """Members of every status except archived (what `iter_contacts` yields)."""
-        page = await self._api.request(
-            "GET", f"/lists/{list_id}/members", params={"count": 1, "fields": "total_items"}
-        )
-        return int(page.get("total_items") or 0)
+        return await reads.count_contacts(self._api, list_id)
 
     async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
-        """One filtered read per opt-out status, at the same time (changes since `since` are
-        few). Filtering by `since_last_changed` alone would be one read, but it lists every
-        member the run's own batches just wrote too."""
-
-        async def of_status(status: str) -> set[str]:
-            return {
-                str(member.get("email_address", "")).strip().lower()
-                async for member in self._api.paginate(
-                    f"/lists/{list_id}/members",
-                    "members",
-                    fields="members.email_address",
-                    params={
-                        "status": status,
-                        "since_last_changed": since.astimezone(UTC).isoformat(timespec="seconds"),
-                    },
-                )
-            }
-
-        statuses = ("unsubscribed", "cleaned", "archived", "pending")
-        return set().union(*await asyncio.gather(*(of_status(s) for s in statuses)))
+        return await reads.recent_opt_outs(self._api, list_id, since)
 
     async def count_subscribed(self, list_id: str) -> int:
-        page = await self._api.request(
-            "GET",
-            f"/lists/{list_id}/members",
-            params={"count": 1, "status": "subscribed", "fields": "total_items"},
-        )
-        return int(page.get("total_items") or 0)
-
-    async def _to_contact(self, list_id: str, member: dict[str, Any]) -> ProviderContact:
-        tags = [str(tag.get("name")) for tag in member.get("tags") or [] if isinstance(tag, dict)]
-        if int(member.get("tags_count") or 0) > len(tags):
-            # The embedded view is capped at 50 tags; read the rest from the tags endpoint.
-            tags = [
-                str(tag.get("name"))
-                async for tag in self._api.paginate(
-                    f"/lists/{list_id}/members/{member.get('id')}/tags",
-                    "tags",
-                    fields="tags.name",
-                )
-            ]
-        merge = member.get("merge_fields") or {}
-        status = member.get("status")
-        return ProviderContact(
-            email=str(member.get("email_address", "")).lower(),
-            provider_id=member.get("id"),
-            first_name=str(merge.get("FNAME") or ""),
-            last_name=str(merge.get("LNAME") or ""),
-            subscribed=None if status is None else status == "subscribed",
-            status=status,
-            tags=tags,
-            last_changed=parse_iso_timestamp(member.get("last_changed")),
-        )
-
-    # ------------------------------------------------------------------------------------------
-    # Webhooks
-    # ------------------------------------------------------------------------------------------
+        return await reads.count_subscribed(self._api, list_id)
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -507,21 +397,6 @@ class MailchimpClient:
     # ------------------------------------------------------------------------------------------
     # Transport
     # ------------------------------------------------------------------------------------------
-
-
-def _rejection_reason(error: dict[str, Any]) -> str:
-    message = str(error.get("error") or "rejected by Mailchimp")
-    field_message = error.get("field_message")
-    if field_message:
-        message += f" ({error.get('field') or 'field'}: {field_message})"
-    lowered = message.lower()
-    if "compliance state" in lowered:
-        return blocked_reason("Member In Compliance State", message)
-    if "permanently deleted" in lowered or "forgotten" in lowered:
-        return blocked_reason("Forgotten Email Not Subscribed", message)
-    if "fake or invalid" in lowered or "valid email" in lowered:
-        return f"Mailchimp considers this email address invalid. ({message})"
-    return message
 
 
 def _status(subscribed: bool) -> str:

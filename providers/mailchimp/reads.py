@@ -1,0 +1,175 @@
+"""Reading members: one contact, the whole audience (one page after another, or in parallel
+pages for the list state), campaign recipients, counts, and the opt-outs since a moment."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from providers._paging import parallel_pages
+from providers._time import parse_iso_timestamp
+from providers.base import ProviderContact
+from providers.mailchimp.api import MailchimpApi, subscriber_hash
+from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestError
+
+_MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count,last_changed"
+_STATE_FIELDS = "id,email_address,status,last_changed,tags,tags_count"
+LIST_STATE_CONCURRENCY = 4  # pages in flight: 4 of the key's 10 connections, 6 left for writes
+
+
+async def get_contact(api: MailchimpApi, list_id: str, email: str) -> ProviderContact | None:
+    try:
+        member = await api.request(
+            "GET",
+            f"/lists/{list_id}/members/{subscriber_hash(email)}",
+            params={"fields": _MEMBER_FIELDS},
+        )
+    except MailchimpNotFoundError:
+        return None
+    return await to_contact(api, list_id, member)
+
+
+async def iter_contacts(
+    api: MailchimpApi, list_id: str, *, start: int = 0, archived: bool = False
+) -> AsyncIterator[ProviderContact]:
+    """Every non-archived member (or, with `archived`, every archived one) from offset
+    `start`, `page_size` per request, with tags, status and last_changed."""
+    fields = ",".join(f"members.{name}" for name in _MEMBER_FIELDS.split(","))
+    async for member in api.paginate(
+        f"/lists/{list_id}/members",
+        "members",
+        fields=fields,
+        start=start,
+        params={"status": "archived"} if archived else None,
+    ):
+        yield await to_contact(api, list_id, member)
+
+
+async def iter_list_state(
+    api: MailchimpApi,
+    list_id: str,
+    *,
+    concurrency: int = LIST_STATE_CONCURRENCY,
+    start: int = 0,
+    expected_total: int | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> AsyncIterator[list[ProviderContact]]:
+    """Every non-archived member from offset `start` with status, last_changed and tags,
+    `page_size` (1000) per request and `concurrency` requests at a time, yielded in offset
+    order. Each request also holds a slot of the shared limiter, so with the default 4 the
+    key keeps 6 of its 10 connections for writes. Members with more than 50 tags cost one
+    extra read each (the embedded view is capped)."""
+    fields = ",".join(f"members.{name}" for name in _STATE_FIELDS.split(","))
+
+    async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
+        page = await api.request(
+            "GET",
+            f"/lists/{list_id}/members",
+            params={
+                "count": api.page_size,
+                "offset": offset,
+                "fields": f"{fields},total_items",
+            },
+        )
+        contacts = [await to_contact(api, list_id, m) for m in page.get("members") or []]
+        total = page.get("total_items")
+        return contacts, int(total) if total is not None else None
+
+    async for contacts in parallel_pages(
+        fetch,
+        page_size=api.page_size,
+        concurrency=concurrency,
+        start=start,
+        expected_total=expected_total,
+        stop=stop,
+    ):
+        yield contacts
+
+
+async def iter_campaign_recipients(api: MailchimpApi, campaign_id: str) -> AsyncIterator[str]:
+    """Emails a sent campaign was delivered to (`/reports/{id}/sent-to`), 1000 per page.
+
+    Mailchimp has no per-recipient delivery webhook; its `campaign` webhook is the cue."""
+    if not re.fullmatch(r"[0-9a-zA-Z]+", campaign_id):
+        raise MailchimpRequestError(f"invalid campaign id {campaign_id!r}")
+    async for item in api.paginate(
+        f"/reports/{campaign_id}/sent-to",
+        "sent_to",
+        fields="sent_to.email_address,sent_to.status",
+    ):
+        if item.get("status") in (None, "sent"):
+            yield str(item.get("email_address", "")).strip().lower()
+
+
+async def count_contacts(api: MailchimpApi, list_id: str) -> int:
+    """Members of every status except archived (what `iter_contacts` yields)."""
+    page = await api.request(
+        "GET", f"/lists/{list_id}/members", params={"count": 1, "fields": "total_items"}
+    )
+    return int(page.get("total_items") or 0)
+
+
+async def recent_opt_outs(api: MailchimpApi, list_id: str, since: datetime) -> set[str]:
+    """One filtered read per opt-out status, at the same time (changes since `since` are
+    few). Filtering by `since_last_changed` alone would be one read, but it lists every
+    member the run's own batches just wrote too."""
+
+    async def of_status(status: str) -> set[str]:
+        return {
+            str(member.get("email_address", "")).strip().lower()
+            async for member in api.paginate(
+                f"/lists/{list_id}/members",
+                "members",
+                fields="members.email_address",
+                params={
+                    "status": status,
+                    "since_last_changed": since.astimezone(UTC).isoformat(timespec="seconds"),
+                },
+            )
+        }
+
+    statuses = ("unsubscribed", "cleaned", "archived", "pending")
+    return set().union(*await asyncio.gather(*(of_status(s) for s in statuses)))
+
+
+async def count_subscribed(api: MailchimpApi, list_id: str) -> int:
+    page = await api.request(
+        "GET",
+        f"/lists/{list_id}/members",
+        params={"count": 1, "status": "subscribed", "fields": "total_items"},
+    )
+    return int(page.get("total_items") or 0)
+
+
+async def to_contact(api: MailchimpApi, list_id: str, member: dict[str, Any]) -> ProviderContact:
+    tags = [str(tag.get("name")) for tag in member.get("tags") or [] if isinstance(tag, dict)]
+    if int(member.get("tags_count") or 0) > len(tags):
+        # The embedded view is capped at 50 tags; read the rest from the tags endpoint.
+        tags = [
+            str(tag.get("name"))
+            async for tag in api.paginate(
+                f"/lists/{list_id}/members/{member.get('id')}/tags",
+                "tags",
+                fields="tags.name",
+            )
+        ]
+    merge = member.get("merge_fields") or {}
+    status = member.get("status")
+    return ProviderContact(
+        email=str(member.get("email_address", "")).lower(),
+        provider_id=member.get("id"),
+        first_name=str(merge.get("FNAME") or ""),
+        last_name=str(merge.get("LNAME") or ""),
+        subscribed=None if status is None else status == "subscribed",
+        status=status,
+        tags=tags,
+        last_changed=parse_iso_timestamp(member.get("last_changed")),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Webhooks
+# ------------------------------------------------------------------------------------------
