@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
-from onoffice_client.errors import error_for
 from onoffice_client.models import (
     ActionKind,
     ActivityCreate,
@@ -27,27 +17,27 @@ from onoffice_client.models import (
     AddressCreate,
     AddressUpdate,
     OnOfficeError,
-    OnOfficeTransientError,
 )
 from onoffice_client.normalize import (
     format_datetime,
     parse_address,
-    parse_int,
     parse_permitted_values,
 )
-from onoffice_client.signature import hmac_v2
+from onoffice_client.results import cntabsolute, created_id, result_records, update_parameters
+from onoffice_client.transport import (
+    CREATE,
+    DO,
+    GET,
+    MODIFY,
+    READ,
+    Action,
+    ActionTransport,
+    chunks,
+)
 
 logger = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 DEFAULT_API_URL = "https://api.onoffice.de/api/stable/api.php"
-_URN = "urn:onoffice-de-ns:smart:2.5:smartml:action:"
-READ = _URN + "read"
-CREATE = _URN + "create"
-MODIFY = _URN + "modify"
-GET = _URN + "get"
-DO = _URN + "do"
-
 MAX_LIST_LIMIT = 500  # hard limit of records per read and of `recordids` per action
 ADDRESS_FIELDS = (
     "Anrede",
@@ -65,23 +55,6 @@ UNKNOWN_FIELD_CODES = frozenset({75, 141, 143, 144, 145})
 UNKNOWN_SORT_CODE = 212
 
 
-@dataclass(frozen=True)
-class Action:
-    actionid: str
-    resourcetype: str
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    resourceid: str | int = ""
-    identifier: str = ""
-
-
-class _RetryableHTTPError(Exception):
-    """An HTTP 5xx answer; turned into OnOfficeTransientError when retries run out."""
-
-    def __init__(self, status_code: int) -> None:
-        super().__init__(f"onOffice answered HTTP {status_code}")
-        self.status_code = status_code
-
-
 # Active addresses (Status 1) whose newsletter field is Yes (1).
 NEWSLETTER_SUBSCRIBERS: Mapping[str, Any] = {
     "newsletter_aktiv": [{"op": "=", "val": 1}],
@@ -89,7 +62,7 @@ NEWSLETTER_SUBSCRIBERS: Mapping[str, Any] = {
 }
 
 
-class OnOfficeClient:
+class OnOfficeClient(ActionTransport):
     """One API user of one onOffice customer.
 
     `claim` is the marketplace `apiClaim` to send as `extendedclaim` with every action (the
@@ -115,33 +88,24 @@ class OnOfficeClient:
     ) -> None:
         if not 1 <= page_size <= MAX_LIST_LIMIT:
             raise ValueError(f"page_size must be between 1 and {MAX_LIST_LIMIT}")
-        self._api_url = api_url
-        self._token = token
-        self._secret = secret
-        self._claim = claim
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0))
-        self._max_retries = max_retries
+        super().__init__(
+            api_url=api_url,
+            token=token,
+            secret=secret,
+            claim=claim,
+            http=http,
+            max_retries=max_retries,
+            actions_per_request=actions_per_request,
+            timeout=timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+        )
         self._page_size = page_size
-        self._actions_per_request = max(1, actions_per_request)
         # Which sort field and whether `Aenderung` is readable differ per customer/API version;
         # both are learned on first use and then kept for the client's lifetime.
         self._sort_by = sort_by
         self._read_modified = True
-        self._timeout = timeout
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
         self._tz = ZoneInfo(server_timezone)
-
-    async def __aenter__(self) -> OnOfficeClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     # -----------------------------------------------------------------------------------------
     # Reading addresses
@@ -168,7 +132,7 @@ class OnOfficeClient:
         if self._sort_by:
             params |= {"sortby": self._sort_by, "sortorder": "ASC"}
         (result,) = await self._read_with_fallbacks([Action(READ, "address", params)])
-        return self._addresses_of(result), _cntabsolute(result)
+        return self._addresses_of(result), cntabsolute(result)
 
     async def iter_changed_addresses(
         self, since: datetime, overlap: timedelta = timedelta(minutes=10)
@@ -193,7 +157,7 @@ class OnOfficeClient:
                     "listlimit": MAX_LIST_LIMIT,
                 },
             )
-            for chunk in _chunks(unique_ids, MAX_LIST_LIMIT)
+            for chunk in chunks(unique_ids, MAX_LIST_LIMIT)
         ]
         results = await self._read_with_fallbacks(actions)
         return [address for result in results for address in self._addresses_of(result)]
@@ -233,7 +197,7 @@ class OnOfficeClient:
             # Advance by what came back: a server clamping `listlimit` lower must not end
             # the walk early. `cntabsolute` decides; a short page only when it is missing.
             offset += len(addresses)
-            total = _cntabsolute(result)
+            total = cntabsolute(result)
             if not addresses:
                 return
             if total is not None:
@@ -270,7 +234,7 @@ class OnOfficeClient:
         return Action(action.actionid, action.resourcetype, params, action.resourceid)
 
     def _addresses_of(self, result: Mapping[str, Any]) -> list[Address]:
-        return [parse_address(r, self._tz) for r in _records(result)]
+        return [parse_address(r, self._tz) for r in result_records(result)]
 
     # -----------------------------------------------------------------------------------------
     # Writing addresses
@@ -283,7 +247,7 @@ class OnOfficeClient:
         actions = [
             Action(MODIFY, "address", params, resourceid=int(address_id))
             for address_id, update in updates
-            if (params := _update_parameters(update))
+            if (params := update_parameters(update))
         ]
         await self._run(actions)
 
@@ -313,7 +277,7 @@ class OnOfficeClient:
         if data.origin:
             params["HerkunftKontakt"] = [data.origin]
         (result,) = await self._run([Action(CREATE, "address", params)])
-        new_id = _created_id(result)
+        new_id = created_id(result)
         if new_id:
             return new_id
         # What onOffice returns when the duplicate check hits is undocumented; without an id,
@@ -354,7 +318,7 @@ class OnOfficeClient:
         }
         (result,) = await self._run([Action(GET, "fields", params)])
         out: dict[str, dict[str, Any]] = {}
-        for record in _records(result):
+        for record in result_records(result):
             if str(record.get("id", "address")) != "address":
                 continue
             elements = record.get("elements")
@@ -371,7 +335,7 @@ class OnOfficeClient:
     async def get_action_kinds(self) -> list[ActionKind]:
         (result,) = await self._run([Action(GET, "actionkindtypes", {})])
         kinds = []
-        for record in _records(result):
+        for record in result_records(result):
             raw = record.get("elements")
             item: Mapping[str, Any] = raw if isinstance(raw, Mapping) and raw else record
             if not item.get("key"):
@@ -391,40 +355,14 @@ class OnOfficeClient:
         """Finish a marketplace activation; the constructor's `claim` is the activation apiClaim."""
         params = {"parameterCacheId": parameter_cache_id}
         (result,) = await self._run([Action(DO, "unlockProvider", params)])
-        records = _records(result)
+        records = result_records(result)
         elements = records[0].get("elements") if records else None
         if not isinstance(elements, Mapping) or elements.get("success") != "success":
             raise OnOfficeError("onOffice did not confirm the activation (unlockProvider)")
 
-    # -----------------------------------------------------------------------------------------
-    # Transport
-    # -----------------------------------------------------------------------------------------
-
-    async def _run(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
-        """Send the actions, several per HTTP request; results in order, errors raised typed."""
-        results: list[dict[str, Any]] = []
-        for batch in _chunks(actions, self._actions_per_request):
-            results.extend(await self._send(batch))
-        return results
-
-    async def run_each(self, actions: Sequence[Action]) -> list[dict[str, Any] | OnOfficeError]:
-        """Send the actions, several per HTTP request, and return each action's own outcome: its
-        result, or the typed error onOffice reported for that action alone (the others of the
-        request are not affected). A request that fails as a whole (transport, 5xx, a top-level
-        error such as "not authenticated") still raises; actions of the requests before it were
-        applied, which the caller learns from `RequestsFailed.done`."""
-        outcomes: list[dict[str, Any] | OnOfficeError] = []
-        for batch in _chunks(actions, self._actions_per_request):
-            try:
-                response = await self._post_with_retries(batch)
-                outcomes.extend(_action_outcomes(response, batch))
-            except OnOfficeError as exc:
-                raise RequestsFailed(outcomes, exc) from exc
-        return outcomes
-
     def address_action(self, address_id: int, update: AddressUpdate) -> Action | None:
         """The modify action for one address (None when the update changes nothing)."""
-        params = _update_parameters(update)
+        params = update_parameters(update)
         return Action(MODIFY, "address", params, resourceid=int(address_id)) if params else None
 
     def activity_action(self, item: ActivityCreate) -> Action:
@@ -465,7 +403,7 @@ class OnOfficeClient:
                 },
             )
             # Several emails may share many addresses (duplicates): chunks well below a page.
-            for chunk in _chunks(values, MAX_LIST_LIMIT // 2)
+            for chunk in chunks(values, MAX_LIST_LIMIT // 2)
         ]
         ids = sorted({int(i) for i in known_ids})
         actions += [
@@ -474,13 +412,13 @@ class OnOfficeClient:
                 "address",
                 {"data": self._address_fields(), "recordids": list(c), "listlimit": MAX_LIST_LIMIT},
             )
-            for c in _chunks(ids, MAX_LIST_LIMIT)
+            for c in chunks(ids, MAX_LIST_LIMIT)
         ]
         results = await self._read_with_fallbacks(actions)
         seen: set[int] = set()
         overflow: list[str] = []
         for action, result in zip(actions, results, strict=True):
-            total = _cntabsolute(result)
+            total = cntabsolute(result)
             records = self._addresses_of(result)
             if "filter" in action.parameters and total is not None and total > len(records):
                 overflow.extend(action.parameters["filter"]["Email"][0]["val"])
@@ -497,221 +435,3 @@ class OnOfficeClient:
         for addresses in found.values():
             addresses.sort(key=lambda a: a.id)
         return found
-
-    async def _send(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
-        return _check_response(await self._post_with_retries(actions), actions)
-
-    async def _post_with_retries(self, actions: Sequence[Action]) -> httpx.Response:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_retries + 1),
-            wait=wait_exponential_jitter(
-                initial=self._backoff_initial,
-                max=self._backoff_max,
-                jitter=self._backoff_initial,
-            ),
-            retry=retry_if_exception_type((httpx.TransportError, _RetryableHTTPError)),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    # Rebuilt per attempt: the timestamp (and so the HMAC) must be fresh.
-                    body = self._envelope(actions)
-                    response = await self._post(body)
-        except httpx.TransportError as exc:
-            raise OnOfficeTransientError(
-                f"onOffice is unreachable ({type(exc).__name__}); will retry later"
-            ) from exc
-        except _RetryableHTTPError as exc:
-            raise OnOfficeTransientError(
-                f"onOffice answered HTTP {exc.status_code}; will retry later"
-            ) from exc
-        return response
-
-    async def _post(self, body: dict[str, Any]) -> httpx.Response:
-        try:
-            # An overall deadline: httpx timeouts are per network operation, and not every
-            # transport (e.g. in-process ASGI) enforces them.
-            async with asyncio.timeout(self._timeout):
-                response = await self._http.post(
-                    self._api_url,
-                    json=body,
-                    headers={"Accept": "application/json"},
-                    timeout=self._timeout,
-                )
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("onOffice did not answer in time") from exc
-        if response.status_code >= 500:
-            raise _RetryableHTTPError(response.status_code)
-        return response
-
-    def _envelope(self, actions: Sequence[Action]) -> dict[str, Any]:
-        timestamp = int(time.time())
-        return {
-            "token": self._token,
-            "request": {"actions": [self._signed(action, timestamp) for action in actions]},
-        }
-
-    def _signed(self, action: Action, timestamp: int) -> dict[str, Any]:
-        params = dict(action.parameters)
-        if self._claim:
-            params["extendedclaim"] = self._claim
-        return {
-            "actionid": action.actionid,
-            "resourceid": action.resourceid,
-            "resourcetype": action.resourcetype,
-            "identifier": action.identifier,
-            "timestamp": timestamp,
-            "hmac": hmac_v2(
-                self._token, self._secret, timestamp, action.resourcetype, action.actionid
-            ),
-            "hmac_version": "2",
-            "parameters": dict(sorted(params.items())),
-        }
-
-
-def _log_retry(retry_state: Any) -> None:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    logger.warning(
-        "onoffice.retry",
-        extra={"attempt": retry_state.attempt_number, "error": type(exc).__name__},
-    )
-
-
-class RequestsFailed(OnOfficeError):
-    """`run_each`: a request failed as a whole; `done` holds the outcomes of the actions sent
-    (and answered) before it, `error` what failed."""
-
-    def __init__(self, done: list[dict[str, Any] | OnOfficeError], error: OnOfficeError) -> None:
-        super().__init__(str(error), errorcode=error.errorcode)
-        self.done = done
-        self.error = error
-
-
-def _action_outcomes(
-    response: httpx.Response, actions: Sequence[Action]
-) -> list[dict[str, Any] | OnOfficeError]:
-    """Each action's result or its own error; a failure of the whole request raises."""
-    try:
-        return list(_check_response(response, actions))
-    except OnOfficeError as exc:
-        error = exc
-    # One or more actions failed: onOffice ran the others (each action stands alone).
-    try:
-        payload = response.json()
-    except ValueError:
-        raise error from None
-    body = payload.get("response") if isinstance(payload, Mapping) else None
-    raw = body.get("results") if isinstance(body, Mapping) else None
-    results = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
-    failed = [
-        r for r in results if isinstance(r.get("status"), Mapping) and r["status"].get("errorcode")
-    ]
-    if len(results) != len(actions) or not failed:
-        raise error  # the request failed as a whole
-    outcomes: list[dict[str, Any] | OnOfficeError] = []
-    for action, result in zip(actions, results, strict=True):
-        status = result.get("status")
-        code = _as_int(status.get("errorcode")) if isinstance(status, Mapping) else 0
-        if code:
-            text = str(status.get("message") or "") if isinstance(status, Mapping) else ""
-            outcomes.append(error_for(code, text, context=_describe(action)))
-        else:
-            outcomes.append(dict(result))
-    return outcomes
-
-
-def _check_response(response: httpx.Response, actions: Sequence[Action]) -> list[dict[str, Any]]:
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if not isinstance(payload, Mapping):
-        raise OnOfficeError(f"onOffice answered HTTP {response.status_code} without a JSON body")
-    raw_status = payload.get("status")
-    status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
-    top_code = _as_int(status.get("errorcode"))
-    message = str(status.get("message") or "")
-    body = payload.get("response")
-    raw_results = body.get("results") if isinstance(body, Mapping) else None
-    results = [r for r in raw_results if isinstance(r, Mapping)] if raw_results else []
-    # Per-action errors come first: a top-level 97 only says "see the results".
-    for action, result in zip(actions, results, strict=False):
-        result_status = result.get("status")
-        if isinstance(result_status, Mapping) and (code := _as_int(result_status.get("errorcode"))):
-            text = str(result_status.get("message") or "")
-            raise error_for(code, text, context=_describe(action))
-    if top_code and top_code != 97:
-        raise error_for(top_code, message)
-    http_code = _as_int(status.get("code")) or response.status_code
-    if http_code >= 500:
-        raise OnOfficeTransientError(f"onOffice reported a server error: {message or http_code}")
-    if http_code >= 400 or response.status_code >= 400:
-        raise error_for(22 if http_code == 400 else 0, message or f"HTTP {http_code}")
-    if len(results) != len(actions):
-        raise OnOfficeError(
-            f"onOffice returned {len(results)} results for {len(actions)} actions"
-            + (f": {message}" if message else "")
-        )
-    return [dict(r) for r in results]
-
-
-def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _describe(action: Action) -> str:
-    verb = action.actionid.rsplit(":", 1)[-1]
-    target = f" {action.resourceid}" if action.resourceid not in ("", None) else ""
-    return f"{verb} {action.resourcetype}{target}"
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _records(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    data = result.get("data")
-    records = data.get("records") if isinstance(data, Mapping) else None
-    return [r for r in records if isinstance(r, Mapping)] if isinstance(records, list) else []
-
-
-def _cntabsolute(result: Mapping[str, Any]) -> int | None:
-    data = result.get("data")
-    meta = data.get("meta") if isinstance(data, Mapping) else None
-    total = meta.get("cntabsolute") if isinstance(meta, Mapping) else None
-    return _as_int(total) if total is not None else None
-
-
-def _created_id(result: Mapping[str, Any]) -> int:
-    for record in _records(result):
-        elements = record.get("elements")
-        element_id = elements.get("id") if isinstance(elements, Mapping) else None
-        for raw in (record.get("id"), element_id):
-            try:
-                if raw is not None and (value := parse_int(raw)) > 0:
-                    return value
-            except ValueError:
-                continue
-    return 0
-
-
-def _update_parameters(update: AddressUpdate) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if update.salutation is not None:
-        params["Anrede"] = update.salutation
-    if update.first_name is not None:
-        params["Vorname"] = update.first_name
-    if update.last_name is not None:
-        params["Name"] = update.last_name
-    if update.newsletter is not None:
-        params["newsletter_aktiv"] = str(int(update.newsletter))
-    if update.tags is not None:
-        # Multiselects are replaced, not merged: always the full set, without pipes.
-        params["NewsletterTag"] = list(dict.fromkeys(update.tags))
-    return params

@@ -44,7 +44,6 @@ from app.webhooks.apply import (
     _record_failure,
 )
 from app.webhooks.repository import InboundEventRepository
-from onoffice_client.client import Action, RequestsFailed
 from onoffice_client.models import (
     ActivityCreate,
     Address,
@@ -54,6 +53,7 @@ from onoffice_client.models import (
     OnOfficeError,
     OnOfficeTransientError,
 )
+from onoffice_client.transport import Action, RequestsFailed
 from providers.base import ProviderError, ProviderEvent, ProviderEventType, ProviderTransientError
 
 log = logging.getLogger(__name__)
