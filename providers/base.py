@@ -203,6 +203,9 @@ class NewsletterProvider(Protocol):
     max_batch_size: int
     # Whether contacts carry tags (Mailchimp) or not (Brevo).
     supports_tags: bool
+    # Whether one user action can remove every contact at once, one webhook each (Mailchimp's
+    # "Archive All"): such bursts are held for a person to confirm.
+    bulk_removal_webhooks: bool
 
     async def check_key(self) -> AccountInfo: ...
 

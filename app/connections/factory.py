@@ -35,6 +35,9 @@ PROVIDER_CLASSES: dict[str, type[MailchimpClient] | type[BrevoClient]] = {
     ProviderName.brevo: BrevoClient,
 }
 PROVIDER_NAMES = tuple(PROVIDER_CLASSES)
+# Webhook sources whose removals may come as a burst from one user action (held, see
+# app/webhooks/apply.py).
+BURST_SOURCES = tuple(name for name, cls in PROVIDER_CLASSES.items() if cls.bulk_removal_webhooks)
 # Clients are cached per connection (and key), so their caches (account language, Brevo field
 # mapping) outlive one job; a changed key makes a new client, and after CLIENT_TTL_S a client is
 # built afresh so what it learnt about the account is read again.

@@ -21,7 +21,12 @@ from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.factory import (
+    BURST_SOURCES,
+    onoffice_for_tenant,
+    provider_for_connection,
+    provider_label,
+)
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
     EXPLICIT_NO,
@@ -59,7 +64,6 @@ log = logging.getLogger(__name__)
 
 ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
 ACTIVITY_KIND = "Newsletter"
-PROVIDER_LABELS = {"mailchimp": "Mailchimp", "brevo": "Brevo"}
 
 # Preferred onOffice action types per event (the first one the customer has is used).
 ACTIVITY_TYPES: dict[ProviderEventType, tuple[str, ...]] = {
@@ -86,7 +90,7 @@ class Waiting(Exception):
 
 def _note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
     """The activity note, in the customer's UI language (catalogue keys `activity.*`)."""
-    label = PROVIDER_LABELS.get(provider, provider)
+    label = provider_label(provider)
     key = f"activity.{event.type.value}"
     parts = [f"{label}: {t(lang, key) if has_key(key) else event.type.value}"]
     if event.campaign:
@@ -157,7 +161,7 @@ class EventApplier:
 
     @property
     def _label(self) -> str:
-        return PROVIDER_LABELS.get(self.connection.provider, self.connection.provider)
+        return provider_label(self.connection.provider)
 
     def _verdict(
         self, row: InboundEvent, event: ProviderEvent, contact: Contact | None
@@ -407,7 +411,7 @@ class EventApplier:
 
 def _is_burst_candidate(row: InboundEvent) -> bool:
     return (
-        row.source == "mailchimp"
+        row.source in BURST_SOURCES
         and row.payload.get("type") == "deleted"
         and not row.dedupe_key.startswith("reconcile:")
     )

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.connections.factory import BURST_SOURCES
 from app.db.models import InboundEvent, InboundEventStatus, Problem, ProblemKind, SyncRun
 from app.db.repository import dialect_insert
 
@@ -117,7 +118,7 @@ class InboundEventRepository:
         return (
             InboundEvent.connection_id == connection_id,
             InboundEvent.status == status,
-            InboundEvent.source == "mailchimp",
+            InboundEvent.source.in_(BURST_SOURCES),
             InboundEvent.dedupe_key.not_like("reconcile:%"),
         )
 

@@ -66,6 +66,7 @@ class BrevoClient:
     status_page: str = "https://status.brevo.com"
     max_batch_size: int = 25_000
     supports_tags: bool = False
+    bulk_removal_webhooks: bool = False
 
     def __init__(
         self,

@@ -70,6 +70,8 @@ class MailchimpClient:
     status_page = "https://status.mailchimp.com"
     max_batch_size = BATCH_SIZE
     supports_tags = True
+    # "Archive All" in Mailchimp sends one removal webhook per contact: bursts are held.
+    bulk_removal_webhooks = True
 
     def __init__(
         self,
