@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
 from app.connections.factory import (
-    BURST_SOURCES,
     onoffice_for_tenant,
     provider_for_connection,
     provider_label,
@@ -40,10 +38,8 @@ from app.contacts.rules import (
     may_overwrite,
 )
 from app.contacts.values import normalise_email
-from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
 from app.i18n import has_key, t
-from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.resources import Resources
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
@@ -53,7 +49,6 @@ from onoffice_client.models import (
     AddressCreate,
     AddressUpdate,
     NewsletterStatus,
-    OnOfficeClaimError,
 )
 from providers.base import (
     ProviderEvent,
@@ -407,77 +402,3 @@ class EventApplier:
         types = self._kinds.get(kind, set())
         wanted = next((t for t in ACTIVITY_TYPES.get(event_type, ()) if t in types), None)
         return kind, wanted
-
-
-def _is_burst_candidate(row: InboundEvent) -> bool:
-    return (
-        row.source in BURST_SOURCES
-        and row.payload.get("type") == "deleted"
-        and not row.dedupe_key.startswith("reconcile:")
-    )
-
-
-async def _hold_burst(resources: Resources, connection_id: int) -> bool:
-    """Mailchimp sends one event per contact for "Archive All": a burst of removals within
-    ARCHIVE_BURST_WINDOW_S is held (status `held`) for a user to apply or dismiss."""
-    settings = resources.settings
-    async with resources.transaction() as session:
-        repo = InboundEventRepository.from_session(session)
-        removals = await repo.pending_removals(connection_id, InboundEventStatus.pending)
-        fresh = [r for r in removals if not r.payload.get("_released")]
-        if not fresh:
-            return False
-        # While a burst is held, later removals join it ("Archive All" of a large audience
-        # arrives over minutes).
-        if await repo.count_held(connection_id) == 0:
-            if len(fresh) < settings.ARCHIVE_BURST_THRESHOLD:
-                return False
-            times = sorted(aware(r.received_at) or utcnow() for r in fresh)
-            span = (times[-1] - times[0]).total_seconds()
-            if (
-                span > settings.ARCHIVE_BURST_WINDOW_S
-                and len(fresh) < 2 * settings.ARCHIVE_BURST_THRESHOLD
-            ):
-                return False
-        await repo.set_status(
-            [r.id for r in fresh],
-            InboundEventStatus.held,
-            last_error="held: many archives/deletes at once (Archive All?); apply or dismiss",
-        )
-    log.warning("webhook.burst_held", extra={"connection_id": connection_id, "events": len(fresh)})
-    return True
-
-
-async def _finish(resources: Resources, row: InboundEvent, status: str, note: str | None) -> None:
-    async with resources.transaction() as session:
-        await InboundEventRepository.from_session(session).update_events(
-            [row.id], tried=True, status=status, applied_at=utcnow(), last_error=note
-        )
-    WEBHOOK_EVENTS.labels(row.source, status).inc()
-    received = row.received_at if row.received_at.tzinfo else row.received_at.replace(tzinfo=UTC)
-    WEBHOOK_LAG.labels(row.source).observe(max(0.0, (utcnow() - received).total_seconds()))
-
-
-async def _record_failure(
-    resources: Resources, row: InboundEvent, exc: Exception, max_attempts: int, retryable: bool
-) -> bool:
-    """Count a failed try; True when the event is given up on (parked as failed)."""
-    attempts = row.attempts + 1
-    give_up = not retryable or attempts >= max_attempts
-    if isinstance(exc, OnOfficeClaimError):
-        give_up = False
-    async with resources.transaction() as session:
-        await InboundEventRepository.from_session(session).update_events(
-            [row.id],
-            attempts=attempts,
-            last_error=str(exc)[:2000],
-            status=InboundEventStatus.failed if give_up else InboundEventStatus.pending,
-        )
-    row.attempts = attempts
-    log.warning(
-        "webhook.apply_failed",
-        extra={"event_id": row.id, "attempts": attempts, "gave_up": give_up, "error": str(exc)},
-    )
-    if give_up:
-        WEBHOOK_EVENTS.labels(row.source, "failed").inc()
-    return give_up

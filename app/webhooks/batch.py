@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from app.contacts.repository import ContactRepository
@@ -36,13 +35,9 @@ from app.contacts.values import normalise_email
 from app.db.base import utcnow
 from app.db.models import Contact, InboundEvent, InboundEventStatus
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
-from app.webhooks.apply import (
-    OPTIONAL_ACTIVITIES,
-    EventApplier,
-    _finish,
-    _note,
-    _record_failure,
-)
+from app.webhooks.apply import OPTIONAL_ACTIVITIES, EventApplier, _note
+from app.webhooks.outcomes import finish_event, record_failure
+from app.webhooks.plan import Plan, Record, Stop, emails_of, event_of
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import (
     ActivityCreate,
@@ -57,56 +52,6 @@ from onoffice_client.transport import Action, RequestsFailed
 from providers.base import ProviderError, ProviderEvent, ProviderEventType, ProviderTransientError
 
 log = logging.getLogger(__name__)
-
-
-class Stop(Exception):
-    """Stop the drain: onOffice is down (retry with backoff) or needs a fresh login."""
-
-    def __init__(self, *, waiting_for_login: bool = False, attempts: int = 1) -> None:
-        super().__init__("stop the drain")
-        self.waiting_for_login = waiting_for_login
-        self.attempts = attempts
-
-
-Record = tuple[Signal, NewsletterStatus, Contact | None, int | None]
-
-
-@dataclass
-class Plan:
-    """What one event needs: a final outcome without writes, or writes and then an outcome."""
-
-    row: InboundEvent
-    email: str
-    status: str = InboundEventStatus.applied
-    note: str | None = None
-    steps: list[str] = field(default_factory=list)
-    modifies: list[tuple[int, NewsletterStatus]] = field(default_factory=list)
-    activity: ActivityCreate | None = None
-    # The ledger learns this on success: (provider signal, written value, contact, address id).
-    record: Record | None = None
-    single: bool = False  # applied by EventApplier on its own
-
-
-@dataclass
-class WaveResult:
-    failed_emails: set[str] = field(default_factory=set)
-
-
-def event_of(row: InboundEvent) -> ProviderEvent:
-    return ProviderEvent.model_validate(
-        {k: v for k, v in row.payload.items() if not k.startswith("_")}
-    )
-
-
-def emails_of(row: InboundEvent) -> set[str]:
-    """The emails an event touches (its order is kept per email)."""
-    payload = row.payload
-    if payload.get("raw_type") == "campaign":
-        return {f"campaign:{payload.get('campaign')}"}
-    emails = {normalise_email(str(payload.get("email", "")))}
-    if payload.get("new_email"):
-        emails.add(normalise_email(str(payload["new_email"])))
-    return emails
 
 
 class BatchApplier:
@@ -485,16 +430,16 @@ class BatchApplier:
         try:
             status, note = await self.applier.apply(row)
         except OnOfficeClaimError as exc:
-            await _record_failure(self.resources, row, exc, max_attempts, True)
+            await record_failure(self.resources, row, exc, max_attempts, True)
             raise Stop(waiting_for_login=True) from exc
         except (OnOfficeError, ProviderError) as exc:
             transient = isinstance(exc, OnOfficeTransientError | ProviderTransientError)
-            await _record_failure(self.resources, row, exc, max_attempts, True)
+            await record_failure(self.resources, row, exc, max_attempts, True)
             if transient and isinstance(exc, OnOfficeError):
                 raise Stop(attempts=row.attempts) from exc
             return False
         # What it wrote is known only to onOffice: read the email's addresses again if needed.
         for email in emails_of(row):
             self.addresses.pop(email, None)
-        await _finish(self.resources, row, status, note)
+        await finish_event(self.resources, row, status, note)
         return True

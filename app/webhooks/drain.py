@@ -24,8 +24,10 @@ from app.db.base import utcnow
 from app.db.models import InboundEvent
 from app.resources import Resources
 from app.webhooks import owner
-from app.webhooks.apply import EventApplier, _hold_burst, _is_burst_candidate
-from app.webhooks.batch import BatchApplier, Stop, emails_of
+from app.webhooks.apply import EventApplier
+from app.webhooks.batch import BatchApplier
+from app.webhooks.outcomes import hold_burst, is_burst_candidate
+from app.webhooks.plan import Stop, emails_of
 from app.webhooks.repository import InboundEventRepository
 from app.worker.queue import PendingJob, compute_backoff
 
@@ -133,7 +135,7 @@ async def _drain_batch(resources: Resources, connection_id: int, state: DrainSta
     rows = [r for r in read if r.id not in state.skip][:BATCH_SIZE]
     if not rows:
         return False
-    if await _hold_burst(resources, connection_id):
+    if await hold_burst(resources, connection_id):
         return True  # the burst's events are held; the rest goes on in the next batch
     window = settings.ARCHIVE_BURST_WINDOW_S
     young_after = utcnow() - timedelta(seconds=window)
@@ -145,7 +147,7 @@ async def _drain_batch(resources: Resources, connection_id: int, state: DrainSta
             state.skip.add(row.id)  # keep the order per email behind a removal that waits
             continue
         received = aware(row.received_at) or utcnow()
-        if _is_burst_candidate(row) and not row.payload.get("_released") and received > young_after:
+        if is_burst_candidate(row) and not row.payload.get("_released") and received > young_after:
             # A single archive/delete waits out the window, so that a burst ("Archive All")
             # is recognised as one before any of it is applied.
             waiting.add(email)

@@ -1,0 +1,57 @@
+"""The plan of one event in a drained batch (what to write, then which outcome), and the small
+pieces the drain and the batch share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.contacts.rules import Signal
+from app.contacts.values import normalise_email
+from app.db.models import Contact, InboundEvent, InboundEventStatus
+from onoffice_client.models import ActivityCreate, NewsletterStatus
+from providers.base import ProviderEvent
+
+
+class Stop(Exception):
+    """Stop the drain: onOffice is down (retry with backoff) or needs a fresh login."""
+
+    def __init__(self, *, waiting_for_login: bool = False, attempts: int = 1) -> None:
+        super().__init__("stop the drain")
+        self.waiting_for_login = waiting_for_login
+        self.attempts = attempts
+
+
+Record = tuple[Signal, NewsletterStatus, Contact | None, int | None]
+
+
+@dataclass
+class Plan:
+    """What one event needs: a final outcome without writes, or writes and then an outcome."""
+
+    row: InboundEvent
+    email: str
+    status: str = InboundEventStatus.applied
+    note: str | None = None
+    steps: list[str] = field(default_factory=list)
+    modifies: list[tuple[int, NewsletterStatus]] = field(default_factory=list)
+    activity: ActivityCreate | None = None
+    # The ledger learns this on success: (provider signal, written value, contact, address id).
+    record: Record | None = None
+    single: bool = False  # applied by EventApplier on its own
+
+
+def event_of(row: InboundEvent) -> ProviderEvent:
+    return ProviderEvent.model_validate(
+        {k: v for k, v in row.payload.items() if not k.startswith("_")}
+    )
+
+
+def emails_of(row: InboundEvent) -> set[str]:
+    """The emails an event touches (its order is kept per email)."""
+    payload = row.payload
+    if payload.get("raw_type") == "campaign":
+        return {f"campaign:{payload.get('campaign')}"}
+    emails = {normalise_email(str(payload.get("email", "")))}
+    if payload.get("new_email"):
+        emails.add(normalise_email(str(payload["new_email"])))
+    return emails
