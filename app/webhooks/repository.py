@@ -53,29 +53,13 @@ class InboundEventRepository:
     ) -> list[int]:
         """Store (dedupe_key, payload) pairs in a few multi-row INSERTs; the ids of the new
         ones in arrival order (keys stored before are skipped)."""
-        insert = dialect_insert(self.session)
-        ids: list[int] = []
-        for start in range(0, len(events), INSERT_CHUNK):
-            rows = [
-                {
-                    "source": source,
-                    "dedupe_key": key[:255],
-                    "payload": payload,
-                    "connection_id": connection_id,
-                    "status": InboundEventStatus.pending,
-                    "attempts": 0,
-                    "received_at": received_at,
-                }
-                for key, payload in events[start : start + INSERT_CHUNK]
-            ]
-            stmt = (
-                insert(InboundEvent)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-                .returning(InboundEvent.id)
-            )
-            ids.extend((await self.session.execute(stmt)).scalars())
-        return sorted(ids)
+        return await _insert_events(
+            self.session,
+            source=source,
+            events=events,
+            received_at=received_at,
+            connection_id=connection_id,
+        )
 
     @staticmethod
     async def ingest(
@@ -88,29 +72,13 @@ class InboundEventRepository:
     ) -> list[int]:
         """Ingest's one INSERT (deduplicated), on a plain connection: no ORM session, whose
         bookkeeping cost more CPU than the statement itself. Ids of the new events in order."""
-        insert = dialect_insert(conn)
-        ids: list[int] = []
-        for start in range(0, len(events), INSERT_CHUNK):
-            rows = [
-                {
-                    "source": source,
-                    "dedupe_key": key[:255],
-                    "payload": payload,
-                    "connection_id": connection_id,
-                    "status": InboundEventStatus.pending,
-                    "attempts": 0,
-                    "received_at": received_at,
-                }
-                for key, payload in events[start : start + INSERT_CHUNK]
-            ]
-            stmt = (
-                insert(InboundEvent)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-                .returning(InboundEvent.id)
-            )
-            ids.extend((await conn.execute(stmt)).scalars())
-        return sorted(ids)
+        return await _insert_events(
+            conn,
+            source=source,
+            events=events,
+            received_at=received_at,
+            connection_id=connection_id,
+        )
 
     # Removal bursts ("Archive All") ---------------------------------------------------------
 
@@ -251,3 +219,38 @@ class InboundEventRepository:
             .distinct()
         )
         return [int(i) for i in (await self.session.execute(stmt)).scalars()]
+
+
+async def _insert_events(
+    db: AsyncSession | AsyncConnection,
+    *,
+    source: str,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    received_at: datetime,
+    connection_id: int | None,
+) -> list[int]:
+    """Multi-row INSERTs of new events (known (source, dedupe_key) pairs skipped); the new ids
+    in arrival order. `db` is an ORM session or a plain connection."""
+    insert = dialect_insert(db)
+    ids: list[int] = []
+    for start in range(0, len(events), INSERT_CHUNK):
+        rows = [
+            {
+                "source": source,
+                "dedupe_key": key[:255],
+                "payload": payload,
+                "connection_id": connection_id,
+                "status": InboundEventStatus.pending,
+                "attempts": 0,
+                "received_at": received_at,
+            }
+            for key, payload in events[start : start + INSERT_CHUNK]
+        ]
+        stmt = (
+            insert(InboundEvent)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+            .returning(InboundEvent.id)
+        )
+        ids.extend((await db.execute(stmt)).scalars())
+    return sorted(ids)
