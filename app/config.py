@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     PROVIDER_READ_CONCURRENCY: int = Field(default=8, ge=1, le=10)
     # Full sync to Mailchimp: how old the run's answer to "who opted out since the run
     # started" may be before a batch asks the provider again (0 = before every batch).
-    OPT_OUT_RECHECK_S: float = Field(default=30.0, ge=0)
+    # 0: ask before every batch (consent first); a larger value saves reads, see README.
+    OPT_OUT_RECHECK_S: float = Field(default=0.0, ge=0)
     HTTP_TIMEOUT_S: float = Field(default=30.0, gt=0)
     PROVIDER_MAX_RETRIES: int = Field(default=5, ge=0)
     WORKER_MAX_TRIES: int = Field(default=10, ge=1)
