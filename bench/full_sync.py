@@ -49,7 +49,6 @@ from bench.stack import (
     database_url,
     drop_database,
     flush_redis,
-    free_port,
     note,
     raise_interrupt,
     recreate_database,
@@ -57,6 +56,7 @@ from bench.stack import (
     start_connector,
     wait_http,
 )
+from devkit.kit import free_port
 
 # Kept in step with emulators.onoffice_data._INVALID_EMAILS (the generator's invalid values).
 INVALID_EMAILS = {"max.mustermann@", "kein email", "a@b", "@example.de", "müller at web.de"}

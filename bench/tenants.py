@@ -51,7 +51,6 @@ from bench.stack import (
     database_url,
     drop_database,
     flush_redis,
-    free_port,
     machine,
     note,
     raise_interrupt,
@@ -60,6 +59,7 @@ from bench.stack import (
     start_connector,
     wait_http,
 )
+from devkit.kit import free_port
 
 SMALL_BASE = 10_000_000  # small tenant n owns the ids SMALL_BASE + n * 1000 + 1 ...
 

@@ -54,7 +54,6 @@ from bench.stack import (
     database_url,
     drop_database,
     flush_redis,
-    free_port,
     machine,
     note,
     raise_interrupt,
@@ -63,6 +62,7 @@ from bench.stack import (
     start_connector,
     wait_http,
 )
+from devkit.kit import free_port
 
 LATENCIES_MS = {"zero": 0.0, "realistic": 200.0}
 

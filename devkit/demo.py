@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,18 +23,12 @@ from rich.console import Console
 
 from app.config import Environment, Settings
 from app.ui.landing import DemoCustomer, demo_iframe_url
-from devkit.kit import signed_params
+from devkit.kit import free_port, signed_params
 
 DEMO_SECRET = "demo-provider-secret"
 DEMO = DemoCustomer(customer_web_id="demo", customer_name="Demo Immobilien GmbH")
 DEMO_TOKEN = "demotoken" + "0" * 23
 DEMO_API_SECRET = "demosecret" + "0" * 54
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _server(app: Any, port: int) -> uvicorn.Server:
@@ -116,7 +109,7 @@ async def run_demo(
     onoffice.parameter_caches["demo-cache"] = "demo-activation-claim"
     brevo.add_account("demo-brevo-de", "de")
     brevo.add_account("demo-brevo-en", "en")
-    ports = {name: _free_port() for name in ("onoffice", "mailchimp", "brevo")}
+    ports = {name: free_port() for name in ("onoffice", "mailchimp", "brevo")}
     base = f"http://127.0.0.1:{port}"
     await asyncio.to_thread(database.unlink, missing_ok=True)
     url = f"sqlite+aiosqlite:///{database}"
