@@ -21,9 +21,15 @@ from onoffice_client.models import (
 from onoffice_client.normalize import (
     format_datetime,
     parse_address,
-    parse_permitted_values,
 )
-from onoffice_client.results import cntabsolute, created_id, result_records, update_parameters
+from onoffice_client.results import (
+    action_kinds,
+    address_fields,
+    cntabsolute,
+    created_id,
+    result_records,
+    update_parameters,
+)
 from onoffice_client.transport import (
     CREATE,
     DO,
@@ -123,15 +129,8 @@ class OnOfficeClient(ActionTransport):
     async def read_newsletter_page(self, offset: int) -> tuple[list[Address], int | None]:
         """One page of active Newsletter = Yes addresses from `offset` (resumable paging), and
         `cntabsolute`. A page shorter than `page_size` is the last one."""
-        params: dict[str, Any] = {
-            "data": self._address_fields(),
-            "filter": NEWSLETTER_SUBSCRIBERS,
-            "listlimit": self._page_size,
-            "listoffset": offset,
-        }
-        if self._sort_by:
-            params |= {"sortby": self._sort_by, "sortorder": "ASC"}
-        (result,) = await self._read_with_fallbacks([Action(READ, "address", params)])
+        action = self._read_action(filter=NEWSLETTER_SUBSCRIBERS, offset=offset)
+        (result,) = await self._read_with_fallbacks([action])
         return self._addresses_of(result), cntabsolute(result)
 
     async def iter_changed_addresses(
@@ -147,18 +146,7 @@ class OnOfficeClient(ActionTransport):
 
     async def get_addresses(self, ids: Sequence[int]) -> list[Address]:
         unique_ids = list(dict.fromkeys(int(i) for i in ids))
-        actions = [
-            Action(
-                READ,
-                "address",
-                {
-                    "data": self._address_fields(),
-                    "recordids": list(chunk),
-                    "listlimit": MAX_LIST_LIMIT,
-                },
-            )
-            for chunk in chunks(unique_ids, MAX_LIST_LIMIT)
-        ]
+        actions = [self._ids_action(chunk) for chunk in chunks(unique_ids, MAX_LIST_LIMIT)]
         results = await self._read_with_fallbacks(actions)
         return [address for result in results for address in self._addresses_of(result)]
 
@@ -179,15 +167,8 @@ class OnOfficeClient(ActionTransport):
         seen: set[int] = set()
         offset = 0
         while True:
-            params: dict[str, Any] = {
-                "data": self._address_fields(),
-                "filter": criteria,
-                "listlimit": self._page_size,
-                "listoffset": offset,
-            }
-            if self._sort_by:
-                params |= {"sortby": self._sort_by, "sortorder": "ASC"}
-            (result,) = await self._read_with_fallbacks([Action(READ, "address", params)])
+            action = self._read_action(filter=criteria, offset=offset)
+            (result,) = await self._read_with_fallbacks([action])
             addresses = self._addresses_of(result)
             # Records edited between two pages can shift across page borders; never repeat one.
             page = [a for a in addresses if a.id not in seen]
@@ -205,6 +186,29 @@ class OnOfficeClient(ActionTransport):
                     return
             elif len(addresses) < self._page_size:
                 return
+
+    def _read_action(
+        self, *, filter: Mapping[str, Any], offset: int, limit: int | None = None, sort: bool = True
+    ) -> Action:
+        """A paged read of addresses matching `filter`, sorted by the learned sort field."""
+        params: dict[str, Any] = {
+            "data": self._address_fields(),
+            "filter": filter,
+            "listlimit": limit or self._page_size,
+            "listoffset": offset,
+        }
+        if sort and self._sort_by:
+            params |= {"sortby": self._sort_by, "sortorder": "ASC"}
+        return Action(READ, "address", params)
+
+    def _ids_action(self, ids: Sequence[int]) -> Action:
+        """A read of the addresses with these ids (at most MAX_LIST_LIMIT)."""
+        params = {
+            "data": self._address_fields(),
+            "recordids": list(ids),
+            "listlimit": MAX_LIST_LIMIT,
+        }
+        return Action(READ, "address", params)
 
     def _address_fields(self) -> list[str]:
         return [*ADDRESS_FIELDS, MODIFIED_FIELD] if self._read_modified else list(ADDRESS_FIELDS)
@@ -244,12 +248,8 @@ class OnOfficeClient(ActionTransport):
         await self.modify_addresses([(address_id, update)])
 
     async def modify_addresses(self, updates: Sequence[tuple[int, AddressUpdate]]) -> None:
-        actions = [
-            Action(MODIFY, "address", params, resourceid=int(address_id))
-            for address_id, update in updates
-            if (params := update_parameters(update))
-        ]
-        await self._run(actions)
+        actions = [self.address_action(address_id, update) for address_id, update in updates]
+        await self._run([a for a in actions if a is not None])
 
     async def change_email(self, address_id: int, old_email: str, new_email: str) -> None:
         """Make `new_email` the address's main email (replacing `old_email` when given)."""
@@ -292,21 +292,7 @@ class OnOfficeClient(ActionTransport):
     # -----------------------------------------------------------------------------------------
 
     async def create_activities(self, items: Sequence[ActivityCreate]) -> None:
-        actions = []
-        for item in items:
-            if not item.address_ids:
-                continue
-            params: dict[str, Any] = {
-                "addressids": [int(i) for i in item.address_ids],
-                "actionkind": item.kind,
-                "note": item.note,
-            }
-            if item.type:
-                params["actiontype"] = item.type
-            if item.at:
-                params["datetime"] = format_datetime(item.at, self._tz)
-            actions.append(Action(CREATE, "agentslog", params))
-        await self._run(actions)
+        await self._run([self.activity_action(item) for item in items if item.address_ids])
 
     async def get_fields(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Field configuration of address fields; `permittedvalues` normalised to key -> label."""
@@ -317,39 +303,11 @@ class OnOfficeClient(ActionTransport):
             "fieldList": list(fields),
         }
         (result,) = await self._run([Action(GET, "fields", params)])
-        out: dict[str, dict[str, Any]] = {}
-        for record in result_records(result):
-            if str(record.get("id", "address")) != "address":
-                continue
-            elements = record.get("elements")
-            if not isinstance(elements, Mapping):
-                continue
-            for name, spec in elements.items():
-                if not isinstance(spec, Mapping) or (fields and name not in fields):
-                    continue
-                out[name] = dict(spec) | {
-                    "permittedvalues": parse_permitted_values(spec.get("permittedvalues"))
-                }
-        return out
+        return address_fields(result, fields)
 
     async def get_action_kinds(self) -> list[ActionKind]:
         (result,) = await self._run([Action(GET, "actionkindtypes", {})])
-        kinds = []
-        for record in result_records(result):
-            raw = record.get("elements")
-            item: Mapping[str, Any] = raw if isinstance(raw, Mapping) and raw else record
-            if not item.get("key"):
-                continue
-            # PHP encodes an empty map as [], so `types` may be a list.
-            types = item.get("types")
-            kinds.append(
-                ActionKind(
-                    key=str(item["key"]),
-                    label=str(item.get("label") or item["key"]),
-                    types=parse_permitted_values(types),
-                )
-            )
-        return kinds
+        return action_kinds(result)
 
     async def unlock_provider(self, parameter_cache_id: str) -> None:
         """Finish a marketplace activation; the constructor's `claim` is the activation apiClaim."""
@@ -392,28 +350,17 @@ class OnOfficeClient(ActionTransport):
             return found
         values = sorted(wanted)
         actions = [
-            Action(
-                READ,
-                "address",
-                {
-                    "data": self._address_fields(),
-                    "filter": {"Email": [{"op": "in", "val": list(chunk)}]},
-                    "listlimit": MAX_LIST_LIMIT,
-                    "listoffset": 0,
-                },
+            self._read_action(
+                filter={"Email": [{"op": "in", "val": list(chunk)}]},
+                offset=0,
+                limit=MAX_LIST_LIMIT,
+                sort=False,
             )
             # Several emails may share many addresses (duplicates): chunks well below a page.
             for chunk in chunks(values, MAX_LIST_LIMIT // 2)
         ]
         ids = sorted({int(i) for i in known_ids})
-        actions += [
-            Action(
-                READ,
-                "address",
-                {"data": self._address_fields(), "recordids": list(c), "listlimit": MAX_LIST_LIMIT},
-            )
-            for c in chunks(ids, MAX_LIST_LIMIT)
-        ]
+        actions += [self._ids_action(c) for c in chunks(ids, MAX_LIST_LIMIT)]
         results = await self._read_with_fallbacks(actions)
         seen: set[int] = set()
         overflow: list[str] = []

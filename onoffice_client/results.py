@@ -3,11 +3,11 @@ address update."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from onoffice_client.models import AddressUpdate
-from onoffice_client.normalize import parse_int
+from onoffice_client.models import ActionKind, AddressUpdate
+from onoffice_client.normalize import parse_int, parse_permitted_values
 from onoffice_client.transport import as_int
 
 
@@ -35,6 +35,44 @@ def created_id(result: Mapping[str, Any]) -> int:
             except ValueError:
                 continue
     return 0
+
+
+def address_fields(result: Mapping[str, Any], fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The address fields of a `get fields` result (only `fields` when given), each with its
+    `permittedvalues` normalised to key -> label."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in result_records(result):
+        if str(record.get("id", "address")) != "address":
+            continue
+        elements = record.get("elements")
+        if not isinstance(elements, Mapping):
+            continue
+        for name, spec in elements.items():
+            if not isinstance(spec, Mapping) or (fields and name not in fields):
+                continue
+            out[name] = dict(spec) | {
+                "permittedvalues": parse_permitted_values(spec.get("permittedvalues"))
+            }
+    return out
+
+
+def action_kinds(result: Mapping[str, Any]) -> list[ActionKind]:
+    """The activity kinds (and their types) of an `actionkindtypes` result."""
+    kinds = []
+    for record in result_records(result):
+        raw = record.get("elements")
+        item: Mapping[str, Any] = raw if isinstance(raw, Mapping) and raw else record
+        if not item.get("key"):
+            continue
+        # PHP encodes an empty map as [], so `types` may be a list.
+        kinds.append(
+            ActionKind(
+                key=str(item["key"]),
+                label=str(item.get("label") or item["key"]),
+                types=parse_permitted_values(item.get("types")),
+            )
+        )
+    return kinds
 
 
 def update_parameters(update: AddressUpdate) -> dict[str, Any]:
