@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -24,6 +25,11 @@ from app.connections.factory import provider_label
 from app.i18n import t
 from app.status.schemas import Status
 from app.syncs.schemas import SyncRunRead
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.tenants.auth import TenantContext
 
 FetchRun = Callable[[], Awaitable[SyncRunRead]]
 
@@ -148,6 +154,15 @@ def print_status(console: Console, status: Status, *, lang: str = "en") -> None:
     console.print(table)
 
 
+async def _cli_context(session: AsyncSession, customer: str, group: str) -> TenantContext | None:
+    """The command line's access to one activated customer's connection (None: not activated)."""
+    from app.tenants.auth import TenantContext
+    from app.tenants.repository import TenantRepository
+
+    tenant = await TenantRepository.from_session(session).get_by_customer_web_id(customer)
+    return None if tenant is None else TenantContext(tenant.id, customer, group, "cli")
+
+
 async def run_sync(
     *, customer: str, group: str, force: bool, wait: bool, lang: str = "en", as_json: bool = False
 ) -> int:
@@ -156,8 +171,6 @@ async def run_sync(
     from app.resources import create_resources
     from app.syncs.repository import SyncRepository
     from app.syncs.service import sync as sync_service
-    from app.tenants.auth import TenantContext
-    from app.tenants.repository import TenantRepository
     from app.worker.queue import InProcessQueue
     from app.worker.registry import load_tasks
 
@@ -166,11 +179,10 @@ async def run_sync(
     resources = await create_resources(get_settings())
     try:
         async with resources.transaction() as session:
-            tenant = await TenantRepository.from_session(session).get_by_customer_web_id(customer)
-            if tenant is None:
+            context = await _cli_context(session, customer, group)
+            if context is None:
                 console.print(f"error: no activated onOffice customer {customer!r}")
                 return 2
-            context = TenantContext(tenant.id, customer, group, "cli")
             run = await sync_service.start(session, context, force=force)
         console.print(f"sync {run.id} queued")
         # In embedded mode the jobs run in this process: leaving would stop them.
@@ -202,18 +214,15 @@ async def run_status(*, customer: str, group: str, lang: str = "en") -> int:
     from app.config import get_settings
     from app.resources import create_resources
     from app.status.service import status as status_service
-    from app.tenants.auth import TenantContext
-    from app.tenants.repository import TenantRepository
 
     console = Console()
     resources = await create_resources(get_settings())
     try:
         async with resources.sessionmaker() as session:
-            tenant = await TenantRepository.from_session(session).get_by_customer_web_id(customer)
-            if tenant is None:
+            context = await _cli_context(session, customer, group)
+            if context is None:
                 console.print(f"error: no activated onOffice customer {customer!r}")
                 return 2
-            context = TenantContext(tenant.id, customer, group, "cli")
             status = await status_service.get(session, resources, context, lang)
         print_status(console, status, lang=lang)
         return 0

@@ -76,27 +76,17 @@ async def create_resources(
 
     load_tasks()  # the jobs these resources will run and enqueue
     engine = create_engine(settings.DATABASE_URL)
+    holder: list[Resources] = []
     queue: JobQueue
     if settings.REDIS_URL:
         # No connection is made here: the service starts (and /readyz reports) with Redis down.
         redis = redis or ArqRedis.from_url(settings.REDIS_URL)
         queue = ArqQueue(redis)
-        resources = Resources(
-            settings=settings,
-            engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            http=http or create_http_client(settings),
-            secret_box=SecretBox.from_settings(settings),
-            queue=queue,
-            session_box=SecretBox.from_settings(settings, KeyPurpose.session),
-            redis=redis,
+    else:
+        queue = InProcessQueue(
+            context_factory=lambda: holder[0].job_context(),
+            default_max_tries=settings.WORKER_MAX_TRIES,
         )
-        return resources
-    holder: list[Resources] = []
-    queue = InProcessQueue(
-        context_factory=lambda: holder[0].job_context(),
-        default_max_tries=settings.WORKER_MAX_TRIES,
-    )
     resources = Resources(
         settings=settings,
         engine=engine,
@@ -105,6 +95,7 @@ async def create_resources(
         secret_box=SecretBox.from_settings(settings),
         queue=queue,
         session_box=SecretBox.from_settings(settings, KeyPurpose.session),
+        redis=redis if settings.REDIS_URL else None,
     )
     holder.append(resources)
     return resources
