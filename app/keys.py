@@ -17,7 +17,7 @@ from app.db.models import Connection, Tenant
 # Every encrypted column; a new one must be added here (tests/security checks the models).
 ENCRYPTION_KEY_COLUMNS: dict[type[Tenant] | type[Connection], tuple[str, ...]] = {
     Tenant: ("api_token_encrypted", "api_secret_encrypted"),
-    Connection: ("api_key_encrypted",),
+    Connection: ("api_key_encrypted", "webhook_credentials_encrypted"),
 }
 
 

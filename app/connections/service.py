@@ -62,9 +62,8 @@ class ConnectionService:
         except ProviderError as exc:
             raise provider_app_error(data.provider, exc) from exc
 
-        # A fresh URL token and bearer secret on every save: only their hashes are stored, so
-        # the webhook is registered again under the new URL and the old one removed after.
-        token, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        ledger_key = f"{data.provider}:{account.account_id}:{audience.id}"
+        token, secret = self._webhook_credentials(resources, existing, ledger_key)
         try:
             webhook = await provider.register_webhook(
                 audience.id, webhook_url(resources, data.provider, token), secret
@@ -83,6 +82,7 @@ class ConnectionService:
         connection = existing or Connection(tenant_id=tenant.tenant_id, group_id=tenant.group_id)
         connection.webhook_token = hash_token(token)
         connection.webhook_secret_hash = hash_token(secret)
+        connection.webhook_credentials_encrypted = resources.secret_box.encrypt(f"{token} {secret}")
         connection.provider = data.provider
         connection.api_key_encrypted = resources.secret_box.encrypt(api_key)
         connection.api_key_hint = mask_secret(api_key)
@@ -93,7 +93,6 @@ class ConnectionService:
         connection.webhook_id = webhook.id
         connection.activities = data.activities.model_dump()
         connection.field_mapping = mapping.model_dump()
-        ledger_key = f"{data.provider}:{account.account_id}:{audience.id}"
         if existing is None:
             await repo.add(connection)
         elif existing.ledger_key != ledger_key:
@@ -107,6 +106,24 @@ class ConnectionService:
             extra={"tenant_id": tenant.tenant_id, "provider": data.provider, "list": audience.id},
         )
         return connection
+
+    def _webhook_credentials(
+        self, resources: Resources, existing: Connection | None, ledger_key: str
+    ) -> tuple[str, str]:
+        """The webhook's URL token and bearer secret: kept while provider, account and list stay
+        (the provider may still be delivering or retrying events to that address), new ones
+        otherwise. Only their hashes are compared on arrival; the pair is stored encrypted."""
+        if (
+            existing is not None
+            and existing.ledger_key == ledger_key
+            and existing.webhook_credentials_encrypted
+        ):
+            token, _, secret = resources.secret_box.decrypt(
+                existing.webhook_credentials_encrypted
+            ).partition(" ")
+            if token and secret and hash_token(token) == existing.webhook_token:
+                return token, secret
+        return secrets.token_urlsafe(32), secrets.token_urlsafe(32)
 
     async def delete(
         self, session: AsyncSession, resources: Resources, tenant: TenantContext, *, force: bool

@@ -69,6 +69,10 @@ class Connection(TimestampMixin, Base):
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
     # SHA-256 of the Brevo webhook's bearer secret (separate from the URL token; required).
     webhook_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    # The URL token and the bearer secret themselves, encrypted ("token secret"): a save that
+    # keeps provider, account and list keeps the webhook address, so events the provider is
+    # still delivering (or retrying) to it are not refused.
+    webhook_credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     activities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     field_mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Incremental sync watermark (onOffice `Aenderung`).

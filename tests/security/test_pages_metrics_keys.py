@@ -90,14 +90,14 @@ class TestRotateKeys:
             assert await _to_thread(cli_main, ["rotate-keys"]) == 0
         finally:
             get_settings.cache_clear()
-        assert "re-encrypted 3 secrets" in capsys.readouterr().out
+        assert "re-encrypted 4 secrets" in capsys.readouterr().out
         only_new = SecretBox.from_settings(
             settings.model_copy(update={"ENCRYPTION_KEY": SecretStr(new)})
         )
         async with engine.connect() as conn:
             for table, columns in (
                 ("tenant", ("api_token_encrypted", "api_secret_encrypted")),
-                ("connection", ("api_key_encrypted",)),
+                ("connection", ("api_key_encrypted", "webhook_credentials_encrypted")),
             ):
                 for column in columns:
                     (value,) = (await conn.execute(text(f"SELECT {column} FROM {table}"))).one()

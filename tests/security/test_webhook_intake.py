@@ -235,3 +235,30 @@ async def mailchimp_connection(engine: AsyncEngine, world: World, token: str = "
             {"t": tenant_id, "h": hash_token(token)},
         )
     return token
+
+
+class TestWebhookAddressAcrossSaves:
+    async def test_saving_again_keeps_the_address_so_events_in_flight_are_taken(
+        self, world: World, engine: AsyncEngine
+    ) -> None:
+        token, path, secret = await world.tenant_with_brevo(1, BREVO_KEYS[0])
+        # The user saves again (e.g. other activity options) while Brevo is still delivering.
+        again_path, again_secret = await world.connect_brevo(token, BREVO_KEYS[0])
+        assert (again_path, again_secret) == (path, secret)
+        assert len(world.brevo.accounts[BREVO_KEYS[0]].webhooks) == 1
+        assert (await post_brevo(world, path, secret, brevo_event())).status_code == 200
+        assert await count_events(engine) == 1
+        (row,) = await fetch_all(engine, "SELECT webhook_credentials_encrypted FROM connection")
+        stored = bytes(row["webhook_credentials_encrypted"])
+        assert path.rsplit("/", 1)[1].encode() not in stored and secret.encode() not in stored
+
+    async def test_another_account_gets_a_new_address_and_the_old_one_is_refused(
+        self, world: World, engine: AsyncEngine
+    ) -> None:
+        token, path, secret = await world.tenant_with_brevo(1, BREVO_KEYS[0])
+        new_path, new_secret = await world.connect_brevo(token, BREVO_KEYS[1])
+        assert new_path != path and new_secret != secret
+        assert world.brevo.accounts[BREVO_KEYS[0]].webhooks == {}
+        assert (await post_brevo(world, path, secret, brevo_event())).status_code == 404
+        assert (await post_brevo(world, new_path, new_secret, brevo_event())).status_code == 200
+        assert await count_events(engine) == 1
