@@ -154,13 +154,19 @@ def print_status(console: Console, status: Status, *, lang: str = "en") -> None:
     console.print(table)
 
 
-async def _cli_context(session: AsyncSession, customer: str, group: str) -> TenantContext | None:
-    """The command line's access to one activated customer's connection (None: not activated)."""
+async def _cli_context(
+    session: AsyncSession, customer: str, group: str, console: Console
+) -> TenantContext | None:
+    """The command line's access to one activated customer's connection (None, said on the
+    console, when the customer is not activated)."""
     from app.tenants.auth import TenantContext
     from app.tenants.repository import TenantRepository
 
     tenant = await TenantRepository.from_session(session).get_by_customer_web_id(customer)
-    return None if tenant is None else TenantContext(tenant.id, customer, group, "cli")
+    if tenant is None:
+        console.print(f"error: no activated onOffice customer {customer!r}")
+        return None
+    return TenantContext(tenant.id, customer, group, "cli")
 
 
 async def run_sync(
@@ -179,9 +185,7 @@ async def run_sync(
     resources = await create_resources(get_settings())
     try:
         async with resources.transaction() as session:
-            context = await _cli_context(session, customer, group)
-            if context is None:
-                console.print(f"error: no activated onOffice customer {customer!r}")
+            if (context := await _cli_context(session, customer, group, console)) is None:
                 return 2
             run = await sync_service.start(session, context, force=force)
         console.print(f"sync {run.id} queued")
@@ -219,9 +223,7 @@ async def run_status(*, customer: str, group: str, lang: str = "en") -> int:
     resources = await create_resources(get_settings())
     try:
         async with resources.sessionmaker() as session:
-            context = await _cli_context(session, customer, group)
-            if context is None:
-                console.print(f"error: no activated onOffice customer {customer!r}")
+            if (context := await _cli_context(session, customer, group, console)) is None:
                 return 2
             status = await status_service.get(session, resources, context, lang)
         print_status(console, status, lang=lang)
