@@ -6,19 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Connection, Tenant
+from app.db.repository import SessionRepository
 
 
-class ConnectionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> ConnectionRepository:
-        return cls(session)
-
+class ConnectionRepository(SessionRepository):
     async def get(self, connection_id: int) -> Connection | None:
         return await self.session.get(Connection, connection_id)
 

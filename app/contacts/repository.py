@@ -6,25 +6,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contacts.rules import SUBSCRIBED, Signal, newest
 from app.db.models import Contact, InboundEvent, InboundEventStatus, ProviderMember
-from app.db.repository import dialect_insert
+from app.db.repository import SessionRepository, dialect_insert
 
 # Provider events that take a contact off the list (the full sync and the incremental push
 # hold such a contact back until the event is applied).
 OPT_OUT_EVENT_TYPES = ("unsubscribe", "deleted", "cleaned")
 
 
-class ContactRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> ContactRepository:
-        return cls(session)
-
+class ContactRepository(SessionRepository):
     # Ledger rows -------------------------------------------------------------------------------
 
     async def by_emails(self, connection_id: int, emails: Iterable[str]) -> dict[str, Contact]:

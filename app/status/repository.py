@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Connection, InboundEvent, SyncBatch, SyncRun
+from app.db.repository import SessionRepository
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,7 @@ class Gauges:
     watermarks: list[tuple[int, datetime]]
 
 
-class OperationsRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> OperationsRepository:
-        return cls(session)
-
+class OperationsRepository(SessionRepository):
     async def gauges(self, *, lagging: int) -> Gauges:
         """Pending work, active runs and the `lagging` oldest poll watermarks."""
         batches = await self.session.scalar(

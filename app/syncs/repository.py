@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import (
     Problem,
@@ -16,7 +15,7 @@ from app.db.models import (
     SyncRunStatus,
     SyncTagAdd,
 )
-from app.db.repository import insert_ignore
+from app.db.repository import SessionRepository, insert_ignore
 
 ACTIVE_STATUSES = (SyncRunStatus.queued, SyncRunStatus.running)
 COUNTER_COLUMNS = (
@@ -51,14 +50,7 @@ class RunProgress:
     status: str
 
 
-class SyncRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> SyncRepository:
-        return cls(session)
-
+class SyncRepository(SessionRepository):
     # Runs -------------------------------------------------------------------------------------
 
     async def get_run(self, run_id: int) -> SyncRun | None:

@@ -8,20 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Tenant, UsedSignature
-from app.db.repository import dialect_insert
+from app.db.repository import SessionRepository, dialect_insert
 
 
-class TenantRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> TenantRepository:
-        return cls(session)
-
+class TenantRepository(SessionRepository):
     async def get(self, tenant_id: int) -> Tenant | None:
         return await self.session.get(Tenant, tenant_id)
 
@@ -41,14 +33,7 @@ class TenantRepository:
         return tenant
 
 
-class UsedSignatureRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> UsedSignatureRepository:
-        return cls(session)
-
+class UsedSignatureRepository(SessionRepository):
     async def claim(self, purpose: str, signature: str, expires_at: datetime) -> bool:
         """Record the signature as used; False when it already was (a replay)."""
         stmt = (

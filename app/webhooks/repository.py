@@ -11,20 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.connections.factory import BURST_SOURCES
 from app.db.models import InboundEvent, InboundEventStatus, Problem, ProblemKind, SyncRun
-from app.db.repository import dialect_insert
+from app.db.repository import SessionRepository, dialect_insert
 
 # Rows per INSERT: far below SQLite's bound-parameter limit, few round trips for a batch of 500.
 INSERT_CHUNK = 100
 
 
-class InboundEventRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> InboundEventRepository:
-        return cls(session)
-
+class InboundEventRepository(SessionRepository):
     async def create_on_conflict_do_nothing(
         self,
         *,
