@@ -1,0 +1,3 @@
+from emulators.brevo.app import main
+
+main()

@@ -1,0 +1,3 @@
+from emulators.mailchimp.app import main
+
+main()

@@ -1,0 +1,119 @@
+"""The Mailchimp emulator's control API (no auth) under `/_control/`: statistics, keys,
+settings, faults, lists and members to seed or read back, blocked addresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from emulators._kit import Control, apply_settings, json_object
+from emulators.mailchimp.common import list_json
+from emulators.mailchimp.state import Fault, MailchimpState, subscriber_hash
+
+control = Control("mailchimp")
+_NO_CONTENT = 204
+
+
+@control.route("/stats", "GET")
+async def stats(state: MailchimpState, request: Request) -> Any:
+    return state.stats()
+
+
+@control.route("/stats/reset", "POST")
+async def reset_stats(state: MailchimpState, request: Request) -> Any:
+    state.request_counts.clear()
+    state.spec_violations.clear()
+    state.max_concurrency = 0
+    state.concurrency_rejections = 0
+    return state.stats()
+
+
+@control.route("/api-keys", "POST")
+async def add_key(state: MailchimpState, request: Request) -> Any:
+    state.api_keys.add((await json_object(request))["api_key"])
+    return Response(status_code=_NO_CONTENT)
+
+
+@control.route("/config", "POST", "PATCH")
+async def config(state: MailchimpState, request: Request) -> Any:
+    names = ("latency_s", "latency_per_item_s", "max_connections", "max_lists", "validate_spec")
+    apply_settings(state, await json_object(request), names)
+    return Response(status_code=_NO_CONTENT)
+
+
+@control.route("/faults", "POST")
+async def add_fault(state: MailchimpState, request: Request) -> Any:
+    state.faults.append(Fault(**await json_object(request)))
+    return Response(status_code=_NO_CONTENT)
+
+
+@control.route("/lists", "GET")
+async def lists(state: MailchimpState, request: Request) -> Any:
+    return {
+        "lists": [
+            {
+                **list_json(lst),
+                "webhooks": list(lst.webhooks.values()),
+                "merge_fields": [f["tag"] for f in lst.merge_fields],
+            }
+            for lst in state.lists.values()
+        ]
+    }
+
+
+@control.route("/lists", "POST")
+async def add_list(state: MailchimpState, request: Request) -> Any:
+    data = await json_object(request)
+    return list_json(state.create_list(data["name"], data.get("id")))
+
+
+@control.route("/lists/{list_id}/members", "GET")
+async def members(state: MailchimpState, request: Request) -> Any:
+    lst = state.lists.get(request.path_params["list_id"])
+    if lst is None:
+        return JSONResponse({"detail": "no such list"}, status_code=404)
+    email = request.query_params.get("email")
+    chosen = (
+        [lst.members[subscriber_hash(email)]]
+        if email and subscriber_hash(email) in lst.members
+        else ([] if email else list(lst.members.values()))
+    )
+    return {
+        "members": [
+            {
+                "email": m.email,
+                "status": m.status,
+                "merge_fields": m.merge_fields,
+                "tags": list(m.tags),
+            }
+            for m in chosen
+        ]
+    }
+
+
+@control.route("/lists/{list_id}/members", "POST")
+async def add_members(state: MailchimpState, request: Request) -> Any:
+    list_id = request.path_params["list_id"]
+    for item in (await json_object(request))["members"]:
+        state.seed_member(
+            list_id,
+            item["email"],
+            status=item.get("status", "subscribed"),
+            merge_fields=item.get("merge_fields"),
+            tags=item.get("tags", ()),
+            self_unsubscribed=bool(item.get("self_unsubscribed", False)),
+        )
+    return Response(status_code=_NO_CONTENT)
+
+
+@control.route("/blocked/{kind:str}", "POST")
+async def block(state: MailchimpState, request: Request) -> Any:
+    kind = request.path_params["kind"]
+    target = {
+        "compliance": state.compliance_emails,
+        "segment": state.segment_rejected_emails,
+    }.get(kind, state.forgotten_emails)
+    target.update(e.lower() for e in (await json_object(request))["emails"])
+    return Response(status_code=_NO_CONTENT)

@@ -1,0 +1,3 @@
+from emulators.onoffice.app import main
+
+main()

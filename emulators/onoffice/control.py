@@ -1,0 +1,143 @@
+"""The onOffice emulator's control API (no auth) under `/_control/`: reset, seed addresses,
+read the state back, customers and their claims, parameter caches, action kinds, faults,
+latency, clock offset and behaviour settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+
+from emulators._kit import Control, json_object, query_flag
+from emulators.onoffice.state import ALL_RIGHTS, Customer, Fault, OnOfficeState
+from emulators.onoffice_data import generate_address_book
+
+control = Control("onoffice")
+
+
+@control.route("/reset", "POST")
+async def reset(state: OnOfficeState, request: Request) -> Any:
+    state.reset()
+    return {"ok": True}
+
+
+@control.route("/addresses", "POST")
+async def seed(state: OnOfficeState, request: Request) -> Any:
+    """`{"addresses": [...], "replace": true}` or `{"generate": N, "seed": S}`."""
+    payload = await json_object(request)
+    if "generate" in payload:
+        records = generate_address_book(int(payload["generate"]), int(payload.get("seed", 0)))
+    else:
+        records = list(payload.get("addresses", []))
+    ids = state.seed(records, replace=bool(payload.get("replace", True)))
+    return {"ids": ids, "count": len(state.addresses)}
+
+
+@control.route("/state", "GET")
+async def read_state(state: OnOfficeState, request: Request) -> Any:
+    return state.snapshot(with_addresses=query_flag(request, "addresses", True))
+
+
+@control.route("/change-reads", "GET")
+async def change_reads(state: OnOfficeState, request: Request) -> Any:
+    """Per customer token: when it read addresses by modification time (wall clock)."""
+    return {token: list(times) for token, times in state.change_reads.items()}
+
+
+@control.route("/customers", "POST")
+async def add_customer(state: OnOfficeState, request: Request) -> Any:
+    payload = await json_object(request)
+    customer = Customer(
+        token=str(payload["token"]),
+        secret=str(payload["secret"]),
+        claim=payload.get("claim"),
+        active=bool(payload.get("active", True)),
+        ip_allowed=bool(payload.get("ip_allowed", True)),
+        rights=set(payload.get("rights", ALL_RIGHTS)),
+        address_range=(
+            (int(payload["address_range"][0]), int(payload["address_range"][1]))
+            if payload.get("address_range")
+            else None
+        ),
+    )
+    state.customers[customer.token] = customer
+    return customer.public()
+
+
+@control.route("/customers/{token}/claim", "POST")
+async def rotate_claim(state: OnOfficeState, request: Request) -> Any:
+    """A user opened the service again: the new apiClaim replaces the old one."""
+    customer = state.customers[request.path_params["token"]]
+    if customer.claim:
+        customer.outdated_claims.add(customer.claim)
+    customer.claim = str((await json_object(request))["claim"])
+    return customer.public()
+
+
+@control.route("/parameter-caches", "POST")
+async def add_parameter_cache(state: OnOfficeState, request: Request) -> Any:
+    payload = await json_object(request)
+    state.parameter_caches[str(payload["id"])] = str(payload["claim"])
+    return {"ok": True}
+
+
+@control.route("/action-kinds", "PUT")
+async def set_action_kinds(state: OnOfficeState, request: Request) -> Any:
+    kinds = json.loads(await request.body())
+    state.action_kinds = kinds
+    return {"count": len(kinds)}
+
+
+@control.route("/faults", "POST")
+async def add_fault(state: OnOfficeState, request: Request) -> Any:
+    """`{"http_status": 503}`, `{"hang_seconds": 5}` or `{"errorcode": 88, "message": ..}`,
+    each with optional `count` (default 1); in-band faults may name a `resourcetype`."""
+    payload = await json_object(request)
+    count = int(payload.get("count", 1))
+    if "http_status" in payload:
+        fault = Fault("http", count, status=int(payload["http_status"]))
+    elif "hang_seconds" in payload:
+        fault = Fault("hang", count, status=504, seconds=float(payload["hang_seconds"]))
+    else:
+        fault = Fault(
+            "inband",
+            count,
+            errorcode=int(payload["errorcode"]),
+            message=str(payload.get("message", "Injected error")),
+            resourcetype=payload.get("resourcetype"),
+        )
+    state.faults.append(fault)
+    return {"faults": len(state.faults)}
+
+
+@control.route("/latency", "POST")
+async def set_latency(state: OnOfficeState, request: Request) -> Any:
+    state.latency = float((await json_object(request)).get("seconds", 0))
+    return {"latency": state.latency}
+
+
+@control.route("/clock", "POST")
+async def set_clock(state: OnOfficeState, request: Request) -> Any:
+    state.clock_offset = float((await json_object(request)).get("offset_seconds", 0))
+    return {"offset_seconds": state.clock_offset}
+
+
+@control.route("/settings", "POST")
+async def set_settings(state: OnOfficeState, request: Request) -> Any:
+    payload = await json_object(request)
+    settings = state.settings
+    if "modified_readable" in payload:
+        settings.modified_readable = bool(payload["modified_readable"])
+    if "unsortable_fields" in payload:
+        settings.unsortable_fields = set(payload["unsortable_fields"])
+    if "duplicate_id" in payload:
+        settings.duplicate_id = str(payload["duplicate_id"])
+    if "action_error_code" in payload:
+        settings.action_error_code = int(payload["action_error_code"])
+    return {
+        "modified_readable": settings.modified_readable,
+        "unsortable_fields": sorted(settings.unsortable_fields),
+        "duplicate_id": settings.duplicate_id,
+        "action_error_code": settings.action_error_code,
+    }

@@ -1,0 +1,176 @@
+"""The onOffice emulator's state: addresses, activities, customers (API users, marketplace
+claims, rights), injected faults, settings and what the client did."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from emulators.onoffice_data import (
+    DATETIME_FORMAT,
+    DEFAULT_ACTION_KINDS,
+    EmuAddress,
+    compile_filter,
+    sort_key,
+)
+
+DEFAULT_TOKEN = "emulatortoken0000000000000000001"
+DEFAULT_SECRET = "emulator-secret-" + "0" * 48
+TIMESTAMP_WINDOW = 120
+MAX_LIST_LIMIT = 500
+ALL_RIGHTS = frozenset({"read", "modify", "create", "agentslog"})
+URN = "urn:onoffice-de-ns:smart:2.5:smartml:action:"
+LOGGED_KEYS = ("actionid", "resourcetype", "resourceid", "timestamp", "hmac")
+
+
+@dataclass
+class Customer:
+    token: str
+    secret: str
+    # Marketplace customers must send their current apiClaim as `extendedclaim`; None means
+    # an ordinary API user without claims.
+    claim: str | None = None
+    outdated_claims: set[str] = field(default_factory=set)
+    active: bool = True
+    ip_allowed: bool = True
+    rights: set[str] = field(default_factory=lambda: set(ALL_RIGHTS))
+    unlocked: bool = False
+    # Inclusive range of address ids this customer's reads see; None = every address. Lets one
+    # emulator host many customers with their own address books (bench/tenants.py).
+    address_range: tuple[int, int] | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "claim": self.claim,
+            "active": self.active,
+            "ip_allowed": self.ip_allowed,
+            "rights": sorted(self.rights),
+            "unlocked": self.unlocked,
+        }
+
+
+@dataclass
+class Fault:
+    kind: str  # "http" | "hang" | "inband"
+    remaining: int
+    status: int = 503
+    seconds: float = 30.0
+    errorcode: int = 0
+    message: str = ""
+    resourcetype: str | None = None
+
+
+@dataclass
+class Settings:
+    modified_readable: bool = True  # may `Aenderung` be requested in `data`?
+    unsortable_fields: set[str] = field(default_factory=set)
+    duplicate_id: str = "existing"  # create with a duplicate hit returns "existing" id or "zero"
+    action_error_code: int = 97  # top-level errorcode when an action failed (0 also seen)
+    timezone: str = "Europe/Berlin"
+
+
+class OnOfficeState:
+    """Everything the emulator knows; tests may also inspect it directly."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.addresses: dict[int, EmuAddress] = {}
+        self.activities: list[dict[str, Any]] = []
+        self.customers: dict[str, Customer] = {
+            DEFAULT_TOKEN: Customer(token=DEFAULT_TOKEN, secret=DEFAULT_SECRET)
+        }
+        self.parameter_caches: dict[str, str] = {}  # parameterCacheId -> activation apiClaim
+        self.action_kinds: list[dict[str, Any]] = [dict(k) for k in DEFAULT_ACTION_KINDS]
+        self.faults: list[Fault] = []
+        self.latency = 0.0
+        self.clock_offset = 0.0
+        self.settings = Settings()
+        self.http_requests = 0
+        self.request_counts: Counter[str] = Counter()
+        self.recent_requests: deque[dict[str, Any]] = deque(maxlen=500)
+        # token -> times of reads filtered by modification time (incremental polls), for bench/
+        self.change_reads: dict[str, deque[float]] = {}
+        self._next_id = 1
+        self._next_activity_id = 1
+        self._version = 0
+        self._query_cache: dict[tuple[Any, ...], list[int]] = {}
+
+    # -- time --------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def now_text(self) -> str:
+        tz = ZoneInfo(self.settings.timezone)
+        return datetime.fromtimestamp(self.now(), tz).strftime(DATETIME_FORMAT)
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    def seed(self, records: list[dict[str, Any]], *, replace: bool = True) -> list[int]:
+        if replace:
+            self.addresses.clear()
+            self._next_id = 1
+        now = self.now_text()
+        ids = []
+        for data in records:
+            address_id = int(data.get("id") or self._next_id)
+            self._next_id = max(self._next_id, address_id + 1)
+            self.addresses[address_id] = EmuAddress.from_dict(data, id=address_id, modified=now)
+            ids.append(address_id)
+        self.changed()
+        return ids
+
+    def add(self, address: EmuAddress) -> None:
+        """Store a new address under the next free id."""
+        address.id = address.kdnr = self._next_id
+        self._next_id += 1
+        self.addresses[address.id] = address
+        self.touch(address)
+
+    def touch(self, address: EmuAddress) -> None:
+        address.modified = self.now_text()
+        self.changed()
+
+    def changed(self) -> None:
+        self._version += 1
+        self._query_cache.clear()
+
+    def query(self, filter_spec: Any, sortby: str | None, descending: bool) -> list[int]:
+        """Matching ids in order; cached until the next write so paging is O(page)."""
+        key = (json.dumps(filter_spec, sort_keys=True, default=str), sortby, descending)
+        cached = self._query_cache.get(key)
+        if cached is not None:
+            return cached
+        predicates = compile_filter(filter_spec)
+        matches = [a for a in self.addresses.values() if all(p(a) for p in predicates)]
+        matches.sort(key=sort_key(sortby or "id"), reverse=descending)
+        ids = [a.id for a in matches]
+        if len(self._query_cache) >= 16:
+            self._query_cache.clear()
+        self._query_cache[key] = ids
+        return ids
+
+    def next_activity_id(self) -> int:
+        self._next_activity_id += 1
+        return self._next_activity_id - 1
+
+    def snapshot(self, *, with_addresses: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "activities": self.activities,
+            "customers": [c.public() for c in self.customers.values()],
+            "http_requests": self.http_requests,
+            "request_counts": dict(self.request_counts),
+            "recent_requests": list(self.recent_requests),
+            "address_count": len(self.addresses),
+        }
+        if with_addresses:
+            out["addresses"] = [a.to_dict() for a in self.addresses.values()]
+        return out
