@@ -4,6 +4,7 @@ in-band faults) and the handlers by (verb, resource type); addresses are in `add
 from __future__ import annotations
 
 import hmac
+import time
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +81,7 @@ def create_activity(
     for address_id in ids:
         activity_id = state.next_activity_id()
         first_id = first_id or activity_id
+        state.activity_times.append(time.time())
         state.activities.append(
             {
                 "id": activity_id,

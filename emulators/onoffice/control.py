@@ -39,10 +39,24 @@ async def read_state(state: OnOfficeState, request: Request) -> Any:
     return state.snapshot(with_addresses=query_flag(request, "addresses", True))
 
 
+@control.route("/activity-log", "GET")
+async def activity_log(state: OnOfficeState, request: Request) -> Any:
+    """Activities from position `after` on: `[address id, wall-clock creation time]` each,
+    and the position to ask from next (cheap to poll, unlike the whole state)."""
+    after = int(request.query_params.get("after", "0"))
+    entries = [
+        [state.activities[i]["address_id"], state.activity_times[i]]
+        for i in range(after, len(state.activities))
+    ]
+    return {"next": len(state.activities), "entries": entries}
+
+
 @control.route("/change-reads", "GET")
 async def change_reads(state: OnOfficeState, request: Request) -> Any:
-    """Per customer token: when it read addresses by modification time (wall clock)."""
-    return {token: list(times) for token, times in state.change_reads.items()}
+    """Per customer token: when it read addresses by modification time (wall clock), from
+    `since` on."""
+    since = float(request.query_params.get("since", "0"))
+    return {token: [t for t in times if t >= since] for token, times in state.change_reads.items()}
 
 
 @control.route("/customers", "POST")

@@ -84,6 +84,7 @@ class OnOfficeState:
     def reset(self) -> None:
         self.addresses: dict[int, EmuAddress] = {}
         self.activities: list[dict[str, Any]] = []
+        self.activity_times: list[float] = []  # wall clock of each activity's creation
         self.customers: dict[str, Customer] = {
             DEFAULT_TOKEN: Customer(token=DEFAULT_TOKEN, secret=DEFAULT_SECRET)
         }
