@@ -6,7 +6,8 @@ Every request is checked against the official OpenAPI file; a non-conforming req
 Behaviour notes (where Brevo's behaviour is uncertain the switch is in `BrevoConfig`):
 - Writes to attributes that do not exist are dropped silently, as Brevo does.
 - `POST /contacts/import` applies rows at once; its process reports `in_process` until
-  `import_delay` has passed. Rows with an invalid e-mail are skipped and counted.
+  `import_delay` has passed (then a given `notifyUrl` gets a POST `{processId, status}`).
+  Rows with an invalid e-mail are skipped and counted.
 - `upsert_replaces_lists`: `POST /contacts` with `updateEnabled` replaces list memberships
   (a historical Brevo bug) instead of adding.
 - `unblacklist_ignored`: `emailBlacklisted:false` leaves a blacklisted contact blacklisted.
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -493,7 +495,25 @@ async def import_post(state: BrevoState, acc: Account, req: Request, p: Any, b: 
         "invalid_emails": invalid,
         "done_at": time.monotonic() + state.config.import_delay,
     }
+    if b.get("notifyUrl"):
+        # Brevo calls the notify URL once the process is finished (a POST; the receiver
+        # treats it as a trigger only and reads the process).
+        task = asyncio.create_task(_notify(str(b["notifyUrl"]), process_id, state))
+        _NOTIFY_TASKS.add(task)
+        task.add_done_callback(_NOTIFY_TASKS.discard)
     return JSONResponse({"processId": process_id}, status_code=202)
+
+
+_NOTIFY_TASKS: set[asyncio.Task[None]] = set()
+
+
+async def _notify(url: str, process_id: int, state: BrevoState) -> None:
+    await asyncio.sleep(state.config.import_delay)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            await client.post(url, json={"processId": process_id, "status": "completed"})
+    except httpx.HTTPError:
+        pass  # like Brevo: a notification that cannot be delivered is dropped
 
 
 async def process_get(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:
