@@ -24,9 +24,8 @@ from app.db.models import (
 from app.i18n import encode
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
-from app.syncs.jobs import finalize_job_id
+from app.syncs.jobs import enqueue_finalize
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
-from app.worker.queue import enqueue_job
 from onoffice_client.models import OnOfficeError
 from providers.base import (
     ProviderError,
@@ -85,7 +84,7 @@ async def maybe_finalize(resources: Resources, run_id: int) -> None:
             and run.reading_done
             and run.batches_done >= run.batches_total
         ):
-            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+            enqueue_finalize(run_id)
 
 
 async def fail_run(resources: Resources, run_id: int, message: str) -> None:

@@ -21,10 +21,9 @@ from app.i18n import encode
 from app.resources import Resources
 from app.syncs.common import READ_SLICE_S, fail_run, load_run
 from app.syncs.finish import complete_run
-from app.syncs.jobs import pull_job_id
+from app.syncs.jobs import enqueue_pull_tags
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.worker.context import retry_or_fail
-from app.worker.queue import enqueue_job
 from onoffice_client.models import AddressUpdate, OnOfficeError, OnOfficeTransientError
 from providers.base import (
     ProviderError,
@@ -72,12 +71,7 @@ async def pull_tags(
             )
             if time.monotonic() > deadline:
                 async with resources.transaction():
-                    enqueue_job(
-                        "sync.pull_tags",
-                        _job_id=pull_job_id(run_id, after),
-                        run_id=run_id,
-                        start=after,
-                    )
+                    enqueue_pull_tags(run_id, after)
                 return
     except (ProviderTransientError, OnOfficeTransientError) as exc:
         retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries)

@@ -38,10 +38,9 @@ from app.syncs.common import (
     onoffice_failure,
     provider_failure,
 )
-from app.syncs.jobs import read_job_id
+from app.syncs.jobs import enqueue_provider_read, enqueue_read
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.worker.context import retry_or_fail
-from app.worker.queue import enqueue_job
 from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers._paging import ordered_pages
 from providers.base import (
@@ -140,7 +139,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
         await pages.aclose()  # cancels the pages still in flight
     if not done:
         async with resources.transaction():
-            enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
+            enqueue_read(run_id, offset)
         return
     await maybe_finalize(resources, run_id)
 
@@ -192,9 +191,7 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
             await store(chunk, offset)
         if stopped_early:
             async with resources.transaction():
-                enqueue_job(
-                    "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
-                )
+                enqueue_provider_read(run.id, offset)
             return False
     finally:
         close = getattr(pages, "aclose", None)

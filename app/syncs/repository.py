@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.contacts.repository import among
 from app.db.models import (
     Problem,
     SyncBatch,
@@ -155,7 +156,7 @@ class SyncRepository:
         if not address_ids:
             return set()
         stmt = select(Problem.address_id).where(
-            Problem.run_id == run_id, Problem.address_id.in_(address_ids)
+            Problem.run_id == run_id, among(self.session, Problem.address_id, address_ids)
         )
         return {int(i) for i in (await self.session.execute(stmt)).scalars()}
 

@@ -33,12 +33,11 @@ from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
 from app.syncs.classify import rejection_hash
 from app.syncs.common import fail_run, load_run
-from app.syncs.jobs import finalize_job_id
+from app.syncs.jobs import enqueue_finalize
 from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
 from app.worker.context import retry_or_fail
-from app.worker.queue import enqueue_job
 from providers.base import (
     ContactData,
     FieldMapping,
@@ -256,6 +255,6 @@ async def apply_results(
             if n:
                 CONTACTS_SYNCED.labels(provider, outcome).inc(n)
         if progress.reading_done and progress.batches_done >= progress.batches_total:
-            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+            enqueue_finalize(run_id)
             return True
     return False
