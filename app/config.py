@@ -43,9 +43,11 @@ class Settings(BaseSettings):
     ONOFFICE_PAGE_SIZE: int = Field(default=500, ge=1, le=500)
     # Full sync: onOffice pages read at a time once the first page told the total (onOffice
     # documents no rate limit), and provider list-state pages read at a time (within the key's
-    # shared limits: Mailchimp 10 connections, Brevo 10 requests/s).
+    # shared limits: Mailchimp 10 connections, Brevo 10 requests/s). The list state is read
+    # before the run's first batch, so all 10 connections may serve it; another job's request
+    # on the same key waits for a slot (at most one page, about 3 s) rather than failing.
     ONOFFICE_READ_CONCURRENCY: int = Field(default=4, ge=1, le=16)
-    PROVIDER_READ_CONCURRENCY: int = Field(default=8, ge=1, le=10)
+    PROVIDER_READ_CONCURRENCY: int = Field(default=10, ge=1, le=10)
     # Full sync to Mailchimp: how old the run's answer to "who opted out since the run
     # started" may be before a batch asks the provider again (0 = before every batch).
     # 0: ask before every batch (consent first); a larger value saves reads, see README.

@@ -76,7 +76,7 @@ async def finalize(
             provider = provider_for_connection(resources, connection)
             if await flush_tags(resources, run_id, connection, provider, final=True):
                 # An earlier batch job is still adding some: wait for it (its rows are locked).
-                raise Retry(defer=2.0)
+                raise Retry(defer=0.5)
             finished = await unsubscribe_stale(resources, run, connection)
         except ProviderTransientError as exc:
             retry_or_fail(

@@ -173,12 +173,18 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
         return stopped_early
 
     async with resources.sessionmaker() as session:
-        known = await ContactRepository.from_session(session).count_members(connection.id)
+        contacts = ContactRepository.from_session(session)
+        # The list's likely size: what its last read stored, or what the ledger expects to be
+        # subscribed there (after a first sync into an empty list the last read stored nothing).
+        known = max(
+            await contacts.count_members(connection.id),
+            await contacts.count_subscribed(connection.id),
+        )
     pages = provider.iter_list_state(
         connection.list_id,
         concurrency=resources.settings.PROVIDER_READ_CONCURRENCY,
         start=offset,
-        # The list's size at the last read: its pages are requested together with the first.
+        # Its pages are requested together with the first (one round trip less).
         expected_total=known or None,
         # Past the slice's deadline no further page is requested; those in flight are stored.
         stop=stop,
