@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,7 +40,12 @@ class Settings(BaseSettings):
     SESSION_TTL_S: int = Field(default=8 * 3600, ge=60)
     SYNC_BATCH_SIZE: int = Field(default=500, ge=1, le=500)
     BREVO_IMPORT_BATCH_SIZE: int = Field(default=10_000, ge=1, le=25_000)
+    # Brevo import processing: the first status poll waits at least this long (plus an
+    # estimate per contact); polls stay within 60 per key and hour across all workers.
     BREVO_PROCESS_POLL_S: float = Field(default=5.0, gt=0)
+    # Whether imports carry a notifyUrl to PUBLIC_BASE_URL (app/syncs/notices.py): `auto` = when
+    # it is an https URL of a publicly reachable host.
+    IMPORT_NOTIFY: Literal["auto", "on", "off"] = "auto"
     ONOFFICE_PAGE_SIZE: int = Field(default=500, ge=1, le=500)
     # Full sync: onOffice pages read at a time once the first page told the total (onOffice
     # documents no rate limit), and provider list-state pages read at a time (within the key's

@@ -39,7 +39,7 @@ from providers.base import (
 from providers.brevo import errors, setup
 from providers.brevo.api import BrevoApi, paced_gate
 from providers.brevo.errors import BrevoAuthError, BrevoRequestError
-from providers.brevo.imports import Importer
+from providers.brevo.imports import Importer, ImportNotices
 from providers.brevo.setup import WEBHOOK_EVENTS
 from providers.brevo.values import (
     account_language,
@@ -50,7 +50,7 @@ from providers.brevo.values import (
     str_or_none,
     to_contact,
 )
-from providers.limits import LocalRatePacer, RatePacer
+from providers.limits import LocalRatePacer, RatePacer, RequestBudget
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,8 @@ class BrevoClient:
         process_timeout: float = 3600.0,
         webhook_events: Sequence[str] = WEBHOOK_EVENTS,
         webhook_batched: bool = True,
+        import_notices: ImportNotices | None = None,
+        process_budget: RequestBudget | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -126,10 +128,13 @@ class BrevoClient:
         self._api = BrevoApi(self._transport)
         self._importer = Importer(
             self._api,
+            api_key=api_key,
             max_bytes=import_max_bytes,
             poll_interval=process_poll_interval,
             poll_max_interval=process_poll_max_interval,
             process_timeout=process_timeout,
+            notices=import_notices,
+            budget=process_budget,
         )
         self._folder_name = folder_name
         self._single_upsert_threshold = single_upsert_threshold
