@@ -25,7 +25,7 @@ from app.db.models import (
 from app.i18n import encode
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
-from app.syncs.common import READ_SLICE_S, fail_run, load_run
+from app.syncs.common import READ_SLICE_S, load_run, retry_or_fail_run
 from app.syncs.jobs import (
     enqueue_batch,
     enqueue_finalize,
@@ -35,7 +35,6 @@ from app.syncs.jobs import (
 )
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
-from app.worker.context import retry_or_fail
 from app.worker.queue import compute_backoff
 from providers.base import (
     ProviderError,
@@ -79,11 +78,10 @@ async def finalize(
                 raise Retry(defer=0.5)
             finished = await unsubscribe_stale(resources, run, connection)
         except ProviderTransientError as exc:
-            retry_or_fail(
-                exc, transient=True, job_try=job_try, max_tries=max_tries,
-                retry_after=exc.retry_after,
-            )  # fmt: skip
-            await fail_run(resources, run_id, encode("run.unsubscribe_failed", detail=str(exc)))
+            message = encode("run.unsubscribe_failed", detail=str(exc))
+            await retry_or_fail_run(
+                resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
+            )
             return
         if not finished:
             return  # a continuation job goes on

@@ -19,11 +19,10 @@ from app.db.models import (
 )
 from app.i18n import encode
 from app.resources import Resources
-from app.syncs.common import READ_SLICE_S, fail_run, load_run
+from app.syncs.common import READ_SLICE_S, fail_run, load_run, retry_or_fail_run
 from app.syncs.finish import complete_run
 from app.syncs.jobs import enqueue_pull_tags
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
-from app.worker.context import retry_or_fail
 from onoffice_client.models import AddressUpdate, OnOfficeError, OnOfficeTransientError
 from providers.base import (
     ProviderError,
@@ -74,8 +73,10 @@ async def pull_tags(
                     enqueue_pull_tags(run_id, after)
                 return
     except (ProviderTransientError, OnOfficeTransientError) as exc:
-        retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries)
-        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
+        message = encode("run.tags_failed", detail=str(exc))
+        await retry_or_fail_run(
+            resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
+        )
         return
     except (ProviderError, OnOfficeError) as exc:
         await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))

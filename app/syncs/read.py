@@ -33,14 +33,14 @@ from app.syncs.common import (
     batch_limit,
     default_language,
     fail_run,
-    load_run,
+    load_active_run,
     maybe_finalize,
     onoffice_failure,
     provider_failure,
+    retry_or_fail_run,
 )
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
-from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
-from app.worker.context import retry_or_fail
+from app.syncs.repository import SyncRepository
 from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers._paging import ordered_pages
 from providers.base import (
@@ -53,12 +53,10 @@ STATE_PAGE = 1000  # provider members stored per transaction
 
 
 async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10) -> None:
-    loaded = await load_run(resources, run_id)
+    loaded = await load_active_run(resources, run_id)
     if loaded is None:
         return
     run, connection, tenant = loaded
-    if run.status not in ACTIVE_STATUSES:
-        return
     if run.reading_done:
         await maybe_finalize(resources, run_id)
         return
@@ -72,11 +70,10 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
         try:
             finished = await read_provider_state(resources, run, connection)
         except ProviderTransientError as exc:
-            retry_or_fail(
-                exc, transient=True, job_try=job_try, max_tries=max_tries,
-                retry_after=exc.retry_after,
-            )  # fmt: skip
-            await fail_run(resources, run_id, provider_failure(connection, exc))
+            message = provider_failure(connection, exc)
+            await retry_or_fail_run(
+                resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
+            )
             return
         except ProviderError as exc:
             await fail_run(resources, run_id, provider_failure(connection, exc))
@@ -132,8 +129,10 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                 break
     except OnOfficeError as exc:
         transient = isinstance(exc, OnOfficeTransientError)
-        retry_or_fail(exc, transient=transient, job_try=job_try, max_tries=max_tries)
-        await fail_run(resources, run_id, onoffice_failure(exc))
+        await retry_or_fail_run(
+            resources, run_id, exc, onoffice_failure(exc),
+            transient=transient, job_try=job_try, max_tries=max_tries,
+        )  # fmt: skip
         return
     finally:
         await pages.aclose()  # cancels the pages still in flight

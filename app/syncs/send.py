@@ -32,12 +32,11 @@ from app.i18n import encode, reasons
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
 from app.syncs.classify import rejection_hash
-from app.syncs.common import fail_run, load_run
+from app.syncs.common import load_active_run, retry_or_fail_run
 from app.syncs.jobs import enqueue_finalize
 from app.syncs.optouts import recent_opt_outs
-from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.syncs.repository import SyncRepository
 from app.syncs.tags import flush_tags
-from app.worker.context import retry_or_fail
 from providers.base import (
     ContactData,
     FieldMapping,
@@ -54,12 +53,10 @@ log = logging.getLogger(__name__)
 async def upsert_batch(
     resources: Resources, run_id: int, batch_no: int, *, job_try: int = 1, max_tries: int = 10
 ) -> None:
-    loaded = await load_run(resources, run_id)
+    loaded = await load_active_run(resources, run_id)
     if loaded is None:
         return
     run, connection, _tenant = loaded
-    if run.status not in ACTIVE_STATUSES:
-        return
     async with resources.sessionmaker() as session:
         chunks = await SyncRepository.from_session(session).pending_chunks(run_id, batch_no)
     if not chunks:
@@ -106,21 +103,16 @@ async def upsert_batch(
         )
         await _remove_tags(provider, connection.list_id, payload, results)
     except ProviderTransientError as exc:
-        retry_or_fail(
-            exc, transient=True, job_try=job_try, max_tries=max_tries, retry_after=exc.retry_after
+        message = encode(
+            "run.provider_unreachable",
+            provider=PROVIDER_LABELS.get(connection.provider, connection.provider),
+            batch=batch_no,
+            tries=job_try,
+            detail=exc.message,
+            status_page=STATUS_PAGES.get(connection.provider, ""),
         )
-        label = PROVIDER_LABELS.get(connection.provider, connection.provider)
-        await fail_run(
-            resources,
-            run_id,
-            encode(
-                "run.provider_unreachable",
-                provider=label,
-                batch=batch_no,
-                tries=job_try,
-                detail=exc.message,
-                status_page=STATUS_PAGES.get(connection.provider, ""),
-            ),
+        await retry_or_fail_run(
+            resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
         )
         return
     except ProviderRequestError as exc:
