@@ -250,23 +250,23 @@ async def process_page(
 async def add_to_open_batch(
     repo: SyncRepository, run_id: int, to_send: list[dict[str, Any]], limit: int
 ) -> None:
-    """Store the page's contacts as a chunk of the open batch; close batches that are full."""
-    _closed, _chunks, open_size = await repo.run_state(run_id)
-    if open_size and open_size + len(to_send) > limit:
-        await close_open_batch(repo, run_id)
-    batch_no, chunk_no, open_size = await repo.run_state(run_id)
-    repo.add_batch(
-        SyncBatch(
-            run_id=run_id,
-            chunk_no=chunk_no,
-            batch_no=batch_no,
-            size=len(to_send),
-            payload=to_send,
+    """Store the page's contacts in the open batch, filling it to `limit` (the rest of the page
+    goes into the next one), and close batches that are full: a run costs ceil(contacts /
+    limit) provider calls, not one per page (500 addresses make about 440 contacts to send)."""
+    while to_send:
+        batch_no, chunk_no, open_size = await repo.run_state(run_id)
+        if open_size >= limit:  # the limit was lowered since the batch was opened
+            await close_open_batch(repo, run_id)
+            continue
+        part, to_send = to_send[: limit - open_size], to_send[limit - open_size :]
+        repo.add_batch(
+            SyncBatch(
+                run_id=run_id, chunk_no=chunk_no, batch_no=batch_no, size=len(part), payload=part
+            )
         )
-    )
-    await repo.increment(run_id, chunks_total=1, open_batch_size=len(to_send))
-    if open_size + len(to_send) >= limit:
-        await close_open_batch(repo, run_id)
+        await repo.increment(run_id, chunks_total=1, open_batch_size=len(part))
+        if open_size + len(part) >= limit:
+            await close_open_batch(repo, run_id)
 
 
 async def close_open_batch(repo: SyncRepository, run_id: int) -> None:
