@@ -435,9 +435,10 @@ class ContactRepository:
 
     async def member_page(
         self, connection_id: int, run_id: int, after_id: int, limit: int
-    ) -> Sequence[ProviderMember]:
+    ) -> Sequence[Any]:
+        """One page of this run's list state in id order: rows of (id, email, tags)."""
         stmt = (
-            select(ProviderMember)
+            select(ProviderMember.id, ProviderMember.email, ProviderMember.tags)
             .where(
                 ProviderMember.connection_id == connection_id,
                 ProviderMember.run_id == run_id,
@@ -446,7 +447,7 @@ class ContactRepository:
             .order_by(ProviderMember.id)
             .limit(limit)
         )
-        return (await self.session.execute(stmt)).scalars().all()
+        return (await self.session.execute(stmt)).all()
 
 
 def provider_signal(

@@ -107,7 +107,8 @@ async def _pull_page(
 ) -> int:
     """Compare one page of members with what onOffice has; write differences; advance."""
     async with resources.sessionmaker() as session:
-        rows = await ContactRepository.from_session(session).by_emails(
+        # Plain rows (no ORM objects): every member of the list passes here once per run.
+        rows = await ContactRepository.from_session(session).ledger_rows(
             connection.id, (m.email for m in page)
         )
     updates: list[tuple[str, int, list[str]]] = []
