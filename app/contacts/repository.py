@@ -35,6 +35,7 @@ _LEDGER_COLUMNS = (
     "onoffice_changed_at",
     "provider_status",
     "provider_changed_at",
+    "provider_id",
 )
 
 
@@ -90,6 +91,7 @@ class LedgerRow:
     onoffice_changed_at: datetime | None = None
     provider_status: str | None = None
     provider_changed_at: datetime | None = None
+    provider_id: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
 
     def set(self, **values: Any) -> None:

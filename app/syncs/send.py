@@ -68,7 +68,7 @@ async def upsert_batch(
         repo = ContactRepository.from_session(session)
         emails = [item["email"] for item in payload]
         pending = await repo.pending_opt_outs(connection.id, emails)
-        ledger = await repo.by_emails(connection.id, emails)
+        ledger = await repo.ledger_rows(connection.id, emails)
     withdrawn = {
         item["email"]
         for item in payload
@@ -165,12 +165,11 @@ async def apply_results(
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
-        chunks = await repo.pending_chunks(run_id, batch_no)
-        if not chunks:
+        chunk_ids = await repo.claim_pending_chunks(run_id, batch_no)
+        if not chunk_ids:
             return False
-        rows = await ContactRepository.from_session(session).by_emails(
-            connection.id, (item["email"] for item in payload)
-        )
+        contacts = ContactRepository.from_session(session)
+        rows = await contacts.ledger_rows(connection.id, (item["email"] for item in payload))
         for item in payload:
             if item["email"] in withdrawn:
                 counts["opted_out"] += 1
@@ -208,9 +207,11 @@ async def apply_results(
                     }
                 )
                 if row is not None:
-                    row.synced_hash = None
-                    row.rejected_hash = rejection_hash(item["hash"], item.get("tags") or [])
-                    row.rejected_reason = result.reason or "rejected by the provider"
+                    row.set(
+                        synced_hash=None,
+                        rejected_hash=rejection_hash(item["hash"], item.get("tags") or []),
+                        rejected_reason=result.reason or "rejected by the provider",
+                    )
                 continue
             key = {
                 UpsertOutcome.created: "created",
@@ -229,18 +230,20 @@ async def apply_results(
                 for tag in result.missing_tags
             )
             if row is not None:
-                row.synced_hash = item["hash"]
-                row.rejected_hash = None
-                row.rejected_reason = None
-                row.tags = list(item.get("tags") or [])
-                row.subscribed = True
-                row.provider_status, row.provider_changed_at = SUBSCRIBED, now
-                row.provider_id = result.provider_id or row.provider_id
+                row.set(
+                    synced_hash=item["hash"],
+                    rejected_hash=None,
+                    rejected_reason=None,
+                    tags=list(item.get("tags") or []),
+                    subscribed=True,
+                    provider_status=SUBSCRIBED,
+                    provider_changed_at=now,
+                    provider_id=result.provider_id or row.provider_id,
+                )
+        await contacts.save_ledger_rows(connection.id, rows.values())
         await repo.add_problems(problems)
         await repo.add_tag_adds(tag_adds)
-        for chunk in chunks:
-            chunk.status = "done"
-            chunk.payload = []
+        await repo.finish_chunks(chunk_ids)
         progress = await repo.increment(run_id, batches_done=1, **counts)
         provider = connection.provider
         for outcome, n in counts.items():
