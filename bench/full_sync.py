@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from app.cli import migrate
+from app.contacts.values import Language, check_email, contact_from_address
 from bench.model import PROFILES, Expectation, LatencyProfile, bound_for, profile_from_args
 from bench.report import RunResult, SizeResult, json_line, print_reports, print_setup, table
 from bench.sampler import ProviderCounter, Sampler, onoffice_counts
@@ -57,6 +58,11 @@ from bench.stack import (
     wait_http,
 )
 from devkit.kit import free_port
+from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN
+from onoffice_client.client import OnOfficeClient
+from providers.base import NewsletterProvider
+from providers.brevo.client import BrevoClient
+from providers.mailchimp.client import MailchimpClient
 
 # Kept in step with emulators.onoffice_data._INVALID_EMAILS (the generator's invalid values).
 INVALID_EMAILS = {"max.mustermann@", "kein email", "a@b", "@example.de", "müller at web.de"}
@@ -380,14 +386,6 @@ async def per_contact_baseline(
     """Reads onOffice page by page and sends every contact on its own (`upsert_contact`, one
     request each, one after another), against fresh emulators with the same data and latency.
     Returns (seconds, contacts sent)."""
-    from app.syncs.contacts import Language, check_email, contact_from_address
-
-    from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN
-    from onoffice_client.client import OnOfficeClient
-    from providers.base import NewsletterProvider
-    from providers.brevo.client import BrevoClient
-    from providers.mailchimp.client import MailchimpClient
-
     stack = Stack(log_dir)
     try:
         async with httpx.AsyncClient(timeout=120) as http:
