@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -134,17 +134,21 @@ NoticeId = Annotated[
 ]
 
 
-@notice_router.api_route(
-    "/import-notices/{connection_id}/{notice_id}",
-    methods=["POST", "GET"],
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="The provider's notice that an import is done (its notifyUrl)",
-    description="Passed as `notifyUrl` with each asynchronous import (Brevo's "
+NOTICE_ROUTE: dict[str, Any] = {
+    "path": "/import-notices/{connection_id}/{notice_id}",
+    "status_code": status.HTTP_204_NO_CONTENT,
+    "summary": "The provider's notice that an import is done (its notifyUrl)",
+    "description": "Passed as `notifyUrl` with each asynchronous import (Brevo's "
     "`POST /contacts/import`) when `IMPORT_NOTIFY` allows it. The body is ignored: the notice "
     "only wakes the waiting sync step, which reads the import's status once. 404 when the "
-    "notice is unknown, expired (2 hours) or belongs to another connection.",
-    responses={404: {"description": "Unknown notice"}},
-)
+    "notice is unknown, expired (2 hours) or belongs to another connection. GET is accepted "
+    "too (the method Brevo uses is not documented).",
+    "responses": {404: {"description": "Unknown notice"}},
+}
+
+
+@notice_router.post(**NOTICE_ROUTE)
+@notice_router.get(**NOTICE_ROUTE, operation_id="import_notice_get")
 async def import_notice(
     connection_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     notice_id: NoticeId,
