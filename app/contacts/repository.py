@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
 from app.contacts.rules import SUBSCRIBED, Signal, newest
 from app.db.models import Contact, InboundEvent, InboundEventStatus, ProviderMember
 from app.db.repository import dialect_insert
@@ -18,25 +17,6 @@ from app.db.repository import dialect_insert
 # Provider events that take a contact off the list (the full sync and the incremental push
 # hold such a contact back until the event is applied).
 OPT_OUT_EVENT_TYPES = ("unsubscribe", "deleted", "cleaned")
-
-
-# The ledger columns the full sync's page classification reads (app/syncs/classify.py).
-_LEDGER_COLUMNS = (
-    "id",
-    "address_id",
-    "email",
-    "last_run_id",
-    "synced_hash",
-    "tags",
-    "subscribed",
-    "rejected_hash",
-    "rejected_reason",
-    "onoffice_status",
-    "onoffice_changed_at",
-    "provider_status",
-    "provider_changed_at",
-    "provider_id",
-)
 
 
 def among(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
@@ -72,34 +52,6 @@ def lookup(
     return select(*found.c).select_from(wanted.join(found, true()))
 
 
-@dataclass(slots=True)
-class LedgerRow:
-    """A plain (not ORM-tracked) ledger row read for one page of a full sync. Changes go
-    through `set` and are written for the whole page at once (`save_ledger_rows`): no
-    identity map and no per-row flush for 500 rows."""
-
-    id: int | None
-    address_id: int
-    email: str
-    last_run_id: int | None = None
-    synced_hash: str | None = None
-    tags: list[str] = field(default_factory=list)
-    subscribed: bool | None = None
-    rejected_hash: str | None = None
-    rejected_reason: str | None = None
-    onoffice_status: str | None = None
-    onoffice_changed_at: datetime | None = None
-    provider_status: str | None = None
-    provider_changed_at: datetime | None = None
-    provider_id: str | None = None
-    changes: dict[str, Any] = field(default_factory=dict)
-
-    def set(self, **values: Any) -> None:
-        for name, value in values.items():
-            setattr(self, name, value)
-            self.changes[name] = value
-
-
 class ContactRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -132,7 +84,7 @@ class ContactRepository:
         table = cast(Table, Contact.__table__)
         stmt = lookup(
             self.session,
-            [table.c[name] for name in _LEDGER_COLUMNS],
+            [table.c[name] for name in LEDGER_COLUMNS],
             table.c.email,
             wanted,
             table.c.connection_id == connection_id,
@@ -169,7 +121,7 @@ class ContactRepository:
         groups: dict[tuple[str, ...], list[LedgerRow]] = {}
         for row in rows:
             if row.id is None:
-                values = {name: getattr(row, name) for name in _LEDGER_COLUMNS if name != "id"}
+                values = {name: getattr(row, name) for name in LEDGER_COLUMNS if name != "id"}
                 new.append(values | {"connection_id": connection_id})
             elif row.changes:
                 groups.setdefault(tuple(sorted(row.changes)), []).append(row)
@@ -266,16 +218,6 @@ class ContactRepository:
                 )
             )
             await self.session.flush()
-
-    async def claim(self, contact_ids: Sequence[int], run_id: int) -> None:
-        """Mark contacts as handled by `run_id` (the duplicate rule reads this)."""
-        if contact_ids:
-            await self.session.execute(
-                update(Contact)
-                .where(Contact.id.in_(list(contact_ids)))
-                .values(last_run_id=run_id)
-                .execution_options(synchronize_session=False)
-            )
 
     async def owner_of(self, connection_id: int, email: str) -> int | None:
         return await self.session.scalar(
@@ -403,19 +345,6 @@ class ContactRepository:
         """Provider members stored by the connection's list reads (its last known size)."""
         stmt = select(func.count()).where(ProviderMember.connection_id == connection_id)
         return int(await self.session.scalar(stmt) or 0)
-
-    async def members(
-        self, connection_id: int, run_id: int, emails: Iterable[str]
-    ) -> dict[str, ProviderMember]:
-        wanted = list(set(emails))
-        if not wanted:
-            return {}
-        stmt = select(ProviderMember).where(
-            ProviderMember.connection_id == connection_id,
-            ProviderMember.run_id == run_id,
-            ProviderMember.email.in_(wanted),
-        )
-        return {m.email: m for m in (await self.session.execute(stmt)).scalars()}
 
     async def member_states(
         self, connection_id: int, run_id: int, emails: Iterable[str]

@@ -14,7 +14,8 @@ from typing import Any
 
 from app.connections.errors import PROVIDER_LABELS
 from app.contacts.ledger import write_back_opt_out
-from app.contacts.repository import ContactRepository, LedgerRow, provider_signal
+from app.contacts.repository import ContactRepository, provider_signal
+from app.contacts.rows import LedgerRow
 from app.contacts.rules import (
     SUBSCRIBED,
     Action,
