@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,13 +40,20 @@ class Settings(BaseSettings):
     SESSION_TTL_S: int = Field(default=8 * 3600, ge=60)
     SYNC_BATCH_SIZE: int = Field(default=500, ge=1, le=500)
     BREVO_IMPORT_BATCH_SIZE: int = Field(default=10_000, ge=1, le=25_000)
+    # Brevo import processing: the first status poll waits at least this long (plus an
+    # estimate per contact); polls stay within 60 per key and hour across all workers.
     BREVO_PROCESS_POLL_S: float = Field(default=5.0, gt=0)
+    # Whether imports carry a notifyUrl to PUBLIC_BASE_URL (app/syncs/notices.py): `auto` = when
+    # it is an https URL of a publicly reachable host.
+    IMPORT_NOTIFY: Literal["auto", "on", "off"] = "auto"
     ONOFFICE_PAGE_SIZE: int = Field(default=500, ge=1, le=500)
     # Full sync: onOffice pages read at a time once the first page told the total (onOffice
     # documents no rate limit), and provider list-state pages read at a time (within the key's
-    # shared limits: Mailchimp 10 connections, Brevo 10 requests/s).
+    # shared limits: Mailchimp 10 connections, Brevo 10 requests/s). The list state is read
+    # before the run's first batch, so all 10 connections may serve it; another job's request
+    # on the same key waits for a slot (at most one page, about 3 s) rather than failing.
     ONOFFICE_READ_CONCURRENCY: int = Field(default=4, ge=1, le=16)
-    PROVIDER_READ_CONCURRENCY: int = Field(default=8, ge=1, le=10)
+    PROVIDER_READ_CONCURRENCY: int = Field(default=10, ge=1, le=10)
     # Full sync to Mailchimp: how old the run's answer to "who opted out since the run
     # started" may be before a batch asks the provider again (0 = before every batch).
     # 0: ask before every batch (consent first); a larger value saves reads, see README.

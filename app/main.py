@@ -25,6 +25,7 @@ from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.resources import create_resources
 from app.status.router import router as status_router
+from app.syncs.router import notice_router
 from app.syncs.router import router as syncs_router
 from app.tenants.router import router as tenants_router
 from app.ui.landing import DemoCustomer
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(tenants_router)
     app.include_router(connections_router)
     app.include_router(syncs_router)
+    app.include_router(notice_router)
     app.include_router(incremental_router)
     app.include_router(status_router)
     app.include_router(webhooks_router)

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from app.cli import migrate
+from app.contacts.values import Language, check_email, contact_from_address
 from bench.model import PROFILES, Expectation, LatencyProfile, bound_for, profile_from_args
 from bench.report import RunResult, SizeResult, json_line, print_reports, print_setup, table
 from bench.sampler import ProviderCounter, Sampler, onoffice_counts
@@ -57,6 +58,11 @@ from bench.stack import (
     wait_http,
 )
 from devkit.kit import free_port
+from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN
+from onoffice_client.client import OnOfficeClient
+from providers.base import NewsletterProvider
+from providers.brevo.client import BrevoClient
+from providers.mailchimp.client import MailchimpClient
 
 # Kept in step with emulators.onoffice_data._INVALID_EMAILS (the generator's invalid values).
 INVALID_EMAILS = {"max.mustermann@", "kein email", "a@b", "@example.de", "müller at web.de"}
@@ -293,6 +299,9 @@ async def _bench_size(
         # batch: four more reads per 500 contacts).
         "OPT_OUT_RECHECK_S": "30",
         "BREVO_IMPORT_BATCH_SIZE": str(args.import_batch),
+        # The Brevo emulator reaches the local API: imports are confirmed through notifyUrl
+        # (`--import-notify off` measures the polling fallback).
+        "IMPORT_NOTIFY": args.import_notify,
     }
     if args.worker_concurrency:
         extra["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
@@ -377,14 +386,6 @@ async def per_contact_baseline(
     """Reads onOffice page by page and sends every contact on its own (`upsert_contact`, one
     request each, one after another), against fresh emulators with the same data and latency.
     Returns (seconds, contacts sent)."""
-    from app.syncs.contacts import Language, check_email, contact_from_address
-
-    from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN
-    from onoffice_client.client import OnOfficeClient
-    from providers.base import NewsletterProvider
-    from providers.brevo.client import BrevoClient
-    from providers.mailchimp.client import MailchimpClient
-
     stack = Stack(log_dir)
     try:
         async with httpx.AsyncClient(timeout=120) as http:
@@ -444,6 +445,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="onOffice reads in flight: passed as ONOFFICE_READ_CONCURRENCY, used by the bound",
     )
     p.add_argument("--import-batch", type=int, default=10_000, help="BREVO_IMPORT_BATCH_SIZE")
+    p.add_argument(
+        "--import-notify",
+        choices=("on", "off"),
+        default="on",
+        help="IMPORT_NOTIFY: Brevo imports confirmed through notifyUrl, or polled",
+    )
     p.add_argument(
         "--baseline",
         choices=("per-contact",),

@@ -8,6 +8,10 @@ lease runs out). `LocalConcurrencyLimiter` is the in-process variant for embedde
 Brevo allows 10 requests per second on `/contacts*` per account. `RedisRatePacer` spaces the
 requests of every process sharing a key `1/rate` seconds apart (one Lua call reserves the next
 free instant on the Redis server's clock); `LocalRatePacer` does the same inside one process.
+
+Brevo's `/processes` counts in the account's 100 requests/hour bucket: `RedisRequestBudget`
+(sliding window across processes) and `LocalRequestBudget` keep the import polls of every
+worker within a share of it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,14 @@ __all__ = [
     "LimiterTimeoutError",
     "LocalConcurrencyLimiter",
     "LocalRatePacer",
+    "LocalRequestBudget",
     "RatePacer",
     "RedisConcurrencyLimiter",
     "RedisRatePacer",
+    "RedisRequestBudget",
+    "RequestBudget",
     "hash_key",
+    "spend",
 ]
 
 
@@ -235,3 +243,97 @@ class RedisRatePacer:
         delay_us = int(await self._reserve(keys=[self.redis_key(key)], args=[self._interval_us]))
         if delay_us > 0:
             await asyncio.sleep(delay_us / 1_000_000)
+
+
+# -------------------------------------------------------------------------------------------------
+# Hourly budgets (Brevo: /processes sits in the 100 requests/hour bucket of an account)
+# -------------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class RequestBudget(Protocol):
+    limit: int
+    window_s: float
+
+    async def take(self, key: str) -> float:
+        """Count one request of `key` if the window allows it and return 0; otherwise count
+        nothing and return the seconds until a request is allowed again."""
+        ...
+
+
+async def spend(budget: RequestBudget, key: str, *, give_up_at: float | None = None) -> bool:
+    """Wait until `budget` allows one request of `key` and count it; False (nothing counted)
+    when that would be after the event-loop time `give_up_at`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        wait = await budget.take(key)
+        if wait <= 0:
+            return True
+        if give_up_at is not None and loop.time() + wait > give_up_at:
+            return False
+        await asyncio.sleep(wait)
+
+
+class LocalRequestBudget:
+    """At most `limit` requests per key in any `window_s` seconds within this process."""
+
+    def __init__(self, limit: int, window_s: float = 3600.0) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("limit must be at least 1 and window_s positive")
+        self.limit = limit
+        self.window_s = window_s
+        self._sent: dict[str, list[float]] = {}
+
+    async def take(self, key: str) -> float:
+        now = asyncio.get_running_loop().time()
+        sent = [at for at in self._sent.get(hash_key(key), []) if at > now - self.window_s]
+        self._sent[hash_key(key)] = sent
+        if len(sent) < self.limit:
+            sent.append(now)
+            return 0.0
+        return sent[0] + self.window_s - now
+
+
+# KEYS[1] = the key's sorted set of request times (ms, Redis clock); ARGV = limit, window_ms,
+# token. Returns 0 when the request is counted, else the milliseconds until the oldest leaves
+# the window.
+_SPEND = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now_ms, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now_ms)
+"""
+
+
+class RedisRequestBudget:
+    """At most `limit` requests per key in any `window_s` seconds across every process using
+    `redis` (a sliding window: one sorted set of request times per hashed key, trimmed and
+    counted in one atomic script on the Redis server's clock)."""
+
+    def __init__(
+        self, redis: Any, limit: int, window_s: float = 3600.0, *, prefix: str = "connector:budget"
+    ) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("limit must be at least 1 and window_s positive")
+        self.limit = limit
+        self.window_s = window_s
+        self._redis = redis
+        self._prefix = prefix
+        self._spend = redis.register_script(_SPEND)
+
+    def redis_key(self, key: str) -> str:
+        return f"{self._prefix}:{hash_key(key)}"
+
+    async def take(self, key: str) -> float:
+        wait_ms = await self._spend(
+            keys=[self.redis_key(key)],
+            args=[self.limit, max(1, int(self.window_s * 1000)), secrets.token_hex(8)],
+        )
+        return int(wait_ms) / 1000

@@ -12,16 +12,21 @@ from app.config import Settings
 from app.db.models import Connection, Tenant
 from app.errors import AppError
 from app.resources import Resources
+from app.syncs.notices import connection_notices
 from onoffice_client.client import OnOfficeClient
 from providers.base import NewsletterProvider, ProviderName
 from providers.brevo.client import BrevoClient
+from providers.brevo.imports import PROCESS_POLLS_PER_HOUR
 from providers.limits import (
     ConcurrencyLimiter,
     LocalConcurrencyLimiter,
     LocalRatePacer,
+    LocalRequestBudget,
     RatePacer,
     RedisConcurrencyLimiter,
     RedisRatePacer,
+    RedisRequestBudget,
+    RequestBudget,
 )
 from providers.mailchimp.client import MailchimpClient
 from providers.mailchimp.tags import SegmentCache
@@ -128,7 +133,23 @@ def _segment_cache(resources: Resources) -> SegmentCache:
     return _shared(resources, "segment_cache", SegmentCache)
 
 
-def build_provider(resources: Resources, provider: str, api_key: str) -> NewsletterProvider:
+def _process_budget(resources: Resources) -> RequestBudget:
+    """Brevo's /processes polls: a share of the account's 100 requests/hour, across workers."""
+    redis = resources.redis
+    return _shared(
+        resources,
+        "brevo_process_budget",
+        lambda: (
+            RedisRequestBudget(redis, PROCESS_POLLS_PER_HOUR)
+            if redis is not None
+            else LocalRequestBudget(PROCESS_POLLS_PER_HOUR)
+        ),
+    )
+
+
+def build_provider(
+    resources: Resources, provider: str, api_key: str, *, connection_id: int | None = None
+) -> NewsletterProvider:
     settings = resources.settings
     if provider == ProviderName.mailchimp:
         return MailchimpClient(
@@ -147,6 +168,10 @@ def build_provider(resources: Resources, provider: str, api_key: str) -> Newslet
             max_retries=settings.PROVIDER_MAX_RETRIES,
             process_poll_interval=settings.BREVO_PROCESS_POLL_S,
             pacer=_brevo_pacer(resources),
+            process_budget=_process_budget(resources),
+            import_notices=(
+                connection_notices(resources, connection_id) if connection_id is not None else None
+            ),
         )
     raise AppError("err.unknown_provider", status_code=422, params={"provider": repr(provider)})
 
@@ -165,7 +190,7 @@ def provider_for_connection(resources: Resources, connection: Connection) -> New
         cache.move_to_end(key)
         return found[1]
     api_key = resources.secret_box.decrypt(connection.api_key_encrypted)
-    client = build_provider(resources, connection.provider, api_key)
+    client = build_provider(resources, connection.provider, api_key, connection_id=connection.id)
     cache[key] = (now, client)
     cache.move_to_end(key)
     while len(cache) > CLIENT_CACHE_SIZE:

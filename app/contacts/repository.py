@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
 from app.contacts.rules import SUBSCRIBED, Signal, newest
 from app.db.models import Contact, InboundEvent, InboundEventStatus, ProviderMember
 from app.db.repository import SessionRepository, dialect_insert
@@ -16,6 +19,39 @@ from app.db.repository import SessionRepository, dialect_insert
 OPT_OUT_EVENT_TYPES = ("unsubscribe", "deleted", "cleaned")
 
 
+def among(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter instead of one per
+    value (a 500-value IN list costs more to compile than the query takes to run)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+def lookup(
+    session: AsyncSession,
+    columns: Sequence[Any],
+    key: Any,
+    values: Sequence[Any],
+    *where: Any,
+) -> Any:
+    """SELECT `columns` of the rows whose `key` is one of `values` (and `where`), through the
+    unique index on (`where`'s column, `key`).
+
+    On PostgreSQL: one lookup in that index per value, whatever the table's statistics. The
+    values are unnested and each is looked up in a LATERAL subquery with LIMIT 1 (which the
+    planner cannot flatten into a join). The planner still needs the table's statistics to
+    prefer that index over (connection_id, address_id): see `ensure_statistics`."""
+    if session.get_bind().dialect.name != "postgresql":
+        return select(*columns).where(key.in_(list(values)), *where)
+    wanted = (
+        func.unnest(bindparam(None, list(values), type_=ARRAY(key.type)))
+        .table_valued("value")
+        .render_derived(name="wanted")
+    )
+    found = select(*columns).where(key == wanted.c.value, *where).limit(1).lateral("found")
+    return select(*found.c).select_from(wanted.join(found, true()))
+
+
 class ContactRepository(SessionRepository):
     # Ledger rows -------------------------------------------------------------------------------
 
@@ -23,10 +59,84 @@ class ContactRepository(SessionRepository):
         wanted = list(set(emails))
         if not wanted:
             return {}
-        stmt = select(Contact).where(
-            Contact.connection_id == connection_id, Contact.email.in_(wanted)
-        )
+        found = lookup(
+            self.session,
+            [Contact.id],
+            Contact.email,
+            wanted,
+            Contact.connection_id == connection_id,
+        ).subquery()
+        stmt = select(Contact).join(found, Contact.id == found.c.id)
         return {c.email: c for c in (await self.session.execute(stmt)).scalars()}
+
+    async def ledger_rows(self, connection_id: int, emails: Iterable[str]) -> dict[str, LedgerRow]:
+        """The ledger rows of these emails as plain rows (see LedgerRow)."""
+        wanted = list(set(emails))
+        if not wanted:
+            return {}
+        table = cast(Table, Contact.__table__)
+        stmt = lookup(
+            self.session,
+            [table.c[name] for name in LEDGER_COLUMNS],
+            table.c.email,
+            wanted,
+            table.c.connection_id == connection_id,
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {
+            row.email: LedgerRow(**{**row._asdict(), "tags": list(row.tags or [])}) for row in rows
+        }
+
+    async def ensure_statistics(self) -> None:
+        """ANALYZE the ledger when PostgreSQL has no statistics for it yet (a fresh database, a
+        first sync). Without them, looking up 500 emails was planned through the
+        (connection_id, address_id) index, every row of the connection compared with every
+        email: O(contacts × page) per page, the run's bottleneck at 100,000 addresses. One
+        ANALYZE (milliseconds) is enough: the planner scales the row count with the table's
+        size, and autovacuum keeps it current from then on."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        missing = await self.session.scalar(
+            text(
+                "SELECT s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AND s.n_live_tup > 0"
+                " FROM pg_stat_user_tables s WHERE s.relid = 'contact'::regclass"
+            )
+        )
+        if missing:
+            await self.session.execute(text("ANALYZE contact"))
+
+    async def save_ledger_rows(self, connection_id: int, rows: Iterable[LedgerRow]) -> None:
+        """Insert the new rows and write the changed columns of the others: one INSERT for the
+        new rows, one UPDATE per set of rows with the same changes (e.g. every row claimed by
+        the run), one executemany per remaining set of changed columns."""
+        table = cast(Table, Contact.__table__)
+        new: list[dict[str, Any]] = []
+        groups: dict[tuple[str, ...], list[LedgerRow]] = {}
+        for row in rows:
+            if row.id is None:
+                values = {name: getattr(row, name) for name in LEDGER_COLUMNS if name != "id"}
+                new.append(values | {"connection_id": connection_id})
+            elif row.changes:
+                groups.setdefault(tuple(sorted(row.changes)), []).append(row)
+        if new:
+            await self.session.execute(table.insert(), new)
+        for names, members in groups.items():
+            first = members[0].changes
+            if all(m.changes == first for m in members):
+                ids = [m.id for m in members]
+                await self.session.execute(
+                    table.update().where(among(self.session, table.c.id, ids)).values(**first)
+                )
+                continue
+            stmt = (
+                table.update()
+                .where(table.c.id == bindparam("row_id"))
+                .values({name: bindparam(f"v_{name}") for name in names})
+            )
+            await self.session.execute(
+                stmt,
+                [{"row_id": m.id} | {f"v_{n}": m.changes[n] for n in names} for m in members],
+            )
 
     async def by_email(self, connection_id: int, email: str) -> Contact | None:
         return (await self.by_emails(connection_id, [email])).get(email)
@@ -101,16 +211,6 @@ class ContactRepository(SessionRepository):
                 )
             )
             await self.session.flush()
-
-    async def claim(self, contact_ids: Sequence[int], run_id: int) -> None:
-        """Mark contacts as handled by `run_id` (the duplicate rule reads this)."""
-        if contact_ids:
-            await self.session.execute(
-                update(Contact)
-                .where(Contact.id.in_(list(contact_ids)))
-                .values(last_run_id=run_id)
-                .execution_options(synchronize_session=False)
-            )
 
     async def owner_of(self, connection_id: int, email: str) -> int | None:
         return await self.session.scalar(
@@ -239,24 +339,30 @@ class ContactRepository(SessionRepository):
         stmt = select(func.count()).where(ProviderMember.connection_id == connection_id)
         return int(await self.session.scalar(stmt) or 0)
 
-    async def members(
+    async def member_states(
         self, connection_id: int, run_id: int, emails: Iterable[str]
-    ) -> dict[str, ProviderMember]:
+    ) -> dict[str, Any]:
+        """This run's read of the provider list for these emails: (email, status, changed_at)."""
         wanted = list(set(emails))
         if not wanted:
             return {}
-        stmt = select(ProviderMember).where(
-            ProviderMember.connection_id == connection_id,
-            ProviderMember.run_id == run_id,
-            ProviderMember.email.in_(wanted),
+        table = cast(Table, ProviderMember.__table__)
+        stmt = lookup(
+            self.session,
+            [table.c.email, table.c.status, table.c.changed_at],
+            table.c.email,
+            wanted,
+            table.c.connection_id == connection_id,
+            table.c.run_id == run_id,
         )
-        return {m.email: m for m in (await self.session.execute(stmt)).scalars()}
+        return {row.email: row for row in (await self.session.execute(stmt)).all()}
 
     async def member_page(
         self, connection_id: int, run_id: int, after_id: int, limit: int
-    ) -> Sequence[ProviderMember]:
+    ) -> Sequence[Any]:
+        """One page of this run's list state in id order: rows of (id, email, tags)."""
         stmt = (
-            select(ProviderMember)
+            select(ProviderMember.id, ProviderMember.email, ProviderMember.tags)
             .where(
                 ProviderMember.connection_id == connection_id,
                 ProviderMember.run_id == run_id,
@@ -265,10 +371,12 @@ class ContactRepository(SessionRepository):
             .order_by(ProviderMember.id)
             .limit(limit)
         )
-        return (await self.session.execute(stmt)).scalars().all()
+        return (await self.session.execute(stmt)).all()
 
 
-def provider_signal(contact: Contact | None, member: ProviderMember | None) -> Signal:
+def provider_signal(
+    contact: Contact | LedgerRow | None, member: ProviderMember | Row[Any] | None
+) -> Signal:
     """The newest provider signal from the ledger and this run's read of the list."""
     ledger = (
         Signal(contact.provider_status, contact.provider_changed_at) if contact else Signal(None)

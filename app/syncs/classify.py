@@ -15,6 +15,7 @@ from typing import Any
 from app.connections.errors import PROVIDER_LABELS
 from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, provider_signal
+from app.contacts.rows import LedgerRow
 from app.contacts.rules import (
     SUBSCRIBED,
     Action,
@@ -31,14 +32,12 @@ from app.contacts.values import (
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
-    Contact,
     ProblemKind,
     SyncBatch,
 )
 from app.i18n import reasons
-from app.syncs.jobs import batch_job_id
+from app.syncs.jobs import enqueue_batch
 from app.syncs.repository import SyncRepository
-from app.worker.queue import enqueue_job
 from onoffice_client.models import Address
 
 
@@ -86,14 +85,18 @@ async def process_page(
         candidates.append((address, check.email))
 
     emails = [email for _, email in candidates]
-    existing = await contacts.by_emails(connection.id, emails)
-    members = await contacts.members(connection.id, run_id, emails) if list_state_known else {}
+    # Plain rows, written for the whole page at once at the end (no ORM objects per row).
+    await contacts.ensure_statistics()
+    existing = await contacts.ledger_rows(connection.id, emails)
+    members = (
+        await contacts.member_states(connection.id, run_id, emails) if list_state_known else {}
+    )
     owners: dict[str, int] = {}
     to_send: list[dict[str, Any]] = []
     counts = {"duplicates": 0, "unchanged": 0, "rejected": 0}
     counts |= {"opted_out": 0, "pending_optin": 0, "bounced": 0}
     already_synced = 0
-    touched: list[int] = []
+    touched: list[LedgerRow] = []
     write_backs: list[tuple[str, Signal]] = []
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     for address, email in candidates:
@@ -128,27 +131,20 @@ async def process_page(
         provider = provider_signal(row, member)
         action = decide_yes(onoffice, provider)
         if row is None:
-            row = Contact(
-                connection_id=connection.id,
-                address_id=address.id,
-                email=email,
-                tags=[],
-                last_run_id=run_id,
-            )
-            contacts.add(row)
+            row = LedgerRow(id=None, address_id=address.id, email=email, last_run_id=run_id)
             existing[email] = row
         elif row.address_id == address.id:
-            touched.append(row.id)  # one UPDATE for the page instead of one per contact
+            row.set(last_run_id=run_id)  # claimed by this run (the duplicate rule reads it)
         else:
-            row.address_id = address.id
-            row.last_run_id = run_id
+            row.set(address_id=address.id, last_run_id=run_id)
+        touched.append(row)
         if (row.onoffice_status, row.onoffice_changed_at) != (onoffice.status, onoffice.at):
-            row.onoffice_status, row.onoffice_changed_at = onoffice.status, onoffice.at
+            row.set(onoffice_status=onoffice.status, onoffice_changed_at=onoffice.at)
         if email in held_back:
             # The person opted out at the provider and onOffice does not know yet: sending
             # "subscribed" now would undo it (the lost-unsubscribe problem).
             counts["opted_out"] += 1
-            row.subscribed = False
+            row.set(subscribed=False)
             reason = f"opted out at {label}; the change is being written to onOffice"
             problems.append(
                 problem_row(
@@ -163,8 +159,8 @@ async def process_page(
             continue
         if action in (Action.write_back, Action.bounced):
             assert provider.status is not None
-            row.provider_status, row.provider_changed_at = provider.status, provider.at
-            row.subscribed = False
+            row.set(provider_status=provider.status, provider_changed_at=provider.at)
+            row.set(subscribed=False)
             write_backs.append((email, provider))
             when = f" ({provider.at:%Y-%m-%d %H:%M} UTC)" if provider.at else ""
             params = {"provider": label, "when": when}
@@ -236,8 +232,7 @@ async def process_page(
             contact.model_dump()
             | {"hash": fingerprint, "address_id": address.id, "removed_tags": removed}
         )
-    await contacts.flush()
-    await contacts.claim(touched, run_id)
+    await contacts.save_ledger_rows(connection.id, touched)
     await repo.add_problems(problems)
     for email, signal in write_backs:
         await write_back_opt_out(session, connection.provider, connection.id, email, signal)
@@ -256,23 +251,23 @@ async def process_page(
 async def add_to_open_batch(
     repo: SyncRepository, run_id: int, to_send: list[dict[str, Any]], limit: int
 ) -> None:
-    """Store the page's contacts as a chunk of the open batch; close batches that are full."""
-    _closed, _chunks, open_size = await repo.run_state(run_id)
-    if open_size and open_size + len(to_send) > limit:
-        await close_open_batch(repo, run_id)
-    batch_no, chunk_no, open_size = await repo.run_state(run_id)
-    repo.add_batch(
-        SyncBatch(
-            run_id=run_id,
-            chunk_no=chunk_no,
-            batch_no=batch_no,
-            size=len(to_send),
-            payload=to_send,
+    """Store the page's contacts in the open batch, filling it to `limit` (the rest of the page
+    goes into the next one), and close batches that are full: a run costs ceil(contacts /
+    limit) provider calls, not one per page (500 addresses make about 440 contacts to send)."""
+    while to_send:
+        batch_no, chunk_no, open_size = await repo.run_state(run_id)
+        if open_size >= limit:  # the limit was lowered since the batch was opened
+            await close_open_batch(repo, run_id)
+            continue
+        part, to_send = to_send[: limit - open_size], to_send[limit - open_size :]
+        repo.add_batch(
+            SyncBatch(
+                run_id=run_id, chunk_no=chunk_no, batch_no=batch_no, size=len(part), payload=part
+            )
         )
-    )
-    await repo.increment(run_id, chunks_total=1, open_batch_size=len(to_send))
-    if open_size + len(to_send) >= limit:
-        await close_open_batch(repo, run_id)
+        await repo.increment(run_id, chunks_total=1, open_batch_size=len(part))
+        if open_size + len(part) >= limit:
+            await close_open_batch(repo, run_id)
 
 
 async def close_open_batch(repo: SyncRepository, run_id: int) -> None:
@@ -282,12 +277,7 @@ async def close_open_batch(repo: SyncRepository, run_id: int) -> None:
         return
     await repo.set_run(run_id, open_batch_size=0)
     await repo.increment(run_id, batches_total=1)
-    enqueue_job(
-        "sync.upsert_batch",
-        _job_id=batch_job_id(run_id, batch_no),
-        run_id=run_id,
-        batch_no=batch_no,
-    )
+    enqueue_batch(run_id, batch_no)
 
 
 def rejection_hash(fingerprint: str, tags: Sequence[str]) -> str:

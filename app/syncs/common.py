@@ -24,9 +24,9 @@ from app.db.models import (
 from app.i18n import encode
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
-from app.syncs.jobs import finalize_job_id
+from app.syncs.jobs import enqueue_finalize
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
-from app.worker.queue import enqueue_job
+from app.worker.context import retry_or_fail
 from onoffice_client.models import OnOfficeError
 from providers.base import (
     ProviderError,
@@ -76,6 +76,38 @@ def onoffice_failure(exc: OnOfficeError) -> str:
     return encode("run.onoffice_failed", detail=exc.message, status_page=STATUS_PAGES["onoffice"])
 
 
+async def load_active_run(
+    resources: Resources, run_id: int
+) -> tuple[SyncRun, Connection, Tenant] | None:
+    """The run with its connection and tenant, or None when it is gone or no longer active."""
+    loaded = await load_run(resources, run_id)
+    if loaded is None or loaded[0].status not in ACTIVE_STATUSES:
+        return None
+    return loaded
+
+
+async def retry_or_fail_run(
+    resources: Resources,
+    run_id: int,
+    exc: BaseException,
+    message: str,
+    *,
+    transient: bool = True,
+    job_try: int,
+    max_tries: int,
+) -> None:
+    """Retry the job while tries are left (at least the server's Retry-After later); else
+    fail the run with `message`."""
+    retry_or_fail(
+        exc,
+        transient=transient,
+        job_try=job_try,
+        max_tries=max_tries,
+        retry_after=getattr(exc, "retry_after", None),
+    )
+    await fail_run(resources, run_id, message)
+
+
 async def maybe_finalize(resources: Resources, run_id: int) -> None:
     async with resources.transaction() as session:
         run = await SyncRepository.from_session(session).get_run(run_id)
@@ -85,7 +117,7 @@ async def maybe_finalize(resources: Resources, run_id: int) -> None:
             and run.reading_done
             and run.batches_done >= run.batches_total
         ):
-            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+            enqueue_finalize(run_id)
 
 
 async def fail_run(resources: Resources, run_id: int, message: str) -> None:

@@ -25,12 +25,17 @@ from app.db.models import (
 from app.i18n import encode
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
-from app.syncs.common import READ_SLICE_S, fail_run, load_run
-from app.syncs.jobs import batch_job_id, finalize_job_id, pull_job_id, read_job_id
+from app.syncs.common import READ_SLICE_S, load_run, retry_or_fail_run
+from app.syncs.jobs import (
+    enqueue_batch,
+    enqueue_finalize,
+    enqueue_pull_tags,
+    enqueue_read,
+    enqueue_unsubscribe_slice,
+)
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
-from app.worker.context import retry_or_fail
-from app.worker.queue import compute_backoff, enqueue_job
+from app.worker.queue import compute_backoff
 from providers.base import (
     ProviderError,
     ProviderRequestError,
@@ -70,14 +75,13 @@ async def finalize(
             provider = provider_for_connection(resources, connection)
             if await flush_tags(resources, run_id, connection, provider, final=True):
                 # An earlier batch job is still adding some: wait for it (its rows are locked).
-                raise Retry(defer=2.0)
+                raise Retry(defer=0.5)
             finished = await unsubscribe_stale(resources, run, connection)
         except ProviderTransientError as exc:
-            retry_or_fail(
-                exc, transient=True, job_try=job_try, max_tries=max_tries,
-                retry_after=exc.retry_after,
-            )  # fmt: skip
-            await fail_run(resources, run_id, encode("run.unsubscribe_failed", detail=str(exc)))
+            message = encode("run.unsubscribe_failed", detail=str(exc))
+            await retry_or_fail_run(
+                resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
+            )
             return
         if not finished:
             return  # a continuation job goes on
@@ -86,12 +90,7 @@ async def finalize(
         return
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run_id, phase="tags")
-        enqueue_job(
-            "sync.pull_tags",
-            _job_id=pull_job_id(run_id, run.tags_offset),
-            run_id=run_id,
-            start=run.tags_offset,
-        )
+        enqueue_pull_tags(run_id, run.tags_offset)
 
 
 async def safety_valve(resources: Resources, run: SyncRun, connection: Connection) -> str | None:
@@ -190,11 +189,7 @@ async def unsubscribe_stale(
             await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
         if time.monotonic() > deadline:
             async with resources.transaction():
-                enqueue_job(
-                    "sync.finalize" if not approved else "sync.approve_unsubscribes",
-                    _job_id=f"{finalize_job_id(run.id)}:stale:{time.time_ns()}",
-                    run_id=run.id,
-                )
+                enqueue_unsubscribe_slice(run.id, approved=approved)
             return False
 
 
@@ -260,17 +255,10 @@ async def resume_unfinished(resources: Resources, *, stale_after_s: float) -> in
                 continue
             resumed += 1
             for batch_no in await repo.pending_batch_numbers(run.id, run.batches_total):
-                enqueue_job(
-                    "sync.upsert_batch",
-                    _job_id=batch_job_id(run.id, batch_no),
-                    run_id=run.id,
-                    batch_no=batch_no,
-                )
+                enqueue_batch(run.id, batch_no)
             if not run.reading_done:
-                enqueue_job(
-                    "sync.read", _job_id=read_job_id(run.id, run.read_offset), run_id=run.id
-                )
+                enqueue_read(run.id, run.read_offset)
             elif run.batches_done >= run.batches_total:
-                enqueue_job("sync.finalize", _job_id=finalize_job_id(run.id), run_id=run.id)
+                enqueue_finalize(run.id)
             log.info("sync.resumed", extra={"run_id": run.id, "offset": run.read_offset})
     return resumed

@@ -19,12 +19,10 @@ from app.db.models import (
 )
 from app.i18n import encode
 from app.resources import Resources
-from app.syncs.common import READ_SLICE_S, fail_run, load_run
+from app.syncs.common import READ_SLICE_S, fail_run, load_run, retry_or_fail_run
 from app.syncs.finish import complete_run
-from app.syncs.jobs import pull_job_id
+from app.syncs.jobs import enqueue_pull_tags
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
-from app.worker.context import retry_or_fail
-from app.worker.queue import enqueue_job
 from onoffice_client.models import AddressUpdate, OnOfficeError, OnOfficeTransientError
 from providers.base import (
     ProviderError,
@@ -72,16 +70,13 @@ async def pull_tags(
             )
             if time.monotonic() > deadline:
                 async with resources.transaction():
-                    enqueue_job(
-                        "sync.pull_tags",
-                        _job_id=pull_job_id(run_id, after),
-                        run_id=run_id,
-                        start=after,
-                    )
+                    enqueue_pull_tags(run_id, after)
                 return
     except (ProviderTransientError, OnOfficeTransientError) as exc:
-        retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries)
-        await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
+        message = encode("run.tags_failed", detail=str(exc))
+        await retry_or_fail_run(
+            resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
+        )
         return
     except (ProviderError, OnOfficeError) as exc:
         await fail_run(resources, run_id, encode("run.tags_failed", detail=str(exc)))
@@ -112,7 +107,8 @@ async def _pull_page(
 ) -> int:
     """Compare one page of members with what onOffice has; write differences; advance."""
     async with resources.sessionmaker() as session:
-        rows = await ContactRepository.from_session(session).by_emails(
+        # Plain rows (no ORM objects): every member of the list passes here once per run.
+        rows = await ContactRepository.from_session(session).ledger_rows(
             connection.id, (m.email for m in page)
         )
     updates: list[tuple[str, int, list[str]]] = []

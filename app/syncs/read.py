@@ -33,15 +33,14 @@ from app.syncs.common import (
     batch_limit,
     default_language,
     fail_run,
-    load_run,
+    load_active_run,
     maybe_finalize,
     onoffice_failure,
     provider_failure,
+    retry_or_fail_run,
 )
-from app.syncs.jobs import read_job_id
-from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
-from app.worker.context import retry_or_fail
-from app.worker.queue import enqueue_job
+from app.syncs.jobs import enqueue_provider_read, enqueue_read
+from app.syncs.repository import SyncRepository
 from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers._paging import ordered_pages
 from providers.base import (
@@ -54,12 +53,10 @@ STATE_PAGE = 1000  # provider members stored per transaction
 
 
 async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10) -> None:
-    loaded = await load_run(resources, run_id)
+    loaded = await load_active_run(resources, run_id)
     if loaded is None:
         return
     run, connection, tenant = loaded
-    if run.status not in ACTIVE_STATUSES:
-        return
     if run.reading_done:
         await maybe_finalize(resources, run_id)
         return
@@ -73,11 +70,10 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
         try:
             finished = await read_provider_state(resources, run, connection)
         except ProviderTransientError as exc:
-            retry_or_fail(
-                exc, transient=True, job_try=job_try, max_tries=max_tries,
-                retry_after=exc.retry_after,
-            )  # fmt: skip
-            await fail_run(resources, run_id, provider_failure(connection, exc))
+            message = provider_failure(connection, exc)
+            await retry_or_fail_run(
+                resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
+            )
             return
         except ProviderError as exc:
             await fail_run(resources, run_id, provider_failure(connection, exc))
@@ -133,14 +129,16 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                 break
     except OnOfficeError as exc:
         transient = isinstance(exc, OnOfficeTransientError)
-        retry_or_fail(exc, transient=transient, job_try=job_try, max_tries=max_tries)
-        await fail_run(resources, run_id, onoffice_failure(exc))
+        await retry_or_fail_run(
+            resources, run_id, exc, onoffice_failure(exc),
+            transient=transient, job_try=job_try, max_tries=max_tries,
+        )  # fmt: skip
         return
     finally:
         await pages.aclose()  # cancels the pages still in flight
     if not done:
         async with resources.transaction():
-            enqueue_job("sync.read", _job_id=read_job_id(run_id, offset), run_id=run_id)
+            enqueue_read(run_id, offset)
         return
     await maybe_finalize(resources, run_id)
 
@@ -174,12 +172,18 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
         return stopped_early
 
     async with resources.sessionmaker() as session:
-        known = await ContactRepository.from_session(session).count_members(connection.id)
+        contacts = ContactRepository.from_session(session)
+        # The list's likely size: what its last read stored, or what the ledger expects to be
+        # subscribed there (after a first sync into an empty list the last read stored nothing).
+        known = max(
+            await contacts.count_members(connection.id),
+            await contacts.count_subscribed(connection.id),
+        )
     pages = provider.iter_list_state(
         connection.list_id,
         concurrency=resources.settings.PROVIDER_READ_CONCURRENCY,
         start=offset,
-        # The list's size at the last read: its pages are requested together with the first.
+        # Its pages are requested together with the first (one round trip less).
         expected_total=known or None,
         # Past the slice's deadline no further page is requested; those in flight are stored.
         stop=stop,
@@ -192,9 +196,7 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
             await store(chunk, offset)
         if stopped_early:
             async with resources.transaction():
-                enqueue_job(
-                    "sync.read", _job_id=f"{read_job_id(run.id, 0)}:p{offset}", run_id=run.id
-                )
+                enqueue_provider_read(run.id, offset)
             return False
     finally:
         close = getattr(pages, "aclose", None)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 
+from app.contacts.repository import among
 from app.db.models import (
     Problem,
     SyncBatch,
@@ -147,7 +148,7 @@ class SyncRepository(SessionRepository):
         if not address_ids:
             return set()
         stmt = select(Problem.address_id).where(
-            Problem.run_id == run_id, Problem.address_id.in_(address_ids)
+            Problem.run_id == run_id, among(self.session, Problem.address_id, address_ids)
         )
         return {int(i) for i in (await self.session.execute(stmt)).scalars()}
 
@@ -233,6 +234,30 @@ class SyncRepository(SessionRepository):
         )
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def claim_pending_chunks(self, run_id: int, batch_no: int) -> list[int]:
+        """Ids of the batch's unsent chunks, locked until this transaction ends: a second job
+        recording the same batch waits, then finds them done (nothing is recorded twice)."""
+        stmt = (
+            select(SyncBatch.id)
+            .where(
+                SyncBatch.run_id == run_id,
+                SyncBatch.batch_no == batch_no,
+                SyncBatch.status == "pending",
+            )
+            .with_for_update()
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def finish_chunks(self, chunk_ids: Sequence[int]) -> None:
+        """Mark chunks sent; their payload is no longer needed."""
+        if chunk_ids:
+            await self.session.execute(
+                update(SyncBatch)
+                .where(SyncBatch.id.in_(list(chunk_ids)))
+                .values(status="done", payload=[])
+                .execution_options(synchronize_session=False)
+            )
+
     async def pending_batch_numbers(self, run_id: int, closed_below: int) -> list[int]:
         """Closed batches (number < `closed_below`) that still have unsent chunks."""
         stmt = (
@@ -269,8 +294,8 @@ class SyncRepository(SessionRepository):
     # Tags still to add (Mailchimp static segments) -------------------------------------------
 
     async def add_tag_adds(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(SyncTagAdd), list(rows))
+        if rows:  # a Core executemany (the ORM's bulk insert cost more than the query)
+            await self.session.execute(insert(cast(Table, SyncTagAdd.__table__)), list(rows))
 
     async def tags_with_pending(self, run_id: int, at_least: int = 1) -> dict[str, int]:
         """Tags of the run with at least `at_least` members waiting to be added, and how many

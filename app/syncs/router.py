@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.deps import ResourcesDep, SessionDep
 from app.errors import request_language
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
+from app.syncs.notices import notice_board
 from app.syncs.schemas import ProblemPage, SyncRunRead, SyncStart, SyncStarted
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import CurrentTenant
@@ -123,3 +124,36 @@ async def get_problems(
         search=q,
         lang=lang,
     )
+
+
+# The provider's call when an asynchronous import is done (app/syncs/notices.py): no session;
+# the unguessable notice id, registered for the connection, is the credential.
+notice_router = APIRouter(prefix="/api/v1/syncs", tags=["sync"])
+NoticeId = Annotated[
+    str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="notice id")
+]
+
+
+NOTICE_ROUTE: dict[str, Any] = {
+    "path": "/import-notices/{connection_id}/{notice_id}",
+    "status_code": status.HTTP_204_NO_CONTENT,
+    "summary": "The provider's notice that an import is done (its notifyUrl)",
+    "description": "Passed as `notifyUrl` with each asynchronous import (Brevo's "
+    "`POST /contacts/import`) when `IMPORT_NOTIFY` allows it. The body is ignored: the notice "
+    "only wakes the waiting sync step, which reads the import's status once. 404 when the "
+    "notice is unknown, expired (2 hours) or belongs to another connection. GET is accepted "
+    "too (the method Brevo uses is not documented).",
+    "responses": {404: {"description": "Unknown notice"}},
+}
+
+
+@notice_router.post(**NOTICE_ROUTE)
+@notice_router.get(**NOTICE_ROUTE, operation_id="import_notice_get")
+async def import_notice(
+    connection_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    notice_id: NoticeId,
+    resources: ResourcesDep,
+) -> Response:
+    if not await notice_board(resources).mark(connection_id, notice_id):
+        raise HTTPException(status_code=404, detail="Unknown notice")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

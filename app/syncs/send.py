@@ -32,13 +32,11 @@ from app.i18n import encode, reasons
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
 from app.syncs.classify import rejection_hash
-from app.syncs.common import fail_run, load_run
-from app.syncs.jobs import finalize_job_id
+from app.syncs.common import load_active_run, retry_or_fail_run
+from app.syncs.jobs import enqueue_finalize
 from app.syncs.optouts import recent_opt_outs
-from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
+from app.syncs.repository import SyncRepository
 from app.syncs.tags import flush_tags
-from app.worker.context import retry_or_fail
-from app.worker.queue import enqueue_job
 from providers.base import (
     ContactData,
     FieldMapping,
@@ -55,12 +53,10 @@ log = logging.getLogger(__name__)
 async def upsert_batch(
     resources: Resources, run_id: int, batch_no: int, *, job_try: int = 1, max_tries: int = 10
 ) -> None:
-    loaded = await load_run(resources, run_id)
+    loaded = await load_active_run(resources, run_id)
     if loaded is None:
         return
     run, connection, _tenant = loaded
-    if run.status not in ACTIVE_STATUSES:
-        return
     async with resources.sessionmaker() as session:
         chunks = await SyncRepository.from_session(session).pending_chunks(run_id, batch_no)
     if not chunks:
@@ -72,7 +68,7 @@ async def upsert_batch(
         repo = ContactRepository.from_session(session)
         emails = [item["email"] for item in payload]
         pending = await repo.pending_opt_outs(connection.id, emails)
-        ledger = await repo.by_emails(connection.id, emails)
+        ledger = await repo.ledger_rows(connection.id, emails)
     withdrawn = {
         item["email"]
         for item in payload
@@ -107,21 +103,16 @@ async def upsert_batch(
         )
         await _remove_tags(provider, connection.list_id, payload, results)
     except ProviderTransientError as exc:
-        retry_or_fail(
-            exc, transient=True, job_try=job_try, max_tries=max_tries, retry_after=exc.retry_after
+        message = encode(
+            "run.provider_unreachable",
+            provider=PROVIDER_LABELS.get(connection.provider, connection.provider),
+            batch=batch_no,
+            tries=job_try,
+            detail=exc.message,
+            status_page=STATUS_PAGES.get(connection.provider, ""),
         )
-        label = PROVIDER_LABELS.get(connection.provider, connection.provider)
-        await fail_run(
-            resources,
-            run_id,
-            encode(
-                "run.provider_unreachable",
-                provider=label,
-                batch=batch_no,
-                tries=job_try,
-                detail=exc.message,
-                status_page=STATUS_PAGES.get(connection.provider, ""),
-            ),
+        await retry_or_fail_run(
+            resources, run_id, exc, message, job_try=job_try, max_tries=max_tries
         )
         return
     except ProviderRequestError as exc:
@@ -174,12 +165,11 @@ async def apply_results(
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
-        chunks = await repo.pending_chunks(run_id, batch_no)
-        if not chunks:
+        chunk_ids = await repo.claim_pending_chunks(run_id, batch_no)
+        if not chunk_ids:
             return False
-        rows = await ContactRepository.from_session(session).by_emails(
-            connection.id, (item["email"] for item in payload)
-        )
+        contacts = ContactRepository.from_session(session)
+        rows = await contacts.ledger_rows(connection.id, (item["email"] for item in payload))
         for item in payload:
             if item["email"] in withdrawn:
                 counts["opted_out"] += 1
@@ -217,9 +207,11 @@ async def apply_results(
                     }
                 )
                 if row is not None:
-                    row.synced_hash = None
-                    row.rejected_hash = rejection_hash(item["hash"], item.get("tags") or [])
-                    row.rejected_reason = result.reason or "rejected by the provider"
+                    row.set(
+                        synced_hash=None,
+                        rejected_hash=rejection_hash(item["hash"], item.get("tags") or []),
+                        rejected_reason=result.reason or "rejected by the provider",
+                    )
                 continue
             key = {
                 UpsertOutcome.created: "created",
@@ -238,24 +230,26 @@ async def apply_results(
                 for tag in result.missing_tags
             )
             if row is not None:
-                row.synced_hash = item["hash"]
-                row.rejected_hash = None
-                row.rejected_reason = None
-                row.tags = list(item.get("tags") or [])
-                row.subscribed = True
-                row.provider_status, row.provider_changed_at = SUBSCRIBED, now
-                row.provider_id = result.provider_id or row.provider_id
+                row.set(
+                    synced_hash=item["hash"],
+                    rejected_hash=None,
+                    rejected_reason=None,
+                    tags=list(item.get("tags") or []),
+                    subscribed=True,
+                    provider_status=SUBSCRIBED,
+                    provider_changed_at=now,
+                    provider_id=result.provider_id or row.provider_id,
+                )
+        await contacts.save_ledger_rows(connection.id, rows.values())
         await repo.add_problems(problems)
         await repo.add_tag_adds(tag_adds)
-        for chunk in chunks:
-            chunk.status = "done"
-            chunk.payload = []
+        await repo.finish_chunks(chunk_ids)
         progress = await repo.increment(run_id, batches_done=1, **counts)
         provider = connection.provider
         for outcome, n in counts.items():
             if n:
                 CONTACTS_SYNCED.labels(provider, outcome).inc(n)
         if progress.reading_done and progress.batches_done >= progress.batches_total:
-            enqueue_job("sync.finalize", _job_id=finalize_job_id(run_id), run_id=run_id)
+            enqueue_finalize(run_id)
             return True
     return False

@@ -16,11 +16,10 @@ from app.db.models import Problem, SyncRun, SyncRunStatus
 from app.errors import Conflict, NotFound
 from app.i18n import reasons, render_stored
 from app.resources import Resources
-from app.syncs.jobs import read_job_id
+from app.syncs.jobs import enqueue_approve, enqueue_read
 from app.syncs.repository import SyncRepository
 from app.syncs.schemas import ProblemPage, ProblemRead, SyncCounts, SyncProgress, SyncRunRead
 from app.tenants.auth import TenantContext
-from app.worker.queue import enqueue_job
 
 # Cells a spreadsheet would read as a formula (OWASP "CSV injection"): emails and names come
 # from onOffice, which fills them from web inquiry forms.
@@ -78,7 +77,7 @@ class SyncService:
         run = await repo.add_run(
             SyncRun(connection_id=connection.id, status=SyncRunStatus.queued, force=force)
         )
-        enqueue_job("sync.read", _job_id=read_job_id(run.id, 0), run_id=run.id)
+        enqueue_read(run.id, 0)
         return run
 
     async def approve_unsubscribes(
@@ -91,7 +90,7 @@ class SyncService:
         latest = await SyncRepository.from_session(session).latest_run(run.connection_id)
         if latest is not None and latest.id != run.id:
             raise Conflict("a newer synchronisation exists; check its result", run_id=latest.id)
-        enqueue_job("sync.approve_unsubscribes", _job_id=f"sync.approve:{run.id}", run_id=run.id)
+        enqueue_approve(run.id)
         return run
 
     async def get(self, session: AsyncSession, tenant: TenantContext, run_id: int) -> SyncRun:

@@ -5,41 +5,49 @@ from __future__ import annotations
 from typing import Any
 
 from app.syncs import finish, pull, read, send
+from app.syncs.jobs import (
+    APPROVE_TASK,
+    FINALIZE_TASK,
+    PULL_TASK,
+    READ_TASK,
+    RESUME_TASK,
+    UPSERT_TASK,
+)
 from app.worker.context import JobContext
 from app.worker.queue import task
 
 
-@task("sync.read", keep_result_s=0)
+@task(READ_TASK, keep_result_s=0)
 async def sync_read(ctx: dict[str, Any], *, run_id: int) -> None:
     job = JobContext.of(ctx)
     await read.read(job.resources, run_id, **job.tries)
 
 
-@task("sync.upsert_batch", keep_result_s=0)
+@task(UPSERT_TASK, keep_result_s=0)
 async def sync_upsert_batch(ctx: dict[str, Any], *, run_id: int, batch_no: int) -> None:
     job = JobContext.of(ctx)
     await send.upsert_batch(job.resources, run_id, batch_no, **job.tries)
 
 
-@task("sync.finalize", keep_result_s=0)
+@task(FINALIZE_TASK, keep_result_s=0)
 async def sync_finalize(ctx: dict[str, Any], *, run_id: int) -> None:
     job = JobContext.of(ctx)
     await finish.finalize(job.resources, run_id, **job.tries)
 
 
-@task("sync.pull_tags", keep_result_s=0)
+@task(PULL_TASK, keep_result_s=0)
 async def sync_pull_tags(ctx: dict[str, Any], *, run_id: int, start: int) -> None:
     job = JobContext.of(ctx)
     await pull.pull_tags(job.resources, run_id, start, **job.tries)
 
 
-@task("sync.approve_unsubscribes", keep_result_s=0)
+@task(APPROVE_TASK, keep_result_s=0)
 async def sync_approve_unsubscribes(ctx: dict[str, Any], *, run_id: int) -> None:
     job = JobContext.of(ctx)
     await finish.approve_unsubscribes(job.resources, run_id, job_try=job.job_try)
 
 
-@task("sync.resume", keep_result_s=0)
+@task(RESUME_TASK, keep_result_s=0)
 async def sync_resume(ctx: dict[str, Any]) -> None:
     job = JobContext.of(ctx)
     await finish.resume_unfinished(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -23,7 +23,6 @@ import httpx
 from tenacity import wait_exponential_jitter
 
 from providers._http import Transport
-from providers._paging import parallel_pages
 from providers._retry import RetryPolicy
 from providers.base import (
     AccountInfo,
@@ -36,10 +35,10 @@ from providers.base import (
     UpsertResult,
     WebhookInfo,
 )
-from providers.brevo import errors, setup
+from providers.brevo import errors, reads, setup
 from providers.brevo.api import BrevoApi, paced_gate
 from providers.brevo.errors import BrevoAuthError, BrevoRequestError
-from providers.brevo.imports import Importer
+from providers.brevo.imports import Importer, ImportNotices
 from providers.brevo.setup import WEBHOOK_EVENTS
 from providers.brevo.values import (
     account_language,
@@ -50,13 +49,12 @@ from providers.brevo.values import (
     str_or_none,
     to_contact,
 )
-from providers.limits import LocalRatePacer, RatePacer
+from providers.limits import LocalRatePacer, RatePacer, RequestBudget
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL: Final = "https://api.brevo.com/v3"
 
-_PAGE_CONTACTS: Final = 500
 _REMOVE_NOT_MEMBER_CODES: Final = frozenset({400, 404})
 
 
@@ -90,6 +88,8 @@ class BrevoClient:
         process_timeout: float = 3600.0,
         webhook_events: Sequence[str] = WEBHOOK_EVENTS,
         webhook_batched: bool = True,
+        import_notices: ImportNotices | None = None,
+        process_budget: RequestBudget | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -126,10 +126,13 @@ class BrevoClient:
         self._api = BrevoApi(self._transport)
         self._importer = Importer(
             self._api,
+            api_key=api_key,
             max_bytes=import_max_bytes,
             poll_interval=process_poll_interval,
             poll_max_interval=process_poll_max_interval,
             process_timeout=process_timeout,
+            notices=import_notices,
+            budget=process_budget,
         )
         self._folder_name = folder_name
         self._single_upsert_threshold = single_upsert_threshold
@@ -321,42 +324,12 @@ class BrevoClient:
             return  # Brevo has no archive; blacklisted contacts are in the normal listing
         list_no = int(list_id)
         path = f"/contacts/lists/{list_no}/contacts"
-        async for raw in self._api.paged(path, "contacts", _PAGE_CONTACTS, start=start):
+        async for raw in self._api.paged(path, "contacts", reads.PAGE_CONTACTS, start=start):
             yield self._to_contact(raw, list_no)
 
-    async def iter_list_state(
-        self,
-        list_id: str,
-        *,
-        concurrency: int = 4,
-        start: int = 0,
-        expected_total: int | None = None,
-        stop: Callable[[], bool] | None = None,
-    ) -> AsyncIterator[list[ProviderContact]]:
-        """Every contact of the list from offset `start` (500 per request, in offset order) with
-        `emailBlacklisted`, `listUnsubscribed` and `modifiedAt`, `concurrency` requests in
-        flight; each request
-        waits for the shared /contacts pacer, so the account's 10/s holds whatever the
-        concurrency (it only overlaps latency)."""
-        list_no = int(list_id)
-        path = f"/contacts/lists/{list_no}/contacts"
-
-        async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
-            params = {"limit": _PAGE_CONTACTS, "offset": offset, "sort": "asc"}
-            page = await self._api.json("GET", path, params=params, label=f"GET {path}")
-            contacts = [self._to_contact(raw, list_no) for raw in page.get("contacts") or []]
-            total = page.get("count")
-            return contacts, total if isinstance(total, int) else None
-
-        async for contacts in parallel_pages(
-            fetch,
-            page_size=_PAGE_CONTACTS,
-            concurrency=concurrency,
-            start=start,
-            expected_total=expected_total,
-            stop=stop,
-        ):
-            yield contacts
+    def iter_list_state(self, list_id: str, **options: Any) -> AsyncIterator[list[ProviderContact]]:
+        """See reads.iter_list_state (concurrency, start, expected_total, stop)."""
+        return reads.iter_list_state(self._api, int(list_id), self._to_contact, **options)
 
     async def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
         """Brevo reports each delivery as its own webhook event: nothing to pull."""

@@ -16,6 +16,7 @@ from providers.mailchimp.errors import (
     MailchimpLimitError,
     MailchimpNotFoundError,
     MailchimpRequestError,
+    reworded,
 )
 
 logger = logging.getLogger("providers.mailchimp.client")
@@ -118,14 +119,13 @@ async def ensure_list(
         if exc.status_code != 403 or not lists:
             raise
         others = ", ".join(f"'{item.get('name')}'" for item in lists[:3])
-        raise MailchimpLimitError(
+        raise reworded(
+            exc,
             f"Mailchimp does not allow another audience on this plan (the free plan has "
             f"one, currently {others}). Rename your existing audience to {name} in "
             f"Mailchimp (Audience > Settings > Audience name and defaults), or upgrade the "
             f"plan, then connect again.",
-            status_code=exc.status_code,
-            endpoint=exc.endpoint,
-            error_body=exc.error_body,
+            MailchimpLimitError,
         ) from exc
     return ListInfo(id=created["id"], name=name, created=True, member_count=0)
 
@@ -227,13 +227,12 @@ async def register_webhook(api: MailchimpApi, list_id: str, url: str) -> Webhook
     except MailchimpRequestError as exc:
         if exc.status_code != 400:
             raise
-        raise MailchimpRequestError(
+        raise reworded(
+            exc,
             f"Mailchimp refused the webhook address {url}: {exc.message} Mailchimp checks "
             f"the address with a GET request, so it must be publicly reachable over the "
             f"internet (check PUBLIC_BASE_URL).",
-            status_code=exc.status_code,
-            endpoint=exc.endpoint,
-            error_body=exc.error_body,
+            MailchimpRequestError,
         ) from exc
     return WebhookInfo(id=str(hook["id"]), url=str(hook.get("url", url)))
 

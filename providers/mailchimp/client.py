@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +46,6 @@ from providers.mailchimp.errors import (
     MailchimpRequestError,
     rejection_reason,
 )
-from providers.mailchimp.reads import LIST_STATE_CONCURRENCY
 from providers.mailchimp.tags import SegmentCache, Tags, missing_tags
 
 logger = logging.getLogger(__name__)
@@ -158,10 +157,6 @@ class MailchimpClient:
         self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
     ) -> None:
         await self._tags.set_tags(list_id, email, add, remove)
-
-    # ------------------------------------------------------------------------------------------
-    # Account, audience, merge fields
-    # ------------------------------------------------------------------------------------------
 
     # ------------------------------------------------------------------------------------------
     # Members
@@ -356,23 +351,9 @@ class MailchimpClient:
     ) -> AsyncIterator[ProviderContact]:
         return reads.iter_contacts(self._api, list_id, start=start, archived=archived)
 
-    def iter_list_state(
-        self,
-        list_id: str,
-        *,
-        concurrency: int = LIST_STATE_CONCURRENCY,
-        start: int = 0,
-        expected_total: int | None = None,
-        stop: Callable[[], bool] | None = None,
-    ) -> AsyncIterator[list[ProviderContact]]:
-        return reads.iter_list_state(
-            self._api,
-            list_id,
-            concurrency=concurrency,
-            start=start,
-            expected_total=expected_total,
-            stop=stop,
-        )
+    def iter_list_state(self, list_id: str, **options: Any) -> AsyncIterator[list[ProviderContact]]:
+        """See reads.iter_list_state (concurrency, start, expected_total, stop)."""
+        return reads.iter_list_state(self._api, list_id, **options)
 
     def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:
         return reads.iter_campaign_recipients(self._api, campaign_id)
@@ -395,10 +376,6 @@ class MailchimpClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    # ------------------------------------------------------------------------------------------
-    # Transport
-    # ------------------------------------------------------------------------------------------
 
 
 def _status(subscribed: bool) -> str:

@@ -45,6 +45,15 @@ class MailchimpNotFoundError(MailchimpRequestError):
     """404: the list, member or webhook does not exist (or is no longer visible)."""
 
 
+def reworded(
+    exc: MailchimpRequestError, message: str, cls: type[MailchimpRequestError] | None = None
+) -> MailchimpRequestError:
+    """The same refusal (status, endpoint, body) with a message that says what to do."""
+    return (cls or type(exc))(
+        message, status_code=exc.status_code, endpoint=exc.endpoint, error_body=exc.error_body
+    )
+
+
 RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 
 

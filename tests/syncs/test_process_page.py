@@ -137,9 +137,10 @@ class TestProcessPage:
         sizes: dict[int, int] = {}
         for chunk in chunks:
             sizes[chunk.batch_no] = sizes.get(chunk.batch_no, 0) + chunk.size
-        # 300 | 300 | 300: a second chunk would exceed 500, so each chunk starts a batch.
-        assert sizes == {0: 300, 1: 300, 2: 300}
-        assert run.batches_total == 3 and run.open_batch_size == 0
+        # 300 + 200 | 100 + 300: each batch is filled to 500, a page may span two batches.
+        assert sizes == {0: 500, 1: 400}
+        assert [c.size for c in chunks] == [300, 200, 100, 300]
+        assert run.batches_total == 2 and run.open_batch_size == 0
 
     async def test_a_pending_provider_unsubscribe_is_not_undone(self, resources: Resources) -> None:
         connection, run_id = await setup_run(resources)
