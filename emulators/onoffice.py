@@ -5,7 +5,8 @@ behaves (token + HMAC v2, ±120 s timestamps, marketplace `extendedclaim`, in-ba
 envelopes), and a JSON control API under `/_control/` to seed data, add customers, inject
 faults and read back everything the client did. A customer added with `address_range` reads
 only the addresses with ids in that range (many tenants in one emulator), and
-`GET /_control/change-reads` lists, per token, when it read addresses by `Aenderung`.
+`GET /_control/change-reads` lists, per token, when it read addresses by `Aenderung`;
+`GET /_control/activity-log` lists when each activity was created (wall clock).
 
 Run standalone: `python -m emulators.onoffice --port 8081 --seed-addresses 1000`.
 """
@@ -116,6 +117,7 @@ class OnOfficeState:
     def reset(self) -> None:
         self.addresses: dict[int, EmuAddress] = {}
         self.activities: list[dict[str, Any]] = []
+        self.activity_times: list[float] = []  # wall clock of each activity's creation
         self.customers: dict[str, Customer] = {
             DEFAULT_TOKEN: Customer(token=DEFAULT_TOKEN, secret=DEFAULT_SECRET)
         }
@@ -495,6 +497,7 @@ def _create_activity(
     for address_id in ids:
         activity_id = state.next_activity_id()
         first_id = first_id or activity_id
+        state.activity_times.append(time.time())
         state.activities.append(
             {
                 "id": activity_id,
@@ -708,10 +711,23 @@ def create_app(state: OnOfficeState | None = None) -> FastAPI:
     async def read_state(addresses: bool = True) -> dict[str, Any]:
         return state.snapshot(with_addresses=addresses)
 
+    @app.get("/_control/activity-log")
+    async def activity_log(after: int = 0) -> dict[str, Any]:
+        """Activities from position `after` on: `[address id, wall-clock creation time]` each,
+        and the position to ask from next (cheap to poll, unlike the whole state)."""
+        entries = [
+            [state.activities[i]["address_id"], state.activity_times[i]]
+            for i in range(after, len(state.activities))
+        ]
+        return {"next": len(state.activities), "entries": entries}
+
     @app.get("/_control/change-reads")
-    async def change_reads() -> dict[str, list[float]]:
-        """Per customer token: when it read addresses by modification time (wall clock)."""
-        return {token: list(times) for token, times in state.change_reads.items()}
+    async def change_reads(since: float = 0.0) -> dict[str, list[float]]:
+        """Per customer token: when it read addresses by modification time (wall clock), from
+        `since` on."""
+        return {
+            token: [t for t in times if t >= since] for token, times in state.change_reads.items()
+        }
 
     @app.post("/_control/customers")
     async def add_customer(payload: dict[str, Any]) -> dict[str, Any]:

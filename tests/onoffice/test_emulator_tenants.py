@@ -3,12 +3,14 @@ reads by modification time (used by bench/tenants.py)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import httpx
 
 from emulators.onoffice import DEFAULT_TOKEN, OnOfficeState
 from onoffice_client.client import OnOfficeClient
+from onoffice_client.models import ActivityCreate
 from tests.onoffice.conftest import ClientFactory
 
 
@@ -45,3 +47,23 @@ async def test_reads_by_modification_time_are_logged_per_token(
     [a async for a in client.iter_changed_addresses(datetime.now(UTC))]
     log = (await http.get("/_control/change-reads")).json()
     assert list(log) == [DEFAULT_TOKEN] and len(log[DEFAULT_TOKEN]) == 1
+    later = log[DEFAULT_TOKEN][0] + 1
+    assert (await http.get("/_control/change-reads", params={"since": later})).json() == {
+        DEFAULT_TOKEN: []
+    }
+
+
+async def test_the_activity_log_lists_each_new_activity_once_with_its_creation_time(
+    state: OnOfficeState, http: httpx.AsyncClient, make_client: ClientFactory
+) -> None:
+    state.seed(book(range(1, 4)))
+    client = make_client()
+    kind = state.action_kinds[0]["key"]
+    before = time.time()
+    await client.create_activities([ActivityCreate(address_ids=[1, 2], kind=kind, note="a")])
+    first = (await http.get("/_control/activity-log")).json()
+    assert [e[0] for e in first["entries"]] == [1, 2] and first["next"] == 2
+    assert all(before <= e[1] <= time.time() for e in first["entries"])
+    await client.create_activities([ActivityCreate(address_ids=[3], kind=kind, note="b")])
+    second = (await http.get("/_control/activity-log", params={"after": first["next"]})).json()
+    assert [e[0] for e in second["entries"]] == [3] and second["next"] == 3
