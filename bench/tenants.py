@@ -161,7 +161,7 @@ async def measure_round(
     async def one(s: Small) -> None:
         headers = {"Authorization": f"Bearer {s.session}"}
         asked[s.n] = time.time()
-        await client.post(f"{api}/api/v1/changes/poll", headers=headers)
+        await _post(client, f"{api}/api/v1/changes/poll", headers=headers)
         k = s.next_address
         s.next_address += 1
         event = {
@@ -173,7 +173,7 @@ async def measure_round(
         }
         auth = {"Authorization": f"Bearer {s.hook_token}"}
         sent = time.time()
-        response = await client.post(s.hook_url, json=[event], headers=auth)
+        response = await _post(client, s.hook_url, json=[event], headers=auth)
         if response.status_code == 200:
             acked[s.n] = (sent, time.time(), s.address_id(k))
 
@@ -215,6 +215,15 @@ async def measure_round(
             lags.apply_from_send.append(created[address_id] - sent)
     lags.apply_missing = len(acked) - len(lags.apply) + (len(smalls) - len(acked))
     return lags
+
+
+async def _post(client: httpx.AsyncClient, url: str, **kwargs: Any) -> httpx.Response:
+    """POST, once more after a dropped keep-alive connection (the server closed it as it was
+    reused; a webhook sent again is deduplicated by the connector, as a provider's retry)."""
+    try:
+        return await client.post(url, **kwargs)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return await client.post(url, **kwargs)
 
 
 def merge(into: Lags, other: Lags) -> None:
