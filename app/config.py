@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     WORKER_MAX_TRIES: int = Field(default=10, ge=1)
     WORKER_CONCURRENCY: int = Field(default=10, ge=1)
     WORKER_JOB_TIMEOUT_S: int = Field(default=120, ge=5)
+    # How often an arq worker looks for new jobs. arq starts jobs only when it polls, so this is
+    # both the delay from enqueue to start and how long a freed slot may stay idle while jobs
+    # wait (arq's 0.5 s default capped a worker at WORKER_CONCURRENCY short jobs per 0.5 s).
+    WORKER_POLL_DELAY_S: float = Field(default=0.05, gt=0, le=5)
+    # CPU priority (nice, 0-19) of a worker process that serves only the bulk queue, so full
+    # syncs use the cores interactive work leaves free (`connector worker --queues bulk`).
+    WORKER_BULK_NICE: int = Field(default=10, ge=0, le=19)
     # The arq queues `connector worker` serves (comma-separated): `interactive` (webhook
     # drains, incremental pushes and polls, the periodic sweeps) and `bulk` (full-sync jobs).
     # Both in one process by default; a deployment may run separate workers per queue.

@@ -37,14 +37,14 @@ async def poll(resources: Resources, connection_id: int, *, job_try: int = 1) ->
 
 async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> PushStats:
     stats = PushStats()
-    async with resources.sessionmaker() as session:
+    async with resources.sessionmaker() as session:  # one read session for what decides
         connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
             connection_id
         )
-    if connection is None or tenant is None or not connection.list_id:
-        return stats
-    if await _full_sync_running(resources, connection_id):
-        return stats  # the full sync covers these changes
+        if connection is None or tenant is None or not connection.list_id:
+            return stats
+        if await SyncRepository.from_session(session).active_run(connection_id) is not None:
+            return stats  # the full sync covers these changes
     started = utcnow()
     since = connection.onoffice_watermark
     if since is None:
@@ -62,12 +62,6 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
         raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
     await _set_watermark(resources, connection_id, started)
     return stats
-
-
-async def _full_sync_running(resources: Resources, connection_id: int) -> bool:
-    async with resources.sessionmaker() as session:
-        found = await SyncRepository.from_session(session).active_run(connection_id)
-    return found is not None
 
 
 async def _set_watermark(resources: Resources, connection_id: int, value: Any) -> None:

@@ -130,9 +130,10 @@ class _Push:
                 value if previous.email == email else "absent",
                 now,
             )
-            await self._record(
-                previous.id, onoffice_status=seen.status, onoffice_changed_at=seen.at
-            )
+            if (seen.status, seen.at) != (previous.onoffice_status, previous.onoffice_changed_at):
+                await self._record(
+                    previous.id, onoffice_status=seen.status, onoffice_changed_at=seen.at
+                )
         if previous is not None and previous.subscribed and (not wants or previous.email != email):
             if wants and await self._email_free(email, address.id):
                 # The email changed in onOffice: move the provider contact (keeps its history).

@@ -20,14 +20,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from app.connections.factory import (
-    onoffice_for_tenant,
-    provider_for_connection,
-    provider_label,
-)
+from app.connections.factory import onoffice_for_tenant, provider_for_connection, provider_label
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
-    EXPLICIT_NO,
     SUBSCRIBED,
     EventVerdict,
     Signal,
@@ -39,8 +34,9 @@ from app.contacts.rules import (
 )
 from app.contacts.values import normalise_email
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
-from app.i18n import has_key, t
 from app.resources import Resources
+from app.webhooks.activities import OPTIONAL_ACTIVITIES, activity_kind, activity_note
+from app.webhooks.plan import shown_after
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
@@ -58,43 +54,10 @@ from providers.base import (
 log = logging.getLogger(__name__)
 
 ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
-ACTIVITY_KIND = "Newsletter"
-
-# Preferred onOffice action types per event (the first one the customer has is used).
-ACTIVITY_TYPES: dict[ProviderEventType, tuple[str, ...]] = {
-    ProviderEventType.subscribe: ("bestellt",),
-    ProviderEventType.unsubscribe: ("nicht bestellt", "abbestellt"),
-    ProviderEventType.deleted: (),
-    ProviderEventType.cleaned: (),
-    ProviderEventType.delivered: ("versendet", "zugestellt"),
-    ProviderEventType.opened: ("geöffnet",),
-    ProviderEventType.clicked: ("geklickt",),
-    ProviderEventType.hard_bounce: (),
-}
-OPTIONAL_ACTIVITIES = {
-    ProviderEventType.delivered: "delivered",
-    ProviderEventType.opened: "opened",
-    ProviderEventType.clicked: "clicked",
-    ProviderEventType.hard_bounce: "hard_bounce",
-}
 
 
 class Waiting(Exception):
     """onOffice needs a user to open the connector (claim outdated): retry later, never fail."""
-
-
-def _note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
-    """The activity note, in the customer's UI language (catalogue keys `activity.*`)."""
-    label = provider_label(provider)
-    key = f"activity.{event.type.value}"
-    parts = [f"{label}: {t(lang, key) if has_key(key) else event.type.value}"]
-    if event.campaign:
-        parts.append(t(lang, "activity.campaign", campaign=event.campaign))
-    if event.url:
-        parts.append(event.url)
-    if event.reason:
-        parts.append(t(lang, "activity.reason", reason=event.reason))
-    return " – ".join(parts)
 
 
 class EventApplier:
@@ -105,7 +68,7 @@ class EventApplier:
         self.connection = connection
         self.language = tenant.language or "de"
         self.onoffice: OnOfficeClient = onoffice_for_tenant(resources, tenant)
-        self._kinds: dict[str, set[str]] | None = None
+        self.tenant_id = tenant.id
 
     async def apply(self, row: InboundEvent) -> tuple[str, str | None]:
         """Returns the final status and a note (the reason for `ignored`)."""
@@ -195,10 +158,7 @@ class EventApplier:
         address_id: int | None = None,
     ) -> None:
         """The ledger learns the provider's new state and what onOffice now shows."""
-        current = onoffice_signal(contact).status
-        status = written.name
-        if written == NewsletterStatus.not_specified and current in EXPLICIT_NO:
-            status = current  # "not specified" never overwrites No or Cancellation
+        status = shown_after(written, onoffice_signal(contact).status)
         at = provider.at
         async with self.resources.transaction() as session:
             await ContactRepository.from_session(session).record_provider(
@@ -253,7 +213,7 @@ class EventApplier:
                         address_ids=sorted(set(address_ids)),
                         kind=kind,
                         type=type_,
-                        note=_note(self.connection.provider, event, self.language),
+                        note=activity_note(self.connection.provider, event, self.language),
                         at=event.occurred_at,
                     )
                 ]
@@ -350,7 +310,7 @@ class EventApplier:
                     address_ids=list(address_ids),
                     kind=kind,
                     type=type_,
-                    note=_note(self.connection.provider, event, self.language),
+                    note=activity_note(self.connection.provider, event, self.language),
                     at=event.occurred_at,
                 )
             ]
@@ -395,10 +355,4 @@ class EventApplier:
         return [a.id for a in await self._find(email)]
 
     async def _activity_kind(self, event_type: ProviderEventType) -> tuple[str, str | None]:
-        if self._kinds is None:
-            kinds = await self.onoffice.get_action_kinds()
-            self._kinds = {k.key: set(k.types) for k in kinds}
-        kind = ACTIVITY_KIND if ACTIVITY_KIND in self._kinds else next(iter(self._kinds), "")
-        types = self._kinds.get(kind, set())
-        wanted = next((t for t in ACTIVITY_TYPES.get(event_type, ()) if t in types), None)
-        return kind, wanted
+        return await activity_kind(self.resources, self.tenant_id, self.onoffice, event_type)

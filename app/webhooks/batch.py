@@ -21,9 +21,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import (
-    EXPLICIT_NO,
     SUBSCRIBED,
     EventVerdict,
     Signal,
@@ -32,11 +33,10 @@ from app.contacts.rules import (
     may_overwrite,
 )
 from app.contacts.values import normalise_email
-from app.db.base import utcnow
 from app.db.models import Contact, InboundEvent, InboundEventStatus
-from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
-from app.webhooks.apply import OPTIONAL_ACTIVITIES, EventApplier, _note
-from app.webhooks.outcomes import finish_event, record_failure
+from app.webhooks.activities import OPTIONAL_ACTIVITIES, activity_note, forget_kinds
+from app.webhooks.apply import EventApplier
+from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
 from app.webhooks.plan import Plan, Record, Stop, emails_of, event_of
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import (
@@ -65,28 +65,38 @@ class BatchApplier:
 
     # -- lookups -----------------------------------------------------------------------------
 
-    async def look_up(self, emails: Sequence[str]) -> None:
-        """Contacts (one read) and onOffice addresses (one request) of these emails."""
+    async def read_ledger(self, session: AsyncSession, emails: Sequence[str]) -> list[int]:
+        """The contacts of these emails (into `contacts`) and the address ids the connection's
+        full syncs reported as their duplicates, in the caller's session."""
         wanted = sorted({e for e in emails if e})
-        async with self.resources.sessionmaker() as session:
-            self.contacts.update(
-                await ContactRepository.from_session(session).by_emails(self.connection.id, wanted)
-            )
-            known = await InboundEventRepository.from_session(session).duplicate_address_ids(
-                self.connection.id, wanted
-            )
-        known += [c.address_id for e in wanted if (c := self.contacts.get(e)) is not None]
+        self.contacts.update(
+            await ContactRepository.from_session(session).by_emails(self.connection.id, wanted)
+        )
+        known = await InboundEventRepository.from_session(session).duplicate_address_ids(
+            self.connection.id, wanted
+        )
+        return known + [c.address_id for e in wanted if (c := self.contacts.get(e)) is not None]
+
+    async def look_up(self, emails: Sequence[str], known: list[int] | None = None) -> None:
+        """Contacts (one read, unless the caller's `known` came from `read_ledger`) and
+        onOffice addresses (one request) of these emails."""
+        wanted = sorted({e for e in emails if e})
+        if known is None:
+            async with self.resources.sessionmaker() as session:
+                known = await self.read_ledger(session, wanted)
         found = await self.onoffice.find_addresses_by_emails(wanted, known_ids=known)
         for email in wanted:
             self.addresses[email] = found.get(email.casefold(), [])
 
-    async def _look_up_or_stop(self, rows: Sequence[InboundEvent], emails: Sequence[str]) -> None:
+    async def _look_up_or_stop(
+        self, rows: Sequence[InboundEvent], emails: Sequence[str], known: list[int] | None = None
+    ) -> None:
         """`look_up`; when onOffice cannot answer, the events stay pending (one more try
         counted) and the drain stops: retried after a backoff, or after a fresh login."""
         try:
-            await self.look_up(emails)
+            await self.look_up(emails, known)
         except OnOfficeError as exc:
-            await self._failed(rows, exc)
+            await record_failures(self.resources, rows, exc)
             if isinstance(exc, OnOfficeClaimError):
                 raise Stop(waiting_for_login=True) from exc
             raise Stop(attempts=max(r.attempts for r in rows)) from exc
@@ -102,9 +112,10 @@ class BatchApplier:
 
     # -- one batch ---------------------------------------------------------------------------
 
-    async def apply(self, rows: Sequence[InboundEvent]) -> set[str]:
-        """Apply `rows` (in arrival order) in waves; the emails whose events stay pending."""
-        await self._look_up_or_stop(rows, [e for row in rows for e in emails_of(row)])
+    async def apply(self, rows: Sequence[InboundEvent], known: list[int] | None = None) -> set[str]:
+        """Apply `rows` (in arrival order) in waves; the emails whose events stay pending.
+        `known`: what `read_ledger` returned for their emails, when the caller read it."""
+        await self._look_up_or_stop(rows, [e for row in rows for e in emails_of(row)], known)
         blocked: set[str] = set()
         remaining = list(rows)
         first = True
@@ -139,7 +150,7 @@ class BatchApplier:
             try:
                 plans.append(await self._plan(row))
             except ProviderError as exc:
-                await self._failed([row], exc)
+                await record_failures(self.resources, [row], exc)
                 failed.add(normalise_email(event_of(row).email))
         for plan in [p for p in plans if p.single]:
             if not await self._apply_single(plan.row):
@@ -262,7 +273,7 @@ class BatchApplier:
             address_ids=list(ids),
             kind=kind,
             type=type_,
-            note=_note(self.connection.provider, event, self.applier.language),
+            note=activity_note(self.connection.provider, event, self.applier.language),
             at=event.occurred_at,
         )
 
@@ -309,86 +320,20 @@ class BatchApplier:
                 if not good:
                     error = outcome if isinstance(outcome, OnOfficeError) else None
                     errors.setdefault(id(plan), error or OnOfficeError("not sent"))
+        if any(step_ok[id(p)].get("activity") is False for p in plans):
+            forget_kinds(self.resources, self.applier.tenant_id)  # a changed kind or type?
         done_steps = {id(p): {step for step, good in step_ok[id(p)].items() if good} for p in plans}
         succeeded = [p for p in plans if all(step_ok[id(p)].values())]
         failed = [p for p in plans if p not in succeeded]
-        await self._settle(succeeded, failed, done_steps, errors)
+        await settle(self.resources, self.connection.id, succeeded, failed, done_steps, errors)
+        for plan in succeeded:
+            if plan.record is not None:
+                self._remember(plan)
         if stop is not None and not isinstance(stop, OnOfficeClaimError) and failed:
             raise Stop(attempts=max(p.row.attempts for p in failed))
         if failed and any(isinstance(e, OnOfficeClaimError) for e in errors.values()):
             raise Stop(waiting_for_login=True)
         return {p.email for p in failed}
-
-    async def _settle(
-        self,
-        succeeded: Sequence[Plan],
-        failed: Sequence[Plan],
-        done_steps: dict[int, set[str]],
-        errors: dict[int, OnOfficeError],
-    ) -> None:
-        """One transaction: the ledger, the events' outcomes and partial steps."""
-        settings = self.resources.settings
-        now = utcnow()
-        async with self.resources.transaction() as session:
-            contacts = ContactRepository.from_session(session)
-            events = InboundEventRepository.from_session(session)
-            for plan in succeeded:
-                if plan.record is not None:
-                    await self._record(contacts, plan)
-                    self._remember(plan)
-            by_outcome: dict[tuple[str, str | None], list[int]] = defaultdict(list)
-            for plan in succeeded:
-                by_outcome[(plan.status, plan.note)].append(plan.row.id)
-            for (status, note), ids in by_outcome.items():
-                await events.update_events(
-                    ids, tried=True, status=status, applied_at=now, last_error=note
-                )
-            for plan in failed:
-                steps = list(dict.fromkeys([*plan.steps, *sorted(done_steps[id(plan)])]))
-                if steps != plan.steps:
-                    plan.row.payload = dict(plan.row.payload) | {"_steps": steps}
-                    await events.set_payload(plan.row.id, plan.row.payload)
-                error = errors.get(id(plan))
-                attempts = plan.row.attempts + 1
-                claim = isinstance(error, OnOfficeClaimError)
-                give_up = attempts >= settings.INBOUND_EVENT_MAX_ATTEMPTS and not claim
-                await events.update_events(
-                    [plan.row.id],
-                    attempts=attempts,
-                    last_error=str(error)[:2000] if error else "not applied",
-                    status=InboundEventStatus.failed if give_up else InboundEventStatus.pending,
-                )
-                plan.row.attempts = attempts
-                if give_up:
-                    WEBHOOK_EVENTS.labels(plan.row.source, "failed").inc()
-        for plan in succeeded:
-            WEBHOOK_EVENTS.labels(plan.row.source, plan.status).inc()
-            received = aware(plan.row.received_at) or now
-            WEBHOOK_LAG.labels(plan.row.source).observe(max(0.0, (now - received).total_seconds()))
-        if failed:
-            log.warning(
-                "webhook.apply_failed",
-                extra={
-                    "events": [p.row.id for p in failed],
-                    "error": str(next(iter(errors.values()), "")),
-                },
-            )
-
-    async def _record(self, contacts: ContactRepository, plan: Plan) -> None:
-        """As `EventApplier._record`: the provider's new state and what onOffice now shows."""
-        assert plan.record is not None
-        provider, written, contact, address_id = plan.record
-        current = None if contact is None else contact.onoffice_status
-        status = written.name
-        if written == NewsletterStatus.not_specified and current in EXPLICIT_NO:
-            status = current
-        await contacts.record_provider(
-            self.connection.id,
-            plan.email,
-            provider,
-            address_id=address_id,
-            onoffice=Signal(status, provider.at),
-        )
 
     def _remember(self, plan: Plan) -> None:
         """The written values, for the next wave's decisions."""
@@ -398,31 +343,6 @@ class BatchApplier:
                 a.model_copy(update={"newsletter": targets[a.id]}) if a.id in targets else a
                 for a in self.addresses.get(plan.email, [])
             ]
-
-    async def _failed(self, rows: Sequence[InboundEvent], exc: Exception) -> None:
-        """One more failed try for each of `rows` (one transaction); parked as failed after
-        INBOUND_EVENT_MAX_ATTEMPTS, except while waiting for a fresh onOffice login."""
-        max_attempts = self.resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
-        claim = isinstance(exc, OnOfficeClaimError)
-        give_up = [r.id for r in rows if r.attempts + 1 >= max_attempts and not claim]
-        keep = [r.id for r in rows if r.id not in set(give_up)]
-        note = str(exc)[:2000]
-        async with self.resources.transaction() as session:
-            events = InboundEventRepository.from_session(session)
-            await events.update_events(
-                keep, tried=True, last_error=note, status=InboundEventStatus.pending
-            )
-            await events.update_events(
-                give_up, tried=True, last_error=note, status=InboundEventStatus.failed
-            )
-        for row in rows:
-            row.attempts += 1
-        if give_up:
-            WEBHOOK_EVENTS.labels(rows[0].source, "failed").inc(len(give_up))
-        log.warning(
-            "webhook.apply_failed",
-            extra={"events": len(rows), "gave_up": len(give_up), "error": note},
-        )
 
     async def _apply_single(self, row: InboundEvent) -> bool:
         """One rare event through `EventApplier`; False when it stays pending."""

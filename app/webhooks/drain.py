@@ -26,10 +26,11 @@ from app.resources import Resources
 from app.webhooks import owner
 from app.webhooks.apply import EventApplier
 from app.webhooks.batch import BatchApplier
+from app.webhooks.jobs import drain_job, later_job
 from app.webhooks.outcomes import hold_burst, is_burst_candidate
 from app.webhooks.plan import Stop, emails_of
 from app.webhooks.repository import InboundEventRepository
-from app.worker.queue import PendingJob, compute_backoff
+from app.worker.queue import compute_backoff
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ class DrainState:
     skip: set[int] = field(default_factory=set)  # pending, to be tried again after a backoff
     retry_attempts: int = 0  # the highest attempt count among them
     wait_s: float | None = None  # single removals waiting out the burst window
-    last_id: int = 0  # the newest event id read
     applier: EventApplier | None = None
 
 
@@ -83,8 +83,8 @@ async def run_drain(
         await owner.release(resources, connection_id, token)
         await _schedule_retries(resources, connection_id, state)
         async with resources.sessionmaker() as session:
-            arrived = await InboundEventRepository.from_session(session).pending_after(
-                connection_id, state.last_id
+            arrived = await InboundEventRepository.from_session(session).pending_besides(
+                connection_id, state.skip
             )
         if not arrived:
             return
@@ -98,7 +98,7 @@ async def _hand_over(
     resources: Resources, connection_id: int, token: str, step: int, defer_s: float
 ) -> None:
     await owner.still_owner(resources, connection_id, token, defer_s=defer_s)
-    await resources.queue.enqueue(owner.drain_job(connection_id, token, step=step, defer_s=defer_s))
+    await resources.queue.enqueue(drain_job(connection_id, token, step=step, defer_s=defer_s))
 
 
 async def _schedule_retries(resources: Resources, connection_id: int, state: DrainState) -> None:
@@ -109,35 +109,62 @@ async def _schedule_retries(resources: Resources, connection_id: int, state: Dra
     if state.wait_s is not None:
         delays.append(state.wait_s)
     if delays:
-        await resources.queue.enqueue(
-            PendingJob(
-                owner.DRAIN_TASK,
-                {"connection_id": connection_id, "owner": None},
-                job_id=f"{owner.DRAIN_TASK}:{connection_id}:later:{int(time.time())}",
-                defer_by=min(delays),
-            )
-        )
+        await resources.queue.enqueue(later_job(connection_id, min(delays)))
 
 
 async def _drain_batch(resources: Resources, connection_id: int, state: DrainState) -> bool:
-    """One batch; True when more events are ready right away."""
+    """One batch; True when more events are ready right away. One read session for the
+    connection, its pending events and their ledger rows; one onOffice lookup; grouped writes;
+    one settling transaction."""
     settings = resources.settings
+    limit = BATCH_SIZE + len(state.skip)
     async with resources.sessionmaker() as session:
         connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
             connection_id
         )
         read = await InboundEventRepository.from_session(session).pending(
-            connection_id=connection_id, limit=BATCH_SIZE + len(state.skip)
+            connection_id=connection_id, limit=limit
         )
-    if connection is None or tenant is None or not read:
-        return False
-    state.last_id = max(state.last_id, max(r.id for r in read))
-    rows = [r for r in read if r.id not in state.skip][:BATCH_SIZE]
-    if not rows:
-        return False
-    if await hold_burst(resources, connection_id):
-        return True  # the burst's events are held; the rest goes on in the next batch
-    window = settings.ARCHIVE_BURST_WINDOW_S
+        if connection is None or tenant is None or not read:
+            return False
+        untaken = [r for r in read if r.id not in state.skip]
+        rows = untaken[:BATCH_SIZE]
+        if not rows:
+            return False
+        # Whether every pending event was read and taken into this batch.
+        everything_read = len(read) < limit and len(untaken) <= BATCH_SIZE
+        if state.applier is None or state.applier.connection.id != connection.id:
+            state.applier = EventApplier(resources, connection, tenant)
+        else:
+            state.applier.connection = connection
+        batch = BatchApplier(state.applier)
+        # Only removals can make a burst ("Archive All"); without one, the ledger rows of the
+        # batch are read in this session too.
+        burst = any(is_burst_candidate(r) for r in read)
+        known: list[int] | None = None
+        if not burst:
+            ready = _ready(rows, state, settings.ARCHIVE_BURST_WINDOW_S)
+            known = await batch.read_ledger(session, [e for r in ready for e in emails_of(r)])
+    if burst:
+        if await hold_burst(resources, connection_id):
+            return True  # the burst's events are held; the rest goes on in the next batch
+        ready = _ready(rows, state, settings.ARCHIVE_BURST_WINDOW_S)
+    if not ready:
+        return not everything_read
+    blocked = await batch.apply(ready, known)
+    for row in ready:
+        if emails_of(row) & blocked:
+            # Still pending: tried again after a backoff, after the events before it.
+            state.skip.add(row.id)
+            state.retry_attempts = max(state.retry_attempts, row.attempts)
+    # Everything pending was in this batch: events that arrived meanwhile are found by the
+    # look after the release (`pending_besides`), without another read here.
+    return not everything_read
+
+
+def _ready(rows: list[InboundEvent], state: DrainState, window: float) -> list[InboundEvent]:
+    """The rows to apply now, in order; a single young archive/delete (and the later events of
+    its email) waits in `state.skip`."""
     young_after = utcnow() - timedelta(seconds=window)
     waiting: set[str] = set()
     ready: list[InboundEvent] = []
@@ -156,19 +183,7 @@ async def _drain_batch(resources: Resources, connection_id: int, state: DrainSta
             state.wait_s = wait if state.wait_s is None else min(state.wait_s, wait)
             continue
         ready.append(row)
-    if not ready:
-        return len(read) > len(rows)
-    if state.applier is None or state.applier.connection.id != connection.id:
-        state.applier = EventApplier(resources, connection, tenant)
-    else:
-        state.applier.connection = connection
-    blocked = await BatchApplier(state.applier).apply(ready)
-    for row in ready:
-        if emails_of(row) & blocked:
-            # Still pending: tried again after a backoff, after the events before it.
-            state.skip.add(row.id)
-            state.retry_attempts = max(state.retry_attempts, row.attempts)
-    return True
+    return ready
 
 
 async def sweep(resources: Resources) -> int:

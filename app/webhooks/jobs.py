@@ -1,10 +1,18 @@
-"""Task names and job ids of the webhook domain."""
+"""The webhook domain's jobs: task names, deterministic job ids and typed enqueue functions
+(callers never spell a task name).
+
+Every drain job is `webhooks.apply`: a kick (`owner=None`, claims the connection's drain flag
+first, a no-op while another drain owns it) or a hand-over to the owner's next step.
+"""
 
 from __future__ import annotations
 
-from app.worker.queue import enqueue_job
+import time
+
+from app.worker.queue import PendingJob, enqueue_job
 
 APPLY_TASK = "webhooks.apply"
+SWEEP_TASK = "webhooks.sweep"
 
 
 def apply_job_id(connection_id: int, event_id: int | None = None) -> str:
@@ -13,7 +21,36 @@ def apply_job_id(connection_id: int, event_id: int | None = None) -> str:
 
 
 def enqueue_apply(connection_id: int, event_id: int | None = None) -> None:
-    """Apply the connection's pending events (buffered: sent after the commit)."""
+    """Kick the connection's drain for a stored event (buffered: sent after the commit)."""
     enqueue_job(
         APPLY_TASK, _job_id=apply_job_id(connection_id, event_id), connection_id=connection_id
+    )
+
+
+def enqueue_release(connection_id: int) -> None:
+    """Kick the drain for a held burst a user released (buffered: sent after the commit)."""
+    enqueue_job(
+        APPLY_TASK,
+        _job_id=f"{apply_job_id(connection_id)}:release:{time.time_ns()}",
+        connection_id=connection_id,
+    )
+
+
+def drain_job(connection_id: int, token: str, *, step: int = 0, defer_s: float = 0.0) -> PendingJob:
+    """The job that drains as owner `token` (a hand-over keeps the token, a new step)."""
+    return PendingJob(
+        APPLY_TASK,
+        {"connection_id": connection_id, "owner": token, "step": step},
+        job_id=f"{APPLY_TASK}:{connection_id}:{token}:{step}",
+        defer_by=defer_s or None,
+    )
+
+
+def later_job(connection_id: int, defer_s: float) -> PendingJob:
+    """A kick after `defer_s`: for events left pending on purpose (a backoff, a burst window)."""
+    return PendingJob(
+        APPLY_TASK,
+        {"connection_id": connection_id, "owner": None},
+        job_id=f"{APPLY_TASK}:{connection_id}:later:{int(time.time())}",
+        defer_by=defer_s,
     )

@@ -1,22 +1,28 @@
 """What becomes of a stored event: finished (with its metrics), a failed try counted (parked as
-failed after INBOUND_EVENT_MAX_ATTEMPTS), or held as part of a removal burst (Mailchimp's
-"Archive All") for a person to apply or dismiss."""
+failed after INBOUND_EVENT_MAX_ATTEMPTS), a batch's written plans settled, or held as part of a
+removal burst (Mailchimp's "Archive All") for a person to apply or dismiss (`decide_held`)."""
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 
-from app.connections.factory import (
-    BURST_SOURCES,
-)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.connections.factory import BURST_SOURCES
+from app.connections.service import connection as connection_service
+from app.contacts.repository import ContactRepository
+from app.contacts.rules import Signal
 from app.db.base import aware, utcnow
 from app.db.models import InboundEvent, InboundEventStatus
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.resources import Resources
+from app.tenants.auth import TenantContext
+from app.webhooks.jobs import enqueue_release
+from app.webhooks.plan import Plan, shown_after
 from app.webhooks.repository import InboundEventRepository
-from onoffice_client.models import (
-    OnOfficeClaimError,
-)
+from onoffice_client.models import OnOfficeClaimError, OnOfficeError
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +101,117 @@ async def record_failure(
     if give_up:
         WEBHOOK_EVENTS.labels(row.source, "failed").inc()
     return give_up
+
+
+async def record_failures(
+    resources: Resources, rows: Sequence[InboundEvent], exc: Exception
+) -> None:
+    """One more failed try for each of `rows` (one transaction); parked as failed after
+    INBOUND_EVENT_MAX_ATTEMPTS, except while waiting for a fresh onOffice login."""
+    max_attempts = resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
+    claim = isinstance(exc, OnOfficeClaimError)
+    give_up = [r.id for r in rows if r.attempts + 1 >= max_attempts and not claim]
+    keep = [r.id for r in rows if r.id not in set(give_up)]
+    note = str(exc)[:2000]
+    async with resources.transaction() as session:
+        events = InboundEventRepository.from_session(session)
+        await events.update_events(
+            keep, tried=True, last_error=note, status=InboundEventStatus.pending
+        )
+        await events.update_events(
+            give_up, tried=True, last_error=note, status=InboundEventStatus.failed
+        )
+    for row in rows:
+        row.attempts += 1
+    if give_up:
+        WEBHOOK_EVENTS.labels(rows[0].source, "failed").inc(len(give_up))
+    log.warning(
+        "webhook.apply_failed",
+        extra={"events": len(rows), "gave_up": len(give_up), "error": note},
+    )
+
+
+async def settle(
+    resources: Resources,
+    connection_id: int,
+    succeeded: Sequence[Plan],
+    failed: Sequence[Plan],
+    done_steps: dict[int, set[str]],
+    errors: dict[int, OnOfficeError],
+) -> None:
+    """One transaction for a batch's written plans: the ledger learns what succeeded, every
+    event gets its outcome, a failed one keeps its finished steps and counts one more try."""
+    settings = resources.settings
+    now = utcnow()
+    async with resources.transaction() as session:
+        contacts = ContactRepository.from_session(session)
+        events = InboundEventRepository.from_session(session)
+        for plan in succeeded:
+            if plan.record is not None:
+                provider, written, contact, address_id = plan.record
+                current = None if contact is None else contact.onoffice_status
+                await contacts.record_provider(
+                    connection_id,
+                    plan.email,
+                    provider,
+                    address_id=address_id,
+                    onoffice=Signal(shown_after(written, current), provider.at),
+                )
+        by_outcome: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        for plan in succeeded:
+            by_outcome[(plan.status, plan.note)].append(plan.row.id)
+        for (status, note), ids in by_outcome.items():
+            await events.update_events(
+                ids, tried=True, status=status, applied_at=now, last_error=note
+            )
+        for plan in failed:
+            steps = list(dict.fromkeys([*plan.steps, *sorted(done_steps[id(plan)])]))
+            if steps != plan.steps:
+                plan.row.payload = dict(plan.row.payload) | {"_steps": steps}
+                await events.set_payload(plan.row.id, plan.row.payload)
+            error = errors.get(id(plan))
+            attempts = plan.row.attempts + 1
+            claim = isinstance(error, OnOfficeClaimError)
+            give_up = attempts >= settings.INBOUND_EVENT_MAX_ATTEMPTS and not claim
+            await events.update_events(
+                [plan.row.id],
+                attempts=attempts,
+                last_error=str(error)[:2000] if error else "not applied",
+                status=InboundEventStatus.failed if give_up else InboundEventStatus.pending,
+            )
+            plan.row.attempts = attempts
+            if give_up:
+                WEBHOOK_EVENTS.labels(plan.row.source, "failed").inc()
+    for plan in succeeded:
+        WEBHOOK_EVENTS.labels(plan.row.source, plan.status).inc()
+        received = aware(plan.row.received_at) or now
+        WEBHOOK_LAG.labels(plan.row.source).observe(max(0.0, (now - received).total_seconds()))
+    if failed:
+        log.warning(
+            "webhook.apply_failed",
+            extra={
+                "events": [p.row.id for p in failed],
+                "error": str(next(iter(errors.values()), "")),
+            },
+        )
+
+
+async def decide_held(session: AsyncSession, tenant: TenantContext, *, apply: bool) -> int:
+    """A user's decision on the held burst: apply (each removal is confirmed at the provider
+    before onOffice changes) or dismiss (onOffice keeps its values). How many it covered."""
+    connection = await connection_service.get(session, tenant)
+    repo = InboundEventRepository.from_session(session)
+    held = await repo.pending_removals(connection.id, InboundEventStatus.held)
+    if apply:
+        for event in held:
+            await repo.release(event)
+        if held:
+            enqueue_release(connection.id)
+    else:
+        await repo.set_status(
+            [e.id for e in held],
+            InboundEventStatus.ignored,
+            last_error="dismissed by a user (held burst of archives/deletes)",
+            applied_at=utcnow(),
+        )
+    return len(held)

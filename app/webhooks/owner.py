@@ -16,11 +16,12 @@ import secrets
 from typing import Any
 
 from app.resources import Resources
-from app.worker.queue import PendingJob
+from app.webhooks.jobs import APPLY_TASK as DRAIN_TASK
+from app.webhooks.jobs import drain_job
 
 log = logging.getLogger(__name__)
 
-DRAIN_TASK = "webhooks.apply"
+__all__ = ["DRAIN_TASK", "claim", "drain_job", "kick", "release", "still_owner"]
 
 # Compare-and-set scripts: only the owner extends or releases the flag.
 _EXTEND = """
@@ -87,16 +88,6 @@ async def release(resources: Resources, connection_id: int, token: str) -> None:
             del flags[connection_id]
         return
     await _redis(resources).eval(_RELEASE, 1, _key(connection_id), token)
-
-
-def drain_job(connection_id: int, token: str, *, step: int = 0, defer_s: float = 0.0) -> PendingJob:
-    """The job that drains as owner `token` (a hand-over keeps the token, a new step)."""
-    return PendingJob(
-        DRAIN_TASK,
-        {"connection_id": connection_id, "owner": token, "step": step},
-        job_id=f"{DRAIN_TASK}:{connection_id}:{token}:{step}",
-        defer_by=defer_s or None,
-    )
 
 
 async def kick(resources: Resources, connection_id: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.contacts.rules import Signal
+from app.contacts.rules import EXPLICIT_NO, Signal
 from app.contacts.values import normalise_email
 from app.db.models import Contact, InboundEvent, InboundEventStatus
 from onoffice_client.models import ActivityCreate, NewsletterStatus
@@ -55,3 +55,11 @@ def emails_of(row: InboundEvent) -> set[str]:
     if payload.get("new_email"):
         emails.add(normalise_email(str(payload["new_email"])))
     return emails
+
+
+def shown_after(written: NewsletterStatus, current: str | None) -> str:
+    """The onOffice status the ledger records once `written` is in onOffice: "not specified"
+    never overwrites No or Cancellation (`current`)."""
+    if written == NewsletterStatus.not_specified and current in EXPLICIT_NO:
+        return current
+    return written.name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -183,18 +183,17 @@ class InboundEventRepository(SessionRepository):
         )
         return {str(k): int(n) for k, n in (await self.session.execute(stmt)).all()}
 
-    async def pending_after(self, connection_id: int, after_id: int) -> bool:
-        """Whether a pending event of the connection arrived after `after_id`."""
-        stmt = (
-            select(InboundEvent.id)
-            .where(
-                InboundEvent.connection_id == connection_id,
-                InboundEvent.status == InboundEventStatus.pending,
-                InboundEvent.id > after_id,
-            )
-            .limit(1)
+    async def pending_besides(self, connection_id: int, event_ids: Iterable[int]) -> bool:
+        """Whether the connection has a pending event other than `event_ids` (whatever its
+        id: ids are taken before commit, so a later commit may carry a smaller id)."""
+        stmt = select(InboundEvent.id).where(
+            InboundEvent.connection_id == connection_id,
+            InboundEvent.status == InboundEventStatus.pending,
         )
-        return (await self.session.scalar(stmt)) is not None
+        ids = list(event_ids)
+        if ids:
+            stmt = stmt.where(InboundEvent.id.not_in(ids))
+        return (await self.session.scalar(stmt.limit(1))) is not None
 
     async def duplicate_address_ids(self, connection_id: int, emails: Sequence[str]) -> list[int]:
         """onOffice address ids the connection's full syncs reported as duplicates of one of

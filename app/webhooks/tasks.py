@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.webhooks import drain
+from app.webhooks import drain, jobs
 from app.worker.queue import task
 
 
-@task("webhooks.apply", keep_result_s=0)
+@task(jobs.APPLY_TASK, keep_result_s=0)
 async def webhooks_apply(
     ctx: dict[str, Any], *, connection_id: int, owner: str | None = None, step: int = 0
 ) -> None:
@@ -17,6 +17,6 @@ async def webhooks_apply(
     await drain.run_drain(ctx["resources"], connection_id, owner, step=step)
 
 
-@task("webhooks.sweep", keep_result_s=0)
+@task(jobs.SWEEP_TASK, keep_result_s=0)
 async def webhooks_sweep(ctx: dict[str, Any]) -> None:
     await drain.sweep(ctx["resources"])

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import importlib
 
+from app.incremental.jobs import SCHEDULE_TASK
+from app.webhooks.jobs import SWEEP_TASK
+
 TASK_MODULES: tuple[str, ...] = (
     "app.syncs.tasks",
     "app.webhooks.tasks",
     "app.incremental.tasks",
 )
+
+
+# The periodic sweeps that resume stalled work (lost enqueues, crashed workers): arq cron jobs
+# in a worker, the embedded sweeper otherwise.
+SWEEP_TASKS: tuple[str, ...] = ("sync.resume", SWEEP_TASK, SCHEDULE_TASK)
 
 
 def load_tasks() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -14,14 +15,11 @@ from arq.worker import Function, func
 from app.config import get_settings
 from app.logging import configure_logging
 from app.resources import Resources, create_resources, redis_settings
-from app.worker.queue import INTERACTIVE, QUEUE_NAMES, TASKS
-from app.worker.registry import load_tasks
+from app.worker.queue import BULK, INTERACTIVE, QUEUE_NAMES, TASKS
+from app.worker.registry import SWEEP_TASKS, load_tasks
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
-
-# Periodic sweeps: resume stalled work (lost enqueues, crashed workers).
-CRON_TASKS = ("sync.resume", "webhooks.sweep", "incremental.schedule")
 
 
 def worker_functions() -> list[Function]:
@@ -48,7 +46,7 @@ def cron_jobs() -> list[CronJob]:
             run_at_startup=True,
             unique=True,
         )
-        for name in CRON_TASKS
+        for name in SWEEP_TASKS
         if name in TASKS
     ]
 
@@ -94,6 +92,7 @@ def worker_options() -> dict[str, Any]:
         "max_jobs": settings.WORKER_CONCURRENCY,
         "job_timeout": settings.WORKER_JOB_TIMEOUT_S,
         "max_tries": settings.WORKER_MAX_TRIES,
+        "poll_delay": settings.WORKER_POLL_DELAY_S,
     }
 
 
@@ -106,6 +105,14 @@ def parse_queues(value: str) -> list[str]:
     return queues
 
 
+def lower_priority(nice: int) -> None:
+    """Raise this process's nice value to `nice` (a bulk-only worker yields the CPU to the
+    interactive workers and the API on the same machine)."""
+    current = os.nice(0)
+    if nice > current:
+        os.nice(nice - current)
+
+
 def run_workers(queues: list[str]) -> None:
     """Serve the given queues in this process: one arq worker per queue, each with its own
     WORKER_CONCURRENCY slots, so bulk jobs never take the slots of interactive ones. The
@@ -113,6 +120,8 @@ def run_workers(queues: list[str]) -> None:
     from arq.worker import create_worker, run_worker
 
     options = worker_options()
+    if queues == [BULK]:
+        lower_priority(get_settings().WORKER_BULK_NICE)
     if len(queues) == 1:
         crons = WorkerSettings.cron_jobs if queues[0] == INTERACTIVE else []
         run_worker(

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 
 from app.resources import Resources
 from app.worker.queue import InProcessQueue, enqueue_job
+from app.worker.registry import SWEEP_TASKS
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 60.0
-SWEEP_TASKS = ("sync.resume", "webhooks.sweep", "incremental.schedule")
 
 
 async def _sweep_forever(resources: Resources) -> None:

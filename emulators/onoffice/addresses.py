@@ -45,12 +45,9 @@ def read_address(
     except (TypeError, ValueError):
         raise ActionError(257, "listlimit and listoffset must be integers") from None
     try:
-        ids = state.query(params.get("filter"), sortby, descending)
+        ids = state.query(params.get("filter"), sortby, descending, customer.address_range)
     except FilterError as exc:
         raise ActionError(exc.errorcode, exc.message) from None
-    if customer.address_range is not None:
-        low, high = customer.address_range
-        ids = [i for i in ids if low <= i <= high]
     recordids = params.get("recordids")
     if action.get("resourceid") not in ("", None):
         recordids = [action["resourceid"]]

@@ -144,14 +144,30 @@ class OnOfficeState:
         self._version += 1
         self._query_cache.clear()
 
-    def query(self, filter_spec: Any, sortby: str | None, descending: bool) -> list[int]:
-        """Matching ids in order; cached until the next write so paging is O(page)."""
-        key = (json.dumps(filter_spec, sort_keys=True, default=str), sortby, descending)
+    def query(
+        self,
+        filter_spec: Any,
+        sortby: str | None,
+        descending: bool,
+        id_range: tuple[int, int] | None = None,
+    ) -> list[int]:
+        """Matching ids (within `id_range`, a customer's own addresses) in order; cached until
+        the next write so paging is O(page). A small range is looked up id by id, so one
+        tenant's read costs its own addresses, not the whole emulator's (many-tenant runs)."""
+        key = (json.dumps(filter_spec, sort_keys=True, default=str), sortby, descending, id_range)
         cached = self._query_cache.get(key)
         if cached is not None:
             return cached
         predicates = compile_filter(filter_spec)
-        matches = [a for a in self.addresses.values() if all(p(a) for p in predicates)]
+        candidates: Any = self.addresses.values()
+        if id_range is not None:
+            low, high = id_range
+            if high - low < len(self.addresses):
+                found = (self.addresses.get(i) for i in range(low, high + 1))
+                candidates = [a for a in found if a is not None]
+            else:
+                candidates = [a for a in candidates if low <= a.id <= high]
+        matches = [a for a in candidates if all(p(a) for p in predicates)]
         matches.sort(key=sort_key(sortby or "id"), reverse=descending)
         ids = [a.id for a in matches]
         if len(self._query_cache) >= 16:

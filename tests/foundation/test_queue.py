@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -153,3 +155,26 @@ class TestSeparateQueues:
         assert parse_queues(" bulk, interactive ,bulk") == ["bulk", "interactive"]
         with pytest.raises(ValueError):
             parse_queues("interactive,fast")
+
+
+class TestWorkerOptions:
+    def test_workers_poll_redis_at_the_configured_delay(
+        self, arq_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from app.config import get_settings
+        from app.worker.settings import worker_options
+
+        monkeypatch.setenv("WORKER_POLL_DELAY_S", "0.02")
+        get_settings.cache_clear()
+        assert worker_options()["poll_delay"] == 0.02
+
+    def test_a_bulk_only_worker_lowers_its_cpu_priority(self) -> None:
+        # In a child process: the test process keeps its priority.
+        code = (
+            "import os; from app.worker.settings import lower_priority; "
+            "start = os.nice(0); lower_priority(start + 3); lower_priority(start + 1); "
+            "print(os.nice(0) - start)"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "3"  # raised once, never lowered again

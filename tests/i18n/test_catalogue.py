@@ -12,7 +12,7 @@ from app.i18n import LANGUAGES, encode, has_key, placeholders, render_stored, t
 from app.i18n import reasons as reason_codes
 from app.i18n.catalogue import CATALOGUE
 from app.i18n.reasons import render_reason
-from app.webhooks.apply import _note
+from app.webhooks.activities import activity_note as _note
 from providers.base import ProviderEvent, ProviderEventType
 
 APP = Path(__file__).resolve().parents[2] / "app"

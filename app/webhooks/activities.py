@@ -1,0 +1,82 @@
+"""The onOffice activity a provider event writes: its note (in the customer's language) and its
+kind and type, chosen from the action kinds the customer has in onOffice.
+
+The action kinds are read once per tenant and kept in the process for KINDS_TTL_S (they change
+rarely: a customer adding a type in onOffice's settings), so a small drain costs no extra
+request; `forget_kinds` drops them after onOffice refused an activity, so the retry reads them
+again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from app.connections.factory import provider_label
+from app.i18n import has_key, t
+from app.resources import Resources
+from onoffice_client.client import OnOfficeClient
+from providers.base import ProviderEvent, ProviderEventType
+
+ACTIVITY_KIND = "Newsletter"
+KINDS_TTL_S = 600.0
+
+# Preferred onOffice action types per event (the first one the customer has is used).
+ACTIVITY_TYPES: dict[ProviderEventType, tuple[str, ...]] = {
+    ProviderEventType.subscribe: ("bestellt",),
+    ProviderEventType.unsubscribe: ("nicht bestellt", "abbestellt"),
+    ProviderEventType.deleted: (),
+    ProviderEventType.cleaned: (),
+    ProviderEventType.delivered: ("versendet", "zugestellt"),
+    ProviderEventType.opened: ("geöffnet",),
+    ProviderEventType.clicked: ("geklickt",),
+    ProviderEventType.hard_bounce: (),
+}
+OPTIONAL_ACTIVITIES = {
+    ProviderEventType.delivered: "delivered",
+    ProviderEventType.opened: "opened",
+    ProviderEventType.clicked: "clicked",
+    ProviderEventType.hard_bounce: "hard_bounce",
+}
+
+Kinds = dict[str, set[str]]
+
+
+def activity_note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
+    """The activity note, in the customer's UI language (catalogue keys `activity.*`)."""
+    label = provider_label(provider)
+    key = f"activity.{event.type.value}"
+    parts = [f"{label}: {t(lang, key) if has_key(key) else event.type.value}"]
+    if event.campaign:
+        parts.append(t(lang, "activity.campaign", campaign=event.campaign))
+    if event.url:
+        parts.append(event.url)
+    if event.reason:
+        parts.append(t(lang, "activity.reason", reason=event.reason))
+    return " – ".join(parts)
+
+
+def _cache(resources: Resources) -> dict[int, tuple[float, Kinds]]:
+    found: dict[int, tuple[float, Kinds]] = resources.extra.setdefault("action_kinds", {})
+    return found
+
+
+async def activity_kind(
+    resources: Resources, tenant_id: int, onoffice: OnOfficeClient, event_type: ProviderEventType
+) -> tuple[str, str | None]:
+    """The action kind and type for an event of `event_type` (kinds read at most once per
+    KINDS_TTL_S per tenant)."""
+    cache = _cache(resources)
+    found = cache.get(tenant_id)
+    if found is None or time.monotonic() - found[0] > KINDS_TTL_S:
+        kinds = {k.key: set(k.types) for k in await onoffice.get_action_kinds()}
+        cache[tenant_id] = found = (time.monotonic(), kinds)
+    kinds = found[1]
+    kind = ACTIVITY_KIND if ACTIVITY_KIND in kinds else next(iter(kinds), "")
+    types = kinds.get(kind, set())
+    wanted = next((t for t in ACTIVITY_TYPES.get(event_type, ()) if t in types), None)
+    return kind, wanted
+
+
+def forget_kinds(resources: Resources, tenant_id: int) -> None:
+    """onOffice refused an activity: read the tenant's action kinds again next time."""
+    _cache(resources).pop(tenant_id, None)
