@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,11 +11,31 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.connections.factory import BURST_SOURCES
-from app.db.models import InboundEvent, InboundEventStatus, Problem, ProblemKind, SyncRun
+from app.db.models import (
+    Connection,
+    InboundEvent,
+    InboundEventStatus,
+    Problem,
+    ProblemKind,
+    SyncRun,
+)
 from app.db.repository import dialect_insert
 
 # Rows per INSERT: far below SQLite's bound-parameter limit, few round trips for a batch of 500.
 INSERT_CHUNK = 100
+# The dedupe key column's length.
+DEDUPE_KEY_MAX = 255
+
+
+@dataclass(frozen=True)
+class IngestRow:
+    """One received event as ingest stores it; `dedupe_key` at most DEDUPE_KEY_MAX long."""
+
+    source: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    connection_id: int
+    received_at: datetime
 
 
 class InboundEventRepository:
@@ -62,23 +83,56 @@ class InboundEventRepository:
         )
 
     @staticmethod
-    async def ingest(
-        conn: AsyncConnection,
-        *,
-        source: str,
-        events: Sequence[tuple[str, dict[str, Any]]],
-        received_at: datetime,
-        connection_id: int | None,
-    ) -> list[int]:
-        """Ingest's one INSERT (deduplicated), on a plain connection: no ORM session, whose
-        bookkeeping cost more CPU than the statement itself. Ids of the new events in order."""
-        return await _insert_events(
-            conn,
-            source=source,
-            events=events,
-            received_at=received_at,
-            connection_id=connection_id,
+    async def ingest(conn: AsyncConnection, rows: Sequence[IngestRow]) -> set[tuple[str, str]]:
+        """Ingest's INSERT of a whole group of deliveries (deduplicated on (source,
+        dedupe_key)), on a plain connection: no ORM session, whose bookkeeping cost more CPU
+        than the statement. One statement compiled once and sent as multi-row INSERTs
+        (SQLAlchemy's insertmanyvalues); the (source, dedupe_key) pairs that were new."""
+        if not rows:
+            return set()
+        stmt = (
+            dialect_insert(conn)(InboundEvent)
+            .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+            .returning(InboundEvent.source, InboundEvent.dedupe_key)
         )
+        params = [
+            {
+                "source": row.source,
+                "dedupe_key": row.dedupe_key,
+                "payload": row.payload,
+                "connection_id": row.connection_id,
+                "status": InboundEventStatus.pending,
+                "attempts": 0,
+                "received_at": row.received_at,
+            }
+            for row in rows
+        ]
+        result = await conn.execute(stmt, params)
+        return {(str(source), str(key)) for source, key in result.all()}
+
+    @staticmethod
+    async def connection_fingerprints(
+        conn: AsyncConnection, connection_ids: Collection[int]
+    ) -> dict[int, tuple[str, str, str | None, str | None]]:
+        """What ingest checked each connection by (provider, webhook token hash, bearer secret
+        hash, list id), read in ingest's transaction: a delivery checked against a cached copy
+        is stored only if these are unchanged. The rows are locked against deletion (FOR KEY
+        SHARE) until the commit; saving a connection does not wait for it."""
+        stmt = (
+            select(
+                Connection.id,
+                Connection.provider,
+                Connection.webhook_token,
+                Connection.webhook_secret_hash,
+                Connection.list_id,
+            )
+            .where(Connection.id.in_(sorted(connection_ids)))
+            .with_for_update(read=True, key_share=True)
+        )
+        return {
+            int(cid): (str(provider), str(token), secret, list_id)
+            for cid, provider, token, secret, list_id in (await conn.execute(stmt)).all()
+        }
 
     # Removal bursts ("Archive All") ---------------------------------------------------------
 
@@ -237,7 +291,7 @@ async def _insert_events(
         rows = [
             {
                 "source": source,
-                "dedupe_key": key[:255],
+                "dedupe_key": key[:DEDUPE_KEY_MAX],
                 "payload": payload,
                 "connection_id": connection_id,
                 "status": InboundEventStatus.pending,
