@@ -32,6 +32,7 @@ from app.ui.landing import DemoCustomer
 from app.ui.landing import router as landing_router
 from app.webhooks.held import router as held_router
 from app.webhooks.router import router as webhooks_router
+from app.webhooks.service import close_writer
 from app.worker.registry import load_tasks
 from app.worker.sweeper import embedded_sweeper
 
@@ -95,6 +96,7 @@ def create_app(
             try:
                 yield
             finally:
+                await close_writer(resources)
                 await resources.aclose()
 
     app = FastAPI(

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import statistics
 import sys
 import time
 from typing import Any
@@ -134,15 +135,24 @@ async def run(args: argparse.Namespace) -> None:
             for n in range(20):  # warm-up: pool connections, caches
                 await deliver(app, form(10_000_000 + n))
             profiler = cProfile.Profile() if args.profile else None
-            queue = list(range(args.events))
+            queue = list(reversed(range(args.events)))
+            bodies = {n: form(n) for n in queue}
             statuses: dict[int, int] = {}
+            latencies: list[float] = []
+            began = time.perf_counter()
 
             async def sender() -> None:
                 while queue:
-                    code = await deliver(app, form(queue.pop()))
+                    n = queue.pop()
+                    if args.rate:
+                        await asyncio.sleep(max(0.0, began + n / args.rate - time.perf_counter()))
+                    start = time.perf_counter()
+                    code = await deliver(app, bodies[n])
+                    latencies.append((time.perf_counter() - start) * 1000)
                     statuses[code] = statuses.get(code, 0) + 1
 
             cpu, wall = time.process_time(), time.perf_counter()
+            began = wall
             if profiler:
                 profiler.enable()
             await asyncio.gather(*(sender() for _ in range(args.concurrency)))
@@ -158,7 +168,10 @@ async def run(args: argparse.Namespace) -> None:
         f"{args.events} deliveries, {args.concurrency} at a time: statuses {statuses}; "
         f"CPU {cpu * 1000 / args.events:.2f} ms per delivery (process time), "
         f"wall {wall:.2f} s = {args.events / wall:.0f} deliveries/s in-process"
+        + (f" (paced at {args.rate:g}/s)" if args.rate else "")
     )
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    print(f"latency in-process p50 {cuts[49]:.1f} ms, p99 {cuts[98]:.1f} ms")
     if profiler:
         stats = pstats.Stats(profiler, stream=sys.stdout)
         stats.sort_stats(args.sort).print_stats(args.top)
@@ -168,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.ingest_cpu", description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--rate", type=float, default=0.0, help="pace at this many per second")
     p.add_argument("--profile", action="store_true", help="print a cProfile summary")
     p.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     p.add_argument("--top", type=int, default=40)

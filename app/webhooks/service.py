@@ -17,7 +17,7 @@ from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
 from app.webhooks import owner
 from app.webhooks.repository import DEDUPE_KEY_MAX, IngestRow
-from app.webhooks.writer import IngestWriter, StaleConnection, fingerprint
+from app.webhooks.writer import IngestWriter, StaleConnection, check_of
 from providers.base import ProviderEvent, ProviderEventType
 from providers.brevo.webhooks import parse_webhook as parse_brevo
 from providers.mailchimp.webhooks import parse_webhook as parse_mailchimp
@@ -48,6 +48,13 @@ def writer(resources: Resources) -> IngestWriter:
         )
     assert isinstance(found, IngestWriter)
     return found
+
+
+async def close_writer(resources: Resources) -> None:
+    """Let the writer finish its writes and kicks (before the resources close)."""
+    found = resources.extra.get("webhook_writer")
+    if isinstance(found, IngestWriter):
+        await found.aclose()
 
 
 class WebhookService:
@@ -148,9 +155,7 @@ class WebhookService:
             for event in events
         ]
         try:
-            stored = await writer(resources).store(
-                connection.id, fingerprint(connection), rows, kick=kick
-            )
+            stored = await writer(resources).store(check_of(connection), rows, kick=kick)
         except StaleConnection:
             _cache(resources).pop(connection.webhook_token, None)
             raise

@@ -6,16 +6,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.cli import migrate
+from app.config import Settings
+from app.db.engine import create_engine
 from app.db.models import Connection
 from app.resources import Resources, create_resources
 from app.webhooks.service import webhook as webhook_service
 from providers.base import ProviderEvent
-from tests.security.conftest import BREVO_KEYS, World, bearer, count_events, fetch_all
+from tests.security.conftest import (
+    BREVO_KEYS,
+    World,
+    bearer,
+    count_events,
+    fetch_all,
+    open_world,
+)
 from tests.security.test_webhook_intake import brevo_event, post_brevo
 
 POISON = "poison@example.de"
@@ -60,7 +71,6 @@ class TestGroupCommit:
         connection = await webhook_service.cached_connection(
             resources, "brevo", path.rsplit("/", 1)[1]
         )
-        emails = ["a@example.de", "b@example.de", POISON, "c@example.de", "b@example.de"]
 
         async def deliver(email: str) -> int | BaseException:
             try:
@@ -70,12 +80,15 @@ class TestGroupCommit:
             except Exception as exc:
                 return exc
 
-        # The first delivery is committed alone; the others queue behind it as one group,
-        # which holds the refused row: none of them is stored, each gets the error.
+        assert await deliver("a@example.de") == 1  # a group of its own, committed
+        # Concurrent deliveries form one group, which holds the refused row: none of them is
+        # stored, each gets the error (the API answers it with a retry).
+        emails = ["b@example.de", POISON, "c@example.de", "b@example.de"]
         results = await asyncio.gather(*(deliver(e) for e in emails))
-        assert results[0] == 1
-        assert all(isinstance(r, Exception) for r in results[1:]), results
+        assert all(isinstance(r, Exception) for r in results), results
         assert await stored_emails(engine) == ["a@example.de"]
+        assert await deliver("d@example.de") == 1  # the writer goes on after a failed group
+        assert await stored_emails(engine) == ["a@example.de", "d@example.de"]
 
     async def test_deliveries_of_one_group_count_a_shared_event_once(
         self, world: World, engine: AsyncEngine, resources: Resources
@@ -91,7 +104,7 @@ class TestGroupCommit:
                 for e in emails
             )
         )
-        # a@ was committed alone first, so its redelivery is a duplicate like b@'s second one.
+        # One group: the first delivery of an event stores it, a later one is a duplicate.
         assert results == [1, 1, 1, 0, 0]
         assert await stored_emails(engine) == ["a@example.de", "b@example.de", "c@example.de"]
 
@@ -143,3 +156,32 @@ class TestCachedConnection:
         response = await post_brevo(world, path, secret, brevo_event("b@example.de"))
         assert response.status_code == 404
         assert await count_events(engine) == 1
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ingest.db'}"
+    migrate(url)  # runs its own event loop, hence a sync fixture
+    return url
+
+
+async def test_the_same_on_sqlite(settings: Settings, sqlite_url: str) -> None:
+    """The embedded mode's path (a check, then one INSERT): grouped, deduplicated, checked."""
+    engine = create_engine(sqlite_url)
+    try:
+        async with open_world(settings, DATABASE_URL=sqlite_url) as world:
+            session, path, secret = await world.tenant_with_brevo(1, BREVO_KEYS[0])
+            emails = ["a@example.de", "b@example.de", "a@example.de", "c@example.de"]
+            responses = await asyncio.gather(
+                *(post_brevo(world, path, secret, brevo_event(e)) for e in emails)
+            )
+            assert sorted(r.json()["stored"] for r in responses) == [0, 1, 1, 1]
+            new_path, new_secret = await world.connect_brevo(session, BREVO_KEYS[0])
+            old = await post_brevo(world, path, secret, brevo_event("d@example.de"))
+            assert old.status_code == 404
+            new = await post_brevo(world, new_path, new_secret, brevo_event("e@example.de"))
+            assert new.json()["stored"] == 1
+        emails_stored = await stored_emails(engine)
+        assert emails_stored == ["a@example.de", "b@example.de", "c@example.de", "e@example.de"]
+    finally:
+        await engine.dispose()
