@@ -74,7 +74,7 @@ class Http1Connection:
 
     async def _read_chunked(self) -> bytes:
         assert self._reader is not None
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await self._reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:

@@ -20,6 +20,8 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from pydantic import SecretStr
+
 from app.cli import migrate
 from app.config import Environment, Settings
 from app.crypto import generate_key, hash_token
@@ -124,8 +126,8 @@ async def run(args: argparse.Namespace) -> None:
         ENV=Environment.production,
         DATABASE_URL=url,
         REDIS_URL=redis_url(args),
-        ONOFFICE_PROVIDER_SECRET="cpu-secret",  # type: ignore[arg-type]
-        ENCRYPTION_KEY=generate_key(),  # type: ignore[arg-type]
+        ONOFFICE_PROVIDER_SECRET=SecretStr("cpu-secret"),
+        ENCRYPTION_KEY=SecretStr(generate_key()),
         PUBLIC_BASE_URL="http://127.0.0.1:8000",
         LOG_LEVEL=args.log_level,
     )

@@ -24,11 +24,8 @@ import asyncio
 import contextlib
 import json
 import math
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -44,7 +41,7 @@ import uvloop
 
 from app.cli import migrate
 from bench.http1 import Http1Connection, Http1Error
-from bench.report import table
+from bench.report import run_benchmark, table
 from bench.stack import (
     MAILCHIMP_KEY,
     BenchError,
@@ -52,15 +49,12 @@ from bench.stack import (
     activate_and_login,
     add_infra_args,
     check_infra_args,
-    code_version,
     connect,
     connector_env,
     database_url,
     drop_database,
     flush_redis,
-    machine,
     note,
-    raise_interrupt,
     recreate_database,
     redis_url,
     start_connector,
@@ -181,7 +175,7 @@ class _RawSender:
         await self.conn.aclose()
 
 
-SENDERS = {"raw": _RawSender, "httpx": _HttpxSender}
+SENDERS: dict[str, type[_HttpxSender | _RawSender]] = {"raw": _RawSender, "httpx": _HttpxSender}
 FORM = "application/x-www-form-urlencoded"
 FORM_HEADERS = {"Content-Type": FORM}
 
@@ -199,7 +193,8 @@ async def _send_share(
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     acks = 0
-    clients = [SENDERS[client](url) for _ in range(senders)]
+    make: type[_HttpxSender | _RawSender] = SENDERS[client]
+    clients = [make(url) for _ in range(senders)]
     cpu = time.process_time()
     started = time.monotonic()
 
@@ -346,8 +341,8 @@ async def run_phase(
     targets = range(first, first + args.events)
     # More than the consent rule's 5 s tie after the sync's last change.
     await asyncio.sleep(6)
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    bodies = [urlencode(unsubscribe_form(n, list_id, now)).encode() for n in targets]
+    fired = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    bodies = [urlencode(unsubscribe_form(n, list_id, fired)).encode() for n in targets]
     note(f"[{latency}] sending {args.events} unsubscribes, {args.senders} senders")
     cpu_before = cpu_seconds(stack)
     served_before = await served_within(client, hook_url)
@@ -543,35 +538,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    log_dir = Path(tempfile.mkdtemp(prefix="connector-bench-webhooks-"))
     rows = [
         ("events per phase", str(args.events)),
         ("phases (onOffice latency)", ", ".join(f"{k} {LATENCIES_MS[k]:g} ms" for k in
                                                 args.latencies.split(",") if k)),
-        ("workers", f"{args.workers} (WORKER_CONCURRENCY {args.worker_concurrency or 'default'})"),
-        ("database / redis", f"{args.db_name} / {redis_url(args)}"),
-        ("machine", machine()),
-        ("code", code_version()),
     ]  # fmt: skip
-    print(table(rows, "Webhook benchmark"))
-    ok = False
-    try:
-        phases = asyncio.run(amain(args, log_dir))
-        report(args, phases)
-        ok = True
-    except KeyboardInterrupt:
-        note("interrupted; processes stopped and database dropped")
-        return 130
-    except BenchError as exc:
-        note(f"benchmark failed: {exc}")
-        return 1
-    finally:
-        if ok and not args.keep_logs:
-            shutil.rmtree(log_dir, ignore_errors=True)
-        else:
-            note(f"process logs: {log_dir}")
-    return 0
+    return run_benchmark(
+        args, "Webhook benchmark", rows, "connector-bench-webhooks-", amain, report
+    )
 
 
 if __name__ == "__main__":
