@@ -23,6 +23,16 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
+    def __init_subclass__(
+        cls, *, status: int | None = None, code: str | None = None, **kwargs: Any
+    ) -> None:
+        """`class NotFound(AppError, status=404, code="not_found")` sets both at once."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status_code = status
+        if code is not None:
+            cls.code = code
+
     def __init__(
         self,
         message: str,
@@ -43,26 +53,17 @@ class AppError(Exception):
         return t(lang, self.key, **self.params) if self.key else self.message
 
 
-class NotFound(AppError):
-    status_code = 404
-    code = "not_found"
+class NotFound(AppError, status=404, code="not_found"): ...
 
 
-class Conflict(AppError):
-    status_code = 409
-    code = "conflict"
+class Conflict(AppError, status=409, code="conflict"): ...
 
 
-class Unauthorized(AppError):
-    status_code = 401
-    code = "unauthorized"
+class Unauthorized(AppError, status=401, code="unauthorized"): ...
 
 
-class UpstreamError(AppError):
+class UpstreamError(AppError, status=502, code="upstream_error"):
     """A provider or onOffice failed; details name which one and where to look."""
-
-    status_code = 502
-    code = "upstream_error"
 
 
 def request_language(request: Request) -> str:

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import shutil
+import signal
+import tempfile
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from bench.model import Bound, Expectation, LatencyProfile
 from bench.sampler import MB, ProcStats, writes
-from bench.stack import EMULATORS, code_version, machine, redis_url
+from bench.stack import (
+    EMULATORS,
+    BenchError,
+    code_version,
+    machine,
+    note,
+    raise_interrupt,
+    redis_url,
+)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -259,3 +275,49 @@ def json_line(r: SizeResult) -> str:
             "second": _run_json(r, 1),
         }
     )
+
+
+# -------------------------------------------------------------------------------------------------
+# The common run of a benchmark's main
+# -------------------------------------------------------------------------------------------------
+
+
+def run_benchmark(
+    args: argparse.Namespace,
+    title: str,
+    rows: list[tuple[str, str]],
+    log_prefix: str,
+    run: Callable[[argparse.Namespace, Path], Coroutine[Any, Any, T]],
+    report: Callable[[argparse.Namespace, T], None],
+) -> int:
+    """Print the setup (`rows`, then the workers, database and Redis, machine and code
+    measured), run `run(args, log_dir)` and `report` its result; SIGTERM and Ctrl-C stop the
+    run cleanly. The process logs are removed after a success (unless --keep-logs), else
+    their folder is named. The exit status: 0, 1 (failed) or 130 (interrupted)."""
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    log_dir = Path(tempfile.mkdtemp(prefix=log_prefix))
+    rows = [
+        *rows,
+        ("workers", f"{args.workers} (WORKER_CONCURRENCY {args.worker_concurrency or 'default'})"),
+        ("database / redis", f"{args.db_name} / {redis_url(args)}"),
+        ("machine", machine()),
+        ("code", code_version()),
+    ]
+    print(table(rows, title))
+    ok = False
+    try:
+        result = asyncio.run(run(args, log_dir))
+        report(args, result)
+        ok = True
+    except KeyboardInterrupt:
+        note("interrupted; processes stopped and database dropped")
+        return 130
+    except BenchError as exc:
+        note(f"benchmark failed: {exc}")
+        return 1
+    finally:
+        if ok and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            note(f"process logs: {log_dir}")
+    return 0

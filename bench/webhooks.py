@@ -24,11 +24,8 @@ import asyncio
 import contextlib
 import json
 import math
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -36,11 +33,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+import psutil
+import uvloop
 
 from app.cli import migrate
-from bench.report import table
+from bench.http1 import Http1Connection, Http1Error
+from bench.report import run_benchmark, table
 from bench.stack import (
     MAILCHIMP_KEY,
     BenchError,
@@ -48,15 +49,12 @@ from bench.stack import (
     activate_and_login,
     add_infra_args,
     check_infra_args,
-    code_version,
     connect,
     connector_env,
     database_url,
     drop_database,
     flush_redis,
-    machine,
     note,
-    raise_interrupt,
     recreate_database,
     redis_url,
     start_connector,
@@ -81,6 +79,8 @@ class Phase:
     lost: int
     applied_twice: int
     lower_bound_s: float
+    cpu_ms: dict[str, float]  # CPU per acknowledged event during the burst, per component
+    served: str  # the API's own latency histogram of the burst
 
     def figures(self) -> dict[str, Any]:
         q = _quantiles(self.latencies_ms)
@@ -98,6 +98,7 @@ class Phase:
             "lower_bound_s": round(self.lower_bound_s, 1),
             "lost": self.lost,
             "applied_twice": self.applied_twice,
+            "burst_cpu_ms_per_event": {k: round(v, 2) for k, v in self.cpu_ms.items()},
         }
 
 
@@ -146,85 +147,127 @@ def unsubscribe_form(n: int, list_id: str, fired_at: str) -> dict[str, str]:
     }
 
 
+class _HttpxSender:
+    """httpx, one client (and connection) per sender."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self.client = httpx.AsyncClient(timeout=60, limits=limits)
+
+    async def post(self, body: bytes) -> int:
+        return (await self.client.post(self.url, content=body, headers=FORM_HEADERS)).status_code
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class _RawSender:
+    """bench.http1: a keep-alive connection per sender, a tenth of httpx's CPU."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = Http1Connection(url)
+
+    async def post(self, body: bytes) -> int:
+        return (await self.conn.post(body, FORM))[0]
+
+    async def aclose(self) -> None:
+        await self.conn.aclose()
+
+
+SENDERS: dict[str, type[_HttpxSender | _RawSender]] = {"raw": _RawSender, "httpx": _HttpxSender}
+FORM = "application/x-www-form-urlencoded"
+FORM_HEADERS = {"Content-Type": FORM}
+
+
 async def _send_share(
-    url: str, forms: list[dict[str, str]], senders: int, rate: float
-) -> tuple[float, float, int, Counter[str], list[float]]:
+    url: str, bodies: list[bytes], senders: int, rate: float, client: str
+) -> tuple[float, float, int, Counter[str], list[float], float]:
     """One sender process: `senders` concurrent senders, each with its own HTTP connection
     (one shared httpx pool slows down badly with many concurrent requests: 50 senders on one
     pool managed about 60 requests/s against a trivial server here). With `rate` > 0 sending is
     paced (open loop: request i starts at i / rate seconds)."""
-    queue: asyncio.Queue[tuple[int, dict[str, str]]] = asyncio.Queue()
-    for item in enumerate(forms):
+    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+    for item in enumerate(bodies):
         queue.put_nowait(item)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     acks = 0
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [httpx.AsyncClient(timeout=60, limits=limits) for _ in range(senders)]
+    make: type[_HttpxSender | _RawSender] = SENDERS[client]
+    clients = [make(url) for _ in range(senders)]
+    cpu = time.process_time()
     started = time.monotonic()
 
-    async def sender(http: httpx.AsyncClient) -> None:
+    async def sender(http: _HttpxSender | _RawSender) -> None:
         nonlocal acks
         while True:
             try:
-                index, form = queue.get_nowait()
+                index, body = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             if rate > 0:
                 await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
             begin = time.perf_counter()
             try:
-                response = await http.post(url, data=form)
-            except httpx.HTTPError as exc:
+                status = await http.post(body)
+            except (TimeoutError, httpx.HTTPError, OSError, Http1Error) as exc:
                 errors[type(exc).__name__] += 1
                 continue
             latencies.append((time.perf_counter() - begin) * 1000)
-            if response.status_code == 200:
+            if status == 200:
                 acks += 1
             else:
-                errors[str(response.status_code)] += 1
+                errors[str(status)] += 1
 
     try:
         await asyncio.gather(*(sender(c) for c in clients))
     finally:
-        for client in clients:
-            await client.aclose()
-    return started, time.monotonic(), acks, errors, latencies
+        for c in clients:
+            await c.aclose()
+    return started, time.monotonic(), acks, errors, latencies, time.process_time() - cpu
 
 
 def _send_share_process(
-    url: str, forms: list[dict[str, str]], senders: int, rate: float, at: float
-) -> tuple[float, float, int, Counter[str], list[float]]:
+    url: str, bodies: list[bytes], senders: int, rate: float, client: str, at: float
+) -> tuple[float, float, int, Counter[str], list[float], float]:
     time.sleep(max(0.0, at - time.time()))  # every process starts at the same moment
-    share = asyncio.run(_send_share(url, forms, senders, rate))
+    share = uvloop.run(_send_share(url, bodies, senders, rate, client))
     offset = time.time() - time.monotonic()  # monotonic clocks differ between processes
     return share[0] + offset, share[1] + offset, *share[2:]
 
 
 async def burst(
-    url: str, forms: list[dict[str, str]], senders: int, procs: int = 1, rate: float = 0.0
-) -> tuple[float, int, Counter[str], list[float]]:
+    url: str,
+    bodies: list[bytes],
+    senders: int,
+    procs: int = 1,
+    rate: float = 0.0,
+    client: str = "raw",
+) -> tuple[float, int, Counter[str], list[float], float]:
     """Send the forms from `procs` processes with `senders` senders in all; (seconds from the
-    first request to the last answer, acks, errors, ack latencies in ms)."""
+    first request to the last answer, acks, errors, ack latencies in ms, the senders' CPU s)."""
     procs = max(1, min(procs, senders))
-    shares = [forms[i::procs] for i in range(procs)]
+    shares = [bodies[i::procs] for i in range(procs)]
     per_proc = [senders // procs + (1 if i < senders % procs else 0) for i in range(procs)]
     loop = asyncio.get_running_loop()
     at = time.time() + 1.0
     with ProcessPoolExecutor(max_workers=procs) as pool:
         results = await asyncio.gather(
             *(
-                loop.run_in_executor(pool, _send_share_process, url, share, n, rate / procs, at)
+                loop.run_in_executor(
+                    pool, _send_share_process, url, share, n, rate / procs, client, at
+                )
                 for share, n in zip(shares, per_proc, strict=True)
             )
         )
     errors: Counter[str] = Counter()
     latencies: list[float] = []
-    for _, _, _, errs, lats in results:
+    for _, _, _, errs, lats, _ in results:
         errors.update(errs)
         latencies.extend(lats)
     acks = sum(r[2] for r in results)
-    return max(r[1] for r in results) - min(r[0] for r in results), acks, errors, latencies
+    wall = max(r[1] for r in results) - min(r[0] for r in results)
+    return wall, acks, errors, latencies, sum(r[5] for r in results)
 
 
 async def onoffice_progress(
@@ -242,8 +285,50 @@ async def onoffice_progress(
     return applied, sum(1 for n in per_address.values() if n > 1)
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) so far of the stack's processes (the workers summed), and of
+    every PostgreSQL and Redis server process on the machine (other users' share included)."""
+    seconds: Counter[str] = Counter()
+    procs = [(p.name.rstrip("0123456789"), p.ps) for p in stack.procs]
+    for ps in psutil.process_iter(["name"]):
+        name = ps.info["name"] or ""
+        if name.startswith(("postgres", "redis-server")):
+            procs.append(("postgres" if name.startswith("postgres") else "redis", ps))
+    for name, ps in procs:
+        with contextlib.suppress(psutil.Error):
+            t = ps.cpu_times()
+            seconds[name] += t.user + t.system
+    return dict(seconds)
+
+
+HOOK_ROUTE = 'route="/webhooks/mailchimp/{token}"'
+
+
+async def served_within(client: httpx.AsyncClient, hook_url: str) -> dict[float, float]:
+    """The API's own latency histogram of the Mailchimp webhook route (its /metrics):
+    cumulative count per bucket bound in seconds. Server-side: no client, no connection."""
+    api = hook_url.split("/webhooks/", 1)[0]
+    text = (await client.get(f"{api}/metrics")).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("connector_http_request_seconds_bucket{") and HOOK_ROUTE in line:
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(bound)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def server_row(before: dict[float, float], after: dict[float, float]) -> str:
+    counts = {b: n - before.get(b, 0.0) for b, n in after.items()}
+    total = counts.get(float("inf"), 0.0)
+    if not total:
+        return "unknown"
+    shown = [b for b in sorted(counts) if b in (0.01, 0.025, 0.05, 0.1, 0.25)]
+    return ", ".join(f"{counts[b] / total:.1%} within {b * 1000:g} ms" for b in shown)
+
+
 async def run_phase(
     args: argparse.Namespace,
+    stack: Stack,
     client: httpx.AsyncClient,
     onoffice: str,
     hook_url: str,
@@ -256,12 +341,18 @@ async def run_phase(
     targets = range(first, first + args.events)
     # More than the consent rule's 5 s tie after the sync's last change.
     await asyncio.sleep(6)
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    forms = [unsubscribe_form(n, list_id, now) for n in targets]
+    fired = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    bodies = [urlencode(unsubscribe_form(n, list_id, fired)).encode() for n in targets]
     note(f"[{latency}] sending {args.events} unsubscribes, {args.senders} senders")
-    burst_s, acks, errors, latencies = await burst(
-        hook_url, forms, args.senders, args.sender_procs, args.rate
+    cpu_before = cpu_seconds(stack)
+    served_before = await served_within(client, hook_url)
+    burst_s, acks, errors, latencies, sender_cpu = await burst(
+        hook_url, bodies, args.senders, args.sender_procs, args.rate, args.client
     )
+    used = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(stack).items()}
+    used["senders"] = sender_cpu
+    cpu_ms = {k: v * 1000 / max(1, acks) for k, v in used.items()}
+    served = server_row(served_before, await served_within(client, hook_url))
     note(f"[{latency}] burst took {burst_s:.1f} s ({acks} acknowledged); waiting for onOffice")
     burst_end = time.monotonic()
     applied, twice, done_at = 0, 0, None
@@ -296,6 +387,8 @@ async def run_phase(
         lower_bound_s=apply_lower_bound(
             args.events, latency_ms, args.bound_batch, args.bound_actions
         ),
+        cpu_ms=cpu_ms,
+        served=served,
     )
 
 
@@ -356,10 +449,26 @@ async def _amain(args: argparse.Namespace, stack: Stack, client: httpx.AsyncClie
     phases = []
     for index, latency in enumerate(latencies):
         phase = await run_phase(
-            args, client, onoffice, hook["url"], audience["id"], latency, 1 + index * args.events
+            args,
+            stack,
+            client,
+            onoffice,
+            hook["url"],
+            audience["id"],
+            latency,
+            1 + index * args.events,
         )
         phases.append(phase)
     return phases
+
+
+def cpu_row(cpu_ms: dict[str, float]) -> str:
+    """The burst's CPU per acknowledged event, and the rate the machine's cores allow at it."""
+    total = sum(cpu_ms.values())
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in sorted(cpu_ms.items(), key=lambda kv: -kv[1]))
+    cores = psutil.cpu_count() or 1
+    bound = f"; {cores} cores allow {cores * 1000 / total:.0f} acks/s at most" if total else ""
+    return f"{total:.2f} ms ({parts}){bound}"
 
 
 def report(args: argparse.Namespace, phases: list[Phase]) -> None:
@@ -370,11 +479,12 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
             (
                 "burst",
                 f"{phase.burst_s:.1f} s, {args.senders} concurrent senders in "
-                f"{args.sender_procs} processes"
+                f"{args.sender_procs} processes ({args.client} client)"
                 + (f", paced at {args.rate:g}/s" if args.rate else ""),
             ),
             ("acknowledged", f"{phase.acks}  ({f['acks_per_s']} acks/s; target ≥ 500)"),
             ("ack latency p50 / p99", f"{f['ack_p50_ms']} / {f['ack_p99_ms']} ms (target ≤ 50)"),
+            ("served by the API (its histogram)", phase.served),
             ("ack errors", ", ".join(f"{k} {v}" for k, v in phase.errors.items()) or "none"),
             (
                 "all applied in onOffice",
@@ -386,6 +496,7 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
             ("lower bound (onOffice round trips)", f"{f['lower_bound_s']} s"),
             ("lost", str(f["lost"]) if phase.apply_s is not None else "unknown (timed out)"),
             ("applied twice (>1 activity)", str(f["applied_twice"])),
+            ("CPU per ack during the burst", cpu_row(phase.cpu_ms)),
         ]
         print()
         print(table(rows, f"Webhooks — onOffice latency {phase.latency}"))
@@ -400,6 +511,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--senders", type=int, default=50, help="concurrent HTTP senders")
     p.add_argument(
         "--sender-procs", type=int, default=2, help="processes the senders are spread over"
+    )
+    p.add_argument(
+        "--client",
+        choices=sorted(SENDERS),
+        default="raw",
+        help="the senders' HTTP client: raw (bench/http1.py, cheap) or httpx",
     )
     p.add_argument(
         "--rate", type=float, default=0.0, help="pace the burst at this many events/s (0: flat out)"
@@ -421,35 +538,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    log_dir = Path(tempfile.mkdtemp(prefix="connector-bench-webhooks-"))
     rows = [
         ("events per phase", str(args.events)),
         ("phases (onOffice latency)", ", ".join(f"{k} {LATENCIES_MS[k]:g} ms" for k in
                                                 args.latencies.split(",") if k)),
-        ("workers", f"{args.workers} (WORKER_CONCURRENCY {args.worker_concurrency or 'default'})"),
-        ("database / redis", f"{args.db_name} / {redis_url(args)}"),
-        ("machine", machine()),
-        ("code", code_version()),
     ]  # fmt: skip
-    print(table(rows, "Webhook benchmark"))
-    ok = False
-    try:
-        phases = asyncio.run(amain(args, log_dir))
-        report(args, phases)
-        ok = True
-    except KeyboardInterrupt:
-        note("interrupted; processes stopped and database dropped")
-        return 130
-    except BenchError as exc:
-        note(f"benchmark failed: {exc}")
-        return 1
-    finally:
-        if ok and not args.keep_logs:
-            shutil.rmtree(log_dir, ignore_errors=True)
-        else:
-            note(f"process logs: {log_dir}")
-    return 0
+    return run_benchmark(
+        args, "Webhook benchmark", rows, "connector-bench-webhooks-", amain, report
+    )
 
 
 if __name__ == "__main__":

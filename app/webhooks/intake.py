@@ -18,19 +18,13 @@ from app.errors import AppError
 MAX_FORM_FIELDS = 1000
 
 
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = "payload_too_large"
+class PayloadTooLarge(AppError, status=413, code="payload_too_large"): ...
 
 
-class UnsupportedMediaType(AppError):
-    status_code = 415
-    code = "unsupported_media_type"
+class UnsupportedMediaType(AppError, status=415, code="unsupported_media_type"): ...
 
 
-class MalformedPayload(AppError):
-    status_code = 400
-    code = "malformed_payload"
+class MalformedPayload(AppError, status=400, code="malformed_payload"): ...
 
 
 def require_content_type(request: Request, *accepted: str) -> None:

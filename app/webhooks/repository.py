@@ -2,19 +2,84 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.connections.factory import BURST_SOURCES
-from app.db.models import InboundEvent, InboundEventStatus, Problem, ProblemKind, SyncRun
+from app.db.models import (
+    Connection,
+    InboundEvent,
+    InboundEventStatus,
+    Problem,
+    ProblemKind,
+    SyncRun,
+)
 from app.db.repository import SessionRepository, dialect_insert
 
 # Rows per INSERT: far below SQLite's bound-parameter limit, few round trips for a batch of 500.
 INSERT_CHUNK = 100
+# The dedupe key column's length.
+DEDUPE_KEY_MAX = 255
+
+
+@dataclass(frozen=True)
+class IngestCheck:
+    """The connection state a delivery was checked against (a cached lookup): it is stored
+    only while the connection still has this provider, token hash, secret hash and list."""
+
+    connection_id: int
+    provider: str
+    token_hash: str
+    secret_hash: str | None
+    list_id: str | None
+
+
+@dataclass(frozen=True)
+class IngestRow:
+    """One received event as ingest stores it; `dedupe_key` at most DEDUPE_KEY_MAX long."""
+
+    source: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    connection_id: int
+    received_at: datetime
+
+
+# Ingest's group write on PostgreSQL: checks and rows as arrays, one statement.
+_INGEST_GROUP = text(
+    """
+WITH matched AS (
+  SELECT k.n FROM unnest(CAST(:k_ids AS bigint[]), CAST(:k_providers AS text[]),
+                         CAST(:k_tokens AS text[]), CAST(:k_secrets AS text[]),
+                         CAST(:k_lists AS text[]))
+    WITH ORDINALITY AS k(id, provider, token, secret, list_id, n)
+  JOIN connection c ON c.id = k.id AND c.provider = k.provider AND c.webhook_token = k.token
+    AND c.webhook_secret_hash IS NOT DISTINCT FROM k.secret
+    AND c.list_id IS NOT DISTINCT FROM k.list_id
+  FOR KEY SHARE OF c
+), inserted AS (
+  INSERT INTO inbound_event
+    (source, dedupe_key, payload, connection_id, status, attempts, received_at)
+  SELECT r.source, r.dedupe_key, CAST(r.payload AS json), r.connection_id, 'pending', 0,
+         r.received_at
+  FROM unnest(CAST(:sources AS text[]), CAST(:keys AS text[]), CAST(:payloads AS text[]),
+              CAST(:cids AS bigint[]), CAST(:ats AS timestamptz[]), CAST(:checks AS bigint[]))
+    WITH ORDINALITY AS r(source, dedupe_key, payload, connection_id, received_at, k, n)
+  WHERE r.k IN (SELECT n FROM matched)
+  ORDER BY r.n
+  ON CONFLICT (source, dedupe_key) DO NOTHING
+  RETURNING source, dedupe_key
+)
+SELECT NULL AS k, source, dedupe_key FROM inserted
+UNION ALL SELECT n, NULL, NULL FROM matched
+"""
+)
 
 
 class InboundEventRepository(SessionRepository):
@@ -55,23 +120,25 @@ class InboundEventRepository(SessionRepository):
         )
 
     @staticmethod
-    async def ingest(
-        conn: AsyncConnection,
-        *,
-        source: str,
-        events: Sequence[tuple[str, dict[str, Any]]],
-        received_at: datetime,
-        connection_id: int | None,
-    ) -> list[int]:
-        """Ingest's one INSERT (deduplicated), on a plain connection: no ORM session, whose
-        bookkeeping cost more CPU than the statement itself. Ids of the new events in order."""
-        return await _insert_events(
-            conn,
-            source=source,
-            events=events,
-            received_at=received_at,
-            connection_id=connection_id,
-        )
+    async def ingest_group(
+        conn: AsyncConnection, deliveries: Sequence[tuple[IngestCheck, Sequence[IngestRow]]]
+    ) -> tuple[list[bool], set[tuple[str, str]]]:
+        """Ingest's write of a group of deliveries, on a plain autocommit connection (no ORM
+        session, whose bookkeeping cost more CPU than the statement): the rows of each
+        delivery whose check still matches its connection are inserted, deduplicated on
+        (source, dedupe_key). Returns per delivery whether its check matched, and the
+        (source, dedupe_key) pairs that were new. PostgreSQL: one statement (one round trip,
+        atomic), the matched connections locked against deletion (FOR KEY SHARE) while it
+        runs; saving a connection does not wait for it."""
+        index: dict[IngestCheck, int] = {}
+        rows = [
+            (index.setdefault(check, len(index)), row)
+            for check, delivery_rows in deliveries
+            for row in delivery_rows
+        ]
+        write = _ingest_postgresql if conn.dialect.name == "postgresql" else _ingest_generic
+        matched, new = await write(conn, list(index), rows)
+        return [index[check] in matched for check, _ in deliveries], new
 
     # Removal bursts ("Archive All") ---------------------------------------------------------
 
@@ -229,7 +296,7 @@ async def _insert_events(
         rows = [
             {
                 "source": source,
-                "dedupe_key": key[:255],
+                "dedupe_key": key[:DEDUPE_KEY_MAX],
                 "payload": payload,
                 "connection_id": connection_id,
                 "status": InboundEventStatus.pending,
@@ -246,3 +313,71 @@ async def _insert_events(
         )
         ids.extend((await db.execute(stmt)).scalars())
     return sorted(ids)
+
+
+async def _ingest_postgresql(
+    conn: AsyncConnection, checks: list[IngestCheck], rows: list[tuple[int, IngestRow]]
+) -> tuple[set[int], set[tuple[str, str]]]:
+    result = await conn.execute(
+        _INGEST_GROUP,
+        {
+            "k_ids": [c.connection_id for c in checks],
+            "k_providers": [c.provider for c in checks],
+            "k_tokens": [c.token_hash for c in checks],
+            "k_secrets": [c.secret_hash for c in checks],
+            "k_lists": [c.list_id for c in checks],
+            "sources": [r.source for _, r in rows],
+            "keys": [r.dedupe_key for _, r in rows],
+            "payloads": [json.dumps(r.payload) for _, r in rows],
+            "cids": [r.connection_id for _, r in rows],
+            "ats": [r.received_at for _, r in rows],
+            "checks": [k + 1 for k, _ in rows],  # ORDINALITY counts from 1
+        },
+    )
+    matched: set[int] = set()
+    new: set[tuple[str, str]] = set()
+    for check, source, key in result.all():
+        if check is None:
+            new.add((str(source), str(key)))
+        else:
+            matched.add(int(check) - 1)
+    return matched, new
+
+
+async def _ingest_generic(
+    conn: AsyncConnection, checks: list[IngestCheck], rows: list[tuple[int, IngestRow]]
+) -> tuple[set[int], set[tuple[str, str]]]:
+    """SQLite (one writer at a time anyway): the check, then one INSERT (compiled once, sent
+    as multi-row statements by SQLAlchemy's insertmanyvalues)."""
+    ids = sorted({c.connection_id for c in checks})
+    stmt = select(
+        Connection.id,
+        Connection.provider,
+        Connection.webhook_token,
+        Connection.webhook_secret_hash,
+        Connection.list_id,
+    ).where(Connection.id.in_(ids))
+    current = {row[0]: IngestCheck(*row) for row in (await conn.execute(stmt)).all()}
+    matched = {i for i, c in enumerate(checks) if current.get(c.connection_id) == c}
+    params = [
+        {
+            "source": r.source,
+            "dedupe_key": r.dedupe_key,
+            "payload": r.payload,
+            "connection_id": r.connection_id,
+            "status": InboundEventStatus.pending,
+            "attempts": 0,
+            "received_at": r.received_at,
+        }
+        for k, r in rows
+        if k in matched
+    ]
+    if not params:
+        return matched, set()
+    insert = (
+        dialect_insert(conn)(InboundEvent)
+        .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+        .returning(InboundEvent.source, InboundEvent.dedupe_key)
+    )
+    result = await conn.execute(insert, params)
+    return matched, {(str(source), str(key)) for source, key in result.all()}

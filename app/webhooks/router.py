@@ -8,15 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel
 
 from app.db.models import Connection
-from app.deps import ResourcesDep
 from app.errors import AppError
 from app.resources import Resources
 from app.tenants.schemas import ErrorBody
-from app.webhooks import owner
 from app.webhooks.intake import (
     PayloadTooLarge,
     parse_form,
@@ -25,6 +23,7 @@ from app.webhooks.intake import (
     require_content_type,
 )
 from app.webhooks.service import webhook as webhook_service
+from app.webhooks.writer import StaleConnection
 from providers.base import ProviderEvent
 
 log = logging.getLogger(__name__)
@@ -77,22 +76,23 @@ async def _stored_or_retry(source: str, status_code: int) -> AsyncIterator[None]
         ) from exc
 
 
-async def _connection(resources: Resources, provider: str, token: str) -> Connection:
-    return await webhook_service.cached_connection(resources, provider, token)
+def _resources(request: Request) -> Resources:
+    # Not a FastAPI dependency: a plain function dependency would run in the thread pool.
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+def _accepted(stored: int) -> Response:
+    """`Accepted` written directly (the response model documents it; no validation pass)."""
+    return Response(b'{"status":"accepted","stored":%d}' % stored, media_type="application/json")
 
 
 async def _store(
     resources: Resources, source: str, connection: Connection, events: list[ProviderEvent]
 ) -> int:
-    """The one INSERT before the answer, then the drain kick (one Redis command; a no-op while
-    the connection's drain runs). A failed kick loses nothing: the sweep starts the drain."""
-    stored = await webhook_service.store(resources, source, connection, events)
-    if stored:
-        try:
-            await owner.kick(resources, connection.id)
-        except Exception as exc:
-            log.warning("webhook.kick_failed", extra={"connection_id": connection.id}, exc_info=exc)
-    return stored
+    """The group-committed INSERT before the answer; the drain is kicked after the commit.
+    `StaleConnection` when the cached connection changed meanwhile."""
+    return await webhook_service.store(resources, source, connection, events, kick=True)
 
 
 @router.get(
@@ -120,17 +120,23 @@ async def mailchimp_check(token: str) -> dict[str, str]:
         }
     },
 )
-async def mailchimp_events(token: str, request: Request, resources: ResourcesDep) -> Accepted:
-    settings = resources.settings
+async def mailchimp_events(token: str, request: Request) -> Response:
+    resources = _resources(request)
     async with _stored_or_retry("mailchimp", 503):
-        connection = await _connection(resources, "mailchimp", token)
-        body = await read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
+        connection = await webhook_service.cached_connection(resources, "mailchimp", token)
+        body = await read_body(request, resources.settings.WEBHOOK_MAX_BODY_BYTES)
         if not body.strip():
-            return Accepted(stored=0)  # Mailchimp may POST an empty body to check the URL
+            return _accepted(0)  # Mailchimp may POST an empty body to check the URL
         require_content_type(request, FORM)
         events = webhook_service.parse_mailchimp(parse_form(body))
-        stored = await _store(resources, "mailchimp", connection, events)
-    return Accepted(stored=stored)
+        try:
+            stored = await _store(resources, "mailchimp", connection, events)
+        except StaleConnection:  # saved again since it was cached: the token may be gone
+            connection = await webhook_service.cached_connection(
+                resources, "mailchimp", token, fresh=True
+            )
+            stored = await _store(resources, "mailchimp", connection, events)
+    return _accepted(stored)
 
 
 @router.post(
@@ -164,12 +170,12 @@ async def mailchimp_events(token: str, request: Request, resources: ResourcesDep
 async def brevo_events(
     token: str,
     request: Request,
-    resources: ResourcesDep,
     authorization: Annotated[str | None, Header()] = None,
-) -> Accepted:
+) -> Response:
+    resources = _resources(request)
     settings = resources.settings
     async with _stored_or_retry("brevo", 429):
-        connection = await _connection(resources, "brevo", token)
+        connection = await webhook_service.cached_connection(resources, "brevo", token)
         webhook_service.check_brevo_bearer(connection, authorization)
         require_content_type(request, JSON)
         body = parse_json(
@@ -180,6 +186,14 @@ async def brevo_events(
             raise PayloadTooLarge(
                 f"{len(body)} events in one delivery; at most {settings.WEBHOOK_MAX_EVENTS}"
             )
-        events = webhook_service.parse_brevo(connection, body)
-        stored = await _store(resources, "brevo", connection, events)
-    return Accepted(stored=stored)
+        try:
+            events = webhook_service.parse_brevo(connection, body)
+            stored = await _store(resources, "brevo", connection, events)
+        except StaleConnection:  # saved again since it was cached: token or secret may differ
+            connection = await webhook_service.cached_connection(
+                resources, "brevo", token, fresh=True
+            )
+            webhook_service.check_brevo_bearer(connection, authorization)
+            events = webhook_service.parse_brevo(connection, body)
+            stored = await _store(resources, "brevo", connection, events)
+    return _accepted(stored)

@@ -15,7 +15,9 @@ from app.db.models import Connection
 from app.errors import AppError, NotFound, Unauthorized
 from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
-from app.webhooks.repository import InboundEventRepository
+from app.webhooks import owner
+from app.webhooks.repository import DEDUPE_KEY_MAX, IngestRow
+from app.webhooks.writer import IngestWriter, StaleConnection, check_of
 from providers.base import ProviderEvent, ProviderEventType
 from providers.brevo.webhooks import parse_webhook as parse_brevo
 from providers.mailchimp.webhooks import parse_webhook as parse_mailchimp
@@ -23,9 +25,36 @@ from providers.mailchimp.webhooks import parse_webhook as parse_mailchimp
 log = logging.getLogger(__name__)
 
 
-# Ingest answers a burst from memory: a connection found by its webhook token is kept this long
-# (a replaced token is refused at most this much later).
-CONNECTION_CACHE_S = 10.0
+# Ingest answers a burst from memory: a connection found by its webhook token is kept this long.
+# Only the lookup is cached: every delivery is stored in a transaction that checks the
+# connection still has that token (app.webhooks.writer), so a replaced token is refused at once.
+CONNECTION_CACHE_S = 60.0
+CACHE_MAX = 10_000
+
+
+def _cache(resources: Resources) -> dict[str, tuple[float, Connection]]:
+    cache: dict[str, tuple[float, Connection]] = resources.extra.setdefault(
+        "webhook_connections", {}
+    )
+    return cache
+
+
+def writer(resources: Resources) -> IngestWriter:
+    """The process's group-commit writer (one per resources)."""
+    found = resources.extra.get("webhook_writer")
+    if found is None:
+        found = resources.extra["webhook_writer"] = IngestWriter(
+            resources.engine, lambda connection_id: owner.kick(resources, connection_id)
+        )
+    assert isinstance(found, IngestWriter)
+    return found
+
+
+async def close_writer(resources: Resources) -> None:
+    """Let the writer finish its writes and kicks (before the resources close)."""
+    found = resources.extra.get("webhook_writer")
+    if isinstance(found, IngestWriter):
+        await found.aclose()
 
 
 class WebhookService:
@@ -39,20 +68,20 @@ class WebhookService:
         return connection
 
     async def cached_connection(
-        self, resources: Resources, provider: str, token: str
+        self, resources: Resources, provider: str, token: str, *, fresh: bool = False
     ) -> Connection:
-        """`connection_for`, answered from a short per-process cache during a burst."""
-        cache: dict[str, tuple[float, Connection]] = resources.extra.setdefault(
-            "webhook_connections", {}
-        )
+        """`connection_for`, answered from a per-process cache during a burst (`fresh`: look
+        it up again, after `store` found the cached copy stale)."""
+        cache = _cache(resources)
         key = hash_token(token)
-        hit = cache.get(key)
+        hit = None if fresh else cache.get(key)
         now = time.monotonic()
         if hit is not None and hit[0] > now and hit[1].provider == provider:
             return hit[1]
+        cache.pop(key, None)
         async with resources.sessionmaker() as session:
             connection = await self.connection_for(session, provider, token)
-        if len(cache) > 10_000:
+        if len(cache) >= CACHE_MAX:
             cache.clear()
         cache[key] = (now + CONNECTION_CACHE_S, connection)
         return connection
@@ -106,28 +135,37 @@ class WebhookService:
         source: str,
         connection: Connection,
         events: Sequence[ProviderEvent],
+        *,
+        kick: bool = False,
     ) -> int:
-        """Store the events (deduplicated per connection): one INSERT, committed. The caller
-        kicks the connection's drain afterwards (`app.webhooks.owner.kick`)."""
-        async with resources.engine.begin() as conn:
-            ids = await InboundEventRepository.ingest(
-                conn,
+        """Store the events (deduplicated per connection), committed, in the process's group
+        commit; how many were new. `StaleConnection` when `connection` (a cached copy) no
+        longer matches the database: look it up again. `kick`: start the connection's drain
+        after the commit (`app.webhooks.owner.kick`, once per group)."""
+        received_at = utcnow()
+        rows = [
+            # Scoped to the connection: another tenant's identical event is not a duplicate.
+            IngestRow(
                 source=source,
-                # Scoped to the connection: another tenant's identical event is not a duplicate.
-                events=[
-                    (f"c{connection.id}:{event.dedupe_key}", event.model_dump(mode="json"))
-                    for event in events
-                ],
-                received_at=utcnow(),
+                dedupe_key=f"c{connection.id}:{event.dedupe_key}"[:DEDUPE_KEY_MAX],
+                payload=event.model_dump(mode="json"),
                 connection_id=connection.id,
+                received_at=received_at,
             )
-        WEBHOOK_EVENTS.labels(source, "stored").inc(len(ids))
-        WEBHOOK_EVENTS.labels(source, "duplicate").inc(len(events) - len(ids))
+            for event in events
+        ]
+        try:
+            stored = await writer(resources).store(check_of(connection), rows, kick=kick)
+        except StaleConnection:
+            _cache(resources).pop(connection.webhook_token, None)
+            raise
+        WEBHOOK_EVENTS.labels(source, "stored").inc(stored)
+        WEBHOOK_EVENTS.labels(source, "duplicate").inc(len(events) - stored)
         log.info(
             "webhook.received",
             extra={"source": source, "connection_id": connection.id, "events": len(events)},
         )
-        return len(ids)
+        return stored
 
 
 webhook = WebhookService()

@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["bench.full_sync", "bench.webhooks", "bench.tenants"])
+@pytest.mark.parametrize(
+    "module", ["bench.full_sync", "bench.webhooks", "bench.tenants", "bench.ingest_cpu"]
+)
 def test_benchmark_cli_starts(module: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", module, "--help"],
