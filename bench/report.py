@@ -289,16 +289,20 @@ def run_benchmark(
     log_prefix: str,
     run: Callable[[argparse.Namespace, Path], Coroutine[Any, Any, T]],
     report: Callable[[argparse.Namespace, T], None],
+    *,
+    workers: str | None = None,
 ) -> int:
-    """Print the setup (`rows`, then the workers, database and Redis, machine and code
+    """Print the setup (`rows`, then the workers (`workers` describes them, else their
+    count), database and Redis, machine and code
     measured), run `run(args, log_dir)` and `report` its result; SIGTERM and Ctrl-C stop the
     run cleanly. The process logs are removed after a success (unless --keep-logs), else
     their folder is named. The exit status: 0, 1 (failed) or 130 (interrupted)."""
     signal.signal(signal.SIGTERM, raise_interrupt)
     log_dir = Path(tempfile.mkdtemp(prefix=log_prefix))
+    concurrency = args.worker_concurrency or "default"
     rows = [
         *rows,
-        ("workers", f"{args.workers} (WORKER_CONCURRENCY {args.worker_concurrency or 'default'})"),
+        ("workers", f"{workers or args.workers} (WORKER_CONCURRENCY {concurrency})"),
         ("database / redis", f"{args.db_name} / {redis_url(args)}"),
         ("machine", machine()),
         ("code", code_version()),

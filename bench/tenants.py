@@ -22,11 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +33,7 @@ import httpx
 
 from app.cli import migrate
 from bench.model import PROFILES
-from bench.report import table
+from bench.report import run_benchmark, table
 from bench.stack import (
     MAILCHIMP_KEY,
     BenchError,
@@ -45,15 +42,12 @@ from bench.stack import (
     activate_and_login,
     add_infra_args,
     check_infra_args,
-    code_version,
     connect,
     connector_env,
     database_url,
     drop_database,
     flush_redis,
-    machine,
     note,
-    raise_interrupt,
     recreate_database,
     redis_url,
     start_connector,
@@ -456,39 +450,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    log_dir = Path(tempfile.mkdtemp(prefix="connector-bench-tenants-"))
     rows = [
         ("tenants", f"{args.tenants} small (Brevo, {args.per_tenant} addresses) + 1 big"),
         ("big sync", f"{args.big} addresses, Mailchimp"),
         ("latency profile", PROFILES[args.profile].describe()),
-        (
-            "workers",
-            f"{args.workers} x {'interactive + bulk' if args.layout == 'split' else 'both queues'}"
-            f" (WORKER_CONCURRENCY {args.worker_concurrency or 'default'})",
-        ),
-        ("database / redis", f"{args.db_name} / {redis_url(args)}"),
-        ("machine", machine()),
-        ("code", code_version()),
     ]
-    print(table(rows, "Many-tenants benchmark"))
-    ok = False
-    try:
-        result = asyncio.run(amain(args, log_dir))
-        report(args, result)
-        ok = True
-    except KeyboardInterrupt:
-        note("interrupted; processes stopped and database dropped")
-        return 130
-    except BenchError as exc:
-        note(f"benchmark failed: {exc}")
-        return 1
-    finally:
-        if ok and not args.keep_logs:
-            shutil.rmtree(log_dir, ignore_errors=True)
-        else:
-            note(f"process logs: {log_dir}")
-    return 0
+    layout = "interactive + bulk" if args.layout == "split" else "both queues"
+    return run_benchmark(
+        args,
+        "Many-tenants benchmark",
+        rows,
+        "connector-bench-tenants-",
+        amain,
+        report,
+        workers=f"{args.workers} x {layout}",
+    )
 
 
 if __name__ == "__main__":
