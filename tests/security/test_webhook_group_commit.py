@@ -186,3 +186,28 @@ async def test_the_same_on_sqlite(settings: Settings, sqlite_url: str) -> None:
         assert emails_stored == ["a@example.de", "b@example.de", "c@example.de", "e@example.de"]
     finally:
         await engine.dispose()
+
+
+async def test_a_groups_drains_are_kicked_together_each_once(engine: AsyncEngine) -> None:
+    """After a group for many tenants commits, their drains are started side by side (one
+    after another, 200 tenants' last drain started about a second late), and a failing kick
+    does not keep the others from starting."""
+    from app.webhooks.writer import KICK_CONCURRENCY, IngestWriter
+
+    kicked: list[int] = []
+    in_flight = peak = 0
+
+    async def kick(connection_id: int) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)  # a Redis round trip
+        in_flight -= 1
+        if connection_id == 7:
+            raise RuntimeError("Redis is gone")
+        kicked.append(connection_id)
+
+    writer = IngestWriter(engine, kick)
+    await writer._kick_all(list(range(1, 101)))
+    assert sorted(kicked) == [c for c in range(1, 101) if c != 7]
+    assert peak == KICK_CONCURRENCY
