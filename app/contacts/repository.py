@@ -5,51 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, true, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
 
 from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
 from app.contacts.rules import SUBSCRIBED, Signal, newest
 from app.db.models import Contact, InboundEvent, InboundEventStatus, ProviderMember
-from app.db.repository import SessionRepository, dialect_insert
+from app.db.repository import SessionRepository, among, dialect_insert, lookup
 
 # Provider events that take a contact off the list (the full sync and the incremental push
 # hold such a contact back until the event is applied).
 OPT_OUT_EVENT_TYPES = ("unsubscribe", "deleted", "cleaned")
-
-
-def among(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
-    """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter instead of one per
-    value (a 500-value IN list costs more to compile than the query takes to run)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(list(values))
-
-
-def lookup(
-    session: AsyncSession,
-    columns: Sequence[Any],
-    key: Any,
-    values: Sequence[Any],
-    *where: Any,
-) -> Any:
-    """SELECT `columns` of the rows whose `key` is one of `values` (and `where`), through the
-    unique index on (`where`'s column, `key`).
-
-    On PostgreSQL: one lookup in that index per value, whatever the table's statistics. The
-    values are unnested and each is looked up in a LATERAL subquery with LIMIT 1 (which the
-    planner cannot flatten into a join). The planner still needs the table's statistics to
-    prefer that index over (connection_id, address_id): see `ensure_statistics`."""
-    if session.get_bind().dialect.name != "postgresql":
-        return select(*columns).where(key.in_(list(values)), *where)
-    wanted = (
-        func.unnest(bindparam(None, list(values), type_=ARRAY(key.type)))
-        .table_valued("value")
-        .render_derived(name="wanted")
-    )
-    found = select(*columns).where(key == wanted.c.value, *where).limit(1).lateral("found")
-    return select(*found.c).select_from(wanted.join(found, true()))
 
 
 class ContactRepository(SessionRepository):

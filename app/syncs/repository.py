@@ -8,7 +8,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, or_, select, update
 
-from app.contacts.repository import among
 from app.db.models import (
     Problem,
     SyncBatch,
@@ -16,7 +15,7 @@ from app.db.models import (
     SyncRunStatus,
     SyncTagAdd,
 )
-from app.db.repository import SessionRepository, insert_ignore
+from app.db.repository import SessionRepository, among, insert_ignore
 
 ACTIVE_STATUSES = (SyncRunStatus.queued, SyncRunStatus.running)
 COUNTER_COLUMNS = (
