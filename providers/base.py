@@ -7,9 +7,10 @@ from this module (and `providers.factory`), never from a provider package.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -190,6 +191,35 @@ class ProviderEvent(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """How a provider delivers its webhooks to us, so the app registers one route per provider
+    without naming any: the body format, the auth, the answer after which the provider delivers
+    again, and the parser of one delivery."""
+
+    # "form": `application/x-www-form-urlencoded` pairs; "json": one JSON value.
+    body: Literal["form", "json"]
+    # The answer that makes the provider deliver again (what it does on others is drop the event).
+    retry_status: int
+    # (form pairs or the JSON value, our list id) -> the events. ValueError for a delivery
+    # that is malformed or carries no usable event (its message says what is missing).
+    parse: Callable[[Any, str | None], list[ProviderEvent]]
+    # `Authorization: Bearer <secret>` comes with every delivery (a secret apart from the URL).
+    bearer_secret: bool = False
+    # The provider GETs the URL (and may POST an empty body) to check it when the webhook is
+    # created, before our transaction has committed: answered for any token.
+    url_check: bool = False
+    # For the OpenAPI page.
+    summary: str = ""
+    description: str = ""
+    body_schema: Mapping[str, Any] = field(default_factory=dict)
+    body_required: bool = True
+
+    @property
+    def content_type(self) -> str:
+        return "application/x-www-form-urlencoded" if self.body == "form" else "application/json"
+
+
 @runtime_checkable
 class NewsletterProvider(Protocol):
     """What the connector needs from a newsletter service. All methods retry transient errors
@@ -206,6 +236,8 @@ class NewsletterProvider(Protocol):
     # Whether one user action can remove every contact at once, one webhook each (Mailchimp's
     # "Archive All"): such bursts are held for a person to confirm.
     bulk_removal_webhooks: bool
+    # How its webhooks arrive (the app's webhook routes are built from it).
+    webhook_delivery: WebhookDelivery
 
     async def check_key(self) -> AccountInfo: ...
 

@@ -14,7 +14,7 @@ from app.errors import AppError
 from app.resources import Resources
 from app.syncs.notices import connection_notices
 from onoffice_client.client import OnOfficeClient
-from providers.base import NewsletterProvider, ProviderName
+from providers.base import NewsletterProvider, ProviderName, WebhookDelivery
 from providers.brevo.client import BrevoClient
 from providers.brevo.imports import PROCESS_POLLS_PER_HOUR
 from providers.limits import (
@@ -60,6 +60,11 @@ def supports_tags(provider: str) -> bool:
     """Whether the provider's contacts carry tags (and tags flow back to onOffice)."""
     found = PROVIDER_CLASSES.get(provider)
     return bool(found is not None and found.supports_tags)
+
+
+def webhook_deliveries() -> dict[str, WebhookDelivery]:
+    """How each provider delivers its webhooks, by provider name (the webhook routes)."""
+    return {name: cls.webhook_delivery for name, cls in PROVIDER_CLASSES.items()}
 
 
 def sync_batch_size(settings: Settings, provider: str) -> int:

@@ -1,16 +1,19 @@
-"""Provider webhook endpoints: the URL token is checked first (and Brevo's bearer secret), then
-the bounded body is read, parsed and stored before the answer goes out."""
+"""Provider webhook endpoints, one pair per provider from its `WebhookDelivery`: the URL token is
+checked first (and the bearer secret where the provider sends one), then the bounded body is
+read, parsed and stored before the answer goes out."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
+from app.config import Settings
+from app.connections.factory import provider_label, webhook_deliveries
 from app.db.models import Connection
 from app.errors import AppError
 from app.resources import Resources
@@ -24,14 +27,11 @@ from app.webhooks.intake import (
 )
 from app.webhooks.service import webhook as webhook_service
 from app.webhooks.writer import StaleConnection
-from providers.base import ProviderEvent
+from providers.base import ProviderEvent, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
-
-FORM = "application/x-www-form-urlencoded"
-JSON = "application/json"
 
 
 class Accepted(BaseModel):
@@ -95,105 +95,106 @@ async def _store(
     return await webhook_service.store(resources, source, connection, events, kick=True)
 
 
-@router.get(
-    "/mailchimp/{token}",
-    summary="Mailchimp's URL check when the webhook is created",
-    response_model=dict[str, str],
-)
-async def mailchimp_check(token: str) -> dict[str, str]:
-    # Answered for any token: Mailchimp checks the URL before our transaction commits.
+def _payload(delivery: WebhookDelivery, body: bytes, settings: Settings) -> object:
+    """The parsed body: form pairs, or one JSON value (an array of at most WEBHOOK_MAX_EVENTS)."""
+    if delivery.body == "form":
+        return parse_form(body)
+    payload = parse_json(body, max_depth=settings.WEBHOOK_MAX_JSON_DEPTH)
+    if isinstance(payload, list) and len(payload) > settings.WEBHOOK_MAX_EVENTS:
+        raise PayloadTooLarge(
+            f"{len(payload)} events in one delivery; at most {settings.WEBHOOK_MAX_EVENTS}"
+        )
+    return payload
+
+
+async def _url_check(token: str) -> dict[str, str]:
+    # Answered for any token: the provider checks the URL before our transaction commits.
     return {"status": "ok"}
 
 
-@router.post(
-    "/mailchimp/{token}",
-    response_model=Accepted,
-    summary="Mailchimp events (form-encoded `data[...]`), stored before they are acknowledged",
-    responses={
-        **COMMON_ERRORS,
-        503: _error("The event could not be stored; Mailchimp delivers it again"),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": False,
-            "content": {FORM: {"schema": {"type": "object", "additionalProperties": True}}},
-        }
-    },
-)
-async def mailchimp_events(token: str, request: Request) -> Response:
-    resources = _resources(request)
-    async with _stored_or_retry("mailchimp", 503):
-        connection = await webhook_service.cached_connection(resources, "mailchimp", token)
-        body = await read_body(request, resources.settings.WEBHOOK_MAX_BODY_BYTES)
-        if not body.strip():
-            return _accepted(0)  # Mailchimp may POST an empty body to check the URL
-        require_content_type(request, FORM)
-        events = webhook_service.parse_mailchimp(parse_form(body))
-        try:
-            stored = await _store(resources, "mailchimp", connection, events)
-        except StaleConnection:  # saved again since it was cached: the token may be gone
-            connection = await webhook_service.cached_connection(
-                resources, "mailchimp", token, fresh=True
-            )
-            stored = await _store(resources, "mailchimp", connection, events)
-    return _accepted(stored)
+def _receiver(provider: str, delivery: WebhookDelivery) -> Callable[..., Awaitable[Response]]:
+    """The POST endpoint of one provider's webhook: token (and bearer secret), bounded body,
+    parse, group-committed store, then the answer."""
+
+    async def receive(token: str, request: Request) -> Response:
+        resources = _resources(request)
+        settings = resources.settings
+        authorization = request.headers.get("authorization")
+        async with _stored_or_retry(provider, delivery.retry_status):
+            connection = await webhook_service.cached_connection(resources, provider, token)
+            if delivery.bearer_secret:
+                webhook_service.check_bearer(connection, authorization)
+            body = await read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
+            if delivery.url_check and not body.strip():
+                return _accepted(0)  # an empty POST may check the URL too
+            require_content_type(request, delivery.content_type)
+            payload = _payload(delivery, body, settings)
+            try:
+                events = webhook_service.parse(connection, payload)
+                stored = await _store(resources, provider, connection, events)
+            except StaleConnection:  # saved again since it was cached: token or secret may differ
+                connection = await webhook_service.cached_connection(
+                    resources, provider, token, fresh=True
+                )
+                if delivery.bearer_secret:
+                    webhook_service.check_bearer(connection, authorization)
+                events = webhook_service.parse(connection, payload)
+                stored = await _store(resources, provider, connection, events)
+        return _accepted(stored)
+
+    return receive
 
 
-@router.post(
-    "/brevo/{token}",
-    response_model=Accepted,
-    summary="Brevo events (one JSON event or an array), stored before they are acknowledged",
-    description="Needs `Authorization: Bearer <secret>` with the secret registered in the "
-    "Brevo webhook (not the URL token). When the events cannot be stored the answer is 429, "
-    "the only error after which Brevo delivers again.",
-    responses={
-        **COMMON_ERRORS,
-        401: _error("Bearer secret missing or wrong"),
-        429: _error("The events could not be stored; Brevo delivers them again"),
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                JSON: {
-                    "schema": {
-                        "oneOf": [
-                            {"type": "object"},
-                            {"type": "array", "items": {"type": "object"}},
-                        ]
-                    }
-                }
-            },
-        }
-    },
-)
-async def brevo_events(
-    token: str,
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-) -> Response:
-    resources = _resources(request)
-    settings = resources.settings
-    async with _stored_or_retry("brevo", 429):
-        connection = await webhook_service.cached_connection(resources, "brevo", token)
-        webhook_service.check_brevo_bearer(connection, authorization)
-        require_content_type(request, JSON)
-        body = parse_json(
-            await read_body(request, settings.WEBHOOK_MAX_BODY_BYTES),
-            max_depth=settings.WEBHOOK_MAX_JSON_DEPTH,
+BEARER_HEADER = {
+    "in": "header",
+    "name": "authorization",
+    "required": True,
+    "description": "`Bearer <secret>`: the secret registered with the webhook",
+    "schema": {"type": "string"},
+}
+
+
+def _register(provider: str, delivery: WebhookDelivery) -> None:
+    """The routes of one provider's webhook, `/webhooks/{provider}/{token}`."""
+    label = provider_label(provider)
+    path = f"/{provider}/{{token}}"
+    if delivery.url_check:
+        router.add_api_route(
+            path,
+            _url_check,
+            methods=["GET"],
+            name=f"{provider}_check",
+            summary=f"{label}'s URL check when the webhook is created",
+            response_model=dict[str, str],
         )
-        if isinstance(body, list) and len(body) > settings.WEBHOOK_MAX_EVENTS:
-            raise PayloadTooLarge(
-                f"{len(body)} events in one delivery; at most {settings.WEBHOOK_MAX_EVENTS}"
-            )
-        try:
-            events = webhook_service.parse_brevo(connection, body)
-            stored = await _store(resources, "brevo", connection, events)
-        except StaleConnection:  # saved again since it was cached: token or secret may differ
-            connection = await webhook_service.cached_connection(
-                resources, "brevo", token, fresh=True
-            )
-            webhook_service.check_brevo_bearer(connection, authorization)
-            events = webhook_service.parse_brevo(connection, body)
-            stored = await _store(resources, "brevo", connection, events)
-    return _accepted(stored)
+    responses = {
+        **COMMON_ERRORS,
+        delivery.retry_status: _error(
+            f"The events could not be stored; {label} delivers them again"
+        ),
+    }
+    if delivery.bearer_secret:
+        responses[401] = _error("Bearer secret missing or wrong")
+    extra: dict[str, Any] = {
+        "requestBody": {
+            "required": delivery.body_required,
+            "content": {delivery.content_type: {"schema": dict(delivery.body_schema)}},
+        }
+    }
+    if delivery.bearer_secret:
+        extra["parameters"] = [BEARER_HEADER]
+    router.add_api_route(
+        path,
+        _receiver(provider, delivery),
+        methods=["POST"],
+        name=f"{provider}_events",
+        response_model=Accepted,
+        summary=delivery.summary or f"{label} events, stored before they are acknowledged",
+        description=delivery.description or None,
+        responses=responses,
+        openapi_extra=extra,
+    )
+
+
+for _provider, _delivery in webhook_deliveries().items():
+    _register(_provider, _delivery)

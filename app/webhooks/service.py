@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connections.factory import provider_label, webhook_deliveries
 from app.connections.repository import ConnectionRepository
 from app.crypto import hash_token, token_matches
 from app.db.base import utcnow
@@ -18,9 +19,7 @@ from app.resources import Resources
 from app.webhooks import owner
 from app.webhooks.repository import DEDUPE_KEY_MAX, IngestRow
 from app.webhooks.writer import IngestWriter, StaleConnection, check_of
-from providers.base import ProviderEvent, ProviderEventType
-from providers.brevo.webhooks import parse_webhook as parse_brevo
-from providers.mailchimp.webhooks import parse_webhook as parse_mailchimp
+from providers.base import ProviderEvent
 
 log = logging.getLogger(__name__)
 
@@ -86,48 +85,24 @@ class WebhookService:
         cache[key] = (now + CONNECTION_CACHE_S, connection)
         return connection
 
-    def check_brevo_bearer(self, connection: Connection, authorization: str | None) -> None:
-        """Brevo must send `Authorization: Bearer <secret>`; the secret is not the URL token."""
+    def check_bearer(self, connection: Connection, authorization: str | None) -> None:
+        """`Authorization: Bearer <secret>` with the connection's webhook secret (not the URL
+        token), for providers that send one."""
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token_matches(
             credential.strip(), connection.webhook_secret_hash
         ):
             raise Unauthorized("the webhook's bearer token is missing or does not match")
 
-    def parse_mailchimp(self, form: Sequence[tuple[str, str]]) -> list[ProviderEvent]:
+    def parse(self, connection: Connection, payload: object) -> list[ProviderEvent]:
+        """One delivery's events, by the connection's provider (kept to the connection's
+        list where the provider's webhooks are account-wide); 400 when it is malformed."""
+        delivery = webhook_deliveries()[connection.provider]
         try:
-            # An archive is a removal like a delete (single ones apply; a burst such as
-            # "Archive All" is held for a user, see app.webhooks.apply).
-            events = parse_mailchimp(form, archive_event=ProviderEventType.deleted)
+            return delivery.parse(payload, connection.list_id)
         except ValueError as exc:
-            raise AppError(f"malformed Mailchimp webhook: {exc}", status_code=400) from exc
-        if not events:
-            raise AppError("malformed Mailchimp webhook: no `type`", status_code=400)
-        if any(e.type != ProviderEventType.ignored and not e.email for e in events):
-            raise AppError("malformed Mailchimp webhook: no `data[email]`", status_code=400)
-        return events
-
-    def parse_brevo(self, connection: Connection, body: object) -> list[ProviderEvent]:
-        try:
-            events = parse_brevo(body)
-        except ValueError as exc:
-            raise AppError(f"malformed Brevo webhook: {exc}", status_code=400) from exc
-        if not events and body != []:
-            raise AppError(
-                "malformed Brevo webhook: no event with an `email` and an `event` name",
-                status_code=400,
-            )
-        if connection.list_id:
-            # Brevo marketing webhooks are account-wide: keep only events of our list, and
-            # unsubscribes from any list (one may blacklist the person account-wide; the
-            # applier re-reads the contact to decide).
-            events = [
-                e
-                for e in events
-                if e.list_id in (None, connection.list_id)
-                or e.type == ProviderEventType.unsubscribe
-            ]
-        return events
+            label = provider_label(connection.provider)
+            raise AppError(f"malformed {label} webhook: {exc}", status_code=400) from exc
 
     async def store(
         self,

@@ -33,6 +33,7 @@ from providers.base import (
     ProviderName,
     UpsertOutcome,
     UpsertResult,
+    WebhookDelivery,
     WebhookInfo,
 )
 from providers.brevo import errors, reads, setup
@@ -49,6 +50,7 @@ from providers.brevo.values import (
     str_or_none,
     to_contact,
 )
+from providers.brevo.webhooks import DELIVERY
 from providers.limits import LocalRatePacer, RatePacer, RequestBudget
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class BrevoClient:
     max_batch_size: int = 25_000
     supports_tags: bool = False
     bulk_removal_webhooks: bool = False
+    webhook_delivery: WebhookDelivery = DELIVERY
 
     def __init__(
         self,

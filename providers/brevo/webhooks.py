@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from providers.base import ProviderEvent, ProviderEventType
+from providers.base import ProviderEvent, ProviderEventType, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,37 @@ def parse_webhook(body: Any) -> list[ProviderEvent]:
                 "brevo.webhook_item_not_object", extra={"item_type": type(item).__name__}
             )
     return events
+
+
+def parse_delivery(body: Any, list_id: str | None = None) -> list[ProviderEvent]:
+    """One delivery to the connector. ValueError when it holds no event with an address and a
+    name (an empty array is a valid, empty delivery). Brevo's marketing webhooks are
+    account-wide: with `list_id`, only events of that list are kept, and unsubscribes from any
+    list (one may blacklist the person account-wide; the applier re-reads the contact)."""
+    events = parse_webhook(body)
+    if not events and body != []:
+        raise ValueError("no event with an `email` and an `event` name")
+    if list_id:
+        events = [
+            e
+            for e in events
+            if e.list_id in (None, list_id) or e.type == ProviderEventType.unsubscribe
+        ]
+    return events
+
+
+DELIVERY = WebhookDelivery(
+    body="json",
+    # Brevo delivers again only after a 429 (any other error drops the event).
+    retry_status=429,
+    parse=parse_delivery,
+    bearer_secret=True,
+    summary="Brevo events (one JSON event or an array), stored before they are acknowledged",
+    description="Needs `Authorization: Bearer <secret>` with the secret registered in the "
+    "Brevo webhook (not the URL token). When the events cannot be stored the answer is 429, "
+    "the only error after which Brevo delivers again.",
+    body_schema={"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
+)
 
 
 def _parse_one(item: Mapping[str, Any]) -> list[ProviderEvent]:

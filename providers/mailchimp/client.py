@@ -47,6 +47,7 @@ from providers.mailchimp.errors import (
     rejection_reason,
 )
 from providers.mailchimp.tags import SegmentCache, Tags, missing_tags
+from providers.mailchimp.webhooks import DELIVERY
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class MailchimpClient:
     supports_tags = True
     # "Archive All" in Mailchimp sends one removal webhook per contact: bursts are held.
     bulk_removal_webhooks = True
+    webhook_delivery = DELIVERY
 
     def __init__(
         self,

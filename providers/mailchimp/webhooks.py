@@ -12,9 +12,9 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from providers.base import ProviderEvent, ProviderEventType
+from providers.base import ProviderEvent, ProviderEventType, WebhookDelivery
 
-__all__ = ["DEFAULT_ARCHIVE_ACTIONS", "parse_form", "parse_webhook"]
+__all__ = ["DEFAULT_ARCHIVE_ACTIONS", "DELIVERY", "parse_delivery", "parse_form", "parse_webhook"]
 
 # `data[action]` values of an `unsubscribe` that mean "archived" rather than "opted out". Which
 # value Mailchimp really sends for an archive (also for "Archive All", one POST per contact) is
@@ -113,6 +113,34 @@ def parse_webhook(
         kind = ProviderEventType.ignored  # e.g. sms_subscribe on newer accounts
     fields["dedupe_key"] = _dedupe_key(raw_type, fired_at, data)
     return [ProviderEvent(type=kind, **fields)]
+
+
+def parse_delivery(
+    form: Mapping[str, str] | Sequence[tuple[str, str]], list_id: str | None = None
+) -> list[ProviderEvent]:
+    """One delivery to the connector: an archive is a removal like a delete (single ones apply;
+    a burst such as "Archive All" is held for a person by the app). ValueError when the delivery
+    has no `type`, or an event that needs an address has none. Mailchimp webhooks belong to one
+    audience, so `list_id` filters nothing."""
+    events = parse_webhook(form, archive_event=ProviderEventType.deleted)
+    if not events:
+        raise ValueError("no `type`")
+    if any(e.type != ProviderEventType.ignored and not e.email for e in events):
+        raise ValueError("no `data[email]`")
+    return events
+
+
+DELIVERY = WebhookDelivery(
+    body="form",
+    # Mailchimp retries a delivery that did not get a 2xx answer (for a while), so any failure
+    # to store is answered 503.
+    retry_status=503,
+    parse=parse_delivery,
+    url_check=True,
+    summary="Mailchimp events (form-encoded `data[...]`), stored before they are acknowledged",
+    body_schema={"type": "object", "additionalProperties": True},
+    body_required=False,
+)
 
 
 def _dedupe_key(raw_type: str, fired_at: str, data: Mapping[str, Any]) -> str:

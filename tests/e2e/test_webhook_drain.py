@@ -22,6 +22,7 @@ from app.webhooks.repository import InboundEventRepository
 from app.webhooks.service import webhook as webhook_service
 from emulators.mailchimp import DEFAULT_API_KEY
 from emulators.onoffice import Fault
+from providers.mailchimp.webhooks import parse_delivery as parse_mailchimp_delivery
 from tests.e2e.conftest import World
 from tests.e2e.test_webhooks import Hooked, activities, address, connect, fired_at, newsletter
 
@@ -60,7 +61,7 @@ async def store(resources: Resources, hooked: Hooked, forms: list[list[tuple[str
     connection = await webhook_service.cached_connection(resources, "mailchimp", token)
     stored = 0
     for fields in forms:
-        events = webhook_service.parse_mailchimp(fields)
+        events = parse_mailchimp_delivery(fields)
         stored += await webhook_service.store(resources, "mailchimp", connection, events)
     return connection.id if stored else -connection.id
 
@@ -225,7 +226,7 @@ class TestSmallDrains:
         has a smaller id, and its kick found the flag taken. The drain must still see it."""
         token = hooked.hook_url.rsplit("/", 1)[1]
         connection = await webhook_service.cached_connection(resources, "mailchimp", token)
-        late = webhook_service.parse_mailchimp(form("unsubscribe", "p1@example.de", hooked.list_id))
+        late = parse_mailchimp_delivery(form("unsubscribe", "p1@example.de", hooked.list_id))
         async with resources.transaction() as session:  # takes its id now, commits later
             repo = InboundEventRepository.from_session(session)
             late_id = await repo.create_on_conflict_do_nothing(

@@ -20,11 +20,6 @@ EXEMPT = {
     "app/config.py",
     "app/connections/schemas.py",
 }
-# The webhook routes are the providers' published endpoints (one path, body format and
-# "deliver again" status per provider); this list may only shrink.
-KNOWN = {
-    "app/webhooks/router.py",
-}
 
 
 def offenders() -> dict[str, list[str]]:
@@ -42,15 +37,9 @@ def offenders() -> dict[str, list[str]]:
 
 def test_app_names_no_provider_outside_the_factory() -> None:
     found = offenders()
-    new = {rel: lines for rel, lines in found.items() if rel not in KNOWN}
-    assert not new, "provider names outside the factory:\n" + "\n".join(
-        line for lines in new.values() for line in lines
+    assert not found, "provider names outside the factory:\n" + "\n".join(
+        line for lines in found.values() for line in lines
     )
-
-
-def test_the_known_list_only_shrinks() -> None:
-    cleaned = KNOWN - set(offenders())
-    assert not cleaned, f"no longer naming a provider, remove from KNOWN: {sorted(cleaned)}"
 
 
 def test_the_rule_sees_a_name() -> None:

@@ -60,7 +60,7 @@ async def stored_emails(engine: AsyncEngine) -> list[str]:
 
 
 def events(connection: Connection, email: str) -> list[ProviderEvent]:
-    return webhook_service.parse_brevo(connection, brevo_event(email))
+    return webhook_service.parse(connection, brevo_event(email))
 
 
 class TestGroupCommit:

@@ -1,6 +1,7 @@
 """Provider webhook intake (issue 9): token first, bounded bodies, a separate hashed Brevo
-secret, dedupe per connection, malformed input answered 4xx, 429 when Brevo's event cannot be
-stored."""
+secret, dedupe per connection, malformed input answered 4xx, the provider's "deliver again"
+status (Brevo 429, Mailchimp 503) when an event cannot be stored, and routes built per provider
+from its `WebhookDelivery`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.connections.factory import provider_label, webhook_deliveries
 from app.crypto import hash_token
+from app.main import create_app
 from tests.security.conftest import BREVO_KEYS, World, bearer, count_events, fetch_all
 
 JSON = {"Content-Type": "application/json"}
@@ -212,6 +215,83 @@ class TestBrevoRetries:
         assert response.headers["retry-after"]
         again = await post_brevo(world, path, secret, brevo_event())
         assert again.status_code == 200 and again.json()["stored"] == 1
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+MAILCHIMP_UNSUBSCRIBE = (
+    b"type=unsubscribe&fired_at=2026-11-30+10%3A00%3A00&data[action]=unsub"
+    b"&data[email]=anna%40example.de&data[list_id]=l1"
+)
+
+
+class TestMailchimpDeliveries:
+    async def test_the_url_check_is_answered_for_any_token_and_an_empty_post_stores_nothing(
+        self, world: World, engine: AsyncEngine
+    ) -> None:
+        check = await world.client.get("/webhooks/mailchimp/not-a-token")
+        assert check.status_code == 200 and check.json() == {"status": "ok"}
+        token = await mailchimp_connection(engine, world)
+        empty = await world.client.post(f"/webhooks/mailchimp/{token}")  # no content type
+        assert empty.status_code == 200 and empty.json() == {"status": "accepted", "stored": 0}
+        # The POST is not answered for any token: the address must exist.
+        assert (await world.client.post("/webhooks/mailchimp/not-a-token")).status_code == 404
+        wrong_type = await world.client.post(
+            f"/webhooks/mailchimp/{token}", content=MAILCHIMP_UNSUBSCRIBE, headers=JSON
+        )
+        assert wrong_type.status_code == 415, wrong_type.text
+        assert await count_events(engine) == 0
+
+    async def test_an_event_that_cannot_be_stored_is_answered_503_and_taken_again(
+        self, world: World, engine: AsyncEngine
+    ) -> None:
+        token = await mailchimp_connection(engine, world)
+        path = f"/webhooks/mailchimp/{token}"
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("ALTER TABLE inbound_event ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+            )
+        try:
+            refused = await world.client.post(path, content=MAILCHIMP_UNSUBSCRIBE, headers=FORM)
+        finally:
+            async with engine.begin() as conn:
+                await conn.execute(text("ALTER TABLE inbound_event DROP CONSTRAINT refuse_all"))
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["retry-after"]
+        again = await world.client.post(path, content=MAILCHIMP_UNSUBSCRIBE, headers=FORM)
+        assert again.status_code == 200 and again.json()["stored"] == 1
+        (row,) = await fetch_all(engine, "SELECT source, payload FROM inbound_event")
+        assert row["source"] == "mailchimp"
+        payload = row["payload"] if isinstance(row["payload"], dict) else json.loads(row["payload"])
+        assert payload["type"] == "unsubscribe" and payload["email"] == "anna@example.de"
+
+    async def test_a_form_without_a_type_is_400_and_names_the_provider(
+        self, world: World, engine: AsyncEngine
+    ) -> None:
+        token = await mailchimp_connection(engine, world)
+        response = await world.client.post(
+            f"/webhooks/mailchimp/{token}", content=b"data[email]=a%40example.de", headers=FORM
+        )
+        assert response.status_code == 400
+        assert "malformed Mailchimp webhook: no `type`" in response.text
+
+
+def test_every_provider_has_its_webhook_route_documented_from_its_delivery() -> None:
+    spec = create_app().openapi()
+    deliveries = webhook_deliveries()
+    assert set(deliveries) == {"mailchimp", "brevo"}
+    for provider, delivery in deliveries.items():
+        path = spec["paths"][f"/webhooks/{provider}/{{token}}"]
+        post = path["post"]
+        assert str(delivery.retry_status) in post["responses"], provider
+        assert (
+            provider_label(provider) in post["responses"][str(delivery.retry_status)]["description"]
+        )
+        assert list(post["requestBody"]["content"]) == [delivery.content_type]
+        headers = [p["name"] for p in post["parameters"] if p["in"] == "header"]
+        assert headers == (["authorization"] if delivery.bearer_secret else []), provider
+        assert ("401" in post["responses"]) == delivery.bearer_secret, provider
+        assert ("get" in path) == delivery.url_check, provider
+        assert post["operationId"] == f"{provider}_events_webhooks_{provider}__token__post"
 
 
 async def mailchimp_connection(engine: AsyncEngine, world: World, token: str = "mc-token-1") -> str:
