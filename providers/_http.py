@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -57,6 +57,24 @@ def retry_after_from(response: httpx.Response, headers: Sequence[str]) -> float 
         if seconds is not None:
             return seconds
     return None
+
+
+class HttpOwner:
+    """`aclose` and `async with` for a client that made its own httpx client (a shared one,
+    passed in, is left open for its owner)."""
+
+    _http: httpx.AsyncClient
+    _owns_http: bool
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 class Transport:

@@ -22,7 +22,7 @@ from typing import Any, Final
 import httpx
 from tenacity import wait_exponential_jitter
 
-from providers._http import Transport
+from providers._http import HttpOwner, Transport
 from providers._retry import RetryPolicy
 from providers.base import (
     AccountInfo,
@@ -60,7 +60,7 @@ DEFAULT_BASE_URL: Final = "https://api.brevo.com/v3"
 _REMOVE_NOT_MEMBER_CODES: Final = frozenset({400, 404})
 
 
-class BrevoClient:
+class BrevoClient(HttpOwner):
     name: ProviderName = ProviderName.brevo
     label: str = "Brevo"
     status_page: str = "https://status.brevo.com"
@@ -143,16 +143,6 @@ class BrevoClient:
         self._webhook_batched = webhook_batched
         self._language: str | None = None
         self._mapping: FieldMapping | None = None
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> BrevoClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- account, list, fields ----------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 from tenacity import wait_random_exponential
 
-from providers._http import Transport
+from providers._http import HttpOwner, Transport
 from providers._retry import RetryPolicy
 from providers.base import (
     AccountInfo,
@@ -56,7 +56,7 @@ BATCH_SIZE = 500  # Mailchimp's batch subscribe maximum
 EMBEDDED_TAGS_MAX = 50  # member listings embed at most this many tags per member
 
 
-class MailchimpClient:
+class MailchimpClient(HttpOwner):
     """One Mailchimp account (API key). Long-lived: create once, `aclose()` at shutdown.
 
     `http` may be a shared client (not closed by `aclose`); `limiter` should be shared by every
@@ -368,16 +368,6 @@ class MailchimpClient:
 
     async def count_subscribed(self, list_id: str) -> int:
         return await reads.count_subscribed(self._api, list_id)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
-
-    async def __aenter__(self) -> MailchimpClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
 
 def _status(subscribed: bool) -> str:
