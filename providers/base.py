@@ -15,6 +15,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 
+def normalise_email(raw: str) -> str:
+    """Email identity: trimmed and case-insensitive (local part included, as providers do)."""
+    return raw.strip().lower()
+
+
 class ProviderName(StrEnum):
     mailchimp = "mailchimp"
     brevo = "brevo"

@@ -9,12 +9,8 @@ from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
 
 from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
 from app.contacts.rules import SUBSCRIBED, Signal, newest
-from app.db.models import Contact, InboundEvent, InboundEventStatus, ProviderMember
+from app.db.models import Contact, ProviderMember
 from app.db.repository import SessionRepository, among, dialect_insert, lookup
-
-# Provider events that take a contact off the list (the full sync and the incremental push
-# hold such a contact back until the event is applied).
-OPT_OUT_EVENT_TYPES = ("unsubscribe", "deleted", "cleaned")
 
 
 class ContactRepository(SessionRepository):
@@ -252,29 +248,6 @@ class ContactRepository(SessionRepository):
         await self.session.execute(
             delete(ProviderMember).where(ProviderMember.connection_id == connection_id)
         )
-
-    # Pending provider opt-outs -----------------------------------------------------------------
-
-    async def pending_opt_outs(
-        self, connection_id: int, emails: Iterable[str] | None = None, limit: int = 100_000
-    ) -> frozenset[str]:
-        """Emails with a received opt-out event that is not applied to onOffice yet."""
-        stmt = (
-            select(InboundEvent.payload)
-            .where(
-                InboundEvent.connection_id == connection_id,
-                InboundEvent.status.in_((InboundEventStatus.pending, InboundEventStatus.held)),
-            )
-            .limit(limit)
-        )
-        wanted = None if emails is None else set(emails)
-        found = set()
-        for payload in (await self.session.execute(stmt)).scalars():
-            if payload.get("type") in OPT_OUT_EVENT_TYPES:
-                email = str(payload.get("email", "")).strip().lower()
-                if wanted is None or email in wanted:
-                    found.add(email)
-        return frozenset(found)
 
     # Provider list state -----------------------------------------------------------------------
 

@@ -13,17 +13,14 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.i18n import reasons
 from onoffice_client.models import Address
-from providers.base import ContactData
+from providers.base import ContactData, normalise_email
+
+__all__ = ["normalise_email"]  # re-exported: the one email identity lives in providers.base
 
 
 class Language(StrEnum):
     de = "de"
     en = "en"
-
-
-def normalise_email(raw: str) -> str:
-    """Email identity: trimmed and case-insensitive (local part included, as providers do)."""
-    return raw.strip().lower()
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,9 @@ async def push_addresses(
     language = default_language(connection)
     async with resources.sessionmaker() as session:
         repo = ContactRepository.from_session(session)
-        held_back = await repo.pending_opt_outs(connection.id)
+        held_back = await InboundEventRepository.from_session(session).pending_opt_outs(
+            connection.id
+        )
         by_address = await repo.by_address_ids(connection.id, [a.id for a in addresses])
     push = _Push(resources, provider, connection, language, held_back, stats)
     for address in addresses:

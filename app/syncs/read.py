@@ -41,6 +41,7 @@ from app.syncs.common import (
 )
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
 from app.syncs.repository import SyncRepository
+from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers._paging import ordered_pages
 from providers.base import (
@@ -84,7 +85,9 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     language = default_language(connection)
     limit = batch_limit(resources, connection)
     async with resources.sessionmaker() as session:
-        held_back = await ContactRepository.from_session(session).pending_opt_outs(connection.id)
+        held_back = await InboundEventRepository.from_session(session).pending_opt_outs(
+            connection.id
+        )
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     # Once the first page told the total, the next pages are read ONOFFICE_READ_CONCURRENCY at
     # a time while earlier ones are classified; pages are processed strictly in offset (KdNr)

@@ -37,6 +37,7 @@ from app.syncs.jobs import enqueue_finalize
 from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import SyncRepository
 from app.syncs.tags import flush_tags
+from app.webhooks.repository import InboundEventRepository
 from providers.base import (
     ContactData,
     FieldMapping,
@@ -67,7 +68,9 @@ async def upsert_batch(
     async with resources.sessionmaker() as session:
         repo = ContactRepository.from_session(session)
         emails = [item["email"] for item in payload]
-        pending = await repo.pending_opt_outs(connection.id, emails)
+        pending = await InboundEventRepository.from_session(session).pending_opt_outs(
+            connection.id, emails
+        )
         ledger = await repo.ledger_rows(connection.id, emails)
     withdrawn = {
         item["email"]

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.connections.factory import BURST_SOURCES
+from app.contacts.values import normalise_email
 from app.db.models import (
     Connection,
     InboundEvent,
@@ -82,7 +83,33 @@ UNION ALL SELECT n, NULL, NULL FROM matched
 )
 
 
+# Provider events that take a contact off the list (the full sync and the incremental push
+# hold such a contact back until the event is applied).
+OPT_OUT_EVENT_TYPES = ("unsubscribe", "deleted", "cleaned")
+
+
 class InboundEventRepository(SessionRepository):
+    async def pending_opt_outs(
+        self, connection_id: int, emails: Iterable[str] | None = None, limit: int = 100_000
+    ) -> frozenset[str]:
+        """Emails with a received opt-out event that is not applied to onOffice yet."""
+        stmt = (
+            select(InboundEvent.payload)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status.in_((InboundEventStatus.pending, InboundEventStatus.held)),
+            )
+            .limit(limit)
+        )
+        wanted = None if emails is None else set(emails)
+        found = set()
+        for payload in (await self.session.execute(stmt)).scalars():
+            if payload.get("type") in OPT_OUT_EVENT_TYPES:
+                email = normalise_email(str(payload.get("email", "")))
+                if wanted is None or email in wanted:
+                    found.add(email)
+        return frozenset(found)
+
     async def create_on_conflict_do_nothing(
         self,
         *,

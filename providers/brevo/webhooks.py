@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from providers.base import ProviderEvent, ProviderEventType, WebhookDelivery
+from providers.base import ProviderEvent, ProviderEventType, WebhookDelivery, normalise_email
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ DELIVERY = WebhookDelivery(
 
 def _parse_one(item: Mapping[str, Any]) -> list[ProviderEvent]:
     raw_type = str(item.get("event") or item.get("event_type") or "")
-    email = str(item.get("email") or "").strip().lower()
+    email = normalise_email(str(item.get("email") or ""))
     if not email:
         logger.warning("brevo.webhook_without_email", extra={"raw_type": raw_type})
         return []

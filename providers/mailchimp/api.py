@@ -10,6 +10,7 @@ from typing import Any
 
 from providers._http import Transport
 from providers._paging import offset_items
+from providers.base import normalise_email
 from providers.mailchimp.errors import MailchimpAuthError
 
 PAGE_SIZE = 1000  # Mailchimp's maximum `count`
@@ -18,7 +19,7 @@ _KEY_RE = re.compile(r"(?P<secret>[0-9A-Za-z]+)-(?P<dc>[a-z]+[0-9]+)")
 
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: MD5 of the lower-cased address."""
-    return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()
+    return hashlib.md5(normalise_email(email).encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def parse_api_key(api_key: str) -> str:

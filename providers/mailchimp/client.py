@@ -36,6 +36,7 @@ from providers.base import (
     UpsertOutcome,
     UpsertResult,
     WebhookInfo,
+    normalise_email,
 )
 from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter
 from providers.mailchimp import audience, errors, reads
@@ -178,12 +179,12 @@ class MailchimpClient(HttpOwner):
         unique: dict[str, ContactData] = {}
         for contact in contacts:
             # Later duplicates win; Mailchimp rejects a batch listing an address twice.
-            unique[contact.email.strip().lower()] = contact
+            unique[normalise_email(contact.email)] = contact
         items = list(unique.items())
         for start in range(0, len(items), BATCH_SIZE):
             chunk = dict(items[start : start + BATCH_SIZE])
             by_email.update(await self._batch_subscribe(list_id, chunk, mapping, defer_tags))
-        return [by_email[contact.email.strip().lower()] for contact in contacts]
+        return [by_email[normalise_email(contact.email)] for contact in contacts]
 
     async def _batch_subscribe(
         self,
@@ -264,7 +265,7 @@ class MailchimpClient(HttpOwner):
         (only `status_if_new` is sent); by default it is kept unless the contact is a fresh
         consent (`resubscribe`) or an unsubscribe, so an opt-out the connector has not heard of
         is never undone. Compliance/forgotten/invalid become `rejected`."""
-        email = contact.email.strip().lower()
+        email = normalise_email(contact.email)
         status = _status(contact.subscribed)
         if keep_status is None:
             keep_status = contact.subscribed and not contact.resubscribe
@@ -308,7 +309,7 @@ class MailchimpClient(HttpOwner):
         status = _status(subscribed)
         if subscribed:
             body = {
-                "email_address": email.strip().lower(),
+                "email_address": normalise_email(email),
                 "status_if_new": status,
                 "status": status,
             }
@@ -324,7 +325,7 @@ class MailchimpClient(HttpOwner):
         await self._api.request(
             "PATCH",
             f"/lists/{list_id}/members/{subscriber_hash(old_email)}",
-            json={"email_address": new_email.strip().lower()},
+            json={"email_address": normalise_email(new_email)},
         )
 
     async def archive_contact(self, list_id: str, email: str) -> None:

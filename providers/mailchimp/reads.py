@@ -11,7 +11,7 @@ from typing import Any
 
 from providers._paging import parallel_pages
 from providers._time import parse_iso_timestamp
-from providers.base import ProviderContact
+from providers.base import ProviderContact, normalise_email
 from providers.mailchimp.api import MailchimpApi, subscriber_hash
 from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestError
 
@@ -101,7 +101,7 @@ async def iter_campaign_recipients(api: MailchimpApi, campaign_id: str) -> Async
         fields="sent_to.email_address,sent_to.status",
     ):
         if item.get("status") in (None, "sent"):
-            yield str(item.get("email_address", "")).strip().lower()
+            yield normalise_email(str(item.get("email_address", "")))
 
 
 async def count_contacts(api: MailchimpApi, list_id: str) -> int:
@@ -119,7 +119,7 @@ async def recent_opt_outs(api: MailchimpApi, list_id: str, since: datetime) -> s
 
     async def of_status(status: str) -> set[str]:
         return {
-            str(member.get("email_address", "")).strip().lower()
+            normalise_email(str(member.get("email_address", "")))
             async for member in api.paginate(
                 f"/lists/{list_id}/members",
                 "members",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from providers.base import normalise_email
 from providers.limits import hash_key
 from providers.mailchimp.api import MailchimpApi, subscriber_hash
 from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestError
@@ -121,7 +122,7 @@ class Tags:
             )
             return emails
         not_added = {
-            str(address).strip().lower()
+            normalise_email(str(address))
             for error in answer.get("errors") or []
             if isinstance(error, dict)
             for address in error.get("email_addresses") or []

@@ -12,8 +12,10 @@ from providers.limits import LocalRequestBudget, RedisRequestBudget, spend
 
 @pytest.mark.usefixtures("redis")
 class TestRedisRequestBudget:
-    async def test_two_workers_share_one_budget_per_key(self, redis: Any) -> None:
-        first, second = RedisRequestBudget(redis, 3), RedisRequestBudget(redis, 3)
+    async def test_two_workers_share_one_budget_per_key(self, redis: Any, prefix: str) -> None:
+        # A unique prefix: the window is an hour, longer than the gap between two test runs.
+        first = RedisRequestBudget(redis, 3, prefix=prefix)
+        second = RedisRequestBudget(redis, 3, prefix=prefix)
         taken = [await first.take("key-a"), await second.take("key-a"), await first.take("key-a")]
         assert taken == [0, 0, 0]
         wait = await second.take("key-a")
@@ -22,9 +24,9 @@ class TestRedisRequestBudget:
         assert await redis.zcard(first.redis_key("key-a")) == 3  # the refused one is not counted
 
     async def test_spend_waits_for_the_window_and_gives_up_past_a_deadline(
-        self, redis: Any
+        self, redis: Any, prefix: str
     ) -> None:
-        budget = RedisRequestBudget(redis, 1, window_s=0.3)
+        budget = RedisRequestBudget(redis, 1, window_s=0.3, prefix=prefix)
         loop = asyncio.get_running_loop()
         assert await spend(budget, "key")
         assert not await spend(budget, "key", give_up_at=loop.time() + 0.01)
