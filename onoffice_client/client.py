@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from onoffice_client.activities import ActivityLog
 from onoffice_client.models import (
     ActionKind,
-    ActivityCreate,
     Address,
     AddressCreate,
     AddressUpdate,
@@ -37,7 +37,6 @@ from onoffice_client.transport import (
     MODIFY,
     READ,
     Action,
-    ActionTransport,
     chunks,
 )
 
@@ -68,7 +67,7 @@ NEWSLETTER_SUBSCRIBERS: Mapping[str, Any] = {
 }
 
 
-class OnOfficeClient(ActionTransport):
+class OnOfficeClient(ActivityLog):
     """One API user of one onOffice customer.
 
     `claim` is the marketplace `apiClaim` to send as `extendedclaim` with every action (the
@@ -291,9 +290,6 @@ class OnOfficeClient(ActionTransport):
     # Activities, configuration, activation
     # -----------------------------------------------------------------------------------------
 
-    async def create_activities(self, items: Sequence[ActivityCreate]) -> None:
-        await self._run([self.activity_action(item) for item in items if item.address_ids])
-
     async def get_fields(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Field configuration of address fields; `permittedvalues` normalised to key -> label."""
         params = {
@@ -322,19 +318,6 @@ class OnOfficeClient(ActionTransport):
         """The modify action for one address (None when the update changes nothing)."""
         params = update_parameters(update)
         return Action(MODIFY, "address", params, resourceid=int(address_id)) if params else None
-
-    def activity_action(self, item: ActivityCreate) -> Action:
-        """The agentslog create action of one activity (one entry per address id)."""
-        params: dict[str, Any] = {
-            "addressids": [int(i) for i in item.address_ids],
-            "actionkind": item.kind,
-            "note": item.note,
-        }
-        if item.type:
-            params["actiontype"] = item.type
-        if item.at:
-            params["datetime"] = format_datetime(item.at, self._tz)
-        return Action(CREATE, "agentslog", params)
 
     async def find_addresses_by_emails(
         self, emails: Sequence[str], *, known_ids: Sequence[int] = ()

@@ -84,7 +84,15 @@ class OnOfficeError(Exception):
 
 
 class OnOfficeTransientError(OnOfficeError):
-    """Network failure or 5xx: the request may succeed later."""
+    """Network failure or 5xx: the request may succeed later. `maybe_applied`: a request that
+    creates something failed after it may have reached onOffice (a timeout, 500/502/504), so
+    it was not sent again; what it creates may exist already."""
+
+    def __init__(
+        self, message: str, *, errorcode: int | None = None, maybe_applied: bool = False
+    ) -> None:
+        super().__init__(message, errorcode=errorcode)
+        self.maybe_applied = maybe_applied
 
 
 class OnOfficeAuthError(OnOfficeError):

@@ -1,6 +1,7 @@
 """The signed action transport of the onOffice API: actions signed with HMAC v2 (and the
 marketplace `extendedclaim`), several per HTTP request, transport failures and 5xx retried with
-backoff, and each answer checked per action. `OnOfficeClient` builds the actions."""
+backoff (a request that creates only when it cannot have been applied), and each answer checked
+per action. `OnOfficeClient` builds the actions."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -42,6 +43,30 @@ class Action:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     resourceid: str | int = ""
     identifier: str = ""
+
+
+# Requests whose repetition changes nothing are retried after any transport failure or 5xx. A
+# request that creates (or `do`es) something is sent again only when it cannot have reached
+# onOffice: no connection, or a 503. After a timeout or a 500/502/504 it may have been
+# applied, and sending it again would create a second address or activity; the caller gets
+# `OnOfficeTransientError(maybe_applied=True)` and checks before it tries again.
+IDEMPOTENT_VERBS = frozenset({READ, GET, MODIFY})
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NOT_PROCESSED_STATUS = frozenset({503})
+
+
+def _may_resend(exc: BaseException, idempotent: bool) -> bool:
+    """Whether a request that failed with `exc` is sent again (`idempotent`: it only reads or
+    modifies)."""
+    if isinstance(exc, _RetryableHTTPError):
+        return idempotent or exc.status_code in _NOT_PROCESSED_STATUS
+    if isinstance(exc, httpx.TransportError):
+        return idempotent or isinstance(exc, _NOT_SENT)
+    return False
+
+
+def _maybe_applied(exc: BaseException, idempotent: bool) -> bool:
+    return not idempotent and not _may_resend(exc, False)
 
 
 class _RetryableHTTPError(Exception):
@@ -117,6 +142,7 @@ class ActionTransport:
         return _check_response(await self._post_with_retries(actions), actions)
 
     async def _post_with_retries(self, actions: Sequence[Action]) -> httpx.Response:
+        idempotent = all(action.actionid in IDEMPOTENT_VERBS for action in actions)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1),
             wait=wait_exponential_jitter(
@@ -124,7 +150,7 @@ class ActionTransport:
                 max=self._backoff_max,
                 jitter=self._backoff_initial,
             ),
-            retry=retry_if_exception_type((httpx.TransportError, _RetryableHTTPError)),
+            retry=retry_if_exception(lambda exc: _may_resend(exc, idempotent)),
             before_sleep=_log_retry,
             reraise=True,
         )
@@ -136,11 +162,13 @@ class ActionTransport:
                     response = await self._post(body)
         except httpx.TransportError as exc:
             raise OnOfficeTransientError(
-                f"onOffice is unreachable ({type(exc).__name__}); will retry later"
+                f"onOffice is unreachable ({type(exc).__name__}); will retry later",
+                maybe_applied=_maybe_applied(exc, idempotent),
             ) from exc
         except _RetryableHTTPError as exc:
             raise OnOfficeTransientError(
-                f"onOffice answered HTTP {exc.status_code}; will retry later"
+                f"onOffice answered HTTP {exc.status_code}; will retry later",
+                maybe_applied=_maybe_applied(exc, idempotent),
             ) from exc
         return response
 

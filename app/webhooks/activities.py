@@ -10,11 +10,15 @@ again.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from datetime import datetime
 
 from app.connections.factory import provider_label
+from app.db.base import aware
 from app.i18n import has_key, t
 from app.resources import Resources
 from onoffice_client.client import OnOfficeClient
+from onoffice_client.models import ActivityCreate
 from providers.base import ProviderEvent, ProviderEventType
 
 ACTIVITY_KIND = "Newsletter"
@@ -39,6 +43,23 @@ OPTIONAL_ACTIVITIES = {
 }
 
 Kinds = dict[str, set[str]]
+
+
+def activity_time(event: ProviderEvent, received_at: datetime) -> datetime:
+    """The activity's date: the event's time, else when it was received. Fixed, so that a retry
+    sends the same time and recognises an activity an earlier try wrote."""
+    return event.occurred_at or aware(received_at)
+
+
+async def create_once(
+    onoffice: OnOfficeClient, items: Sequence[ActivityCreate], *, unsure: bool
+) -> None:
+    """Create the activities; after a try whose answer was lost (`unsure`), only for the
+    addresses that do not have them yet."""
+    if unsure:
+        items = [item for item in await onoffice.missing_activities(items) if item is not None]
+    if items:
+        await onoffice.create_activities(items)
 
 
 def activity_note(provider: str, event: ProviderEvent, lang: str = "de") -> str:

@@ -35,8 +35,14 @@ from app.contacts.rules import (
 from app.contacts.values import normalise_email
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
 from app.resources import Resources
-from app.webhooks.activities import OPTIONAL_ACTIVITIES, activity_kind, activity_note
-from app.webhooks.plan import shown_after
+from app.webhooks.activities import (
+    OPTIONAL_ACTIVITIES,
+    activity_kind,
+    activity_note,
+    activity_time,
+    create_once,
+)
+from app.webhooks.plan import ACTIVITY_UNSURE, CREATE_UNSURE, is_echo, shown_after
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
@@ -45,6 +51,7 @@ from onoffice_client.models import (
     AddressCreate,
     AddressUpdate,
     NewsletterStatus,
+    OnOfficeTransientError,
 )
 from providers.base import (
     ProviderEvent,
@@ -205,20 +212,10 @@ class EventApplier:
             address_ids = await ContactRepository.from_session(session).address_ids_for(
                 self.connection.id, emails
             )
+        steps = list(row.payload.get("_steps") or [])
         if address_ids:
             kind, type_ = await self._activity_kind(ProviderEventType.delivered)
-            await self.onoffice.create_activities(
-                [
-                    ActivityCreate(
-                        address_ids=sorted(set(address_ids)),
-                        kind=kind,
-                        type=type_,
-                        note=activity_note(self.connection.provider, event, self.language),
-                        at=event.occurred_at,
-                    )
-                ]
-            )
-        steps = list(row.payload.get("_steps") or [])
+            await self._create_once(row, steps, self._item(row, event, address_ids, kind, type_))
         await self._step(row, steps, f"delivered:{position}", offset=position)
 
     async def _subscribe(
@@ -234,20 +231,27 @@ class EventApplier:
                 known = await provider.get_contact(self.connection.list_id, email)
                 if known is not None:
                     first, last = known.first_name, known.last_name
-            address_id = await self.onoffice.create_address(
-                AddressCreate(
-                    email=email,
-                    first_name=first,
-                    last_name=last,
-                    newsletter=NewsletterStatus.yes,
-                    origin="Newsletter",
+            try:
+                address_id = await self.onoffice.create_address(
+                    AddressCreate(
+                        email=email,
+                        first_name=first,
+                        last_name=last,
+                        newsletter=NewsletterStatus.yes,
+                        origin="Newsletter",
+                    )
                 )
-            )
+            except OnOfficeTransientError as exc:
+                if exc.maybe_applied and CREATE_UNSURE not in steps:
+                    # The next try finds the address by its email, and must not take it for
+                    # an echo of the connector (the activity is still to be written).
+                    await self._step(row, steps, CREATE_UNSURE)
+                raise
             await self._step(row, steps, "create", address_id=address_id)
             addresses = await self.onoffice.get_addresses([address_id])
         elif not addresses:
             addresses = await self.onoffice.get_addresses([int(row.payload["_address_id"])])
-        elif "status" not in steps and all(a.newsletter == NewsletterStatus.yes for a in addresses):
+        elif is_echo(steps, addresses, NewsletterStatus.yes):
             await self._record(
                 email, Signal(SUBSCRIBED, at), NewsletterStatus.yes, None, addresses[0].id
             )
@@ -270,9 +274,7 @@ class EventApplier:
         """Set the status on every address with this email; False when none had to change
         (then it is an echo and no activity is written)."""
         addresses = await self._find(email)
-        if "status" not in steps and not any(
-            may_overwrite(a.newsletter, status) for a in addresses
-        ):
+        if is_echo(steps, addresses, status):
             return False
         await self._write_status(row, addresses, status, steps)
         await self._activity(row, event, [a.id for a in addresses], steps)
@@ -304,18 +306,36 @@ class EventApplier:
         if "activity" in steps or not address_ids:
             return
         kind, type_ = await self._activity_kind(event.type)
-        await self.onoffice.create_activities(
-            [
-                ActivityCreate(
-                    address_ids=list(address_ids),
-                    kind=kind,
-                    type=type_,
-                    note=activity_note(self.connection.provider, event, self.language),
-                    at=event.occurred_at,
-                )
-            ]
-        )
+        await self._create_once(row, steps, self._item(row, event, address_ids, kind, type_))
         await self._step(row, steps, "activity")
+
+    def _item(
+        self,
+        row: InboundEvent,
+        event: ProviderEvent,
+        address_ids: Sequence[int],
+        kind: str,
+        type_: str | None,
+    ) -> ActivityCreate:
+        return ActivityCreate(
+            address_ids=sorted(set(address_ids)),
+            kind=kind,
+            type=type_,
+            note=activity_note(self.connection.provider, event, self.language),
+            at=activity_time(event, row.received_at),
+        )
+
+    async def _create_once(self, row: InboundEvent, steps: list[str], item: ActivityCreate) -> None:
+        """Create the activity, and only where it is missing after a try whose answer was lost
+        (that try stored ACTIVITY_UNSURE, which a success clears)."""
+        try:
+            await create_once(self.onoffice, [item], unsure=ACTIVITY_UNSURE in steps)
+        except OnOfficeTransientError as exc:
+            if exc.maybe_applied and ACTIVITY_UNSURE not in steps:
+                await self._step(row, steps, ACTIVITY_UNSURE)
+            raise
+        if ACTIVITY_UNSURE in steps:
+            steps.remove(ACTIVITY_UNSURE)
 
     async def _change_email(
         self, event: ProviderEvent, email: str, contact: Contact | None

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,10 +34,15 @@ from app.contacts.rules import (
 )
 from app.contacts.values import normalise_email
 from app.db.models import Contact, InboundEvent, InboundEventStatus
-from app.webhooks.activities import OPTIONAL_ACTIVITIES, activity_note, forget_kinds
+from app.webhooks.activities import (
+    OPTIONAL_ACTIVITIES,
+    activity_note,
+    activity_time,
+    forget_kinds,
+)
 from app.webhooks.apply import EventApplier
 from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
-from app.webhooks.plan import Plan, Record, Stop, emails_of, event_of
+from app.webhooks.plan import ACTIVITY_UNSURE, Plan, Record, Stop, emails_of, event_of, is_echo
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import (
     ActivityCreate,
@@ -52,6 +57,8 @@ from onoffice_client.transport import Action, RequestsFailed
 from providers.base import ProviderError, ProviderEvent, ProviderEventType, ProviderTransientError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class BatchApplier:
@@ -91,10 +98,14 @@ class BatchApplier:
     async def _look_up_or_stop(
         self, rows: Sequence[InboundEvent], emails: Sequence[str], known: list[int] | None = None
     ) -> None:
-        """`look_up`; when onOffice cannot answer, the events stay pending (one more try
-        counted) and the drain stops: retried after a backoff, or after a fresh login."""
+        """`look_up`, or stop the drain (`_or_stop`)."""
+        await self._or_stop(rows, self.look_up(emails, known))
+
+    async def _or_stop(self, rows: Sequence[InboundEvent], call: Awaitable[T]) -> T:
+        """Await an onOffice read; when onOffice cannot answer, the events stay pending (one
+        more try counted) and the drain stops: retried after a backoff, or after a login."""
         try:
-            await self.look_up(emails, known)
+            return await call
         except OnOfficeError as exc:
             await record_failures(self.resources, rows, exc)
             if isinstance(exc, OnOfficeClaimError):
@@ -202,9 +213,7 @@ class BatchApplier:
                 plan.single = True  # a new address (or one created by an earlier try)
                 return plan
             record: Record = (Signal(SUBSCRIBED, at), NewsletterStatus.yes, None, addresses[0].id)
-            if "status" not in plan.steps and all(
-                a.newsletter == NewsletterStatus.yes for a in addresses
-            ):
+            if is_echo(plan.steps, addresses, NewsletterStatus.yes):
                 plan.record = record
                 return self._done(
                     plan, InboundEventStatus.ignored, "already subscribed in onOffice (echo)"
@@ -222,9 +231,7 @@ class BatchApplier:
                 else NewsletterStatus.no
             )
             removal: Record = (Signal(state, at), target, contact, None)
-            if "status" not in plan.steps and not any(
-                may_overwrite(a.newsletter, target) for a in addresses
-            ):
+            if is_echo(plan.steps, addresses, target):
                 plan.record = removal
                 echo = (
                     "nothing to change in onOffice"
@@ -274,13 +281,14 @@ class BatchApplier:
             kind=kind,
             type=type_,
             note=activity_note(self.connection.provider, event, self.applier.language),
-            at=event.occurred_at,
+            at=activity_time(event, plan.row.received_at),
         )
 
     # -- writing -----------------------------------------------------------------------------
 
     async def _write(self, plans: Sequence[Plan]) -> set[str]:
         """Send the grouped actions, then settle every plan by its own actions' outcomes."""
+        await self._skip_written_activities(plans)
         actions: list[Action] = []
         owners: list[list[tuple[Plan, str]]] = []  # per action: the plans and step it serves
         for plan in plans:
@@ -311,6 +319,9 @@ class BatchApplier:
                 outcomes, stop = exc.done, exc.error
         errors: dict[int, OnOfficeError] = {}
         step_ok: dict[int, dict[str, bool]] = defaultdict(dict)
+        # The request that failed may have been applied: its activities may exist now.
+        lost = isinstance(stop, OnOfficeTransientError) and stop.maybe_applied
+        unsure: set[int] = set()
         for index, served in enumerate(owners):
             outcome = outcomes[index] if index < len(outcomes) else stop
             good = isinstance(outcome, dict)
@@ -320,9 +331,15 @@ class BatchApplier:
                 if not good:
                     error = outcome if isinstance(outcome, OnOfficeError) else None
                     errors.setdefault(id(plan), error or OnOfficeError("not sent"))
+                    if lost and step == "activity" and index >= len(outcomes):
+                        unsure.add(id(plan))
         if any(step_ok[id(p)].get("activity") is False for p in plans):
             forget_kinds(self.resources, self.applier.tenant_id)  # a changed kind or type?
-        done_steps = {id(p): {step for step, good in step_ok[id(p)].items() if good} for p in plans}
+        done_steps = {
+            id(p): {step for step, good in step_ok[id(p)].items() if good}
+            | ({ACTIVITY_UNSURE} if id(p) in unsure else set())
+            for p in plans
+        }
         succeeded = [p for p in plans if all(step_ok[id(p)].values())]
         failed = [p for p in plans if p not in succeeded]
         await settle(self.resources, self.connection.id, succeeded, failed, done_steps, errors)
@@ -334,6 +351,19 @@ class BatchApplier:
         if failed and any(isinstance(e, OnOfficeClaimError) for e in errors.values()):
             raise Stop(waiting_for_login=True)
         return {p.email for p in failed}
+
+    async def _skip_written_activities(self, plans: Sequence[Plan]) -> None:
+        """An activity an earlier try sent without learning the answer (ACTIVITY_UNSURE) is
+        sent only to the addresses that do not have it; when all have it, it is done."""
+        unsure = [p for p in plans if p.activity is not None and ACTIVITY_UNSURE in p.steps]
+        if not unsure:
+            return
+        items = [p.activity for p in unsure if p.activity is not None]
+        missing = await self._or_stop(
+            [p.row for p in plans], self.onoffice.missing_activities(items)
+        )
+        for plan, item in zip(unsure, missing, strict=True):
+            plan.activity = item
 
     def _remember(self, plan: Plan) -> None:
         """The written values, for the next wave's decisions."""

@@ -3,12 +3,13 @@ pieces the drain and the batch share."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.contacts.rules import EXPLICIT_NO, Signal
+from app.contacts.rules import EXPLICIT_NO, Signal, may_overwrite
 from app.contacts.values import normalise_email
 from app.db.models import Contact, InboundEvent, InboundEventStatus
-from onoffice_client.models import ActivityCreate, NewsletterStatus
+from onoffice_client.models import ActivityCreate, Address, NewsletterStatus
 from providers.base import ProviderEvent
 
 
@@ -22,6 +23,11 @@ class Stop(Exception):
 
 
 Record = tuple[Signal, NewsletterStatus, Contact | None, int | None]
+
+# Steps kept on an event (`_steps`) when a create was sent but its answer was lost (it may have
+# been applied): the next try looks for what exists before it creates anything again.
+ACTIVITY_UNSURE = "activity?"
+CREATE_UNSURE = "create?"
 
 
 @dataclass
@@ -55,6 +61,18 @@ def emails_of(row: InboundEvent) -> set[str]:
     if payload.get("new_email"):
         emails.add(normalise_email(str(payload["new_email"])))
     return emails
+
+
+def is_echo(steps: Sequence[str], addresses: Sequence[Address], target: NewsletterStatus) -> bool:
+    """Nothing to change in onOffice for `target` (a subscribe whose addresses all show Yes, a
+    removal none of whose addresses it may overwrite): the echo of the connector's own push,
+    which writes no activity. Not when an earlier try of this event wrote the status, or sent
+    a create whose answer was lost (then the change may be its own, and its activity is due)."""
+    if "status" in steps or ACTIVITY_UNSURE in steps or CREATE_UNSURE in steps:
+        return False
+    if target == NewsletterStatus.yes:
+        return all(a.newsletter == NewsletterStatus.yes for a in addresses)
+    return not any(may_overwrite(a.newsletter, target) for a in addresses)
 
 
 def shown_after(written: NewsletterStatus, current: str | None) -> str:

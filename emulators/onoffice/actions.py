@@ -95,6 +95,47 @@ def create_activity(
     return result(action, [{"id": first_id, "type": "agentsLog", "elements": []}], None)
 
 
+# `read agentslog` fields -> the keys of a stored activity.
+ACTIVITY_FIELDS = {
+    "Aktionsart": "actionkind",
+    "Aktionstyp": "actiontype",
+    "Bemerkung": "note",
+    "Datum": "datetime",
+}
+
+
+def read_activities(
+    state: OnOfficeState, customer: Customer, action: dict[str, Any]
+) -> dict[str, Any]:
+    """The activities of `addressid` (singular on read), newest first, paged (at most 500)."""
+    params = action["parameters"]
+    ids = params.get("addressid")
+    if not isinstance(ids, list) or not ids:
+        raise ActionError(98, "Missing relation to address and/or estate record")
+    data = params.get("data") or list(ACTIVITY_FIELDS)
+    if not isinstance(data, list):
+        raise ActionError(75, "data must be an array of field names")
+    for name in data:
+        if name not in ACTIVITY_FIELDS:
+            raise ActionError(75, f"Unknown field: {name}")
+    try:
+        limit = min(int(params.get("listlimit", 20)), 500)
+        offset = int(params.get("listoffset", 0))
+    except (TypeError, ValueError):
+        raise ActionError(257, "listlimit and listoffset must be integers") from None
+    wanted = {int(i) for i in ids}
+    matching = [a for a in reversed(state.activities) if a["address_id"] in wanted]
+    records = [
+        {
+            "id": a["id"],
+            "type": "agentslog",
+            "elements": {name: a[ACTIVITY_FIELDS[name]] or "" for name in data},
+        }
+        for a in matching[offset : offset + limit]
+    ]
+    return result(action, records, len(matching))
+
+
 def get_fields(state: OnOfficeState, customer: Customer, action: dict[str, Any]) -> dict[str, Any]:
     params = action["parameters"]
     modules = params.get("modules") or ["address"]
@@ -145,6 +186,7 @@ HANDLERS = {
     ("modify", "address"): modify_address,
     ("create", "address"): create_address,
     ("create", "agentslog"): create_activity,
+    ("read", "agentslog"): read_activities,
     ("get", "fields"): get_fields,
     ("get", "actionkindtypes"): get_action_kinds,
     ("do", "unlockProvider"): unlock_provider,
@@ -157,6 +199,7 @@ REQUIRED_RIGHTS = {
     ("modify", "address"): ("modify", 174, "Missing permission to modify this record"),
     ("create", "address"): ("create", 131, "Address creation without proper user rights"),
     ("create", "agentslog"): ("agentslog", 261, "Missing write right for address ids"),
+    ("read", "agentslog"): ("read", 235, "Missing rights to read these records"),
 }
 
 

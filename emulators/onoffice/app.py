@@ -104,7 +104,27 @@ PIPELINE = _kit.Pipeline(
 
 async def _run_actions(call: _kit.Call) -> Response:
     state: OnOfficeState = call.state
-    results = [run_action(state, call.principal, action) for action in _actions(call.body)]
+    actions = _actions(call.body)
+    results = [run_action(state, call.principal, action) for action in actions]
+    asked = [
+        (str(a.get("actionid", "")).rsplit(":", 1)[-1], a.get("resourcetype"))
+        for a in actions
+        if isinstance(a, dict)
+    ]
+    lost = _kit.take_fault(
+        state.faults,
+        lambda f: (
+            f.kind == "lost"
+            and any(
+                f.resourcetype in (None, kind) and f.verb in (None, verb) for verb, kind in asked
+            )
+        ),
+    )
+    if lost is not None:  # applied, but the answer never reaches the client
+        await _kit.sleep_for(lost.seconds)
+        return JSONResponse(
+            {"error": "injected fault after the actions ran"}, status_code=lost.status
+        )
     failed = any(r["status"]["errorcode"] for r in results)
     code = state.settings.action_error_code if failed else 0
     return JSONResponse(

@@ -106,10 +106,22 @@ async def set_action_kinds(state: OnOfficeState, request: Request) -> Any:
 @control.route("/faults", "POST")
 async def add_fault(state: OnOfficeState, request: Request) -> Any:
     """`{"http_status": 503}`, `{"hang_seconds": 5}` or `{"errorcode": 88, "message": ..}`,
-    each with optional `count` (default 1); in-band faults may name a `resourcetype`."""
+    each with optional `count` (default 1); in-band faults may name a `resourcetype`.
+    `{"lost_status": 504}` or `{"lost_hang_seconds": 5}`: the actions run, then the answer is
+    lost (that status, or no answer for that long); it may name a `resourcetype` and a `verb`
+    ("create", ...) an action of the request must have."""
     payload = await json_object(request)
     count = int(payload.get("count", 1))
-    if "http_status" in payload:
+    if "lost_status" in payload or "lost_hang_seconds" in payload:
+        fault = Fault(
+            "lost",
+            count,
+            status=int(payload.get("lost_status", 504)),
+            seconds=float(payload.get("lost_hang_seconds", 0)),
+            resourcetype=payload.get("resourcetype"),
+            verb=payload.get("verb"),
+        )
+    elif "http_status" in payload:
         fault = Fault("http", count, status=int(payload["http_status"]))
     elif "hang_seconds" in payload:
         fault = Fault("hang", count, status=504, seconds=float(payload["hang_seconds"]))

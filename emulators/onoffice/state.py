@@ -57,13 +57,14 @@ class Customer:
 
 @dataclass
 class Fault:
-    kind: str  # "http" | "hang" | "inband"
+    kind: str  # "http" | "hang" | "inband" | "lost" (the actions run, the answer is lost)
     remaining: int
     status: int = 503
-    seconds: float = 30.0
+    seconds: float = 30.0  # "hang", and "lost" (0 for a lost answer with `status` at once)
     errorcode: int = 0
     message: str = ""
     resourcetype: str | None = None
+    verb: str | None = None  # "lost" faults: only requests with an action of this verb
 
 
 @dataclass

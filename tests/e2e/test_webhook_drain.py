@@ -164,6 +164,59 @@ class TestDrain:
         assert all(newsletter(world, i) == "0" for i in range(1, 21))
         assert all(len(activities(world, i)) == 1 for i in range(1, 21))
 
+    async def test_writes_whose_answer_was_lost_are_not_repeated_and_still_logged(
+        self, world: World, hooked: Hooked, resources: Resources
+    ) -> None:
+        forms = [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, 21)]
+        connection_id = await store(resources, hooked, forms)
+        # onOffice applies the modifies and the activity, but the answer never arrives.
+        world.onoffice.faults.append(
+            Fault("lost", 1, status=504, seconds=0, resourcetype="agentslog", verb="create")
+        )
+        await drain.run_drain(resources, connection_id, None)
+        rows = await events(resources)
+        assert all(e.status == "pending" and e.attempts == 1 for e in rows)
+        assert all("activity?" in e.payload["_steps"] for e in rows)
+        # Not sent again at once: exactly one activity each so far.
+        assert all(len(activities(world, i)) == 1 for i in range(1, 21))
+        assert all(newsletter(world, i) == "0" for i in range(1, 21))
+        start = time.time()
+        await resources.queue.join()  # type: ignore[attr-defined]  # the retry after a backoff
+        assert all(e.status == "applied" for e in await events(resources)), [
+            (e.status, e.last_error) for e in await events(resources)
+        ]
+        # The retry found the activities (not an echo, not written again).
+        assert all(len(activities(world, i)) == 1 for i in range(1, 21))
+        checks = [
+            a
+            for r in requests_since(world, start)
+            for a in r["actions"]
+            if a["actionid"].endswith(":read") and a["resourcetype"] == "agentslog"
+        ]
+        assert len(checks) == 20  # one read per address, in one request
+
+    @pytest.mark.parametrize(("lost", "step"), [("address", "create?"), ("agentslog", "activity?")])
+    async def test_a_new_contact_whose_create_answer_was_lost_is_created_once_and_logged(
+        self, world: World, hooked: Hooked, resources: Resources, lost: str, step: str
+    ) -> None:
+        connection_id = await store(
+            resources,
+            hooked,
+            [form("subscribe", "neu@example.de", hooked.list_id, 10, **{"merges][FNAME": "Neu"})],
+        )
+        world.onoffice.faults.append(
+            Fault("lost", 1, status=504, seconds=0, resourcetype=lost, verb="create")
+        )
+        await drain.run_drain(resources, connection_id, None)
+        (row,) = await events(resources)
+        assert row.status == "pending" and row.payload["_steps"][-1] == step
+        await resources.queue.join()  # type: ignore[attr-defined]
+        (row,) = await events(resources)
+        assert row.status == "applied", row.last_error
+        created = [i for i, a in world.onoffice.addresses.items() if a.emails == ["neu@example.de"]]
+        assert len(created) == 1
+        assert [a["actiontype"] for a in activities(world, created[0])] == ["bestellt"]
+
     async def test_nothing_is_applied_twice(
         self, world: World, hooked: Hooked, resources: Resources
     ) -> None:

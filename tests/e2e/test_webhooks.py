@@ -321,8 +321,9 @@ class TestOrderingOnWorkers:
 
 
 class TestMailchimpCampaignDelivered:
+    @pytest.mark.parametrize("answer_lost", [False, True])
     async def test_a_sent_campaign_logs_delivered_for_its_recipients(
-        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient, answer_lost: bool
     ) -> None:
         world.onoffice.seed(
             [address(i, f"r{i}@example.de") for i in range(1, 8)]
@@ -342,10 +343,25 @@ class TestMailchimpCampaignDelivered:
                 "data[status]": "sent",
                 "data[list_id]": hooked.list_id,
             }
+            if answer_lost:  # onOffice writes the activities, but its answer is lost
+                world.onoffice.faults.append(
+                    OnOfficeFault("lost", 1, status=504, seconds=0, resourcetype="agentslog")
+                )
             assert (await http.post(hooked.hook_url, data=form)).json()["stored"] == 1
             await eventually(
                 lambda: sum(1 for a in world.onoffice.activities) == 5, "5 delivered activities"
             )
+            if answer_lost:  # the retry finds them instead of writing them again
+                await eventually(
+                    lambda: any(
+                        "agentslog" in {a["resourcetype"] for a in r["actions"]}
+                        and all(a["actionid"].endswith(":read") for a in r["actions"])
+                        for r in world.onoffice.recent_requests
+                    ),
+                    "the retry's check",
+                )
+                await asyncio.sleep(0.5)
+            assert len(world.onoffice.activities) == 5
             logged = {a["address_id"]: a for a in world.onoffice.activities}
             assert set(logged) == {1, 2, 3, 4, 5}  # recipients known in onOffice only
             assert all(a["actiontype"] == "versendet" for a in logged.values())

@@ -6,6 +6,7 @@ import pytest
 
 from emulators.onoffice import OnOfficeState
 from emulators.onoffice_data import generate_address_book
+from onoffice_client.activities import same_time
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
     ActivityCreate,
@@ -369,6 +370,64 @@ class TestActivities:
     async def test_unknown_address(self, client: OnOfficeClient) -> None:
         with pytest.raises(OnOfficeNotFoundError):
             await client.create_activities([ActivityCreate(address_ids=[42], kind="Newsletter")])
+
+    async def test_missing_activities_are_those_not_written_yet(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        a, b, c = state.seed(_people(3))
+        at = datetime(2026, 1, 8, 10, 13, 30, tzinfo=UTC)
+        item = ActivityCreate(
+            address_ids=[a, b, c], kind="Newsletter", type="bestellt", note="MC: sub", at=at
+        )
+        await client.create_activities([item.model_copy(update={"address_ids": [a, b]})])
+        # Other activities of c: another note, another time, another type.
+        await client.create_activities(
+            [
+                item.model_copy(update={"address_ids": [c], "note": "MC: unsub"}),
+                item.model_copy(update={"address_ids": [c], "at": at + timedelta(hours=1)}),
+                item.model_copy(update={"address_ids": [c], "type": "nicht bestellt"}),
+            ]
+        )
+        state.http_requests = 0
+
+        missing, none = await client.missing_activities(
+            [item, item.model_copy(update={"address_ids": [b, a]})]
+        )
+
+        assert missing is not None and missing.address_ids == [c]
+        assert none is None
+        assert missing.model_copy(update={"address_ids": item.address_ids}) == item
+        assert state.http_requests == 1  # one read per address, in one request
+        await client.create_activities([missing])
+        assert await client.missing_activities([item]) == [None]
+        assert await client.missing_activities([]) == []
+
+    async def test_without_a_time_kind_type_and_note_decide(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        (a,) = state.seed(_people(1))
+        item = ActivityCreate(address_ids=[a], kind="Newsletter", note="MC: sub")
+        assert await client.missing_activities([item]) == [item]
+        await client.create_activities([item])
+        assert await client.missing_activities([item]) == [None]
+
+    @pytest.mark.parametrize(
+        ("shown", "same"),
+        [
+            ("2026-01-08 11:13:30", True),  # the documented form
+            ("2026-01-08T11:13:30", True),
+            ("08.01.2026 11:13:30", True),
+            ("2026-01-08 11:13", True),  # shown to the minute
+            ("08.01.2026", True),  # shown as a day
+            ("2026-01-08 11:13:31", False),
+            ("2026-01-08 11:14", False),
+            ("07.01.2026", False),
+            ("", False),  # unreadable: written again rather than lost
+            ("0000-00-00 00:00:00", False),
+        ],
+    )
+    def test_the_time_is_compared_in_the_form_onoffice_shows(self, shown: str, same: bool) -> None:
+        assert same_time(shown, datetime(2026, 1, 8, 11, 13, 30)) is same
 
 
 class TestConfiguration:

@@ -14,6 +14,7 @@ from emulators.onoffice import Customer, Fault, OnOfficeState
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.errors import error_for
 from onoffice_client.models import (
+    ActivityCreate,
     AddressCreate,
     AddressUpdate,
     OnOfficeAuthError,
@@ -172,6 +173,66 @@ class TestRetries:
             await _read(client)
         assert info.value.errorcode == 500
         assert state.http_requests == 1
+
+    async def test_a_create_whose_answer_is_lost_is_not_sent_again(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        state.faults.append(Fault("lost", 1, status=504, seconds=0, resourcetype="address"))
+        with pytest.raises(OnOfficeTransientError) as info:
+            await client.create_address(AddressCreate(email="neu@example.de", last_name="Neu"))
+        assert info.value.maybe_applied
+        assert state.http_requests == 1
+        assert [a.emails for a in state.addresses.values()] == [["neu@example.de"]]
+
+    async def test_a_create_that_timed_out_is_not_sent_again(
+        self, state: OnOfficeState, make_client: ClientFactory
+    ) -> None:
+        (address_id,) = state.seed([{"Name": "x"}])
+        state.faults.append(Fault("lost", 1, seconds=30, resourcetype="agentslog"))
+        item = ActivityCreate(address_ids=[address_id], kind="Newsletter", note="n")
+        with pytest.raises(OnOfficeTransientError) as info:
+            await make_client(timeout=0.3).create_activities([item])
+        assert info.value.maybe_applied
+        assert state.http_requests == 1 and len(state.activities) == 1
+
+    async def test_a_create_refused_before_it_ran_is_sent_again(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        state.faults.append(Fault("http", 1, status=503))
+        await client.create_address(AddressCreate(email="neu@example.de", last_name="Neu"))
+        assert state.http_requests == 2 and len(state.addresses) == 1
+
+    async def test_a_modify_whose_answer_is_lost_is_sent_again(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        (address_id,) = state.seed([{"Name": "x"}])
+        state.faults.append(Fault("lost", 1, status=504, seconds=0))
+        await client.modify_address(address_id, AddressUpdate(first_name="y"))
+        assert state.http_requests == 2 and state.addresses[address_id].vorname == "y"
+
+    @pytest.mark.parametrize(
+        ("failure", "calls"),
+        [(httpx.ConnectError("refused"), 2), (httpx.ReadTimeout("no answer"), 1)],
+    )
+    async def test_a_create_is_sent_again_only_when_it_cannot_have_arrived(
+        self, failure: Exception, calls: int
+    ) -> None:
+        created = {"id": 7, "type": "address", "elements": []}
+        with respx.mock(assert_all_called=True) as router:
+            route = router.post(API_URL).mock(
+                side_effect=[failure, httpx.Response(200, json=_ok([created]))]
+            )
+            async with OnOfficeClient(
+                api_url=API_URL, token="t", secret="s", backoff_initial=0.01
+            ) as client:
+                create = client.create_address(AddressCreate(email="a@example.de"))
+                if calls == 2:
+                    assert await create == 7
+                else:
+                    with pytest.raises(OnOfficeTransientError) as info:
+                        await create
+                    assert info.value.maybe_applied
+        assert route.call_count == calls
 
     async def test_network_error_retried(self) -> None:
         with respx.mock(assert_all_called=True) as router:
