@@ -219,6 +219,10 @@ class Contact(TimestampMixin, Base):
     # the provider's last_changed or the event time.
     provider_status: Mapped[str | None] = mapped_column(String(16))
     provider_changed_at: Mapped[datetime | None]
+    # Other onOffice addresses the incremental sync saw with this email (duplicates created
+    # since the last full sync, e.g. with a stray space an email lookup would miss): a
+    # provider opt-out is written to them too.
+    other_address_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class ProblemKind(StrEnum):

@@ -163,6 +163,9 @@ class _Push:
             row = await ContactRepository.from_session(session).by_email(self.connection.id, email)
         if row is not None and row.address_id != address.id and row.subscribed:
             self.stats.skipped += 1  # another address owns this email (the duplicate rule)
+            others = list(row.other_address_ids or [])
+            if address.id not in others:  # an opt-out from the provider reaches it too
+                await self._record(row.id, other_address_ids=[*others, address.id])
             return
         onoffice = observe_onoffice(
             row.onoffice_status if row else None, row.onoffice_changed_at if row else None, YES, now

@@ -73,8 +73,9 @@ class BatchApplier:
     # -- lookups -----------------------------------------------------------------------------
 
     async def read_ledger(self, session: AsyncSession, emails: Sequence[str]) -> list[int]:
-        """The contacts of these emails (into `contacts`) and the address ids the connection's
-        full syncs reported as their duplicates, in the caller's session."""
+        """The contacts of these emails (into `contacts`) and the address ids known to carry
+        one of them (the contact's, the duplicates the full syncs reported and those the
+        incremental sync saw), in the caller's session."""
         wanted = sorted({e for e in emails if e})
         self.contacts.update(
             await ContactRepository.from_session(session).by_emails(self.connection.id, wanted)
@@ -82,7 +83,10 @@ class BatchApplier:
         known = await InboundEventRepository.from_session(session).duplicate_address_ids(
             self.connection.id, wanted
         )
-        return known + [c.address_id for e in wanted if (c := self.contacts.get(e)) is not None]
+        for email in wanted:
+            if (contact := self.contacts.get(email)) is not None:
+                known += [contact.address_id, *(contact.other_address_ids or [])]
+        return known
 
     async def look_up(self, emails: Sequence[str], known: list[int] | None = None) -> None:
         """Contacts (one read, unless the caller's `known` came from `read_ledger`) and

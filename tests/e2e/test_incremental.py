@@ -210,6 +210,47 @@ class TestAddressSavedWebhook:
         assert writes(world) == before
 
 
+class TestDuplicatesSinceTheFullSync:
+    async def test_a_new_duplicate_with_a_stray_space_gets_the_unsubscribe_too(
+        self, world: World, synced: Synced, http: httpx.AsyncClient, database_url: str
+    ) -> None:
+        # After the full sync an agent creates a second address for anna; its email has a
+        # leading space, which onOffice's email lookup does not match.
+        world.onoffice.seed([address(7, " anna@example.de")], replace=False)
+        assert world.onoffice.addresses[7].emails == [" anna@example.de"]
+        params = {
+            "customerWebId": synced.tenant.web_id,
+            "apiClaim": synced.tenant.claim,
+            "userId": "17",
+            "timestamp": str(int(time.time())),
+            "recordId": "7",
+        }
+        query = signed_query(synced.connector.url, "/onoffice/webhook", params)
+        assert (await http.get(f"{synced.connector.url}/onoffice/webhook", params=query)).is_success
+        deadline = time.monotonic() + 20
+        while await onoffice_events(database_url) != ["applied"]:
+            assert time.monotonic() < deadline, await onoffice_events(database_url)
+            await asyncio.sleep(0.1)
+        # anna unsubscribes at Mailchimp: both of her addresses say No.
+        (hook,) = world.mailchimp.lists[synced.list_id].webhooks.values()
+        form = {
+            "type": "unsubscribe",
+            "fired_at": fired_at(),
+            "data[email]": "anna@example.de",
+            "data[action]": "unsub",
+        }
+        assert (await http.post(hook["url"], data=form)).status_code == 200
+
+        def both_no() -> bool:
+            return all(
+                str(world.onoffice.addresses[i].to_dict()["newsletter_aktiv"]) == "0"
+                for i in (1, 7)
+            )
+
+        await eventually(both_no, "the unsubscribe on both addresses")
+        assert str(world.onoffice.addresses[2].to_dict()["newsletter_aktiv"]) == "1"
+
+
 class TestBrevo:
     async def test_no_in_onoffice_blacklists_at_brevo(
         self, world: World, e2e_settings: Settings, http: httpx.AsyncClient, database_url: str
