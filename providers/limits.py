@@ -36,7 +36,10 @@ __all__ = [
     "RedisRatePacer",
     "RedisRequestBudget",
     "RequestBudget",
+    "concurrency_limiter",
     "hash_key",
+    "rate_pacer",
+    "request_budget",
     "spend",
 ]
 
@@ -337,3 +340,21 @@ class RedisRequestBudget:
             args=[self.limit, max(1, int(self.window_s * 1000)), secrets.token_hex(8)],
         )
         return int(wait_ms) / 1000
+
+
+# One of each for a process: backed by Redis so an account's limit holds across all workers, or
+# in-process when there is no Redis (embedded mode).
+
+
+def concurrency_limiter(redis: Any | None, max_concurrent: int) -> ConcurrencyLimiter:
+    if redis is None:
+        return LocalConcurrencyLimiter(max_concurrent)
+    return RedisConcurrencyLimiter(redis, max_concurrent)
+
+
+def rate_pacer(redis: Any | None, rate: float) -> RatePacer:
+    return LocalRatePacer(rate) if redis is None else RedisRatePacer(redis, rate)
+
+
+def request_budget(redis: Any | None, limit: int) -> RequestBudget:
+    return LocalRequestBudget(limit) if redis is None else RedisRequestBudget(redis, limit)

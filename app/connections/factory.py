@@ -19,14 +19,11 @@ from providers.brevo.client import BrevoClient
 from providers.brevo.imports import PROCESS_POLLS_PER_HOUR
 from providers.limits import (
     ConcurrencyLimiter,
-    LocalConcurrencyLimiter,
-    LocalRatePacer,
-    LocalRequestBudget,
     RatePacer,
-    RedisConcurrencyLimiter,
-    RedisRatePacer,
-    RedisRequestBudget,
     RequestBudget,
+    concurrency_limiter,
+    rate_pacer,
+    request_budget,
 )
 from providers.mailchimp.client import MailchimpClient
 from providers.mailchimp.tags import SegmentCache
@@ -103,33 +100,17 @@ def _shared(resources: Resources, name: str, make: Callable[[], T]) -> T:
 
 
 def _limiter(resources: Resources) -> ConcurrencyLimiter:
-    """Mailchimp allows 10 concurrent connections per account: one limiter per process,
-    backed by Redis so the limit holds across all workers."""
+    """Mailchimp allows 10 concurrent connections per account (held across all workers)."""
     redis = resources.redis
     return _shared(
-        resources,
-        "limiter",
-        lambda: (
-            RedisConcurrencyLimiter(redis, MAILCHIMP_MAX_CONNECTIONS)
-            if redis is not None
-            else LocalConcurrencyLimiter(MAILCHIMP_MAX_CONNECTIONS)
-        ),
+        resources, "limiter", lambda: concurrency_limiter(redis, MAILCHIMP_MAX_CONNECTIONS)
     )
 
 
 def _brevo_pacer(resources: Resources) -> RatePacer:
-    """Brevo's /contacts budget is per account: one pacer per process, backed by Redis so the
-    10/s hold across all workers (in-process in embedded mode)."""
+    """Brevo's /contacts budget is per account (held across all workers)."""
     redis = resources.redis
-    return _shared(
-        resources,
-        "brevo_pacer",
-        lambda: (
-            RedisRatePacer(redis, BREVO_CONTACTS_PER_SECOND)
-            if redis is not None
-            else LocalRatePacer(BREVO_CONTACTS_PER_SECOND)
-        ),
-    )
+    return _shared(resources, "brevo_pacer", lambda: rate_pacer(redis, BREVO_CONTACTS_PER_SECOND))
 
 
 def _segment_cache(resources: Resources) -> SegmentCache:
@@ -142,13 +123,7 @@ def _process_budget(resources: Resources) -> RequestBudget:
     """Brevo's /processes polls: a share of the account's 100 requests/hour, across workers."""
     redis = resources.redis
     return _shared(
-        resources,
-        "brevo_process_budget",
-        lambda: (
-            RedisRequestBudget(redis, PROCESS_POLLS_PER_HOUR)
-            if redis is not None
-            else LocalRequestBudget(PROCESS_POLLS_PER_HOUR)
-        ),
+        resources, "brevo_process_budget", lambda: request_budget(redis, PROCESS_POLLS_PER_HOUR)
     )
 
 
