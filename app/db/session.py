@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,3 +25,13 @@ async def unit_of_work(
                 raise
             await session.commit()
         await flush_jobs(queue, jobs)
+
+
+class Database(Protocol):
+    """What a job core needs of the database: sessions to read in, and units of work (commit,
+    then send the jobs enqueued inside). `Resources` is one; a test may pass its own."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]: ...

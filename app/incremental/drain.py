@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from arq.worker import Retry
 
-from app.connections.factory import onoffice_for_tenant
+from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.db.base import utcnow
 from app.db.models import InboundEvent, InboundEventStatus
@@ -90,7 +90,8 @@ async def _push_tenant_events(
         if i not in found
     ]
     for connection in connections:
-        await push_addresses(resources, connection, [*addresses, *gone])
+        provider = provider_for_connection(resources, connection)
+        await push_addresses(resources, provider, connection, [*addresses, *gone])
 
 
 async def _mark(

@@ -12,7 +12,7 @@ from typing import Any
 
 from arq.worker import Retry
 
-from app.connections.factory import onoffice_for_tenant
+from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.db.base import aware, utcnow
 from app.incremental.jobs import enqueue_drain, enqueue_poll
@@ -53,9 +53,10 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
         return stats
     since = aware(since)
     onoffice = onoffice_for_tenant(resources, tenant)
+    provider = provider_for_connection(resources, connection)
     try:
         async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
-            page_stats = await push_addresses(resources, connection, page)
+            page_stats = await push_addresses(resources, provider, connection, page)
             for name, value in page_stats.__dict__.items():
                 setattr(stats, name, getattr(stats, name) + value)
     except (ProviderTransientError, OnOfficeTransientError) as exc:

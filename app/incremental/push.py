@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.connections.factory import provider_for_connection
 from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
@@ -35,8 +34,8 @@ from app.contacts.rules import (
 from app.contacts.values import check_email, contact_from_address, contact_hash
 from app.db.base import utcnow
 from app.db.models import Connection, Contact
+from app.db.session import Database
 from app.incremental.jobs import enqueue_drain
-from app.resources import Resources
 from app.syncs.common import default_language
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import Address
@@ -64,9 +63,13 @@ class PushStats:
 
 
 async def push_addresses(
-    resources: Resources, connection: Connection, addresses: Sequence[Address]
+    db: Database,
+    provider: NewsletterProvider,
+    connection: Connection,
+    addresses: Sequence[Address],
 ) -> PushStats:
-    """Bring the provider in line with these onOffice addresses (idempotent).
+    """Bring the provider (the connection's client) in line with these onOffice addresses
+    (idempotent).
 
     One address never holds up the others: a change the provider refuses is recorded on the
     contact (`rejected_reason`, shown in the status) and a transient failure is queued to be
@@ -74,21 +77,20 @@ async def push_addresses(
     stats = PushStats()
     if not connection.list_id or not addresses:
         return stats
-    provider = provider_for_connection(resources, connection)
     language = default_language(connection)
-    async with resources.sessionmaker() as session:
+    async with db.sessionmaker() as session:
         repo = ContactRepository.from_session(session)
         held_back = await InboundEventRepository.from_session(session).pending_opt_outs(
             connection.id
         )
         by_address = await repo.by_address_ids(connection.id, [a.id for a in addresses])
-    push = _Push(resources, provider, connection, language, held_back, stats)
+    push = _Push(db, provider, connection, language, held_back, stats)
     for address in addresses:
         try:
             await push.one(address, by_address.get(address.id))
         except ProviderTransientError as exc:
             stats.retrying += 1
-            await _retry_later(resources, connection, address.id, exc)
+            await _retry_later(db, connection, address.id, exc)
         except ProviderError as exc:
             stats.refused += 1
             await push.refused(address, exc.message)
@@ -101,14 +103,14 @@ class _Push:
 
     def __init__(
         self,
-        resources: Resources,
+        db: Database,
         provider: NewsletterProvider,
         connection: Connection,
         language: Any,
         held_back: frozenset[str],
         stats: PushStats,
     ) -> None:
-        self.resources = resources
+        self.db = db
         self.provider = provider
         self.connection = connection
         assert connection.list_id is not None
@@ -159,7 +161,7 @@ class _Push:
         if email in self.held_back:
             self.stats.skipped += 1  # a provider opt-out is on its way to onOffice: keep it
             return
-        async with self.resources.sessionmaker() as session:
+        async with self.db.sessionmaker() as session:
             row = await ContactRepository.from_session(session).by_email(self.connection.id, email)
         if row is not None and row.address_id != address.id and row.subscribed:
             self.stats.skipped += 1  # another address owns this email (the duplicate rule)
@@ -175,7 +177,7 @@ class _Push:
         if action in (Action.write_back, Action.bounced):
             # The provider opt-out is newer than onOffice's "Yes": onOffice gets it.
             assert row is not None and provider.status is not None
-            async with self.resources.transaction() as session:
+            async with self.db.transaction() as session:
                 await ContactRepository.from_session(session).update(
                     row.id,
                     address_id=address.id,
@@ -211,7 +213,7 @@ class _Push:
         removed = sorted(set(previous_tags) - set(contact.tags))
         if removed and self.provider.supports_tags and result.outcome != "rejected":
             await self.provider.set_tags(self.list_id, email, add=(), remove=removed)
-        async with self.resources.transaction() as session:
+        async with self.db.transaction() as session:
             repo = ContactRepository.from_session(session)
             if row is None:
                 row = Contact(
@@ -263,7 +265,7 @@ class _Push:
             "incremental.refused",
             extra={"connection_id": self.connection.id, "address_id": address.id, "reason": reason},
         )
-        async with self.resources.transaction() as session:
+        async with self.db.transaction() as session:
             repo = ContactRepository.from_session(session)
             row = (await repo.by_address_ids(self.connection.id, [address.id])).get(address.id)
             if row is None and email:
@@ -282,11 +284,11 @@ class _Push:
                 )
 
     async def _record(self, contact_id: int, **values: Any) -> None:
-        async with self.resources.transaction() as session:
+        async with self.db.transaction() as session:
             await ContactRepository.from_session(session).update(contact_id, **values)
 
     async def _email_free(self, email: str, address_id: int) -> bool:
-        async with self.resources.sessionmaker() as session:
+        async with self.db.sessionmaker() as session:
             owner = await ContactRepository.from_session(session).owner_of(
                 self.connection.id, email
             )
@@ -294,14 +296,14 @@ class _Push:
 
 
 async def _retry_later(
-    resources: Resources, connection: Connection, address_id: int, exc: Exception
+    db: Database, connection: Connection, address_id: int, exc: Exception
 ) -> None:
     """A transient failure for one address: an "address saved" event retries it on its own."""
     log.warning(
         "incremental.retry_later",
         extra={"connection_id": connection.id, "address_id": address_id, "error": str(exc)},
     )
-    async with resources.transaction() as session:
+    async with db.transaction() as session:
         event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
             source="onoffice",
             dedupe_key=f"retry:{connection.id}:{address_id}:{int(time.time() // 60)}",

@@ -8,14 +8,14 @@ import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from app.config import Settings
 from app.resources import Resources, create_resources
 from app.syncs.optouts import recent_opt_outs
-from emulators.mailchimp import DEFAULT_API_KEY, MailchimpState, create_app
+from emulators.mailchimp import MailchimpState
 from providers.mailchimp import MailchimpClient
+from tests.rows import mailchimp_client
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 READS = "GET /3.0/lists/{list_id}/members"
@@ -28,11 +28,8 @@ def state() -> MailchimpState:
 
 @pytest.fixture
 async def client(state: MailchimpState) -> AsyncIterator[MailchimpClient]:
-    transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport) as http:
-        yield MailchimpClient(
-            api_key=DEFAULT_API_KEY, base_url_template="http://mailchimp.test/3.0", http=http
-        )
+    async with mailchimp_client(state) as client:
+        yield client
 
 
 async def workers(settings: Settings, n: int, interval: float) -> list[Resources]:

@@ -10,12 +10,13 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.contacts.values import Language
-from app.db.models import Connection, Problem, SyncBatch, SyncRun, Tenant
+from app.db.models import Connection, Problem, SyncBatch, SyncRun
 from app.db.session import unit_of_work
 from app.resources import Resources, create_resources
 from app.syncs.classify import close_open_batch, process_page
 from app.syncs.repository import SyncRepository
 from onoffice_client.models import Address, NewsletterStatus
+from tests.rows import add_connection
 
 
 @pytest.fixture
@@ -27,18 +28,7 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
 
 async def setup_run(resources: Resources) -> tuple[Connection, int]:
     async with unit_of_work(resources.sessionmaker, resources.queue) as session:
-        tenant = Tenant(customer_web_id="P1")
-        session.add(tenant)
-        await session.flush()
-        connection = Connection(
-            tenant_id=tenant.id,
-            provider="mailchimp",
-            api_key_encrypted=b"x",
-            webhook_token="tok",
-            list_id="L1",
-        )
-        session.add(connection)
-        await session.flush()
+        connection = await add_connection(session, web_id="P1", list_id="L1")
         run = SyncRun(connection_id=connection.id, status="running")
         session.add(run)
         await session.flush()

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.config import Settings
-from app.db.models import Connection, Contact, Problem, SyncRun, SyncTagAdd, Tenant
+from app.db.models import Contact, Problem, SyncRun, SyncTagAdd
 from app.db.session import unit_of_work
 from app.resources import Resources, create_resources
 from app.syncs.repository import SyncRepository
 from app.syncs.tags import flush_tags
-from emulators.mailchimp import DEFAULT_API_KEY, MailchimpState, create_app
-from providers.mailchimp import MailchimpClient
+from emulators.mailchimp import MailchimpState
+from tests.rows import add_connection, mailchimp_client
 
 ADD_TO_SEGMENT = "POST /3.0/lists/{list_id}/segments/{segment_id}"
 
@@ -38,18 +37,7 @@ async def test_waiting_members_are_sent_500_at_a_time_and_a_refused_one_is_rejec
         state.seed_member(list_id, email)
     odd = "gone@example.com"  # not in the audience: the segment and the tags endpoint refuse it
     async with unit_of_work(resources.sessionmaker, resources.queue) as session:
-        tenant = Tenant(customer_web_id="T1")
-        session.add(tenant)
-        await session.flush()
-        connection = Connection(
-            tenant_id=tenant.id,
-            provider="mailchimp",
-            api_key_encrypted=b"x",
-            webhook_token="tok-tags",
-            list_id=list_id,
-        )
-        session.add(connection)
-        await session.flush()
+        connection = await add_connection(session, token="tok-tags", list_id=list_id)
         run = SyncRun(connection_id=connection.id, status="running", created=1201)
         session.add(run)
         await session.flush()
@@ -65,11 +53,7 @@ async def test_waiting_members_are_sent_500_at_a_time_and_a_refused_one_is_rejec
         await SyncRepository.from_session(session).add_tag_adds(rows)
         run_id = run.id
 
-    transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport) as http:
-        provider = MailchimpClient(
-            api_key=DEFAULT_API_KEY, base_url_template="http://mailchimp.test/3.0", http=http
-        )
+    async with mailchimp_client(state) as provider:
         # During the run: only full segments (2 × 500), 201 members keep waiting.
         assert not await flush_tags(resources, run_id, connection, provider, final=False)
         assert state.request_counts[ADD_TO_SEGMENT] == 2
