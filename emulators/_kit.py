@@ -202,6 +202,14 @@ class Countdown(Protocol):
 F = TypeVar("F", bound=Countdown)
 
 
+def fault_count(payload: dict[str, Any]) -> int:
+    """A control call's `count` (default 1): how many requests the fault answers, at least 1."""
+    count = int(payload.get("count", 1))
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    return count
+
+
 def take_fault(faults: list[F], matches: Callable[[F], bool]) -> F | None:
     """The first fault that matches, used once: it leaves the list when its count is spent."""
     for fault in faults:
@@ -279,7 +287,8 @@ ControlHandler = Callable[[Any, Request], Awaitable[Any]]
 
 class Control:
     """The `/_control/` routes of one emulator (no auth). A handler gets (state, request) and
-    returns a Response or JSON-able data."""
+    returns a Response or JSON-able data; a KeyError, ValueError or TypeError it raises (a
+    missing or malformed field) is answered 422."""
 
     def __init__(self, state_name: str) -> None:
         self.state_name = state_name
@@ -288,7 +297,11 @@ class Control:
     def route(self, path: str, *methods: str) -> Callable[[ControlHandler], ControlHandler]:
         def register(handler: ControlHandler) -> ControlHandler:
             async def endpoint(request: Request) -> Response:
-                answer = await handler(getattr(request.app.state, self.state_name), request)
+                try:
+                    answer = await handler(getattr(request.app.state, self.state_name), request)
+                except (KeyError, ValueError, TypeError) as exc:  # a malformed control call
+                    message = f"malformed control call: {type(exc).__name__}: {exc}"
+                    return JSONResponse({"error": message}, status_code=422)
                 return answer if isinstance(answer, Response) else JSONResponse(answer)
 
             self.routes.append(Route("/_control" + path, endpoint, methods=list(methods)))

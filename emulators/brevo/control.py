@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from emulators._kit import Control, apply_settings
+from emulators._kit import Control, apply_settings, fault_count
 from emulators.brevo.common import not_found
 from emulators.brevo.state import BrevoConfig, BrevoState, Fault
 
@@ -77,7 +77,7 @@ async def add_fault(state: BrevoState, request: Request) -> Any:
             method=body.get("method"),
             path_prefix=body.get("path_prefix", "/"),
             status=int(body["status"]),
-            remaining=int(body.get("count", 1)),
+            remaining=fault_count(body),
             body=body.get("body"),
             headers=body.get("headers", {}),
         )

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulators._kit import Control, apply_settings, json_object
+from emulators._kit import Control, apply_settings, fault_count, json_object
 from emulators.mailchimp.common import list_json
 from emulators.mailchimp.state import Fault, MailchimpState, subscriber_hash
 
@@ -45,7 +45,8 @@ async def config(state: MailchimpState, request: Request) -> Any:
 
 @control.route("/faults", "POST")
 async def add_fault(state: MailchimpState, request: Request) -> Any:
-    state.faults.append(Fault(**await json_object(request)))
+    payload = await json_object(request)
+    state.faults.append(Fault(**(payload | {"count": fault_count(payload)})))
     return Response(status_code=_NO_CONTENT)
 
 

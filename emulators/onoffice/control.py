@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from emulators._kit import Control, json_object, query_flag
+from emulators._kit import Control, fault_count, json_object, query_flag
 from emulators.onoffice.state import ALL_RIGHTS, Customer, Fault, OnOfficeState
 from emulators.onoffice_data import generate_address_book
 
@@ -111,7 +111,7 @@ async def add_fault(state: OnOfficeState, request: Request) -> Any:
     lost (that status, or no answer for that long); it may name a `resourcetype` and a `verb`
     ("create", ...) an action of the request must have."""
     payload = await json_object(request)
-    count = int(payload.get("count", 1))
+    count = fault_count(payload)
     if "lost_status" in payload or "lost_hang_seconds" in payload:
         fault = Fault(
             "lost",

@@ -4,11 +4,13 @@ run however a request ends, faults are used up one request at a time."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -107,3 +109,27 @@ def test_take_fault_skips_spent_and_unmatched_faults() -> None:
     assert second is not None and second.status == 502
     assert [f.status for f in faults] == [500, 503]
     assert _kit.take_fault(faults, lambda f: f.path == "/a") is None
+
+
+@pytest.mark.parametrize(
+    ("make", "good"),
+    [
+        ("onoffice", {"http_status": 503}),
+        ("mailchimp", {"status": 503}),
+        ("brevo", {"status": 503}),
+    ],
+)
+async def test_a_malformed_control_call_is_422_and_a_fault_needs_a_count(
+    make: str, good: dict[str, Any]
+) -> None:
+    module = importlib.import_module(f"emulators.{make}")
+    app = module.create_app()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://emulator.test"
+    ) as client:
+        missing = await client.post("/_control/faults", json={"count": 2})
+        assert missing.status_code == 422, missing.text
+        assert "malformed control call" in missing.json()["error"]
+        never = await client.post("/_control/faults", json=good | {"count": 0})
+        assert never.status_code == 422 and "count must be at least 1" in never.text
+        assert (await client.post("/_control/faults", json=good)).is_success
