@@ -5,6 +5,7 @@ latency, clock offset and behaviour settings."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from starlette.requests import Request
@@ -49,6 +50,22 @@ async def activity_log(state: OnOfficeState, request: Request) -> Any:
         for i in range(after, len(state.activities))
     ]
     return {"next": len(state.activities), "entries": entries}
+
+
+@control.route("/progress", "GET")
+async def progress(state: OnOfficeState, request: Request) -> Any:
+    """For the addresses `first`..`last`: how many no longer say newsletter Yes, and how many
+    have more than one activity (cheap to poll during a benchmark, unlike the whole state)."""
+    first, last = int(request.query_params["first"]), int(request.query_params["last"])
+    not_yes = sum(
+        1
+        for address_id in range(first, last + 1)
+        if (a := state.addresses.get(address_id)) is not None and str(a.newsletter) != "1"
+    )
+    per_address = Counter(
+        a["address_id"] for a in state.activities if first <= a["address_id"] <= last
+    )
+    return {"not_yes": not_yes, "twice": sum(1 for n in per_address.values() if n > 1)}
 
 
 @control.route("/change-reads", "GET")

@@ -11,7 +11,13 @@ import pytest
 from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN, OnOfficeState
 from emulators.onoffice_data import generate_address_book
 from onoffice_client.client import OnOfficeClient
-from onoffice_client.models import OnOfficeClaimError, OnOfficeError
+from onoffice_client.models import (
+    ActivityCreate,
+    AddressUpdate,
+    NewsletterStatus,
+    OnOfficeClaimError,
+    OnOfficeError,
+)
 from onoffice_client.signature import hmac_v2
 from tests.onoffice.conftest import ClientFactory
 
@@ -372,6 +378,25 @@ class TestControlApi:
 
         await http.post("/_control/reset")
         assert (await http.get("/_control/state")).json()["address_count"] == 0
+
+    async def test_progress_counts_what_a_benchmark_waits_for(
+        self, state: OnOfficeState, http: httpx.AsyncClient, client: OnOfficeClient
+    ) -> None:
+        a, b, c = state.seed(
+            [{"Email": f"p{i}@example.de", "newsletter_aktiv": "1"} for i in range(3)]
+        )
+        await client.modify_addresses(
+            [
+                (a, AddressUpdate(newsletter=NewsletterStatus.no)),
+                (c, AddressUpdate(newsletter=NewsletterStatus.no)),
+            ]
+        )
+        item = ActivityCreate(address_ids=[a, b], kind="Newsletter", note="n")
+        await client.create_activities([item, item.model_copy(update={"address_ids": [a]})])
+        progress = await http.get("/_control/progress", params={"first": a, "last": b})
+        assert progress.json() == {"not_yes": 1, "twice": 1}
+        malformed = await http.get("/_control/progress", params={"first": a})
+        assert malformed.status_code == 422
 
     async def test_settings_clock_latency(
         self, http: httpx.AsyncClient, client: OnOfficeClient
