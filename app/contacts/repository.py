@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
 
@@ -11,6 +11,16 @@ from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
 from app.contacts.rules import SUBSCRIBED, Signal, newest
 from app.db.models import Contact, ProviderMember
 from app.db.repository import SessionRepository, among, dialect_insert, lookup
+
+
+class ProviderRecord(NamedTuple):
+    """A provider consent signal for an email (`record_providers`), with what onOffice now
+    shows, and the address to create the ledger row for when there is none."""
+
+    email: str
+    signal: Signal
+    address_id: int | None = None
+    onoffice: Signal | None = None
 
 
 class ContactRepository(SessionRepository):
@@ -151,27 +161,55 @@ class ContactRepository(SessionRepository):
     ) -> None:
         """Store a provider consent signal (and optionally onOffice's) for an email; creates
         the ledger row when an address is known and none exists yet."""
-        values: dict[str, Any] = {
-            "provider_status": signal.status,
-            "provider_changed_at": signal.at,
-            "subscribed": signal.status == SUBSCRIBED,
-        }
-        if onoffice is not None:
-            values |= {"onoffice_status": onoffice.status, "onoffice_changed_at": onoffice.at}
-        row = await self.by_email(connection_id, email)
-        if row is not None:
-            await self.update(row.id, **values)
-        elif address_id is not None:
-            self.add(
-                Contact(
-                    connection_id=connection_id,
-                    address_id=address_id,
-                    email=email,
-                    tags=[],
-                    **values,
+        await self.record_providers(
+            connection_id, [ProviderRecord(email, signal, address_id, onoffice)]
+        )
+
+    async def record_providers(self, connection_id: int, records: Sequence[ProviderRecord]) -> None:
+        """`record_provider` for many emails in a few statements (a drained batch): one read of
+        their rows, one executemany UPDATE per set of columns, one INSERT of the new rows; of
+        two records of one email the later wins."""
+        latest = {record.email: record for record in records}
+        if not latest:
+            return
+        existing = await self.by_emails(connection_id, list(latest))
+        table = cast(Table, Contact.__table__)
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        new: list[dict[str, Any]] = []
+        for email, record in latest.items():
+            values: dict[str, Any] = {
+                "provider_status": record.signal.status,
+                "provider_changed_at": record.signal.at,
+                "subscribed": record.signal.status == SUBSCRIBED,
+            }
+            if record.onoffice is not None:
+                values |= {
+                    "onoffice_status": record.onoffice.status,
+                    "onoffice_changed_at": record.onoffice.at,
+                }
+            row = existing.get(email)
+            if row is not None:
+                bound = {"row_id": row.id} | {f"v_{k}": v for k, v in values.items()}
+                updates.setdefault(tuple(values), []).append(bound)
+            elif record.address_id is not None:
+                new.append(
+                    values
+                    | {
+                        "connection_id": connection_id,
+                        "address_id": record.address_id,
+                        "email": email,
+                        "tags": [],
+                    }
                 )
+        for names, rows in updates.items():
+            stmt = (
+                table.update()
+                .where(table.c.id == bindparam("row_id"))
+                .values({name: bindparam(f"v_{name}") for name in names})
             )
-            await self.session.flush()
+            await self.session.execute(stmt, rows)
+        if new:
+            await self.session.execute(table.insert(), new)
 
     async def owner_of(self, connection_id: int, email: str) -> int | None:
         return await self.session.scalar(

@@ -345,7 +345,8 @@ class BatchApplier:
             for p in plans
         }
         succeeded = [p for p in plans if all(step_ok[id(p)].values())]
-        failed = [p for p in plans if p not in succeeded]
+        done = {id(p) for p in succeeded}
+        failed = [p for p in plans if id(p) not in done]  # by identity: a Plan compares by value
         await settle(self.resources, self.connection.id, succeeded, failed, done_steps, errors)
         for plan in succeeded:
             if plan.record is not None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.factory import BURST_SOURCES
 from app.connections.service import connection as connection_service
-from app.contacts.repository import ContactRepository
+from app.contacts.repository import ContactRepository, ProviderRecord
 from app.contacts.rules import Signal
 from app.db.base import aware, utcnow
 from app.db.models import InboundEvent, InboundEventStatus
@@ -146,17 +146,14 @@ async def settle(
     async with resources.transaction() as session:
         contacts = ContactRepository.from_session(session)
         events = InboundEventRepository.from_session(session)
+        records = []
         for plan in succeeded:
             if plan.record is not None:
                 provider, written, contact, address_id = plan.record
                 current = None if contact is None else contact.onoffice_status
-                await contacts.record_provider(
-                    connection_id,
-                    plan.email,
-                    provider,
-                    address_id=address_id,
-                    onoffice=Signal(shown_after(written, current), provider.at),
-                )
+                shown = Signal(shown_after(written, current), provider.at)
+                records.append(ProviderRecord(plan.email, provider, address_id, shown))
+        await contacts.record_providers(connection_id, records)
         by_outcome: dict[tuple[str, str | None], list[int]] = defaultdict(list)
         for plan in succeeded:
             by_outcome[(plan.status, plan.note)].append(plan.row.id)
