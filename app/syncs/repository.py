@@ -10,6 +10,7 @@ from sqlalchemy import Table, delete, func, insert, or_, select, update
 
 from app.db.models import (
     Problem,
+    ProblemKind,
     SyncBatch,
     SyncRun,
     SyncRunStatus,
@@ -52,6 +53,23 @@ class RunProgress:
 
 class SyncRepository(SessionRepository):
     # Runs -------------------------------------------------------------------------------------
+
+    async def duplicate_address_ids(self, connection_id: int, emails: Sequence[str]) -> list[int]:
+        """onOffice address ids the connection's full syncs reported as duplicates of one of
+        `emails` (normalised); they may carry stray spaces an exact read would miss."""
+        if not emails:
+            return []
+        stmt = (
+            select(Problem.address_id)
+            .join(SyncRun, SyncRun.id == Problem.run_id)
+            .where(
+                SyncRun.connection_id == connection_id,
+                Problem.kind == ProblemKind.duplicate,
+                func.lower(func.trim(Problem.email)).in_(list(set(emails))),
+            )
+            .distinct()
+        )
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]
 
     async def get_run(self, run_id: int) -> SyncRun | None:
         return await self.session.get(SyncRun, run_id)

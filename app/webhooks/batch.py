@@ -34,6 +34,7 @@ from app.contacts.rules import (
 )
 from app.contacts.values import normalise_email
 from app.db.models import Contact, InboundEvent, InboundEventStatus
+from app.syncs.repository import SyncRepository
 from app.webhooks.activities import (
     OPTIONAL_ACTIVITIES,
     activity_note,
@@ -43,7 +44,6 @@ from app.webhooks.activities import (
 from app.webhooks.apply import EventApplier
 from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
 from app.webhooks.plan import ACTIVITY_UNSURE, Plan, Record, Stop, emails_of, event_of, is_echo
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import (
     ActivityCreate,
     Address,
@@ -80,7 +80,7 @@ class BatchApplier:
         self.contacts.update(
             await ContactRepository.from_session(session).by_emails(self.connection.id, wanted)
         )
-        known = await InboundEventRepository.from_session(session).duplicate_address_ids(
+        known = await SyncRepository.from_session(session).duplicate_address_ids(
             self.connection.id, wanted
         )
         for email in wanted:

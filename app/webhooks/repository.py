@@ -17,9 +17,6 @@ from app.db.models import (
     Connection,
     InboundEvent,
     InboundEventStatus,
-    Problem,
-    ProblemKind,
-    SyncRun,
 )
 from app.db.repository import SessionRepository, dialect_insert
 
@@ -288,23 +285,6 @@ class InboundEventRepository(SessionRepository):
         if ids:
             stmt = stmt.where(InboundEvent.id.not_in(ids))
         return (await self.session.scalar(stmt.limit(1))) is not None
-
-    async def duplicate_address_ids(self, connection_id: int, emails: Sequence[str]) -> list[int]:
-        """onOffice address ids the connection's full syncs reported as duplicates of one of
-        `emails` (normalised); they may carry stray spaces an exact read would miss."""
-        if not emails:
-            return []
-        stmt = (
-            select(Problem.address_id)
-            .join(SyncRun, SyncRun.id == Problem.run_id)
-            .where(
-                SyncRun.connection_id == connection_id,
-                Problem.kind == ProblemKind.duplicate,
-                func.lower(func.trim(Problem.email)).in_(list(set(emails))),
-            )
-            .distinct()
-        )
-        return [int(i) for i in (await self.session.execute(stmt)).scalars()]
 
 
 async def _insert_events(
