@@ -21,6 +21,7 @@ from app.config import Environment, Settings
 from app.db import models  # noqa: F401  (registers the tables)
 from app.db.base import Base
 from app.db.engine import create_engine
+from app.resources import Resources, create_resources
 
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB_NAME = os.environ.get("TEST_DB_NAME", "connector_test")
@@ -67,6 +68,14 @@ def settings(database_url: str) -> Settings:
         ONOFFICE_PROVIDER_SECRET="test-provider-secret",  # type: ignore[arg-type]
         PUBLIC_BASE_URL="https://connector.test",
     )
+
+
+@pytest.fixture
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    """The process's resources on the test database (jobs in-process), closed afterwards."""
+    res = await create_resources(settings)
+    yield res
+    await res.aclose()
 
 
 @pytest.fixture

@@ -43,6 +43,8 @@ OPTIONAL_ACTIVITIES = {
 }
 
 Kinds = dict[str, set[str]]
+# tenant id -> (when read, its action kinds and their types)
+KindsCache = dict[int, tuple[float, Kinds]]
 
 
 def activity_time(event: ProviderEvent, received_at: datetime) -> datetime:
@@ -76,17 +78,17 @@ def activity_note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
     return " – ".join(parts)
 
 
-def _cache(resources: Resources) -> dict[int, tuple[float, Kinds]]:
-    found: dict[int, tuple[float, Kinds]] = resources.extra.setdefault("action_kinds", {})
+def kinds_cache(resources: Resources) -> KindsCache:
+    """The process's action kinds, per tenant."""
+    found: KindsCache = resources.extra.setdefault("action_kinds", {})
     return found
 
 
 async def activity_kind(
-    resources: Resources, tenant_id: int, onoffice: OnOfficeClient, event_type: ProviderEventType
+    cache: KindsCache, tenant_id: int, onoffice: OnOfficeClient, event_type: ProviderEventType
 ) -> tuple[str, str | None]:
     """The action kind and type for an event of `event_type` (kinds read at most once per
-    KINDS_TTL_S per tenant)."""
-    cache = _cache(resources)
+    KINDS_TTL_S per tenant, kept in `cache`)."""
     found = cache.get(tenant_id)
     if found is None or time.monotonic() - found[0] > KINDS_TTL_S:
         kinds = {k.key: set(k.types) for k in await onoffice.get_action_kinds()}
@@ -98,6 +100,6 @@ async def activity_kind(
     return kind, wanted
 
 
-def forget_kinds(resources: Resources, tenant_id: int) -> None:
+def forget_kinds(cache: KindsCache, tenant_id: int) -> None:
     """onOffice refused an activity: read the tenant's action kinds again next time."""
-    _cache(resources).pop(tenant_id, None)
+    cache.pop(tenant_id, None)

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from app.connections.factory import onoffice_for_tenant, provider_for_connection, provider_label
+from app.connections.factory import provider_label
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
     SUBSCRIBED,
@@ -34,7 +34,6 @@ from app.contacts.rules import (
 )
 from app.contacts.values import normalise_email
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
-from app.resources import Resources
 from app.webhooks.activities import (
     OPTIONAL_ACTIVITIES,
     activity_kind,
@@ -42,6 +41,7 @@ from app.webhooks.activities import (
     activity_time,
     create_once,
 )
+from app.webhooks.deps import ApplyDeps
 from app.webhooks.plan import ACTIVITY_UNSURE, CREATE_UNSURE, is_echo, shown_after
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
@@ -70,11 +70,12 @@ class Waiting(Exception):
 class EventApplier:
     """Applies one connection's events; caches onOffice lookups for the job's lifetime."""
 
-    def __init__(self, resources: Resources, connection: Connection, tenant: Tenant) -> None:
-        self.resources = resources
+    def __init__(self, deps: ApplyDeps, connection: Connection, tenant: Tenant) -> None:
+        self.deps = deps
+        self.db = deps.db
         self.connection = connection
         self.language = tenant.language or "de"
-        self.onoffice: OnOfficeClient = onoffice_for_tenant(resources, tenant)
+        self.onoffice: OnOfficeClient = deps.onoffice
         self.tenant_id = tenant.id
 
     async def apply(self, row: InboundEvent) -> tuple[str, str | None]:
@@ -152,7 +153,7 @@ class EventApplier:
     async def _confirmed(self, email: str) -> bool:
         """Re-read the contact: is it opted out at the provider right now?"""
         assert self.connection.list_id is not None
-        provider = provider_for_connection(self.resources, self.connection)
+        provider = self.deps.provider(self.connection)
         current = await provider.get_contact(self.connection.list_id, email)
         return current is None or is_opt_out(current.status)
 
@@ -167,7 +168,7 @@ class EventApplier:
         """The ledger learns the provider's new state and what onOffice now shows."""
         status = shown_after(written, onoffice_signal(contact).status)
         at = provider.at
-        async with self.resources.transaction() as session:
+        async with self.db.transaction() as session:
             await ContactRepository.from_session(session).record_provider(
                 self.connection.id,
                 email,
@@ -188,7 +189,7 @@ class EventApplier:
         if not (self.connection.activities or {}).get("delivered"):
             return InboundEventStatus.ignored, "activities for delivered are switched off"
         assert event.campaign is not None
-        provider = provider_for_connection(self.resources, self.connection)
+        provider = self.deps.provider(self.connection)
         done = int(row.payload.get("_offset") or 0)
         delivered = event.model_copy(update={"type": ProviderEventType.delivered})
         position = 0
@@ -208,7 +209,7 @@ class EventApplier:
     async def _deliver(
         self, row: InboundEvent, event: ProviderEvent, emails: Sequence[str], position: int
     ) -> None:
-        async with self.resources.sessionmaker() as session:
+        async with self.db.sessionmaker() as session:
             address_ids = await ContactRepository.from_session(session).address_ids_for(
                 self.connection.id, emails
             )
@@ -227,7 +228,7 @@ class EventApplier:
             # listAddition carries no names: they are read from the contact.
             first, last = event.first_name or "", event.last_name or ""
             if not (first or last) and self.connection.list_id:
-                provider = provider_for_connection(self.resources, self.connection)
+                provider = self.deps.provider(self.connection)
                 known = await provider.get_contact(self.connection.list_id, email)
                 if known is not None:
                     first, last = known.first_name, known.last_name
@@ -347,7 +348,7 @@ class EventApplier:
         for address in addresses:
             await self.onoffice.change_email(address.id, address.email, new_email)
         if contact is not None:
-            async with self.resources.transaction() as session:
+            async with self.db.transaction() as session:
                 repo = ContactRepository.from_session(session)
                 if await repo.owner_of(self.connection.id, new_email) is None:
                     await repo.update(contact.id, email=new_email)
@@ -359,11 +360,11 @@ class EventApplier:
         steps.append(step)
         payload = dict(row.payload) | {"_steps": steps} | {f"_{k}": v for k, v in extra.items()}
         row.payload = payload
-        async with self.resources.transaction() as session:
+        async with self.db.transaction() as session:
             await InboundEventRepository.from_session(session).set_payload(row.id, payload)
 
     async def _contact(self, email: str) -> Contact | None:
-        async with self.resources.sessionmaker() as session:
+        async with self.db.sessionmaker() as session:
             return await ContactRepository.from_session(session).by_email(self.connection.id, email)
 
     async def _find(self, email: str) -> list[Address]:
@@ -375,4 +376,4 @@ class EventApplier:
         return [a.id for a in await self._find(email)]
 
     async def _activity_kind(self, event_type: ProviderEventType) -> tuple[str, str | None]:
-        return await activity_kind(self.resources, self.tenant_id, self.onoffice, event_type)
+        return await activity_kind(self.deps.kinds, self.tenant_id, self.onoffice, event_type)

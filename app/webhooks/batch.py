@@ -64,7 +64,8 @@ T = TypeVar("T")
 class BatchApplier:
     def __init__(self, applier: EventApplier) -> None:
         self.applier = applier
-        self.resources = applier.resources
+        self.db = applier.db
+        self.max_attempts = applier.deps.settings.INBOUND_EVENT_MAX_ATTEMPTS
         self.connection = applier.connection
         self.onoffice = applier.onoffice
         self.addresses: dict[str, list[Address]] = {}
@@ -93,7 +94,7 @@ class BatchApplier:
         onOffice addresses (one request) of these emails."""
         wanted = sorted({e for e in emails if e})
         if known is None:
-            async with self.resources.sessionmaker() as session:
+            async with self.db.sessionmaker() as session:
                 known = await self.read_ledger(session, wanted)
         found = await self.onoffice.find_addresses_by_emails(wanted, known_ids=known)
         for email in wanted:
@@ -111,13 +112,13 @@ class BatchApplier:
         try:
             return await call
         except OnOfficeError as exc:
-            await record_failures(self.resources, rows, exc)
+            await record_failures(self.db, rows, exc, self.max_attempts)
             if isinstance(exc, OnOfficeClaimError):
                 raise Stop(waiting_for_login=True) from exc
             raise Stop(attempts=max(r.attempts for r in rows)) from exc
 
     async def _refresh_contacts(self, emails: Sequence[str]) -> None:
-        async with self.resources.sessionmaker() as session:
+        async with self.db.sessionmaker() as session:
             fresh = await ContactRepository.from_session(session).by_emails(
                 self.connection.id, emails
             )
@@ -165,7 +166,7 @@ class BatchApplier:
             try:
                 plans.append(await self._plan(row))
             except ProviderError as exc:
-                await record_failures(self.resources, [row], exc)
+                await record_failures(self.db, [row], exc, self.max_attempts)
                 failed.add(normalise_email(event_of(row).email))
         for plan in [p for p in plans if p.single]:
             if not await self._apply_single(plan.row):
@@ -338,7 +339,7 @@ class BatchApplier:
                     if lost and step == "activity" and index >= len(outcomes):
                         unsure.add(id(plan))
         if any(step_ok[id(p)].get("activity") is False for p in plans):
-            forget_kinds(self.resources, self.applier.tenant_id)  # a changed kind or type?
+            forget_kinds(self.applier.deps.kinds, self.applier.tenant_id)  # a changed kind or type?
         done_steps = {
             id(p): {step for step, good in step_ok[id(p)].items() if good}
             | ({ACTIVITY_UNSURE} if id(p) in unsure else set())
@@ -347,7 +348,9 @@ class BatchApplier:
         succeeded = [p for p in plans if all(step_ok[id(p)].values())]
         done = {id(p) for p in succeeded}
         failed = [p for p in plans if id(p) not in done]  # by identity: a Plan compares by value
-        await settle(self.resources, self.connection.id, succeeded, failed, done_steps, errors)
+        await settle(
+            self.db, self.connection.id, succeeded, failed, done_steps, errors, self.max_attempts
+        )
         for plan in succeeded:
             if plan.record is not None:
                 self._remember(plan)
@@ -381,20 +384,19 @@ class BatchApplier:
 
     async def _apply_single(self, row: InboundEvent) -> bool:
         """One rare event through `EventApplier`; False when it stays pending."""
-        max_attempts = self.resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
         try:
             status, note = await self.applier.apply(row)
         except OnOfficeClaimError as exc:
-            await record_failure(self.resources, row, exc, max_attempts, True)
+            await record_failure(self.db, row, exc, self.max_attempts, True)
             raise Stop(waiting_for_login=True) from exc
         except (OnOfficeError, ProviderError) as exc:
             transient = isinstance(exc, OnOfficeTransientError | ProviderTransientError)
-            await record_failure(self.resources, row, exc, max_attempts, True)
+            await record_failure(self.db, row, exc, self.max_attempts, True)
             if transient and isinstance(exc, OnOfficeError):
                 raise Stop(attempts=row.attempts) from exc
             return False
         # What it wrote is known only to onOffice: read the email's addresses again if needed.
         for email in emails_of(row):
             self.addresses.pop(email, None)
-        await finish_event(self.resources, row, status, note)
+        await finish_event(self.db, row, status, note)
         return True

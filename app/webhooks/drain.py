@@ -26,6 +26,7 @@ from app.resources import Resources
 from app.webhooks import owner
 from app.webhooks.apply import EventApplier
 from app.webhooks.batch import BatchApplier
+from app.webhooks.deps import ApplyDeps
 from app.webhooks.jobs import drain_job, later_job
 from app.webhooks.outcomes import hold_burst, is_burst_candidate
 from app.webhooks.plan import Stop, emails_of
@@ -134,7 +135,7 @@ async def _drain_batch(resources: Resources, connection_id: int, state: DrainSta
         # Whether every pending event was read and taken into this batch.
         everything_read = len(read) < limit and len(untaken) <= BATCH_SIZE
         if state.applier is None or state.applier.connection.id != connection.id:
-            state.applier = EventApplier(resources, connection, tenant)
+            state.applier = EventApplier(ApplyDeps.of(resources, tenant), connection, tenant)
         else:
             state.applier.connection = connection
         batch = BatchApplier(state.applier)
@@ -146,7 +147,7 @@ async def _drain_batch(resources: Resources, connection_id: int, state: DrainSta
             ready = _ready(rows, state, settings.ARCHIVE_BURST_WINDOW_S)
             known = await batch.read_ledger(session, [e for r in ready for e in emails_of(r)])
     if burst:
-        if await hold_burst(resources, connection_id):
+        if await hold_burst(resources, settings, connection_id):
             return True  # the burst's events are held; the rest goes on in the next batch
         ready = _ready(rows, state, settings.ARCHIVE_BURST_WINDOW_S)
     if not ready:

@@ -10,14 +10,15 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.connections.factory import BURST_SOURCES
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository, ProviderRecord
 from app.contacts.rules import Signal
 from app.db.base import aware, utcnow
 from app.db.models import InboundEvent, InboundEventStatus
+from app.db.session import Database
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
-from app.resources import Resources
 from app.tenants.auth import TenantContext
 from app.webhooks.jobs import enqueue_release
 from app.webhooks.plan import Plan, shown_after
@@ -35,11 +36,10 @@ def is_burst_candidate(row: InboundEvent) -> bool:
     )
 
 
-async def hold_burst(resources: Resources, connection_id: int) -> bool:
+async def hold_burst(db: Database, settings: Settings, connection_id: int) -> bool:
     """Mailchimp sends one event per contact for "Archive All": a burst of removals within
     ARCHIVE_BURST_WINDOW_S is held (status `held`) for a user to apply or dismiss."""
-    settings = resources.settings
-    async with resources.transaction() as session:
+    async with db.transaction() as session:
         repo = InboundEventRepository.from_session(session)
         removals = await repo.pending_removals(connection_id, InboundEventStatus.pending)
         fresh = [r for r in removals if not r.payload.get("_released")]
@@ -66,10 +66,8 @@ async def hold_burst(resources: Resources, connection_id: int) -> bool:
     return True
 
 
-async def finish_event(
-    resources: Resources, row: InboundEvent, status: str, note: str | None
-) -> None:
-    async with resources.transaction() as session:
+async def finish_event(db: Database, row: InboundEvent, status: str, note: str | None) -> None:
+    async with db.transaction() as session:
         await InboundEventRepository.from_session(session).update_events(
             [row.id], tried=True, status=status, applied_at=utcnow(), last_error=note
         )
@@ -79,14 +77,14 @@ async def finish_event(
 
 
 async def record_failure(
-    resources: Resources, row: InboundEvent, exc: Exception, max_attempts: int, retryable: bool
+    db: Database, row: InboundEvent, exc: Exception, max_attempts: int, retryable: bool
 ) -> bool:
     """Count a failed try; True when the event is given up on (parked as failed)."""
     attempts = row.attempts + 1
     give_up = not retryable or attempts >= max_attempts
     if isinstance(exc, OnOfficeClaimError):
         give_up = False
-    async with resources.transaction() as session:
+    async with db.transaction() as session:
         await InboundEventRepository.from_session(session).update_events(
             [row.id],
             attempts=attempts,
@@ -104,16 +102,15 @@ async def record_failure(
 
 
 async def record_failures(
-    resources: Resources, rows: Sequence[InboundEvent], exc: Exception
+    db: Database, rows: Sequence[InboundEvent], exc: Exception, max_attempts: int
 ) -> None:
     """One more failed try for each of `rows` (one transaction); parked as failed after
     INBOUND_EVENT_MAX_ATTEMPTS, except while waiting for a fresh onOffice login."""
-    max_attempts = resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
     claim = isinstance(exc, OnOfficeClaimError)
     give_up = [r.id for r in rows if r.attempts + 1 >= max_attempts and not claim]
     keep = [r.id for r in rows if r.id not in set(give_up)]
     note = str(exc)[:2000]
-    async with resources.transaction() as session:
+    async with db.transaction() as session:
         events = InboundEventRepository.from_session(session)
         await events.update_events(
             keep, tried=True, last_error=note, status=InboundEventStatus.pending
@@ -132,18 +129,18 @@ async def record_failures(
 
 
 async def settle(
-    resources: Resources,
+    db: Database,
     connection_id: int,
     succeeded: Sequence[Plan],
     failed: Sequence[Plan],
     done_steps: dict[int, set[str]],
     errors: dict[int, OnOfficeError],
+    max_attempts: int,
 ) -> None:
     """One transaction for a batch's written plans: the ledger learns what succeeded, every
     event gets its outcome, a failed one keeps its finished steps and counts one more try."""
-    settings = resources.settings
     now = utcnow()
-    async with resources.transaction() as session:
+    async with db.transaction() as session:
         contacts = ContactRepository.from_session(session)
         events = InboundEventRepository.from_session(session)
         records = []
@@ -169,7 +166,7 @@ async def settle(
             error = errors.get(id(plan))
             attempts = plan.row.attempts + 1
             claim = isinstance(error, OnOfficeClaimError)
-            give_up = attempts >= settings.INBOUND_EVENT_MAX_ATTEMPTS and not claim
+            give_up = attempts >= max_attempts and not claim
             await events.update_events(
                 [plan.row.id],
                 attempts=attempts,

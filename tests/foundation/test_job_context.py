@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from arq.worker import Retry
 
-from app.config import Settings
-from app.resources import Resources, create_resources
+from app.resources import Resources
 from app.worker.context import JobContext, retry_or_fail
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    res = await create_resources(settings)
-    yield res
-    await res.aclose()
 
 
 async def test_the_context_reads_resources_try_and_the_limit(resources: Resources) -> None:

@@ -9,23 +9,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from app.config import Settings
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, InboundEvent
 from app.incremental.push import push_addresses
-from app.resources import Resources, create_resources
+from app.resources import Resources
 from emulators.mailchimp import MailchimpState, subscriber_hash
 from onoffice_client.models import Address, NewsletterStatus
 from providers.base import FieldMapping
 from providers.mailchimp import MailchimpClient
 from tests.rows import add_connection, mailchimp_client
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    res = await create_resources(settings)
-    yield res
-    await res.aclose()
 
 
 @pytest.fixture

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from app.config import Settings
 from app.connections import factory
 from app.connections.factory import provider_for_connection, provider_label, provider_status_page
 from app.db.models import Connection
-from app.resources import Resources, create_resources
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    res = await create_resources(settings)
-    yield res
-    await res.aclose()
+from app.resources import Resources
 
 
 def connection(resources: Resources, id_: int, provider: str, key: str) -> Connection:

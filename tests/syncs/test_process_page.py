@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from app.config import Settings
 from app.contacts.values import Language
 from app.db.models import Connection, Problem, SyncBatch, SyncRun
 from app.db.session import unit_of_work
-from app.resources import Resources, create_resources
+from app.resources import Resources
 from app.syncs.classify import close_open_batch, process_page
 from app.syncs.repository import SyncRepository
 from onoffice_client.models import Address, NewsletterStatus
 from tests.rows import add_connection
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    res = await create_resources(settings)
-    yield res
-    await res.aclose()
 
 
 async def setup_run(resources: Resources) -> tuple[Connection, int]:

@@ -3,28 +3,17 @@ the end, and a member whose tag cannot be set moves to `rejected` (PostgreSQL + 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import func, select
 
-from app.config import Settings
 from app.db.models import Contact, Problem, SyncRun, SyncTagAdd
 from app.db.session import unit_of_work
-from app.resources import Resources, create_resources
+from app.resources import Resources
 from app.syncs.repository import SyncRepository
 from app.syncs.tags import flush_tags
 from emulators.mailchimp import MailchimpState
 from tests.rows import add_connection, mailchimp_client
 
 ADD_TO_SEGMENT = "POST /3.0/lists/{list_id}/segments/{segment_id}"
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    res = await create_resources(settings)
-    yield res
-    await res.aclose()
 
 
 async def test_waiting_members_are_sent_500_at_a_time_and_a_refused_one_is_rejected(

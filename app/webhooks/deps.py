@@ -1,0 +1,38 @@
+"""What applying one connection's events needs, so the appliers (`apply.py`, `batch.py`) take
+these and not the process's whole `Resources`: the database, the settings, the tenant's onOffice
+client, the provider client (built on first use: most batches never need it) and the
+per-process action kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.db.models import Connection, Tenant
+from app.db.session import Database
+from app.resources import Resources
+from app.webhooks.activities import KindsCache, kinds_cache
+from onoffice_client.client import OnOfficeClient
+from providers.base import NewsletterProvider
+
+
+@dataclass
+class ApplyDeps:
+    db: Database
+    settings: Settings
+    onoffice: OnOfficeClient
+    provider: Callable[[Connection], NewsletterProvider]
+    kinds: KindsCache
+
+    @classmethod
+    def of(cls, resources: Resources, tenant: Tenant) -> ApplyDeps:
+        """The process's parts for one tenant."""
+        return cls(
+            db=resources,
+            settings=resources.settings,
+            onoffice=onoffice_for_tenant(resources, tenant),
+            provider=lambda connection: provider_for_connection(resources, connection),
+            kinds=kinds_cache(resources),
+        )

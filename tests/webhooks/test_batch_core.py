@@ -1,0 +1,93 @@
+"""The webhook batch core called directly: the database, the settings and an onOffice client
+(the emulator in-process), no drain job, no factory, no provider call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db.base import utcnow
+from app.db.models import InboundEvent, Tenant
+from app.resources import Resources
+from app.webhooks.apply import EventApplier
+from app.webhooks.batch import BatchApplier
+from app.webhooks.deps import ApplyDeps
+from app.webhooks.repository import InboundEventRepository
+from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN, OnOfficeState, create_app
+from onoffice_client.client import OnOfficeClient
+from providers.base import NewsletterProvider, ProviderEvent, ProviderEventType
+from tests.rows import add_connection
+
+
+@pytest.fixture
+def onoffice_state() -> OnOfficeState:
+    return OnOfficeState()
+
+
+@pytest.fixture
+async def onoffice(onoffice_state: OnOfficeState) -> AsyncIterator[OnOfficeClient]:
+    transport = httpx.ASGITransport(app=create_app(onoffice_state))
+    async with httpx.AsyncClient(transport=transport) as http:
+        yield OnOfficeClient(
+            api_url="http://onoffice.test/api/stable/api.php",
+            token=DEFAULT_TOKEN,
+            secret=DEFAULT_SECRET,
+            http=http,
+        )
+
+
+def no_provider(connection: object) -> NewsletterProvider:
+    raise AssertionError("these events need no provider read")
+
+
+async def test_a_batch_of_unsubscribes_is_applied_with_its_activities(
+    resources: Resources,
+    settings: Settings,
+    onoffice: OnOfficeClient,
+    onoffice_state: OnOfficeState,
+) -> None:
+    ids = onoffice_state.seed(
+        [{"Email": f"p{i}@example.de", "newsletter_aktiv": "1"} for i in range(3)]
+    )
+    async with resources.transaction() as session:
+        connection = await add_connection(session, list_id="L1")
+        tenant = await session.get(Tenant, connection.tenant_id)
+        events = InboundEventRepository.from_session(session)
+        for i in range(2):  # p0 and p1 unsubscribe; p2 does not
+            event = ProviderEvent(
+                type=ProviderEventType.unsubscribe,
+                email=f"p{i}@example.de",
+                occurred_at=utcnow(),
+                reason="manual",
+                raw_type="unsubscribe",
+                dedupe_key=f"k{i}",
+            )
+            await events.create_on_conflict_do_nothing(
+                source="mailchimp",
+                dedupe_key=event.dedupe_key,
+                payload=event.model_dump(mode="json"),
+                received_at=utcnow(),
+                connection_id=connection.id,
+            )
+    assert tenant is not None
+    async with resources.sessionmaker() as session:
+        rows = await InboundEventRepository.from_session(session).pending(
+            limit=10, connection_id=connection.id
+        )
+    deps = ApplyDeps(resources, settings, onoffice, no_provider, kinds={})
+    batch = BatchApplier(EventApplier(deps, connection, tenant))
+
+    assert await batch.apply(rows) == set()  # nothing stays pending
+
+    shown = {a: str(onoffice_state.addresses[a].to_dict()["newsletter_aktiv"]) for a in ids}
+    assert shown == {ids[0]: "0", ids[1]: "0", ids[2]: "1"}
+    logged = sorted(a["address_id"] for a in onoffice_state.activities)
+    assert logged == ids[:2]
+    assert tenant.id in deps.kinds  # the action kinds were read once and kept
+    async with resources.sessionmaker() as session:
+        statuses = set(await session.scalars(select(InboundEvent.status)))
+    assert statuses == {"applied"}
