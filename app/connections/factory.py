@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from app.config import Settings
@@ -37,6 +38,9 @@ PROVIDER_CLASSES: dict[str, type[MailchimpClient] | type[BrevoClient]] = {
     ProviderName.brevo: BrevoClient,
 }
 PROVIDER_NAMES = tuple(PROVIDER_CLASSES)
+WEBHOOK_DELIVERIES: Mapping[str, WebhookDelivery] = MappingProxyType(
+    {name: cls.webhook_delivery for name, cls in PROVIDER_CLASSES.items()}
+)
 # Webhook sources whose removals may come as a burst from one user action (held, see
 # app/webhooks/apply.py).
 BURST_SOURCES = tuple(name for name, cls in PROVIDER_CLASSES.items() if cls.bulk_removal_webhooks)
@@ -59,9 +63,10 @@ def supports_tags(provider: str) -> bool:
     return bool(found is not None and found.supports_tags)
 
 
-def webhook_deliveries() -> dict[str, WebhookDelivery]:
-    """How each provider delivers its webhooks, by provider name (the webhook routes)."""
-    return {name: cls.webhook_delivery for name, cls in PROVIDER_CLASSES.items()}
+def webhook_deliveries() -> Mapping[str, WebhookDelivery]:
+    """How each provider delivers its webhooks, by provider name (the webhook routes; read
+    for every delivery, so built once)."""
+    return WEBHOOK_DELIVERIES
 
 
 def sync_batch_size(settings: Settings, provider: str) -> int:

@@ -91,6 +91,41 @@ async def onoffice_events(database_url: str) -> list[str]:
     return statuses
 
 
+async def address_saved(http: httpx.AsyncClient, synced: Synced, record_id: int) -> httpx.Response:
+    """onOffice's signed "address saved" webhook for one address."""
+    params = {
+        "customerWebId": synced.tenant.web_id,
+        "apiClaim": synced.tenant.claim,
+        "userId": "17",
+        "timestamp": str(int(time.time())),
+        "recordId": str(record_id),
+    }
+    query = signed_query(synced.connector.url, "/onoffice/webhook", params)
+    return await http.get(f"{synced.connector.url}/onoffice/webhook", params=query)
+
+
+async def onoffice_events_applied(database_url: str) -> None:
+    """Wait until the one stored onOffice event is applied."""
+    deadline = time.monotonic() + 20
+    while await onoffice_events(database_url) != ["applied"]:
+        assert time.monotonic() < deadline, await onoffice_events(database_url)
+        await asyncio.sleep(0.1)
+
+
+async def unsubscribe_at_mailchimp(
+    http: httpx.AsyncClient, world: World, synced: Synced, email: str
+) -> httpx.Response:
+    """Mailchimp's unsubscribe webhook for `email`, to the connection's webhook address."""
+    (hook,) = world.mailchimp.lists[synced.list_id].webhooks.values()
+    form = {
+        "type": "unsubscribe",
+        "fired_at": fired_at(),
+        "data[email]": email,
+        "data[action]": "unsub",
+    }
+    return await http.post(hook["url"], data=form)
+
+
 def member(world: World, list_id: str, email: str) -> Any:
     return world.mailchimp.lists[list_id].members.get(subscriber_hash(email))
 
@@ -162,15 +197,7 @@ class TestAddressSavedWebhook:
         self, world: World, synced: Synced, http: httpx.AsyncClient
     ) -> None:
         world.onoffice.seed([address(2, "bob@example.de", newsletter="0")], replace=False)
-        params = {
-            "customerWebId": synced.tenant.web_id,
-            "apiClaim": synced.tenant.claim,
-            "userId": "17",
-            "timestamp": str(int(time.time())),
-            "recordId": "2",
-        }
-        query = signed_query(synced.connector.url, "/onoffice/webhook", params)
-        response = await http.get(f"{synced.connector.url}/onoffice/webhook", params=query)
+        response = await address_saved(http, synced, 2)
         assert response.status_code == 200, response.text
         await eventually(
             lambda: member(world, synced.list_id, "bob@example.de").status == "unsubscribed",
@@ -180,33 +207,17 @@ class TestAddressSavedWebhook:
     async def test_no_echo_after_a_provider_unsubscribe(
         self, world: World, synced: Synced, http: httpx.AsyncClient, database_url: str
     ) -> None:
-        (hook,) = world.mailchimp.lists[synced.list_id].webhooks.values()
-        form = {
-            "type": "unsubscribe",
-            "fired_at": fired_at(),
-            "data[email]": "anna@example.de",
-            "data[action]": "unsub",
-        }
-        assert (await http.post(hook["url"], data=form)).status_code == 200
+        assert (
+            await unsubscribe_at_mailchimp(http, world, synced, "anna@example.de")
+        ).status_code == 200
         await eventually(
             lambda: str(world.onoffice.addresses[1].to_dict()["newsletter_aktiv"]) == "0",
             "the unsubscribe in onOffice",
         )
         before = writes(world)
         # onOffice reports the address as saved (by the connector itself): nothing goes back.
-        params = {
-            "customerWebId": synced.tenant.web_id,
-            "apiClaim": synced.tenant.claim,
-            "userId": "17",
-            "timestamp": str(int(time.time())),
-            "recordId": "1",
-        }
-        query = signed_query(synced.connector.url, "/onoffice/webhook", params)
-        assert (await http.get(f"{synced.connector.url}/onoffice/webhook", params=query)).is_success
-        deadline = time.monotonic() + 20
-        while await onoffice_events(database_url) != ["applied"]:
-            assert time.monotonic() < deadline, await onoffice_events(database_url)
-            await asyncio.sleep(0.1)
+        assert (await address_saved(http, synced, 1)).is_success
+        await onoffice_events_applied(database_url)
         assert writes(world) == before
 
 
@@ -218,28 +229,12 @@ class TestDuplicatesSinceTheFullSync:
         # leading space, which onOffice's email lookup does not match.
         world.onoffice.seed([address(7, " anna@example.de")], replace=False)
         assert world.onoffice.addresses[7].emails == [" anna@example.de"]
-        params = {
-            "customerWebId": synced.tenant.web_id,
-            "apiClaim": synced.tenant.claim,
-            "userId": "17",
-            "timestamp": str(int(time.time())),
-            "recordId": "7",
-        }
-        query = signed_query(synced.connector.url, "/onoffice/webhook", params)
-        assert (await http.get(f"{synced.connector.url}/onoffice/webhook", params=query)).is_success
-        deadline = time.monotonic() + 20
-        while await onoffice_events(database_url) != ["applied"]:
-            assert time.monotonic() < deadline, await onoffice_events(database_url)
-            await asyncio.sleep(0.1)
+        assert (await address_saved(http, synced, 7)).is_success
+        await onoffice_events_applied(database_url)
         # anna unsubscribes at Mailchimp: both of her addresses say No.
-        (hook,) = world.mailchimp.lists[synced.list_id].webhooks.values()
-        form = {
-            "type": "unsubscribe",
-            "fired_at": fired_at(),
-            "data[email]": "anna@example.de",
-            "data[action]": "unsub",
-        }
-        assert (await http.post(hook["url"], data=form)).status_code == 200
+        assert (
+            await unsubscribe_at_mailchimp(http, world, synced, "anna@example.de")
+        ).status_code == 200
 
         def both_no() -> bool:
             return all(
