@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     WEBHOOK_MAX_BODY_BYTES: int = Field(default=2 * 1024 * 1024, ge=1024)
     WEBHOOK_MAX_EVENTS: int = Field(default=1000, ge=1)
     WEBHOOK_MAX_JSON_DEPTH: int = Field(default=32, ge=2, le=500)
+    # Every other request body is capped before it is parsed (413 above): the unauthenticated
+    # session exchange (a signed iframe query, a few hundred bytes), the rest of the API, and
+    # everything else (the landing and activation pages).
+    SESSION_MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=1024)
+    API_MAX_BODY_BYTES: int = Field(default=256 * 1024, ge=1024)
+    OTHER_MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
 
     # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
     WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)

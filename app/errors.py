@@ -96,7 +96,10 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         {
             "error": "validation_error",
             "message": t(request_language(request), "err.validation", field=field or "?"),
-            "detail": jsonable_encoder(errors),
+            # Without `input` and `ctx`: a refused value may be a secret (an API key).
+            "detail": jsonable_encoder(
+                [{k: v for k, v in e.items() if k not in ("input", "ctx", "url")} for e in errors]
+            ),
         },
         status_code=422,
     )

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
+from app.body_limit import BodyLimit
 from app.config import Settings, get_settings
 from app.connections.router import router as connections_router
 from app.errors import (
@@ -111,6 +112,15 @@ def create_app(
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
 
+    app.add_middleware(
+        BodyLimit,
+        limits=[
+            ("/webhooks/", settings.WEBHOOK_MAX_BODY_BYTES),
+            ("/api/v1/sessions", settings.SESSION_MAX_BODY_BYTES),
+            ("/api/v1/", settings.API_MAX_BODY_BYTES),
+        ],
+        default=settings.OTHER_MAX_BODY_BYTES,
+    )
     app.add_middleware(RecordMetrics)
 
     app.include_router(webhooks_router)

@@ -101,7 +101,7 @@ async def get_problems(
     format: Literal["json", "csv"] = Query("json"),
     after: int = Query(0, ge=0, le=MAX_ID, description="cursor from `next_cursor`"),
     limit: int = Query(500, ge=1, le=5000),
-    offset: int = Query(0, ge=0, description="rows to skip (page numbers)"),
+    offset: int = Query(0, ge=0, le=MAX_ID, description="rows to skip (page numbers)"),
     kind: str | None = Query(None, max_length=32, description="only problems of this kind"),
     q: str | None = Query(None, max_length=320, description="email substring or address id"),
 ) -> ProblemPage | StreamingResponse:

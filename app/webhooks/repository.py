@@ -155,11 +155,11 @@ class InboundEventRepository(SessionRepository):
         atomic), the matched connections locked against deletion (FOR KEY SHARE) while it
         runs; saving a connection does not wait for it."""
         index: dict[IngestCheck, int] = {}
-        rows = [
-            (index.setdefault(check, len(index)), row)
-            for check, delivery_rows in deliveries
-            for row in delivery_rows
-        ]
+        rows: list[tuple[int, IngestRow]] = []
+        for check, delivery_rows in deliveries:
+            # Every delivery's check is indexed, also one without rows (nothing to store).
+            position = index.setdefault(check, len(index))
+            rows.extend((position, row) for row in delivery_rows)
         write = _ingest_postgresql if conn.dialect.name == "postgresql" else _ingest_generic
         matched, new = await write(conn, list(index), rows)
         return [index[check] in matched for check, _ in deliveries], new

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from app.config import Settings
 from app.connections.factory import provider_label, webhook_deliveries
@@ -66,7 +67,7 @@ async def _stored_or_retry(source: str, status_code: int) -> AsyncIterator[None]
     which makes the provider deliver again instead of dropping the event."""
     try:
         yield
-    except AppError:
+    except (AppError, HTTPException):  # the sender's fault (HTTPException: body over the cap)
         raise
     except Exception as exc:
         log.error("webhook.not_stored", extra={"source": source}, exc_info=exc)
@@ -107,6 +108,16 @@ def _payload(delivery: WebhookDelivery, body: bytes, settings: Settings) -> obje
     return payload
 
 
+def _bounded(events: list[ProviderEvent], settings: Settings) -> list[ProviderEvent]:
+    """WEBHOOK_MAX_EVENTS counts events as parsed, not only the array's items (one item may
+    name several lists)."""
+    if len(events) > settings.WEBHOOK_MAX_EVENTS:
+        raise PayloadTooLarge(
+            f"{len(events)} events in one delivery; at most {settings.WEBHOOK_MAX_EVENTS}"
+        )
+    return events
+
+
 async def _url_check(token: str) -> dict[str, str]:
     # Answered for any token: the provider checks the URL before our transaction commits.
     return {"status": "ok"}
@@ -130,7 +141,7 @@ def _receiver(provider: str, delivery: WebhookDelivery) -> Callable[..., Awaitab
             require_content_type(request, delivery.content_type)
             payload = _payload(delivery, body, settings)
             try:
-                events = webhook_service.parse(connection, payload)
+                events = _bounded(webhook_service.parse(connection, payload), settings)
                 stored = await _store(resources, provider, connection, events)
             except StaleConnection:  # saved again since it was cached: token or secret may differ
                 connection = await webhook_service.cached_connection(
@@ -138,7 +149,7 @@ def _receiver(provider: str, delivery: WebhookDelivery) -> Callable[..., Awaitab
                 )
                 if delivery.bearer_secret:
                     webhook_service.check_bearer(connection, authorization)
-                events = webhook_service.parse(connection, payload)
+                events = _bounded(webhook_service.parse(connection, payload), settings)
                 stored = await _store(resources, provider, connection, events)
         return _accepted(stored)
 

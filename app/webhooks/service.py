@@ -117,6 +117,10 @@ class WebhookService:
         commit; how many were new. `StaleConnection` when `connection` (a cached copy) no
         longer matches the database: look it up again. `kick`: start the connection's drain
         after the commit (`app.webhooks.owner.kick`, once per group)."""
+        if not events:
+            # Nothing to store (an empty array; events of another list of the account): the
+            # answer needs no transaction, and the group commit is not involved.
+            return 0
         received_at = utcnow()
         rows = [
             # Scoped to the connection: another tenant's identical event is not a duplicate.

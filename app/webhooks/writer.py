@@ -6,7 +6,8 @@ one group is written, new deliveries queue; the next write takes all of them (up
 `max_rows`), so a burst costs one statement per group instead of a transaction per delivery
 (on PostgreSQL the check of the connections and the multi-row INSERT are one statement, one
 round trip, its own transaction), and a lone delivery waits for nobody. A failed statement
-fails every delivery of its group (all answered with a retry, nothing stored: it is atomic).
+stores nothing (it is atomic); each delivery of the group is then written alone, so only a
+delivery that fails on its own is answered with a retry, never its neighbours.
 
 Each delivery names the connection state it was checked against (provider, token, secret,
 list: `IngestCheck`, from a cached lookup). The group's statement stores a delivery only if
@@ -152,15 +153,36 @@ class IngestWriter:
                     for delivery in group:
                         delivery.done.cancel()
                     raise
-                self._answer(group, outcome)
                 if broken is not None:
                     await _close(broken)
+                if isinstance(outcome, Exception) and len(group) > 1:
+                    # One delivery's failure must not fail its neighbours: each is tried
+                    # alone, and only the ones that fail again are answered with the error.
+                    await self._one_by_one(group)
+                    continue
+                self._answer(group, outcome)
         finally:
             if conn is not None:
                 await _close(conn)
             self._loop = None
             if self._waiting:  # arrived while the connection was given back
                 self._loop = self._spawn(self._run())
+
+    async def _one_by_one(self, group: list[_Delivery]) -> None:
+        for delivery in group:
+            if delivery.done.done():
+                continue
+            outcome: list[int | StaleConnection] | Exception
+            try:
+                conn = await _autocommit(self._engine)
+                try:
+                    outcome = await self._write(conn, [delivery])
+                finally:
+                    await _close(conn)
+            except Exception as exc:
+                log.error("webhook.delivery_not_stored", exc_info=exc)
+                outcome = exc
+            self._answer([delivery], outcome)
 
     async def _more_within(self, seconds: float) -> bool:
         """Whether a delivery arrives within `seconds` (the connection is kept meanwhile)."""

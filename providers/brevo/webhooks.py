@@ -66,15 +66,23 @@ def normalise_event_name(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-def parse_webhook(body: Any) -> list[ProviderEvent]:
-    """Parse one event, a batch (array) of events, or the raw JSON bytes of either."""
+# Events one item may become without a list of the connection's to filter on (one per list):
+# an item is a single contact's event, so more lists are no real traffic (amplification).
+MAX_LIST_IDS_PER_ITEM: Final = 100
+
+
+def parse_webhook(body: Any, list_id: str | None = None) -> list[ProviderEvent]:
+    """Parse one event, a batch (array) of events, or the raw JSON bytes of either. With
+    `list_id` (the connection's list) an item becomes at most one event: the one of that list,
+    else one unsubscribe for all the other lists it names (an unsubscribe from any list may
+    blacklist the person account-wide; the applier re-reads the contact)."""
     if isinstance(body, bytes | bytearray | str):
         body = json.loads(body)
     items = body if isinstance(body, list) else [body]
     events: list[ProviderEvent] = []
     for item in items:
         if isinstance(item, Mapping):
-            events.extend(_parse_one(item))
+            events.extend(_parse_one(item, list_id))
         else:
             logger.warning(
                 "brevo.webhook_item_not_object", extra={"item_type": type(item).__name__}
@@ -87,8 +95,8 @@ def parse_delivery(body: Any, list_id: str | None = None) -> list[ProviderEvent]
     name (an empty array is a valid, empty delivery). Brevo's marketing webhooks are
     account-wide: with `list_id`, only events of that list are kept, and unsubscribes from any
     list (one may blacklist the person account-wide; the applier re-reads the contact)."""
-    events = parse_webhook(body)
-    if not events and body != []:
+    events = parse_webhook(body, list_id)
+    if not events and body != [] and not parse_webhook(body):
         raise ValueError("no event with an `email` and an `event` name")
     if list_id:
         events = [
@@ -113,7 +121,7 @@ DELIVERY = WebhookDelivery(
 )
 
 
-def _parse_one(item: Mapping[str, Any]) -> list[ProviderEvent]:
+def _parse_one(item: Mapping[str, Any], own_list: str | None = None) -> list[ProviderEvent]:
     raw_type = str(item.get("event") or item.get("event_type") or "")
     email = normalise_email(str(item.get("email") or ""))
     if not email:
@@ -143,6 +151,14 @@ def _parse_one(item: Mapping[str, Any]) -> list[ProviderEvent]:
     list_ids = _list_ids(item.get("list_id"))
     if not list_ids:
         return [ProviderEvent(**common, dedupe_key=_dedupe_key(item, key, email, None))]
+    if own_list:
+        if own_list in list_ids:
+            list_ids = [own_list]
+        elif kind == ProviderEventType.unsubscribe:
+            list_ids = list_ids[:1]  # one event stands for every other list of the item
+        else:
+            return []  # another list's news
+    list_ids = list_ids[:MAX_LIST_IDS_PER_ITEM]
     # One event per list so the consumer can simply filter on its own list id.
     return [
         ProviderEvent(**common, list_id=list_id, dedupe_key=_dedupe_key(item, key, email, list_id))
@@ -198,7 +214,7 @@ def _list_ids(value: Any) -> list[str]:
     if value is None or value == "":
         return []
     values = value if isinstance(value, list) else str(value).split(",")
-    return [str(v).strip() for v in values if str(v).strip()]
+    return list(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
 
 
 def _names(content: Any) -> tuple[str | None, str | None]:
