@@ -18,12 +18,13 @@ def poll_job_id(connection_id: int) -> str:
 
 
 def enqueue_poll(connection_id: int, *, now: bool = False) -> None:
-    """A poll of the connection's changes; `now` (a user's request) is never merged with the
-    scheduled one."""
-    job_id = (
-        f"{POLL_TASK}:{connection_id}:now:{time.time_ns()}" if now else poll_job_id(connection_id)
+    """A poll of the connection's changes. `now` (a user's request) is not merged with the
+    scheduled one, but has one 10-second slot per connection of its own: a user's click pulls
+    a poll forward, any number of clicks cannot multiply it (one queued job per slot)."""
+    job_id = f"{POLL_TASK}:{connection_id}:now:{int(time.time() // 10)}" if now else None
+    enqueue_job(
+        POLL_TASK, _job_id=job_id or poll_job_id(connection_id), connection_id=connection_id
     )
-    enqueue_job(POLL_TASK, _job_id=job_id, connection_id=connection_id)
 
 
 def enqueue_drain(reason: str, *, defer_s: float | None = None) -> None:

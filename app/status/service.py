@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository
 from app.db.models import (
+    Connection,
     InboundEventStatus,
     SyncRun,
     SyncRunStatus,
@@ -45,19 +47,16 @@ class StatusService:
                 pending=PendingWork(sync_batches=0, inbound_events=0, failed_inbound_events=0),
                 status_pages=dict(STATUS_PAGES),
             )
+        # No database connection is held while the provider answers (one tenant's slow
+        # provider must not starve the pool all tenants share): the read-only transaction so
+        # far is ended first; the queries below check out a connection again.
         repo = SyncRepository.from_session(session)
         last = await repo.latest_run(connection.id)
         completed = await repo.latest_completed_run(connection.id)
-        provider_count: int | None = None
-        provider_error: str | None = None
-        if connection.list_id:
-            try:
-                provider = provider_for_connection(resources, connection)
-                provider_count = await asyncio.wait_for(
-                    provider.count_contacts(connection.list_id), LIVE_COUNT_TIMEOUT_S
-                )
-            except (ProviderError, TimeoutError) as exc:
-                provider_error = getattr(exc, "message", None) or t(lang, "ui.s_provider_timeout")
+        await session.commit()
+        # A run that moved on since the count was cached makes it stale at once.
+        version = (last.id, str(last.status)) if last else None
+        provider_count, provider_error = await live_count(resources, connection, lang, version)
         pending_batches = await repo.count_pending_batches(connection.id)
         events = await InboundEventRepository.from_session(session).counts_by_status(connection.id)
         reference = completed or last
@@ -133,6 +132,36 @@ class StatusService:
                     )
                 )
         return items
+
+
+# The provider's live count per (connection, list): (monotonic time, count). A status page
+# polled by many browsers costs one provider call per connection and LIVE_COUNT_TTL_S.
+LIVE_COUNT_TTL_S = 30.0
+_live_counts: dict[tuple[object, ...], tuple[float, int]] = {}
+
+
+async def live_count(
+    resources: Resources, connection: Connection, lang: str, version: object = None
+) -> tuple[int | None, str | None]:
+    """(count, None), cached for LIVE_COUNT_TTL_S per connection, list and `version` (the
+    latest run and its status), or (None, why it is unknown)."""
+    if not connection.list_id:
+        return None, None
+    key = (connection.id, connection.list_id, version)
+    cached = _live_counts.get(key)
+    if cached is not None and time.monotonic() - cached[0] < LIVE_COUNT_TTL_S:
+        return cached[1], None
+    try:
+        provider = provider_for_connection(resources, connection)
+        count = await asyncio.wait_for(
+            provider.count_contacts(connection.list_id), LIVE_COUNT_TIMEOUT_S
+        )
+    except (ProviderError, TimeoutError) as exc:
+        return None, getattr(exc, "message", None) or t(lang, "ui.s_provider_timeout")
+    if len(_live_counts) > 10_000:
+        _live_counts.clear()
+    _live_counts[key] = (time.monotonic(), count)
+    return count, None
 
 
 status = StatusService()

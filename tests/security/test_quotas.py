@@ -1,0 +1,75 @@
+"""Issue 21, finding M5: user-triggered work is bounded per tenant. Any number of "check now"
+clicks queue one poll per connection and 10-second slot; the status page's live provider
+count is cached and fetched without holding a database connection, so one tenant's slow
+provider does not starve another tenant's requests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.config import Settings
+from tests.security.conftest import BREVO_KEYS, bearer, fetch_all, open_world, tenant
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+
+
+async def poll_jobs(connection_id: int) -> int:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        keys = await client.keys(f"arq:job:incremental.poll:{connection_id}:now:*")
+        return len(keys)
+    finally:
+        await client.aclose()
+
+
+async def connection_id(engine: AsyncEngine) -> int:
+    rows = await fetch_all(engine, "SELECT max(id) AS id FROM connection")
+    return int(rows[0]["id"])
+
+
+async def test_many_poll_clicks_queue_one_job(settings: Settings, engine: AsyncEngine) -> None:
+    async with open_world(settings, REDIS_URL=REDIS_URL) as world:
+        token, _path, _secret = await world.tenant_with_brevo(1, BREVO_KEYS[0])
+        cid = await connection_id(engine)
+        before = await poll_jobs(cid)
+        # Within one 10-second slot (the clicks take well under a second).
+        if time.time() % 10 > 7:
+            await asyncio.sleep(10 - time.time() % 10)
+        answers = await asyncio.gather(
+            *(world.client.post("/api/v1/changes/poll", headers=bearer(token)) for _ in range(100))
+        )
+        assert {a.status_code for a in answers} == {202}, {a.text for a in answers}
+        assert await poll_jobs(cid) - before == 1
+
+
+async def test_a_slow_provider_does_not_starve_another_tenant(settings: Settings) -> None:
+    async with open_world(settings) as world:
+        token_a, _path, _secret = await world.tenant_with_brevo(1, BREVO_KEYS[0])
+        t_b = tenant(2)
+        await world.activate(t_b)
+        token_b = await world.session(t_b)
+        world.brevo.config.latency = 2.0  # every Brevo answer takes two seconds
+
+        async def b_request() -> float:
+            await asyncio.sleep(0.5)  # while A's status calls wait for Brevo
+            started = time.perf_counter()
+            response = await world.client.get("/api/v1/session", headers=bearer(token_b))
+            assert response.status_code == 200, response.text
+            return time.perf_counter() - started
+
+        statuses = [world.client.get("/api/v1/status", headers=bearer(token_a)) for _ in range(25)]
+        *answers, b_took = await asyncio.gather(*statuses, b_request())
+        assert all(a.status_code == 200 for a in answers)
+        assert b_took < 1.0, f"tenant B waited {b_took:.2f} s"
+        # The live count is cached: the next status calls ask Brevo no more.
+        world.brevo.config.latency = 0.0
+        asked = dict(world.brevo.request_counts)
+        for _ in range(10):
+            response = await world.client.get("/api/v1/status", headers=bearer(token_a))
+            assert response.json()["counts"]["provider_contacts"] is not None
+        assert dict(world.brevo.request_counts) == asked
