@@ -131,6 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     p_status.add_argument("--customer", required=True, help="onOffice customerWebId")
     p_status.add_argument("--group", default="", help="onOffice groupId of the connection")
     p_status.add_argument("--language", choices=["DEU", "ENG"], default="ENG")
+    p_deactivate = sub.add_parser(
+        "deactivate",
+        help="cut a customer off (cancelled): sessions, iframe, onOffice webhooks and polls "
+        "are refused until the connector is activated again in the Marketplace",
+    )
+    p_deactivate.add_argument("--customer", required=True, help="onOffice customerWebId")
+    p_deactivate.add_argument("--reason", default="deactivated by an operator")
+    p_revoke = sub.add_parser(
+        "revoke-sessions",
+        help="refuse every session of a customer issued until now (users sign in again)",
+    )
+    p_revoke.add_argument("--customer", required=True, help="onOffice customerWebId")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -182,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             f"re-encrypted {result.secrets} secrets of {result.rows} rows with the first key; "
             "older keys can now be removed from ENCRYPTION_KEY"
         )
+    elif args.command in ("deactivate", "revoke-sessions"):
+        import asyncio
+
+        from app.console import run_revocation
+
+        reason = getattr(args, "reason", "")
+        return asyncio.run(run_revocation(args.command, customer=args.customer, reason=reason))
     elif args.command == "genkey":
         from app.crypto import generate_key
 

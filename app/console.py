@@ -230,3 +230,26 @@ async def run_status(*, customer: str, group: str, lang: str = "en") -> int:
         return 0
     finally:
         await resources.aclose()
+
+
+async def run_revocation(command: str, *, customer: str, reason: str = "") -> int:
+    """`connector deactivate` / `connector revoke-sessions` for one customer."""
+    from app.config import get_settings
+    from app.resources import create_resources
+    from app.tenants.revocation import deactivate, revoke_sessions
+
+    console = Console()
+    resources = await create_resources(get_settings())
+    try:
+        if command == "deactivate":
+            result = await deactivate(resources, customer, reason)
+        else:
+            result = await revoke_sessions(resources, customer)
+    finally:
+        await resources.aclose()
+    if not result.found:
+        console.print(f"error: no activated onOffice customer {customer!r}")
+        return 2
+    done = "deactivated" if command == "deactivate" else "sessions revoked"
+    console.print(f"customer {customer}: {done}")
+    return 0

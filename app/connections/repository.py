@@ -43,8 +43,12 @@ class ConnectionRepository(SessionRepository):
         return (await self.session.execute(stmt)).scalars().all()
 
     async def with_list(self) -> Sequence[Connection]:
-        """Connections that are set up (have a provider list)."""
-        stmt = select(Connection).where(Connection.list_id.is_not(None))
+        """Connections that are set up (have a provider list), of active tenants only."""
+        stmt = (
+            select(Connection)
+            .join(Tenant, Tenant.id == Connection.tenant_id)
+            .where(Connection.list_id.is_not(None), Tenant.active.is_(True))
+        )
         return (await self.session.execute(stmt)).scalars().all()
 
     async def set_watermark(self, connection_id: int, value: datetime) -> None:

@@ -41,6 +41,12 @@ class Tenant(TimestampMixin, Base):
     api_claim_at: Mapped[datetime | None]
     activated_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Revocation: bearer sessions issued before this time are refused (a user who lost access,
+    # `connector revoke-sessions`); a deactivated tenant (`connector deactivate`, or onOffice
+    # no longer accepting the customer's credentials) keeps when and why.
+    sessions_valid_after: Mapped[datetime | None]
+    deactivated_at: Mapped[datetime | None]
+    deactivated_reason: Mapped[str | None] = mapped_column(String(255))
     # The UI language of the latest iframe visit (onOffice's UserLanguage): "de" or "en". Texts
     # written to onOffice without a user present (activity notes) use it.
     language: Mapped[str | None] = mapped_column(String(8))

@@ -177,6 +177,7 @@ TEXTS: Final[dict[str, str]] = {
     "erneut.",
     "err.session_unknown_customer": "Die Sitzung gehört zu einem unbekannten Kunden; öffnen "
     "Sie den Connector erneut.",
+    "err.session_revoked": "Diese Sitzung wurde widerrufen; öffnen Sie den Connector in onOffice erneut",
     "err.session_deactivated": "Der Connector ist für diesen Kunden deaktiviert; aktivieren "
     "Sie ihn erneut.",
     "err.customer_gone": "Der Kunde dieser Sitzung existiert nicht mehr.",

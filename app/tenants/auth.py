@@ -9,6 +9,7 @@ an encrypted secret at rest is never accepted as a session token.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.crypto import DecryptionError, SecretBox
+from app.db.base import aware
 from app.deps import ResourcesDep, SessionDep
 from app.errors import Unauthorized
 from app.tenants.repository import TenantRepository
@@ -39,6 +41,13 @@ class TenantContext:
     group_id: str
     user_id: str
     language: str = ""  # "de"/"en" from onOffice's UserLanguage at sign-in ("" = not given)
+    issued_at: int = 0  # the session's issue time (Unix seconds); not part of the token body
+
+
+def _claims(context: TenantContext) -> dict[str, Any]:
+    claims = asdict(context)
+    claims.pop("issued_at")
+    return claims
 
 
 class SessionError(Unauthorized):
@@ -54,7 +63,8 @@ def issue_session_token(
 ) -> tuple[str, datetime]:
     """A bearer token bound to `context`, and when it expires."""
     issued = now or datetime.now(UTC)
-    body = json.dumps({"v": TOKEN_VERSION, **asdict(context)}, separators=(",", ":"))
+    claims = {"v": TOKEN_VERSION, **_claims(context), "iat": int(issued.timestamp())}
+    body = json.dumps(claims, separators=(",", ":"))
     token = session_box.encrypt(body).decode("ascii")
     # Fernet stores whole seconds; the token dies at issue second + ttl.
     expires_at = issued.replace(microsecond=0) + timedelta(seconds=ttl_s)
@@ -81,12 +91,16 @@ def read_session_token(session_box: SecretBox, token: str, *, ttl_s: int) -> Ten
         raise unknown
     if not 0 < tenant_id < 2**63:
         raise unknown
+    issued_at = data.get("iat", 0)  # tokens from before revocation existed count as old
+    if type(issued_at) is not int:
+        raise unknown
     return TenantContext(
         tenant_id=tenant_id,
         customer_web_id=str(fields[0]),
         group_id=str(fields[1]),
         user_id=str(fields[2]),
         language=str(data.get("language") or ""),
+        issued_at=issued_at,
     )
 
 
@@ -107,6 +121,10 @@ async def require_session(
         raise SessionError("err.session_unknown_customer")
     if not tenant.active:
         raise SessionError("err.session_deactivated")
+    valid_after = tenant.sessions_valid_after
+    # Issue times are whole seconds: a session of the revocation's own second is refused too.
+    if valid_after is not None and context.issued_at < math.ceil(aware(valid_after).timestamp()):
+        raise SessionError("err.session_revoked")
     if context.language:
         request.state.language = context.language  # error messages in the user's language
     return context

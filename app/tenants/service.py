@@ -168,6 +168,7 @@ class TenantService:
         tenant.api_claim_at = signed.signed_at
         tenant.activated_at = datetime.now(UTC)
         tenant.active = True
+        tenant.deactivated_at = tenant.deactivated_reason = None
         return await repository.add(tenant)
 
     # -- iframe and sessions -------------------------------------------------------------------
