@@ -32,8 +32,26 @@ def migrate(database_url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url or get_settings().DATABASE_URL), revision)
 
 
+def require_encryption_key() -> None:
+    """`serve` and `worker` fail closed: without ENCRYPTION_KEY they start only when ENV is
+    set to development or testing explicitly (a generated key file is a local convenience,
+    never a production default: API and workers on different hosts would each make their
+    own)."""
+    from app.config import Environment
+
+    settings = get_settings()
+    explicit = "ENV" in settings.model_fields_set and settings.ENV != Environment.production
+    if settings.ENCRYPTION_KEY is None and not explicit:
+        raise SystemExit(
+            "refusing to start: ENCRYPTION_KEY is not set. Generate one with `connector genkey` "
+            "and set it for the API and every worker (or set ENV=development for a local run)."
+        )
+
+
 def serve(host: str, port: int, reload: bool) -> None:
     import uvicorn
+
+    require_encryption_key()
 
     uvicorn.run(
         "app.main:create_app", factory=True, host=host, port=port, reload=reload, log_config=None
@@ -44,6 +62,7 @@ def worker(queues: str | None = None) -> None:
     from app.config import get_settings
     from app.worker.settings import parse_queues, run_workers
 
+    require_encryption_key()
     try:
         names = parse_queues(queues or get_settings().WORKER_QUEUES)
     except ValueError as exc:
@@ -152,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _demo(args.port, args.addresses, args.database, args.language)
     elif args.command == "serve":
+        require_encryption_key()  # before migrating anything
         if not args.no_migrate:
             migrate()
         serve(args.host, args.port, args.reload)
