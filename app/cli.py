@@ -40,7 +40,7 @@ def require_encryption_key() -> None:
     from app.config import Environment
 
     settings = get_settings()
-    explicit = "ENV" in settings.model_fields_set and settings.ENV != Environment.production
+    explicit = "ENV" in settings.model_fields_set and Environment.production != settings.ENV
     if settings.ENCRYPTION_KEY is None and not explicit:
         raise SystemExit(
             "refusing to start: ENCRYPTION_KEY is not set. Generate one with `connector genkey` "
