@@ -230,15 +230,15 @@ class TenantService:
         if not await self.consume_signature(session, signed, Purpose.webhook, settings=settings):
             return None
         self._remember_claim(tenant, signed)
+        # Only what applying needs (data minimisation): the claim is kept on the tenant, the
+        # signed parameters were checked and are not stored.
         payload: dict[str, Any] = {
             "tenant_id": tenant.id,
             "customerWebId": tenant.customer_web_id,
             "address_id": int(raw_id),
-            "apiClaim": signed.get("apiClaim"),
             "userId": signed.get("userId"),
             "groupId": signed.get("groupId"),
             "timestamp": signed.timestamp,
-            "params": signed.params,
         }
         event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
             source=ONOFFICE_EVENT_SOURCE,
