@@ -162,6 +162,24 @@ def main(argv: list[str] | None = None) -> int:
         help="refuse every session of a customer issued until now (users sign in again)",
     )
     p_revoke.add_argument("--customer", required=True, help="onOffice customerWebId")
+    p_forget = sub.add_parser(
+        "forget",
+        help="erase one person (an email) from every table of the connector for a customer",
+    )
+    p_forget.add_argument("--customer", required=True, help="onOffice customerWebId")
+    p_forget.add_argument("--email", required=True)
+    p_forget.add_argument(
+        "--delete-at-provider",
+        action="store_true",
+        help="also delete the contact at the customer's lists (Mailchimp: permanent delete, "
+        "the address can never be imported again; Brevo: delete) instead of unsubscribing",
+    )
+    p_purge = sub.add_parser(
+        "purge-tenant",
+        help="delete every row of a deactivated customer now (the hourly purge does it "
+        "TENANT_PURGE_GRACE_DAYS after the deactivation)",
+    )
+    p_purge.add_argument("--customer", required=True, help="onOffice customerWebId")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -221,6 +239,19 @@ def main(argv: list[str] | None = None) -> int:
 
         reason = getattr(args, "reason", "")
         return asyncio.run(run_revocation(args.command, customer=args.customer, reason=reason))
+    elif args.command in ("forget", "purge-tenant"):
+        import asyncio
+
+        from app.console import run_privacy
+
+        return asyncio.run(
+            run_privacy(
+                args.command,
+                customer=args.customer,
+                email=getattr(args, "email", ""),
+                delete_at_provider=getattr(args, "delete_at_provider", False),
+            )
+        )
     elif args.command == "genkey":
         from app.crypto import generate_key
 

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     DATA_DIR: Path | None = None
     # Bearer token for GET /metrics; unset = /metrics is public (keep it on an internal network).
     METRICS_TOKEN: SecretStr | None = None
+    # Bearer token of the operator API (`POST /admin/v1/forget`); unset = that API answers 404.
+    ADMIN_TOKEN: SecretStr | None = None
     # Origins allowed to frame the iframe pages (CSP frame-ancestors), space-separated.
     ONOFFICE_FRAME_ANCESTORS: str = "https://smart.onoffice.de https://*.onoffice.de"
     # The onOffice origin the activation page posts its answer to (window.parent.postMessage).
@@ -105,6 +107,15 @@ class Settings(BaseSettings):
     SESSION_MAX_BODY_BYTES: int = Field(default=16 * 1024, ge=1024)
     API_MAX_BODY_BYTES: int = Field(default=256 * 1024, ge=1024)
     OTHER_MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
+
+    # Data protection (docs/data-protection.md): applied and ignored provider and onOffice
+    # events are deleted this many days after they arrived; the per-address details of a
+    # finished run (problems, batches, tag rows) this many days after it ended (the latest
+    # finished run of each connection keeps them); a deactivated customer's data is deleted
+    # this many days after the deactivation.
+    RETENTION_EVENT_DAYS: float = Field(default=30, gt=0)
+    RETENTION_RUN_DETAIL_DAYS: float = Field(default=90, gt=0)
+    TENANT_PURGE_GRACE_DAYS: float = Field(default=30, ge=0)
 
     # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
     WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)

@@ -253,3 +253,34 @@ async def run_revocation(command: str, *, customer: str, reason: str = "") -> in
     done = "deactivated" if command == "deactivate" else "sessions revoked"
     console.print(f"customer {customer}: {done}")
     return 0
+
+
+async def run_privacy(
+    command: str, *, customer: str, email: str = "", delete_at_provider: bool = False
+) -> int:
+    """`connector forget` / `connector purge-tenant` for one customer."""
+    from app.config import get_settings
+    from app.privacy.service import forget, purge_tenant
+    from app.resources import create_resources
+
+    console = Console()
+    resources = await create_resources(get_settings())
+    try:
+        if command == "forget":
+            result = await forget(resources, customer, email, delete_at_provider=delete_at_provider)
+            if not result.found:
+                console.print(f"error: no onOffice customer {customer!r}")
+                return 2
+            rows = ", ".join(f"{table} {n}" for table, n in sorted(result.rows.items()))
+            console.print(f"forgotten: {rows}; deleted at {result.deleted_at_provider} list(s)")
+            return 0
+        if not await purge_tenant(resources, customer, require_inactive=True):
+            console.print(
+                f"error: no deactivated onOffice customer {customer!r} "
+                "(run `connector deactivate --customer …` first)"
+            )
+            return 2
+        console.print(f"customer {customer}: every row deleted")
+        return 0
+    finally:
+        await resources.aclose()

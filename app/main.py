@@ -25,6 +25,7 @@ from app.health.router import router as health_router
 from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.privacy.router import router as privacy_router
 from app.resources import create_resources
 from app.status.router import router as status_router
 from app.syncs.router import notice_router
@@ -133,4 +134,5 @@ def create_app(
     app.include_router(incremental_router)
     app.include_router(status_router)
     app.include_router(held_router)
+    app.include_router(privacy_router)
     return app

@@ -278,6 +278,11 @@ class NewsletterProvider(Protocol):
 
     async def archive_contact(self, list_id: str, email: str) -> None: ...
 
+    async def delete_contact_permanently(self, list_id: str, email: str) -> None:
+        """Erasure on a person's request (GDPR Art. 17): the contact is gone at the provider,
+        not only unsubscribed; a contact that does not exist is no error."""
+        ...
+
     async def get_contact(self, list_id: str, email: str) -> ProviderContact | None: ...
 
     async def set_tags(

@@ -11,12 +11,16 @@ TASK_MODULES: tuple[str, ...] = (
     "app.syncs.tasks",
     "app.webhooks.tasks",
     "app.incremental.tasks",
+    "app.privacy.tasks",
 )
 
 
 # The periodic sweeps that resume stalled work (lost enqueues, crashed workers): arq cron jobs
 # in a worker, the embedded sweeper otherwise.
 SWEEP_TASKS: tuple[str, ...] = ("sync.resume", SWEEP_TASK, SCHEDULE_TASK)
+# Housekeeping once an hour (at minute HOURLY_MINUTE): the data-protection retention purge.
+HOURLY_TASKS: tuple[str, ...] = ("privacy.purge",)
+HOURLY_MINUTE = 17
 
 
 def load_tasks() -> None:

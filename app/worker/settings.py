@@ -16,7 +16,7 @@ from app.config import get_settings
 from app.logging import configure_logging
 from app.resources import Resources, create_resources, redis_settings
 from app.worker.queue import BULK, INTERACTIVE, QUEUE_NAMES, TASKS
-from app.worker.registry import SWEEP_TASKS, load_tasks
+from app.worker.registry import HOURLY_MINUTE, HOURLY_TASKS, SWEEP_TASKS, load_tasks
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
@@ -47,6 +47,16 @@ def cron_jobs() -> list[CronJob]:
             unique=True,
         )
         for name in SWEEP_TASKS
+        if name in TASKS
+    ] + [
+        cron(
+            cast("WorkerCoroutine", TASKS[name].fn),
+            name=f"cron:{name}",
+            minute=HOURLY_MINUTE,
+            second=0,
+            unique=True,
+        )
+        for name in HOURLY_TASKS
         if name in TASKS
     ]
 

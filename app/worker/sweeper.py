@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from app.resources import Resources
 from app.worker.queue import InProcessQueue, enqueue_job
-from app.worker.registry import SWEEP_TASKS
+from app.worker.registry import HOURLY_TASKS, SWEEP_TASKS
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +17,18 @@ SWEEP_INTERVAL_S = 60.0
 
 
 async def _sweep_forever(resources: Resources) -> None:
+    rounds = 0
     while True:
         try:
             async with resources.transaction():
                 for name in SWEEP_TASKS:
                     enqueue_job(name, _job_id=f"sweep:{name}")
+                if rounds % 60 == 0:  # about hourly, and once at start
+                    for name in HOURLY_TASKS:
+                        enqueue_job(name, _job_id=f"sweep:{name}")
         except Exception:
             log.exception("worker.sweep_failed")
+        rounds += 1
         await asyncio.sleep(SWEEP_INTERVAL_S)
 
 

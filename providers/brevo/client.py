@@ -363,6 +363,16 @@ class BrevoClient(HttpOwner):
     def _to_contact(self, raw: Mapping[str, Any], list_id: int) -> ProviderContact:
         return to_contact(raw, list_id, self._mapping or FieldMapping())
 
+    async def delete_contact_permanently(self, list_id: str, email: str) -> None:
+        """Erasure on request: the contact is deleted from the account (all lists)."""
+        try:
+            await self._api.request(
+                "DELETE", f"/contacts/{identifier(email)}", label="DELETE /contacts/{identifier}"
+            )
+        except BrevoRequestError as exc:
+            if exc.status_code != 404:
+                raise
+
     async def _get_raw(self, email: str) -> dict[str, Any] | None:
         try:
             return await self._api.json(
