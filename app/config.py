@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     # Bearer token of the operator API (`POST /admin/v1/forget`); unset = that API answers 404.
     ADMIN_TOKEN: SecretStr | None = None
     # Origins allowed to frame the iframe pages (CSP frame-ancestors), space-separated.
-    ONOFFICE_FRAME_ANCESTORS: str = "https://smart.onoffice.de https://*.onoffice.de"
+    # Live customers use smart.onoffice.de, beta customers beta.smart.onoffice.de (not any
+    # onOffice subdomain).
+    ONOFFICE_FRAME_ANCESTORS: str = "https://smart.onoffice.de https://beta.smart.onoffice.de"
     # The onOffice origin the activation page posts its answer to (window.parent.postMessage).
     ONOFFICE_ORIGIN: str = "https://smart.onoffice.de"
     # Provider webhooks: largest accepted body (413 above), events per delivery (413 above;

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.body_limit import BodyLimit
-from app.config import Settings, get_settings
+from app.config import Environment, Settings, get_settings
 from app.connections.router import router as connections_router
 from app.errors import (
     AppError,
@@ -102,11 +102,16 @@ def create_app(
                 await close_writer(resources)
                 await resources.aclose()
 
+    # Production serves no /docs or /redoc: FastAPI's pages load their scripts from a CDN.
+    # /openapi.json stays (for clients and generators).
+    production = Environment.production == settings.ENV
     app = FastAPI(
         title="onOffice Newsletter Connector",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None if production else "/docs",
+        redoc_url=None if production else "/redoc",
     )
     app.state.demo = demo
     app.add_exception_handler(AppError, app_error_handler)

@@ -186,6 +186,10 @@ async def flush_redis(url: str) -> None:
         await redis.aclose()
 
 
+# Production serves /metrics only behind a token.
+BENCH_METRICS_TOKEN = "bench-metrics"
+
+
 def connector_env(
     args: argparse.Namespace, *, api: str, onoffice: str, provider: str, **extra: str
 ) -> dict[str, str]:
@@ -202,6 +206,7 @@ def connector_env(
             "BREVO_API_URL": f"{provider}/v3",
             "ONOFFICE_PROVIDER_SECRET": PROVIDER_SECRET,
             "ENCRYPTION_KEY": generate_key(),
+            "METRICS_TOKEN": BENCH_METRICS_TOKEN,
             "LOG_LEVEL": args.log_level,
             "PYTHONPATH": str(ROOT),
             **extra,

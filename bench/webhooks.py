@@ -46,6 +46,7 @@ from app.cli import migrate
 from bench.http1 import Http1Connection, Http1Error
 from bench.report import run_benchmark, table
 from bench.stack import (
+    BENCH_METRICS_TOKEN,
     MAILCHIMP_KEY,
     BenchError,
     Stack,
@@ -314,7 +315,8 @@ async def served_within(client: httpx.AsyncClient, hook_url: str) -> dict[float,
     """The API's own latency histogram of the Mailchimp webhook route (its /metrics):
     cumulative count per bucket bound in seconds. Server-side: no client, no connection."""
     api = hook_url.split("/webhooks/", 1)[0]
-    text = (await client.get(f"{api}/metrics")).text
+    auth = {"Authorization": f"Bearer {BENCH_METRICS_TOKEN}"}
+    text = (await client.get(f"{api}/metrics", headers=auth)).text
     buckets: dict[float, float] = {}
     for line in text.splitlines():
         if line.startswith("connector_http_request_seconds_bucket{") and HOOK_ROUTE in line:

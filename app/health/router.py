@@ -11,9 +11,10 @@ from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.config import Environment
 from app.crypto import hash_token
 from app.deps import ResourcesDep
-from app.errors import Unauthorized
+from app.errors import NotFound, Unauthorized
 from app.health.repository import ping_database
 from app.metrics import refresh_gauges
 from app.tenants.schemas import ErrorBody
@@ -46,7 +47,10 @@ async def readyz(resources: ResourcesDep) -> JSONResponse:
             await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
             checks[name] = "ok"
         except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+            # The error's kind only: its text can carry hosts, ports and user names (public
+            # route). The log has the whole error.
+            log.warning("readyz.check_failed", extra={"check": name}, exc_info=exc)
+            checks[name] = f"error: {type(exc).__name__}"
     failing = [name for name, value in checks.items() if value != "ok"]
     body = {"status": "ok" if not failing else "unavailable", "checks": checks, "failing": failing}
     return JSONResponse(body, status_code=503 if failing else 200)
@@ -65,6 +69,9 @@ async def metrics(
     resources: ResourcesDep, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
     expected = resources.settings.METRICS_TOKEN
+    if expected is None and Environment.production == resources.settings.ENV:
+        # Fails closed: production serves its counters only behind METRICS_TOKEN.
+        raise NotFound("set METRICS_TOKEN to serve /metrics in production")
     if expected is not None and expected.get_secret_value():
         scheme, _, credential = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(

@@ -7,6 +7,7 @@ demo customer (a button: signed links work once).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,13 @@ async def _healthy(resources: ResourcesDep) -> bool:
     return True
 
 
+LANDING_CSP = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
 @router.get("/", summary="Landing page", response_class=HTMLResponse, include_in_schema=False)
 async def landing(request: Request, resources: ResourcesDep) -> HTMLResponse:
     lang = pick_language(
@@ -85,6 +93,8 @@ async def landing(request: Request, resources: ResourcesDep) -> HTMLResponse:
     else:
         mode = "mode_embedded" if settings.REDIS_URL is None else "mode_production"
     other = next(code for code in LANGUAGES if code != lang)
+    nonce = secrets.token_urlsafe(16)
+    production = Environment.production == settings.ENV
     return TEMPLATES.TemplateResponse(
         request,
         "landing.html",
@@ -99,8 +109,12 @@ async def landing(request: Request, resources: ResourcesDep) -> HTMLResponse:
             "demo": demo is not None,
             "readme": README.exists(),
             "sections": README_SECTIONS,
+            "csp_nonce": nonce,
+            "docs": not production,
+            "metrics": not production or settings.METRICS_TOKEN is not None,
         },
-        headers=PAGE_HEADERS,
+        # Never framed (the demo button is no clickjacking target); only its own script.
+        headers={**PAGE_HEADERS, "Content-Security-Policy": LANDING_CSP.format(nonce=nonce)},
     )
 
 

@@ -66,6 +66,7 @@ class TestHealth:
             down = await c.get("/readyz")
         assert down.status_code == 503
         assert down.json()["failing"] == ["database"]
+        assert str(port) not in down.text and "127.0.0.1" not in down.text  # no error text
 
     async def test_metrics_and_openapi(self, settings: Settings) -> None:
         async with running_app(create_app(settings)) as client:

@@ -36,7 +36,8 @@ class TestPageHeaders:
             assert page.status_code == 200
             assert page.headers["x-content-type-options"] == "nosniff"
             csp = page.headers["content-security-policy"]
-            assert "frame-ancestors https://smart.onoffice.de https://*.onoffice.de" in csp
+            assert "frame-ancestors https://smart.onoffice.de https://beta.smart.onoffice.de" in csp
+            assert "*.onoffice.de" not in csp
             (nonce,) = re.findall(r"'nonce-([^']+)'", csp)
             scripts = re.findall(r"<script([^>]*)>", page.text)
             assert scripts == [f' nonce="{nonce}"'], scripts
