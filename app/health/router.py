@@ -69,7 +69,8 @@ async def metrics(
     resources: ResourcesDep, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
     expected = resources.settings.METRICS_TOKEN
-    if expected is None and Environment.production == resources.settings.ENV:
+    unset = expected is None or not expected.get_secret_value()
+    if unset and Environment.production == resources.settings.ENV:
         # Fails closed: production serves its counters only behind METRICS_TOKEN.
         raise NotFound("set METRICS_TOKEN to serve /metrics in production")
     if expected is not None and expected.get_secret_value():

@@ -111,7 +111,8 @@ async def landing(request: Request, resources: ResourcesDep) -> HTMLResponse:
             "sections": README_SECTIONS,
             "csp_nonce": nonce,
             "docs": not production,
-            "metrics": not production or settings.METRICS_TOKEN is not None,
+            "metrics": not production
+            or bool(settings.METRICS_TOKEN and settings.METRICS_TOKEN.get_secret_value()),
         },
         # Never framed (the demo button is no clickjacking target); only its own script.
         headers={**PAGE_HEADERS, "Content-Security-Policy": LANDING_CSP.format(nonce=nonce)},

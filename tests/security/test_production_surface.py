@@ -32,6 +32,9 @@ async def test_production_hides_metrics_without_a_token_and_serves_no_cdn_pages(
         assert (await client.get("/openapi.json")).status_code == 200
         landing = await client.get("/")
         assert 'href="/docs"' not in landing.text and 'href="/metrics"' not in landing.text
+    empty = production(settings, METRICS_TOKEN=SecretStr(""))  # compose's default
+    async with running_app(create_app(empty)) as client:
+        assert (await client.get("/metrics")).status_code == 404
     with_token = production(settings, METRICS_TOKEN=SecretStr("m"))
     async with running_app(create_app(with_token)) as client:
         assert (await client.get("/metrics")).status_code == 401
