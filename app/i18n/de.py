@@ -209,6 +209,7 @@ TEXTS: Final[dict[str, str]] = {
     "die Aktivierung im Marketplace neu.",
     "err.activation_unreachable": "onOffice ist gerade nicht erreichbar; bitte versuchen "
     "Sie es in einer Minute erneut.",
+    "err.activation_attempts": "Zu viele Versuche mit diesem Aktivierungslink; starten Sie die Aktivierung im onOffice Marketplace neu",
     "err.activation_cache": "onOffice kennt diese Aktivierung (parameterCacheId) nicht "
     "mehr; starten Sie die Aktivierung im Marketplace neu.",
     "err.activation_refused": "onOffice hat die Aktivierung abgelehnt ({detail}).",

@@ -202,6 +202,7 @@ TEXTS: Final[dict[str, str]] = {
     "in the Marketplace",
     "err.activation_unreachable": "onOffice is not reachable right now; please try again in "
     "a minute",
+    "err.activation_attempts": "too many attempts with this activation link; restart the activation in the onOffice Marketplace",
     "err.activation_cache": "onOffice does not know this activation (parameterCacheId) any "
     "more; restart the activation in the Marketplace",
     "err.activation_refused": "onOffice refused the activation: {detail}",

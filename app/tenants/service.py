@@ -46,6 +46,8 @@ CLAIM_MAX_LEN = 4096
 NAME_MAX_LEN = 255
 CUSTOMER_ID_MAX_LEN = 64
 
+# Submits of one signed activation URL (a mistyped key can be corrected a few times).
+MAX_ACTIVATION_ATTEMPTS = 5
 ACTIVATION_REQUIRED = ("apiToken", "apiClaim", "customerWebId", "parameterCacheId")
 IFRAME_REQUIRED = ("customerWebId", "userId", "apiClaim")
 WEBHOOK_REQUIRED = ("customerWebId", "apiClaim")
@@ -108,6 +110,10 @@ class TenantService:
         if len(signed.get("customerWebId")) > CUSTOMER_ID_MAX_LEN:
             raise ActivationFailed("err.activation_id_too_long")
         _checked_claim(signed.get("apiClaim"))
+        # Counted outside the savepoint, so a failed attempt still counts: one signed URL
+        # allows a few tries of a mistyped key, not unlimited unlockProvider calls.
+        if not await self._count_attempt(session, signed, resources.settings):
+            raise ActivationFailed("err.activation_attempts", status_code=429)
         async with session.begin_nested():
             await self.require_unused(
                 session, signed, Purpose.activation_submit, settings=resources.settings
@@ -119,6 +125,17 @@ class TenantService:
             extra={"tenant_id": tenant.id, "customer_web_id": tenant.customer_web_id},
         )
         return tenant
+
+    async def _count_attempt(
+        self, session: AsyncSession, signed: SignedParams, settings: Settings
+    ) -> bool:
+        repository = UsedSignatureRepository.from_session(session)
+        expires_at = signed.expires_at(settings.SIGNATURE_MAX_AGE_S)
+        for attempt in range(1, MAX_ACTIVATION_ATTEMPTS + 1):
+            key = f"{signed.signature}:{attempt}"
+            if await repository.claim(Purpose.activation_attempt, key, expires_at):
+                return True
+        return False
 
     async def _unlock_provider(
         self, resources: Resources, signed: SignedParams, secret: str
@@ -148,7 +165,10 @@ class TenantService:
         except OnOfficeError as exc:
             if exc.errorcode in PARAMETER_CACHE_CODES:
                 raise ActivationFailed("err.activation_cache") from exc
-            raise ActivationFailed("err.activation_refused", params={"detail": str(exc)}) from exc
+            # onOffice's own text is logged, not shown: the page shows its error code only.
+            log.info("tenant.activation_refused", extra={"errorcode": exc.errorcode})
+            params = {"detail": f"error code {exc.errorcode}"}
+            raise ActivationFailed("err.activation_refused", params=params) from exc
 
     async def _store_activation(
         self, session: AsyncSession, resources: Resources, signed: SignedParams, secret: str

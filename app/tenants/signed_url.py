@@ -25,6 +25,9 @@ class Purpose(StrEnum):
 
     activation_page = "activation_page"
     activation_submit = "activation_submit"
+    activation_attempt = (
+        "activation_attempt"  # counted per signed URL (see MAX_ACTIVATION_ATTEMPTS)
+    )
     iframe = "iframe"
     session = "session"
     webhook = "webhook"

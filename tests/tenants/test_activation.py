@@ -124,6 +124,19 @@ class TestActivate:
         right = await harness.client.post(PATH, data=form_of(query))
         assert right.text == "active"
 
+    async def test_one_url_allows_a_few_attempts_not_unlimited_unlocks(
+        self, harness: Harness
+    ) -> None:
+        query = signed_query(PATH, activation_params())
+        answers = [
+            await harness.client.post(PATH, data=form_of(query, f"wrong-{i}")) for i in range(8)
+        ]
+        assert [a.status_code for a in answers] == [400] * 5 + [429] * 3
+        assert "too many attempts" in answers[-1].text
+        # Even the right key is refused now (so no unlock was attempted): the user restarts
+        # the activation.
+        assert (await harness.client.post(PATH, data=form_of(query))).status_code == 429
+
     async def test_an_empty_key_is_refused_without_calling_onoffice(self, harness: Harness) -> None:
         query = signed_query(PATH, activation_params())
         response = await harness.client.post(PATH, data=form_of(query, "   "))
