@@ -110,6 +110,15 @@ class Settings(BaseSettings):
     API_MAX_BODY_BYTES: int = Field(default=256 * 1024, ge=1024)
     OTHER_MAX_BODY_BYTES: int = Field(default=64 * 1024, ge=1024)
 
+    # Fairness per tenant (per API process): a tenant's /api/v1 calls and a connection's
+    # webhook deliveries are token buckets (rate per second, burst); above them 429 with
+    # Retry-After. 0 = no limit. The webhook limit is far above any provider's real traffic
+    # (an "Archive All" of 20,000 members arrives within its burst).
+    API_RATE_PER_TENANT: float = Field(default=20, ge=0)
+    API_BURST_PER_TENANT: float = Field(default=100, ge=1)
+    WEBHOOK_RATE_PER_CONNECTION: float = Field(default=2000, ge=0)
+    WEBHOOK_BURST_PER_CONNECTION: float = Field(default=20000, ge=1)
+
     # Data protection (docs/data-protection.md): applied and ignored provider and onOffice
     # events are deleted this many days after they arrived; the per-address details of a
     # finished run (problems, batches, tag rows) this many days after it ended (the latest

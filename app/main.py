@@ -26,6 +26,7 @@ from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.privacy.router import router as privacy_router
+from app.quotas import TokenBuckets
 from app.resources import create_resources
 from app.status.router import router as status_router
 from app.syncs.router import notice_router
@@ -114,6 +115,13 @@ def create_app(
         redoc_url=None if production else "/redoc",
     )
     app.state.demo = demo
+    # Fairness per tenant at the edge (app/quotas.py), per API process.
+    app.state.api_buckets = TokenBuckets(
+        settings.API_RATE_PER_TENANT, settings.API_BURST_PER_TENANT
+    )
+    app.state.webhook_buckets = TokenBuckets(
+        settings.WEBHOOK_RATE_PER_CONNECTION, settings.WEBHOOK_BURST_PER_CONNECTION
+    )
     app.add_exception_handler(AppError, app_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

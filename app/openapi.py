@@ -13,6 +13,11 @@ BEARER_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Missing, invalid or expired bearer token, or the customer is unknown "
         "or deactivated (with `WWW-Authenticate: Bearer`).",
     },
+    429: {
+        "model": ErrorBody,
+        "description": "More than API_RATE_PER_TENANT requests per second of this customer "
+        "(beyond the burst); `Retry-After` says when to try again.",
+    },
 }
 
 NO_CONNECTION: dict[int | str, dict[str, Any]] = {

@@ -177,6 +177,7 @@ TEXTS: Final[dict[str, str]] = {
     "erneut.",
     "err.session_unknown_customer": "Die Sitzung gehört zu einem unbekannten Kunden; öffnen "
     "Sie den Connector erneut.",
+    "err.too_many_requests": "Zu viele Anfragen; bitte versuchen Sie es gleich noch einmal",
     "err.session_revoked": "Diese Sitzung wurde widerrufen; öffnen Sie den Connector in onOffice erneut",
     "err.session_deactivated": "Der Connector ist für diesen Kunden deaktiviert; aktivieren "
     "Sie ihn erneut.",

@@ -174,6 +174,7 @@ TEXTS: Final[dict[str, str]] = {
     "err.session_format": "the session token has an unknown format; reopen the connector",
     "err.session_unknown_customer": "the session belongs to an unknown customer; reopen the "
     "connector",
+    "err.too_many_requests": "too many requests; please try again in a moment",
     "err.session_revoked": "this session was revoked; open the connector in onOffice again",
     "err.session_deactivated": "the connector is deactivated for this customer; activate it again",
     "err.customer_gone": "the customer of this session no longer exists",

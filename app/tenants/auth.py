@@ -21,6 +21,7 @@ from app.crypto import DecryptionError, SecretBox
 from app.db.base import aware
 from app.deps import ResourcesDep, SessionDep
 from app.errors import Unauthorized
+from app.quotas import TokenBuckets
 from app.tenants.repository import TenantRepository
 
 TOKEN_VERSION = 1
@@ -116,6 +117,9 @@ async def require_session(
     context = read_session_token(
         resources.session_box, credentials.credentials, ttl_s=resources.settings.SESSION_TTL_S
     )
+    buckets: TokenBuckets | None = getattr(request.app.state, "api_buckets", None)
+    if buckets is not None:
+        buckets.check(context.tenant_id)  # 429 before the database is asked
     tenant = await TenantRepository.from_session(session).get(context.tenant_id)
     if tenant is None or tenant.customer_web_id != context.customer_web_id:
         raise SessionError("err.session_unknown_customer")

@@ -5,6 +5,7 @@ read, parsed and stored before the answer goes out."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from app.config import Settings
 from app.connections.factory import provider_label, webhook_deliveries
 from app.db.models import Connection
 from app.errors import AppError
+from app.quotas import TokenBuckets
 from app.resources import Resources
 from app.tenants.schemas import ErrorBody
 from app.webhooks.intake import (
@@ -108,6 +110,20 @@ def _payload(delivery: WebhookDelivery, body: bytes, settings: Settings) -> obje
     return payload
 
 
+def _within_quota(request: Request, connection_id: int, retry_status: int) -> None:
+    """A connection's deliveries above WEBHOOK_RATE_PER_CONNECTION (and its burst) are asked
+    to come again (the provider's "deliver again" status, with Retry-After), so one flooded
+    webhook address cannot take the writer from every other tenant."""
+    buckets: TokenBuckets | None = getattr(request.app.state, "webhook_buckets", None)
+    wait = buckets.take(connection_id) if buckets is not None else 0.0
+    if wait:
+        error = RetryLater(
+            "too many deliveries; please deliver again later", status_code=retry_status
+        )
+        error.headers = {"Retry-After": str(max(1, math.ceil(wait)))}
+        raise error
+
+
 def _bounded(events: list[ProviderEvent], settings: Settings) -> list[ProviderEvent]:
     """WEBHOOK_MAX_EVENTS counts events as parsed, not only the array's items (one item may
     name several lists)."""
@@ -135,6 +151,7 @@ def _receiver(provider: str, delivery: WebhookDelivery) -> Callable[..., Awaitab
             connection = await webhook_service.cached_connection(resources, provider, token)
             if delivery.bearer_secret:
                 webhook_service.check_bearer(connection, authorization)
+            _within_quota(request, connection.id, delivery.retry_status)
             body = await read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
             if delivery.url_check and not body.strip():
                 return _accepted(0)  # an empty POST may check the URL too
