@@ -171,3 +171,8 @@ class TestDependencies:
         assert "--hash=sha256:" in lock
         dockerfile = (ROOT / "Dockerfile").read_text()
         assert "requirements.lock" in dockerfile and "--require-hashes" in dockerfile
+        # The build backend is pinned with a hash and used without build isolation.
+        build_lock = (ROOT / "build-requirements.lock").read_text()
+        assert re.search(r"^setuptools==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}", build_lock, re.M)
+        assert "--no-build-isolation" in dockerfile and "build-requirements.lock" in dockerfile
+        assert "COPY emulators" not in dockerfile and "COPY devkit" not in dockerfile
