@@ -99,8 +99,12 @@ def render_reason(
     return text
 
 
-def problem_detail(kind: str, code: str, detail: str) -> str:
-    """The raw text shown next to the translated reason ("" when it adds nothing)."""
-    if code_for(kind, code, detail) in (LEGACY, MISSING_EMAIL, DUPLICATE):
+def problem_detail(kind: str, code: str, detail: str, lang: str = "en") -> str:
+    """The raw text shown next to the translated reason ("" when it adds nothing). The email
+    validator's messages are English: other languages show the translated reason only."""
+    resolved = code_for(kind, code, detail)
+    if resolved in (LEGACY, MISSING_EMAIL, DUPLICATE):
+        return ""
+    if lang != "en" and resolved.startswith(INVALID_EMAIL):
         return ""
     return detail

@@ -72,6 +72,9 @@ def test_validator_messages_map_to_translated_codes(email: str) -> None:
     assert has_key(f"reason.{code}"), code
     german = render_reason("de", "invalid_email", code, None, str(info.value))
     assert german == CATALOGUE["de"][f"reason.{code}"]
+    # The validator's English message is no detail on the German page (it is in English).
+    assert reason_codes.problem_detail("invalid_email", code, str(info.value), "de") == ""
+    assert reason_codes.problem_detail("invalid_email", code, str(info.value), "en")
 
 
 def test_provider_rejections_are_translated_and_keep_the_text() -> None:
