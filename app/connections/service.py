@@ -55,6 +55,9 @@ class ConnectionService:
             raise AppError(
                 "err.api_key_required", status_code=422, params={"provider": data.provider}
             )
+        if existing is not None and existing.provider != data.provider:
+            # Another provider: refused before anything is set up at it.
+            await lifecycle.refuse_while_running(session, existing.id)
         try:
             provider = build_provider(resources, data.provider, api_key)
             account = await provider.check_key()
