@@ -82,6 +82,14 @@ async def event_statuses(database_url: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+async def tried_once(database_url: str) -> None:
+    """Wait until the drain tried the one stored event and left it pending (a backoff)."""
+    deadline = time.monotonic() + 30
+    while not await scalar(database_url, select(func.max(InboundEvent.attempts))):
+        assert time.monotonic() < deadline, await event_statuses(database_url)
+        await asyncio.sleep(0.1)
+
+
 async def get_run(http: httpx.AsyncClient, c: Connected, run_id: int) -> dict[str, Any]:
     response = await http.get(c.url(f"/api/v1/syncs/{run_id}"), headers=auth(c.token))
     body: dict[str, Any] = response.json()
@@ -219,7 +227,7 @@ class TestDisconnect:
         # onOffice refuses writes for a moment: the acknowledged unsubscribe stays pending.
         world.onoffice.faults.append(OnOfficeFault("http", 1000, status=503))
         await unsubscribe_webhook(http, world, c, "anna@example.de")
-        await asyncio.sleep(1.0)
+        await tried_once(database_url)
         assert await event_statuses(database_url) == ["pending"]
         world.onoffice.faults.clear()
         deleted = await http.delete(c.url("/api/v1/connection"), headers=auth(c.token))
@@ -234,6 +242,7 @@ class TestDisconnect:
         assert (await run_full_sync(http, c.connector, c.token))["status"] == "completed"
         world.onoffice.faults.append(OnOfficeFault("http", 100_000, status=503))
         await unsubscribe_webhook(http, world, c, "anna@example.de")
+        await tried_once(database_url)
         deleted = await http.delete(c.url("/api/v1/connection"), headers=auth(c.token))
         assert deleted.status_code == 204, deleted.text
         world.onoffice.faults.clear()
