@@ -45,16 +45,17 @@ class Connected:
 
 
 @pytest.fixture
-def max_attempts() -> int:
-    return 20
+def overrides() -> dict[str, Any]:
+    """Settings a test changes (parametrize it)."""
+    return {}
 
 
 @pytest.fixture
 async def connected(
-    world: World, e2e_settings: Settings, http: httpx.AsyncClient, max_attempts: int
+    world: World, e2e_settings: Settings, http: httpx.AsyncClient, overrides: dict[str, Any]
 ) -> AsyncIterator[Connected]:
     world.onoffice.seed([address(1, "anna@example.de"), address(2, "bob@example.de")])
-    settings = e2e_settings.model_copy(update={"INBOUND_EVENT_MAX_ATTEMPTS": max_attempts})
+    settings = e2e_settings.model_copy(update=overrides)
     connector = start_connector(settings)
     tenant = Tenant("L1", "l" * 32, "m" * 64, "claim-l")
     try:
@@ -164,6 +165,11 @@ class TestSwitchAndCancel:
         )
         assert switched.status_code == 200, switched.text
 
+    # Small pages read one at a time: the read is still going when the first batch is sent.
+    @pytest.mark.parametrize(
+        "overrides",
+        [{"ONOFFICE_PAGE_SIZE": 100, "SYNC_BATCH_SIZE": 100, "ONOFFICE_READ_CONCURRENCY": 1}],
+    )
     async def test_story3_cancel_stops_a_run(
         self, world: World, connected: Connected, http: httpx.AsyncClient
     ) -> None:
@@ -175,12 +181,15 @@ class TestSwitchAndCancel:
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "cancelled"
         at_cancel = world.mailchimp.request_counts[batches]
-        # A batch already on its way may still arrive; after that, nothing more is sent.
+        # A batch or page already on its way may still arrive; after that, nothing more is
+        # read from onOffice or sent to Mailchimp.
         await asyncio.sleep(1.5)
         settled = world.mailchimp.request_counts[batches]
+        pages = world.onoffice.request_counts["read:address"]
         assert settled <= at_cancel + 1
         await asyncio.sleep(1.5)
         assert world.mailchimp.request_counts[batches] == settled
+        assert world.onoffice.request_counts["read:address"] == pages
         run = await get_run(http, c, run_id)
         assert run["status"] == "cancelled" and run["progress"]["phase"] == "cancelled", run
         assert run["finished_at"] is not None
@@ -326,7 +335,7 @@ class TestHeldAndRetried:
         finally:
             connector.stop()
 
-    @pytest.mark.parametrize("max_attempts", [1])
+    @pytest.mark.parametrize("overrides", [{"INBOUND_EVENT_MAX_ATTEMPTS": 1}])
     async def test_story8_a_failed_write_back_is_retried_by_the_next_run(
         self, world: World, connected: Connected, http: httpx.AsyncClient, database_url: str
     ) -> None:
