@@ -60,6 +60,8 @@ def unseen(member: ProviderContact, row: Contact | None) -> bool:
         return True
     if row.onoffice_status in EXPLICIT_NO:
         return False
+    if member.last_changed is None:
+        return True  # an unknown time goes to the opt-out
     return not newer(row.onoffice_changed_at, member.last_changed)
 
 
