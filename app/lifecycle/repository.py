@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from app.db.models import (
+    Connection,
     Contact,
     HeldUnsubscribe,
     InboundEvent,
@@ -115,6 +116,18 @@ class LifecycleRepository(SessionRepository):
             .execution_options(synchronize_session=False)
         )
         return len((await self.session.execute(stmt)).scalars().all())
+
+    async def orphan_owners(self) -> list[tuple[int, int]]:
+        """(tenant, one of its connections) for tenants with events a disconnect left open
+        that have a connection again (e.g. another onOffice group's)."""
+        stmt = (
+            select(InboundEvent.tenant_id, func.min(Connection.id))
+            .join(Connection, Connection.tenant_id == InboundEvent.tenant_id)
+            .where(InboundEvent.connection_id.is_(None), InboundEvent.status.in_(OPEN_EVENTS))
+            .group_by(InboundEvent.tenant_id)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(int(t), int(c)) for t, c in rows if t is not None and c is not None]
 
     async def count_pending(self, connection_id: int) -> int:
         stmt = select(func.count()).where(

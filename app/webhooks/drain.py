@@ -23,6 +23,7 @@ from app.contacts.rules import aware
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
 from app.db.models import InboundEvent
+from app.lifecycle.repository import LifecycleRepository
 from app.resources import Resources
 from app.webhooks import owner
 from app.webhooks.apply import EventApplier
@@ -216,7 +217,12 @@ def _ready(rows: list[InboundEvent], state: DrainState, window: float) -> list[I
 
 
 async def sweep(resources: Resources) -> int:
-    """Kick the drain of every connection with pending events (lost enqueues, retries)."""
+    """Kick the drain of every connection with pending events (lost enqueues, retries);
+    events a disconnect left open join a connection their tenant has again."""
+    async with resources.transaction() as session:
+        lifecycle = LifecycleRepository.from_session(session)
+        for tenant_id, connection_id in await lifecycle.orphan_owners():
+            await lifecycle.adopt_orphans(tenant_id, connection_id)
     async with resources.sessionmaker() as session:
         ids = await InboundEventRepository.from_session(session).connections_with_pending()
     for connection_id in ids:

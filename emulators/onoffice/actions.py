@@ -223,9 +223,7 @@ def run_action(state: OnOfficeState, customer: Customer, action: Any) -> dict[st
         fault = take_fault(
             state.faults,
             lambda f: (
-                f.kind == "inband"
-                and f.resourcetype in (None, key[1])
-                and f.verb in (None, key[0])
+                f.kind == "inband" and f.resourcetype in (None, key[1]) and f.verb in (None, key[0])
             ),
         )
         if fault is not None:

@@ -99,3 +99,44 @@ async def test_the_held_set_is_stored_once_per_email(resources: Resources) -> No
         assert await lifecycle.count_held(run.id) == 1
         stored = (await session.execute(select(HeldUnsubscribe))).scalars().all()
         assert [(h.email, h.address_id, h.status) for h in stored] == [("a@x.de", 1, "held")]
+
+
+async def test_the_sweep_hands_a_disconnected_groups_events_to_the_tenants_other_connection(
+    resources: Resources,
+) -> None:
+    from app.connections.repository import ConnectionRepository
+    from app.db.base import utcnow
+    from app.db.models import Connection, InboundEvent
+    from app.lifecycle.switch import tie_to_tenant
+    from app.webhooks.drain import sweep
+    from app.webhooks.repository import InboundEventRepository
+
+    async with resources.transaction() as session:
+        group_a = await add_connection(session, web_id="LC3", list_id="L1", group_id="A")
+        group_b = Connection(
+            tenant_id=group_a.tenant_id,
+            group_id="B",
+            provider="mailchimp",
+            api_key_encrypted=b"x",
+            webhook_token="tok-b",
+            list_id="L2",
+        )
+        session.add(group_b)
+        await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
+            source="mailchimp",
+            dedupe_key="k1",
+            payload={"type": "unsubscribe", "email": "a@x.de", "raw_type": "unsubscribe"},
+            received_at=utcnow(),
+            connection_id=group_a.id,
+        )
+        await session.flush()
+        b_id = group_b.id
+    async with resources.transaction() as session:
+        found = await ConnectionRepository.from_session(session).get(group_a.id)
+        assert found is not None
+        await tie_to_tenant(session, found)  # what DELETE /api/v1/connection does first
+        await ConnectionRepository.from_session(session).delete(found)
+    await sweep(resources)
+    async with resources.sessionmaker() as session:
+        (event,) = (await session.execute(select(InboundEvent))).scalars().all()
+    assert event.connection_id == b_id and event.tenant_id == group_a.tenant_id
