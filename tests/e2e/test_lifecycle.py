@@ -165,6 +165,39 @@ class TestSwitchAndCancel:
         )
         assert switched.status_code == 200, switched.text
 
+    async def test_story3_a_switch_to_another_list_of_the_same_account_waits_for_the_run(
+        self, world: World, connected: Connected, http: httpx.AsyncClient, database_url: str
+    ) -> None:
+        c = connected
+        assert (await run_full_sync(http, c.connector, c.token))["status"] == "completed"
+        ledger = await scalar(database_url, select(func.count()).select_from(Contact))
+        run_id = await start_slow_run(http, world, c, addresses=1500)
+        batches = "POST /3.0/lists/{list_id}"
+        await eventually(lambda: world.mailchimp.request_counts[batches] >= 1, "a first batch")
+        # Someone renamed the audience in Mailchimp: saving again means a new list "onoffice".
+        world.mailchimp.lists[c.list_id].name = "Alte Liste"
+        saved = await http.put(
+            c.url("/api/v1/connection"),
+            headers=auth(c.token),
+            json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+        )
+        assert saved.status_code == 409, saved.text
+        assert await scalar(database_url, select(func.count()).select_from(Contact)) >= ledger
+        world.onoffice.latency = 0.0
+        world.mailchimp.latency_s = 0.0
+        run = await wait_for_run(http, c.connector.url, c.token, run_id)
+        assert run["status"] == "completed" and run["counts"]["reconciled"] is True, run
+        old = world.mailchimp.lists[c.list_id].members.values()
+        assert sum(1 for m in old if m.status == "subscribed") == 1500
+        (new_list,) = [i for i, lst in world.mailchimp.lists.items() if i != c.list_id]
+        assert world.mailchimp.lists[new_list].members == {}  # nothing went to the new list
+        saved = await http.put(
+            c.url("/api/v1/connection"),
+            headers=auth(c.token),
+            json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+        )
+        assert saved.status_code == 200 and saved.json()["list_id"] == new_list, saved.text
+
     # Small pages read one at a time: the read is still going when the first batch is sent.
     @pytest.mark.parametrize(
         "overrides",
