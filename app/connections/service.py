@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connections import lifecycle_hooks as lifecycle
 from app.connections.errors import provider_app_error
 from app.connections.factory import build_provider, provider_for_connection
 from app.connections.repository import ConnectionRepository
@@ -54,6 +55,9 @@ class ConnectionService:
             raise AppError(
                 "err.api_key_required", status_code=422, params={"provider": data.provider}
             )
+        if existing is not None and existing.provider != data.provider:
+            # Another provider: refused before anything is set up at it.
+            await lifecycle.refuse_while_running(session, existing.id)
         try:
             provider = build_provider(resources, data.provider, api_key)
             account = await provider.check_key()
@@ -63,6 +67,14 @@ class ConnectionService:
             raise provider_app_error(data.provider, exc) from exc
 
         ledger_key = f"{data.provider}:{account.account_id}:{audience.id}"
+        switching = existing is not None and existing.ledger_key != ledger_key
+        if existing is not None and switching:
+            # Another provider, account or list: never under a running sync, and not before
+            # the old list's opt-outs reached onOffice (app/lifecycle/switch.py).
+            await lifecycle.refuse_while_running(session, existing.id)
+            await lifecycle.settle_before_change(resources, existing)
+            await repo.lock(existing.id)
+            await lifecycle.refuse_while_running(session, existing.id)
         token, secret = self._webhook_credentials(resources, existing, ledger_key)
         try:
             webhook = await provider.register_webhook(
@@ -95,12 +107,14 @@ class ConnectionService:
         connection.field_mapping = mapping.model_dump()
         if existing is None:
             await repo.add(connection)
-        elif existing.ledger_key != ledger_key:
+        elif switching:
             # Another provider, account or list: what was synced before says nothing about
             # this list, so the ledger is rebuilt by the next full sync (never trusted).
             await ContactRepository.from_session(session).wipe(existing.id)
             log.info("connection.ledger_rebuilt", extra={"connection_id": existing.id})
         connection.ledger_key = ledger_key
+        # Events a disconnect of this tenant left pending or held are applied now.
+        await lifecycle.adopt_orphans(session, connection)
         log.info(
             "connection.saved",
             extra={"tenant_id": tenant.tenant_id, "provider": data.provider, "list": audience.id},
@@ -139,6 +153,10 @@ class ConnectionService:
             except ProviderError as exc:
                 if not force:
                     raise provider_app_error(connection.provider, exc) from exc
+        # Nothing the provider said is lost: unseen opt-outs written back, pending events
+        # applied; what is left keeps its tenant and is applied after a reconnect.
+        await lifecycle.settle_before_change(resources, connection)
+        await lifecycle.tie_to_tenant(session, connection)
         await repo.delete(connection)
 
     async def _remove_webhook_quietly(self, resources: Resources, connection: Connection) -> None:

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connections.factory import provider_label
 from app.contacts.rules import BOUNCE_STATES, REMOVED_STATES, Signal
 from app.db.base import utcnow
+from app.lifecycle.repository import LifecycleRepository
 from app.webhooks.jobs import enqueue_apply
-from app.webhooks.repository import InboundEventRepository
+from app.webhooks.repository import DEDUPE_KEY_MAX, InboundEventRepository
 from providers.base import ProviderEvent, ProviderEventType
 
 
@@ -27,7 +28,9 @@ async def write_back_opt_out(
 ) -> int | None:
     """A provider opt-out the full sync found (its webhook was lost or never sent) goes to
     onOffice the way a webhook would: stored as an event and applied by the webhook applier
-    (No or "not specified", with the activity). Deduplicated per state and time."""
+    (No or "not specified", with the activity). Deduplicated per state and time; a write-back
+    of the same state and time that was parked as failed is tried again (a later run or
+    reconciliation never finds its key blocked)."""
     assert signal.status is not None
     kind = write_back_type(signal.status)
     at = signal.at.isoformat() if signal.at else "unknown"
@@ -48,6 +51,10 @@ async def write_back_opt_out(
         received_at=utcnow(),
         connection_id=connection_id,
     )
+    if event_id is None:
+        event_id = await LifecycleRepository.from_session(session).revive_failed(
+            provider, event.dedupe_key[:DEDUPE_KEY_MAX]
+        )
     if event_id is not None:
         enqueue_apply(connection_id, event_id)
     return event_id

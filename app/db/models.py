@@ -93,6 +93,7 @@ class SyncRunStatus(StrEnum):
     running = "running"
     completed = "completed"
     failed = "failed"
+    cancelled = "cancelled"  # stopped by a user (POST /api/v1/syncs/{id}/cancel)
 
 
 class SyncRun(TimestampMixin, Base):
@@ -286,6 +287,11 @@ class InboundEvent(Base):
     connection_id: Mapped[int | None] = mapped_column(
         ForeignKey("connection.id", ondelete="SET NULL")
     )
+    # The customer the event belongs to: it outlives a disconnect (the connection is then
+    # NULL) and a reconnect adopts the events still pending or held (app/connections/lifecycle).
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), index=True
+    )
     dedupe_key: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=InboundEventStatus.pending)
@@ -293,6 +299,22 @@ class InboundEvent(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     applied_at: Mapped[datetime | None]
+
+
+class HeldUnsubscribe(Base):
+    """One contact whose unsubscribe the safety valve held back in a run: the exact set an
+    approval of that run carries out (nothing recomputed at approval time)."""
+
+    __tablename__ = "held_unsubscribe"
+    __table_args__ = (UniqueConstraint("run_id", "email"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    address_id: Mapped[int] = mapped_column(BigInteger)
+    # When it was held; pending until an approval carried it out ("done").
+    held_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="held")
 
 
 class ProviderMember(Base):

@@ -154,6 +154,11 @@ TEXTS: Final[dict[str, str]] = {
     "„brevo“.",
     "err.sync_active": "Synchronisation {run} ist noch „{status}“; warten Sie, bis sie fertig ist.",
     "err.no_list": "Die Verbindung hat noch keine Liste; speichern Sie den API-Schlüssel erneut.",
+    "err.switch_during_sync": "Synchronisation {run} ist noch „{status}“: Anbieter, Konto oder "
+    "Liste lassen sich erst danach wechseln. Warten Sie, bis sie fertig ist, oder brechen Sie "
+    "sie ab.",
+    "err.sync_not_active": "Synchronisation {run} ist „{status}“ und lässt sich nicht mehr "
+    "abbrechen.",
     "err.sync_not_found": "Synchronisation {run} wurde nicht gefunden.",
     "err.provider_auth": "{provider} hat den API-Schlüssel abgelehnt ({detail}).",
     "err.provider_limit": "{provider} erlaubt das nicht: {detail}",
@@ -287,6 +292,12 @@ TEXTS: Final[dict[str, str]] = {
     "ui.s_held_dismiss": "Verwerfen",
     "ui.s_approve_unsubscribes": "Zurückgehaltene Abmeldungen ausführen",
     "ui.s_held_back": "Zurückgehaltene Kontakte",
+    "ui.st_cancelled": "abgebrochen",
+    "ui.phase_cancelled": "Vom Benutzer abgebrochen",
+    "ui.sync_cancel": "Synchronisation abbrechen",
+    "ui.sync_cancelled": "Die Synchronisation wurde abgebrochen; bereits übertragene Kontakte "
+    "bleiben erhalten.",
+    "ui.s_held_list": "Diese Kontakte würden abgemeldet (E-Mail · Adress-ID):",
     "ui.s_held_back_none": "keine",
     "ui.s_held_back_valve": "{count} Abmeldungen zurückgehalten (Sicherheitsgrenze)",
     "ui.s_status_pages": "Statusseiten",

@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from app.db.models import (
     Connection,
     Contact,
+    HeldUnsubscribe,
     InboundEvent,
     InboundEventStatus,
     Problem,
@@ -23,7 +24,7 @@ from app.db.models import (
 )
 from app.db.repository import SessionRepository
 
-FINISHED = (SyncRunStatus.completed, SyncRunStatus.failed)
+FINISHED = (SyncRunStatus.completed, SyncRunStatus.failed, SyncRunStatus.cancelled)
 SETTLED = (InboundEventStatus.applied, InboundEventStatus.ignored)
 ONOFFICE_SOURCE = "onoffice"
 
@@ -59,6 +60,7 @@ class PrivacyRepository(SessionRepository):
             select(Problem.id).where(Problem.run_id == SyncRun.id).exists(),
             select(SyncBatch.id).where(SyncBatch.run_id == SyncRun.id).exists(),
             select(SyncTagAdd.id).where(SyncTagAdd.run_id == SyncRun.id).exists(),
+            select(HeldUnsubscribe.id).where(HeldUnsubscribe.run_id == SyncRun.id).exists(),
         )
         stmt = (
             select(SyncRun.id)
@@ -76,7 +78,7 @@ class PrivacyRepository(SessionRepository):
     async def purge_run_details(self, run_ids: Sequence[int]) -> int:
         """Problems, batches and tag rows of the runs (the run row keeps its counts)."""
         removed = 0
-        for model in (Problem, SyncBatch, SyncTagAdd):
+        for model in (Problem, SyncBatch, SyncTagAdd, HeldUnsubscribe):
             result = await self.session.execute(
                 delete(model)
                 .where(model.run_id.in_(list(run_ids)))
@@ -142,9 +144,15 @@ class PrivacyRepository(SessionRepository):
                 "sync_tag_add",
                 delete(SyncTagAdd).where(SyncTagAdd.run_id.in_(runs), SyncTagAdd.email == email),
             ),
+            (
+                "held_unsubscribe",
+                delete(HeldUnsubscribe).where(
+                    HeldUnsubscribe.run_id.in_(runs), HeldUnsubscribe.email == email
+                ),
+            ),
         ]
         provider_event = and_(
-            InboundEvent.connection_id.in_(ids),
+            or_(InboundEvent.connection_id.in_(ids), InboundEvent.tenant_id == tenant_id),
             func.lower(InboundEvent.payload["email"].as_string()) == email,
         )
         event_match: Any = provider_event
@@ -189,10 +197,11 @@ class PrivacyRepository(SessionRepository):
         batches, the ledger and list state go with it: ON DELETE CASCADE)."""
         ids = [c.id for c in await self.connections(tenant.id)]
         conditions = [
+            InboundEvent.tenant_id == tenant.id,
             and_(
                 InboundEvent.source == ONOFFICE_SOURCE,
                 InboundEvent.payload["tenant_id"].as_integer() == tenant.id,
-            )
+            ),
         ]
         if ids:
             conditions.append(InboundEvent.connection_id.in_(ids))
@@ -209,6 +218,7 @@ class PrivacyRepository(SessionRepository):
             delete(Problem).where(Problem.run_id.in_(runs)),
             delete(SyncBatch).where(SyncBatch.run_id.in_(runs)),
             delete(SyncTagAdd).where(SyncTagAdd.run_id.in_(runs)),
+            delete(HeldUnsubscribe).where(HeldUnsubscribe.run_id.in_(runs)),
         ):
             await self.session.execute(stmt.execution_options(synchronize_session=False))
         await self.session.execute(

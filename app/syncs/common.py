@@ -22,6 +22,7 @@ from app.db.models import (
     Tenant,
 )
 from app.i18n import encode
+from app.lifecycle.repository import LifecycleRepository
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
 from app.syncs.jobs import enqueue_finalize
@@ -128,12 +129,15 @@ async def fail_run(resources: Resources, run_id: int, message: str) -> None:
         if run is not None:
             # Sent without the tags they still lack: the next run sends them again.
             await ContactRepository.from_session(session).forget_synced(run.connection_id, unsent)
-        await repo.set_run(
+        # A cancelled run stays cancelled.
+        ended = await LifecycleRepository.from_session(session).end_run(
             run_id,
             status=SyncRunStatus.failed,
             phase="failed",
             finished_at=utcnow(),
             error=message,
         )
+    if not ended:
+        return
     SYNC_RUNS.labels("failed").inc()
     log.warning("sync.failed", extra={"run_id": run_id, "error": message})

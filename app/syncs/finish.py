@@ -23,6 +23,9 @@ from app.db.models import (
     SyncRunStatus,
 )
 from app.i18n import encode
+from app.lifecycle.cancel import stopped
+from app.lifecycle.held import carry_out_held, hold_stale
+from app.lifecycle.repository import LifecycleRepository
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
 from app.syncs.common import READ_SLICE_S, load_run, retry_or_fail_run
@@ -137,10 +140,8 @@ async def unsubscribe_stale(
     if not approved and run.held_unsubscribes == 0:
         reason = await safety_valve(resources, run, connection)
         if reason is not None:
-            async with resources.sessionmaker() as session:
-                stale = await ContactRepository.from_session(session).count_stale(
-                    connection.id, run.id
-                )
+            # The held set is stored with the run: an approval acts on exactly it.
+            stale = await hold_stale(resources, run, connection)
             warning = (
                 f"{reason} {stale} unsubscribes are held back: check onOffice, then approve "
                 "them (POST /api/v1/syncs/{id}/approve-unsubscribes) or fix onOffice and sync "
@@ -159,6 +160,8 @@ async def unsubscribe_stale(
     provider = provider_for_connection(resources, connection)
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     while True:
+        if not approved and await stopped(resources, run.id):
+            return False  # cancelled: nothing more is unsubscribed
         async with resources.sessionmaker() as session:
             rows = await ContactRepository.from_session(session).stale(
                 connection.id, run.id, STALE_CHUNK
@@ -194,14 +197,14 @@ async def unsubscribe_stale(
 
 
 async def approve_unsubscribes(resources: Resources, run_id: int, *, job_try: int = 1) -> None:
-    """Carry out the unsubscribes the safety valve held back in `run_id` (nothing else is
-    sent again)."""
+    """Carry out the unsubscribes the safety valve held back in `run_id`: exactly the set it
+    stored (app/lifecycle/held.py), nothing else is sent again."""
     loaded = await load_run(resources, run_id)
     if loaded is None:
         return
     run, connection, _tenant = loaded
     try:
-        finished = await unsubscribe_stale(resources, run, connection, approved=True)
+        finished = await carry_out_held(resources, run, connection)
     except ProviderTransientError as exc:
         raise Retry(defer=compute_backoff(job_try)) from exc
     if finished:
@@ -232,9 +235,12 @@ async def check_drift(resources: Resources, run_id: int, connection: Connection)
 async def complete_run(resources: Resources, run_id: int, connection: Connection) -> None:
     await check_drift(resources, run_id, connection)
     async with resources.transaction() as session:
-        await SyncRepository.from_session(session).set_run(
+        # A run cancelled meanwhile stays cancelled.
+        completed = await LifecycleRepository.from_session(session).end_run(
             run_id, status=SyncRunStatus.completed, phase="done", finished_at=utcnow()
         )
+    if not completed:
+        return
     SYNC_RUNS.labels("completed").inc()
     log.info("sync.completed", extra={"run_id": run_id})
 

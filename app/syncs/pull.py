@@ -18,6 +18,7 @@ from app.db.models import (
     Connection,
 )
 from app.i18n import encode
+from app.lifecycle.cancel import stopped
 from app.resources import Resources
 from app.syncs.common import READ_SLICE_S, fail_run, load_run, retry_or_fail_run
 from app.syncs.finish import complete_run
@@ -59,6 +60,8 @@ async def pull_tags(
     try:
         allowed = await _allowed_tags(onoffice)
         while True:
+            if await stopped(resources, run_id):
+                return  # cancelled: no further tags are written
             async with resources.sessionmaker() as session:
                 page = await ContactRepository.from_session(session).member_page(
                     connection.id, run_id, after, TAG_PAGE

@@ -26,6 +26,7 @@ from app.db.models import (
     SyncRun,
     SyncRunStatus,
 )
+from app.lifecycle.cancel import stopped
 from app.resources import Resources
 from app.syncs.classify import close_open_batch, process_page
 from app.syncs.common import (
@@ -104,6 +105,8 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     offset = run.read_offset
     try:
         async for at, page, total in pages:
+            if await stopped(resources, run_id):
+                return  # cancelled: no further page is classified or sent
             next_offset = at + len(page)
             done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
             async with resources.transaction() as session:
@@ -193,6 +196,8 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
     )
     try:
         async for chunk in pages:
+            if await stopped(resources, run.id):
+                return False  # cancelled: the read ends here
             # A page shorter than the page size in the middle (members removed meanwhile) makes
             # the stored offset lag behind: a resumed read then reads some members again.
             offset += len(chunk)

@@ -7,9 +7,17 @@ from fastapi.responses import StreamingResponse
 
 from app.deps import ResourcesDep, SessionDep
 from app.errors import request_language
+from app.lifecycle.held import held_list
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.syncs.notices import notice_board
-from app.syncs.schemas import ProblemPage, SyncRunRead, SyncStart, SyncStarted
+from app.syncs.schemas import (
+    HeldUnsubscribePage,
+    HeldUnsubscribeRead,
+    ProblemPage,
+    SyncRunRead,
+    SyncStart,
+    SyncStarted,
+)
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import CurrentTenant
 
@@ -66,8 +74,9 @@ async def get_sync(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncRunRead,
     summary="Carry out the unsubscribes the safety valve held back in this run",
-    description="Only the contacts the run found no longer newsletter Yes are unsubscribed; "
-    "nothing else is sent again. Allowed for the newest run only.",
+    description="Exactly the contacts the run held back (listed by GET "
+    "`.../held-unsubscribes`) are unsubscribed, unless onOffice changed one since; nothing "
+    "else is sent again. Allowed for the newest run only.",
     responses={
         404: {"description": "Unknown synchronisation"},
         409: {"description": "Nothing held back, or a newer run exists"},
@@ -77,6 +86,50 @@ async def approve_unsubscribes(
     request: Request, run_id: RunId, tenant: CurrentTenant, session: SessionDep
 ) -> SyncRunRead:
     run = await sync_service.approve_unsubscribes(session, tenant, run_id)
+    return sync_service.to_read(run, lang=request_language(request))
+
+
+@router.get(
+    "/{run_id}/held-unsubscribes",
+    response_model=HeldUnsubscribePage,
+    summary="The contacts whose unsubscribe the safety valve held back in this run",
+    description="Exactly the contacts an approval of this run unsubscribes (stored when the "
+    "run held them; a contact subscribed later is never among them). Page with `after`.",
+    responses={404: {"description": "Unknown synchronisation"}},
+)
+async def held_unsubscribes(
+    run_id: RunId,
+    tenant: CurrentTenant,
+    session: SessionDep,
+    resources: ResourcesDep,
+    after: int = Query(0, ge=0, le=MAX_ID, description="cursor from `next_cursor`"),
+    limit: int = Query(500, ge=1, le=5000),
+) -> HeldUnsubscribePage:
+    run = await sync_service.get(session, tenant, run_id)
+    rows, total = await held_list(resources, run.id, after=after, limit=limit)
+    return HeldUnsubscribePage(
+        items=[HeldUnsubscribeRead(email=r.email, address_id=r.address_id) for r in rows],
+        total=total,
+        next_cursor=rows[-1].id if len(rows) == limit else None,
+    )
+
+
+@router.post(
+    "/{run_id}/cancel",
+    response_model=SyncRunRead,
+    summary="Stop a queued or running synchronisation",
+    description="No further onOffice page is read and no further batch is sent; a batch "
+    "already at the provider is recorded with its results. The run ends with status "
+    "`cancelled`; a new synchronisation can start at once.",
+    responses={
+        404: {"description": "Unknown synchronisation"},
+        409: {"description": "The synchronisation is not queued or running"},
+    },
+)
+async def cancel_sync(
+    request: Request, run_id: RunId, tenant: CurrentTenant, session: SessionDep
+) -> SyncRunRead:
+    run = await sync_service.cancel(session, tenant, run_id)
     return sync_service.to_read(run, lang=request_language(request))
 
 

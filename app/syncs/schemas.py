@@ -76,7 +76,7 @@ class SyncProgress(BaseModel):
 
 class SyncRunRead(BaseModel):
     id: int
-    status: Literal["queued", "running", "completed", "failed"]
+    status: Literal["queued", "running", "completed", "failed", "cancelled"]
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -121,3 +121,16 @@ class ProblemPage(BaseModel):
     kinds: dict[str, int] = Field(
         default_factory=dict, description="All problems of the run by kind (unfiltered)"
     )
+
+
+class HeldUnsubscribeRead(BaseModel):
+    email: str
+    address_id: int
+
+
+class HeldUnsubscribePage(BaseModel):
+    """The contacts a run's safety valve held back: exactly those an approval unsubscribes."""
+
+    items: list[HeldUnsubscribeRead]
+    total: int
+    next_cursor: int | None = None

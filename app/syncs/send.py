@@ -29,6 +29,7 @@ from app.db.models import (
     ProblemKind,
 )
 from app.i18n import encode, reasons
+from app.lifecycle.cancel import stopped
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
 from app.syncs.classify import rejection_hash
@@ -99,6 +100,8 @@ async def upsert_batch(
             resources, run_id, started, started - TIE, provider, connection.list_id
         ) & set(emails)
         contacts = [c for c in contacts if c.email not in withdrawn]
+        if await stopped(resources, run_id):
+            return  # cancelled: this batch is not sent (its chunks stay unsent)
         # Tags are not added per batch: the members a tag still lacks are recorded with the
         # batch's results and added 500 at a time across the run (app/syncs/tags.py).
         results = await provider.upsert_contacts(
@@ -125,8 +128,8 @@ async def upsert_batch(
             for c in contacts
         ]
     last = await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
-    if last:
-        return  # sync.finalize adds the tags still waiting
+    if last or await stopped(resources, run_id):
+        return  # sync.finalize adds the tags still waiting (a cancelled run: none)
     try:
         await flush_tags(resources, run_id, connection, provider, final=False)
     except ProviderError as exc:

@@ -15,6 +15,7 @@ from app.db.base import aware
 from app.db.models import Problem, SyncRun, SyncRunStatus
 from app.errors import Conflict, NotFound
 from app.i18n import reasons, render_stored
+from app.lifecycle.cancel import cancel_run
 from app.resources import Resources
 from app.syncs.jobs import enqueue_approve, enqueue_read
 from app.syncs.repository import SyncRepository
@@ -91,6 +92,12 @@ class SyncService:
         if latest is not None and latest.id != run.id:
             raise Conflict("a newer synchronisation exists; check its result", run_id=latest.id)
         enqueue_approve(run.id)
+        return run
+
+    async def cancel(self, session: AsyncSession, tenant: TenantContext, run_id: int) -> SyncRun:
+        """Stop a queued or running synchronisation (app/lifecycle/cancel.py)."""
+        run = await self.get(session, tenant, run_id)
+        await cancel_run(session, run)
         return run
 
     async def get(self, session: AsyncSession, tenant: TenantContext, run_id: int) -> SyncRun:

@@ -12,6 +12,7 @@ enqueue or a dead worker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from app.contacts.rules import aware
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
 from app.db.models import InboundEvent
+from app.lifecycle.repository import LifecycleRepository
 from app.resources import Resources
 from app.webhooks import owner
 from app.webhooks.apply import EventApplier
@@ -113,11 +115,38 @@ async def _schedule_retries(resources: Resources, connection_id: int, state: Dra
         await resources.queue.enqueue(later_job(connection_id, min(delays)))
 
 
-async def _drain_batch(resources: Resources, connection_id: int, state: DrainState) -> bool:
+async def drain_now(resources: Resources, connection_id: int, *, budget_s: float) -> None:
+    """Apply the connection's pending events here and now, for at most `budget_s` (before a
+    list switch or a disconnect): as the drain's owner (taken over from a drain waiting out a
+    backoff), without waiting out the archive window (no more events arrive for this list;
+    a burst is still held). Events onOffice refuses stay pending."""
+    deadline = time.monotonic() + budget_s
+    token = await owner.claim(resources, connection_id)
+    wait_until = min(deadline, time.monotonic() + 3.0)  # a drain mid-batch finishes it
+    while token is None and time.monotonic() < wait_until:
+        await asyncio.sleep(0.1)
+        token = await owner.claim(resources, connection_id)
+    if token is None:
+        token = await owner.take_over(resources, connection_id)
+    state = DrainState()
+    try:
+        while time.monotonic() < deadline:
+            if not await _drain_batch(resources, connection_id, state, window_s=0.0):
+                break
+    except Stop:
+        pass  # onOffice is down or refuses: what is left stays pending
+    finally:
+        await owner.release(resources, connection_id, token)
+
+
+async def _drain_batch(
+    resources: Resources, connection_id: int, state: DrainState, *, window_s: float | None = None
+) -> bool:
     """One batch; True when more events are ready right away. One read session for the
     connection, its pending events and their ledger rows; one onOffice lookup; grouped writes;
-    one settling transaction."""
+    one settling transaction. `window_s` overrides the archive window."""
     settings = resources.settings
+    window = settings.ARCHIVE_BURST_WINDOW_S if window_s is None else window_s
     limit = BATCH_SIZE + len(state.skip)
     async with resources.sessionmaker() as session:
         connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
@@ -144,12 +173,12 @@ async def _drain_batch(resources: Resources, connection_id: int, state: DrainSta
         burst = any(is_burst_candidate(r) for r in read)
         known: list[int] | None = None
         if not burst:
-            ready = _ready(rows, state, settings.ARCHIVE_BURST_WINDOW_S)
+            ready = _ready(rows, state, window)
             known = await batch.read_ledger(session, [e for r in ready for e in emails_of(r)])
     if burst:
         if await hold_burst(resources, settings, connection_id):
             return True  # the burst's events are held; the rest goes on in the next batch
-        ready = _ready(rows, state, settings.ARCHIVE_BURST_WINDOW_S)
+        ready = _ready(rows, state, window)
     if not ready:
         return not everything_read
     blocked = await batch.apply(ready, known)
@@ -188,7 +217,12 @@ def _ready(rows: list[InboundEvent], state: DrainState, window: float) -> list[I
 
 
 async def sweep(resources: Resources) -> int:
-    """Kick the drain of every connection with pending events (lost enqueues, retries)."""
+    """Kick the drain of every connection with pending events (lost enqueues, retries);
+    events a disconnect left open join a connection their tenant has again."""
+    async with resources.transaction() as session:
+        lifecycle = LifecycleRepository.from_session(session)
+        for tenant_id, connection_id in await lifecycle.orphan_owners():
+            await lifecycle.adopt_orphans(tenant_id, connection_id)
     async with resources.sessionmaker() as session:
         ids = await InboundEventRepository.from_session(session).connections_with_pending()
     for connection_id in ids:

@@ -21,7 +21,7 @@ from app.webhooks.jobs import drain_job
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DRAIN_TASK", "claim", "drain_job", "kick", "release", "still_owner"]
+__all__ = ["DRAIN_TASK", "claim", "drain_job", "kick", "release", "still_owner", "take_over"]
 
 # Compare-and-set scripts: only the owner extends or releases the flag.
 _EXTEND = """
@@ -68,6 +68,18 @@ async def claim(resources: Resources, connection_id: int) -> str | None:
     ttl_ms = int(flag_ttl_s(resources) * 1000)
     won = await resources.redis.set(_key(connection_id), token, nx=True, px=ttl_ms)
     return token if won else None
+
+
+async def take_over(resources: Resources, connection_id: int) -> str:
+    """Become the owner whatever the flag says (a drain waiting out a backoff finds it lost
+    and stops); for applying a connection's events at once before it changes or goes."""
+    token = secrets.token_hex(8)
+    if resources.redis is None:
+        _local(resources)[connection_id] = token
+        return token
+    ttl_ms = int(flag_ttl_s(resources) * 1000)
+    await resources.redis.set(_key(connection_id), token, px=ttl_ms)
+    return token
 
 
 async def still_owner(

@@ -221,7 +221,10 @@ def run_action(state: OnOfficeState, customer: Customer, action: Any) -> dict[st
             if right not in customer.rights:
                 raise ActionError(code, message)
         fault = take_fault(
-            state.faults, lambda f: f.kind == "inband" and f.resourcetype in (None, key[1])
+            state.faults,
+            lambda f: (
+                f.kind == "inband" and f.resourcetype in (None, key[1]) and f.verb in (None, key[0])
+            ),
         )
         if fault is not None:
             raise ActionError(fault.errorcode, fault.message)

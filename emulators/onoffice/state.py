@@ -64,7 +64,7 @@ class Fault:
     errorcode: int = 0
     message: str = ""
     resourcetype: str | None = None
-    verb: str | None = None  # "lost" faults: only requests with an action of this verb
+    verb: str | None = None  # "lost" and "inband" faults: only actions of this verb
 
 
 @dataclass

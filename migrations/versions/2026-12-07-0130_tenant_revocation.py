@@ -1,7 +1,7 @@
 """tenant.sessions_valid_after and tenant.deactivated_at/_reason: access can be revoked
 
 Revision ID: 0012_tenant_revocation
-Revises: 0007_contact_other_addresses
+Revises: 0010
 Create Date: 2026-12-07 01:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_tenant_revocation"
-down_revision: str | None = "0007_contact_other_addresses"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

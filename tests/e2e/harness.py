@@ -172,7 +172,7 @@ async def wait_for_run(
             f"{url}/api/v1/syncs/{run_id}", headers={"Authorization": f"Bearer {token}"}
         )
         body: dict[str, Any] = response.json()
-        if body.get("status") in ("completed", "failed"):
+        if body.get("status") in ("completed", "failed", "cancelled"):
             return body
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} did not finish: {body}")

@@ -101,6 +101,17 @@ class TestLanguages:
         assert '<html lang="en">' in html
         assert "Start synchronisation" in html
 
+    async def test_the_cancel_button_and_the_held_list_in_both_languages(
+        self, harness: Harness
+    ) -> None:
+        german = await open_page(harness)
+        english = await open_page(harness, UserLanguage="ENG")
+        for html, lang in ((german, "de"), (english, "en")):
+            button = f'id="sync-cancel" class="small" hidden>{APP_TEXTS[lang]["sync_cancel"]}<'
+            assert button in html
+            assert APP_TEXTS[lang]["s_held_list"] in html
+        assert "Synchronisation abbrechen" in german and "Cancel the synchronisation" in english
+
     async def test_onoffice_language_wins_over_the_browser(self, harness: Harness) -> None:
         html = await open_page(harness, headers={"Accept-Language": "en"}, UserLanguage="DEU")
         assert '<html lang="de">' in html
@@ -127,6 +138,8 @@ class TestScript:
             '"&offset=" + problemState.offset',
             '"/api/v1/syncs/" + id + "/problems?format=csv&" + problemQuery()',
             '"GET", "/api/v1/status"',
+            '"POST", "/api/v1/syncs/" + id + "/cancel"',
+            '"GET", "/api/v1/syncs/" + run + "/held-unsubscribes?limit=200"',
         ]:
             assert call in script, call
         assert 'headers.Authorization = "Bearer " + token' in script

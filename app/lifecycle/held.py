@@ -1,0 +1,111 @@
+"""The safety valve's held unsubscribes: the run stores exactly the contacts it held back
+(`held_unsubscribe`), the API and the UI list them, and an approval of that run unsubscribes
+those contacts and no others (never a set recomputed at approval time, which would take in
+every contact the incremental push subscribed since)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from app.connections.factory import provider_for_connection
+from app.contacts.repository import ContactRepository
+from app.contacts.rules import aware, newer
+from app.db.base import utcnow
+from app.db.models import Connection, Contact, HeldUnsubscribe, SyncRun
+from app.lifecycle.repository import LifecycleRepository
+from app.resources import Resources
+from app.syncs.jobs import enqueue_unsubscribe_slice
+from app.syncs.repository import SyncRepository
+from providers.base import ProviderRequestError
+
+log = logging.getLogger(__name__)
+
+# A valve holds at most this many (it holds when a large share would go at once).
+HOLD_LIMIT = 1_000_000
+CHUNK = 100
+SLICE_S = 20.0
+
+
+async def hold_stale(resources: Resources, run: SyncRun, connection: Connection) -> int:
+    """Store the contacts the run would unsubscribe as its held set; how many were held."""
+    async with resources.transaction() as session:
+        rows = await ContactRepository.from_session(session).stale(
+            connection.id, run.id, HOLD_LIMIT
+        )
+        now = utcnow()
+        await LifecycleRepository.from_session(session).hold(
+            run.id,
+            [{"email": c.email, "address_id": c.address_id, "held_at": now} for c in rows],
+        )
+        return await LifecycleRepository.from_session(session).count_held(run.id)
+
+
+def still_held(contact: Contact | None, held_at: datetime) -> bool:
+    """Whether an approval still unsubscribes a held contact: it is still subscribed and
+    onOffice has not changed it since it was held (a later change was decided afresh)."""
+    if contact is None or not contact.subscribed:
+        return False
+    return not newer(aware(contact.onoffice_changed_at), aware(held_at))
+
+
+async def carry_out_held(resources: Resources, run: SyncRun, connection: Connection) -> bool:
+    """Unsubscribe the run's held set, in time slices; False when a continuation job takes
+    over. Each held contact ends `done` (unsubscribed) or `skipped` (changed since)."""
+    assert connection.list_id is not None
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
+    provider = provider_for_connection(resources, connection)
+    deadline = time.monotonic() + min(SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
+    while True:
+        async with resources.sessionmaker() as session:
+            lifecycle = LifecycleRepository.from_session(session)
+            held: Sequence[HeldUnsubscribe] = await lifecycle.held(run.id, limit=CHUNK)
+            contacts = await lifecycle.contacts_by_email(connection.id, [h.email for h in held])
+        if not held:
+            return True
+        done: list[HeldUnsubscribe] = []
+        skipped: list[int] = []
+        for item in held:
+            if not still_held(contacts.get(item.email), item.held_at):
+                skipped.append(item.id)
+                continue
+            try:
+                await provider.set_subscription(connection.list_id, item.email, False)
+            except ProviderRequestError as exc:
+                log.warning(
+                    "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
+                )
+            done.append(item)
+        now = utcnow()
+        async with resources.transaction() as session:
+            repo = ContactRepository.from_session(session)
+            for item in done:
+                await repo.update(
+                    contacts[item.email].id,
+                    subscribed=False,
+                    provider_status="unsubscribed",
+                    provider_changed_at=now,
+                    onoffice_status="absent",
+                    onoffice_changed_at=now,
+                )
+            lifecycle = LifecycleRepository.from_session(session)
+            await lifecycle.mark_held([i.id for i in done], "done")
+            await lifecycle.mark_held(skipped, "skipped")
+            await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
+        if time.monotonic() > deadline:
+            async with resources.transaction():
+                enqueue_unsubscribe_slice(run.id, approved=True)
+            return False
+
+
+async def held_list(
+    resources: Resources, run_id: int, *, after: int, limit: int
+) -> tuple[list[HeldUnsubscribe], int]:
+    """A page of the contacts still held by `run_id`, and how many there are."""
+    async with resources.sessionmaker() as session:
+        lifecycle = LifecycleRepository.from_session(session)
+        rows = list(await lifecycle.held(run_id, after_id=after, limit=limit))
+        return rows, await lifecycle.count_held(run_id)

@@ -1,0 +1,154 @@
+"""Every query of the connection's lifecycle: run status transitions, the held set of a run,
+and the tie of received events to their tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from app.db.models import (
+    Connection,
+    Contact,
+    HeldUnsubscribe,
+    InboundEvent,
+    InboundEventStatus,
+    SyncRun,
+    SyncRunStatus,
+)
+from app.db.repository import SessionRepository, insert_ignore
+
+ACTIVE = (SyncRunStatus.queued, SyncRunStatus.running)
+OPEN_EVENTS = (InboundEventStatus.pending, InboundEventStatus.held)
+
+
+class LifecycleRepository(SessionRepository):
+    # Runs ------------------------------------------------------------------------------------
+
+    async def run_status(self, run_id: int) -> str | None:
+        value: str | None = await self.session.scalar(
+            select(SyncRun.status).where(SyncRun.id == run_id)
+        )
+        return value
+
+    async def end_run(self, run_id: int, **values: Any) -> bool:
+        """Set the final status (and more) of a run that is still queued or running; False
+        when it already ended (a cancelled run is never completed or failed afterwards)."""
+        stmt = (
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status.in_(ACTIVE))
+            .values(**values)
+            .returning(SyncRun.id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    # The held set ------------------------------------------------------------------------------
+
+    async def hold(self, run_id: int, rows: Sequence[dict[str, Any]]) -> int:
+        """Store contacts whose unsubscribe the run held back (once per email)."""
+        return await insert_ignore(
+            self.session,
+            HeldUnsubscribe,
+            [{**r, "run_id": run_id} for r in rows],
+            ("run_id", "email"),
+        )
+
+    async def held(
+        self, run_id: int, *, after_id: int = 0, limit: int = 1000, status: str | None = "held"
+    ) -> Sequence[HeldUnsubscribe]:
+        stmt = select(HeldUnsubscribe).where(
+            HeldUnsubscribe.run_id == run_id, HeldUnsubscribe.id > after_id
+        )
+        if status is not None:
+            stmt = stmt.where(HeldUnsubscribe.status == status)
+        stmt = stmt.order_by(HeldUnsubscribe.id).limit(limit)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_held(self, run_id: int, status: str = "held") -> int:
+        stmt = select(func.count()).where(
+            HeldUnsubscribe.run_id == run_id, HeldUnsubscribe.status == status
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def mark_held(self, ids: Sequence[int], status: str) -> None:
+        if ids:
+            await self.session.execute(
+                update(HeldUnsubscribe)
+                .where(HeldUnsubscribe.id.in_(list(ids)))
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def contacts_by_email(
+        self, connection_id: int, emails: Sequence[str]
+    ) -> dict[str, Contact]:
+        if not emails:
+            return {}
+        stmt = select(Contact).where(
+            Contact.connection_id == connection_id, Contact.email.in_(list(emails))
+        )
+        return {c.email: c for c in (await self.session.execute(stmt)).scalars()}
+
+    # Events and the tenant ---------------------------------------------------------------------
+
+    async def tie_events_to_tenant(self, connection_id: int, tenant_id: int) -> None:
+        """The connection's events keep their customer when the connection goes."""
+        await self.session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.connection_id == connection_id)
+            .values(tenant_id=tenant_id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def adopt_orphans(self, tenant_id: int, connection_id: int) -> int:
+        """Events of the tenant left pending or held by a disconnect join `connection_id`."""
+        stmt = (
+            update(InboundEvent)
+            .where(
+                InboundEvent.tenant_id == tenant_id,
+                InboundEvent.connection_id.is_(None),
+                InboundEvent.status.in_(OPEN_EVENTS),
+            )
+            .values(connection_id=connection_id)
+            .returning(InboundEvent.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len((await self.session.execute(stmt)).scalars().all())
+
+    async def orphan_owners(self) -> list[tuple[int, int]]:
+        """(tenant, one of its connections) for tenants with events a disconnect left open
+        that have a connection again (e.g. another onOffice group's)."""
+        stmt = (
+            select(InboundEvent.tenant_id, func.min(Connection.id))
+            .join(Connection, Connection.tenant_id == InboundEvent.tenant_id)
+            .where(InboundEvent.connection_id.is_(None), InboundEvent.status.in_(OPEN_EVENTS))
+            .group_by(InboundEvent.tenant_id)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(int(t), int(c)) for t, c in rows if t is not None and c is not None]
+
+    async def count_pending(self, connection_id: int) -> int:
+        stmt = select(func.count()).where(
+            InboundEvent.connection_id == connection_id,
+            InboundEvent.status == InboundEventStatus.pending,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def revive_failed(self, source: str, dedupe_key: str) -> int | None:
+        """A write-back parked as failed goes back to pending (a fresh set of tries); its id,
+        or None when the key is not parked as failed."""
+        stmt = (
+            update(InboundEvent)
+            .where(
+                InboundEvent.source == source,
+                InboundEvent.dedupe_key == dedupe_key,
+                InboundEvent.status == InboundEventStatus.failed,
+            )
+            .values(status=InboundEventStatus.pending, attempts=0, last_error=None)
+            .returning(InboundEvent.id)
+            .execution_options(synchronize_session=False)
+        )
+        value: int | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return value
