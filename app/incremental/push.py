@@ -142,7 +142,7 @@ class _Push:
             if wants and await self._email_free(email, address.id):
                 # The email changed in onOffice: move the provider contact (keeps its history).
                 await self.provider.change_email(self.list_id, previous.email, email)
-                await self._record(previous.id, email=email, rejected_reason=None)
+                await self._record(previous.id, email=email, rejected_reason=None, pushed_at=now)
                 previous.email = email
                 self.stats.email_changes += 1
             else:
@@ -225,6 +225,7 @@ class _Push:
                 "address_id": address.id,
                 "onoffice_status": onoffice.status,
                 "onoffice_changed_at": onoffice.at,
+                "pushed_at": now,  # a full sync running now does not unsubscribe it
             }
             if result.outcome == UpsertOutcome.rejected:
                 values |= {"synced_hash": None, "rejected_reason": result.reason}

@@ -12,6 +12,7 @@ from datetime import UTC
 from arq.worker import Retry
 
 from app.connections.factory import (
+    onoffice_for_tenant,
     provider_for_connection,
     supports_tags,
 )
@@ -25,7 +26,13 @@ from app.db.models import (
 from app.i18n import encode
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
-from app.syncs.common import READ_SLICE_S, load_run, retry_or_fail_run
+from app.syncs.common import (
+    READ_SLICE_S,
+    fail_run,
+    load_run,
+    onoffice_failure,
+    retry_or_fail_run,
+)
 from app.syncs.jobs import (
     enqueue_batch,
     enqueue_finalize,
@@ -33,9 +40,11 @@ from app.syncs.jobs import (
     enqueue_read,
     enqueue_unsubscribe_slice,
 )
+from app.syncs.recheck import confirm_gone, recheck_stale
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
 from app.worker.queue import compute_backoff
+from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers.base import (
     ProviderError,
     ProviderRequestError,
@@ -135,6 +144,16 @@ async def unsubscribe_stale(
     over (time slice)."""
     assert connection.list_id is not None
     if not approved and run.held_unsubscribes == 0:
+        # "Not read by this run" is no proof (offset paging over a changing filter): only
+        # what a re-read by id confirms is stale; addresses still Yes are synced instead.
+        try:
+            if not await recheck_stale(resources, run, connection):
+                return False  # batches or a continuation job go on; finalize runs again
+        except OnOfficeTransientError as exc:
+            raise Retry(defer=5) from exc
+        except OnOfficeError as exc:
+            await fail_run(resources, run.id, onoffice_failure(exc))
+            return False
         reason = await safety_valve(resources, run, connection)
         if reason is not None:
             async with resources.sessionmaker() as session:
@@ -157,6 +176,10 @@ async def unsubscribe_stale(
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
     provider = provider_for_connection(resources, connection)
+    loaded = await load_run(resources, run.id)
+    if loaded is None:
+        return True
+    onoffice = onoffice_for_tenant(resources, loaded[2])
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     while True:
         async with resources.sessionmaker() as session:
@@ -165,8 +188,12 @@ async def unsubscribe_stale(
             )
         if not rows:
             return True
+        try:
+            gone = await confirm_gone(onoffice, resources, rows)
+        except OnOfficeTransientError as exc:
+            raise Retry(defer=5) from exc
         done: list[int] = []
-        for row in rows:
+        for row in gone:
             try:
                 await provider.set_subscription(connection.list_id, row.email, False)
             except ProviderRequestError as exc:
