@@ -37,12 +37,6 @@ def merge_tags(
     return sorted(merged)
 
 
-def tag_changes(current: Iterable[str], target: Iterable[str]) -> tuple[list[str], list[str]]:
-    """What turns `current` into `target`: (tags to add, tags to remove), sorted."""
-    now, wanted = set(current), set(target)
-    return sorted(wanted - now), sorted(now - wanted)
-
-
 def tags_to_send(
     base: Iterable[str] | None, onoffice: Iterable[str], provider: Iterable[str] | None
 ) -> list[str]:
@@ -68,3 +62,15 @@ def provider_tags_after(
     have = {t.strip().lower() for t in after}
     after += [t for t in sent if t.strip().lower() not in have]
     return after
+
+
+def push_tags(base: Iterable[str] | None, onoffice: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The incremental push (which does not read the provider's tags): onOffice's changes
+    since the set last synced, as (tags to add, tags to remove). A tag both had is left alone,
+    so one the provider removed since is not added back (the merge keeps that removal; the
+    next full sync's pull-back takes it out of onOffice too). Never synced: add them all."""
+    ours = set(onoffice)
+    if base is None:
+        return sorted(ours), []
+    last = set(base)
+    return sorted(ours - last), sorted(last - ours)

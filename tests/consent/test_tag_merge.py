@@ -118,3 +118,24 @@ async def test_story7_changes_on_both_sides_since_the_last_sync_are_all_kept(
     assert run["status"] == "completed", run
     both = ["Gewerbe", "Investor", "Neubau"]
     assert (onoffice_tags(world), mailchimp_tags(scene)) == (both, both)
+
+
+async def test_story7_the_push_does_not_add_back_a_tag_removed_in_mailchimp(
+    world: World, scenes: Make
+) -> None:
+    world.onoffice.seed([address(1, ANNA, NewsletterTag=["Kaeufer", "Mieter"])])
+    scene: Scene = await scenes("mailchimp")
+    await scene.poll()  # the first poll sets the watermark
+    marketer_tags(scene, remove=("Mieter",))
+    # The agent edits Anna's name and adds a tag; the incremental push sends her.
+    world.onoffice.seed(
+        [address(1, ANNA, Vorname="Anne", NewsletterTag=["Kaeufer", "Mieter", "Neubau"])],
+        replace=False,
+    )
+    await scene.poll()
+    assert scene.member(ANNA).merge_fields["FNAME"] == "Anne"  # type: ignore[union-attr]
+    assert mailchimp_tags(scene) == ["Kaeufer", "Neubau"]  # Mieter stays removed
+    run = await scene.sync()  # the full sync's merge takes it out of onOffice too
+    assert run["status"] == "completed", run
+    assert onoffice_tags(world) == ["Kaeufer", "Neubau"]
+    assert mailchimp_tags(scene) == ["Kaeufer", "Neubau"]
