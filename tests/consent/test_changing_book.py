@@ -109,3 +109,28 @@ async def test_story4_a_contact_the_push_subscribed_during_the_run_is_not_unsubs
     await asyncio.sleep(0.2)
     assert scene.member("late@example.de").status == "subscribed"  # type: ignore[union-attr]
     assert run["counts"]["unsubscribed"] == 0
+
+
+async def test_story4_held_unsubscribes_spare_an_address_that_is_yes_again_at_approval(
+    world: World, scenes: Make
+) -> None:
+    world.onoffice.seed(book(10))
+    scene: Scene = await scenes("mailchimp")
+    # Half the list says No at once: the safety valve holds the five unsubscribes back.
+    world.onoffice.seed(
+        [address(i, f"p{i}@example.de", newsletter="0") for i in range(1, 6)], replace=False
+    )
+    run = await scene.sync()
+    assert run["counts"]["held_unsubscribes"] == 5 and run["counts"]["unsubscribed"] == 0, run
+    # Before the user approves, the agent sets p5 back to Yes.
+    world.onoffice.seed([address(5, "p5@example.de")], replace=False)
+    approved = await scene.api("POST", f"/api/v1/syncs/{run['id']}/approve-unsubscribes")
+    assert approved.status_code == 202, approved.text
+
+    async def done() -> bool:
+        body = (await scene.api("GET", f"/api/v1/syncs/{run['id']}")).json()
+        return int(body["counts"]["held_unsubscribes"]) == 0
+
+    await eventually(done, "the approval")
+    status = {i: scene.member(f"p{i}@example.de").status for i in range(1, 11)}  # type: ignore[union-attr]
+    assert [i for i, s in status.items() if s == "unsubscribed"] == [1, 2, 3, 4]
