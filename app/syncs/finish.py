@@ -140,8 +140,10 @@ async def unsubscribe_stale(
     """onOffice is the master: contacts synced before whose address this run did not find
     among the newsletter-Yes addresses (set to No, archived, deleted, or the email removed) are
     unsubscribed at the provider, unless the safety valve holds them back (then only an
-    approval of this run unsubscribes them). Returns False when a continuation job takes
-    over (time slice)."""
+    approval of this run unsubscribes them). "Not found" is first confirmed by a re-read by id
+    (`syncs.recheck`: still-Yes addresses are synced instead, the rest marked), and each chunk
+    is re-read once more right before it is unsubscribed. Returns False when a continuation
+    job (time slice, or the batches of addresses found still Yes) takes over."""
     assert connection.list_id is not None
     if not approved and run.held_unsubscribes == 0:
         # "Not read by this run" is no proof (offset paging over a changing filter): only
@@ -192,6 +194,11 @@ async def unsubscribe_stale(
             gone = await confirm_gone(onoffice, resources, rows)
         except OnOfficeTransientError as exc:
             raise Retry(defer=5) from exc
+        except OnOfficeError as exc:
+            if approved:
+                raise  # nothing unsubscribed; the held set stays for another approval
+            await fail_run(resources, run.id, onoffice_failure(exc))
+            return False
         done: list[int] = []
         for row in gone:
             try:
