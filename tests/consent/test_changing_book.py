@@ -134,3 +134,19 @@ async def test_story4_held_unsubscribes_spare_an_address_that_is_yes_again_at_ap
     await eventually(done, "the approval")
     status = {i: scene.member(f"p{i}@example.de").status for i in range(1, 11)}  # type: ignore[union-attr]
     assert [i for i, s in status.items() if s == "unsubscribed"] == [1, 2, 3, 4]
+
+
+async def test_story4_brevo_does_not_blacklist_an_address_skipped_by_offset_paging(
+    world: World, scenes: Make
+) -> None:
+    world.onoffice.seed(book(6))
+    scene: Scene = await scenes("brevo")
+    world.onoffice.read_hooks.append(
+        ReadHook(listoffset=2, addresses=[address(1, "p1@example.de", newsletter="0")])
+    )
+    run = await scene.sync()
+    assert world.onoffice.read_hooks_fired == 1
+    assert run["status"] == "completed", run
+    assert run["counts"]["unsubscribed"] == 0
+    p3 = scene.brevo_contact("p3@example.de")
+    assert p3.blacklisted is False and int(scene.list_id) in p3.list_ids
