@@ -7,6 +7,7 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
 
+from app.contacts.fullsync.repository import FullSyncQueries
 from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
 from app.contacts.rules import SUBSCRIBED, Signal, newest
 from app.db.models import Contact, ProviderMember
@@ -23,7 +24,7 @@ class ProviderRecord(NamedTuple):
     onoffice: Signal | None = None
 
 
-class ContactRepository(SessionRepository):
+class ContactRepository(FullSyncQueries, SessionRepository):
     # Ledger rows -------------------------------------------------------------------------------
 
     async def by_emails(self, connection_id: int, emails: Iterable[str]) -> dict[str, Contact]:
@@ -223,27 +224,6 @@ class ContactRepository(SessionRepository):
             Contact.connection_id == connection_id, Contact.email.in_(list(emails))
         )
         return sorted({int(i) for i in (await self.session.execute(stmt)).scalars()})
-
-    def _stale(self, connection_id: int, run_id: int) -> Any:
-        return (
-            Contact.connection_id == connection_id,
-            Contact.subscribed.is_(True),
-            (Contact.last_run_id.is_(None)) | (Contact.last_run_id != run_id),
-        )
-
-    async def count_stale(self, connection_id: int, run_id: int) -> int:
-        """Subscribed contacts this run did not see among the newsletter-Yes addresses."""
-        stmt = select(func.count()).select_from(Contact).where(*self._stale(connection_id, run_id))
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def stale(self, connection_id: int, run_id: int, limit: int) -> Sequence[Contact]:
-        stmt = (
-            select(Contact)
-            .where(*self._stale(connection_id, run_id))
-            .order_by(Contact.id)
-            .limit(limit)
-        )
-        return (await self.session.execute(stmt)).scalars().all()
 
     async def count_synced(self, connection_id: int) -> int:
         stmt = (

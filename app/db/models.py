@@ -230,6 +230,12 @@ class Contact(TimestampMixin, Base):
     # since the last full sync, e.g. with a stray space an email lookup would miss): a
     # provider opt-out is written to them too.
     other_address_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # The run whose re-read by id confirmed that none of this email's addresses is an active
+    # newsletter Yes any more (only then does that run unsubscribe it as "left onOffice").
+    stale_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    # When the incremental push last wrote this contact: a run that started before never
+    # unsubscribes it.
+    pushed_at: Mapped[datetime | None]
 
 
 class ProblemKind(StrEnum):

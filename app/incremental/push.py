@@ -31,6 +31,7 @@ from app.contacts.rules import (
     observe_onoffice,
     onoffice_value,
 )
+from app.contacts.tags import push_tags
 from app.contacts.values import check_email, contact_from_address, contact_hash
 from app.db.base import utcnow
 from app.db.models import Connection, Contact
@@ -142,7 +143,7 @@ class _Push:
             if wants and await self._email_free(email, address.id):
                 # The email changed in onOffice: move the provider contact (keeps its history).
                 await self.provider.change_email(self.list_id, previous.email, email)
-                await self._record(previous.id, email=email, rejected_reason=None)
+                await self._record(previous.id, email=email, rejected_reason=None, pushed_at=now)
                 previous.email = email
                 self.stats.email_changes += 1
             else:
@@ -209,8 +210,14 @@ class _Push:
                 )
             self.stats.unchanged += 1
             return
-        result = await self.provider.upsert_contact(self.list_id, contact, self.mapping)
-        removed = sorted(set(previous_tags) - set(contact.tags))
+        # Tags by three-way merge (app.contacts.tags): onOffice's additions and removals since
+        # the last sync; a tag the provider removed since then is not added back.
+        base = row.tags if row is not None and row.synced_hash else None
+        added, removed = push_tags(base, contact.tags)
+        sent = contact
+        if self.provider.supports_tags:
+            sent = contact.model_copy(update={"tags": added})
+        result = await self.provider.upsert_contact(self.list_id, sent, self.mapping)
         if removed and self.provider.supports_tags and result.outcome != "rejected":
             await self.provider.set_tags(self.list_id, email, add=(), remove=removed)
         async with self.db.transaction() as session:
@@ -225,6 +232,7 @@ class _Push:
                 "address_id": address.id,
                 "onoffice_status": onoffice.status,
                 "onoffice_changed_at": onoffice.at,
+                "pushed_at": now,  # a full sync running now does not unsubscribe it
             }
             if result.outcome == UpsertOutcome.rejected:
                 values |= {"synced_hash": None, "rejected_reason": result.reason}

@@ -10,14 +10,16 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from app.connections.factory import provider_for_connection
+from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import aware, newer
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, HeldUnsubscribe, SyncRun
 from app.lifecycle.repository import LifecycleRepository
 from app.resources import Resources
+from app.syncs.common import load_run
 from app.syncs.jobs import enqueue_unsubscribe_slice
+from app.syncs.recheck import confirm_gone
 from app.syncs.repository import SyncRepository
 from providers.base import ProviderRequestError
 
@@ -58,6 +60,10 @@ async def carry_out_held(resources: Resources, run: SyncRun, connection: Connect
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
     provider = provider_for_connection(resources, connection)
+    loaded = await load_run(resources, run.id)
+    if loaded is None:
+        return True
+    onoffice = onoffice_for_tenant(resources, loaded[2])
     deadline = time.monotonic() + min(SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     while True:
         async with resources.sessionmaker() as session:
@@ -68,8 +74,17 @@ async def carry_out_held(resources: Resources, run: SyncRun, connection: Connect
             return True
         done: list[HeldUnsubscribe] = []
         skipped: list[int] = []
+        candidates = [h for h in held if still_held(contacts.get(h.email), h.held_at)]
+        # Re-read by id right before: an address that says Yes again by now is spared (an
+        # onOffice error leaves the whole chunk held for the job's retry).
+        gone = {
+            c.email
+            for c in await confirm_gone(
+                onoffice, resources, [contacts[h.email] for h in candidates]
+            )
+        }
         for item in held:
-            if not still_held(contacts.get(item.email), item.held_at):
+            if item.email not in gone:
                 skipped.append(item.id)
                 continue
             try:

@@ -12,6 +12,7 @@ from datetime import UTC
 from arq.worker import Retry
 
 from app.connections.factory import (
+    onoffice_for_tenant,
     provider_for_connection,
     supports_tags,
 )
@@ -28,7 +29,13 @@ from app.lifecycle.held import carry_out_held, hold_stale
 from app.lifecycle.repository import LifecycleRepository
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
-from app.syncs.common import READ_SLICE_S, load_run, retry_or_fail_run
+from app.syncs.common import (
+    READ_SLICE_S,
+    fail_run,
+    load_run,
+    onoffice_failure,
+    retry_or_fail_run,
+)
 from app.syncs.jobs import (
     enqueue_batch,
     enqueue_finalize,
@@ -36,9 +43,11 @@ from app.syncs.jobs import (
     enqueue_read,
     enqueue_unsubscribe_slice,
 )
+from app.syncs.recheck import confirm_gone, recheck_stale
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
 from app.worker.queue import compute_backoff
+from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers.base import (
     ProviderError,
     ProviderRequestError,
@@ -134,10 +143,22 @@ async def unsubscribe_stale(
     """onOffice is the master: contacts synced before whose address this run did not find
     among the newsletter-Yes addresses (set to No, archived, deleted, or the email removed) are
     unsubscribed at the provider, unless the safety valve holds them back (then only an
-    approval of this run unsubscribes them). Returns False when a continuation job takes
-    over (time slice)."""
+    approval of this run unsubscribes them). "Not found" is first confirmed by a re-read by id
+    (`syncs.recheck`: still-Yes addresses are synced instead, the rest marked), and each chunk
+    is re-read once more right before it is unsubscribed. Returns False when a continuation
+    job (time slice, or the batches of addresses found still Yes) takes over."""
     assert connection.list_id is not None
     if not approved and run.held_unsubscribes == 0:
+        # "Not read by this run" is no proof (offset paging over a changing filter): only
+        # what a re-read by id confirms is stale; addresses still Yes are synced instead.
+        try:
+            if not await recheck_stale(resources, run, connection):
+                return False  # batches or a continuation job go on; finalize runs again
+        except OnOfficeTransientError as exc:
+            raise Retry(defer=5) from exc
+        except OnOfficeError as exc:
+            await fail_run(resources, run.id, onoffice_failure(exc))
+            return False
         reason = await safety_valve(resources, run, connection)
         if reason is not None:
             # The held set is stored with the run: an approval acts on exactly it.
@@ -158,6 +179,10 @@ async def unsubscribe_stale(
     async with resources.transaction() as session:
         await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
     provider = provider_for_connection(resources, connection)
+    loaded = await load_run(resources, run.id)
+    if loaded is None:
+        return True
+    onoffice = onoffice_for_tenant(resources, loaded[2])
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     while True:
         if not approved and await stopped(resources, run.id):
@@ -168,8 +193,17 @@ async def unsubscribe_stale(
             )
         if not rows:
             return True
+        try:
+            gone = await confirm_gone(onoffice, resources, rows)
+        except OnOfficeTransientError as exc:
+            raise Retry(defer=5) from exc
+        except OnOfficeError as exc:
+            if approved:
+                raise  # nothing unsubscribed; the held set stays for another approval
+            await fail_run(resources, run.id, onoffice_failure(exc))
+            return False
         done: list[int] = []
-        for row in rows:
+        for row in gone:
             try:
                 await provider.set_subscription(connection.list_id, row.email, False)
             except ProviderRequestError as exc:

@@ -1,6 +1,7 @@
-"""Step 4 (`sync.pull_tags`, providers with tags): the provider's tags flow back to onOffice from
-the run's copy of the list state (`provider_member`); the tag `onoffice` is excluded and a label
-alias is written as the canonical onOffice key.
+"""Step 4 (`sync.pull_tags`, providers with tags): tags by three-way merge (app.contacts.tags)
+between the set last synced (the ledger), onOffice's tags now and the provider's (the run's copy of
+the list state, `provider_member`, updated by the run's own batches); the tag `onoffice` is
+excluded and a label alias is written as the canonical onOffice key.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from app.connections.factory import (
     provider_for_connection,
 )
 from app.contacts.repository import ContactRepository
+from app.contacts.rows import LedgerRow
+from app.contacts.tags import merge_tags
 from app.db.models import (
     Connection,
 )
@@ -42,10 +45,11 @@ TAG_PAGE = 1000
 async def pull_tags(
     resources: Resources, run_id: int, start: int, *, job_try: int = 1, max_tries: int = 10
 ) -> None:
-    """Write Mailchimp tags (except `onoffice`) back to onOffice `NewsletterTag`, only where the
-    set differs and only values onOffice knows (an unknown multiselect key would fail). Reads
-    this run's copy of the list state (no second pass over the audience), in time slices that
-    each continue after the stored member id."""
+    """Merge tags three ways (`_pull_page`) and write the result to onOffice `NewsletterTag`
+    and to the provider, only where a side lacks it and only values onOffice knows (an unknown
+    multiselect key would fail; `onoffice` is never taken). Reads this run's copy of the list
+    state (no second pass over the audience), in time slices that each continue after the
+    stored member id."""
     loaded = await load_run(resources, run_id)
     if loaded is None:
         return
@@ -108,49 +112,71 @@ async def _pull_page(
     allowed: dict[str, str] | None,
     page: Sequence[Any],
 ) -> int:
-    """Compare one page of members with what onOffice has; write differences; advance."""
+    """Merge one page of members' tags three ways (app.contacts.tags): the set last synced
+    (the ledger), onOffice's tags now (re-read by id, in bulk, only for members whose tags
+    differ from the ledger) and the provider's (this run's list state, kept current by the
+    run's own batches). The merged set is written where a side lacks it; advance."""
     async with resources.sessionmaker() as session:
         # Plain rows (no ORM objects): every member of the list passes here once per run.
         rows = await ContactRepository.from_session(session).ledger_rows(
             connection.id, (m.email for m in page)
         )
-    updates: list[tuple[str, int, list[str]]] = []
-    renames: list[tuple[str, list[str], list[str]]] = []
+    found: list[tuple[Any, LedgerRow, set[str], bool]] = []
     for member in page:
         row = rows.get(member.email)
         if row is None or row.last_run_id != run_id or not row.synced_hash:
             continue
         theirs: set[str] = set()
-        aliases: list[str] = []
+        aliased = False
         for tag in member.tags:
             name = canonical_tag(tag, allowed)
             if name is None:
                 continue
             theirs.add(name)
-            if name != tag:
-                aliases.append(tag)  # e.g. the label "Käufer" for the key "Kaeufer"
-        ours = set(row.tags or [])
-        if not theirs <= ours:
-            updates.append((row.email, row.address_id, sorted(ours | theirs)))
-        if aliases:
-            renames.append((row.email, sorted(theirs - set(member.tags)), aliases))
-    for begin in range(0, len(updates), TAG_WRITE_CHUNK):
-        chunk = updates[begin : begin + TAG_WRITE_CHUNK]
-        await onoffice.modify_addresses([(aid, AddressUpdate(tags=tags)) for _, aid, tags in chunk])
+            aliased = aliased or name != tag  # e.g. the label "Käufer" for the key "Kaeufer"
+        if theirs != set(row.tags or []) or aliased:
+            found.append((member, row, theirs, aliased))
+    differing = [row.address_id for _m, row, theirs, _a in found if theirs != set(row.tags or [])]
+    current = {a.id: a for a in await onoffice.get_addresses(differing)} if differing else {}
+    writes: list[tuple[int, list[str]]] = []
+    ledger: list[tuple[str, list[str]]] = []
     assert connection.list_id is not None
-    for email, add, remove in renames:
-        # One name per tag: the alias is replaced by the canonical name at the provider, so
-        # the next push does not add a second tag for the same thing.
-        await provider.set_tags(connection.list_id, email, add=add, remove=remove)
+    for member, row, theirs, _aliased in found:
+        base = set(row.tags or [])
+        merged = base
+        if theirs != base:
+            address = current.get(row.address_id)
+            if address is None:
+                continue  # the address is gone: the next run settles it
+            ours = set(address.tags)
+            merged = set(merge_tags(base, ours, theirs))
+            if merged != ours:
+                writes.append((row.address_id, sorted(merged)))
+        # The provider gets the merged set, each tag under its one name (a label alias is
+        # replaced by the key, so the next push does not add a second tag for one thing).
+        present = {t for t in member.tags if canonical_tag(t, allowed) == t}
+        add = sorted(merged - present)
+        remove = sorted(
+            t
+            for t in member.tags
+            if (name := canonical_tag(t, allowed)) is not None and (name not in merged or name != t)
+        )
+        if add or remove:
+            await provider.set_tags(connection.list_id, member.email, add=add, remove=remove)
+        if merged != base:
+            ledger.append((row.email, sorted(merged)))
+    for begin in range(0, len(writes), TAG_WRITE_CHUNK):
+        chunk = writes[begin : begin + TAG_WRITE_CHUNK]
+        await onoffice.modify_addresses([(aid, AddressUpdate(tags=tags)) for aid, tags in chunk])
     async with resources.transaction() as session:
         contacts = ContactRepository.from_session(session)
-        stored = await contacts.by_emails(connection.id, (email for email, _, _ in updates))
-        for email, _aid, tags in updates:
+        stored = await contacts.by_emails(connection.id, (email for email, _ in ledger))
+        for email, tags in ledger:
             if email in stored:
                 await contacts.update(stored[email].id, tags=tags)
         new_offset = int(page[-1].id)
         repo = SyncRepository.from_session(session)
-        await repo.increment(run_id, tags_pulled=len(updates))
+        await repo.increment(run_id, tags_pulled=len(writes))
         await repo.set_run(run_id, tags_offset=new_offset)
     return new_offset
 

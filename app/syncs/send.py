@@ -20,6 +20,7 @@ from app.contacts.rules import (
     aware,
     is_opt_out,
 )
+from app.contacts.tags import provider_tags_after, tags_to_send
 from app.contacts.values import (
     normalise_email,
 )
@@ -73,6 +74,7 @@ async def upsert_batch(
             connection.id, emails
         )
         ledger = await repo.ledger_rows(connection.id, emails)
+        members = await repo.member_tags(connection.id, run_id, emails)
     withdrawn = {
         item["email"]
         for item in payload
@@ -90,6 +92,13 @@ async def upsert_batch(
         if item["email"] not in withdrawn
     ]
     provider = provider_for_connection(resources, connection)
+    if provider.supports_tags:
+        # Tags by three-way merge (app.contacts.tags): a tag removed at the provider since
+        # the last sync is not added back.
+        for contact in contacts:
+            row = ledger.get(contact.email)
+            base = row.tags if row is not None and row.synced_hash else None
+            contact.tags = tags_to_send(base, contact.tags, members.get(contact.email))
     mapping = FieldMapping.model_validate(connection.field_mapping or {})
     assert connection.list_id is not None
     try:
@@ -127,7 +136,19 @@ async def upsert_batch(
             UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
             for c in contacts
         ]
-    last = await apply_results(resources, run_id, batch_no, connection, payload, results, withdrawn)
+    # The tags the batch left on members of this run's list state (for the tag pull-back).
+    accepted = {normalise_email(r.email) for r in results if r.outcome != UpsertOutcome.rejected}
+    removed = {item["email"]: item.get("removed_tags") or [] for item in payload}
+    after: dict[str, list[str]] = {}
+    for contact in contacts:
+        raw = members.get(contact.email)
+        if raw is not None and contact.email in accepted:
+            tags = provider_tags_after(raw, removed.get(contact.email, []), contact.tags)
+            if tags != raw:
+                after[contact.email] = tags
+    last = await apply_results(
+        resources, run_id, batch_no, connection, payload, results, withdrawn, member_tags=after
+    )
     if last or await stopped(resources, run_id):
         return  # sync.finalize adds the tags still waiting (a cancelled run: none)
     try:
@@ -159,9 +180,12 @@ async def apply_results(
     payload: Sequence[dict[str, Any]],
     results: Sequence[UpsertResult],
     withdrawn: frozenset[str] | set[str] = frozenset(),
+    *,
+    member_tags: dict[str, list[str]] | None = None,
 ) -> bool:
-    """Record one outcome per contact of the batch and mark it done; True when it was the
-    run's last batch (sync.finalize is enqueued)."""
+    """Record one outcome per contact of the batch and mark it done (and, in
+    `member_tags`, the tags the batch left on members of this run's list state, which the tag
+    pull-back merges); True when it was the run's last batch (sync.finalize is enqueued)."""
     by_email = {normalise_email(r.email): r for r in results}
     counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
     counts["opted_out"] = 0
@@ -247,6 +271,7 @@ async def apply_results(
                     provider_id=result.provider_id or row.provider_id,
                 )
         await contacts.save_ledger_rows(connection.id, rows.values())
+        await contacts.set_member_tags(connection.id, run_id, member_tags or {})
         await repo.add_problems(problems)
         await repo.add_tag_adds(tag_adds)
         await repo.finish_chunks(chunk_ids)

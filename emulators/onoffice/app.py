@@ -23,6 +23,7 @@ from emulators.onoffice.state import (
     LOGGED_KEYS,
     Fault,
     OnOfficeState,
+    ReadHook,
 )
 from emulators.onoffice_data import generate_address_book
 
@@ -102,10 +103,37 @@ PIPELINE = _kit.Pipeline(
 )
 
 
+def _take_read_hook(state: OnOfficeState, actions: list[Any], when: str) -> ReadHook | None:
+    """The first armed hook for a filtered address read of this request (removed: once)."""
+    for hook in state.read_hooks:
+        if hook.when != when:
+            continue
+        for action in actions:
+            if not isinstance(action, dict) or action.get("resourcetype") != "address":
+                continue
+            params = action.get("parameters") or {}
+            if (
+                str(action.get("actionid", "")).endswith(":read")
+                and isinstance(params.get("filter"), dict)
+                and hook.field in params["filter"]
+                and str(params.get("listoffset", 0)) == str(hook.listoffset)
+            ):
+                state.read_hooks.remove(hook)
+                state.seed(hook.addresses, replace=False)
+                state.read_hooks_fired += 1
+                return hook
+    return None
+
+
 async def _run_actions(call: _kit.Call) -> Response:
     state: OnOfficeState = call.state
     actions = _actions(call.body)
+    before = _take_read_hook(state, actions, "before")
     results = [run_action(state, call.principal, action) for action in actions]
+    after = _take_read_hook(state, actions, "after")
+    for hook in (before, after):
+        if hook is not None and hook.hold_seconds:
+            await _kit.sleep_for(hook.hold_seconds)
     asked = [
         (str(a.get("actionid", "")).rsplit(":", 1)[-1], a.get("resourcetype"))
         for a in actions

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 
 from emulators._kit import Control, fault_count, json_object, query_flag
-from emulators.onoffice.state import ALL_RIGHTS, Customer, Fault, OnOfficeState
+from emulators.onoffice.state import ALL_RIGHTS, Customer, Fault, OnOfficeState, ReadHook
 from emulators.onoffice_data import generate_address_book
 
 control = Control("onoffice")
@@ -152,6 +152,25 @@ async def add_fault(state: OnOfficeState, request: Request) -> Any:
         )
     state.faults.append(fault)
     return {"faults": len(state.faults)}
+
+
+@control.route("/read-hooks", "POST")
+async def add_read_hook(state: OnOfficeState, request: Request) -> Any:
+    """`{"listoffset": 2, "addresses": [...], "when": "before", "hold_seconds": 0, "field":
+    "newsletter_aktiv"}`: save these addresses when the paged read at that offset, filtered on
+    that field, arrives (an agent editing while a full sync pages through the address book);
+    fires once."""
+    payload = await json_object(request)
+    state.read_hooks.append(
+        ReadHook(
+            listoffset=int(payload["listoffset"]),
+            addresses=list(payload.get("addresses", [])),
+            when=str(payload.get("when", "before")),
+            hold_seconds=float(payload.get("hold_seconds", 0)),
+            field=str(payload.get("field", "newsletter_aktiv")),
+        )
+    )
+    return {"read_hooks": len(state.read_hooks), "fired": state.read_hooks_fired}
 
 
 @control.route("/latency", "POST")

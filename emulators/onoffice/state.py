@@ -68,6 +68,20 @@ class Fault:
 
 
 @dataclass
+class ReadHook:
+    """An agent saving addresses while a paged read is under way: when a filtered `read
+    address` at `listoffset` arrives, `addresses` are saved (as `seed(replace=False)`), before
+    the read is answered (`when="before"`: the page already shifts) or after its records were
+    taken (`"after"`); the answer is then held for `hold_seconds`. Fires once."""
+
+    listoffset: int
+    addresses: list[dict[str, Any]]
+    when: str = "before"
+    hold_seconds: float = 0.0
+    field: str = "newsletter_aktiv"  # only reads filtered on this field
+
+
+@dataclass
 class Settings:
     modified_readable: bool = True  # may `Aenderung` be requested in `data`?
     unsortable_fields: set[str] = field(default_factory=set)
@@ -92,6 +106,8 @@ class OnOfficeState:
         self.parameter_caches: dict[str, str] = {}  # parameterCacheId -> activation apiClaim
         self.action_kinds: list[dict[str, Any]] = [dict(k) for k in DEFAULT_ACTION_KINDS]
         self.faults: list[Fault] = []
+        self.read_hooks: list[ReadHook] = []
+        self.read_hooks_fired = 0
         self.latency = 0.0
         self.clock_offset = 0.0
         self.settings = Settings()

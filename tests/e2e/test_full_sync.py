@@ -210,6 +210,10 @@ class TestMailchimpFullSync:
             member = world.mailchimp.lists[list_id].members[subscriber_hash(emails[30])]
             assert "Investor" not in member.tags
             assert set(member.tags) == before - {"Investor"}
+            # ... and the run's tag pull-back does not put it back in onOffice (issue #17, N6).
+            after = world.onoffice.addresses[investor].to_dict().get("NewsletterTag") or []
+            assert set(after) == before - {"Investor"}
+            assert run3["counts"]["tags_pulled"] == 0
 
             status = (await http.get(f"{connector.url}/api/v1/status", headers=auth(token))).json()
             assert status["counts"]["synced_contacts"] == counts["synced"]

@@ -434,3 +434,37 @@ class TestGenerator:
         assert any(e != e.strip() for e in emails)  # surrounding spaces
         assert any(any(c in r["Name"] + r["Vorname"] for c in "äöüßÄÖÜ") for r in book)
         assert any(r["NewsletterTag"] for r in book)
+
+
+class TestReadHooks:
+    async def test_an_agent_saves_an_address_between_two_page_reads(
+        self, http: httpx.AsyncClient
+    ) -> None:
+        people = [
+            {"id": i, "KdNr": i, "Email": f"p{i}@x.de", "newsletter_aktiv": "1", "Status": "1"}
+            for i in range(1, 6)
+        ]
+        await http.post("/_control/addresses", json={"addresses": people})
+        armed = await http.post(
+            "/_control/read-hooks",
+            json={"listoffset": 2, "addresses": [people[0] | {"newsletter_aktiv": "0"}]},
+        )
+        assert armed.json() == {"read_hooks": 1, "fired": 0}
+        page: dict[str, Any] = {
+            "data": ["Email"],
+            "filter": {"newsletter_aktiv": [{"op": "=", "val": 1}]},
+            "listlimit": 2,
+            "sortby": "KdNr",
+        }
+        first = await _records(http, **page, listoffset=0)
+        # A read filtered on another field does not fire it.
+        other = page | {"filter": {"Status": [{"op": "=", "val": 1}]}}
+        assert len(await _records(http, **other, listoffset=2)) == 2
+        second = await _records(http, **page, listoffset=2)  # saved before the answer
+        third = await _records(http, **page, listoffset=2)  # once only
+        assert [r["id"] for r in first] == [1, 2]
+        assert [r["id"] for r in second] == [4, 5]  # p1 left the filter: p3 is on no page
+        assert [r["id"] for r in third] == [4, 5]
+        state = (await http.get("/_control/state")).json()
+        by_id = {a["id"]: a for a in state["addresses"]}
+        assert by_id[1]["newsletter_aktiv"] == "0"
