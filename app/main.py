@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import __version__
 from app.config import Settings, get_settings
 from app.connections.router import router as connections_router
+from app.contacts.router import router as archived_router
 from app.errors import (
     AppError,
     app_error_handler,
@@ -123,4 +124,5 @@ def create_app(
     app.include_router(incremental_router)
     app.include_router(status_router)
     app.include_router(held_router)
+    app.include_router(archived_router)
     return app

@@ -23,10 +23,12 @@ from typing import Any
 from app.connections.factory import provider_label
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
+    BOUNCE_STATES,
     SUBSCRIBED,
     EventVerdict,
     Signal,
     aware,
+    bounce_known,
     event_state,
     is_opt_out,
     judge_event,
@@ -42,7 +44,13 @@ from app.webhooks.activities import (
     create_once,
 )
 from app.webhooks.deps import ApplyDeps
-from app.webhooks.plan import ACTIVITY_UNSURE, CREATE_UNSURE, is_echo, shown_after
+from app.webhooks.plan import (
+    ACTIVITY_UNSURE,
+    CREATE_UNSURE,
+    DISMISSED_NOTE,
+    is_echo,
+    shown_after,
+)
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
@@ -98,6 +106,8 @@ class EventApplier:
             verdict = self._verdict(row, event, contact)
             if verdict == EventVerdict.stale:
                 return InboundEventStatus.ignored, "older than the consent state already known"
+            if verdict == EventVerdict.dismissed:
+                return InboundEventStatus.ignored, DISMISSED_NOTE
             if verdict == EventVerdict.confirm and not await self._confirmed(email):
                 return InboundEventStatus.ignored, f"{self._label} no longer shows this opt-out"
         at = event.occurred_at or aware(row.received_at)
@@ -105,7 +115,9 @@ class EventApplier:
             if contact is not None and contact.provider_status == SUBSCRIBED and contact.subscribed:
                 return InboundEventStatus.ignored, "already subscribed (echo of the connector)"
             return await self._subscribe(row, event, email, steps, at)
-        if kind in (ProviderEventType.unsubscribe, ProviderEventType.cleaned):
+        if state is not None and state in BOUNCE_STATES:
+            return await self._bounce(row, event, email, contact, steps, Signal(state, at))
+        if kind == ProviderEventType.unsubscribe:
             changed = await self._set_status(row, event, email, NewsletterStatus.no, steps)
             await self._record(email, Signal(state, at), NewsletterStatus.no, contact)
             if not changed:
@@ -148,7 +160,33 @@ class EventApplier:
             event.occurred_at or aware(row.received_at),
             provider_signal(contact, None),
             onoffice_signal(contact),
+            dismissed_at=contact.removal_dismissed_at if contact is not None else None,
         )
+
+    async def _bounce(
+        self,
+        row: InboundEvent,
+        event: ProviderEvent,
+        email: str,
+        contact: Contact | None,
+        steps: list[str],
+        signal: Signal,
+    ) -> tuple[str, str | None]:
+        """A bounce is not consent: onOffice keeps its value, an activity records it (Brevo's
+        hard bounce: when switched on), the ledger keeps the email from being sent again."""
+        known = bounce_known(provider_signal(contact, None))
+        if known and event.source != "reconcile" and not steps:
+            return InboundEventStatus.ignored, "the bounce is already recorded"
+        addresses = await self._find(email)
+        option = OPTIONAL_ACTIVITIES.get(event.type)
+        if option is None or (self.connection.activities or {}).get(option):
+            ids = [a.id for a in addresses] or ([contact.address_id] if contact else [])
+            await self._activity(row, event, ids, steps)
+        async with self.db.transaction() as session:
+            await ContactRepository.from_session(session).record_provider(
+                self.connection.id, email, signal, address_id=addresses[0].id if addresses else None
+            )
+        return InboundEventStatus.applied, None
 
     async def _confirmed(self, email: str) -> bool:
         """Re-read the contact: is it opted out at the provider right now?"""
