@@ -28,7 +28,6 @@ from app.contacts.rules import (
     EventVerdict,
     Signal,
     aware,
-    bounce_known,
     event_state,
     is_opt_out,
     judge_event,
@@ -44,13 +43,13 @@ from app.webhooks.activities import (
     create_once,
 )
 from app.webhooks.deps import ApplyDeps
-from app.webhooks.plan import (
-    ACTIVITY_UNSURE,
-    CREATE_UNSURE,
+from app.webhooks.nonconsent import (
+    ALREADY_RECORDED,
     DISMISSED_NOTE,
-    is_echo,
-    shown_after,
+    bounce_activity_ids,
+    bounce_repeat,
 )
+from app.webhooks.plan import ACTIVITY_UNSURE, CREATE_UNSURE, is_echo, shown_after
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
@@ -115,8 +114,19 @@ class EventApplier:
             if contact is not None and contact.provider_status == SUBSCRIBED and contact.subscribed:
                 return InboundEventStatus.ignored, "already subscribed (echo of the connector)"
             return await self._subscribe(row, event, email, steps, at)
-        if state is not None and state in BOUNCE_STATES:
-            return await self._bounce(row, event, email, contact, steps, Signal(state, at))
+        if state in BOUNCE_STATES:  # not consent (app.webhooks.nonconsent)
+            if bounce_repeat(event, contact, steps):
+                return InboundEventStatus.ignored, ALREADY_RECORDED
+            addresses = await self._find(email)
+            ids = bounce_activity_ids(self.connection, event, contact, addresses)
+            await self._activity(row, event, ids, steps)
+            first = addresses[0].id if addresses else None
+            async with self.db.transaction() as session:
+                repo = ContactRepository.from_session(session)
+                await repo.record_provider(
+                    self.connection.id, email, Signal(state, at), address_id=first
+                )
+            return InboundEventStatus.applied, None
         if kind == ProviderEventType.unsubscribe:
             changed = await self._set_status(row, event, email, NewsletterStatus.no, steps)
             await self._record(email, Signal(state, at), NewsletterStatus.no, contact)
@@ -162,31 +172,6 @@ class EventApplier:
             onoffice_signal(contact),
             dismissed_at=contact.removal_dismissed_at if contact is not None else None,
         )
-
-    async def _bounce(
-        self,
-        row: InboundEvent,
-        event: ProviderEvent,
-        email: str,
-        contact: Contact | None,
-        steps: list[str],
-        signal: Signal,
-    ) -> tuple[str, str | None]:
-        """A bounce is not consent: onOffice keeps its value, an activity records it (Brevo's
-        hard bounce: when switched on), the ledger keeps the email from being sent again."""
-        known = bounce_known(provider_signal(contact, None))
-        if known and event.source != "reconcile" and not steps:
-            return InboundEventStatus.ignored, "the bounce is already recorded"
-        addresses = await self._find(email)
-        option = OPTIONAL_ACTIVITIES.get(event.type)
-        if option is None or (self.connection.activities or {}).get(option):
-            ids = [a.id for a in addresses] or ([contact.address_id] if contact else [])
-            await self._activity(row, event, ids, steps)
-        async with self.db.transaction() as session:
-            await ContactRepository.from_session(session).record_provider(
-                self.connection.id, email, signal, address_id=addresses[0].id if addresses else None
-            )
-        return InboundEventStatus.applied, None
 
     async def _confirmed(self, email: str) -> bool:
         """Re-read the contact: is it opted out at the provider right now?"""

@@ -23,14 +23,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.contacts.repository import ContactRepository, provider_signal
+from app.contacts.repository import ContactRepository
 from app.contacts.rules import (
     BOUNCE_STATES,
     SUBSCRIBED,
     EventVerdict,
     Signal,
     aware,
-    bounce_known,
     event_state,
     may_overwrite,
     onoffice_target,
@@ -45,17 +44,14 @@ from app.webhooks.activities import (
     forget_kinds,
 )
 from app.webhooks.apply import EventApplier
-from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
-from app.webhooks.plan import (
-    ACTIVITY_UNSURE,
+from app.webhooks.nonconsent import (
+    ALREADY_RECORDED,
     DISMISSED_NOTE,
-    Plan,
-    Record,
-    Stop,
-    emails_of,
-    event_of,
-    is_echo,
+    bounce_activity_ids,
+    bounce_repeat,
 )
+from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
+from app.webhooks.plan import ACTIVITY_UNSURE, Plan, Record, Stop, emails_of, event_of, is_echo
 from onoffice_client.models import (
     ActivityCreate,
     Address,
@@ -238,8 +234,13 @@ class BatchApplier:
                     plan, InboundEventStatus.ignored, "already subscribed in onOffice (echo)"
                 )
             return await self._status_writes(plan, event, addresses, NewsletterStatus.yes, record)
-        if state is not None and state in BOUNCE_STATES:
-            return await self._bounce(plan, event, contact, addresses, Signal(state, at))
+        if state in BOUNCE_STATES:  # not consent (app.webhooks.nonconsent)
+            plan.record = (Signal(state, at), None, contact, addresses[0].id if addresses else None)
+            if bounce_repeat(event, contact, plan.steps):
+                return self._done(plan, InboundEventStatus.ignored, ALREADY_RECORDED)
+            ids = bounce_activity_ids(self.connection, event, contact, addresses)
+            await self._with_activity(plan, event, ids)
+            return plan
         if kind in (ProviderEventType.unsubscribe, ProviderEventType.deleted):
             assert state is not None
             target = onoffice_target(state)
@@ -261,27 +262,6 @@ class BatchApplier:
             )
         ids = [contact.address_id] if contact is not None else [a.id for a in addresses]
         await self._with_activity(plan, event, ids)
-        return plan
-
-    async def _bounce(
-        self,
-        plan: Plan,
-        event: ProviderEvent,
-        contact: Contact | None,
-        addresses: Sequence[Address],
-        signal: Signal,
-    ) -> Plan:
-        """A bounce is not consent: onOffice keeps its Newsletter value, an activity records
-        the bounce (Brevo's hard bounce: when its activity is switched on) and the ledger
-        keeps the email from being sent again."""
-        plan.record = (signal, None, contact, addresses[0].id if addresses else None)
-        known = bounce_known(provider_signal(contact, None))
-        if known and event.source != "reconcile" and not plan.steps:
-            return self._done(plan, InboundEventStatus.ignored, "the bounce is already recorded")
-        option = OPTIONAL_ACTIVITIES.get(event.type)
-        if option is None or (self.connection.activities or {}).get(option):
-            ids = [a.id for a in addresses] or ([contact.address_id] if contact else [])
-            await self._with_activity(plan, event, ids)
         return plan
 
     @staticmethod

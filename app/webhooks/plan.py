@@ -25,8 +25,6 @@ class Stop(Exception):
 # (provider signal, the value written to onOffice or None: kept, contact, address id)
 Record = tuple[Signal, NewsletterStatus | None, Contact | None, int | None]
 
-DISMISSED_NOTE = "a user dismissed this member's removal (held Archive-All burst)"
-
 # Steps kept on an event (`_steps`) when a create was sent but its answer was lost (it may have
 # been applied): the next try looks for what exists before it creates anything again.
 ACTIVITY_UNSURE = "activity?"
