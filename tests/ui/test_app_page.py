@@ -127,6 +127,8 @@ class TestScript:
             '"&offset=" + problemState.offset',
             '"/api/v1/syncs/" + id + "/problems?format=csv&" + problemQuery()',
             '"GET", "/api/v1/status"',
+            '"GET", "/api/v1/connection/archived"',
+            '"POST", "/api/v1/connection/archived/restore", { emails: emails }',
         ]:
             assert call in script, call
         assert 'headers.Authorization = "Bearer " + token' in script
