@@ -165,9 +165,8 @@ async def process_page(
             row.set(subscribed=False)
             # Archived/deleted: neither re-added nor written back (Archive All is a clean-up);
             # a bounce keeps onOffice's value: only its activity, once.
-            if action == Action.write_back or not (
-                action == Action.archived or bounce_known(known)
-            ):
+            archived = action == Action.archived
+            if action == Action.write_back or not (archived or bounce_known(known)):
                 write_backs.append((email, provider))
             when = f" ({provider.at:%Y-%m-%d %H:%M} UTC)" if provider.at else ""
             params = {"provider": label, "when": when}

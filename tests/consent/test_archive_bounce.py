@@ -101,6 +101,13 @@ async def test_story2_first_sync_into_an_audience_with_archived_members_writes_n
     again = await scene.sync()
     assert again["counts"]["archived"] == 3 and again["counts"]["unsubscribed"] == 0
     assert scene.member("p1@example.de").status == "archived"  # type: ignore[union-attr]
+    # Nor does the incremental push after an agent edits the archived member's name.
+    await scene.poll()  # the first poll sets the watermark
+    world.onoffice.seed([address(1, "p1@example.de", Name="Neumann")], replace=False)
+    await scene.poll()
+    await scene.settled()
+    assert scene.newsletter(1) == "1"
+    assert scene.member("p1@example.de").status == "archived"  # type: ignore[union-attr]
 
 
 async def test_story2_restore_of_a_selected_archived_member(world: World, scenes: Make) -> None:
@@ -147,6 +154,10 @@ async def test_story9_cleaned_keeps_yes_is_listed_as_bounced_and_a_new_email_is_
     assert scene.newsletter(1) == "1"
     notes = [a["note"] for a in scene.activities(1)]
     assert len(notes) == 1 and "bereinigt" in notes[0], notes
+    # Mailchimp reports the same bounce again later: recorded once.
+    await scene.mailchimp_event("cleaned", "p1@example.de", fired_at(30), reason="hard")
+    await scene.settled()
+    assert len(scene.activities(1)) == 1
     # The next (forced) sync lists it as bounced and does not send it.
     run = await scene.sync(force=True)
     assert (run["counts"]["bounced"], run["counts"]["synced"]) == (1, 1), run["counts"]
