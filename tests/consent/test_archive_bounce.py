@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -190,3 +191,20 @@ async def test_story9_not_specified_does_not_overwrite_doi_pending(
     await eventually(lambda: scene.newsletter(2) == "4", "the single archive applied")
     await scene.settled()
     assert scene.newsletter(1) == "3"
+
+
+async def test_story9_a_brevo_hard_bounce_keeps_yes_and_is_not_sent_again(
+    world: World, scenes: Make
+) -> None:
+    seed(world, 2)
+    scene: Scene = await scenes("brevo")
+    bounce = {"event": "hard_bounce", "email": "p1@example.de", "ts": int(time.time())}
+    await scene.brevo_event(bounce | {"reason": "no such mailbox"})
+    await scene.settled()
+    assert scene.newsletter(1) == "1"
+    run = await scene.sync(force=True)
+    assert (run["counts"]["bounced"], run["counts"]["synced"]) == (1, 1), run["counts"]
+    problems = await scene.problems(run["id"])
+    assert [(p["address_id"], p["kind"]) for p in problems] == [(1, "bounced")]
+    await scene.settled()
+    assert scene.newsletter(1) == "1"
