@@ -15,6 +15,7 @@ from app import __version__
 from app.body_limit import BodyLimit
 from app.config import Environment, Settings, get_settings
 from app.connections.router import router as connections_router
+from app.contacts.router import router as archived_router
 from app.errors import (
     AppError,
     app_error_handler,
@@ -148,4 +149,5 @@ def create_app(
     app.include_router(status_router)
     app.include_router(held_router)
     app.include_router(privacy_router)
+    app.include_router(archived_router)
     return app

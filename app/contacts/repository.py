@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
 
 from app.contacts.fullsync.repository import FullSyncQueries
 from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
-from app.contacts.rules import SUBSCRIBED, Signal, newest
+from app.contacts.rules import REMOVED_STATES, SUBSCRIBED, YES, Signal, newest
 from app.db.models import Contact, ProviderMember
 from app.db.repository import SessionRepository, among, dialect_insert, lookup
 
@@ -182,6 +183,7 @@ class ContactRepository(FullSyncQueries, SessionRepository):
                 "provider_status": record.signal.status,
                 "provider_changed_at": record.signal.at,
                 "subscribed": record.signal.status == SUBSCRIBED,
+                "removal_dismissed_at": None,  # a newer provider state replaces a dismissal
             }
             if record.onoffice is not None:
                 values |= {
@@ -211,6 +213,45 @@ class ContactRepository(FullSyncQueries, SessionRepository):
             await self.session.execute(stmt, rows)
         if new:
             await self.session.execute(table.insert(), new)
+
+    async def dismiss_removals(
+        self, connection_id: int, signals: dict[str, Signal], at: datetime
+    ) -> None:
+        """A user dismissed these members' removals (a held Archive-All burst): the ledger keeps
+        the removal with the mark, so no later event, sync or reconciliation writes it back."""
+        if not signals:
+            return
+        table = cast(Table, Contact.__table__)
+        stmt = (
+            table.update()
+            .where(table.c.connection_id == connection_id, table.c.email == bindparam("v_email"))
+            .values(
+                provider_status=bindparam("v_status"),
+                provider_changed_at=bindparam("v_at"),
+                subscribed=False,
+                removal_dismissed_at=at,
+            )
+        )
+        rows = [
+            {"v_email": email, "v_status": signal.status, "v_at": signal.at}
+            for email, signal in signals.items()
+        ]
+        await self.session.execute(stmt, rows)
+
+    async def archived(self, connection_id: int, limit: int) -> Sequence[Contact]:
+        """Contacts archived or deleted at the provider whose onOffice address said Yes when
+        the connector last saw it: the candidates for a restore."""
+        stmt = (
+            select(Contact)
+            .where(
+                Contact.connection_id == connection_id,
+                Contact.provider_status.in_(sorted(REMOVED_STATES)),
+                Contact.onoffice_status == YES,
+            )
+            .order_by(Contact.email)
+            .limit(limit)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def owner_of(self, connection_id: int, email: str) -> int | None:
         return await self.session.scalar(

@@ -11,17 +11,30 @@ each side with its time:
 * the provider: its state (`subscribed`, `pending`, `unsubscribed`, `blacklisted`, `cleaned`,
   `archived`, `deleted`, ...) and the provider's `last_changed` / event time.
 
-The newer signal wins. A provider opt-out therefore flows to onOffice (No; "not specified" for
-archived/deleted) and is never undone by a stale "Yes". Only an onOffice change to "Yes" seen
-after the opt-out is a fresh consent: it subscribes again (Brevo: lifts the blacklist; Mailchimp
-may refuse for compliance, then the contact is listed with the reason). "Not specified" never
-overwrites No or Cancellation. When a time is unknown, the opt-out wins.
+The newer signal wins. A provider opt-out therefore flows to onOffice (No) and is never undone
+by a stale "Yes". Only an onOffice change to "Yes" seen after the opt-out is a fresh consent: it
+subscribes again (Brevo: lifts the blacklist; Mailchimp may refuse for compliance, then the
+contact is listed with the reason). When a time is unknown, the opt-out wins.
+
+Two provider states are not consent and never change onOffice's Newsletter value:
+
+* archived/deleted members found by a full sync (Mailchimp's "Archive All" is a cost clean-up,
+  not an opt-out): neither re-added nor written back, listed as "archived at the provider"
+  until a user restores them (`may_restore`) or onOffice changes to Yes after the archive. Only
+  a single archive/delete *event* (not part of a held burst) makes onOffice "not specified",
+  and a removal a user dismissed (a held Archive-All burst) is remembered per member:
+  its events are not applied again (`judge_event`).
+* bounces (Mailchimp `cleaned`, Brevo hard bounce): onOffice keeps its value, an activity
+  records the bounce, and the email is not sent again (a changed email is a new contact).
+
+"Not specified" never overwrites No, Cancellation or double opt-in pending.
 
 The full sync, the incremental push and the webhook applier all decide through this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -39,6 +52,7 @@ BOUNCE_STATES = frozenset({"cleaned", "hard_bounce"})
 REMOVED_STATES = frozenset({"archived", "deleted"})
 # onOffice values that a provider-side deletion must not overwrite.
 EXPLICIT_NO = frozenset({NewsletterStatus.no.name, NewsletterStatus.cancellation.name})
+PROTECTED_FROM_REMOVAL = EXPLICIT_NO | {NewsletterStatus.doi_pending.name}
 YES = NewsletterStatus.yes.name
 
 
@@ -52,7 +66,8 @@ class Action(StrEnum):
     send = "send"  # create/update the contact as subscribed
     resubscribe = "resubscribe"  # fresh onOffice consent after a provider opt-out: lift it
     write_back = "write_back"  # the provider opt-out is newer: onOffice gets it, nothing is sent
-    bounced = "bounced"  # cleaned / hard bounce: written back as No, nothing is sent
+    bounced = "bounced"  # cleaned / hard bounce: onOffice keeps its value, nothing is sent
+    archived = "archived"  # archived/deleted at the provider: nothing sent, nothing written
     pending = "pending"  # double opt-in not confirmed: nothing is sent
 
 
@@ -117,42 +132,78 @@ def decide_yes(onoffice: Signal, provider: Signal) -> Action:
         return Action.send  # unknown, subscribed, transactional, not in the list
     if state == PENDING:
         return Action.pending
+    if state in BOUNCE_STATES:
+        return Action.bounced  # not sent again until the email changes in onOffice
     if provider.at is not None and newer(onoffice.at, provider.at):
         return Action.resubscribe  # an explicit onOffice change after the opt-out
-    return Action.bounced if state in BOUNCE_STATES else Action.write_back
+    return Action.archived if state in REMOVED_STATES else Action.write_back
 
 
-def onoffice_target(provider_state: str) -> NewsletterStatus:
-    """What onOffice's Newsletter field becomes for a provider opt-out."""
+def onoffice_target(provider_state: str) -> NewsletterStatus | None:
+    """What onOffice's Newsletter field becomes for a provider event: No for an opt-out,
+    "not specified" for a single archive/delete, nothing for a bounce (onOffice keeps it)."""
+    if provider_state in BOUNCE_STATES:
+        return None
     if provider_state in REMOVED_STATES:
         return NewsletterStatus.not_specified
     return NewsletterStatus.no
 
 
 def may_overwrite(current: NewsletterStatus | None, target: NewsletterStatus) -> bool:
-    """Whether onOffice's value should become `target`: "not specified" never overwrites No
-    or Cancellation."""
+    """Whether onOffice's value should become `target`: "not specified" never overwrites No,
+    Cancellation or double opt-in pending."""
     if current == target:
         return False
     if target == NewsletterStatus.not_specified:
-        return current is None or current.name not in EXPLICIT_NO
+        return current is None or current.name not in PROTECTED_FROM_REMOVAL
     return True
+
+
+def may_restore(provider_status: str | None, onoffice: Sequence[NewsletterStatus | None]) -> bool:
+    """Whether a user may restore a member archived/deleted at the provider: the person's
+    onOffice addresses (`onoffice`: the Newsletter value of each active one) still say Yes,
+    and none of them says No or Cancellation."""
+    if provider_status not in REMOVED_STATES:
+        return False
+    names = {value.name for value in onoffice if value is not None}
+    return YES in names and not names & EXPLICIT_NO
 
 
 class EventVerdict(StrEnum):
     apply = "apply"
     stale = "stale"  # older than the state the ledger knows
     confirm = "confirm"  # an opt-out that looks older: re-read the provider before dropping it
+    dismissed = "dismissed"  # a removal of a member whose Archive-All removal a user dismissed
+
+
+def bounce_known(ledger_provider: Signal) -> bool:
+    """The ledger already records a bounce of this email: a later bounce signal (the full
+    sync's read, a redelivery) writes no second activity."""
+    return ledger_provider.status in BOUNCE_STATES
+
+
+def removal_dismissed(ledger_provider: Signal, dismissed_at: datetime | None) -> bool:
+    """A user dismissed this member's removal (a held Archive-All burst) and the provider has
+    not changed it since (a restore or a new sign-up clears the mark)."""
+    return dismissed_at is not None and ledger_provider.status in REMOVED_STATES
 
 
 def judge_event(
-    kind: str, occurred_at: datetime | None, ledger_provider: Signal, ledger_onoffice: Signal
+    kind: str,
+    occurred_at: datetime | None,
+    ledger_provider: Signal,
+    ledger_onoffice: Signal,
+    *,
+    dismissed_at: datetime | None = None,
 ) -> EventVerdict:
     """Whether a provider consent event still says something new.
 
     An opt-out is never dropped on time alone (it is confirmed at the provider when it looks
     old); a subscribe older than the known provider state, or older than an explicit onOffice
-    "No", is stale."""
+    "No", is stale. An archive/delete of a member whose removal a user dismissed is not
+    applied (its redelivery, or a late event of the same burst)."""
+    if kind == "deleted" and removal_dismissed(ledger_provider, dismissed_at):
+        return EventVerdict.dismissed
     if kind in ("unsubscribe", "deleted", "cleaned", "hard_bounce"):
         if ledger_provider.at is not None and newer(ledger_provider.at, occurred_at):
             return EventVerdict.confirm

@@ -140,10 +140,12 @@ class SyncRun(TimestampMixin, Base):
     # Provider members read so far by the tag pull-back (resumable offset).
     tags_offset: Mapped[int] = mapped_column(Integer, default=0)
     # Consent outcomes (see app/contacts/rules.py): opted out at the provider (written back to
-    # onOffice), waiting for a double opt-in confirmation, cleaned/hard-bounced.
+    # onOffice), waiting for a double opt-in confirmation, cleaned/hard-bounced (onOffice
+    # keeps its value), archived/deleted at the provider (neither re-added nor written back).
     opted_out: Mapped[int] = mapped_column(Integer, default=0)
     pending_optin: Mapped[int] = mapped_column(Integer, default=0)
     bounced: Mapped[int] = mapped_column(Integer, default=0)
+    archived: Mapped[int] = mapped_column(Integer, default=0)
     # Reading the provider's list state before deciding (resumable offset).
     provider_offset: Mapped[int] = mapped_column(Integer, default=0)
     provider_read_done: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -236,6 +238,9 @@ class Contact(TimestampMixin, Base):
     # When the incremental push last wrote this contact: a run that started before never
     # unsubscribes it.
     pushed_at: Mapped[datetime | None]
+    # A user dismissed this member's removal (a held Archive-All burst): while the provider
+    # still shows it removed, no archive/delete event of it is applied (app/contacts/rules).
+    removal_dismissed_at: Mapped[datetime | None]
 
 
 class ProblemKind(StrEnum):
@@ -245,7 +250,8 @@ class ProblemKind(StrEnum):
     rejected = "rejected"
     opted_out = "opted_out"  # opted out at the provider: written back to onOffice, not sent
     pending_optin = "pending_optin"  # double opt-in not confirmed yet
-    bounced = "bounced"  # cleaned / hard bounce at the provider
+    bounced = "bounced"  # cleaned / hard bounce at the provider: onOffice keeps its value
+    archived = "archived"  # archived/deleted at the provider: not re-added, not written back
 
 
 class Problem(Base):

@@ -24,6 +24,7 @@ LEGACY = "legacy"
 OPTED_OUT_PROVIDER = "opted_out_provider"
 REMOVED_PROVIDER = "removed_provider"
 BOUNCED_PROVIDER = "bounced_provider"
+ARCHIVED_PROVIDER = "archived_provider"
 PENDING_OPTIN = "pending_optin"
 OPTED_OUT_DURING_SYNC = "opted_out_during_sync"
 
@@ -34,11 +35,12 @@ HELD_BACK_CODES: set[str] = {
     OPTED_OUT_PROVIDER,
     REMOVED_PROVIDER,
     BOUNCED_PROVIDER,
+    ARCHIVED_PROVIDER,
     PENDING_OPTIN,
     OPTED_OUT_DURING_SYNC,
 }
 # Problem kinds whose codes may hold contacts back.
-HELD_BACK_KINDS = ("rejected", "opted_out", "pending_optin", "bounced")
+HELD_BACK_KINDS = ("rejected", "opted_out", "pending_optin", "bounced", "archived")
 
 
 def email_reason(message: str) -> str:

@@ -175,7 +175,10 @@ class _Push:
         )
         provider = provider_signal(row, None)
         action = decide_yes(onoffice, provider)
-        if action in (Action.write_back, Action.bounced):
+        if action in (Action.bounced, Action.archived):
+            self.stats.skipped += 1  # not consent: nothing sent, onOffice keeps its value
+            return
+        if action == Action.write_back:
             # The provider opt-out is newer than onOffice's "Yes": onOffice gets it.
             assert row is not None and provider.status is not None
             async with self.db.transaction() as session:

@@ -20,6 +20,7 @@ from app.contacts.rules import (
     SUBSCRIBED,
     Action,
     Signal,
+    bounce_known,
     decide_yes,
     observe_onoffice,
 )
@@ -94,7 +95,7 @@ async def process_page(
     owners: dict[str, int] = {}
     to_send: list[dict[str, Any]] = []
     counts = {"duplicates": 0, "unchanged": 0, "rejected": 0}
-    counts |= {"opted_out": 0, "pending_optin": 0, "bounced": 0}
+    counts |= {"opted_out": 0, "pending_optin": 0, "bounced": 0, "archived": 0}
     already_synced = 0
     touched: list[LedgerRow] = []
     write_backs: list[tuple[str, Signal]] = []
@@ -157,21 +158,27 @@ async def process_page(
                 )
             )
             continue
-        if action in (Action.write_back, Action.bounced):
+        if action in (Action.write_back, Action.bounced, Action.archived):
             assert provider.status is not None
+            known = Signal(row.provider_status, row.provider_changed_at)
             row.set(provider_status=provider.status, provider_changed_at=provider.at)
             row.set(subscribed=False)
-            write_backs.append((email, provider))
+            # Archived/deleted: neither re-added nor written back (Archive All is a clean-up);
+            # a bounce keeps onOffice's value: only its activity, once.
+            archived = action == Action.archived
+            if action == Action.write_back or not (archived or bounce_known(known)):
+                write_backs.append((email, provider))
             when = f" ({provider.at:%Y-%m-%d %H:%M} UTC)" if provider.at else ""
             params = {"provider": label, "when": when}
-            gone = provider.status in ("archived", "deleted")
             if action == Action.bounced:
                 counts["bounced"] += 1
                 kind, code = ProblemKind.bounced, reasons.BOUNCED_PROVIDER
+            elif action == Action.archived:
+                counts["archived"] += 1
+                kind, code = ProblemKind.archived, reasons.ARCHIVED_PROVIDER
             else:
                 counts["opted_out"] += 1
-                kind = ProblemKind.opted_out
-                code = reasons.REMOVED_PROVIDER if gone else reasons.OPTED_OUT_PROVIDER
+                kind, code = ProblemKind.opted_out, reasons.OPTED_OUT_PROVIDER
             reason = f"{provider.status} at {label}{when}"
             problems.append(
                 problem_row(run_id, address, kind, reason, email, code=code, params=params)

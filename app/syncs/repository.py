@@ -34,6 +34,7 @@ COUNTER_COLUMNS = (
     "opted_out",
     "pending_optin",
     "bounced",
+    "archived",
     "held_unsubscribes",
     "addresses_read",
     "batches_total",

@@ -27,14 +27,21 @@ class SyncCounts(BaseModel):
     )
     opted_out: int = Field(
         default=0,
-        description="Opted out at the provider (unsubscribed, blacklisted, archived, deleted) "
+        description="Opted out at the provider (unsubscribed, blacklisted) "
         "and not sent: the opt-out is written back to onOffice (see problems)",
     )
     pending_optin: int = Field(
         default=0, description="Waiting for the double opt-in confirmation at the provider"
     )
     bounced: int = Field(
-        default=0, description="Cleaned / hard-bounced at the provider; onOffice set to No"
+        default=0,
+        description="Cleaned / hard-bounced at the provider: not sent again until the email "
+        "changes in onOffice; onOffice keeps its Newsletter value",
+    )
+    archived: int = Field(
+        default=0,
+        description="Archived or deleted at the provider: neither re-added nor written back "
+        "to onOffice (restore selected ones with POST /api/v1/connection/archived/restore)",
     )
     held_unsubscribes: int = Field(
         default=0,
@@ -43,7 +50,7 @@ class SyncCounts(BaseModel):
     )
     reconciled: bool = Field(
         description="onoffice_newsletter_total == synced + duplicates + invalid_emails + "
-        "rejected + opted_out + pending_optin + bounced, and no drift at the provider"
+        "rejected + opted_out + pending_optin + bounced + archived, and no drift at the provider"
     )
     provider_subscribed: int | None = Field(
         default=None, description="The provider's own count of subscribed list members"
@@ -107,7 +114,7 @@ class ProblemRead(BaseModel):
     kind: str = Field(
         description="duplicate, invalid_email, missing_email, rejected, opted_out (opted out at "
         "the provider; written back to onOffice), pending_optin (double opt-in not confirmed), "
-        "bounced (cleaned / hard bounce)"
+        "bounced (cleaned / hard bounce), archived (archived/deleted at the provider)"
     )
     reason: str = Field(description="Why, in the caller's language (Accept-Language/session)")
     reason_code: str = Field(description="Stable code of the reason (catalogue `reason.<code>`)")

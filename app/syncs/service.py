@@ -233,6 +233,7 @@ class SyncService:
                 opted_out=run.opted_out,
                 pending_optin=run.pending_optin,
                 bounced=run.bounced,
+                archived=run.archived,
                 held_unsubscribes=run.held_unsubscribes,
                 provider_subscribed=run.provider_subscribed,
                 drift=run.drift,
@@ -244,6 +245,7 @@ class SyncService:
                 + run.opted_out
                 + run.pending_optin
                 + run.bounced
+                + run.archived
                 and not run.drift,
             ),
         )

@@ -23,6 +23,7 @@ from typing import Any
 from app.connections.factory import provider_label
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
+    BOUNCE_STATES,
     SUBSCRIBED,
     EventVerdict,
     Signal,
@@ -42,6 +43,12 @@ from app.webhooks.activities import (
     create_once,
 )
 from app.webhooks.deps import ApplyDeps
+from app.webhooks.nonconsent import (
+    ALREADY_RECORDED,
+    DISMISSED_NOTE,
+    bounce_activity_ids,
+    bounce_repeat,
+)
 from app.webhooks.plan import ACTIVITY_UNSURE, CREATE_UNSURE, is_echo, shown_after
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
@@ -98,6 +105,8 @@ class EventApplier:
             verdict = self._verdict(row, event, contact)
             if verdict == EventVerdict.stale:
                 return InboundEventStatus.ignored, "older than the consent state already known"
+            if verdict == EventVerdict.dismissed:
+                return InboundEventStatus.ignored, DISMISSED_NOTE
             if verdict == EventVerdict.confirm and not await self._confirmed(email):
                 return InboundEventStatus.ignored, f"{self._label} no longer shows this opt-out"
         at = event.occurred_at or aware(row.received_at)
@@ -105,7 +114,20 @@ class EventApplier:
             if contact is not None and contact.provider_status == SUBSCRIBED and contact.subscribed:
                 return InboundEventStatus.ignored, "already subscribed (echo of the connector)"
             return await self._subscribe(row, event, email, steps, at)
-        if kind in (ProviderEventType.unsubscribe, ProviderEventType.cleaned):
+        if state in BOUNCE_STATES:  # not consent (app.webhooks.nonconsent)
+            if bounce_repeat(event, contact, steps):
+                return InboundEventStatus.ignored, ALREADY_RECORDED
+            addresses = await self._find(email)
+            ids = bounce_activity_ids(self.connection, event, contact, addresses)
+            await self._activity(row, event, ids, steps)
+            first = addresses[0].id if addresses else None
+            async with self.db.transaction() as session:
+                repo = ContactRepository.from_session(session)
+                await repo.record_provider(
+                    self.connection.id, email, Signal(state, at), address_id=first
+                )
+            return InboundEventStatus.applied, None
+        if kind == ProviderEventType.unsubscribe:
             changed = await self._set_status(row, event, email, NewsletterStatus.no, steps)
             await self._record(email, Signal(state, at), NewsletterStatus.no, contact)
             if not changed:
@@ -148,6 +170,7 @@ class EventApplier:
             event.occurred_at or aware(row.received_at),
             provider_signal(contact, None),
             onoffice_signal(contact),
+            dismissed_at=contact.removal_dismissed_at if contact is not None else None,
         )
 
     async def _confirmed(self, email: str) -> bool:

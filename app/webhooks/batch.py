@@ -25,12 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import (
+    BOUNCE_STATES,
     SUBSCRIBED,
     EventVerdict,
     Signal,
     aware,
     event_state,
     may_overwrite,
+    onoffice_target,
 )
 from app.contacts.values import normalise_email
 from app.db.models import Contact, InboundEvent, InboundEventStatus
@@ -42,6 +44,12 @@ from app.webhooks.activities import (
     forget_kinds,
 )
 from app.webhooks.apply import EventApplier
+from app.webhooks.nonconsent import (
+    ALREADY_RECORDED,
+    DISMISSED_NOTE,
+    bounce_activity_ids,
+    bounce_repeat,
+)
 from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
 from app.webhooks.plan import ACTIVITY_UNSURE, Plan, Record, Stop, emails_of, event_of, is_echo
 from onoffice_client.models import (
@@ -201,6 +209,8 @@ class BatchApplier:
                 return self._done(
                     plan, InboundEventStatus.ignored, "older than the consent state already known"
                 )
+            if verdict == EventVerdict.dismissed:
+                return self._done(plan, InboundEventStatus.ignored, DISMISSED_NOTE)
             if verdict == EventVerdict.confirm and not await self.applier._confirmed(email):
                 return self._done(
                     plan,
@@ -224,17 +234,17 @@ class BatchApplier:
                     plan, InboundEventStatus.ignored, "already subscribed in onOffice (echo)"
                 )
             return await self._status_writes(plan, event, addresses, NewsletterStatus.yes, record)
-        if kind in (
-            ProviderEventType.unsubscribe,
-            ProviderEventType.cleaned,
-            ProviderEventType.deleted,
-        ):
+        if state in BOUNCE_STATES:  # not consent (app.webhooks.nonconsent)
+            plan.record = (Signal(state, at), None, contact, addresses[0].id if addresses else None)
+            if bounce_repeat(event, contact, plan.steps):
+                return self._done(plan, InboundEventStatus.ignored, ALREADY_RECORDED)
+            ids = bounce_activity_ids(self.connection, event, contact, addresses)
+            await self._with_activity(plan, event, ids)
+            return plan
+        if kind in (ProviderEventType.unsubscribe, ProviderEventType.deleted):
             assert state is not None
-            target = (
-                NewsletterStatus.not_specified
-                if kind == ProviderEventType.deleted
-                else NewsletterStatus.no
-            )
+            target = onoffice_target(state)
+            assert target is not None
             removal: Record = (Signal(state, at), target, contact, None)
             if is_echo(plan.steps, addresses, target):
                 plan.record = removal

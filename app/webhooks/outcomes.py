@@ -14,14 +14,15 @@ from app.config import Settings
 from app.connections.factory import BURST_SOURCES
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository, ProviderRecord
-from app.contacts.rules import Signal
+from app.contacts.rules import Signal, event_state
+from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
 from app.db.models import InboundEvent, InboundEventStatus
 from app.db.session import Database
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.tenants.auth import TenantContext
 from app.webhooks.jobs import enqueue_release
-from app.webhooks.plan import Plan, shown_after
+from app.webhooks.plan import Plan, event_of, shown_after
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import OnOfficeClaimError, OnOfficeError
 
@@ -148,7 +149,9 @@ async def settle(
             if plan.record is not None:
                 provider, written, contact, address_id = plan.record
                 current = None if contact is None else contact.onoffice_status
-                shown = Signal(shown_after(written, current), provider.at)
+                shown = None  # a bounce: onOffice kept its value
+                if written is not None:
+                    shown = Signal(shown_after(written, current), provider.at)
                 records.append(ProviderRecord(plan.email, provider, address_id, shown))
         await contacts.record_providers(connection_id, records)
         by_outcome: dict[tuple[str, str | None], list[int]] = defaultdict(list)
@@ -202,10 +205,18 @@ async def decide_held(session: AsyncSession, tenant: TenantContext, *, apply: bo
         if held:
             enqueue_release(connection.id)
     else:
+        now = utcnow()
         await repo.set_status(
             [e.id for e in held],
             InboundEventStatus.ignored,
             last_error="dismissed by a user (held burst of archives/deletes)",
-            applied_at=utcnow(),
+            applied_at=now,
         )
+        # Remembered per member: no later event, sync or reconciliation writes it back.
+        removals: dict[str, Signal] = {}
+        for row in held:
+            removal = event_of(row)
+            at = removal.occurred_at or aware(row.received_at)
+            removals[normalise_email(removal.email)] = Signal(event_state(removal.type.value), at)
+        await ContactRepository.from_session(session).dismiss_removals(connection.id, removals, now)
     return len(held)

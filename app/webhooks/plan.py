@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.contacts.rules import EXPLICIT_NO, Signal, may_overwrite
+from app.contacts.rules import PROTECTED_FROM_REMOVAL, Signal, may_overwrite
 from app.contacts.values import normalise_email
 from app.db.models import Contact, InboundEvent, InboundEventStatus
 from onoffice_client.models import ActivityCreate, Address, NewsletterStatus
@@ -22,7 +22,8 @@ class Stop(Exception):
         self.attempts = attempts
 
 
-Record = tuple[Signal, NewsletterStatus, Contact | None, int | None]
+# (provider signal, the value written to onOffice or None: kept, contact, address id)
+Record = tuple[Signal, NewsletterStatus | None, Contact | None, int | None]
 
 # Steps kept on an event (`_steps`) when a create was sent but its answer was lost (it may have
 # been applied): the next try looks for what exists before it creates anything again.
@@ -77,7 +78,7 @@ def is_echo(steps: Sequence[str], addresses: Sequence[Address], target: Newslett
 
 def shown_after(written: NewsletterStatus, current: str | None) -> str:
     """The onOffice status the ledger records once `written` is in onOffice: "not specified"
-    never overwrites No or Cancellation (`current`)."""
-    if written == NewsletterStatus.not_specified and current in EXPLICIT_NO:
+    never overwrites No, Cancellation or double opt-in pending (`current`)."""
+    if written == NewsletterStatus.not_specified and current in PROTECTED_FROM_REMOVAL:
         return current
     return written.name

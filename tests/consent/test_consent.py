@@ -143,9 +143,12 @@ class TestLostOptOuts:
             "p4@example.de": "subscribed",
             "p5@example.de": "subscribed",
         }
+        await eventually(lambda: scene.newsletter(1) == "0", "written back")
+        # A bounce is not consent (issue #17 story 9): onOffice keeps Yes, an activity says why.
         await eventually(
-            lambda: (scene.newsletter(1), scene.newsletter(3)) == ("0", "0"), "written back"
+            lambda: any("bereinigt" in a["note"] for a in scene.activities(3)), "bounce activity"
         )
+        assert scene.newsletter(3) == "1"
         assert scene.newsletter(2) == "1"  # pending: nothing to write back yet
 
     async def test_an_archived_member_is_not_counted_as_synced(
@@ -155,10 +158,15 @@ class TestLostOptOuts:
         scene: Scene = await scenes("mailchimp")
         world.mailchimp.member_action(scene.list_id, "p3@example.de", "archive")
         run = await scene.sync()
-        assert run["counts"]["synced"] == 2 and run["counts"]["opted_out"] == 1, run
+        counts = run["counts"]
+        assert (counts["synced"], counts["archived"], counts["opted_out"]) == (2, 1, 0), run
+        assert counts["reconciled"] is True, counts
         assert scene.member("p3@example.de").status == "archived"  # type: ignore[union-attr]
-        # Archived means removed: onOffice gets "not specified".
-        await eventually(lambda: scene.newsletter(3) == "4", "not specified")
+        # Archived is not an opt-out (issue #17 story 2): listed, onOffice keeps its value.
+        problems = await scene.problems(run["id"])
+        assert [(p["address_id"], p["kind"]) for p in problems] == [(3, "archived")]
+        await scene.settled()
+        assert scene.newsletter(3) == "1"
 
 
 class TestEventOrder:

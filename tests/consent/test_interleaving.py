@@ -8,7 +8,9 @@ after accepting a sync or a webhook; a new one resumes the work). The oracle, af
 arrived and a final full sync ran:
 
 * no contact is subscribed at Mailchimp whose newest consent signal is an opt-out;
-* onOffice shows every provider opt-out that is the newest signal (No or "not specified").
+* onOffice shows every provider opt-out that is the newest signal (No or "not specified");
+* an archive whose webhook was lost is no opt-out to write back (issue #17 story 2: the full
+  sync lists it as archived at the provider and leaves onOffice alone), but it is not re-added.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class Truth:
     def opt_in(self, i: int, side: str) -> None:
         self.newest[i] = (side, "in")
 
+    def removed(self, i: int) -> None:
+        """Archived at the provider, its webhook lost: not re-added, onOffice unchanged."""
+        self.newest[i] = ("provider", "removed")
+
 
 async def _play(scene: Scene, ops: list[tuple[str, int, str]]) -> Truth:
     world = scene.world
@@ -92,7 +98,10 @@ async def _play(scene: Scene, ops: list[tuple[str, int, str]]) -> Truth:
                 sent.setdefault(i, []).append(form)
             elif arg == "late":
                 late.append(form)
-            (truth.opt_in if kind == "resubscribe" else truth.opt_out)(i, "provider")
+            if kind == "archive" and arg == "lost":
+                truth.removed(i)
+            else:
+                (truth.opt_in if kind == "resubscribe" else truth.opt_out)(i, "provider")
             await scene.settled()
         elif kind == "redeliver" and sent.get(i):
             await scene.http.post(scene.hook_url, data=sent[i][0])  # an old event, again
@@ -155,6 +164,9 @@ async def _crash(scene: Scene, truth: Truth, *, during: str) -> None:
 
 def _check(scene: Scene, truth: Truth) -> None:
     for i, (side, direction) in truth.newest.items():
+        if direction == "removed":
+            removed = scene.member(f"p{i}@example.de")
+            assert removed is None or removed.status != "subscribed", (i, truth.newest)
         if direction != "out":
             continue
         member = scene.member(f"p{i}@example.de")

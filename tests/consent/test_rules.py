@@ -10,13 +10,17 @@ from app.contacts.rules import (
     Action,
     EventVerdict,
     Signal,
+    bounce_known,
     decide_yes,
     judge_event,
     may_overwrite,
+    may_restore,
     newest,
     observe_onoffice,
     onoffice_target,
+    removal_dismissed,
 )
+from app.webhooks.plan import shown_after
 from onoffice_client.models import NewsletterStatus as N
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -35,11 +39,18 @@ def at(seconds: float) -> datetime:
         (Signal("yes", at(100)), Signal("pending", at(0)), Action.pending),
         # First sight of "Yes" (no change time) never undoes an opt-out.
         (Signal("yes"), Signal("unsubscribed", at(0)), Action.write_back),
-        (Signal("yes"), Signal("archived", at(0)), Action.write_back),
+        # Archived/deleted (e.g. "Archive All") is no consent signal: listed, nothing written.
+        (Signal("yes"), Signal("archived", at(0)), Action.archived),
+        (Signal("yes"), Signal("deleted", at(0)), Action.archived),
+        (Signal("yes", at(0)), Signal("archived", at(60)), Action.archived),
+        # A bounce is not sent again, even after a change to Yes (only a new email is).
         (Signal("yes"), Signal("cleaned", at(0)), Action.bounced),
+        (Signal("yes", at(60)), Signal("cleaned", at(0)), Action.bounced),
+        (Signal("yes", at(60)), Signal("hard_bounce", at(0)), Action.bounced),
         # A change to Yes seen after the opt-out is a fresh consent ...
         (Signal("yes", at(60)), Signal("unsubscribed", at(0)), Action.resubscribe),
         (Signal("yes", at(60)), Signal("blacklisted", at(0)), Action.resubscribe),
+        (Signal("yes", at(60)), Signal("archived", at(0)), Action.resubscribe),
         # ... but not when it is older, ties, or the opt-out has no time.
         (Signal("yes", at(0)), Signal("unsubscribed", at(60)), Action.write_back),
         (Signal("yes", at(3)), Signal("unsubscribed", at(0)), Action.write_back),
@@ -76,6 +87,56 @@ def test_not_specified_never_overwrites_no_or_cancellation() -> None:
     assert not may_overwrite(N.no, N.no)
     assert onoffice_target("archived") == N.not_specified
     assert onoffice_target("blacklisted") == N.no
+
+
+def test_not_specified_does_not_overwrite_doi_pending() -> None:
+    """D4: "not specified" never overwrites "double opt-in pending" (nor No, Cancellation)."""
+    assert not may_overwrite(N.doi_pending, N.not_specified)
+    assert may_overwrite(N.doi_pending, N.no)  # a real opt-out still does
+    assert shown_after(N.not_specified, "doi_pending") == "doi_pending"
+
+
+def test_a_bounce_keeps_onoffices_value() -> None:
+    assert onoffice_target("cleaned") is None
+    assert onoffice_target("hard_bounce") is None
+    assert bounce_known(Signal("cleaned", at(0)))
+    assert not bounce_known(Signal("unsubscribed", at(0)))
+    assert not bounce_known(Signal(None))
+
+
+@pytest.mark.parametrize(
+    ("provider", "onoffice", "allowed"),
+    [
+        ("archived", [N.yes], True),
+        ("deleted", [N.yes, N.not_specified], True),
+        ("archived", [N.not_specified], False),  # a single archive applied: nothing to restore
+        ("archived", [N.yes, N.no], False),  # a No on a duplicate address wins
+        ("archived", [N.yes, N.cancellation], False),
+        ("archived", [], False),  # the person left onOffice
+        ("unsubscribed", [N.yes], False),  # an opt-out is never "restored"
+        ("cleaned", [N.yes], False),
+        ("subscribed", [N.yes], False),
+    ],
+)
+def test_may_restore(provider: str, onoffice: list[N], allowed: bool) -> None:
+    assert may_restore(provider, onoffice) is allowed
+
+
+def test_a_dismissed_removal_is_remembered() -> None:
+    dismissed = at(30)
+    removed = Signal("deleted", at(0))
+    assert removal_dismissed(removed, dismissed)
+    assert not removal_dismissed(removed, None)
+    # Restored or signed up again since: the mark no longer counts.
+    assert not removal_dismissed(Signal("subscribed", at(60)), dismissed)
+    assert judge_event("deleted", at(90), removed, Signal("yes"), dismissed_at=dismissed) == (
+        EventVerdict.dismissed
+    )
+    assert judge_event("deleted", at(90), removed, Signal("yes")) == EventVerdict.apply
+    # An unsubscribe of the same person is an opt-out and still applies.
+    assert judge_event("unsubscribe", at(90), removed, Signal("yes"), dismissed_at=dismissed) == (
+        EventVerdict.apply
+    )
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,8 @@ class TestScript:
             '"GET", "/api/v1/status"',
             '"POST", "/api/v1/syncs/" + id + "/cancel"',
             '"GET", "/api/v1/syncs/" + run + "/held-unsubscribes?limit=200"',
+            '"GET", "/api/v1/connection/archived"',
+            '"POST", "/api/v1/connection/archived/restore", { emails: emails }',
         ]:
             assert call in script, call
         assert 'headers.Authorization = "Bearer " + token' in script
