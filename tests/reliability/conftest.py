@@ -3,6 +3,9 @@ their own, which the tests kill and restart. The shared test services are never 
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import os
 import shutil
 import socket
 import subprocess
@@ -65,6 +68,61 @@ class ThrowawayRedis:
     def close(self) -> None:
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not found:
+        pytest.skip(f"no PostgreSQL server binaries ({name}) on this machine")
+    return found[-1]
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of this test (initdb in a temporary directory, a free port), run as
+    the `postgres` user when the tests run as root (initdb refuses root)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="reliab-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self._run(_pg_bin("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = os.path.join(self.dir, "log")
+        self._run(_pg_bin("pg_ctl"), "-D", self.data, "-o", options, "-l", log, "-w", "start")
+        wait_for_port(self.port, up=True)
+
+    def stop(self) -> None:
+        """An immediate stop: every connection is cut, as when the server crashes."""
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self._run(_pg_bin("pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop")
+        wait_for_port(self.port, up=False)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
