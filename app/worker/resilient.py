@@ -6,7 +6,8 @@ the way out), so a Redis restart used to end every worker process. Here:
   the worker picks jobs again within seconds of Redis's return (redis-py reconnects the pool);
 - a job slot taken for a job that could not be started is given back (arq would leak it);
 - once Redis is back the sweeps run at once (a restarted Redis without persistence has lost the
-  queued jobs: the sweeps find the work again from the database);
+  queued jobs: the sweeps find the work again from the database) and the worker records its
+  health again (`connector worker --check`);
 - the shutdown path never raises on a Redis that is down;
 - a worker that could not start (Redis down at start) or stopped anyway is created again with
   backoff by `supervise()`, until the process is asked to stop.
@@ -63,6 +64,7 @@ class ResilientWorker(Worker):
                 },
             )
             self._failures, self._down_since = 0, None
+            self._last_health_check = 0  # record it again at the next poll (`worker --check`)
             self._sweep_now()
 
     def _sweep_now(self) -> None:

@@ -88,6 +88,10 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await resources.engine.dispose()
 
 
+# A polling worker records its health in Redis this often (`connector worker --check`).
+HEALTH_CHECK_INTERVAL_S = 30
+
+
 def worker_redis_settings() -> RedisSettings:
     url = get_settings().REDIS_URL
     if not url:
@@ -104,7 +108,28 @@ def worker_options() -> dict[str, Any]:
         "job_timeout": settings.WORKER_JOB_TIMEOUT_S,
         "max_tries": settings.WORKER_MAX_TRIES,
         "poll_delay": settings.WORKER_POLL_DELAY_S,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
     }
+
+
+def check_workers(queues: list[str]) -> int:
+    """`connector worker --check`: 0 when a worker of each queue recorded its health in Redis
+    within the last HEALTH_CHECK_INTERVAL_S (it polls), 1 otherwise (or Redis is down)."""
+    from arq.worker import async_check_health
+
+    async def check() -> int:
+        for queue in queues:
+            try:
+                failed = await asyncio.wait_for(
+                    async_check_health(worker_redis_settings(), queue_name=QUEUE_NAMES[queue]), 10
+                )
+            except Exception:
+                return 1
+            if failed:
+                return 1
+        return 0
+
+    return asyncio.run(check())
 
 
 def parse_queues(value: str) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -111,6 +112,11 @@ async def test_worker_outlives_a_redis_restart_and_serves_jobs_again(
     await unsubscribe_applied_within(world, http, running, 3, "carl@example.de")
     assert running.worker.poll() is None
     assert "worker.redis_unavailable" in running.log.read_text(errors="replace")
+    # The container health check sees a healthy worker again (its health was recorded anew).
+    check = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "worker", "--check", env=running.connector.env
+    )
+    assert await check.wait() == 0
 
 
 async def test_an_unsubscribe_received_while_redis_is_down_is_applied_soon_after_its_return(
