@@ -1,5 +1,5 @@
 """A worker started while Redis is still down (a host booting, Redis restarting) waits for it
-instead of exiting, and serves once it is up."""
+instead of exiting, serves once it is up, and stops cleanly when asked to while Redis is down."""
 
 from __future__ import annotations
 
@@ -43,7 +43,15 @@ async def test_a_worker_started_before_redis_waits_for_it(
             assert worker.poll() is None, f"the worker exited:\n{log_tail(log)}"
             assert time.monotonic() < deadline, f"not serving:\n{log_tail(log)}"
             await asyncio.sleep(0.5)
+        # Asked to stop while Redis is down, it stops cleanly (arq's shutdown raised again).
+        redis.kill()
+        await asyncio.sleep(1.0)
+        worker.terminate()
+        deadline = time.monotonic() + 10.0
+        while worker.poll() is None:
+            assert time.monotonic() < deadline, f"did not stop:\n{log_tail(log)}"
+            await asyncio.sleep(0.1)
+        assert worker.returncode == 0, log_tail(log)
     finally:
         stop_process(worker)
         redis.close()
-    assert worker.returncode == 0 or worker.returncode < 0  # stopped by the test, not crashed
