@@ -77,10 +77,12 @@ class ResilientWorker(Worker):
         # arq takes a slot (semaphore, counter) before reading a job from Redis and gives it back
         # only on the paths it expects: a Redis error in between would leak it for good.
         for job_id in job_ids:
+            started_before = self.tasks.get(job_id.decode())
             try:
                 await super().start_jobs([job_id])
             except Exception:
-                self._release_sem_dec_counter_on_complete()
+                if self.tasks.get(job_id.decode()) is started_before:  # no task took the slot
+                    self._release_sem_dec_counter_on_complete()
                 raise
             if self.job_counter >= self.max_jobs:
                 return
