@@ -58,15 +58,17 @@ def serve(host: str, port: int, reload: bool) -> None:
     )
 
 
-def worker(queues: str | None = None) -> None:
+def worker(queues: str | None = None, check: bool = False) -> None:
     from app.config import get_settings
-    from app.worker.settings import parse_queues, run_workers
+    from app.worker.settings import check_workers, parse_queues, run_workers
 
-    require_encryption_key()
     try:
         names = parse_queues(queues or get_settings().WORKER_QUEUES)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
+    if check:
+        raise SystemExit(check_workers(names))
+    require_encryption_key()
     run_workers(names)
 
 
@@ -120,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         "--queues",
         help="queues to serve, comma-separated: interactive (webhooks, incremental, sweeps), "
         "bulk (full syncs); default WORKER_QUEUES (both in this process)",
+    )
+    p_worker.add_argument(
+        "--check",
+        action="store_true",
+        help="health check: exit 0 when a worker of each queue polled Redis within the last "
+        "30 s, 1 otherwise (for a container health check)",
     )
     p_migrate = sub.add_parser("migrate", help="upgrade the database schema")
     p_migrate.add_argument("revision", nargs="?", default="head")
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             migrate()
         serve(args.host, args.port, args.reload)
     elif args.command == "worker":
-        worker(args.queues)
+        worker(args.queues, args.check)
     elif args.command == "migrate":
         migrate(revision=args.revision)
     elif args.command == "demo":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import random
 import secrets
 from collections.abc import AsyncIterator
@@ -42,6 +43,8 @@ __all__ = [
     "request_budget",
     "spend",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class LimiterTimeoutError(TimeoutError):
@@ -149,8 +152,13 @@ class RedisConcurrencyLimiter:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            # Shielded: a cancelled caller must still hand its slot back.
-            await asyncio.shield(self._redis.zrem(name, token))
+            # Shielded: a cancelled caller must still hand its slot back. Best effort: with
+            # Redis gone the request itself is done (failing it now would only make the caller
+            # send it again), and the slot frees itself after its lease.
+            try:
+                await asyncio.shield(self._redis.zrem(name, token))
+            except Exception as exc:
+                log.warning("limiter.release_failed", extra={"error": f"{type(exc).__name__}"})
 
     async def _wait_for_slot(self, name: str, token: str) -> None:
         loop = asyncio.get_running_loop()
@@ -172,7 +180,10 @@ class RedisConcurrencyLimiter:
         interval = self._lease_ms / 3000
         while True:
             await asyncio.sleep(interval)
-            await self._renew(keys=[name], args=[token, self._lease_ms])
+            try:
+                await self._renew(keys=[name], args=[token, self._lease_ms])
+            except Exception as exc:  # a Redis outage: the request goes on, renewed later
+                log.warning("limiter.renew_failed", extra={"error": f"{type(exc).__name__}"})
 
 
 # -------------------------------------------------------------------------------------------------

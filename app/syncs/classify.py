@@ -238,6 +238,8 @@ async def process_page(
         to_send.append(
             contact.model_dump()
             | {"hash": fingerprint, "address_id": address.id, "removed_tags": removed}
+            # In the list read at the run's start: what the run counts it as (contacts.counts).
+            | {"listed": (member is not None) if list_state_known else None}
         )
     await contacts.save_ledger_rows(connection.id, touched)
     await repo.add_problems(problems)

@@ -13,6 +13,7 @@ from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import (
     provider_for_connection,
 )
+from app.contacts.counts import counted_as
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import (
     SUBSCRIBED,
@@ -243,11 +244,13 @@ async def apply_results(
                         rejected_reason=result.reason or "rejected by the provider",
                     )
                 continue
-            key = {
+            provider_says = {
                 UpsertOutcome.created: "created",
                 UpsertOutcome.updated: "updated",
                 UpsertOutcome.unchanged: "unchanged",
             }.get(result.outcome, "synced_unspecified")
+            # Decided from the list read at the run's start: exact when the batch was resent.
+            key = counted_as(provider_says, item.get("listed"))
             counts[key] += 1
             tag_adds.extend(
                 {

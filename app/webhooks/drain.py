@@ -13,6 +13,7 @@ enqueue or a dead worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -57,11 +58,29 @@ async def run_drain(
     resources: Resources, connection_id: int, token: str | None, *, step: int = 0
 ) -> None:
     """The drain job: as `token`'s owner (a hand-over), or claiming the flag first (a kick:
-    a no-op when another drain owns the connection)."""
-    if token is None:
+    a no-op when another drain owns the connection). A hand-over whose flag is gone (its
+    drain failed and gave it up) claims it again, like a kick."""
+    if token is None or not await owner.still_owner(resources, connection_id, token):
         token = await owner.claim(resources, connection_id)
         if token is None:
             return
+    held = [token]  # the flag this job holds (it may give it up and claim it again)
+    try:
+        await _drain_as_owner(resources, connection_id, held, step)
+    except BaseException:
+        # Any failure (the database or Redis gone, a bug, the job cancelled): give the flag up
+        # at once, so that the job's retry, the next kick or the sweep takes over in seconds
+        # instead of waiting for the flag to expire. (Best effort: with Redis down the flag
+        # cannot be released, and a restarted Redis without persistence has lost it anyway.)
+        with contextlib.suppress(Exception):
+            await owner.release(resources, connection_id, held[0])
+        raise
+
+
+async def _drain_as_owner(
+    resources: Resources, connection_id: int, held: list[str], step: int
+) -> None:
+    token = held[0]
     budget = resources.settings.WORKER_JOB_TIMEOUT_S * JOB_BUDGET_SHARE
     deadline = time.monotonic() + budget
     state = DrainState()
@@ -94,7 +113,7 @@ async def run_drain(
         claimed = await owner.claim(resources, connection_id)
         if claimed is None:
             return  # a new drain was started for them
-        token = claimed
+        token = held[0] = claimed
 
 
 async def _hand_over(

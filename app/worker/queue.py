@@ -20,6 +20,8 @@ from arq import ArqRedis
 from arq.jobs import Job
 from arq.worker import Retry
 
+from app.worker.faults import retry_on_fault
+
 log = logging.getLogger(__name__)
 
 TaskFn = Callable[..., Awaitable[Any]]
@@ -212,8 +214,14 @@ def task(
 
     def decorator(fn: TaskFn) -> TaskFn:
         async def wrapper(ctx: dict[str, Any], **kwargs: Any) -> Any:
-            async with task_scope(ctx["queue"]):
-                return await fn(ctx, **kwargs)
+            try:
+                async with task_scope(ctx["queue"]):
+                    return await fn(ctx, **kwargs)
+            except Exception as exc:
+                # A lost database or Redis connection: tried again in seconds.
+                tries = max_tries or ctx["settings"].WORKER_MAX_TRIES
+                retry_on_fault(exc, job_try=int(ctx.get("job_try") or 1), max_tries=tries)
+                raise
 
         wrapper.__name__ = fn.__name__
         wrapper.__qualname__ = fn.__qualname__

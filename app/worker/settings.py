@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from arq.connections import RedisSettings
@@ -87,6 +88,10 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         await resources.engine.dispose()
 
 
+# A polling worker records its health in Redis this often (`connector worker --check`).
+HEALTH_CHECK_INTERVAL_S = 30
+
+
 def worker_redis_settings() -> RedisSettings:
     url = get_settings().REDIS_URL
     if not url:
@@ -103,7 +108,28 @@ def worker_options() -> dict[str, Any]:
         "job_timeout": settings.WORKER_JOB_TIMEOUT_S,
         "max_tries": settings.WORKER_MAX_TRIES,
         "poll_delay": settings.WORKER_POLL_DELAY_S,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
     }
+
+
+def check_workers(queues: list[str]) -> int:
+    """`connector worker --check`: 0 when a worker of each queue recorded its health in Redis
+    within the last HEALTH_CHECK_INTERVAL_S (it polls), 1 otherwise (or Redis is down)."""
+    from arq.worker import async_check_health
+
+    async def check() -> int:
+        for queue in queues:
+            try:
+                failed = await asyncio.wait_for(
+                    async_check_health(worker_redis_settings(), queue_name=QUEUE_NAMES[queue]), 10
+                )
+            except Exception:
+                return 1
+            if failed:
+                return 1
+        return 0
+
+    return asyncio.run(check())
 
 
 def parse_queues(value: str) -> list[str]:
@@ -126,50 +152,43 @@ def lower_priority(nice: int) -> None:
 def run_workers(queues: list[str]) -> None:
     """Serve the given queues in this process: one arq worker per queue, each with its own
     WORKER_CONCURRENCY slots, so bulk jobs never take the slots of interactive ones. The
-    periodic sweeps run on the interactive queue (or the first one served)."""
-    from arq.worker import create_worker, run_worker
+    periodic sweeps run on the interactive queue (or the first one served). Each worker is
+    supervised (`app.worker.resilient`): Redis or PostgreSQL going away never ends the process;
+    only SIGINT/SIGTERM do."""
+    from arq.worker import get_kwargs
+
+    from app.worker.resilient import ResilientWorker, supervise
 
     options = worker_options()
     if queues == [BULK]:
         lower_priority(get_settings().WORKER_BULK_NICE)
-    if len(queues) == 1:
-        crons = WorkerSettings.cron_jobs if queues[0] == INTERACTIVE else []
-        run_worker(
-            WorkerSettings,  # type: ignore[arg-type]
-            queue_name=QUEUE_NAMES[queues[0]],
-            cron_jobs=crons,
-            **options,
-        )
-        return
     cron_queue = INTERACTIVE if INTERACTIVE in queues else queues[0]
+
+    def factory(queue: str, index: int) -> Callable[[], ResilientWorker]:
+        def create() -> ResilientWorker:
+            defaults: dict[str, Any] = get_kwargs(WorkerSettings)  # type: ignore[arg-type]
+            return ResilientWorker(
+                **{
+                    **defaults,
+                    "queue_name": QUEUE_NAMES[queue],
+                    # Fresh cron jobs: a recreated worker runs the sweeps at its start.
+                    "cron_jobs": cron_jobs() if queue == cron_queue else [],
+                    "handle_signals": False,
+                    "ctx": {"serve_metrics": index == 0},
+                    **options,
+                }
+            )
+
+        return create
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        workers = [
-            create_worker(
-                WorkerSettings,  # type: ignore[arg-type]
-                queue_name=QUEUE_NAMES[queue],
-                cron_jobs=WorkerSettings.cron_jobs if queue == cron_queue else [],
-                handle_signals=False,
-                ctx={"serve_metrics": index == 0},
-                **options,
-            )
-            for index, queue in enumerate(queues)
-        ]
-        runs = [asyncio.ensure_future(w.async_run()) for w in workers]
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            for worker in workers:
-                await worker.close()
-            for run in runs:
-                run.cancel()
-            await asyncio.gather(*runs, return_exceptions=True)
+        await asyncio.gather(
+            *(supervise(factory(queue, index), stop, queue) for index, queue in enumerate(queues))
+        )
 
     asyncio.run(serve())
 

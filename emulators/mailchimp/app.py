@@ -100,18 +100,27 @@ def pipeline(validator: Any) -> _kit.Pipeline:
                 log_as="mailchimp_emulator.spec_violation",
             ),
             _kit.pause(lambda call: call.state.latency_s),
-            _kit.answer_fault(_fault_response),
+            _answer_fault_before,
             _kit.parse_json(invalid=_unparsable),
         ],
     )
 
 
+async def _answer_fault_before(call: _kit.Call) -> Response | None:
+    """A drawn fault answers instead of the handler, unless it is one `after` the handler."""
+    fault: Fault | None = call.fault
+    return None if fault is None or fault.after else await _fault_response(fault)
+
+
 def _handle(handler: Handler) -> _kit.Handler:
     async def run(call: _kit.Call) -> Response:
         try:
-            return await handler(call.state, call.request, call.body)
+            response = await handler(call.state, call.request, call.body)
         except ApiError as exc:
-            return problem(exc.status, exc.title, exc.detail, exc.errors)
+            response = problem(exc.status, exc.title, exc.detail, exc.errors)
+        if call.fault is not None and call.fault.after:
+            return await _fault_response(call.fault)  # done, but the answer is lost
+        return response
 
     return run
 

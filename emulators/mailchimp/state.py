@@ -123,6 +123,9 @@ class Fault:
     bodiless: bool = False
     path_contains: str | None = None
     method: str | None = None
+    # The request is carried out, then its answer is replaced by the fault: the answer was lost
+    # on the way back (a proxy's 502/504, a dropped connection), the change was made.
+    after: bool = False
 
     @property
     def remaining(self) -> int:  # what emulators._kit.take_fault counts down
