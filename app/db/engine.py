@@ -29,19 +29,6 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
-            # Transactions are begun by us (below), not by the driver's implicit BEGIN.
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _sqlite_begin_immediate(conn: Any) -> None:
-            # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads and
-            # then writes waits for another writer (busy_timeout) instead of failing at once
-            # with "database is locked" (SQLite cannot let a deferred reader upgrade to a
-            # writer while another one writes: it answers SQLITE_BUSY without waiting).
-            # One writer at a time is the embedded mode's design anyway.
-            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-                return
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)

@@ -1,4 +1,5 @@
-"""Infrastructure faults: a lost (or refused) database or Redis connection.
+"""Infrastructure faults: a lost (or refused) database or Redis connection, or an embedded
+SQLite database that is locked by another writer.
 
 A job that fails on one is not at fault: the database or Redis is restarting. It is retried
 after a short backoff (seconds: recovery should follow the dependency's return, not wait for
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import random
 import socket
+import sqlite3
 
 import asyncpg
 import redis.exceptions
@@ -36,6 +38,8 @@ def is_infrastructure_fault(exc: BaseException) -> bool:
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
         if exc.connection_invalidated:
             return True
+        if _sqlite_busy(exc.orig):
+            return True
         return _sqlstate(exc.orig).startswith(_CONNECTION_STATES)
     if isinstance(exc, sqlalchemy.exc.DisconnectionError | sqlalchemy.exc.TimeoutError):
         return True  # a dead pooled connection; no connection free in the pool
@@ -44,6 +48,14 @@ def is_infrastructure_fault(exc: BaseException) -> bool:
     # Opening a connection to a database or Redis that is down (refused, reset, unknown host
     # while its container restarts). A provider's HTTP errors are httpx's, never these.
     return isinstance(exc, ConnectionError | socket.gaierror)
+
+
+def _sqlite_busy(exc: BaseException | None) -> bool:
+    """The embedded mode's SQLite answered "database is locked": another writer holds it, and
+    SQLite does not wait when a reading transaction would have to become a writer. Trying
+    again in a moment succeeds (the `make run` demo's first sync waited minutes for the job's
+    ordinary retry)."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
 
 
 def fault_backoff(job_try: int) -> float:
