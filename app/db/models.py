@@ -223,6 +223,10 @@ class Contact(TimestampMixin, Base):
     # since the last full sync, e.g. with a stray space an email lookup would miss): a
     # provider opt-out is written to them too.
     other_address_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # Per onOffice address of this email (the person): the Newsletter value last seen, when it
+    # was seen to change, when the address was first seen, and a value the connector wrote and
+    # expects to see (app/contacts/person.py).
+    onoffice_addresses: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ProblemKind(StrEnum):

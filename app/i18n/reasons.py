@@ -26,6 +26,9 @@ REMOVED_PROVIDER = "removed_provider"
 BOUNCED_PROVIDER = "bounced_provider"
 PENDING_OPTIN = "pending_optin"
 OPTED_OUT_DURING_SYNC = "opted_out_during_sync"
+# One person across duplicates (app.contacts.person).
+OPTED_OUT_ONOFFICE = "opted_out_onoffice"
+DUPLICATE_CONFLICT = "duplicate_conflict"
 
 # Codes of contacts the connector holds back on purpose (consent rules), shown with their
 # count on the status card; add a code here when a new rule holds contacts back.
@@ -36,6 +39,7 @@ HELD_BACK_CODES: set[str] = {
     BOUNCED_PROVIDER,
     PENDING_OPTIN,
     OPTED_OUT_DURING_SYNC,
+    OPTED_OUT_ONOFFICE,
 }
 # Problem kinds whose codes may hold contacts back.
 HELD_BACK_KINDS = ("rejected", "opted_out", "pending_optin", "bounced")
@@ -101,6 +105,6 @@ def render_reason(
 
 def problem_detail(kind: str, code: str, detail: str) -> str:
     """The raw text shown next to the translated reason ("" when it adds nothing)."""
-    if code_for(kind, code, detail) in (LEGACY, MISSING_EMAIL, DUPLICATE):
+    if code_for(kind, code, detail) in (LEGACY, MISSING_EMAIL, DUPLICATE, DUPLICATE_CONFLICT):
         return ""
     return detail

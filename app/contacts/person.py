@@ -1,0 +1,282 @@
+"""One person, one decision (pure functions; no I/O).
+
+A *person* is a normalised email of a connection with ALL of its onOffice addresses. The
+connector remembers per address the Newsletter value it last saw and when it saw it change
+(`AddressMemory`, stored as JSON on the person's ledger row, `contact.onoffice_addresses`).
+From that memory and what onOffice shows now, `plan_person` derives the person's onOffice
+signal and decides what happens at the provider and in onOffice:
+
+* a value seen for the first time has no change time (it proves no fresh decision); the time
+  it was first seen bounds it: it is not newer than that;
+* the newest explicit change on any address wins; an opt-out (No, Cancellation) on one address
+  wins over a Yes unless that Yes was seen to change clearly (> 5 s) after every opt-out; ties
+  and unknown times go to the opt-out. So a Yes that did not change is never a fresh consent,
+  and a No or Cancellation first seen beats a Yes first seen;
+* "not specified", "double opt-in pending" or an archived address (absent) on one address do
+  not speak for the person while another address says Yes (merging duplicates archives one);
+* when the person's decision is an opt-out, every other address with the email that still says
+  Yes is set to No in onOffice (with an activity naming the address that carried it), and the
+  provider is unsubscribed unless its subscribe is clearly newer;
+* when the person says Yes, `rules.decide_yes` decides against the provider's signal.
+
+The full sync (`app.syncs.classify`) and the incremental push (`app.incremental.push`) only
+execute these plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.contacts.rules import (
+    EXPLICIT_NO,
+    SUBSCRIBED,
+    YES,
+    Action,
+    Signal,
+    aware,
+    decide_yes,
+    newer,
+    onoffice_value,
+)
+from onoffice_client.models import Address
+
+
+@dataclass(frozen=True)
+class AddressMemory:
+    """What the connector last saw of one address: its value, when it saw it change (None: only
+    ever seen with this value), when it first saw the address, and a value the connector wrote
+    itself and expects to see next (`expect`, carrying the time of the decision it executes)."""
+
+    value: str
+    at: datetime | None = None
+    first_seen: datetime | None = None
+    expect: str | None = None
+    expect_at: datetime | None = None
+
+    def bound(self) -> datetime | None:
+        """The latest time this value can have been set (None: unknown)."""
+        return aware(self.at) or aware(self.first_seen)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"v": self.value, "at": _iso(self.at), "f": _iso(self.first_seen)}
+        if self.expect is not None:
+            data |= {"x": self.expect, "xt": _iso(self.expect_at)}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AddressMemory:
+        return cls(
+            value=str(data.get("v")),
+            at=_time(data.get("at")),
+            first_seen=_time(data.get("f")),
+            expect=data.get("x"),
+            expect_at=_time(data.get("xt")),
+        )
+
+
+Memory = dict[int, AddressMemory]
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = aware(value)
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: Any) -> datetime | None:
+    return aware(datetime.fromisoformat(value)) if isinstance(value, str) and value else None
+
+
+def load_memory(
+    data: Mapping[str, Any] | None,
+    *,
+    owner: int | None = None,
+    ledger: Signal = Signal(None),
+) -> Memory:
+    """The per-address memory of a ledger row. A row without one (written before it existed)
+    starts from the ledger's per-email onOffice signal for the address that owns the row."""
+    memory = {int(k): AddressMemory.from_json(v) for k, v in (data or {}).items()}
+    if not memory and owner is not None and ledger.status is not None:
+        memory[owner] = AddressMemory(ledger.status, aware(ledger.at), aware(ledger.at))
+    return memory
+
+
+def dump_memory(memory: Mapping[int, AddressMemory]) -> dict[str, Any]:
+    return {str(k): memory[k].to_json() for k in sorted(memory)}
+
+
+def observe(memory: AddressMemory | None, value: str, now: datetime) -> AddressMemory:
+    """The memory of an address after seeing `value` now."""
+    if memory is None:
+        return AddressMemory(value, None, now)
+    if memory.expect is not None:
+        if value == memory.expect:  # the connector's own write arrived: no fresh decision
+            return AddressMemory(value, memory.expect_at, memory.first_seen)
+        if value == memory.value:
+            return memory  # the write has not arrived yet
+        return AddressMemory(value, now, memory.first_seen)
+    if value != memory.value:
+        return AddressMemory(value, now, memory.first_seen)
+    return memory
+
+
+@dataclass(frozen=True)
+class PersonSignal:
+    """The person's onOffice signal and the address that carries it (None: no address)."""
+
+    status: str
+    at: datetime | None
+    carrier: int | None
+
+    @property
+    def signal(self) -> Signal:
+        return Signal(self.status, self.at)
+
+
+def person_signal(memory: Mapping[int, AddressMemory]) -> PersonSignal:
+    """The onOffice signal of a person from its addresses' memories (see the module doc)."""
+    if not memory:
+        return PersonSignal("absent", None, None)
+    ids = sorted(memory)
+    opt_outs = [i for i in ids if memory[i].value in EXPLICIT_NO]
+    yeses = [i for i in ids if memory[i].value == YES]
+    fresh_yes = _newest([i for i in yeses if memory[i].at is not None], memory)
+    if opt_outs:
+        carrier = _latest_opt_out(opt_outs, memory)
+        bounds = [memory[i].bound() for i in opt_outs]
+        if (
+            fresh_yes is not None
+            and all(b is not None for b in bounds)
+            and all(newer(memory[fresh_yes].at, b) for b in bounds)
+        ):
+            return PersonSignal(YES, aware(memory[fresh_yes].at), fresh_yes)
+        return PersonSignal(memory[carrier].value, aware(memory[carrier].at), carrier)
+    if yeses:
+        chosen = fresh_yes if fresh_yes is not None else yeses[0]
+        return PersonSignal(YES, aware(memory[chosen].at), chosen)
+    chosen = _newest([i for i in ids if memory[i].at is not None], memory) or ids[0]
+    return PersonSignal(memory[chosen].value, aware(memory[chosen].at), chosen)
+
+
+def _newest(ids: Sequence[int], memory: Mapping[int, AddressMemory]) -> int | None:
+    best: int | None = None
+    for i in ids:
+        if best is None or newer(memory[i].at, memory[best].at):
+            best = i
+    return best
+
+
+def _latest_opt_out(ids: Sequence[int], memory: Mapping[int, AddressMemory]) -> int:
+    """The opt-out that carries the decision: an unknown time first, else the newest."""
+    unknown = [i for i in ids if memory[i].bound() is None]
+    if unknown:
+        return unknown[0]
+    best = ids[0]
+    for i in ids[1:]:
+        if newer(memory[i].bound(), memory[best].bound()):
+            best = i
+    return best
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One onOffice address of the person as read now (`value`: `rules.onoffice_value`)."""
+
+    id: int
+    value: str
+
+
+@dataclass(frozen=True)
+class PersonPlan:
+    email: str
+    signal: PersonSignal
+    # The person says Yes: what `decide_yes` answered (send, resubscribe, write_back, ...).
+    action: Action | None
+    # The person does not say Yes and the provider has it subscribed: unsubscribe it.
+    unsubscribe: bool
+    # Addresses that still say Yes while the person opted out: set to No, activity naming
+    # `signal.carrier`.
+    set_no: tuple[int, ...]
+    # Addresses of the email whose values conflict (Yes beside No/Cancellation), for the
+    # problem list; empty when they agree.
+    conflicts: tuple[int, ...]
+    memory: Memory = field(default_factory=dict)
+
+    @property
+    def wants(self) -> bool:
+        return self.signal.status == YES
+
+    @property
+    def opt_out(self) -> bool:
+        """An explicit onOffice opt-out (No or Cancellation) decides."""
+        return self.signal.status in EXPLICIT_NO
+
+
+def plan_person(
+    email: str,
+    addresses: Iterable[Seen],
+    memory: Mapping[int, AddressMemory],
+    provider: Signal,
+    now: datetime,
+    *,
+    subscribed: bool | None = None,
+    complete: bool = True,
+) -> PersonPlan:
+    """What a person becomes, from all of its addresses as read now, what the connector saw of
+    them before (`memory`), the provider's newest signal (ledger and this run's list state) and
+    whether the ledger has it subscribed at the provider.
+
+    `complete`: `addresses` are all addresses with this email (then remembered addresses not
+    among them left the person); otherwise addresses not read keep their last-seen value."""
+    seen = {a.id: a.value for a in addresses}
+    after: Memory = {} if complete else dict(memory)
+    for address_id, value in seen.items():
+        after[address_id] = observe(memory.get(address_id), value, now)
+    person = person_signal(after)
+    values = {i: m.value for i, m in after.items()}
+    conflicts: tuple[int, ...] = ()
+    if YES in values.values() and any(v in EXPLICIT_NO for v in values.values()):
+        conflicts = tuple(sorted(values))
+    if person.status == YES:
+        action = decide_yes(person.signal, provider)
+        return PersonPlan(email, person, action, False, (), conflicts, after)
+    at_provider = bool(subscribed) or provider.status == SUBSCRIBED
+    # Unsubscribe unless the provider's subscribe is clearly newer than the onOffice signal
+    # (then the provider's subscribe is on its way to onOffice); unknown times: unsubscribe.
+    unsubscribe = at_provider and not (
+        provider.status == SUBSCRIBED
+        and person.at is not None
+        and provider.at is not None
+        and newer(provider.at, person.at)
+    )
+    set_no: tuple[int, ...] = ()
+    if person.status in EXPLICIT_NO:
+        set_no = tuple(i for i in sorted(seen) if seen[i] == YES)
+        for i in set_no:
+            remembered = after[i]
+            if remembered.expect is None:
+                after[i] = AddressMemory(
+                    remembered.value,
+                    remembered.at,
+                    remembered.first_seen,
+                    expect="no",
+                    expect_at=person.at or aware(now),
+                )
+    return PersonPlan(email, person, None, unsubscribe, set_no, conflicts, after)
+
+
+def seen_of(addresses: Iterable[Address]) -> list[Seen]:
+    return [Seen(a.id, onoffice_value(a.newsletter, active=a.active)) for a in addresses]
+
+
+def person_addresses(
+    email: str, fresh: Iterable[Address], others: Mapping[str, Sequence[Address]] | None
+) -> tuple[list[Seen], bool]:
+    """A person's addresses: those just read with this email (`fresh`, their values win) and
+    the other addresses onOffice has with it (`others`, by normalised email; None: not read, so
+    the person is incomplete and remembered addresses keep their values)."""
+    found = {a.id: a for a in (others or {}).get(email, ())}
+    found |= {a.id: a for a in fresh}
+    return seen_of(found[i] for i in sorted(found)), others is not None
