@@ -253,7 +253,7 @@ def plan_person(
     )
     set_no: tuple[int, ...] = ()
     if person.status in EXPLICIT_NO:
-        set_no = tuple(i for i in sorted(seen) if seen[i] == YES)
+        set_no = tuple(i for i in sorted(after) if after[i].value == YES)
         for i in set_no:
             remembered = after[i]
             if remembered.expect is None:
