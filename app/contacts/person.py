@@ -199,8 +199,8 @@ class PersonPlan:
     # Addresses that still say Yes while the person opted out: set to No, activity naming
     # `signal.carrier`.
     set_no: tuple[int, ...]
-    # Addresses of the email whose values conflict (Yes beside No/Cancellation), for the
-    # problem list; empty when they agree.
+    # Addresses of the email whose values conflict (those on Yes and those on No/Cancellation,
+    # when both exist), for the problem list; empty when they agree.
     conflicts: tuple[int, ...]
     memory: Memory = field(default_factory=dict)
 
@@ -238,7 +238,7 @@ def plan_person(
     values = {i: m.value for i, m in after.items()}
     conflicts: tuple[int, ...] = ()
     if YES in values.values() and any(v in EXPLICIT_NO for v in values.values()):
-        conflicts = tuple(sorted(values))
+        conflicts = tuple(i for i in sorted(values) if values[i] == YES or values[i] in EXPLICIT_NO)
     if person.status == YES:
         action = decide_yes(person.signal, provider)
         return PersonPlan(email, person, action, False, (), conflicts, after)

@@ -19,6 +19,7 @@ from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rows import LedgerRow
 from app.contacts.rules import (
     SUBSCRIBED,
+    YES,
     Action,
     Signal,
 )
@@ -363,12 +364,13 @@ def conflict_rows(
     run_id: int, plan: PersonPlan, *, owner: int, read: Sequence[Address]
 ) -> list[dict[str, Any]]:
     """Problem rows for the person's conflicting addresses this run does not read (they are
-    not newsletter Yes): the problem list names every duplicate whose value conflicts."""
+    not newsletter Yes; a Yes duplicate on a later page gets its own row there): the problem
+    list names every duplicate whose value conflicts."""
     skip = {owner, *(a.id for a in read)}
     return [
         duplicate_row(run_id, Address(id=i, email=plan.email), owner, plan)
         for i in plan.conflicts
-        if i not in skip
+        if i not in skip and plan.memory[i].value != YES
     ]
 
 
