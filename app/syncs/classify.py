@@ -19,7 +19,6 @@ from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rows import LedgerRow
 from app.contacts.rules import (
     SUBSCRIBED,
-    YES,
     Action,
     Signal,
 )
@@ -154,7 +153,6 @@ async def process_page(
         remembered = dump_memory(plan.memory)
         if row.onoffice_addresses != remembered:
             row.set(onoffice_addresses=remembered)
-        problems += conflict_rows(run_id, plan, owner=address.id, read=by_email[email])
         if email in held_back:
             # The person opted out at the provider and onOffice does not know yet: sending
             # "subscribed" now would undo it (the lost-unsubscribe problem).
@@ -358,20 +356,6 @@ def duplicate_row(
         code=reasons.DUPLICATE,
         params={"owner": owner},
     )
-
-
-def conflict_rows(
-    run_id: int, plan: PersonPlan, *, owner: int, read: Sequence[Address]
-) -> list[dict[str, Any]]:
-    """Problem rows for the person's conflicting addresses this run does not read (they are
-    not newsletter Yes; a Yes duplicate on a later page gets its own row there): the problem
-    list names every duplicate whose value conflicts."""
-    skip = {owner, *(a.id for a in read)}
-    return [
-        duplicate_row(run_id, Address(id=i, email=plan.email), owner, plan)
-        for i in plan.conflicts
-        if i not in skip and plan.memory[i].value != YES
-    ]
 
 
 def problem_row(

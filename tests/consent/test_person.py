@@ -100,14 +100,21 @@ async def test_story1_a_no_on_a_duplicate_first_seen_by_the_full_sync_unsubscrib
     world: World, scenes: Make, provider: str
 ) -> None:
     book(world)
+    world.onoffice.seed([address(4, ANNA)], replace=False)  # a third address with her email
     scene: Scene = await scenes(provider)
     await set_newsletter(scene, 2, "0")  # no poll: the next full sync is the first to see it
     run = await scene.sync()
     assert run["status"] == "completed", run
     await opted_out_everywhere(scene, carrier=2, other=1)
-    problems = await scene.problems(run["id"])
-    (row,) = [p for p in problems if p["address_id"] == 1]
-    assert row["kind"] == "opted_out" and "2" in row["reason"], row
+    await eventually(lambda: scene.newsletter(4) == "0", "No on address 4")
+    assert run["counts"]["opted_out"] == 1 and run["counts"]["duplicates"] == 1, run
+    problems = {p["address_id"]: p for p in await scene.problems(run["id"])}
+    assert sorted(problems) == [1, 4]  # address 2 (No) is not read
+    assert problems[1]["kind"] == "opted_out" and problems[1]["reason_code"] == "opted_out_onoffice"
+    assert "2" in problems[1]["reason"], problems[1]
+    # The duplicate names the addresses whose values contradict each other.
+    assert problems[4]["reason_code"] == "duplicate_conflict", problems[4]
+    assert "1, 2, 4" in problems[4]["reason"], problems[4]
 
 
 @pytest.mark.parametrize("provider", ["mailchimp", "brevo"])
@@ -131,6 +138,4 @@ async def test_story1_a_newer_yes_after_the_opt_out_is_a_fresh_consent(
     await scene.settled()
     assert subscribed(scene)
     assert [scene.newsletter(1), scene.newsletter(2)] == ["1", "0"]
-    problems = {p["address_id"]: p for p in await scene.problems(run["id"])}
-    assert problems[2]["kind"] == "duplicate", problems
-    assert "1, 2" in problems[2]["reason"], problems[2]
+    assert run["counts"]["synced"] == 2 and run["counts"]["opted_out"] == 0, run
