@@ -110,6 +110,14 @@ TABLE = [
         for state in ("unsubscribed", "blacklisted", "archived", "deleted")
     ],
     Case(
+        "yes first seen, opted out at the provider: written back (a first sync)",
+        {},
+        {1: "yes"},
+        UNSUB,
+        action=Action.write_back,
+        fresh=False,
+    ),
+    Case(
         "yes within the tie of the opt-out: written back",
         {1: mem("no", 100)},
         {1: "yes"},
