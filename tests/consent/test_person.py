@@ -88,11 +88,16 @@ async def test_story1_a_no_on_the_duplicate_address_unsubscribes(
     world: World, scenes: Make
 ) -> None:
     book(world)
+    # A third address with her email says "not specified": it does not speak for her.
+    world.onoffice.seed([address(5, ANNA, newsletter="4")], replace=False)
     scene: Scene = await scenes("mailchimp")
+    assert subscribed(scene)
     await scene.poll()
     await set_newsletter(scene, 2, "0")  # the duplicate, not the address the ledger owns
     await scene.poll()
     await opted_out_everywhere(scene, carrier=2, other=1)
+    assert scene.newsletter(5) == "4"  # only addresses still on Yes are set to No
+    assert scene.activities(5) == []
 
 
 @pytest.mark.parametrize("provider", ["mailchimp", "brevo"])

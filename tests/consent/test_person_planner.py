@@ -43,7 +43,7 @@ class Case:
     name: str
     memory: dict[int, AddressMemory]
     seen: dict[int, str]
-    provider: Signal = Signal(None)
+    provider: Signal = field(default_factory=lambda: Signal(None))
     subscribed: bool | None = None
     # What the plan must say.
     status: str = "yes"
