@@ -203,6 +203,9 @@ class PersonPlan:
     # when both exist), for the problem list; empty when they agree.
     conflicts: tuple[int, ...]
     memory: Memory = field(default_factory=dict)
+    # The person does not say Yes, but the provider's subscribe is clearly newer: it stands
+    # (its event brings Yes to onOffice); nothing is sent, unsubscribed or written.
+    kept: bool = False
 
     @property
     def wants(self) -> bool:
@@ -242,15 +245,17 @@ def plan_person(
     if person.status == YES:
         action = decide_yes(person.signal, provider)
         return PersonPlan(email, person, action, False, (), conflicts, after)
-    at_provider = bool(subscribed) or provider.status == SUBSCRIBED
-    # Unsubscribe unless the provider's subscribe is clearly newer than the onOffice signal
-    # (then the provider's subscribe is on its way to onOffice); unknown times: unsubscribe.
-    unsubscribe = at_provider and not (
+    # A provider subscribe clearly newer than the onOffice signal wins (it is on its way to
+    # onOffice as an event): nothing changes. Unknown times go to the opt-out.
+    kept = (
         provider.status == SUBSCRIBED
         and person.at is not None
         and provider.at is not None
         and newer(provider.at, person.at)
     )
+    if kept:
+        return PersonPlan(email, person, None, False, (), conflicts, after, kept=True)
+    unsubscribe = bool(subscribed) or provider.status == SUBSCRIBED
     set_no: tuple[int, ...] = ()
     if person.status in EXPLICIT_NO:
         set_no = tuple(i for i in sorted(after) if after[i].value == YES)

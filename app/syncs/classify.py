@@ -170,6 +170,9 @@ async def process_page(
                 )
             )
             continue
+        if plan.kept:
+            counts["unchanged"] += 1  # the provider's newer subscribe stands
+            continue
         if not plan.wants:
             # Another address of the person opted out in onOffice (this one says Yes).
             counts["opted_out"] += 1

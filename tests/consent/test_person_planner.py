@@ -263,8 +263,8 @@ PERSON = [
         subscribed=True,
         status="no",
         carrier=2,
-        set_no=(1,),
         conflicts=(1, 2),
+        extra={"kept": True},
     ),
     Case(
         "an opt-out of unknown time unsubscribes even a timed subscribe",
@@ -350,6 +350,7 @@ def test_plan_person(case: Case) -> None:
     assert plan.unsubscribe == case.unsubscribe
     assert plan.set_no == case.set_no
     assert plan.conflicts == case.conflicts
+    assert plan.kept == bool(case.extra.get("kept"))
     if case.fresh is not None:
         assert (plan.signal.at is not None) == case.fresh
     # Every address to be set to No is remembered as expecting the connector's write.
