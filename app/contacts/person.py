@@ -96,11 +96,33 @@ def load_memory(
     ledger: Signal = Signal(None),
 ) -> Memory:
     """The per-address memory of a ledger row. A row without one (written before it existed)
-    starts from the ledger's per-email onOffice signal for the address that owns the row."""
+    starts from the ledger's per-email onOffice signal for the address that owns the row.
+
+    The planner stores the person's signal in the ledger with the memory; when the ledger shows
+    another Yes, No or "not specified", the webhook applier has since written that value onto
+    the person's addresses (a provider event, at the event's time): the memory takes it as seen
+    then, so an agent's later change back is a change, not the old value."""
     memory = {int(k): AddressMemory.from_json(v) for k, v in (data or {}).items()}
     if not memory and owner is not None and ledger.status is not None:
         memory[owner] = AddressMemory(ledger.status, aware(ledger.at), aware(ledger.at))
+        return memory
+    target = ledger.status
+    if target not in APPLIER_WRITES or not memory:
+        return memory
+    ours = person_signal(memory)
+    if (ours.status, ours.at) == (target, aware(ledger.at)):
+        return memory
+    for i, seen in memory.items():
+        if seen.value in (target, "absent"):
+            continue
+        if target == "not_specified" and seen.value in EXPLICIT_NO:
+            continue  # "not specified" never overwrites No or Cancellation
+        memory[i] = AddressMemory(target, aware(ledger.at), seen.first_seen)
     return memory
+
+
+# Values the webhook applier writes onto every address of an email for a provider event.
+APPLIER_WRITES = frozenset({YES, "no", "not_specified"})
 
 
 def dump_memory(memory: Mapping[int, AddressMemory]) -> dict[str, Any]:

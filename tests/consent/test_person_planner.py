@@ -375,9 +375,37 @@ def test_the_memory_round_trips_and_a_legacy_row_starts_from_the_ledger() -> Non
     assert load_memory(dump_memory(memory)) == memory
     assert load_memory(None, owner=7, ledger=Signal("no", at(5))) == {7: mem("no", 5, 5)}
     assert load_memory(None, owner=7, ledger=Signal(None)) == {}
-    # A stored memory wins over the ledger's per-email signal.
-    assert load_memory(dump_memory(memory), owner=1, ledger=Signal("yes")) == memory
+    # A stored memory wins over the ledger's per-email signal when that is the planner's own.
+    assert load_memory(dump_memory(memory), owner=1, ledger=Signal("no", at(100))) == memory
 
 
 def test_person_signal_of_nobody_is_absent() -> None:
     assert person_signal({}).status == "absent"
+
+
+def test_a_value_the_webhook_applier_wrote_is_remembered_as_written_at_the_event() -> None:
+    memory = {1: mem("no", 100), 2: mem("cancellation", 100), 3: mem("absent")}
+    stored = dump_memory(memory)
+    # The planner's own signal in the ledger: nothing was written since.
+    assert load_memory(stored, owner=1, ledger=Signal("no", at(100))) == memory
+    # A provider re-subscribe was applied at 300: Yes on every address (archived ones aside).
+    assert load_memory(stored, owner=1, ledger=Signal("yes", at(300))) == {
+        1: mem("yes", 300),
+        2: mem("yes", 300),
+        3: mem("absent"),
+    }
+    # "Not specified" (archived at the provider) never overwrites No or Cancellation.
+    assert load_memory(stored, owner=1, ledger=Signal("not_specified", at(300))) == memory
+    # "absent" comes from the connector's own stale sweep, not from a write onto addresses.
+    assert load_memory(stored, owner=1, ledger=Signal("absent", at(300))) == memory
+    # So the agent's No after the re-subscribe is a change, seen now.
+    after = load_memory(stored, owner=1, ledger=Signal("yes", at(300)))
+    plan = plan_person(
+        "anna@example.de",
+        [Seen(1, "no"), Seen(2, "yes"), Seen(3, "absent")],
+        after,
+        Signal("subscribed", at(300)),
+        at(NOW),  # type: ignore[arg-type]
+        subscribed=True,
+    )
+    assert plan.signal.status == "no" and plan.unsubscribe and plan.set_no == (2,)
