@@ -26,7 +26,7 @@ execute these plans.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -48,13 +48,18 @@ from onoffice_client.models import Address
 class AddressMemory:
     """What the connector last saw of one address: its value, when it saw it change (None: only
     ever seen with this value), when it first saw the address, and a value the connector wrote
-    itself and expects to see next (`expect`, carrying the time of the decision it executes)."""
+    itself and expects to see next (`expect`, carrying the time of the decision it executes).
+    An address that went from No/Cancellation to a neutral value ("not specified", archived)
+    keeps that opt-out (`out`, `out_at`: None when its time is unknown): clearing the field is
+    no new consent."""
 
     value: str
     at: datetime | None = None
     first_seen: datetime | None = None
     expect: str | None = None
     expect_at: datetime | None = None
+    out: str | None = None
+    out_at: datetime | None = None
 
     def bound(self) -> datetime | None:
         """The latest time this value can have been set (None: unknown)."""
@@ -64,6 +69,8 @@ class AddressMemory:
         data: dict[str, Any] = {"v": self.value, "at": _iso(self.at), "f": _iso(self.first_seen)}
         if self.expect is not None:
             data |= {"x": self.expect, "xt": _iso(self.expect_at)}
+        if self.out is not None:
+            data |= {"o": self.out, "ot": _iso(self.out_at)}
         return data
 
     @classmethod
@@ -74,6 +81,8 @@ class AddressMemory:
             first_seen=_time(data.get("f")),
             expect=data.get("x"),
             expect_at=_time(data.get("xt")),
+            out=data.get("o"),
+            out_at=_time(data.get("ot")),
         )
 
 
@@ -113,6 +122,9 @@ def load_memory(
     if (ours.status, ours.at) == (target, aware(ledger.at)):
         return memory
     for i, seen in memory.items():
+        if seen.value == target and seen.expect is not None:
+            # The applier's value supersedes a write of the connector still expected.
+            memory[i] = replace(seen, expect=None, expect_at=None)
         if seen.value in (target, "absent"):
             continue
         if target == "not_specified" and seen.value in EXPLICIT_NO:
@@ -133,15 +145,21 @@ def observe(memory: AddressMemory | None, value: str, now: datetime) -> AddressM
     """The memory of an address after seeing `value` now."""
     if memory is None:
         return AddressMemory(value, None, now)
-    if memory.expect is not None:
-        if value == memory.expect:  # the connector's own write arrived: no fresh decision
-            return AddressMemory(value, memory.expect_at, memory.first_seen)
-        if value == memory.value:
-            return memory  # the write has not arrived yet
-        return AddressMemory(value, now, memory.first_seen)
-    if value != memory.value:
-        return AddressMemory(value, now, memory.first_seen)
-    return memory
+    if memory.expect is not None and value == memory.expect:
+        # The connector's own write arrived: no fresh decision.
+        return _changed(memory, value, aware(memory.expect_at))
+    if value == memory.value:
+        return memory  # unchanged (or the connector's write has not arrived yet)
+    return _changed(memory, value, now)
+
+
+def _changed(memory: AddressMemory, value: str, at: datetime | None) -> AddressMemory:
+    out, out_at = memory.out, memory.out_at
+    if value == YES or value in EXPLICIT_NO:
+        out, out_at = None, None
+    elif memory.value in EXPLICIT_NO:
+        out, out_at = memory.value, memory.bound()
+    return AddressMemory(value, at, memory.first_seen, None, None, out, out_at)
 
 
 @dataclass(frozen=True)
@@ -164,17 +182,25 @@ def person_signal(memory: Mapping[int, AddressMemory]) -> PersonSignal:
     ids = sorted(memory)
     opt_outs = [i for i in ids if memory[i].value in EXPLICIT_NO]
     yeses = [i for i in ids if memory[i].value == YES]
+    # Opt-outs an address carried before its field was cleared ("not specified", archived).
+    past = [i for i in ids if memory[i].out is not None and memory[i].value != YES]
+    past = [i for i in past if memory[i].value not in EXPLICIT_NO]
     fresh_yes = _newest([i for i in yeses if memory[i].at is not None], memory)
+    bounds = [memory[i].bound() for i in opt_outs] + [aware(memory[i].out_at) for i in past]
+    if bounds and (
+        fresh_yes is not None
+        and all(b is not None for b in bounds)
+        and all(newer(memory[fresh_yes].at, b) for b in bounds)
+    ):
+        return PersonSignal(YES, aware(memory[fresh_yes].at), fresh_yes)
     if opt_outs:
         carrier = _latest_opt_out(opt_outs, memory)
-        bounds = [memory[i].bound() for i in opt_outs]
-        if (
-            fresh_yes is not None
-            and all(b is not None for b in bounds)
-            and all(newer(memory[fresh_yes].at, b) for b in bounds)
-        ):
-            return PersonSignal(YES, aware(memory[fresh_yes].at), fresh_yes)
         return PersonSignal(memory[carrier].value, aware(memory[carrier].at), carrier)
+    if past and yeses:
+        carrier = _latest_past_opt_out(past, memory)
+        out = memory[carrier].out
+        assert out is not None
+        return PersonSignal(out, aware(memory[carrier].out_at), carrier)
     if yeses:
         chosen = fresh_yes if fresh_yes is not None else yeses[0]
         return PersonSignal(YES, aware(memory[chosen].at), chosen)
@@ -186,6 +212,17 @@ def _newest(ids: Sequence[int], memory: Mapping[int, AddressMemory]) -> int | No
     best: int | None = None
     for i in ids:
         if best is None or newer(memory[i].at, memory[best].at):
+            best = i
+    return best
+
+
+def _latest_past_opt_out(ids: Sequence[int], memory: Mapping[int, AddressMemory]) -> int:
+    unknown = [i for i in ids if memory[i].out_at is None]
+    if unknown:
+        return unknown[0]
+    best = ids[0]
+    for i in ids[1:]:
+        if newer(memory[i].out_at, memory[best].out_at):
             best = i
     return best
 
@@ -265,6 +302,10 @@ def plan_person(
     if YES in values.values() and any(v in EXPLICIT_NO for v in values.values()):
         conflicts = tuple(i for i in sorted(values) if values[i] == YES or values[i] in EXPLICIT_NO)
     if person.status == YES:
+        # A No the connector still expected belonged to an opt-out the person has since
+        # taken back (the applier drops that write once the provider shows the new subscribe;
+        # if it arrives anyway, it is a change like any other).
+        after = {i: _without_expectation(m) for i, m in after.items()}
         action = decide_yes(person.signal, provider)
         return PersonPlan(email, person, action, False, (), conflicts, after)
     # A provider subscribe clearly newer than the onOffice signal wins (it is on its way to
@@ -284,14 +325,14 @@ def plan_person(
         for i in set_no:
             remembered = after[i]
             if remembered.expect is None:
-                after[i] = AddressMemory(
-                    remembered.value,
-                    remembered.at,
-                    remembered.first_seen,
-                    expect="no",
-                    expect_at=person.at or aware(now),
-                )
+                after[i] = replace(remembered, expect="no", expect_at=person.at or aware(now))
     return PersonPlan(email, person, None, unsubscribe, set_no, conflicts, after)
+
+
+def _without_expectation(memory: AddressMemory) -> AddressMemory:
+    if memory.expect is None:
+        return memory
+    return replace(memory, expect=None, expect_at=None)
 
 
 def seen_of(addresses: Iterable[Address]) -> list[Seen]:

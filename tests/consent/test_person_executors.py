@@ -90,10 +90,10 @@ async def _opted_out_two_days_ago(
     two_days_ago = utcnow() - timedelta(days=2)
     async with resources.transaction() as session:
         (row,) = (await session.scalars(select(Contact))).all()
-        row.provider_changed_at = two_days_ago
+        row.provider_changed_at = row.onoffice_changed_at = two_days_ago
         # Every time the connector remembers of the addresses is two days old too.
         row.onoffice_addresses = {
-            key: {k: two_days_ago.isoformat() if k in ("at", "f", "xt") and v else v
+            key: {k: two_days_ago.isoformat() if k in ("at", "f", "xt", "ot") and v else v
                   for k, v in seen.items()}
             for key, seen in (row.onoffice_addresses or {}).items()
         }  # fmt: skip

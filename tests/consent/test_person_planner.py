@@ -34,8 +34,11 @@ def mem(
     first: float | None = 0,
     expect: str | None = None,
     expect_at: float | None = None,
+    *,
+    out: str | None = None,
+    out_at: float | None = None,
 ) -> AddressMemory:
-    return AddressMemory(value, at(changed), at(first), expect, at(expect_at))
+    return AddressMemory(value, at(changed), at(first), expect, at(expect_at), out, at(out_at))
 
 
 @dataclass
@@ -246,6 +249,28 @@ PERSON = [
         carrier=1,
     ),
     Case(
+        "a Cancellation cleared to 'not specified' is no new consent for an older Yes",
+        {1: mem("yes", 100), 2: mem("cancellation", 200)},
+        {1: "yes", 2: "not_specified"},
+        Signal("subscribed", at(100)),
+        subscribed=True,
+        status="cancellation",
+        carrier=2,
+        unsubscribe=True,
+        set_no=(1,),
+        conflicts=(),
+    ),
+    Case(
+        "a Yes newer than the cleared Cancellation is a fresh consent",
+        {1: mem("no", 100), 2: mem("not_specified", 300, 0, out="cancellation", out_at=200)},
+        {1: "yes", 2: "not_specified"},
+        UNSUB,
+        status="yes",
+        carrier=1,
+        action=Action.resubscribe,
+        fresh=True,
+    ),
+    Case(
         "no address says Yes, none No: the person is not Yes (unsubscribe)",
         {1: mem("yes"), 2: mem("not_specified")},
         {1: "absent", 2: "not_specified"},
@@ -368,10 +393,18 @@ def test_observe_times_only_changes_and_recognises_the_connectors_write() -> Non
     assert observe(waiting, "yes", now) == waiting
     assert observe(waiting, "no", now) == mem("no", 100, 0)
     assert observe(waiting, "cancellation", now) == AddressMemory("cancellation", now, at(0))
+    # Clearing a No keeps it as the address's past opt-out; a Yes ends it.
+    cleared = observe(mem("no", 5), "not_specified", now)
+    assert cleared == AddressMemory("not_specified", now, at(0), out="no", out_at=at(5))
+    assert observe(cleared, "yes", now) == AddressMemory("yes", now, at(0))
 
 
 def test_the_memory_round_trips_and_a_legacy_row_starts_from_the_ledger() -> None:
-    memory = {1: mem("no", 100), 2: mem("yes", None, 0, "no", 100)}
+    memory = {
+        1: mem("no", 100),
+        2: mem("yes", None, 0, "no", 100),
+        3: mem("absent", 50, out="cancellation", out_at=20),
+    }
     assert load_memory(dump_memory(memory)) == memory
     assert load_memory(None, owner=7, ledger=Signal("no", at(5))) == {7: mem("no", 5, 5)}
     assert load_memory(None, owner=7, ledger=Signal(None)) == {}
@@ -398,6 +431,12 @@ def test_a_value_the_webhook_applier_wrote_is_remembered_as_written_at_the_event
     assert load_memory(stored, owner=1, ledger=Signal("not_specified", at(300))) == memory
     # "absent" comes from the connector's own stale sweep, not from a write onto addresses.
     assert load_memory(stored, owner=1, ledger=Signal("absent", at(300))) == memory
+    # A No the connector still expects on an address is superseded by the applier's Yes.
+    waiting = dump_memory({1: mem("no", 100), 2: mem("yes", None, 0, "no", 100)})
+    assert load_memory(waiting, owner=1, ledger=Signal("yes", at(300))) == {
+        1: mem("yes", 300),
+        2: mem("yes", None, 0),
+    }
     # So the agent's No after the re-subscribe is a change, seen now.
     after = load_memory(stored, owner=1, ledger=Signal("yes", at(300)))
     plan = plan_person(

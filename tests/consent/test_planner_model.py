@@ -47,7 +47,8 @@ class PersonModel(RuleBasedStateMachine):
         self.ledger = Signal(SUBSCRIBED, self.now)  # what the connector knows of it
         self.subscribed = True  # the ledger's flag
         self.onoffice = Signal(YES, None)  # the ledger's per-email onOffice signal
-        self.pending_no: set[int] = set()  # the connector's No on its way to onOffice
+        # The connector's No on its way to onOffice: address -> the time of the opt-out.
+        self.pending_no: dict[int, float] = {}
         self.ins: list[float] = [0.0]  # times of explicit opt-ins
         self.outs: list[float] = []  # times of explicit opt-outs
 
@@ -91,10 +92,17 @@ class PersonModel(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.pending_no))
     @rule()
     def the_connectors_no_arrives(self) -> None:
-        for i in self.pending_no:
-            if self.values.get(i) == YES:
+        """The applier confirms an opt-out older than the provider's state at the provider
+        first: a clearly newer subscribe there drops it."""
+        for i, when in self.pending_no.items():
+            dropped = self.provider.status == SUBSCRIBED and self.clock_of(self.provider) > when + 5
+            if not dropped and self.values.get(i) == YES:
                 self.values[i] = "no"
-        self.pending_no = set()
+        self.pending_no = {}
+
+    def clock_of(self, signal: Signal) -> float:
+        assert signal.at is not None
+        return (signal.at - T0).total_seconds()
 
     @rule()
     def full_sync(self) -> None:
@@ -145,7 +153,8 @@ class PersonModel(RuleBasedStateMachine):
         if plan.unsubscribe:
             self.provider = self.ledger = Signal("unsubscribed", self.now)
             self.subscribed = False
-        self.pending_no |= set(plan.set_no)
+        when = self.clock if plan.signal.at is None else self.clock_of(plan.signal.signal)
+        self.pending_no |= dict.fromkeys(plan.set_no, when)
 
     def subscribe(self) -> None:
         if self.provider.status != SUBSCRIBED:
