@@ -448,3 +448,26 @@ def test_a_value_the_webhook_applier_wrote_is_remembered_as_written_at_the_event
         subscribed=True,
     )
     assert plan.signal.status == "no" and plan.unsubscribe and plan.set_no == (2,)
+
+
+def test_an_expected_no_ends_when_the_person_says_yes_again() -> None:
+    # The connector was to write No onto address 1 (opt-out at 50); address 2 changed to Yes
+    # clearly later: the person says Yes, and address 1's No, if it still comes, is a change.
+    memory = {1: mem("yes", None, 0, "no", 50), 2: mem("no", 50)}
+    plan = plan_person(
+        "anna@example.de",
+        [Seen(1, "yes"), Seen(2, "yes")],
+        memory,
+        Signal("unsubscribed", at(50)),
+        at(NOW),  # type: ignore[arg-type]
+    )
+    assert plan.action == Action.resubscribe and plan.memory[1].expect is None
+    later = plan_person(
+        "anna@example.de",
+        [Seen(1, "no"), Seen(2, "yes")],
+        plan.memory,
+        Signal("subscribed", at(NOW)),
+        at(NOW + 10),  # type: ignore[arg-type]
+        subscribed=True,
+    )
+    assert later.signal.status == "no" and later.unsubscribe
