@@ -294,19 +294,10 @@ class _Push:
         """The ledger row learns the person's signal and what was seen of each address."""
         if row is None:
             return
-        memory = dump_memory(plan.memory)
-        signal = plan.signal
-        if (row.onoffice_addresses, row.onoffice_status, row.onoffice_changed_at) != (
-            memory,
-            signal.status,
-            signal.at,
-        ):
-            await self._record(
-                row.id,
-                onoffice_addresses=memory,
-                onoffice_status=signal.status,
-                onoffice_changed_at=signal.at,
-            )
+        values: dict[str, Any] = {"onoffice_addresses": dump_memory(plan.memory)}
+        values |= {"onoffice_status": plan.signal.status, "onoffice_changed_at": plan.signal.at}
+        if any(getattr(row, name) != value for name, value in values.items()):
+            await self._record(row.id, **values)
 
     async def _opt_out(self, plan: PersonPlan, row: Contact | None, now: Any) -> None:
         """The person does not say Yes: unsubscribe it at the provider (Brevo: blacklist) when
