@@ -187,6 +187,9 @@ class ProviderEvent(BaseModel):
     url: str | None = None  # clicked link
     reason: str | None = None
     source: str | None = None  # Mailchimp "user"/"admin"/"api"
+    # An onOffice-side opt-out the connector carries to the person's other addresses (raw_type
+    # "person"): the onOffice address whose No/Cancellation decided it.
+    address_id: int | None = None
     raw_type: str  # the provider's own event name
     dedupe_key: str  # stable across redeliveries of the same event
 

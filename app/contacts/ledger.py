@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connections.factory import provider_label
 from app.contacts.rules import BOUNCE_STATES, REMOVED_STATES, Signal
 from app.db.base import utcnow
+from app.incremental.jobs import enqueue_drain
 from app.lifecycle.repository import LifecycleRepository
 from app.webhooks.jobs import enqueue_apply
 from app.webhooks.repository import DEDUPE_KEY_MAX, InboundEventRepository
@@ -57,4 +58,60 @@ async def write_back_opt_out(
         )
     if event_id is not None:
         enqueue_apply(connection_id, event_id)
+    return event_id
+
+
+PERSON_OPT_OUT = "person"  # raw_type of an onOffice opt-out carried to the other addresses
+
+
+async def write_back_person_opt_out(
+    session: AsyncSession,
+    provider: str,
+    connection_id: int,
+    email: str,
+    carrier: int,
+    signal: Signal,
+) -> int | None:
+    """A person opted out in onOffice on address `carrier` while other addresses with the email
+    still say Yes: they get No the way a provider opt-out reaches them (stored as an event and
+    applied by the webhook applier: only addresses still on Yes are changed, with an activity
+    naming `carrier`). Deduplicated per carrier and time."""
+    at = signal.at.isoformat() if signal.at else "unknown"
+    event = ProviderEvent(
+        type=ProviderEventType.unsubscribe,
+        email=email,
+        occurred_at=signal.at,
+        reason=signal.status,
+        source="onoffice",
+        raw_type=PERSON_OPT_OUT,
+        address_id=carrier,
+        dedupe_key=f"person:{connection_id}:{email}:{carrier}:{signal.status}:{at}",
+    )
+    payload: dict[str, Any] = event.model_dump(mode="json")
+    event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
+        source=provider,
+        dedupe_key=event.dedupe_key,
+        payload=payload,
+        received_at=utcnow(),
+        connection_id=connection_id,
+    )
+    if event_id is not None:
+        enqueue_apply(connection_id, event_id)
+    return event_id
+
+
+async def push_person_later(
+    session: AsyncSession, tenant_id: int, connection_id: int, address_id: int, key: str
+) -> int | None:
+    """The incremental push executes a person's plan that needs the provider now (e.g. an
+    unsubscribe the full sync found): stored as an "address saved" event for `address_id` and
+    drained after the commit. Deduplicated by `key`."""
+    event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
+        source="onoffice",
+        dedupe_key=f"person:{connection_id}:{address_id}:{key}",
+        payload={"tenant_id": tenant_id, "address_id": address_id},
+        received_at=utcnow(),
+    )
+    if event_id is not None:
+        enqueue_drain(f"person:{event_id}")
     return event_id

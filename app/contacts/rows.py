@@ -22,6 +22,7 @@ LEDGER_COLUMNS = (
     "provider_status",
     "provider_changed_at",
     "provider_id",
+    "onoffice_addresses",
 )
 
 
@@ -45,6 +46,7 @@ class LedgerRow:
     provider_status: str | None = None
     provider_changed_at: datetime | None = None
     provider_id: str | None = None
+    onoffice_addresses: dict[str, Any] | None = None
     changes: dict[str, Any] = field(default_factory=dict)
 
     def set(self, **values: Any) -> None:

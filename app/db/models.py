@@ -241,6 +241,10 @@ class Contact(TimestampMixin, Base):
     # A user dismissed this member's removal (a held Archive-All burst): while the provider
     # still shows it removed, no archive/delete event of it is applied (app/contacts/rules).
     removal_dismissed_at: Mapped[datetime | None]
+    # Per onOffice address of this email (the person): the Newsletter value last seen, when it
+    # was seen to change, when the address was first seen, and a value the connector wrote and
+    # expects to see (app/contacts/person.py).
+    onoffice_addresses: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class ProblemKind(StrEnum):

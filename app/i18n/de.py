@@ -244,6 +244,8 @@ TEXTS: Final[dict[str, str]] = {
     "reason.invalid_email.characters": "Die E-Mail-Adresse enthält unzulässige Zeichen.",
     "reason.invalid_email.spaces": "Die E-Mail-Adresse enthält Leerzeichen.",
     "reason.duplicate": "Gleiche E-Mail-Adresse wie Adresse {owner}",
+    "reason.opted_out_onoffice": "In onOffice an Adresse {address} (gleiche E-Mail-Adresse) abgemeldet; alle Adressen mit dieser E-Mail-Adresse werden auf „Nein“ gesetzt, nicht gesendet.",
+    "reason.duplicate_conflict": "Gleiche E-Mail-Adresse wie Adresse {owner}; die Newsletter-Werte der Adressen {addresses} widersprechen sich",
     "reason.held_back_unsubscribed": "Beim Newsletter-Dienst abgemeldet; die Abmeldung "
     "wird gerade nach onOffice übertragen.",
     "reason.provider_rejected": "Vom Newsletter-Dienst abgelehnt.",
@@ -278,6 +280,9 @@ TEXTS: Final[dict[str, str]] = {
     "activity.email_changed": "E-Mail-Adresse geändert",
     "activity.campaign": "Kampagne {campaign}",
     "activity.reason": "Grund: {reason}",
+    "activity.person_opt_out": "Newsletter auf „Nein“ gesetzt: Adresse {address} mit derselben E-Mail-Adresse sagt „{value}“",
+    "activity.value.no": "Nein",
+    "activity.value.cancellation": "Absage",
     # -- iframe additions: large address books, status card ------------------------------
     "ui.eta": "Restzeit (geschätzt)",
     "ui.eta_unknown": "wird berechnet …",

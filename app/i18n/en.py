@@ -234,6 +234,8 @@ TEXTS: Final[dict[str, str]] = {
     "not allowed.",
     "reason.invalid_email.spaces": "The email address contains spaces.",
     "reason.duplicate": "Same email as address {owner}",
+    "reason.opted_out_onoffice": "Opted out in onOffice on address {address} (same email); every address with this email is set to “No”, not sent.",
+    "reason.duplicate_conflict": "Same email as address {owner}; the Newsletter values of addresses {addresses} contradict each other",
     "reason.held_back_unsubscribed": "Unsubscribed at the newsletter service; the change is "
     "being written to onOffice.",
     "reason.provider_rejected": "Rejected by the newsletter service.",
@@ -267,6 +269,9 @@ TEXTS: Final[dict[str, str]] = {
     "activity.email_changed": "Email address changed",
     "activity.campaign": "Campaign {campaign}",
     "activity.reason": "Reason: {reason}",
+    "activity.person_opt_out": "Newsletter set to “No”: address {address} with the same email says “{value}”",
+    "activity.value.no": "No",
+    "activity.value.cancellation": "Cancellation",
     # -- iframe additions: large address books, status card ------------------------------
     "ui.eta": "Time left (estimate)",
     "ui.eta_unknown": "estimating …",

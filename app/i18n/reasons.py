@@ -27,6 +27,9 @@ BOUNCED_PROVIDER = "bounced_provider"
 ARCHIVED_PROVIDER = "archived_provider"
 PENDING_OPTIN = "pending_optin"
 OPTED_OUT_DURING_SYNC = "opted_out_during_sync"
+# One person across duplicates (app.contacts.person).
+OPTED_OUT_ONOFFICE = "opted_out_onoffice"
+DUPLICATE_CONFLICT = "duplicate_conflict"
 
 # Codes of contacts the connector holds back on purpose (consent rules), shown with their
 # count on the status card; add a code here when a new rule holds contacts back.
@@ -38,6 +41,7 @@ HELD_BACK_CODES: set[str] = {
     ARCHIVED_PROVIDER,
     PENDING_OPTIN,
     OPTED_OUT_DURING_SYNC,
+    OPTED_OUT_ONOFFICE,
 }
 # Problem kinds whose codes may hold contacts back.
 HELD_BACK_KINDS = ("rejected", "opted_out", "pending_optin", "bounced", "archived")
@@ -105,7 +109,7 @@ def problem_detail(kind: str, code: str, detail: str, lang: str = "en") -> str:
     """The raw text shown next to the translated reason ("" when it adds nothing). The email
     validator's messages are English: other languages show the translated reason only."""
     resolved = code_for(kind, code, detail)
-    if resolved in (LEGACY, MISSING_EMAIL, DUPLICATE):
+    if resolved in (LEGACY, MISSING_EMAIL, DUPLICATE, DUPLICATE_CONFLICT):
         return ""
     if lang != "en" and resolved.startswith(INVALID_EMAIL):
         return ""

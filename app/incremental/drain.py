@@ -81,7 +81,8 @@ async def _push_tenant_events(
     if tenant is None or not connections:
         return
     ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
-    addresses = await onoffice_for_tenant(resources, tenant).get_addresses(ids)
+    onoffice = onoffice_for_tenant(resources, tenant)
+    addresses = await onoffice.get_addresses(ids)
     # An address onOffice no longer returns was deleted: unsubscribe what we synced for it.
     found = {a.id for a in addresses}
     gone = [
@@ -91,7 +92,7 @@ async def _push_tenant_events(
     ]
     for connection in connections:
         provider = provider_for_connection(resources, connection)
-        await push_addresses(resources, provider, connection, [*addresses, *gone])
+        await push_addresses(resources, provider, connection, [*addresses, *gone], onoffice)
 
 
 async def _mark(

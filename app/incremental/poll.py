@@ -56,7 +56,7 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
     provider = provider_for_connection(resources, connection)
     try:
         async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
-            page_stats = await push_addresses(resources, provider, connection, page)
+            page_stats = await push_addresses(resources, provider, connection, page, onoffice)
             for name, value in page_stats.__dict__.items():
                 setattr(stats, name, getattr(stats, name) + value)
     except (ProviderTransientError, OnOfficeTransientError) as exc:

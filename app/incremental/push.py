@@ -19,26 +19,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.contacts.ledger import write_back_opt_out
+from app.contacts.ledger import write_back_opt_out, write_back_person_opt_out
+from app.contacts.person import (
+    PersonPlan,
+    dump_memory,
+    load_memory,
+    person_addresses,
+    plan_person,
+)
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
     SUBSCRIBED,
     YES,
     Action,
     Signal,
-    decide_yes,
     is_opt_out,
     observe_onoffice,
     onoffice_value,
 )
 from app.contacts.tags import push_tags
-from app.contacts.values import check_email, contact_from_address, contact_hash
+from app.contacts.values import check_email, contact_from_address, contact_hash, normalise_email
 from app.db.base import utcnow
 from app.db.models import Connection, Contact
 from app.db.session import Database
 from app.incremental.jobs import enqueue_drain
 from app.syncs.common import default_language
 from app.webhooks.repository import InboundEventRepository
+from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import Address
 from providers.base import (
     FieldMapping,
@@ -68,9 +75,12 @@ async def push_addresses(
     provider: NewsletterProvider,
     connection: Connection,
     addresses: Sequence[Address],
+    onoffice: OnOfficeClient | None = None,
 ) -> PushStats:
     """Bring the provider (the connection's client) in line with these onOffice addresses
-    (idempotent).
+    (idempotent). Each address's person (its email with all its onOffice addresses, read from
+    `onoffice` in one request; without a client, the addresses not given keep the values last
+    seen) is planned by `app.contacts.person.plan_person`; this executes the plan.
 
     One address never holds up the others: a change the provider refuses is recorded on the
     contact (`rejected_reason`, shown in the status) and a transient failure is queued to be
@@ -85,7 +95,8 @@ async def push_addresses(
             connection.id
         )
         by_address = await repo.by_address_ids(connection.id, [a.id for a in addresses])
-    push = _Push(db, provider, connection, language, held_back, stats)
+    others = await read_person_addresses(onoffice, addresses) if onoffice else None
+    push = _Push(db, provider, connection, language, held_back, stats, others)
     for address in addresses:
         try:
             await push.one(address, by_address.get(address.id))
@@ -110,6 +121,7 @@ class _Push:
         language: Any,
         held_back: frozenset[str],
         stats: PushStats,
+        others: dict[str, list[Address]] | None = None,
     ) -> None:
         self.db = db
         self.provider = provider
@@ -120,6 +132,7 @@ class _Push:
         self.language = language
         self.held_back = held_back
         self.stats = stats
+        self.others = others
 
     async def one(self, address: Address, previous: Contact | None) -> None:
         check = check_email(address.email)
@@ -127,19 +140,16 @@ class _Push:
         wants = value == YES and check.problem is None
         email = check.email
         now = utcnow()
-        if previous is not None and (previous.email != email or not wants):
+        if previous is not None and previous.email != email:
             # What onOffice now says about the email this address used to have.
             seen = observe_onoffice(
-                previous.onoffice_status,
-                previous.onoffice_changed_at,
-                value if previous.email == email else "absent",
-                now,
+                previous.onoffice_status, previous.onoffice_changed_at, "absent", now
             )
             if (seen.status, seen.at) != (previous.onoffice_status, previous.onoffice_changed_at):
                 await self._record(
                     previous.id, onoffice_status=seen.status, onoffice_changed_at=seen.at
                 )
-        if previous is not None and previous.subscribed and (not wants or previous.email != email):
+        if previous is not None and previous.subscribed and previous.email != email:
             if wants and await self._email_free(email, address.id):
                 # The email changed in onOffice: move the provider contact (keeps its history).
                 await self.provider.change_email(self.list_id, previous.email, email)
@@ -157,24 +167,27 @@ class _Push:
                 )
                 previous.subscribed = False
                 self.stats.unsubscribed += 1
-        if not wants:
+        if check.problem is not None:
+            return
+        async with self.db.sessionmaker() as session:
+            row = await ContactRepository.from_session(session).by_email(self.connection.id, email)
+        plan = self._plan(address, email, row, now)
+        await self._remember(plan, row)
+        if not plan.wants:
+            await self._opt_out(plan, row, now)
             return
         if email in self.held_back:
             self.stats.skipped += 1  # a provider opt-out is on its way to onOffice: keep it
             return
-        async with self.db.sessionmaker() as session:
-            row = await ContactRepository.from_session(session).by_email(self.connection.id, email)
         if row is not None and row.address_id != address.id and row.subscribed:
             self.stats.skipped += 1  # another address owns this email (the duplicate rule)
             others = list(row.other_address_ids or [])
             if address.id not in others:  # an opt-out from the provider reaches it too
                 await self._record(row.id, other_address_ids=[*others, address.id])
             return
-        onoffice = observe_onoffice(
-            row.onoffice_status if row else None, row.onoffice_changed_at if row else None, YES, now
-        )
+        onoffice = plan.signal.signal
         provider = provider_signal(row, None)
-        action = decide_yes(onoffice, provider)
+        action = plan.action
         if action in (Action.bounced, Action.archived):
             self.stats.skipped += 1  # not consent: nothing sent, onOffice keeps its value
             return
@@ -236,6 +249,7 @@ class _Push:
                 "onoffice_status": onoffice.status,
                 "onoffice_changed_at": onoffice.at,
                 "pushed_at": now,  # a full sync running now does not unsubscribe it
+                "onoffice_addresses": dump_memory(plan.memory),
             }
             if result.outcome == UpsertOutcome.rejected:
                 values |= {"synced_hash": None, "rejected_reason": result.reason}
@@ -268,6 +282,58 @@ class _Push:
                 }
             await repo.update(row.id, **values)
         self.stats.upserted += 1
+
+    def _plan(self, address: Address, email: str, row: Contact | None, now: Any) -> PersonPlan:
+        """The plan of the person this address belongs to (its email, all its addresses)."""
+        seen, complete = person_addresses(email, [address], self.others)
+        memory = load_memory(
+            row.onoffice_addresses if row else None,
+            owner=row.address_id if row else None,
+            ledger=Signal(row.onoffice_status, row.onoffice_changed_at) if row else Signal(None),
+        )
+        return plan_person(
+            email,
+            seen,
+            memory,
+            provider_signal(row, None),
+            now,
+            subscribed=row.subscribed if row else None,
+            complete=complete,
+        )
+
+    async def _remember(self, plan: PersonPlan, row: Contact | None) -> None:
+        """The ledger row learns the person's signal and what was seen of each address."""
+        if row is None:
+            return
+        values: dict[str, Any] = {"onoffice_addresses": dump_memory(plan.memory)}
+        values |= {"onoffice_status": plan.signal.status, "onoffice_changed_at": plan.signal.at}
+        if any(getattr(row, name) != value for name, value in values.items()):
+            await self._record(row.id, **values)
+
+    async def _opt_out(self, plan: PersonPlan, row: Contact | None, now: Any) -> None:
+        """The person does not say Yes: unsubscribe it at the provider (Brevo: blacklist) when
+        the plan says so, and carry an onOffice opt-out to its addresses still on Yes."""
+        if plan.unsubscribe and row is not None:
+            await self.provider.set_subscription(self.list_id, plan.email, False)
+            await self._record(
+                row.id,
+                subscribed=False,
+                provider_status="unsubscribed",
+                provider_changed_at=now,
+                rejected_reason=None,
+            )
+            self.stats.unsubscribed += 1
+        if plan.set_no and plan.signal.carrier is not None:
+            async with self.db.transaction() as session:
+                await write_back_person_opt_out(
+                    session,
+                    self.connection.provider,
+                    self.connection.id,
+                    plan.email,
+                    plan.signal.carrier,
+                    plan.signal.signal,
+                )
+            self.stats.written_back += 1
 
     async def refused(self, address: Address, reason: str) -> None:
         """The provider refused this change: recorded on the contact, the others go on."""
@@ -304,6 +370,20 @@ class _Push:
                 self.connection.id, email
             )
         return owner is None or owner == address_id
+
+
+async def read_person_addresses(
+    onoffice: OnOfficeClient, addresses: Sequence[Address]
+) -> dict[str, list[Address]]:
+    """Every onOffice address (any Newsletter value, archived ones too) with these addresses'
+    emails, by normalised email, in one request: a person is decided from all of its
+    addresses (the full sync's pages hold only the newsletter-Yes ones)."""
+    emails = sorted({e for e in (check_email(a.email).email for a in addresses) if e})
+    found = await onoffice.find_addresses_by_emails(emails)
+    people: dict[str, list[Address]] = {}
+    for address in (a for group in found.values() for a in group):
+        people.setdefault(normalise_email(address.email), []).append(address)
+    return people
 
 
 async def _retry_later(

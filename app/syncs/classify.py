@@ -9,11 +9,12 @@ email; every later address with the same normalised email is reported as a dupli
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.connections.errors import PROVIDER_LABELS
-from app.contacts.ledger import write_back_opt_out
+from app.contacts.ledger import push_person_later, write_back_opt_out, write_back_person_opt_out
+from app.contacts.person import PersonPlan, dump_memory, load_memory, person_addresses, plan_person
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rows import LedgerRow
 from app.contacts.rules import (
@@ -21,8 +22,6 @@ from app.contacts.rules import (
     Action,
     Signal,
     bounce_known,
-    decide_yes,
-    observe_onoffice,
 )
 from app.contacts.values import (
     Language,
@@ -53,13 +52,16 @@ async def process_page(
     batch_limit: int = 500,
     held_back: frozenset[str] = frozenset(),
     list_state_known: bool = False,
+    others: Mapping[str, Sequence[Address]] | None = None,
 ) -> None:
     """Classify one page of addresses and queue what must be sent.
 
-    Every address gets exactly one outcome. What to send is decided by the consent rule
-    (`app.contacts.rules.decide_yes`) from the ledger and this run's read of the provider's
-    list (`list_state_known`: a contact missing from it or not subscribed there is resent even
-    when its values are unchanged)."""
+    Every address gets exactly one outcome. What happens to a person (an email with all its
+    onOffice addresses: the page's and `others`, every address onOffice has with the page's
+    emails, by normalised email) is planned by `app.contacts.person.plan_person` from the
+    ledger and this run's read of the provider's list (`list_state_known`: a contact missing
+    from it or not subscribed there is resent even when its values are unchanged); this
+    function executes the plan."""
     repo = SyncRepository.from_session(session)
     contacts = ContactRepository.from_session(session)
     now = utcnow()
@@ -99,6 +101,12 @@ async def process_page(
     already_synced = 0
     touched: list[LedgerRow] = []
     write_backs: list[tuple[str, Signal]] = []
+    person_write_backs: list[PersonPlan] = []
+    push_later: list[PersonPlan] = []
+    plans: dict[str, PersonPlan] = {}
+    by_email: dict[str, list[Address]] = {}
+    for address, email in candidates:
+        by_email.setdefault(email, []).append(address)
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     for address, email in candidates:
         row = existing.get(email)
@@ -110,27 +118,29 @@ async def process_page(
             owner = row.address_id
         if owner is not None and owner != address.id:
             counts["duplicates"] += 1
-            problems.append(
-                problem_row(
-                    run_id,
-                    address,
-                    ProblemKind.duplicate,
-                    f"same email as address {owner}",
-                    code=reasons.DUPLICATE,
-                    params={"owner": owner},
-                )
-            )
+            problems.append(duplicate_row(run_id, address, owner, plans.get(email)))
             continue
         owners[email] = address.id
         member = members.get(email)
-        onoffice = observe_onoffice(
-            row.onoffice_status if row else None,
-            row.onoffice_changed_at if row else None,
-            "yes",
-            now,
-        )
         provider = provider_signal(row, member)
-        action = decide_yes(onoffice, provider)
+        person, complete = person_addresses(email, by_email[email], others)
+        memory = load_memory(
+            row.onoffice_addresses if row else None,
+            owner=row.address_id if row else None,
+            ledger=Signal(row.onoffice_status, row.onoffice_changed_at) if row else Signal(None),
+        )
+        plan = plan_person(
+            email,
+            person,
+            memory,
+            provider,
+            now,
+            subscribed=row.subscribed if row else None,
+            complete=complete,
+        )
+        plans[email] = plan
+        onoffice = plan.signal.signal
+        action = plan.action
         if row is None:
             row = LedgerRow(id=None, address_id=address.id, email=email, last_run_id=run_id)
             existing[email] = row
@@ -141,6 +151,9 @@ async def process_page(
         touched.append(row)
         if (row.onoffice_status, row.onoffice_changed_at) != (onoffice.status, onoffice.at):
             row.set(onoffice_status=onoffice.status, onoffice_changed_at=onoffice.at)
+        remembered = dump_memory(plan.memory)
+        if row.onoffice_addresses != remembered:
+            row.set(onoffice_addresses=remembered)
         if email in held_back:
             # The person opted out at the provider and onOffice does not know yet: sending
             # "subscribed" now would undo it (the lost-unsubscribe problem).
@@ -155,6 +168,30 @@ async def process_page(
                     reason,
                     email,
                     code=reasons.HELD_BACK_UNSUBSCRIBED,
+                )
+            )
+            continue
+        if plan.kept:
+            counts["unchanged"] += 1  # the provider's newer subscribe stands
+            continue
+        if not plan.wants:
+            # Another address of the person opted out in onOffice (this one says Yes).
+            counts["opted_out"] += 1
+            if plan.unsubscribe:
+                push_later.append(plan)  # the incremental push unsubscribes, then carries it
+            else:
+                row.set(subscribed=False)
+                if plan.set_no:
+                    person_write_backs.append(plan)
+            problems.append(
+                problem_row(
+                    run_id,
+                    address,
+                    ProblemKind.opted_out,
+                    f"opted out in onOffice on address {plan.signal.carrier}",
+                    email,
+                    code=reasons.OPTED_OUT_ONOFFICE,
+                    params={"address": plan.signal.carrier},
                 )
             )
             continue
@@ -245,6 +282,21 @@ async def process_page(
     await repo.add_problems(problems)
     for email, signal in write_backs:
         await write_back_opt_out(session, connection.provider, connection.id, email, signal)
+    for plan in person_write_backs:
+        assert plan.signal.carrier is not None
+        await write_back_person_opt_out(
+            session,
+            connection.provider,
+            connection.id,
+            plan.email,
+            plan.signal.carrier,
+            plan.signal.signal,
+        )
+    for plan in push_later:
+        assert plan.signal.carrier is not None
+        await push_person_later(
+            session, connection.tenant_id, connection.id, plan.signal.carrier, f"run:{run_id}"
+        )
     await repo.increment(
         run_id,
         addresses_read=len(page),
@@ -291,6 +343,31 @@ async def close_open_batch(repo: SyncRepository, run_id: int) -> None:
 
 def rejection_hash(fingerprint: str, tags: Sequence[str]) -> str:
     return hashlib.sha256(f"{fingerprint}|{'|'.join(sorted(tags))}".encode()).hexdigest()
+
+
+def duplicate_row(
+    run_id: int, address: Address, owner: int, plan: PersonPlan | None
+) -> dict[str, Any]:
+    """A duplicate: the first address in read order keeps the email; when the person's
+    addresses disagree (Yes beside No/Cancellation) the row names them."""
+    if plan is not None and address.id in plan.conflicts:
+        named = ", ".join(str(i) for i in plan.conflicts)
+        return problem_row(
+            run_id,
+            address,
+            ProblemKind.duplicate,
+            f"same email as address {owner}; Newsletter values of addresses {named} conflict",
+            code=reasons.DUPLICATE_CONFLICT,
+            params={"owner": owner, "addresses": named},
+        )
+    return problem_row(
+        run_id,
+        address,
+        ProblemKind.duplicate,
+        f"same email as address {owner}",
+        code=reasons.DUPLICATE,
+        params={"owner": owner},
+    )
 
 
 def problem_row(

@@ -26,6 +26,7 @@ from app.db.models import (
     SyncRun,
     SyncRunStatus,
 )
+from app.incremental.push import read_person_addresses
 from app.lifecycle.cancel import stopped
 from app.resources import Resources
 from app.syncs.classify import close_open_batch, process_page
@@ -109,6 +110,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                 return  # cancelled: no further page is classified or sent
             next_offset = at + len(page)
             done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
+            others = await read_person_addresses(onoffice, page)
             async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
@@ -121,6 +123,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                     batch_limit=limit,
                     held_back=held_back,
                     list_state_known=True,
+                    others=others,
                 )
                 if done:
                     await close_open_batch(repo, run_id)

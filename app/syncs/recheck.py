@@ -24,6 +24,7 @@ from app.connections.factory import onoffice_for_tenant
 from app.contacts.repository import ContactRepository
 from app.contacts.values import check_email
 from app.db.models import Connection, Contact, SyncRun
+from app.incremental.push import read_person_addresses
 from app.resources import Resources
 from app.syncs.classify import close_open_batch, process_page
 from app.syncs.common import READ_SLICE_S, batch_limit, default_language, load_run
@@ -95,6 +96,8 @@ async def recheck_stale(resources: Resources, run: SyncRun, connection: Connecti
         page = await active_yes(onoffice, rows)
         still = {check_email(a.email).email for a in page}
         gone = [r.id for r in rows if r.email not in still]
+        # The person's other addresses (No, Cancellation, ...): decided like a page's.
+        others = await read_person_addresses(onoffice, page) if page else {}
         async with resources.transaction() as session:
             await ContactRepository.from_session(session).mark_stale(gone, run.id)
             if page:
@@ -108,6 +111,7 @@ async def recheck_stale(resources: Resources, run: SyncRun, connection: Connecti
                     batch_limit=limit,
                     held_back=held_back,
                     list_state_known=True,
+                    others=others,
                 )
         if page:
             log.info(

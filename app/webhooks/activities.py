@@ -67,6 +67,10 @@ async def create_once(
 def activity_note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
     """The activity note, in the customer's UI language (catalogue keys `activity.*`)."""
     label = provider_label(provider)
+    if event.raw_type == "person" and event.address_id is not None:
+        # An onOffice opt-out carried to the person's other addresses (app/contacts/person.py).
+        value = t(lang, f"activity.value.{event.reason or 'no'}")
+        return t(lang, "activity.person_opt_out", address=event.address_id, value=value)
     key = f"activity.{event.type.value}"
     parts = [f"{label}: {t(lang, key) if has_key(key) else event.type.value}"]
     if event.campaign:

@@ -246,6 +246,8 @@ class BatchApplier:
             target = onoffice_target(state)
             assert target is not None
             removal: Record = (Signal(state, at), target, contact, None)
+            if event.raw_type == "person":
+                return await self._status_writes(plan, event, addresses, target, None)
             if is_echo(plan.steps, addresses, target):
                 plan.record = removal
                 echo = (
@@ -275,8 +277,15 @@ class BatchApplier:
         event: ProviderEvent,
         addresses: Sequence[Address],
         target: NewsletterStatus,
-        record: Record,
+        record: Record | None,
     ) -> Plan:
+        if event.raw_type == "person":
+            # An onOffice opt-out carried to the person's other addresses (app/contacts/
+            # person.py): only those still on Yes change; the provider state is the executor's.
+            addresses = [a for a in addresses if a.newsletter == NewsletterStatus.yes]
+            if not addresses and "status" not in plan.steps:
+                return self._done(plan, InboundEventStatus.ignored, "no address says Yes any more")
+            record = None
         if "status" not in plan.steps:
             # Every address with this email: a duplicate left on "Yes" would re-subscribe the
             # person on the next full sync (the lost-unsubscribe problem).
