@@ -41,7 +41,6 @@ HELD_BACK_CODES: set[str] = {
     ARCHIVED_PROVIDER,
     PENDING_OPTIN,
     OPTED_OUT_DURING_SYNC,
-    OPTED_OUT_ONOFFICE,
 }
 # Problem kinds whose codes may hold contacts back.
 HELD_BACK_KINDS = ("rejected", "opted_out", "pending_optin", "bounced", "archived")
