@@ -346,22 +346,26 @@ class OnOfficeClient(ActivityLog):
         actions += [self._ids_action(c) for c in chunks(ids, MAX_LIST_LIMIT)]
         results = await self._read_with_fallbacks(actions)
         seen: set[int] = set()
-        overflow: list[str] = []
-        for action, result in zip(actions, results, strict=True):
-            total = cntabsolute(result)
-            records = self._addresses_of(result)
-            if "filter" in action.parameters and total is not None and total > len(records):
-                overflow.extend(action.parameters["filter"]["Email"][0]["val"])
+        overflow: list[list[str]] = []
+
+        def take(records: Sequence[Address]) -> None:
             for address in records:
                 key = address.email.strip().casefold()
                 if key in found and address.id not in seen:
                     seen.add(address.id)
                     found[key].append(address)
-        for email in overflow:  # more matches than one page: read that email on its own
-            for address in await self.find_addresses_by_email(email):
-                if address.id not in seen:
-                    seen.add(address.id)
-                    found[email].append(address)
+
+        for action, result in zip(actions, results, strict=True):
+            total = cntabsolute(result)
+            records = self._addresses_of(result)
+            if "filter" in action.parameters and total is not None and total > len(records):
+                overflow.append(list(action.parameters["filter"]["Email"][0]["val"]))
+            take(records)
+        for values in overflow:
+            # More matches than one page (many duplicates): the same `in` read, page by page
+            # (one request per page, not one `like` scan per email).
+            async for page in self._iter_addresses({"Email": [{"op": "in", "val": values}]}):
+                take(page)
         for addresses in found.values():
             addresses.sort(key=lambda a: a.id)
         return found

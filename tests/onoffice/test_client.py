@@ -192,6 +192,28 @@ class TestGetAndFind:
         assert sorted(x.id for x in found) == [a, b]
         assert await client.find_addresses_by_email("  ") == []
 
+    async def test_find_by_emails_pages_an_in_read_with_more_matches_than_a_page(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        # 700 addresses share two emails (duplicates): more than one page of the `in` read.
+        records = [{"Email": "dup@example.de"} for _ in range(400)]
+        records += [{"Email": "twin@example.de"} for _ in range(300)]
+        records += [{"Email": "solo@example.de"}] + [
+            {"Email": f"x{i}@example.de"} for i in range(50)
+        ]
+        state.seed(records)
+        before = state.http_requests
+
+        found = await client.find_addresses_by_emails(
+            ["dup@example.de", "twin@example.de", "solo@example.de"]
+        )
+
+        assert [len(found[e]) for e in ("dup@example.de", "twin@example.de")] == [400, 300]
+        assert len(found["solo@example.de"]) == 1
+        # The first read, then the same `in` read page by page (500 a page): not one
+        # `like` scan of the whole address book per email.
+        assert state.http_requests - before <= 3
+
 
 class TestModify:
     async def test_modify_replaces_tags_and_sets_fields(
