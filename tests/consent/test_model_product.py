@@ -1,0 +1,460 @@
+"""The consent model over the real product (issue #17, "Proof"): a hypothesis state machine
+drives the connector (PostgreSQL, in-process jobs) and the onOffice and Mailchimp emulators
+through random sequences of agent edits, provider actions with their webhooks delivered once,
+twice, late, out of order or never, full syncs, crashes, polls, list switches, disconnects and
+held-event decisions, and checks I1-I5 (tests/consent/model_checks.py) after every step.
+
+Action families can be switched: `CONSENT_MODEL_ACTIONS=agent,provider,...` (or `all`); the
+default is the set the product passes today (`PASSING`). The profile is picked with
+`CONSENT_MODEL_PROFILE` (`ci`: 100 examples; `soak`: 2,000; `dev`: 10).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from app.config import Settings
+from tests.consent.model_checks import (
+    Frozen,
+    active_yes,
+    check_i1,
+    check_i2,
+    check_i3,
+    check_i4,
+    check_i5,
+    statuses,
+)
+from tests.consent.model_product import Product, mailchimp_time, member_time
+from tests.consent.model_truth import TIE, Address, ProviderAction, Truth
+from tests.e2e.conftest import World, e2e_settings, world  # noqa: F401  (fixtures)
+from tests.e2e.test_webhooks import address as address_record
+
+PERSONS = 5
+FAMILIES = frozenset(
+    {
+        "agent",  # Newsletter Yes/No/Cancellation/not specified and tags, webhook or poll
+        "duplicates",  # up to three onOffice addresses per email
+        "archive_address",  # an address archived in onOffice
+        "email_change",  # an address's email changed
+        "provider",  # unsubscribe (user, admin), resubscribe; once/twice/late/never
+        "removal",  # single archive, permanent delete
+        "bounce",  # cleaned
+        "burst",  # Archive All, then apply or dismiss
+        "sync",  # full sync, normal or forced; approve held unsubscribes
+        "crash",  # the process dies mid-run; the resume sweep finishes it
+        "switch",  # another list (also while a run is going)
+        "disconnect",  # disconnect and reconnect (also with an event pending)
+    }
+)
+# What the product passes at 14d94d8 (the other families find the defects of issue #17).
+PASSING = frozenset({"agent", "provider", "sync", "crash"})
+
+
+def enabled() -> frozenset[str]:
+    chosen = os.environ.get("CONSENT_MODEL_ACTIONS", "").strip()
+    if not chosen:
+        return PASSING
+    if chosen == "all":
+        return FAMILIES
+    names = frozenset(n.strip() for n in chosen.split(",") if n.strip())
+    unknown = names - FAMILIES
+    assert not unknown, f"unknown action families: {sorted(unknown)}"
+    return names
+
+
+ENABLED = enabled()
+PROFILES = {
+    "dev": {"max_examples": 10, "stateful_step_count": 12},
+    "ci": {"max_examples": 100, "stateful_step_count": 10},
+    "soak": {"max_examples": 2000, "stateful_step_count": 15},
+}
+PROFILE = os.environ.get("CONSENT_MODEL_PROFILE", "ci")
+
+
+def on(family: str) -> bool:
+    return family in ENABLED
+
+
+VALUES = st.sampled_from(["1", "0", "2", "4"])
+DELIVERY = st.sampled_from(["once", "twice", "late", "never"])
+# A crash is one full sync in three (a restart costs about a second).
+SYNC_MODES = ["normal", "force"] + (["crash-0", "crash-50", "crash-200"] if on("crash") else [])
+TAGS = st.lists(st.sampled_from(["Kaeufer", "Mieter", "Verkaeufer"]), unique=True, max_size=2)
+
+
+class ConsentModel(RuleBasedStateMachine):
+    product: Product  # set by the test, shared by every example
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.truth = Truth()
+        self.frozen = Frozen()
+        self.acknowledged: set[tuple[str, ...]] = set()
+        self.late: list[ProviderAction] = []
+        self.clocks: dict[str, float] = {}  # the provider's time of each email's last action
+        self.connected = True
+        self.fresh = 0
+        self.before: tuple[Any, ...] | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+
+    @initialize(layout=st.lists(st.integers(1, 3), min_size=PERSONS, max_size=PERSONS))
+    def setup(self, layout: list[int]) -> None:
+        records, next_id = [], 1
+        for person, count in enumerate(layout, start=1):
+            for _ in range(count if on("duplicates") else 1):
+                email = f"p{person}@example.de"
+                self.truth.addresses[next_id] = Address(next_id, email)
+                records.append(address_record(next_id, email))
+                next_id += 1
+        self.product.reset(records)
+        self.product.poll()  # the first poll sets the watermark
+
+    # -- onOffice: the agent ----------------------------------------------------------------
+
+    def _pick(self, data: st.DataObject) -> Address:
+        return data.draw(st.sampled_from(sorted(self.truth.addresses.values(), key=lambda a: a.id)))
+
+    def _seen(self, address: Address, via: str) -> tuple[float, float]:
+        start = time.time()
+        if via == "webhook":
+            self.product.address_saved(address.id)
+        else:
+            self.product.poll()
+        return start, time.time()
+
+    def _edit(self, address: Address, via: str, **fields: object) -> tuple[float, float]:
+        emu = self.product.world.onoffice.addresses[address.id]
+        for name, value in fields.items():
+            setattr(emu, name, value)
+        self.product.world.onoffice.touch(emu)
+        return self._seen(address, via)
+
+    @precondition(lambda self: on("agent") and self.connected)
+    @rule(data=st.data(), value=VALUES, via=st.sampled_from(["webhook", "poll"]))
+    def agent_sets_newsletter(self, data: st.DataObject, value: str, via: str) -> None:
+        address = self._pick(data)
+        if not address.active or self.product.newsletter(address.id) == value:
+            return  # no change: nothing to see
+        self.frozen.thaw(self.truth, address.email)
+        address.changed = self._edit(address, via, newsletter=value)
+        address.value = value
+
+    @precondition(lambda self: on("agent") and self.connected)
+    @rule(data=st.data(), tags=TAGS, via=st.sampled_from(["webhook", "poll"]))
+    def agent_sets_tags(self, data: st.DataObject, tags: list[str], via: str) -> None:
+        address = self._pick(data)
+        if address.active:
+            self._edit(address, via, tags=list(tags))
+
+    @precondition(lambda self: on("archive_address") and self.connected)
+    @rule(data=st.data(), via=st.sampled_from(["webhook", "poll"]))
+    def agent_archives_address(self, data: st.DataObject, via: str) -> None:
+        address = self._pick(data)
+        if address.active:
+            self.frozen.thaw(self.truth, address.email)
+            self._edit(address, via, status=0)
+            address.active = False
+
+    @precondition(lambda self: on("email_change") and self.connected)
+    @rule(data=st.data(), other=st.integers(1, PERSONS + 1))
+    def agent_changes_email(self, data: st.DataObject, other: int) -> None:
+        address = self._pick(data)
+        if not address.active:
+            return
+        if other > PERSONS:
+            self.fresh += 1
+            email = f"n{self.fresh}@example.de"
+        else:
+            email = f"p{other}@example.de"
+        if email == address.email:
+            return
+        self.frozen.thaw(self.truth, address.email)
+        self.frozen.thaw(self.truth, email)
+        self._edit(address, "webhook", emails=[email])
+        address.email, address.changed = email, None  # first sighting for that email
+
+    # -- the provider -----------------------------------------------------------------------
+
+    def _form(self, kind: str, email: str, at: float, **data: str) -> dict[str, str]:
+        form = {"type": kind, "fired_at": mailchimp_time(at), "data[email]": email}
+        form |= {"data[list_id]": self.product.list_id}
+        return form | {f"data[{k}]": v for k, v in data.items()}
+
+    def _tick(self, email: str) -> float:
+        """The provider's time for a new action on `email`: now, and clearly after the email's
+        previous provider action (so that the provider's own order is never a tie)."""
+        at = float(int(max(time.time(), self.clocks.get(email, 0.0) + TIE + 2)))
+        self.clocks[email] = at
+        return at
+
+    def _provider(self, email: str, action: str, delivery: str) -> None:
+        at = self._tick(email)
+        self.frozen.thaw(self.truth, email)
+        mc = self.product.world.mailchimp
+        if action == "delete":
+            lst = mc.lists[self.product.list_id]
+            member = self.product.member(email)
+            if member is not None:
+                del lst.members[member.id]
+                lst.version += 1
+            form = self._form("unsubscribe", email, at, action="delete", reason="manual")
+        else:
+            mc.member_action(self.product.list_id, email, action, at=member_time(at))
+            form = {
+                "unsubscribe": lambda: self._form(
+                    "unsubscribe", email, at, action="unsub", reason="manual"
+                ),
+                "admin_unsubscribe": lambda: self._form(
+                    "unsubscribe", email, at, action="unsub", reason="admin"
+                ),
+                "archive": lambda: self._form("unsubscribe", email, at, action="archive"),
+                "subscribe": lambda: self._form("subscribe", email, at, **{"merges][EMAIL": email}),
+                "clean": lambda: self._form("cleaned", email, at, reason="hard"),
+            }[action]()
+        record = ProviderAction(email, action, at, form, hook=self.product.hook_url)
+        self.truth.actions.append(record)
+        if delivery in ("once", "twice"):
+            self._deliver(record, times=2 if delivery == "twice" else 1)
+        elif delivery == "late":
+            self.late.append(record)
+        if action == "clean" and record.known and not self._unsettled(email):
+            self.frozen.freeze(self.truth, self.product, email, "I2 bounce")
+
+    def _deliver(self, record: ProviderAction, times: int = 1) -> None:
+        for _ in range(times):
+            if self.product.deliver(record.form, record.hook):
+                record.known = True
+                self.acknowledged.add(tuple(sorted(record.form.items())))
+        self.product.settle()
+
+    def _unsettled(self, email: str) -> bool:
+        return any(a.email == email and not a.known for a in self.truth.actions)
+
+    def _member_email(self, data: st.DataObject) -> str | None:
+        emails = [e for e in self.truth.emails() if self.product.member(e) is not None]
+        return data.draw(st.sampled_from(emails)) if emails else None
+
+    @precondition(lambda self: on("provider") and self.connected)
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["unsubscribe", "admin_unsubscribe", "subscribe"]),
+        delivery=DELIVERY,
+    )
+    def provider_consent(self, data: st.DataObject, action: str, delivery: str) -> None:
+        email = self._member_email(data)
+        if email is not None:
+            self._provider(email, action, delivery)
+
+    @precondition(lambda self: on("removal") and self.connected)
+    @rule(data=st.data(), action=st.sampled_from(["archive", "delete"]), delivery=DELIVERY)
+    def provider_removal(self, data: st.DataObject, action: str, delivery: str) -> None:
+        email = self._member_email(data)
+        if email is not None:
+            self._provider(email, action, delivery)
+
+    @precondition(lambda self: on("bounce") and self.connected)
+    @rule(data=st.data(), delivery=DELIVERY)
+    def provider_bounce(self, data: st.DataObject, delivery: str) -> None:
+        email = self._member_email(data)
+        if email is not None:
+            self._provider(email, "clean", delivery)
+
+    @precondition(lambda self: bool(self.late))
+    @rule(data=st.data())
+    def deliver_late(self, data: st.DataObject) -> None:
+        """A webhook held up on the way arrives (any of them: out of order)."""
+        record = self.late.pop(data.draw(st.integers(0, len(self.late) - 1)))
+        self.frozen.thaw(self.truth, record.email)
+        self._deliver(record)
+
+    @precondition(lambda self: on("burst") and self.connected)
+    @rule()
+    def archive_all(self) -> None:
+        """Mailchimp "Archive All": every member archived, one webhook each, at once."""
+        lst = self.product.world.mailchimp.lists[self.product.list_id]
+        emails = [e for e in self.truth.emails() if (m := self.product.member(e)) is not None
+                  and m.status != "archived" and not self._unsettled(e)]  # fmt: skip
+        if len(emails) < self.product.settings.ARCHIVE_BURST_THRESHOLD:
+            return
+        records = []
+        for email in emails:
+            at = self._tick(email)
+            self.frozen.freeze(self.truth, self.product, email, "I5 burst")
+            self.product.world.mailchimp.member_action(lst.id, email, "archive", at=member_time(at))
+            form = self._form("unsubscribe", email, at, action="archive")
+            records.append(ProviderAction(email, "burst_archive", at, form,
+                                          hook=self.product.hook_url))  # fmt: skip
+        self.truth.actions.extend(records)
+        for record in records:
+            if self.product.deliver(record.form, record.hook):
+                record.known = True
+                self.acknowledged.add(tuple(sorted(record.form.items())))
+        self.product.settle()
+
+    @precondition(lambda self: on("burst") and self.connected)
+    @rule(decision=st.sampled_from(["apply", "dismiss"]))
+    def decide_burst(self, decision: str) -> None:
+        held = int(self.product.pending_held())
+        if not held:
+            return
+        self.product.decide_held(decision)
+        if decision == "apply":  # the person said: these archives are opt-outs after all
+            for record in self.truth.actions:
+                if record.action == "burst_archive":
+                    record.action = "archive"
+                    self.frozen.thaw(self.truth, record.email)
+
+    # -- the connector ----------------------------------------------------------------------
+
+    def _after_sync(self) -> None:
+        """A full sync read the list: the unsubscribes made before it are known to the product
+        now (archives and deletes are not: a full sync does not write those back)."""
+        for record in self.truth.actions:
+            if record.action in ("unsubscribe", "admin_unsubscribe"):
+                record.known = True
+
+    @precondition(lambda self: on("sync") and self.connected)
+    @rule(mode=st.sampled_from(SYNC_MODES))
+    def full_sync(self, mode: str) -> None:
+        """A full sync: normal, forced, or forced and the process dies while it runs (a new
+        one resumes it through the sweep, after 0, 50 or 200 ms)."""
+        if not mode.startswith("crash"):
+            run = self.product.sync(force=mode == "force")
+            assert run["status"] == "completed", run
+        else:
+            self.product.start_sync(force=True)
+            time.sleep(int(mode.split("-")[1]) / 1000)
+            self.product.restart()
+            runs = self.product.runs()
+            assert runs[0]["status"] == "completed", runs[0]
+        self._after_sync()
+
+    @precondition(lambda self: on("sync") and self.connected)
+    @rule()
+    def approve_held_unsubscribes(self) -> None:
+        runs = self.product.runs()
+        if runs and int(runs[0]["counts"].get("held_unsubscribes") or 0) > 0:
+            response = self.product.api(
+                "POST", f"/api/v1/syncs/{runs[0]['id']}/approve-unsubscribes"
+            )
+            assert response.status_code == 202, response.text
+            self.product.settle()
+
+    @precondition(lambda self: on("agent") and self.connected)
+    @rule()
+    def poll(self) -> None:
+        self.product.poll()
+
+    @precondition(lambda self: on("switch") and self.connected)
+    @rule(mid_run=st.booleans())
+    def switch_list(self, mid_run: bool) -> None:
+        """The customer moves the connection to another audience, then syncs."""
+        if mid_run:
+            self.product.start_sync()
+        response = self.product.switch_list()
+        assert response.status_code in (200, 409), response.text
+        self.product.settle()
+        run = self.product.sync()
+        assert run["status"] == "completed", run
+        self._after_sync()
+
+    @precondition(lambda self: on("disconnect") and self.connected)
+    @rule(data=st.data(), pending=st.booleans())
+    def disconnect_and_reconnect(self, data: st.DataObject, pending: bool) -> None:
+        """The customer disconnects (maybe while an acknowledged archive waits out its
+        window), connects the same list again and syncs."""
+        if pending and (email := self._member_email(data)) is not None:
+            at = self._tick(email)
+            self.product.world.mailchimp.member_action(
+                self.product.list_id, email, "archive", at=member_time(at)
+            )
+            form = self._form("unsubscribe", email, at, action="archive")
+            record = ProviderAction(email, "archive", at, form, hook=self.product.hook_url)
+            self.truth.actions.append(record)
+            self.frozen.thaw(self.truth, email)
+            if self.product.deliver(form, record.hook):
+                record.known = True
+                self.acknowledged.add(tuple(sorted(form.items())))
+        self.product.disconnect()
+        response = self.product.connect()
+        assert response.status_code == 200, response.text
+        run = self.product.sync()
+        assert run["status"] == "completed", run
+        self._after_sync()
+
+    # -- the invariants, after every step (the rules settle before they return) -------------
+
+    @invariant()
+    def invariants(self) -> None:
+        if not self.truth.addresses:
+            return
+        check_i1(self.truth, self.product)
+        check_i2(self.truth, self.product, self.frozen)
+        check_i3(self.product, self.acknowledged)
+        check_i5(self.product, self.frozen)
+        # I4 is about what one step did: compare with the state after the previous step.
+        values = _agent_values(self.truth)
+        if self.before is not None:
+            statuses_before, yes_before, actions, values_before, list_id = self.before
+            touched = {a.email for a in self.truth.actions[actions:]}
+            touched |= {e for e, v in values.items() if v != values_before.get(e)}
+            if list_id == self.product.list_id:
+                check_i4(self.truth, self.product, statuses_before, yes_before, touched)
+        self.before = (
+            statuses(self.truth, self.product),
+            active_yes(self.truth, self.product),
+            len(self.truth.actions),
+            values,
+            self.product.list_id,
+        )
+
+
+def _agent_values(truth: Truth) -> dict[str, tuple[tuple[int, str, bool], ...]]:
+    out: dict[str, list[tuple[int, str, bool]]] = {}
+    for a in truth.addresses.values():
+        out.setdefault(a.email, []).append((a.id, a.value, a.active))
+    return {e: tuple(v) for e, v in out.items()}
+
+
+@pytest.fixture
+def model_settings(e2e_settings: Settings) -> Settings:  # noqa: F811
+    return e2e_settings.model_copy(
+        update={"ARCHIVE_BURST_WINDOW_S": 0.4, "ARCHIVE_BURST_THRESHOLD": 3, "LOG_LEVEL": "ERROR"}
+    )
+
+
+def test_consent_model_over_the_product(world: World, model_settings: Settings) -> None:  # noqa: F811
+    product = Product(world, model_settings)
+    ConsentModel.product = product
+    profile = PROFILES[PROFILE]
+    try:
+        run_state_machine_as_test(
+            ConsentModel,
+            settings=settings(
+                max_examples=profile["max_examples"],
+                stateful_step_count=profile["stateful_step_count"],
+                deadline=None,
+                derandomize=True,  # reproducible: the same examples on every run
+                phases=[Phase.explicit, Phase.generate]
+                + ([Phase.shrink] if os.environ.get("CONSENT_MODEL_SHRINK") else []),
+                suppress_health_check=list(HealthCheck),
+                print_blob=True,
+            ),
+        )
+    finally:
+        product.close()
