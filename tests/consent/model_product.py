@@ -40,6 +40,7 @@ from tests.e2e.harness import (
 T = TypeVar("T")
 LIST_NAME = "onoffice"
 _tenants = itertools.count(1)
+_users = itertools.count(100)
 
 
 def mailchimp_time(epoch: float) -> str:
@@ -174,7 +175,10 @@ class Product:
         params = {
             "customerWebId": self.tenant.web_id,
             "apiClaim": self.tenant.claim,
-            "userId": "17",
+            # Two saves of one address within a second by the same user sign alike and the
+            # second is taken for a replay (the poll finds it later); each save here is made
+            # by another user, so the webhook itself carries every change.
+            "userId": str(next(_users)),
             "timestamp": str(int(time.time())),
             "recordId": str(record_id),
         }
