@@ -114,6 +114,7 @@ class Product:
         oo.clock_offset = 0
         self.world.mailchimp.lists.clear()
         self.world.mailchimp.faults.clear()
+        self.world.mailchimp.forgotten_emails.clear()
         self.run_async(self._connect())
         self.sync()
 
