@@ -229,13 +229,14 @@ class ConsentModel(RuleBasedStateMachine):
                 "clean": lambda: self._form("cleaned", email, at, reason="hard"),
             }[action]()
         record = ProviderAction(email, action, at, form, hook=self.product.hook_url)
+        if action == "clean" and delivery != "late" and not self._unsettled(email):
+            # A bounce keeps onOffice's value: from here until the email's next signal.
+            self.frozen.freeze(self.truth, self.product, email, "I2 bounce")
         self.truth.actions.append(record)
         if delivery in ("once", "twice"):
             self._deliver(record, times=2 if delivery == "twice" else 1)
         elif delivery == "late":
             self.late.append(record)
-        if action == "clean" and record.known and not self._unsettled(email):
-            self.frozen.freeze(self.truth, self.product, email, "I2 bounce")
 
     def _deliver(self, record: ProviderAction, times: int = 1) -> None:
         for _ in range(times):
