@@ -239,11 +239,38 @@ class ConsentModel(RuleBasedStateMachine):
             self.late.append(record)
 
     def _deliver(self, record: ProviderAction, times: int = 1) -> None:
-        for _ in range(times):
-            if self.product.deliver(record.form, record.hook):
+        for attempt in range(times):
+            if attempt:  # Mailchimp delivers again: nothing may be applied a second time
+                self._redeliver(record)
+            elif self.product.deliver(record.form, record.hook):
                 record.known = True
                 self.acknowledged.add(tuple(sorted(record.form.items())))
+            self.product.settle()
+
+    def _redeliver(self, record: ProviderAction) -> None:
+        """I3: a delivery of an event the product already acknowledged changes nothing."""
+        seen = self.product.world.onoffice
+        before = (len(seen.activities), self.product.book())
+        self.product.deliver(record.form, record.hook)
         self.product.settle()
+        after = (len(seen.activities), self.product.book())
+        assert after == before, (
+            f"I3: the {record.action} of {record.email} delivered again was applied again: "
+            f"activities {before[0]} -> {after[0]}, onOffice {before[1]} -> {after[1]}"
+        )
+
+    @precondition(lambda self: on("provider") and self.connected)
+    @rule(data=st.data())
+    def redeliver_old(self, data: st.DataObject) -> None:
+        """Mailchimp retries an event it had delivered, later (after other changes)."""
+        done = [
+            a
+            for a in self.truth.actions
+            if tuple(sorted(a.form.items())) in self.acknowledged
+            and a.hook == self.product.hook_url
+        ]
+        if done:
+            self._redeliver(data.draw(st.sampled_from(done)))
 
     def _unsettled(self, email: str) -> bool:
         return any(a.email == email and not a.known for a in self.truth.actions)
