@@ -192,15 +192,21 @@ class Product:
     @_timed
     def deliver(self, form: dict[str, str], hook_url: str | None = None) -> bool:
         """One Mailchimp webhook delivery; True when the product acknowledged it."""
+        return self.deliver_all([form], hook_url)[0]
+
+    @_timed
+    def deliver_all(self, forms: list[dict[str, str]], hook_url: str | None = None) -> list[bool]:
+        """Mailchimp's deliveries at the same time (one request each, concurrently)."""
         url = hook_url or self.hook_url
         if not url:
-            return False
+            return [False] * len(forms)
         # The connector may have restarted on another port since the event was made.
-        path = url.split("/webhooks/", 1)[1]
-        response = self.run_async(
-            self.http.post(f"{self.connector.url}/webhooks/{path}", data=form)
-        )
-        return response.status_code == 200
+        target = f"{self.connector.url}/webhooks/{url.split('/webhooks/', 1)[1]}"
+
+        async def post_all() -> list[httpx.Response]:
+            return list(await asyncio.gather(*(self.http.post(target, data=f) for f in forms)))
+
+        return [r.status_code == 200 for r in self.run_async(post_all())]
 
     def decide_held(self, decision: str) -> int:
         response = self.api("POST", f"/api/v1/held-events/{decision}")

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
     invariant,
     precondition,
@@ -38,61 +37,14 @@ from tests.consent.model_checks import (
     check_i5,
     statuses,
 )
+from tests.consent.model_families import PROFILE, PROFILES, on
+from tests.consent.model_lifecycle import LifecycleRules
 from tests.consent.model_product import Product, mailchimp_time, member_time
 from tests.consent.model_truth import TIE, Address, ProviderAction, Truth
 from tests.e2e.conftest import World, e2e_settings, world  # noqa: F401  (fixtures)
 from tests.e2e.test_webhooks import address as address_record
 
 PERSONS = 5
-FAMILIES = frozenset(
-    {
-        "agent",  # Newsletter Yes/No/Cancellation/not specified and tags, webhook or poll
-        "duplicates",  # up to three onOffice addresses per email
-        "archive_address",  # an address archived in onOffice
-        "email_change",  # an address's email changed
-        "provider",  # unsubscribe (user, admin), resubscribe; once/twice/late/never
-        "removal",  # single archive, permanent delete
-        "bounce",  # cleaned
-        "burst",  # Archive All, then apply or dismiss
-        "sync",  # full sync, normal or forced; approve held unsubscribes
-        "crash",  # the process dies mid-run; the resume sweep finishes it
-        "switch",  # another list (also while a run is going)
-        "disconnect",  # disconnect and reconnect (also with an event pending)
-        "paging",  # an address leaves the Yes filter while a full sync pages the book
-    }
-)
-# What the product passes at 14d94d8 (the other families find the defects of issue #17).
-PASSING = frozenset(
-    {"agent", "archive_address", "email_change", "provider", "removal", "sync", "crash"}
-)
-
-
-def enabled() -> frozenset[str]:
-    chosen = os.environ.get("CONSENT_MODEL_ACTIONS", "").strip()
-    if not chosen:
-        return PASSING
-    if chosen == "all":
-        return FAMILIES
-    names = frozenset(n.strip() for n in chosen.split(",") if n.strip())
-    unknown = names - FAMILIES
-    assert not unknown, f"unknown action families: {sorted(unknown)}"
-    return names
-
-
-ENABLED = enabled()
-PROFILES = {
-    "dev": {"max_examples": 10, "stateful_step_count": 12},
-    "family": {"max_examples": 40, "stateful_step_count": 12},
-    "ci": {"max_examples": 100, "stateful_step_count": 10},
-    "soak": {"max_examples": 2000, "stateful_step_count": 15},
-}
-PROFILE = os.environ.get("CONSENT_MODEL_PROFILE", "ci")
-
-
-def on(family: str) -> bool:
-    return family in ENABLED
-
-
 VALUES = st.sampled_from(["1", "0", "2", "4"])
 DELIVERY = st.sampled_from(["once", "twice", "late", "never"])
 # A crash is one full sync in three (a restart costs about a second).
@@ -100,7 +52,7 @@ SYNC_MODES = ["normal", "force"] + (["crash-0", "crash-50", "crash-200"] if on("
 TAGS = st.lists(st.sampled_from(["Kaeufer", "Mieter", "Verkaeufer"]), unique=True, max_size=2)
 
 
-class ConsentModel(RuleBasedStateMachine):
+class ConsentModel(LifecycleRules):
     product: Product  # set by the test, shared by every example
 
     def __init__(self) -> None:
@@ -173,41 +125,6 @@ class ConsentModel(RuleBasedStateMachine):
             self.frozen.thaw(self.truth, address.email)
             self._edit(address, via, status=0)
             address.active = False
-
-    @precondition(lambda self: on("paging") and self.connected)
-    @rule(
-        data=st.data(),
-        change=st.sampled_from(["0", "2", "4", "archive"]),
-        after_ms=st.sampled_from([0, 30, 80]),
-    )
-    def agent_edits_during_a_sync(self, data: st.DataObject, change: str, after_ms: int) -> None:
-        """An address leaves the newsletter-Yes filter while a full sync reads the book page
-        by page (slow onOffice); the change reaches the product through the run itself or
-        the poll after it."""
-        address = self._pick(data)
-        if not address.active or self.product.newsletter(address.id) == change:
-            return
-        oo = self.product.world.onoffice
-        oo.latency = 0.03
-        try:
-            run_id = self.product.start_sync()
-            time.sleep(after_ms / 1000)
-            self.frozen.thaw(self.truth, address.email)
-            emu = oo.addresses[address.id]
-            started = time.time()
-            if change == "archive":
-                emu.status, address.active = 0, False
-            else:
-                emu.newsletter, address.value = change, change
-            oo.touch(emu)
-            run = self.product.wait_run(run_id)
-        finally:
-            oo.latency = 0.0
-        assert run["status"] == "completed", run
-        self.product.poll()
-        if change != "archive":
-            address.changed = (started, time.time())
-        self._after_sync()
 
     @precondition(lambda self: on("email_change") and self.connected)
     @rule(data=st.data(), other=st.integers(1, PERSONS + 1))
@@ -356,45 +273,6 @@ class ConsentModel(RuleBasedStateMachine):
         self.frozen.thaw(self.truth, record.email)
         self._deliver(record)
 
-    @precondition(lambda self: on("burst") and self.connected)
-    @rule()
-    def archive_all(self) -> None:
-        """Mailchimp "Archive All": every member archived, one webhook each, at once."""
-        lst = self.product.world.mailchimp.lists[self.product.list_id]
-        emails = [e for e in self.truth.emails() if (m := self.product.member(e)) is not None
-                  and m.status != "archived" and not self._unsettled(e)]  # fmt: skip
-        if len(emails) < self.product.settings.ARCHIVE_BURST_THRESHOLD:
-            return
-        records = []
-        for email in emails:
-            at = self._tick(email)
-            self.frozen.freeze(self.truth, self.product, email, "I5 burst")
-            self.product.world.mailchimp.member_action(lst.id, email, "archive", at=member_time(at))
-            form = self._form("unsubscribe", email, at, action="archive")
-            records.append(ProviderAction(email, "burst_archive", at, form,
-                                          hook=self.product.hook_url))  # fmt: skip
-        self.truth.actions.extend(records)
-        for record in records:
-            if self.product.deliver(record.form, record.hook):
-                record.known = True
-                self.acknowledged.add(tuple(sorted(record.form.items())))
-        self.product.settle()
-
-    @precondition(lambda self: on("burst") and self.connected)
-    @rule(decision=st.sampled_from(["apply", "dismiss"]))
-    def decide_burst(self, decision: str) -> None:
-        held = int(self.product.pending_held())
-        if not held:
-            return
-        self.product.decide_held(decision)
-        if decision == "apply":  # the person said: these archives are opt-outs after all
-            for record in self.truth.actions:
-                if record.action == "burst_archive":
-                    record.action = "archive"
-                    self.frozen.thaw(self.truth, record.email)
-
-    # -- the connector ----------------------------------------------------------------------
-
     def _after_sync(self) -> None:
         """A full sync read the list: the unsubscribes made before it are known to the product
         now (archives and deletes are not: a full sync does not write those back)."""
@@ -434,49 +312,13 @@ class ConsentModel(RuleBasedStateMachine):
     def poll(self) -> None:
         self.product.poll()
 
-    @precondition(lambda self: on("switch") and self.connected)
-    @rule(mid_run=st.booleans())
-    def switch_list(self, mid_run: bool) -> None:
-        """The customer moves the connection to another audience, then syncs."""
-        if mid_run:
-            self.product.start_sync()
-        response = self.product.switch_list()
-        assert response.status_code in (200, 409), response.text
-        self.product.settle()
-        run = self.product.sync()
-        assert run["status"] == "completed", run
-        self._after_sync()
-
-    @precondition(lambda self: on("disconnect") and self.connected)
-    @rule(data=st.data(), pending=st.booleans())
-    def disconnect_and_reconnect(self, data: st.DataObject, pending: bool) -> None:
-        """The customer disconnects (maybe while an acknowledged archive waits out its
-        window), connects the same list again and syncs."""
-        if pending and (email := self._member_email(data)) is not None:
-            at = self._tick(email)
-            self.product.world.mailchimp.member_action(
-                self.product.list_id, email, "archive", at=member_time(at)
-            )
-            form = self._form("unsubscribe", email, at, action="archive")
-            record = ProviderAction(email, "archive", at, form, hook=self.product.hook_url)
-            self.truth.actions.append(record)
-            self.frozen.thaw(self.truth, email)
-            if self.product.deliver(form, record.hook):
-                record.known = True
-                self.acknowledged.add(tuple(sorted(form.items())))
-        self.product.disconnect()
-        response = self.product.connect()
-        assert response.status_code == 200, response.text
-        run = self.product.sync()
-        assert run["status"] == "completed", run
-        self._after_sync()
-
     # -- the invariants, after every step (the rules settle before they return) -------------
 
     @invariant()
-    def invariants(self) -> None:
+    def consent_invariants(self) -> None:
         if not self.truth.addresses:
             return
+        self.product.timed("invariants", time.monotonic())  # counts the checks
         check_i1(self.truth, self.product)
         check_i2(self.truth, self.product, self.frozen)
         check_i3(self.product, self.acknowledged)
