@@ -40,7 +40,7 @@ from tests.consent.model_checks import (
 from tests.consent.model_families import PROFILE, PROFILES, on
 from tests.consent.model_lifecycle import LifecycleRules
 from tests.consent.model_product import Product, mailchimp_time, member_time
-from tests.consent.model_truth import TIE, Address, ProviderAction, Truth
+from tests.consent.model_truth import REMOVALS, TIE, Address, ProviderAction, Truth
 from tests.e2e.conftest import World, e2e_settings, world  # noqa: F401  (fixtures)
 from tests.e2e.test_webhooks import address as address_record
 
@@ -194,6 +194,12 @@ class ConsentModel(LifecycleRules):
             self.late.append(record)
 
     def _deliver(self, record: ProviderAction, times: int = 1) -> None:
+        if record.action in REMOVALS and self.product.pending_held():
+            # While a burst is held, a removal joins it (the product cannot tell it from a
+            # late part of "Archive All"): it is the burst's, for the user to decide.
+            record.action = "burst_archive"
+            if not self._unsettled(record.email, but=record):
+                self.frozen.freeze(self.truth, self.product, record.email, "I5 burst")
         for attempt in range(times):
             if attempt:  # Mailchimp delivers again: nothing may be applied a second time
                 self._redeliver(record)
@@ -227,8 +233,8 @@ class ConsentModel(LifecycleRules):
         if done:
             self._redeliver(data.draw(st.sampled_from(done)))
 
-    def _unsettled(self, email: str) -> bool:
-        return any(a.email == email and not a.known for a in self.truth.actions)
+    def _unsettled(self, email: str, but: ProviderAction | None = None) -> bool:
+        return any(a.email == email and not a.known and a is not but for a in self.truth.actions)
 
     def _member_email(self, data: st.DataObject, *, archived: bool = False) -> str | None:
         """A member of the list (an archived one only for a sign-up: archived contacts get no
