@@ -8,7 +8,7 @@ PORT ?= 8000
 ADDRESSES ?= 10000
 DEMO_DB ?= demo.db
 
-.PHONY: run serve test venv lint typecheck pytest demo bench worker clean lock
+.PHONY: run serve test venv lint typecheck pytest demo bench worker clean lock consent-soak
 
 $(BIN)/connector: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ serve: venv
 ## Every check: services up, fresh test database, ruff, mypy, pytest.
 test: venv
 	bash scripts/test.sh
+
+## The consent model over the real product (tests/consent/test_model_product.py), 2,000
+## examples instead of CI's 100 (PostgreSQL and Redis up, as for `make test`). Every action
+## family: CONSENT_MODEL_ACTIONS=all (default: the families CI runs).
+consent-soak: venv
+	bash scripts/services.sh
+	TEST_DB_NAME=$${TEST_DB_NAME:-connector_test} CONSENT_MODEL_PROFILE=soak \
+		$(BIN)/pytest -q -p no:cacheprovider tests/consent/test_model_product.py
 
 lint: venv
 	$(BIN)/ruff check .

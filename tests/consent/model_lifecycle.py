@@ -1,0 +1,137 @@
+"""The consent model's rules around the connection's lifecycle and concurrent work: edits while
+a full sync pages the book, "Archive All" and the decision on the held burst, a list switch,
+disconnect and reconnect. A base of `ConsentModel` (tests/consent/test_model_product.py), whose
+helpers (`_pick`, `_tick`, `_form`, `_member_email`, `_unsettled`, `_after_sync`) and record
+(`truth`, `frozen`, `acknowledged`, `product`) these rules use."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+
+from tests.consent.model_families import on
+from tests.consent.model_product import member_time
+from tests.consent.model_truth import ProviderAction
+
+
+class LifecycleRules(RuleBasedStateMachine):
+    product: Any
+    truth: Any
+    frozen: Any
+    acknowledged: set[tuple[str, ...]]
+    connected: bool
+
+    @precondition(lambda self: on("paging") and self.connected)
+    @rule(
+        data=st.data(),
+        change=st.sampled_from(["0", "2", "4", "archive"]),
+        after_ms=st.sampled_from([0, 30, 80]),
+    )
+    def agent_edits_during_a_sync(self, data: st.DataObject, change: str, after_ms: int) -> None:
+        """An address leaves the newsletter-Yes filter while a full sync reads the book page
+        by page (slow onOffice); the change reaches the product through the run itself or
+        the poll after it."""
+        address = self._pick(data)
+        if not address.active or self.product.newsletter(address.id) == change:
+            return
+        oo = self.product.world.onoffice
+        oo.latency = 0.03
+        try:
+            run_id = self.product.start_sync()
+            time.sleep(after_ms / 1000)
+            self.frozen.thaw(self.truth, address.email)
+            emu = oo.addresses[address.id]
+            started = time.time()
+            if change == "archive":
+                emu.status, address.active = 0, False
+            else:
+                emu.newsletter, address.value = change, change
+            oo.touch(emu)
+            run = self.product.wait_run(run_id)
+        finally:
+            oo.latency = 0.0
+        assert run["status"] == "completed", run
+        self.product.poll()
+        if change != "archive":
+            address.changed = (started, time.time())
+        self._after_sync()
+
+    @precondition(lambda self: on("burst") and self.connected)
+    @rule()
+    def archive_all(self) -> None:
+        """Mailchimp "Archive All": every member archived, one webhook each, at once."""
+        lst = self.product.world.mailchimp.lists[self.product.list_id]
+        emails = [e for e in self.truth.emails() if (m := self.product.member(e)) is not None
+                  and m.status != "archived" and not self._unsettled(e)]  # fmt: skip
+        if len(emails) < self.product.settings.ARCHIVE_BURST_THRESHOLD:
+            return
+        records = []
+        for email in emails:
+            at = self._tick(email)
+            self.frozen.freeze(self.truth, self.product, email, "I5 burst")
+            self.product.world.mailchimp.member_action(lst.id, email, "archive", at=member_time(at))
+            form = self._form("unsubscribe", email, at, action="archive")
+            records.append(ProviderAction(email, "burst_archive", at, form,
+                                          hook=self.product.hook_url))  # fmt: skip
+        self.truth.actions.extend(records)
+        acks = self.product.deliver_all([r.form for r in records], self.product.hook_url)
+        for record, acknowledged in zip(records, acks, strict=True):
+            if acknowledged:
+                record.known = True
+                self.acknowledged.add(tuple(sorted(record.form.items())))
+        self.product.settle()
+
+    @precondition(lambda self: on("burst") and self.connected)
+    @rule(decision=st.sampled_from(["apply", "dismiss"]))
+    def decide_burst(self, decision: str) -> None:
+        held = int(self.product.pending_held())
+        if not held:
+            return
+        self.product.decide_held(decision)
+        if decision == "apply":  # the person said: these archives are opt-outs after all
+            for record in self.truth.actions:
+                if record.action == "burst_archive":
+                    record.action = "archive"
+                    self.frozen.thaw(self.truth, record.email)
+
+    # -- the connector ----------------------------------------------------------------------
+
+    @precondition(lambda self: on("switch") and self.connected)
+    @rule(mid_run=st.booleans())
+    def switch_list(self, mid_run: bool) -> None:
+        """The customer moves the connection to another audience, then syncs."""
+        if mid_run:
+            self.product.start_sync()
+        response = self.product.switch_list()
+        assert response.status_code in (200, 409), response.text
+        self.product.settle()
+        run = self.product.sync()
+        assert run["status"] == "completed", run
+        self._after_sync()
+
+    @precondition(lambda self: on("disconnect") and self.connected)
+    @rule(data=st.data(), pending=st.booleans())
+    def disconnect_and_reconnect(self, data: st.DataObject, pending: bool) -> None:
+        """The customer disconnects (maybe while an acknowledged archive waits out its
+        window), connects the same list again and syncs."""
+        if pending and (email := self._member_email(data)) is not None:
+            at = self._tick(email)
+            self.product.world.mailchimp.member_action(
+                self.product.list_id, email, "archive", at=member_time(at)
+            )
+            form = self._form("unsubscribe", email, at, action="archive")
+            record = ProviderAction(email, "archive", at, form, hook=self.product.hook_url)
+            self.truth.actions.append(record)
+            self.frozen.thaw(self.truth, email)
+            if self.product.deliver(form, record.hook):
+                record.known = True
+                self.acknowledged.add(tuple(sorted(form.items())))
+        self.product.disconnect()
+        response = self.product.connect()
+        assert response.status_code == 200, response.text
+        run = self.product.sync()
+        assert run["status"] == "completed", run
+        self._after_sync()

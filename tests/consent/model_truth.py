@@ -1,0 +1,149 @@
+"""The consent model's own record of the world (pure; no I/O): every explicit consent signal
+with the time the product can know it by, and what the invariants I1-I5 demand of it.
+
+Times. An onOffice change gets the time the product first sees it (its own clock), which the
+model knows only as the interval around the delivery (`lo`..`hi`, wall clock). A provider
+signal carries the provider's time (the webhook's `fired_at`, the member's `last_changed`),
+which the model chooses. Signals closer than `TIE` seconds tie, and a tie goes to the opt-out;
+when the interval makes an order uncertain, the email is left out of the checks of that step
+(`newest()` answers None), so the model never guesses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TIE = 5.0
+SLACK = 0.6  # clock resolution (fired_at is to the second) and database rounding
+
+YES, NO, CANCELLATION, NOT_SPECIFIED = "1", "0", "2", "4"
+OPT_OUT_VALUES = frozenset({NO, CANCELLATION})
+# Provider actions and what they mean for consent: None = not a consent signal.
+PROVIDER_MEANING = {
+    "unsubscribe": "out",  # the person, via the link
+    "admin_unsubscribe": "out",
+    "archive": "out",  # a single archive: "not specified" after the window
+    "delete": "out",  # permanent delete: like a single archive
+    "subscribe": "in",  # the person signs up again
+    "clean": None,  # a bounce is not consent
+    "burst_archive": None,  # "Archive All": a cost clean-up, not consent
+}
+REMOVALS = frozenset({"archive", "delete"})
+
+
+@dataclass
+class Signal:
+    direction: str  # "in" | "out"
+    lo: float | None  # None: no known time (a first sighting)
+    hi: float | None
+    side: str  # "onoffice" | "provider"
+    action: str = ""  # the provider action, or the onOffice value
+
+    def surely_newer(self, other: Signal) -> bool:
+        assert self.lo is not None and other.hi is not None
+        return self.lo - other.hi > TIE + SLACK
+
+    def maybe_newer(self, other: Signal) -> bool:
+        assert self.hi is not None and other.lo is not None
+        return self.hi - other.lo > TIE - SLACK
+
+
+@dataclass
+class Address:
+    id: int
+    email: str
+    value: str = YES  # what the agent last set (the product's write-backs are not signals)
+    active: bool = True
+    changed: tuple[float, float] | None = None  # when the product saw the agent's change
+    tags: list[str] = field(default_factory=list)
+
+    def signal(self) -> Signal | None:
+        if not self.active or self.value not in OPT_OUT_VALUES | {YES}:
+            return None
+        direction = "in" if self.value == YES else "out"
+        lo, hi = self.changed if self.changed else (None, None)
+        return Signal(direction, lo, hi, "onoffice", self.value)
+
+
+@dataclass
+class ProviderAction:
+    email: str
+    action: str
+    at: float  # the provider's time (epoch seconds)
+    form: dict[str, str]
+    hook: str = ""  # the webhook address it goes to (the connection's at the time)
+    known: bool = False  # delivered and acknowledged, or read by a later full sync
+
+
+def newest(signals: list[Signal]) -> str | None:
+    """ "in" or "out" for the newest explicit signal (ties and unknown times go to the opt-out),
+    or None when the recorded times leave the answer open. An untimed Yes is no fresh consent:
+    it counts only when nothing timed is known."""
+    if not signals:
+        return None
+    timed = [s for s in signals if s.lo is not None]
+    untimed_out = any(s.lo is None and s.direction == "out" for s in signals)
+    if not timed:
+        return "out" if untimed_out else "in"
+    ins = [s for s in timed if s.direction == "in"]
+    outs = [s for s in timed if s.direction == "out"]
+    if not ins:
+        return "out"
+    if not outs:
+        return None if untimed_out else "in"
+    if any(all(i.surely_newer(o) for o in outs) for i in ins):
+        return None if untimed_out else "in"
+    if all(any(not i.maybe_newer(o) for o in outs) for i in ins):
+        return "out"
+    return None
+
+
+@dataclass
+class Truth:
+    """What happened, as the model knows it."""
+
+    addresses: dict[int, Address] = field(default_factory=dict)
+    actions: list[ProviderAction] = field(default_factory=list)
+
+    def emails(self) -> list[str]:
+        return sorted({a.email for a in self.addresses.values()})
+
+    def of(self, email: str) -> list[Address]:
+        return [a for a in self.addresses.values() if a.email == email]
+
+    def signals(self, email: str) -> list[Signal]:
+        found = [s for a in self.of(email) if (s := a.signal()) is not None]
+        provider = self.last_provider_signal(email)
+        if provider is not None:
+            found.append(Signal(PROVIDER_MEANING[provider.action] or "", provider.at,
+                                provider.at, "provider", provider.action))  # fmt: skip
+        return found
+
+    def last_provider_signal(self, email: str) -> ProviderAction | None:
+        consent = [a for a in self.actions if a.email == email and PROVIDER_MEANING[a.action]]
+        return max(consent, key=lambda a: a.at) if consent else None
+
+    def newest(self, email: str) -> str | None:
+        return newest(self.signals(email))
+
+    def provider_opt_out_wins(self, email: str) -> ProviderAction | None:
+        """The provider opt-out that is the newest signal of `email` (and the product could
+        know), if any."""
+        last = self.last_provider_signal(email)
+        if last is None or PROVIDER_MEANING[last.action] != "out" or not last.known:
+            return None
+        if self.newest(email) != "out":
+            return None
+        onoffice = [s for a in self.of(email) if (s := a.signal()) and s.lo is not None]
+        if any(s.hi is not None and s.hi + TIE + SLACK > last.at for s in onoffice):
+            return None  # an onOffice change is as new: the opt-out may be onOffice's own
+        return last
+
+
+def allowed_onoffice(action: str) -> set[str]:
+    """What an address may show once a provider opt-out `action` reached it: No (a
+    Cancellation already is one); "not specified" for a single archive/delete, which never
+    overwrites No, Cancellation or double opt-in pending."""
+    if action in REMOVALS:
+        return {NOT_SPECIFIED, NO, CANCELLATION, "3"}
+    return {NO, CANCELLATION}

@@ -1,0 +1,388 @@
+"""The consent model over the real product (issue #17, "Proof"): a hypothesis state machine
+drives the connector (PostgreSQL, in-process jobs) and the onOffice and Mailchimp emulators
+through random sequences of agent edits, provider actions with their webhooks delivered once,
+twice, late, out of order or never, full syncs, crashes, polls, list switches, disconnects and
+held-event decisions, and checks I1-I5 (tests/consent/model_checks.py) after every step.
+
+Action families can be switched: `CONSENT_MODEL_ACTIONS=agent,provider,...` (or `all`); the
+default is the set the product passes today (`PASSING`). The profile is picked with
+`CONSENT_MODEL_PROFILE` (`ci`: 100 examples; `soak`: 2,000; `dev`: 10).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from app.config import Settings
+from tests.consent.model_checks import (
+    Frozen,
+    active_yes,
+    check_i1,
+    check_i2,
+    check_i3,
+    check_i4,
+    check_i5,
+    statuses,
+)
+from tests.consent.model_families import PROFILE, PROFILES, on
+from tests.consent.model_lifecycle import LifecycleRules
+from tests.consent.model_product import Product, mailchimp_time, member_time
+from tests.consent.model_truth import REMOVALS, TIE, Address, ProviderAction, Truth
+from tests.e2e.conftest import World, e2e_settings, world  # noqa: F401  (fixtures)
+from tests.e2e.test_webhooks import address as address_record
+
+PERSONS = 5
+VALUES = st.sampled_from(["1", "0", "2", "4"])
+DELIVERY = st.sampled_from(["once", "twice", "late", "never"])
+# A crash is one full sync in three (a restart costs about a second).
+SYNC_MODES = ["normal", "force"] + (["crash-0", "crash-50", "crash-200"] if on("crash") else [])
+TAGS = st.lists(st.sampled_from(["Kaeufer", "Mieter", "Verkaeufer"]), unique=True, max_size=2)
+
+
+class ConsentModel(LifecycleRules):
+    product: Product  # set by the test, shared by every example
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.truth = Truth()
+        self.frozen = Frozen()
+        self.acknowledged: set[tuple[str, ...]] = set()
+        self.late: list[ProviderAction] = []
+        self.clocks: dict[str, float] = {}  # the provider's time of each email's last action
+        self.connected = True
+        self.fresh = 0
+        self.before: tuple[Any, ...] | None = None
+
+    # -- setup ------------------------------------------------------------------------------
+
+    @initialize(layout=st.lists(st.integers(1, 3), min_size=PERSONS, max_size=PERSONS))
+    def setup(self, layout: list[int]) -> None:
+        records, next_id = [], 1
+        for person, count in enumerate(layout, start=1):
+            for _ in range(count if on("duplicates") else 1):
+                email = f"p{person}@example.de"
+                self.truth.addresses[next_id] = Address(next_id, email)
+                records.append(address_record(next_id, email))
+                next_id += 1
+        self.product.reset(records)
+        self.product.poll()  # the first poll sets the watermark
+
+    # -- onOffice: the agent ----------------------------------------------------------------
+
+    def _pick(self, data: st.DataObject) -> Address:
+        return data.draw(st.sampled_from(sorted(self.truth.addresses.values(), key=lambda a: a.id)))
+
+    def _seen(self, address: Address, via: str) -> tuple[float, float]:
+        start = time.time()
+        if via == "webhook":
+            self.product.address_saved(address.id)
+        else:
+            self.product.poll()
+        return start, time.time()
+
+    def _edit(self, address: Address, via: str, **fields: object) -> tuple[float, float]:
+        emu = self.product.world.onoffice.addresses[address.id]
+        for name, value in fields.items():
+            setattr(emu, name, value)
+        self.product.world.onoffice.touch(emu)
+        return self._seen(address, via)
+
+    @precondition(lambda self: on("agent") and self.connected)
+    @rule(data=st.data(), value=VALUES, via=st.sampled_from(["webhook", "poll"]))
+    def agent_sets_newsletter(self, data: st.DataObject, value: str, via: str) -> None:
+        address = self._pick(data)
+        if not address.active or self.product.newsletter(address.id) == value:
+            return  # no change: nothing to see
+        self.frozen.thaw(self.truth, address.email)
+        address.changed = self._edit(address, via, newsletter=value)
+        address.value = value
+
+    @precondition(lambda self: on("agent") and self.connected)
+    @rule(data=st.data(), tags=TAGS, via=st.sampled_from(["webhook", "poll"]))
+    def agent_sets_tags(self, data: st.DataObject, tags: list[str], via: str) -> None:
+        address = self._pick(data)
+        if address.active:
+            self._edit(address, via, tags=list(tags))
+
+    @precondition(lambda self: on("archive_address") and self.connected)
+    @rule(data=st.data(), via=st.sampled_from(["webhook", "poll"]))
+    def agent_archives_address(self, data: st.DataObject, via: str) -> None:
+        address = self._pick(data)
+        if address.active:
+            self.frozen.thaw(self.truth, address.email)
+            self._edit(address, via, status=0)
+            address.active = False
+
+    @precondition(lambda self: on("email_change") and self.connected)
+    @rule(data=st.data(), other=st.integers(1, PERSONS + 1))
+    def agent_changes_email(self, data: st.DataObject, other: int) -> None:
+        address = self._pick(data)
+        if not address.active:
+            return
+        if other > PERSONS:
+            self.fresh += 1
+            email = f"n{self.fresh}@example.de"
+        else:
+            email = f"p{other}@example.de"
+        if email == address.email:
+            return
+        self.frozen.thaw(self.truth, address.email)
+        self.frozen.thaw(self.truth, email)
+        self._edit(address, "webhook", emails=[email])
+        address.email, address.changed = email, None  # first sighting for that email
+
+    # -- the provider -----------------------------------------------------------------------
+
+    def _form(self, kind: str, email: str, at: float, **data: str) -> dict[str, str]:
+        form = {"type": kind, "fired_at": mailchimp_time(at), "data[email]": email}
+        form |= {"data[list_id]": self.product.list_id}
+        return form | {f"data[{k}]": v for k, v in data.items()}
+
+    def _tick(self, email: str) -> float:
+        """The provider's time for a new action on `email`: now, and clearly after the email's
+        previous provider action (so that the provider's own order is never a tie)."""
+        at = float(int(max(time.time(), self.clocks.get(email, 0.0) + TIE + 2)))
+        self.clocks[email] = at
+        return at
+
+    def _provider(self, email: str, action: str, delivery: str) -> None:
+        at = self._tick(email)
+        self.frozen.thaw(self.truth, email)
+        mc = self.product.world.mailchimp
+        if action == "delete":
+            lst = mc.lists[self.product.list_id]
+            member = self.product.member(email)
+            if member is not None:
+                del lst.members[member.id]
+                lst.version += 1
+            mc.forgotten_emails.add(email.lower())  # Mailchimp refuses to add it again
+            form = self._form("unsubscribe", email, at, action="delete", reason="manual")
+        else:
+            mc.member_action(self.product.list_id, email, action, at=member_time(at))
+            form = {
+                "unsubscribe": lambda: self._form(
+                    "unsubscribe", email, at, action="unsub", reason="manual"
+                ),
+                "admin_unsubscribe": lambda: self._form(
+                    "unsubscribe", email, at, action="unsub", reason="admin"
+                ),
+                "archive": lambda: self._form("unsubscribe", email, at, action="archive"),
+                "subscribe": lambda: self._form("subscribe", email, at, **{"merges][EMAIL": email}),
+                "clean": lambda: self._form("cleaned", email, at, reason="hard"),
+            }[action]()
+        record = ProviderAction(email, action, at, form, hook=self.product.hook_url)
+        if action == "clean" and delivery != "late" and not self._unsettled(email):
+            # A bounce keeps onOffice's value: from here until the email's next signal.
+            self.frozen.freeze(self.truth, self.product, email, "I2 bounce")
+        self.truth.actions.append(record)
+        if delivery in ("once", "twice"):
+            self._deliver(record, times=2 if delivery == "twice" else 1)
+        elif delivery == "late":
+            self.late.append(record)
+
+    def _deliver(self, record: ProviderAction, times: int = 1) -> None:
+        if record.action in REMOVALS and self.product.pending_held():
+            # While a burst is held, a removal joins it (the product cannot tell it from a
+            # late part of "Archive All"): it is the burst's, for the user to decide.
+            record.action = "burst_archive"
+            if not self._unsettled(record.email, but=record):
+                self.frozen.freeze(self.truth, self.product, record.email, "I5 burst")
+        for attempt in range(times):
+            if attempt:  # Mailchimp delivers again: nothing may be applied a second time
+                self._redeliver(record)
+            elif self.product.deliver(record.form, record.hook):
+                record.known = True
+                self.acknowledged.add(tuple(sorted(record.form.items())))
+            self.product.settle()
+
+    def _redeliver(self, record: ProviderAction) -> None:
+        """I3: a delivery of an event the product already acknowledged changes nothing."""
+        seen = self.product.world.onoffice
+        before = (len(seen.activities), self.product.book())
+        self.product.deliver(record.form, record.hook)
+        self.product.settle()
+        after = (len(seen.activities), self.product.book())
+        assert after == before, (
+            f"I3: the {record.action} of {record.email} delivered again was applied again: "
+            f"activities {before[0]} -> {after[0]}, onOffice {before[1]} -> {after[1]}"
+        )
+
+    @precondition(lambda self: on("provider") and self.connected)
+    @rule(data=st.data())
+    def redeliver_old(self, data: st.DataObject) -> None:
+        """Mailchimp retries an event it had delivered, later (after other changes)."""
+        done = [
+            a
+            for a in self.truth.actions
+            if tuple(sorted(a.form.items())) in self.acknowledged
+            and a.hook == self.product.hook_url
+        ]
+        if done:
+            self._redeliver(data.draw(st.sampled_from(done)))
+
+    def _unsettled(self, email: str, but: ProviderAction | None = None) -> bool:
+        return any(a.email == email and not a.known and a is not but for a in self.truth.actions)
+
+    def _member_email(self, data: st.DataObject, *, archived: bool = False) -> str | None:
+        """A member of the list (an archived one only for a sign-up: archived contacts get no
+        mail to unsubscribe from or bounce)."""
+        emails = [
+            e
+            for e in self.truth.emails()
+            if (m := self.product.member(e)) is not None and (archived or m.status != "archived")
+        ]
+        return data.draw(st.sampled_from(emails)) if emails else None
+
+    @precondition(lambda self: on("provider") and self.connected)
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(["unsubscribe", "admin_unsubscribe", "subscribe"]),
+        delivery=DELIVERY,
+    )
+    def provider_consent(self, data: st.DataObject, action: str, delivery: str) -> None:
+        email = self._member_email(data, archived=action == "subscribe")
+        if email is not None:
+            self._provider(email, action, delivery)
+
+    @precondition(lambda self: on("removal") and self.connected)
+    @rule(data=st.data(), action=st.sampled_from(["archive", "delete"]), delivery=DELIVERY)
+    def provider_removal(self, data: st.DataObject, action: str, delivery: str) -> None:
+        email = self._member_email(data)
+        if email is not None:
+            self._provider(email, action, delivery)
+
+    @precondition(lambda self: on("bounce") and self.connected)
+    @rule(data=st.data(), delivery=DELIVERY)
+    def provider_bounce(self, data: st.DataObject, delivery: str) -> None:
+        email = self._member_email(data)
+        if email is not None:
+            self._provider(email, "clean", delivery)
+
+    @precondition(lambda self: bool(self.late))
+    @rule(data=st.data())
+    def deliver_late(self, data: st.DataObject) -> None:
+        """A webhook held up on the way arrives (any of them: out of order)."""
+        record = self.late.pop(data.draw(st.integers(0, len(self.late) - 1)))
+        self.frozen.thaw(self.truth, record.email)
+        self._deliver(record)
+
+    def _after_sync(self) -> None:
+        """A full sync read the list: the unsubscribes made before it are known to the product
+        now (archives and deletes are not: a full sync does not write those back)."""
+        for record in self.truth.actions:
+            if record.action in ("unsubscribe", "admin_unsubscribe"):
+                record.known = True
+
+    @precondition(lambda self: on("sync") and self.connected)
+    @rule(mode=st.sampled_from(SYNC_MODES))
+    def full_sync(self, mode: str) -> None:
+        """A full sync: normal, forced, or forced and the process dies while it runs (a new
+        one resumes it through the sweep, after 0, 50 or 200 ms)."""
+        if not mode.startswith("crash"):
+            run = self.product.sync(force=mode == "force")
+            assert run["status"] == "completed", run
+        else:
+            self.product.start_sync(force=True)
+            time.sleep(int(mode.split("-")[1]) / 1000)
+            self.product.restart()
+            runs = self.product.runs()
+            assert runs[0]["status"] == "completed", runs[0]
+        self._after_sync()
+
+    @precondition(lambda self: on("sync") and self.connected)
+    @rule()
+    def approve_held_unsubscribes(self) -> None:
+        runs = self.product.runs()
+        if runs and int(runs[0]["counts"].get("held_unsubscribes") or 0) > 0:
+            response = self.product.api(
+                "POST", f"/api/v1/syncs/{runs[0]['id']}/approve-unsubscribes"
+            )
+            assert response.status_code == 202, response.text
+            self.product.settle()
+
+    @precondition(lambda self: on("agent") and self.connected)
+    @rule()
+    def poll(self) -> None:
+        self.product.poll()
+
+    # -- the invariants, after every step (the rules settle before they return) -------------
+
+    @invariant()
+    def consent_invariants(self) -> None:
+        if not self.truth.addresses:
+            return
+        self.product.timed("invariants", time.monotonic())  # counts the checks
+        check_i1(self.truth, self.product)
+        check_i2(self.truth, self.product, self.frozen)
+        check_i3(self.product, self.acknowledged)
+        check_i5(self.product, self.frozen)
+        # I4 is about what one step did: compare with the state after the previous step.
+        values = _agent_values(self.truth)
+        if self.before is not None:
+            statuses_before, yes_before, actions, values_before, list_id = self.before
+            touched = {a.email for a in self.truth.actions[actions:]}
+            touched |= {e for e, v in values.items() if v != values_before.get(e)}
+            if list_id == self.product.list_id:
+                check_i4(self.truth, self.product, statuses_before, yes_before, touched)
+        self.before = (
+            statuses(self.truth, self.product),
+            active_yes(self.truth, self.product),
+            len(self.truth.actions),
+            values,
+            self.product.list_id,
+        )
+
+
+def _agent_values(truth: Truth) -> dict[str, tuple[tuple[int, str, bool], ...]]:
+    out: dict[str, list[tuple[int, str, bool]]] = {}
+    for a in truth.addresses.values():
+        out.setdefault(a.email, []).append((a.id, a.value, a.active))
+    return {e: tuple(v) for e, v in out.items()}
+
+
+@pytest.fixture
+def model_settings(e2e_settings: Settings) -> Settings:  # noqa: F811
+    return e2e_settings.model_copy(
+        update={
+            "ARCHIVE_BURST_WINDOW_S": 0.25,
+            "ARCHIVE_BURST_THRESHOLD": 3,
+            "LOG_LEVEL": "ERROR",
+            # Pages of two addresses when edits during a run are modelled (offset paging).
+            "ONOFFICE_PAGE_SIZE": 2 if on("paging") else 500,
+        }
+    )
+
+
+def test_consent_model_over_the_product(world: World, model_settings: Settings) -> None:  # noqa: F811
+    product = Product(world, model_settings)
+    ConsentModel.product = product
+    profile = PROFILES[PROFILE]
+    try:
+        run_state_machine_as_test(
+            ConsentModel,
+            settings=settings(
+                max_examples=profile["max_examples"],
+                stateful_step_count=profile["stateful_step_count"],
+                deadline=None,
+                derandomize=True,  # reproducible: the same examples on every run
+                phases=[Phase.explicit, Phase.generate]
+                + ([Phase.shrink] if os.environ.get("CONSENT_MODEL_SHRINK") else []),
+                suppress_health_check=list(HealthCheck),
+                print_blob=True,
+            ),
+        )
+    finally:
+        product.close()
