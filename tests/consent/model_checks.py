@@ -71,7 +71,7 @@ def check_i3(product: Product, acknowledged: set[tuple[str, ...]]) -> None:
     drained, none is left pending or failed) or applied twice (stored twice)."""
     rows = product.sql(
         "SELECT status, connection_id, payload FROM inbound_event WHERE source = 'mailchimp'"
-        " AND dedupe_key NOT LIKE 'reconcile:%'"
+        " AND dedupe_key NOT LIKE 'reconcile:%' AND dedupe_key NOT LIKE 'person:%'"
     )
     if len(rows) != len(acknowledged):
         raise AssertionError(

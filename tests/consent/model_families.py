@@ -24,9 +24,16 @@ FAMILIES = frozenset(
         "paging",  # an address leaves the Yes filter while a full sync pages the book
     }
 )
-# What the product passes at 14d94d8 (the other families find the defects of issue #17;
-# email_change makes duplicates, moving an address onto another person's email).
-PASSING = frozenset({"agent", "archive_address", "provider", "sync", "crash"})
+# What the product passes (CI). At 14d94d8 only the first five passed; the consent v2 merges
+# (one person across duplicates, Archive All, the connection's lifecycle, "left onOffice"
+# re-reads) made duplicates, burst, disconnect and paging pass. Still failing (issue #17):
+# bounce (I2: a provider unsubscribe does not show on a "not specified" address), removal (I1:
+# an archive whose webhook is lost is undone by the next push of that person), switch
+# (HTTP 500 / I1), email_change (I1).
+PASSING = frozenset(
+    {"agent", "archive_address", "provider", "sync", "crash"}
+    | {"duplicates", "burst", "disconnect", "paging"}
+)
 
 
 def enabled() -> frozenset[str]:
