@@ -44,6 +44,19 @@ async def write_back_opt_out(
         raw_type="reconcile",
         dedupe_key=f"reconcile:{connection_id}:{email}:{signal.status}:{at}",
     )
+    return await _store(session, provider, connection_id, event, revive=True)
+
+
+async def _store(
+    session: AsyncSession,
+    provider: str,
+    connection_id: int,
+    event: ProviderEvent,
+    *,
+    revive: bool = False,
+) -> int | None:
+    """Store a write-back event for the webhook applier and start it after the commit;
+    `revive`: an earlier event with the key that was parked as failed is tried again."""
     payload: dict[str, Any] = event.model_dump(mode="json")
     event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
         source=provider,
@@ -52,7 +65,7 @@ async def write_back_opt_out(
         received_at=utcnow(),
         connection_id=connection_id,
     )
-    if event_id is None:
+    if event_id is None and revive:
         event_id = await LifecycleRepository.from_session(session).revive_failed(
             provider, event.dedupe_key[:DEDUPE_KEY_MAX]
         )
@@ -87,17 +100,7 @@ async def write_back_person_opt_out(
         address_id=carrier,
         dedupe_key=f"person:{connection_id}:{email}:{carrier}:{signal.status}:{at}",
     )
-    payload: dict[str, Any] = event.model_dump(mode="json")
-    event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
-        source=provider,
-        dedupe_key=event.dedupe_key,
-        payload=payload,
-        received_at=utcnow(),
-        connection_id=connection_id,
-    )
-    if event_id is not None:
-        enqueue_apply(connection_id, event_id)
-    return event_id
+    return await _store(session, provider, connection_id, event)
 
 
 async def push_person_later(

@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.connections.factory import onoffice_for_tenant, provider_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import aware, newer
@@ -21,7 +23,8 @@ from app.syncs.common import load_run
 from app.syncs.jobs import enqueue_unsubscribe_slice
 from app.syncs.recheck import confirm_gone
 from app.syncs.repository import SyncRepository
-from providers.base import ProviderRequestError
+from onoffice_client.client import OnOfficeClient
+from providers.base import NewsletterProvider, ProviderRequestError
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +56,43 @@ def still_held(contact: Contact | None, held_at: datetime) -> bool:
     return not newer(aware(contact.onoffice_changed_at), aware(held_at))
 
 
+async def start_unsubscribing(
+    resources: Resources, run: SyncRun, connection: Connection
+) -> tuple[NewsletterProvider, OnOfficeClient] | None:
+    """The run enters its unsubscribing phase; its provider and onOffice clients (None when
+    the run is gone)."""
+    async with resources.transaction() as session:
+        await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
+    loaded = await load_run(resources, run.id)
+    if loaded is None:
+        return None
+    provider = provider_for_connection(resources, connection)
+    return provider, onoffice_for_tenant(resources, loaded[2])
+
+
+async def record_left_onoffice(session: AsyncSession, contact_ids: Sequence[int]) -> None:
+    """The ledger of contacts unsubscribed because they left onOffice."""
+    now = utcnow()
+    repo = ContactRepository.from_session(session)
+    for contact_id in contact_ids:
+        await repo.update(
+            contact_id,
+            subscribed=False,
+            provider_status="unsubscribed",
+            provider_changed_at=now,
+            onoffice_status="absent",
+            onoffice_changed_at=now,
+        )
+
+
 async def carry_out_held(resources: Resources, run: SyncRun, connection: Connection) -> bool:
     """Unsubscribe the run's held set, in time slices; False when a continuation job takes
     over. Each held contact ends `done` (unsubscribed) or `skipped` (changed since)."""
     assert connection.list_id is not None
-    async with resources.transaction() as session:
-        await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
-    provider = provider_for_connection(resources, connection)
-    loaded = await load_run(resources, run.id)
-    if loaded is None:
+    clients = await start_unsubscribing(resources, run, connection)
+    if clients is None:
         return True
-    onoffice = onoffice_for_tenant(resources, loaded[2])
+    provider, onoffice = clients
     deadline = time.monotonic() + min(SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     while True:
         async with resources.sessionmaker() as session:
@@ -94,18 +123,8 @@ async def carry_out_held(resources: Resources, run: SyncRun, connection: Connect
                     "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
                 )
             done.append(item)
-        now = utcnow()
         async with resources.transaction() as session:
-            repo = ContactRepository.from_session(session)
-            for item in done:
-                await repo.update(
-                    contacts[item.email].id,
-                    subscribed=False,
-                    provider_status="unsubscribed",
-                    provider_changed_at=now,
-                    onoffice_status="absent",
-                    onoffice_changed_at=now,
-                )
+            await record_left_onoffice(session, [contacts[item.email].id for item in done])
             lifecycle = LifecycleRepository.from_session(session)
             await lifecycle.mark_held([i.id for i in done], "done")
             await lifecycle.mark_held(skipped, "skipped")

@@ -12,7 +12,6 @@ from datetime import UTC
 from arq.worker import Retry
 
 from app.connections.factory import (
-    onoffice_for_tenant,
     provider_for_connection,
     supports_tags,
 )
@@ -25,7 +24,12 @@ from app.db.models import (
 )
 from app.i18n import encode
 from app.lifecycle.cancel import stopped
-from app.lifecycle.held import carry_out_held, hold_stale
+from app.lifecycle.held import (
+    carry_out_held,
+    hold_stale,
+    record_left_onoffice,
+    start_unsubscribing,
+)
 from app.lifecycle.repository import LifecycleRepository
 from app.metrics import SYNC_RUNS
 from app.resources import Resources
@@ -176,13 +180,10 @@ async def unsubscribe_stale(
             return True
     elif not approved:
         return True  # held back by an earlier try of this step
-    async with resources.transaction() as session:
-        await SyncRepository.from_session(session).set_run(run.id, phase="unsubscribing")
-    provider = provider_for_connection(resources, connection)
-    loaded = await load_run(resources, run.id)
-    if loaded is None:
+    clients = await start_unsubscribing(resources, run, connection)
+    if clients is None:
         return True
-    onoffice = onoffice_for_tenant(resources, loaded[2])
+    provider, onoffice = clients
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     while True:
         if not approved and await stopped(resources, run.id):
@@ -211,18 +212,8 @@ async def unsubscribe_stale(
                     "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
                 )
             done.append(row.id)
-        now = utcnow()
         async with resources.transaction() as session:
-            repo = ContactRepository.from_session(session)
-            for contact_id in done:
-                await repo.update(
-                    contact_id,
-                    subscribed=False,
-                    provider_status="unsubscribed",
-                    provider_changed_at=now,
-                    onoffice_status="absent",
-                    onoffice_changed_at=now,
-                )
+            await record_left_onoffice(session, done)
             await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
         if time.monotonic() > deadline:
             async with resources.transaction():
