@@ -30,9 +30,12 @@ FAMILIES = frozenset(
 # bounce (I2: a provider unsubscribe does not show on a "not specified" address), removal (I1:
 # an archive whose webhook is lost is undone by the next push of that person), switch
 # (HTTP 500 / I1), email_change (I1).
+# burst passed 40 examples and two CI runs, then failed one CI run with I5 (a removal that arrived
+# around a held burst's window was applied: timing-dependent, not yet analysed); it stays out of
+# CI until that is settled: `CONSENT_MODEL_ACTIONS=...,burst` runs it.
 PASSING = frozenset(
     {"agent", "archive_address", "provider", "sync", "crash"}
-    | {"duplicates", "burst", "disconnect", "paging"}
+    | {"duplicates", "disconnect", "paging"}
 )
 
 
