@@ -178,7 +178,7 @@ class EventApplier:
         assert self.connection.list_id is not None
         provider = self.deps.provider(self.connection)
         current = await provider.get_contact(self.connection.list_id, email)
-        return current is None or is_opt_out(current.status)
+        return current is None or is_opt_out(current.status) or current.in_list is False
 
     async def _record(
         self,
