@@ -114,6 +114,17 @@ async def mailchimp(
 
 
 @pytest.fixture
+async def mailchimp_book(
+    world: World, settings: Settings, http: httpx.AsyncClient
+) -> AsyncIterator[Synced]:
+    """A larger book: 25 subscribers (more than ARCHIVE_BURST_THRESHOLD)."""
+    world.onoffice.seed([address(i, f"p{i}@example.de") for i in range(1, 26)])
+    synced = await sync(http, world, settings, "mailchimp", DEFAULT_API_KEY)
+    yield synced
+    synced.connector.stop()
+
+
+@pytest.fixture
 async def brevo(world: World, settings: Settings, http: httpx.AsyncClient) -> AsyncIterator[Synced]:
     world.onoffice.seed(
         [address(1, "anna@example.de"), address(2, "bob@example.de"), address(3, "cem@example.de")]
@@ -183,6 +194,30 @@ class TestMailchimp:
         world.mailchimp.api_keys.add(DEFAULT_API_KEY)
         healed = await rounds(database_url, 1, wait_s=4 * INTERVAL_S + 10)
         assert healed.result == "ok" and healed.failures == 0 and healed.error is None
+
+    async def test_an_archive_all_found_by_the_reconciliation_is_held_never_applied(
+        self, world: World, mailchimp_book: Synced, database_url: str, http: httpx.AsyncClient
+    ) -> None:
+        await rounds(database_url, 1)
+        for i in range(1, 26):
+            world.mailchimp.member_action(mailchimp_book.list_id, f"p{i}@example.de", "archive")
+
+        after = await rounds(database_url, 1)
+        assert after.events == 25
+
+        async def held() -> int:
+            status = await http.get(
+                f"{mailchimp_book.connector.url}/api/v1/status", headers=auth(mailchimp_book.token)
+            )
+            return int(status.json()["pending"]["held_inbound_events"])
+
+        deadline = time.monotonic() + 15
+        while await held() < 25:
+            assert time.monotonic() < deadline, "the burst was not held"
+            await asyncio.sleep(0.2)
+        await rounds(database_url, 1)
+        assert {newsletter(world, i) for i in range(1, 26)} == {"1"}  # onOffice unchanged
+        assert await held() == 25  # found again by the overlapping window: not stored twice
 
 
 class TestBrevo:
