@@ -7,15 +7,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from providers.base import ProviderContact
-from tests.providers.test_contract import (  # noqa: F401 (fixtures)
-    Harness,
-    Ready,
-    _no_spec_violations,
-    harness,
-    people,
-    ready,
-    upsert_all,
-)
+from tests.providers import test_contract as contract
+from tests.providers.test_contract import Harness, Ready, people, upsert_all
+
+# The contract's fixtures (both providers, each against its spec-validating emulator).
+harness = contract.harness
+ready = contract.ready
+_no_spec_violations = contract._no_spec_violations
 
 
 async def changed(harness: Harness, ready: Ready, since: datetime) -> dict[str, ProviderContact]:
