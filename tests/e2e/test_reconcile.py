@@ -125,6 +125,28 @@ async def mailchimp_book(
 
 
 @pytest.fixture
+async def brevo_book(
+    world: World, settings: Settings, http: httpx.AsyncClient
+) -> AsyncIterator[Synced]:
+    world.onoffice.seed([address(i, f"p{i}@example.de") for i in range(1, 26)])
+    synced = await sync(http, world, settings, "brevo", BREVO_KEY)
+    yield synced
+    synced.connector.stop()
+
+
+async def held_events(http: httpx.AsyncClient, synced: Synced) -> int:
+    status = await http.get(f"{synced.connector.url}/api/v1/status", headers=auth(synced.token))
+    return int(status.json()["pending"]["held_inbound_events"])
+
+
+async def wait_held(http: httpx.AsyncClient, synced: Synced, count: int) -> None:
+    deadline = time.monotonic() + 15
+    while await held_events(http, synced) < count:
+        assert time.monotonic() < deadline, "the burst was not held"
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
 async def brevo(world: World, settings: Settings, http: httpx.AsyncClient) -> AsyncIterator[Synced]:
     world.onoffice.seed(
         [address(1, "anna@example.de"), address(2, "bob@example.de"), address(3, "cem@example.de")]
@@ -205,19 +227,11 @@ class TestMailchimp:
         after = await rounds(database_url, 1)
         assert after.events == 25
 
-        async def held() -> int:
-            status = await http.get(
-                f"{mailchimp_book.connector.url}/api/v1/status", headers=auth(mailchimp_book.token)
-            )
-            return int(status.json()["pending"]["held_inbound_events"])
-
-        deadline = time.monotonic() + 15
-        while await held() < 25:
-            assert time.monotonic() < deadline, "the burst was not held"
-            await asyncio.sleep(0.2)
+        await wait_held(http, mailchimp_book, 25)
         await rounds(database_url, 1)
         assert {newsletter(world, i) for i in range(1, 26)} == {"1"}  # onOffice unchanged
-        assert await held() == 25  # found again by the overlapping window: not stored twice
+        # Found again by the overlapping window: not stored twice.
+        assert await held_events(http, mailchimp_book) == 25
 
 
 class TestBrevo:
@@ -237,3 +251,25 @@ class TestBrevo:
         assert newsletter(world, 3) == "1"
         again = await rounds(database_url, 2)
         assert again.events == 0
+
+    async def test_many_list_removals_at_once_are_held_never_applied(
+        self, world: World, brevo_book: Synced, database_url: str, http: httpx.AsyncClient
+    ) -> None:
+        await rounds(database_url, 1)
+        account = world.brevo.accounts[BREVO_KEY]
+        for i in range(1, 26):
+            unlink(account, account.contacts[f"p{i}@example.de"], int(brevo_book.list_id))
+
+        after = await rounds(database_url, 1)
+        assert after.events == 25
+        await wait_held(http, brevo_book, 25)
+        await rounds(database_url, 1)
+        assert {newsletter(world, i) for i in range(1, 26)} == {"1"}  # onOffice unchanged
+        # A user applies the burst: each removal is confirmed at Brevo (no longer in the list).
+        applied = await http.post(
+            f"{brevo_book.connector.url}/api/v1/held-events/apply", headers=auth(brevo_book.token)
+        )
+        assert applied.status_code == 200 and applied.json()["events"] == 25
+        await eventually(
+            lambda: {newsletter(world, i) for i in range(1, 26)} == {"4"}, "the removals", 20
+        )
