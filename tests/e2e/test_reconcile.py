@@ -33,7 +33,7 @@ from tests.e2e.harness import (
     run_full_sync,
     start_connector,
 )
-from tests.e2e.test_webhooks import address, eventually, newsletter
+from tests.e2e.test_webhooks import activities, address, eventually, mailchimp_form, newsletter
 
 INTERVAL_S = 2
 BREVO_KEY = "test-key-de"
@@ -186,6 +186,20 @@ class TestMailchimp:
         again = await rounds(database_url, 2)
         assert again.result == "ok" and again.events == 0
         assert len(await rows(database_url, select(InboundEvent.id))) == 2
+
+    async def test_a_change_told_by_a_webhook_and_found_by_the_reconciliation_counts_once(
+        self, world: World, mailchimp: Synced, database_url: str, http: httpx.AsyncClient
+    ) -> None:
+        await rounds(database_url, 1)
+        world.mailchimp.member_action(mailchimp.list_id, "anna@example.de", "unsubscribe")
+        (hook,) = world.mailchimp.lists[mailchimp.list_id].webhooks.values()
+        form = mailchimp_form("unsubscribe", "anna@example.de", list_id=mailchimp.list_id)
+        assert (await http.post(hook["url"], data=form)).status_code == 200
+
+        await rounds(database_url, 2)
+        await eventually(lambda: newsletter(world, 1) == "0", "the unsubscribe in onOffice", 10)
+        await asyncio.sleep(1)
+        assert len(activities(world, 1)) == 1  # one activity, whichever came first
 
     async def test_an_idle_connection_costs_at_most_two_requests_per_reconciliation(
         self, world: World, mailchimp: Synced, database_url: str
