@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # waits that long before it is applied (so a burst is recognised as one).
     ARCHIVE_BURST_THRESHOLD: int = Field(default=20, ge=2)
     ARCHIVE_BURST_WINDOW_S: float = Field(default=60.0, ge=0)
+    # Provider reconciliation: how often each connection reads what changed at the provider
+    # since its watermark (opt-outs, sign-ups and removals no webhook told). At least 60 s
+    # outside ENV=testing (the tests use a short interval).
+    PROVIDER_RECONCILE_INTERVAL_S: int = Field(default=900, ge=1)
 
     # Security knobs.
     # Where a generated ENCRYPTION_KEY is kept when none is configured (development/testing):
@@ -130,6 +134,12 @@ class Settings(BaseSettings):
 
     # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
     WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _reconcile_interval(self) -> Settings:
+        if Environment.testing != self.ENV and self.PROVIDER_RECONCILE_INTERVAL_S < 60:
+            raise ValueError("PROVIDER_RECONCILE_INTERVAL_S must be at least 60 (seconds)")
+        return self
 
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Settings:

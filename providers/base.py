@@ -151,6 +151,12 @@ class ProviderContact(BaseModel):
     last_changed: datetime | None = None
     # Brevo: blocked for every list (`emailBlacklisted`); None where the provider has no such flag.
     blacklisted: bool | None = None
+    # Whether the contact is (still) in the connection's list, where the provider lists
+    # contacts outside it (Brevo's account-wide reads); None where every contact read belongs
+    # to the list (Mailchimp members).
+    in_list: bool | None = None
+    # When it signed up (Mailchimp `timestamp_opt`, Brevo `createdAt`), where the read asked.
+    opted_in_at: datetime | None = None
 
 
 class WebhookInfo(BaseModel):
@@ -329,6 +335,14 @@ class NewsletterProvider(Protocol):
 
     async def count_subscribed(self, list_id: str) -> int:
         """The provider's own count of contacts of the list that receive campaigns."""
+        ...
+
+    def changed_since(self, list_id: str, since: datetime) -> AsyncIterator[ProviderContact]:
+        """Every contact whose state the provider changed at or after `since` (the periodic
+        reconciliation), in every state: Mailchimp's members of the list incl. archived and
+        cleaned (two reads when nothing changed), Brevo's contacts of the account (one read;
+        `in_list` tells a removal from the list; `modifiedAt` also moves on list touches, so
+        some contacts come although nothing that matters changed)."""
         ...
 
     def iter_campaign_recipients(self, campaign_id: str) -> AsyncIterator[str]:

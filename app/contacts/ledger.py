@@ -8,12 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.factory import provider_label
 from app.contacts.rules import BOUNCE_STATES, REMOVED_STATES, Signal
+from app.contacts.values import normalise_email
 from app.db.base import utcnow
 from app.incremental.jobs import enqueue_drain
 from app.lifecycle.repository import LifecycleRepository
 from app.webhooks.jobs import enqueue_apply
-from app.webhooks.repository import DEDUPE_KEY_MAX, InboundEventRepository
-from providers.base import ProviderEvent, ProviderEventType
+from app.webhooks.repository import DEDUPE_KEY_MAX, RECONCILE_REMOVAL, InboundEventRepository
+from providers.base import ProviderContact, ProviderEvent, ProviderEventType
 
 
 def write_back_type(provider_state: str) -> ProviderEventType:
@@ -45,6 +46,41 @@ async def write_back_opt_out(
         dedupe_key=f"reconcile:{connection_id}:{email}:{signal.status}:{at}",
     )
     return await _store(session, provider, connection_id, event, revive=True)
+
+
+async def store_reconciled(
+    session: AsyncSession,
+    provider: str,
+    connection_id: int,
+    list_id: str,
+    kind: ProviderEventType,
+    member: ProviderContact,
+) -> int | None:
+    """A change the periodic reconciliation found at the provider (`app.contacts.reconcile`)
+    is stored as the event a webhook would have brought and applied by the webhook applier:
+    opt-outs and bounces exactly like a full sync's write-back (same key: found once by
+    either), removals as burst candidates (Archive-All rule), sign-ups like a subscribe
+    webhook (a new onOffice address). Deduplicated per email, state and time."""
+    email = normalise_email(member.email)
+    status = str(member.status)
+    if kind in (ProviderEventType.unsubscribe, ProviderEventType.cleaned):
+        signal = Signal(status, member.last_changed)
+        return await write_back_opt_out(session, provider, connection_id, email, signal)
+    at = member.last_changed.isoformat() if member.last_changed else "unknown"
+    prefix = RECONCILE_REMOVAL if kind == ProviderEventType.deleted else "reconcile-subscribe:"
+    event = ProviderEvent(
+        type=kind,
+        email=email,
+        first_name=member.first_name or None,
+        last_name=member.last_name or None,
+        provider_id=member.provider_id,
+        list_id=list_id,
+        occurred_at=member.last_changed,
+        source="reconcile",
+        raw_type="reconcile",
+        dedupe_key=f"{prefix}{connection_id}:{email}:{status}:{at}",
+    )
+    return await _store(session, provider, connection_id, event)
 
 
 async def _store(

@@ -358,3 +358,26 @@ class UsedSignature(Base):
     purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
     signature: Mapped[str] = mapped_column(String(128), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ProviderReconcile(Base):
+    """The periodic reconciliation of one connection (app/reconcile/): what changed at the
+    provider since `watermark` is read every PROVIDER_RECONCILE_INTERVAL_S."""
+
+    __tablename__ = "provider_reconcile"
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connection.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The connection's ledger key the watermark belongs to (another list starts afresh).
+    ledger_key: Mapped[str | None] = mapped_column(String(255))
+    # The next read asks for changes since this (minus an overlap): the start of the last
+    # successful read.
+    watermark: Mapped[datetime | None]
+    attempted_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]  # the last successful read
+    result: Mapped[str] = mapped_column(String(16), default="never")  # ok, failed, key_failed
+    error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row (backs off)
+    changed: Mapped[int] = mapped_column(Integer, default=0)  # contacts the last read returned
+    events: Mapped[int] = mapped_column(Integer, default=0)  # events it stored for onOffice

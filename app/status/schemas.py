@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from app.connections.schemas import ConnectionRead
@@ -38,6 +40,24 @@ class HeldBack(BaseModel):
     count: int
 
 
+class Reconciliation(BaseModel):
+    """The periodic reconciliation with the provider (every PROVIDER_RECONCILE_INTERVAL_S)."""
+
+    result: str = Field(
+        description="`never` (not yet), `ok`, `failed` (the provider was unreachable or "
+        "refused the read) or `key_failed` (the API key was rejected: save a valid key); "
+        "after a failure the next try waits twice as long each time (at most 16 intervals)"
+    )
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    changed: int = Field(default=0, description="Contacts the provider reported changed")
+    events: int = Field(
+        default=0, description="Changes onOffice had to learn (stored as events and applied)"
+    )
+    error: str | None = Field(default=None, description="The provider's answer when it failed")
+    interval_s: int = Field(description="PROVIDER_RECONCILE_INTERVAL_S")
+
+
 class Status(BaseModel):
     """Counts on both sides, the latest runs and the work still to do."""
 
@@ -56,6 +76,9 @@ class Status(BaseModel):
         default_factory=list,
         description="Contacts the latest run held back on purpose (consent rules, the "
         "unsubscribe safety valve), by reason",
+    )
+    reconciliation: Reconciliation | None = Field(
+        default=None, description="The last reconciliation with the provider"
     )
     status_pages: dict[str, str] = Field(
         default_factory=dict, description="Status pages of onOffice and the providers"

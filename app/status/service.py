@@ -19,8 +19,16 @@ from app.db.models import (
     SyncRunStatus,
 )
 from app.i18n import reasons, render_stored, t
+from app.reconcile.repository import ReconcileRepository
 from app.resources import Resources
-from app.status.schemas import HeldBack, PendingWork, RefusedChange, SideCounts, Status
+from app.status.schemas import (
+    HeldBack,
+    PendingWork,
+    Reconciliation,
+    RefusedChange,
+    SideCounts,
+    Status,
+)
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
@@ -99,7 +107,25 @@ class StatusService:
             ],
             refused_total=await contacts.count_refused(connection.id),
             held_back=held_back,
+            reconciliation=await self._reconciliation(session, resources, connection.id),
             status_pages=dict(STATUS_PAGES),
+        )
+
+    async def _reconciliation(
+        self, session: AsyncSession, resources: Resources, connection_id: int
+    ) -> Reconciliation:
+        state = await ReconcileRepository.from_session(session).get(connection_id)
+        interval = resources.settings.PROVIDER_RECONCILE_INTERVAL_S
+        if state is None:
+            return Reconciliation(result="never", interval_s=interval)
+        return Reconciliation(
+            result=state.result,
+            last_attempt_at=state.attempted_at,
+            last_success_at=state.finished_at,
+            changed=state.changed,
+            events=state.events,
+            error=state.error,
+            interval_s=interval,
         )
 
     async def _held_back(

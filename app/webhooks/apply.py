@@ -107,7 +107,7 @@ class EventApplier:
                 return InboundEventStatus.ignored, "older than the consent state already known"
             if verdict == EventVerdict.dismissed:
                 return InboundEventStatus.ignored, DISMISSED_NOTE
-            if verdict == EventVerdict.confirm and not await self._confirmed(email):
+            if verdict == EventVerdict.confirm and not await self._confirmed(email, kind):
                 return InboundEventStatus.ignored, f"{self._label} no longer shows this opt-out"
         at = event.occurred_at or aware(row.received_at)
         if kind == ProviderEventType.subscribe:
@@ -173,12 +173,15 @@ class EventApplier:
             dismissed_at=contact.removal_dismissed_at if contact is not None else None,
         )
 
-    async def _confirmed(self, email: str) -> bool:
-        """Re-read the contact: is it opted out at the provider right now?"""
+    async def _confirmed(self, email: str, kind: ProviderEventType) -> bool:
+        """Re-read the contact: is it opted out at the provider right now (for a removal: or
+        no longer in the list, Brevo)?"""
         assert self.connection.list_id is not None
         provider = self.deps.provider(self.connection)
         current = await provider.get_contact(self.connection.list_id, email)
-        return current is None or is_opt_out(current.status)
+        if current is None or is_opt_out(current.status):
+            return True
+        return kind == ProviderEventType.deleted and current.in_list is False
 
     async def _record(
         self,

@@ -211,7 +211,7 @@ class BatchApplier:
                 )
             if verdict == EventVerdict.dismissed:
                 return self._done(plan, InboundEventStatus.ignored, DISMISSED_NOTE)
-            if verdict == EventVerdict.confirm and not await self.applier._confirmed(email):
+            if verdict == EventVerdict.confirm and not await self.applier._confirmed(email, kind):
                 return self._done(
                     plan,
                     InboundEventStatus.ignored,

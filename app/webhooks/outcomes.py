@@ -23,18 +23,18 @@ from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.tenants.auth import TenantContext
 from app.webhooks.jobs import enqueue_release
 from app.webhooks.plan import Plan, event_of, shown_after
-from app.webhooks.repository import InboundEventRepository
+from app.webhooks.repository import RECONCILE_REMOVAL, InboundEventRepository
 from onoffice_client.models import OnOfficeClaimError, OnOfficeError
 
 log = logging.getLogger(__name__)
 
 
 def is_burst_candidate(row: InboundEvent) -> bool:
-    return (
-        row.source in BURST_SOURCES
-        and row.payload.get("type") == "deleted"
-        and not row.dedupe_key.startswith("reconcile:")
-    )
+    if row.payload.get("type") != "deleted":
+        return False
+    if row.dedupe_key.startswith(RECONCILE_REMOVAL):
+        return True  # a removal the reconciliation found, at any provider
+    return row.source in BURST_SOURCES and not row.dedupe_key.startswith("reconcile:")
 
 
 async def hold_burst(db: Database, settings: Settings, connection_id: int) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.connections.factory import BURST_SOURCES
@@ -24,6 +24,9 @@ from app.db.repository import SessionRepository, dialect_insert
 INSERT_CHUNK = 100
 # The dedupe key column's length.
 DEDUPE_KEY_MAX = 255
+# Removals the periodic reconciliation found (app/reconcile/): for every provider a burst
+# candidate, like Mailchimp's removal webhooks (many at once are held for a user).
+RECONCILE_REMOVAL = "reconcile-removal:"
 
 
 @dataclass(frozen=True)
@@ -170,8 +173,13 @@ class InboundEventRepository(SessionRepository):
         return (
             InboundEvent.connection_id == connection_id,
             InboundEvent.status == status,
-            InboundEvent.source.in_(BURST_SOURCES),
-            InboundEvent.dedupe_key.not_like("reconcile:%"),
+            or_(
+                and_(
+                    InboundEvent.source.in_(BURST_SOURCES),
+                    InboundEvent.dedupe_key.not_like("reconcile:%"),
+                ),
+                InboundEvent.dedupe_key.like(f"{RECONCILE_REMOVAL}%"),
+            ),
         )
 
     async def pending_removals(self, connection_id: int, status: str) -> Sequence[InboundEvent]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from app.incremental.jobs import SCHEDULE_TASK
+from app.reconcile.jobs import SCHEDULE_TASK as RECONCILE_TASK
 from app.webhooks.jobs import SWEEP_TASK
 
 TASK_MODULES: tuple[str, ...] = (
@@ -12,15 +13,26 @@ TASK_MODULES: tuple[str, ...] = (
     "app.webhooks.tasks",
     "app.incremental.tasks",
     "app.privacy.tasks",
+    "app.reconcile.tasks",
 )
 
 
 # The periodic sweeps that resume stalled work (lost enqueues, crashed workers): arq cron jobs
 # in a worker, the embedded sweeper otherwise.
-SWEEP_TASKS: tuple[str, ...] = ("sync.resume", SWEEP_TASK, SCHEDULE_TASK)
+# The reconciliation's schedule is one of them: each connection is reconciled once its
+# PROVIDER_RECONCILE_INTERVAL_S passed.
+SWEEP_TASKS: tuple[str, ...] = ("sync.resume", SWEEP_TASK, SCHEDULE_TASK, RECONCILE_TASK)
 # Housekeeping once an hour (at minute HOURLY_MINUTE): the data-protection retention purge.
 HOURLY_TASKS: tuple[str, ...] = ("privacy.purge",)
 HOURLY_MINUTE = 17
+
+
+def sweep_seconds(name: str, reconcile_interval_s: int) -> set[int]:
+    """The seconds of each minute a sweep runs at: once a minute, except the reconciliation's
+    schedule under an interval shorter than a minute (ENV=testing only)."""
+    if name == RECONCILE_TASK and reconcile_interval_s < 60:
+        return set(range(0, 60, max(1, reconcile_interval_s)))
+    return {0}
 
 
 def load_tasks() -> None:

@@ -17,7 +17,13 @@ from app.config import get_settings
 from app.logging import configure_logging
 from app.resources import Resources, create_resources, redis_settings
 from app.worker.queue import BULK, INTERACTIVE, QUEUE_NAMES, TASKS
-from app.worker.registry import HOURLY_MINUTE, HOURLY_TASKS, SWEEP_TASKS, load_tasks
+from app.worker.registry import (
+    HOURLY_MINUTE,
+    HOURLY_TASKS,
+    SWEEP_TASKS,
+    load_tasks,
+    sweep_seconds,
+)
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
@@ -39,11 +45,12 @@ def worker_functions() -> list[Function]:
 
 def cron_jobs() -> list[CronJob]:
     load_tasks()
+    interval = get_settings().PROVIDER_RECONCILE_INTERVAL_S
     return [
         cron(
             cast("WorkerCoroutine", TASKS[name].fn),
             name=f"cron:{name}",
-            second=0,
+            second=sweep_seconds(name, interval),
             run_at_startup=True,
             unique=True,
         )

@@ -32,6 +32,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/contacts/attributes/{attributeCategory}/{attributeName}", contacts.attribute_post),
     ("POST", "/contacts/import", imports.import_post),
     ("POST", "/contacts/batch", contacts.batch_post),
+    ("GET", "/contacts", contacts.contacts_get),
     ("POST", "/contacts", contacts.contacts_post),
     ("GET", "/contacts/{identifier}", contacts.contact_get),
     ("PUT", "/contacts/{identifier}", contacts.contact_put),

@@ -8,12 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulators.brevo.common import error, not_found
+from emulators.brevo.common import error, not_found, page
 from emulators.brevo.state import (
     EMAIL,
     Account,
     BrevoState,
     Contact,
+    changed_since,
     create_contact,
     find_contact,
     link,
@@ -68,6 +69,18 @@ def _apply_update(state: BrevoState, acc: Account, contact: Contact, b: dict[str
     for list_id in b.get("unlinkListIds") or []:
         unlink(acc, contact, list_id)
     contact.modified_at = now()
+
+
+async def contacts_get(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:
+    """`GET /contacts`: the account's contacts, filtered by `modifiedSince` / `createdSince`
+    and `listIds` (a contact removed from a list is still listed here)."""
+    found = sorted(acc.contacts.values(), key=lambda c: c.id)
+    found = changed_since(found, req.query_params)
+    lists = {int(v) for raw in req.query_params.getlist("listIds") for v in raw.split(",") if v}
+    if lists:
+        found = [c for c in found if c.list_ids & lists]
+    chosen = [contact.to_api() for contact in page(req, found, 50)]
+    return JSONResponse({"contacts": chosen, "count": len(found)})
 
 
 async def contact_get(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:

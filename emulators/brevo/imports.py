@@ -18,6 +18,7 @@ from emulators.brevo.state import (
     BrevoState,
     create_contact,
     link,
+    now,
     set_attributes,
 )
 
@@ -51,6 +52,7 @@ async def import_post(state: BrevoState, acc: Account, req: Request, p: Any, b: 
             contact.blacklisted = True
         for list_id in list_ids:
             link(acc, contact, list_id)
+        contact.modified_at = now()
     process_id = state.next_id()
     acc.processes[process_id] = {
         "id": process_id,

@@ -11,6 +11,7 @@ from emulators.brevo.common import error, not_found, page
 from emulators.brevo.state import (
     Account,
     BrevoState,
+    changed_since,
     link,
     now,
     unlink,
@@ -98,9 +99,10 @@ async def list_contacts(state: BrevoState, acc: Account, req: Request, p: Any, b
     list_id = int(p["listId"])
     if list_id not in acc.lists:
         return not_found("List ID")
-    ids = list(acc.members.get(list_id, {}))
-    chosen = [acc.by_id[cid].to_api() for cid in page(req, ids, 50)]
-    return JSONResponse({"contacts": chosen, "count": len(ids)})
+    found = [acc.by_id[cid] for cid in acc.members.get(list_id, {})]
+    found = changed_since(found, req.query_params)
+    chosen = [contact.to_api() for contact in page(req, found, 50)]
+    return JSONResponse({"contacts": chosen, "count": len(found)})
 
 
 async def list_add(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:

@@ -166,13 +166,34 @@ def create_contact(state: BrevoState, account: Account, email: str) -> Contact:
 
 
 def link(account: Account, contact: Contact, list_id: int) -> None:
+    # Brevo moves `modifiedAt` on list touches too (APIv3-php-library#49).
+    if list_id not in contact.list_ids:
+        contact.modified_at = now()
     contact.list_ids.add(list_id)
     account.members.setdefault(list_id, {})[contact.id] = None
 
 
 def unlink(account: Account, contact: Contact, list_id: int) -> None:
+    if list_id in contact.list_ids:
+        contact.modified_at = now()
     contact.list_ids.discard(list_id)
     account.members.get(list_id, {}).pop(contact.id, None)
+
+
+def parse_time(value: str) -> datetime:
+    """A Brevo date-time filter (`2025-01-31T10:00:00.000Z`, or with an offset)."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def changed_since(contacts: list[Contact], req_params: Any) -> list[Contact]:
+    """The `modifiedSince` / `createdSince` filters of Brevo's contact listings."""
+    for name, attr in (("modifiedSince", "modified_at"), ("createdSince", "created_at")):
+        value = req_params.get(name)
+        if value:
+            floor = parse_time(value)
+            contacts = [c for c in contacts if parse_time(getattr(c, attr)) >= floor]
+    return contacts
 
 
 def set_attributes(account: Account, contact: Contact, attributes: dict[str, Any]) -> None:

@@ -59,11 +59,18 @@ class BrevoApi:
         return data if isinstance(data, dict) else {"items": data}
 
     def paged(
-        self, path: str, key: str, limit: int, *, start: int = 0
+        self,
+        path: str,
+        key: str,
+        limit: int,
+        *,
+        start: int = 0,
+        params: Mapping[str, Any] | None = None,
+        label: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         async def fetch(offset: int) -> tuple[list[dict[str, Any]], int | None]:
-            params = {"limit": limit, "offset": offset, "sort": "asc"}
-            page = await self.json("GET", path, params=params, label=f"GET {path}")
+            query = {**(params or {}), "limit": limit, "offset": offset, "sort": "asc"}
+            page = await self.json("GET", path, params=query, label=label or f"GET {path}")
             total = page.get("count")
             return list(page.get(key) or []), total if isinstance(total, int) else None
 

@@ -348,6 +348,10 @@ class BrevoClient(HttpOwner):
         )
         return int(data.get("totalSubscribers") or 0)
 
+    def changed_since(self, list_id: str, since: datetime) -> AsyncIterator[ProviderContact]:
+        """See reads.changed_since (one `GET /contacts` when nothing changed)."""
+        return reads.changed_since(self._api, int(list_id), self._to_contact, since)
+
     # -- webhooks -----------------------------------------------------------------------------
 
     async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo:

@@ -44,6 +44,8 @@ def to_contact(raw: Mapping[str, Any], list_id: int, mapping: FieldMapping) -> P
         status=status,
         last_changed=parse_iso_timestamp(raw.get("modifiedAt")),
         blacklisted=blacklisted,
+        in_list=in_list,
+        opted_in_at=parse_iso_timestamp(raw.get("createdAt")),
     )
 
 

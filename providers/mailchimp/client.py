@@ -370,6 +370,9 @@ class MailchimpClient(HttpOwner):
     async def count_subscribed(self, list_id: str) -> int:
         return await reads.count_subscribed(self._api, list_id)
 
+    def changed_since(self, list_id: str, since: datetime) -> AsyncIterator[ProviderContact]:
+        return reads.changed_since(self._api, list_id, since)
+
 
 def _status(subscribed: bool) -> str:
     return "subscribed" if subscribed else "unsubscribed"

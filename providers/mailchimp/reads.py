@@ -135,6 +135,25 @@ async def recent_opt_outs(api: MailchimpApi, list_id: str, since: datetime) -> s
     return set().union(*await asyncio.gather(*(of_status(s) for s in statuses)))
 
 
+async def changed_since(
+    api: MailchimpApi, list_id: str, since: datetime
+) -> AsyncIterator[ProviderContact]:
+    """Members whose `last_changed` is at or after `since`, in every status: the normal
+    listing (subscribed, unsubscribed, cleaned, pending, transactional), then the archived
+    ones, which Mailchimp lists only when asked by status. One read each when few changed."""
+    names = [*_MEMBER_FIELDS.split(","), "timestamp_opt"]
+    fields = ",".join(f"members.{name}" for name in names)
+    stamp = since.astimezone(UTC).isoformat(timespec="seconds")
+    for extra in ({}, {"status": "archived"}):
+        async for member in api.paginate(
+            f"/lists/{list_id}/members",
+            "members",
+            fields=fields,
+            params={**extra, "since_last_changed": stamp},
+        ):
+            yield await to_contact(api, list_id, member)
+
+
 async def count_subscribed(api: MailchimpApi, list_id: str) -> int:
     page = await api.request(
         "GET",
@@ -167,6 +186,7 @@ async def to_contact(api: MailchimpApi, list_id: str, member: dict[str, Any]) ->
         status=status,
         tags=tags,
         last_changed=parse_iso_timestamp(member.get("last_changed")),
+        opted_in_at=parse_iso_timestamp(member.get("timestamp_opt")),
     )
 
 

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
-    "module", ["bench.full_sync", "bench.webhooks", "bench.tenants", "bench.ingest_cpu"]
+    "module",
+    ["bench.full_sync", "bench.webhooks", "bench.tenants", "bench.ingest_cpu", "bench.reconcile"],
 )
 def test_benchmark_cli_starts(module: str) -> None:
     done = subprocess.run(
