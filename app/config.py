@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     ENCRYPTION_KEY: SecretStr | None = None
     SIGNATURE_MAX_AGE_S: int = Field(default=300, ge=1)
     ONOFFICE_POLL_INTERVAL_S: int = Field(default=60, ge=1)
+    # How often each connection's provider side is checked: the webhook's health (it still
+    # exists with this service's URL, the required events and, at Mailchimp, `api` off;
+    # drift is repaired) and the periodic reconciliation.
+    PROVIDER_RECONCILE_INTERVAL_S: int = Field(default=900, ge=60)
 
     # Operational knobs (not part of the external contract, all optional).
     ONOFFICE_WEBHOOK_ID_PARAM: str = "recordId"

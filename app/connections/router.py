@@ -1,12 +1,20 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from app.connections.schemas import ConnectionRead, ConnectionUpdate
 from app.connections.service import connection as connection_service
 from app.deps import ResourcesDep, SessionDep
+from app.errors import request_language
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
+from app.status.schemas import WebhookHealth
+from app.status.webhook import webhook_health
 from app.tenants.auth import CurrentTenant
+from app.webhooks import checkup
+from app.webhooks.repository import InboundEventRepository
+
+# A user's check within this many seconds of the last one answers with that one's result.
+CHECK_NOW_MIN_AGE_S = 10
 
 router = APIRouter(
     prefix="/api/v1/connection", tags=["connection"], responses=BEARER_RESPONSES | NO_CONNECTION
@@ -55,3 +63,23 @@ async def delete_connection(
     force: bool = Query(False, description="Delete locally even if the provider is unreachable"),
 ) -> None:
     await connection_service.delete(session, resources, tenant, force=force)
+
+
+@router.post(
+    "/webhook/check",
+    response_model=WebhookHealth,
+    summary="Check the provider webhook now (and repair drift), as the periodic check does",
+    responses=ERRORS,
+)
+async def check_webhook(
+    request: Request, tenant: CurrentTenant, session: SessionDep, resources: ResourcesDep
+) -> WebhookHealth:
+    conn = await connection_service.get(session, tenant)
+    # No database connection is held while the provider answers.
+    await session.commit()
+    await checkup.check(resources, conn.id, min_age_s=CHECK_NOW_MIN_AGE_S)
+    await session.refresh(conn)
+    last_event_at = await InboundEventRepository.from_session(session).last_received_at(
+        conn.id, conn.provider
+    )
+    return webhook_health(conn, last_event_at, request_language(request))

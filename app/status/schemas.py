@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from app.connections.schemas import ConnectionRead
@@ -38,6 +40,29 @@ class HeldBack(BaseModel):
     count: int
 
 
+class WebhookHealth(BaseModel):
+    """The provider webhook as the periodic health check found it (app/webhooks/checkup.py)."""
+
+    state: str = Field(
+        description="`ok`, `repaired` (the last check found drift and repaired it), `broken` "
+        "(could not be repaired: `error` says why), `check_failed` (the provider did not "
+        "answer) or `unchecked` (not checked since the connection was saved)"
+    )
+    summary: str = Field(description="The state in words, in the caller's language")
+    checked_at: datetime | None = Field(description="The last check")
+    repaired_at: datetime | None = Field(description="The last repair")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="What the last repair found wrong, as codes (`missing`, `token`, "
+        "`event_off:<event>`, `event_on:<event>`, `source_off:<source>`, `source_on:<source>`)",
+    )
+    problems_text: str = Field(default="", description="The same in words")
+    error: str | None = Field(default=None, description="Why it is broken or was not checked")
+    last_event_at: datetime | None = Field(
+        description="When the last event from the provider was received"
+    )
+
+
 class Status(BaseModel):
     """Counts on both sides, the latest runs and the work still to do."""
 
@@ -56,6 +81,9 @@ class Status(BaseModel):
         default_factory=list,
         description="Contacts the latest run held back on purpose (consent rules, the "
         "unsubscribe safety valve), by reason",
+    )
+    webhook: WebhookHealth | None = Field(
+        default=None, description="The provider webhook's health (None when not connected)"
     )
     status_pages: dict[str, str] = Field(
         default_factory=dict, description="Status pages of onOffice and the providers"

@@ -21,6 +21,7 @@ from app.db.models import (
 from app.i18n import reasons, render_stored, t
 from app.resources import Resources
 from app.status.schemas import HeldBack, PendingWork, RefusedChange, SideCounts, Status
+from app.status.webhook import webhook_health
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
@@ -70,6 +71,9 @@ class StatusService:
             lang,
             PROVIDER_LABELS.get(connection.provider, ""),
         )
+        last_event_at = await InboundEventRepository.from_session(session).last_received_at(
+            connection.id, connection.provider
+        )
         return Status(
             connected=True,
             connection=connection_service.to_read(resources, connection),
@@ -99,6 +103,7 @@ class StatusService:
             ],
             refused_total=await contacts.count_refused(connection.id),
             held_back=held_back,
+            webhook=webhook_health(connection, last_event_at, lang),
             status_pages=dict(STATUS_PAGES),
         )
 
