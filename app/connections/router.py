@@ -8,13 +8,8 @@ from app.deps import ResourcesDep, SessionDep
 from app.errors import request_language
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.status.schemas import WebhookHealth
-from app.status.webhook import webhook_health
+from app.status.service import status as status_service
 from app.tenants.auth import CurrentTenant
-from app.webhooks import checkup
-from app.webhooks.repository import InboundEventRepository
-
-# A user's check within this many seconds of the last one answers with that one's result.
-CHECK_NOW_MIN_AGE_S = 10
 
 router = APIRouter(
     prefix="/api/v1/connection", tags=["connection"], responses=BEARER_RESPONSES | NO_CONNECTION
@@ -74,12 +69,4 @@ async def delete_connection(
 async def check_webhook(
     request: Request, tenant: CurrentTenant, session: SessionDep, resources: ResourcesDep
 ) -> WebhookHealth:
-    conn = await connection_service.get(session, tenant)
-    # No database connection is held while the provider answers.
-    await session.commit()
-    await checkup.check(resources, conn.id, min_age_s=CHECK_NOW_MIN_AGE_S)
-    await session.refresh(conn)
-    last_event_at = await InboundEventRepository.from_session(session).last_received_at(
-        conn.id, conn.provider
-    )
-    return webhook_health(conn, last_event_at, request_language(request))
+    return await status_service.check_webhook(session, resources, tenant, request_language(request))

@@ -20,15 +20,25 @@ from app.db.models import (
 )
 from app.i18n import reasons, render_stored, t
 from app.resources import Resources
-from app.status.schemas import HeldBack, PendingWork, RefusedChange, SideCounts, Status
+from app.status.schemas import (
+    HeldBack,
+    PendingWork,
+    RefusedChange,
+    SideCounts,
+    Status,
+    WebhookHealth,
+)
 from app.status.webhook import webhook_health
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
+from app.webhooks import checkup
 from app.webhooks.repository import InboundEventRepository
 from providers.base import ProviderError
 
 LIVE_COUNT_TIMEOUT_S = 5.0
+# A user's webhook check within this many seconds of the last one is not repeated.
+CHECK_NOW_MIN_AGE_S = 10
 
 
 class StatusService:
@@ -106,6 +116,21 @@ class StatusService:
             webhook=webhook_health(connection, last_event_at, lang),
             status_pages=dict(STATUS_PAGES),
         )
+
+    async def check_webhook(
+        self, session: AsyncSession, resources: Resources, tenant: TenantContext, lang: str
+    ) -> WebhookHealth:
+        """Check (and repair) the webhook now, as the periodic check does; a check younger
+        than CHECK_NOW_MIN_AGE_S is not repeated."""
+        connection = await connection_service.get(session, tenant)
+        # No database connection is held while the provider answers.
+        await session.commit()
+        await checkup.check(resources, connection.id, min_age_s=CHECK_NOW_MIN_AGE_S)
+        await session.refresh(connection)
+        last_event_at = await InboundEventRepository.from_session(session).last_received_at(
+            connection.id, connection.provider
+        )
+        return webhook_health(connection, last_event_at, lang)
 
     async def _held_back(
         self,
