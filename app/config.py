@@ -83,9 +83,11 @@ class Settings(BaseSettings):
     # waits that long before it is applied (so a burst is recognised as one).
     ARCHIVE_BURST_THRESHOLD: int = Field(default=20, ge=2)
     ARCHIVE_BURST_WINDOW_S: float = Field(default=60.0, ge=0)
-    # Provider reconciliation: how often each connection reads what changed at the provider
-    # since its watermark (opt-outs, sign-ups and removals no webhook told). At least 60 s
-    # outside ENV=testing (the tests use a short interval).
+    # How often each connection's provider side is checked: the reconciliation reads what
+    # changed at the provider since its watermark (opt-outs, sign-ups and removals no webhook
+    # told), and the webhook's health is checked (it still exists with this service's URL, the
+    # required events and, at Mailchimp, `api` off; drift is repaired). At least 60 s outside
+    # ENV=testing (the tests use a short interval).
     PROVIDER_RECONCILE_INTERVAL_S: int = Field(default=900, ge=1)
 
     # Security knobs.

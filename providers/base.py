@@ -164,6 +164,38 @@ class WebhookInfo(BaseModel):
     url: str
 
 
+class WebhookSetup(BaseModel):
+    """The webhook the connector wants at the provider (`NewsletterProvider.webhook_setup`),
+    in the provider's own event and source names."""
+
+    url: str
+    # Brevo's bearer secret ("" where the URL alone carries the secret: Mailchimp).
+    token: str = ""
+    # Events that must be on.
+    events: frozenset[str]
+    # Wanted, but an account may refuse them (Brevo's contact events): missing is no drift.
+    optional: frozenset[str] = frozenset()
+    # Events that must be off: an optional activity switched off in the connection.
+    off: frozenset[str] = frozenset()
+    # Mailchimp's sources: user and admin on, `api` off (no echo of our own writes).
+    sources: dict[str, bool] = Field(default_factory=dict)
+
+    @property
+    def wanted_events(self) -> frozenset[str]:
+        return self.events | self.optional
+
+
+class WebhookState(BaseModel):
+    """A webhook as the provider shows it."""
+
+    id: str
+    url: str
+    events: frozenset[str] = frozenset()
+    sources: dict[str, bool] = Field(default_factory=dict)
+    # The bearer token as the provider shows it; None where it shows none (nothing to compare).
+    token: str | None = None
+
+
 class ProviderEventType(StrEnum):
     subscribe = "subscribe"
     unsubscribe = "unsubscribe"
@@ -350,7 +382,28 @@ class NewsletterProvider(Protocol):
         (Mailchimp) rather than per recipient event (Brevo: yields nothing)."""
         ...
 
-    async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo: ...
+    def webhook_setup(
+        self, url: str, token: str, activities: Mapping[str, bool] | None = None
+    ) -> WebhookSetup:
+        """The webhook the connector wants: the events its consent rules need, plus the
+        optional ones the connection's activity settings (`delivered`, `opened`, `clicked`,
+        `hard_bounce`) switch on (None: all of them), the rest of those off."""
+        ...
+
+    async def register_webhook(
+        self, list_id: str, url: str, token: str, *, activities: Mapping[str, bool] | None = None
+    ) -> WebhookInfo:
+        """Ensure one webhook for `url` as `webhook_setup` describes it (an existing one is
+        updated, an outdated one replaced)."""
+        ...
+
+    async def list_webhooks(self, list_id: str) -> list[WebhookState]:
+        """The webhooks the provider has for the list (Brevo: the account's marketing ones)."""
+        ...
+
+    async def update_webhook(self, list_id: str, webhook_id: str, wanted: WebhookSetup) -> None:
+        """Set the webhook's events (and Mailchimp's sources) to `wanted` in place."""
+        ...
 
     async def remove_webhook(self, list_id: str, webhook_id: str) -> None: ...
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from app.db.models import Connection, Tenant
 from app.db.repository import SessionRepository
@@ -50,6 +51,37 @@ class ConnectionRepository(SessionRepository):
             .where(Connection.list_id.is_not(None), Tenant.active.is_(True))
         )
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def due_for_webhook_check(self, checked_before: datetime) -> list[int]:
+        """Set-up connections of active tenants whose webhook was not checked since
+        `checked_before` (or never since it was saved)."""
+        stmt = (
+            select(Connection.id)
+            .join(Tenant, Tenant.id == Connection.tenant_id)
+            .where(
+                Connection.list_id.is_not(None),
+                Tenant.active.is_(True),
+                or_(
+                    Connection.webhook_checked_at.is_(None),
+                    Connection.webhook_checked_at < checked_before,
+                ),
+            )
+            .order_by(Connection.id)
+        )
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]
+
+    async def record_webhook_health(
+        self, connection_id: int, token_hash: str, values: Mapping[str, Any]
+    ) -> bool:
+        """Store a check's result, unless the connection was saved with another webhook
+        address meanwhile (that save's webhook is the one to check next)."""
+        result = await self.session.execute(
+            update(Connection)
+            .where(Connection.id == connection_id, Connection.webhook_token == token_hash)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     async def set_watermark(self, connection_id: int, value: datetime) -> None:
         await self.session.execute(

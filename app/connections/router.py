@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from app.connections.schemas import ConnectionRead, ConnectionUpdate
 from app.connections.service import connection as connection_service
 from app.deps import ResourcesDep, SessionDep
+from app.errors import request_language
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
+from app.status.schemas import WebhookHealth
+from app.status.service import status as status_service
 from app.tenants.auth import CurrentTenant
 
 router = APIRouter(
@@ -55,3 +58,15 @@ async def delete_connection(
     force: bool = Query(False, description="Delete locally even if the provider is unreachable"),
 ) -> None:
     await connection_service.delete(session, resources, tenant, force=force)
+
+
+@router.post(
+    "/webhook/check",
+    response_model=WebhookHealth,
+    summary="Check the provider webhook now (and repair drift), as the periodic check does",
+    responses=ERRORS,
+)
+async def check_webhook(
+    request: Request, tenant: CurrentTenant, session: SessionDep, resources: ResourcesDep
+) -> WebhookHealth:
+    return await status_service.check_webhook(session, resources, tenant, request_language(request))

@@ -77,8 +77,12 @@ class ConnectionService:
             await lifecycle.refuse_while_running(session, existing.id)
         token, secret = self._webhook_credentials(resources, existing, ledger_key)
         try:
+            # The optional events follow the activity settings (the one place to choose them).
             webhook = await provider.register_webhook(
-                audience.id, webhook_url(resources, data.provider, token), secret
+                audience.id,
+                webhook_url(resources, data.provider, token),
+                secret,
+                activities=data.activities.model_dump(),
             )
         except ProviderError as exc:
             raise provider_app_error(data.provider, exc) from exc
@@ -103,6 +107,13 @@ class ConnectionService:
         connection.list_id = audience.id
         connection.list_name = audience.name
         connection.webhook_id = webhook.id
+        # Checked again by the next health sweep (within a minute), from a clean record.
+        connection.webhook_health = None
+        connection.webhook_checked_at = None
+        connection.webhook_error = None
+        if switching:
+            connection.webhook_repaired_at = None
+            connection.webhook_problems = None
         connection.activities = data.activities.model_dump()
         connection.field_mapping = mapping.model_dump()
         if existing is None:

@@ -80,6 +80,15 @@ class Connection(TimestampMixin, Base):
     # still delivering (or retrying) to it are not refused.
     webhook_credentials_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     activities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The webhook's health (app/webhooks/health.py), checked every PROVIDER_RECONCILE_INTERVAL_S:
+    # "ok", "repaired", "broken" (why in webhook_error) or "check_failed" (the provider could
+    # not be asked); None = not checked since it was saved. What the last repair found wrong
+    # (problem codes) stays with its time.
+    webhook_health: Mapped[str | None] = mapped_column(String(16))
+    webhook_checked_at: Mapped[datetime | None]
+    webhook_repaired_at: Mapped[datetime | None]
+    webhook_problems: Mapped[list[str] | None] = mapped_column(JSON)
+    webhook_error: Mapped[str | None] = mapped_column(Text)
     field_mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Incremental sync watermark (onOffice `Aenderung`).
     onoffice_watermark: Mapped[datetime | None]
@@ -296,6 +305,8 @@ class InboundEvent(Base):
     __table_args__ = (
         UniqueConstraint("source", "dedupe_key"),
         Index("ix_inbound_event_status", "status"),
+        # The last provider event a connection received (the status page).
+        Index("ix_inbound_event_connection_received", "connection_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -58,6 +58,29 @@ class Reconciliation(BaseModel):
     interval_s: int = Field(description="PROVIDER_RECONCILE_INTERVAL_S")
 
 
+class WebhookHealth(BaseModel):
+    """The provider webhook as the periodic health check found it (app/webhooks/checkup.py)."""
+
+    state: str = Field(
+        description="`ok`, `repaired` (the last check found drift and repaired it), `broken` "
+        "(could not be repaired: `error` says why), `check_failed` (the provider did not "
+        "answer) or `unchecked` (not checked since the connection was saved)"
+    )
+    summary: str = Field(description="The state in words, in the caller's language")
+    checked_at: datetime | None = Field(description="The last check")
+    repaired_at: datetime | None = Field(description="The last repair")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="What the last repair found wrong, as codes (`missing`, `token`, "
+        "`event_off:<event>`, `event_on:<event>`, `source_off:<source>`, `source_on:<source>`)",
+    )
+    problems_text: str = Field(default="", description="The same in words")
+    error: str | None = Field(default=None, description="Why it is broken or was not checked")
+    last_event_at: datetime | None = Field(
+        description="When the last event from the provider was received"
+    )
+
+
 class Status(BaseModel):
     """Counts on both sides, the latest runs and the work still to do."""
 
@@ -79,6 +102,9 @@ class Status(BaseModel):
     )
     reconciliation: Reconciliation | None = Field(
         default=None, description="The last reconciliation with the provider"
+    )
+    webhook: WebhookHealth | None = Field(
+        default=None, description="The provider webhook's health (None when not connected)"
     )
     status_pages: dict[str, str] = Field(
         default_factory=dict, description="Status pages of onOffice and the providers"

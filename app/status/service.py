@@ -28,14 +28,19 @@ from app.status.schemas import (
     RefusedChange,
     SideCounts,
     Status,
+    WebhookHealth,
 )
+from app.status.webhook import webhook_health
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
+from app.webhooks import checkup
 from app.webhooks.repository import InboundEventRepository
 from providers.base import ProviderError
 
 LIVE_COUNT_TIMEOUT_S = 5.0
+# A user's webhook check within this many seconds of the last one is not repeated.
+CHECK_NOW_MIN_AGE_S = 10
 
 
 class StatusService:
@@ -78,6 +83,9 @@ class StatusService:
             lang,
             PROVIDER_LABELS.get(connection.provider, ""),
         )
+        last_event_at = await InboundEventRepository.from_session(session).last_received_at(
+            connection.id, connection.provider
+        )
         return Status(
             connected=True,
             connection=connection_service.to_read(resources, connection),
@@ -108,6 +116,7 @@ class StatusService:
             refused_total=await contacts.count_refused(connection.id),
             held_back=held_back,
             reconciliation=await self._reconciliation(session, resources, connection.id),
+            webhook=webhook_health(connection, last_event_at, lang),
             status_pages=dict(STATUS_PAGES),
         )
 
@@ -127,6 +136,21 @@ class StatusService:
             error=state.error,
             interval_s=interval,
         )
+
+    async def check_webhook(
+        self, session: AsyncSession, resources: Resources, tenant: TenantContext, lang: str
+    ) -> WebhookHealth:
+        """Check (and repair) the webhook now, as the periodic check does; a check younger
+        than CHECK_NOW_MIN_AGE_S is not repeated."""
+        connection = await connection_service.get(session, tenant)
+        # No database connection is held while the provider answers.
+        await session.commit()
+        await checkup.check(resources, connection.id, min_age_s=CHECK_NOW_MIN_AGE_S)
+        await session.refresh(connection)
+        last_event_at = await InboundEventRepository.from_session(session).last_received_at(
+            connection.id, connection.provider
+        )
+        return webhook_health(connection, last_event_at, lang)
 
     async def _held_back(
         self,

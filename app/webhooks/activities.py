@@ -10,7 +10,7 @@ again.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from app.connections.factory import provider_label
@@ -18,7 +18,7 @@ from app.db.base import aware
 from app.i18n import has_key, t
 from app.resources import Resources
 from onoffice_client.client import OnOfficeClient
-from onoffice_client.models import ActivityCreate
+from onoffice_client.models import ActivityCreate, OnOfficeNotFoundError
 from providers.base import ProviderEvent, ProviderEventType
 
 ACTIVITY_KIND = "Newsletter"
@@ -62,6 +62,33 @@ async def create_once(
         items = [item for item in await onoffice.missing_activities(items) if item is not None]
     if items:
         await onoffice.create_activities(items)
+
+
+async def create_for_known(
+    onoffice: OnOfficeClient,
+    item: ActivityCreate,
+    create: Callable[[ActivityCreate], Awaitable[None]],
+) -> list[int]:
+    """Create `item` through `create`. onOffice refuses the whole action when one of its
+    address ids is unknown (an address deleted since the ledger learnt it): the ids are then
+    read (one request per 500), the activity is created for the known ones, and the unknown
+    ones are returned (they fail alone)."""
+    try:
+        await create(item)
+        return []
+    except OnOfficeNotFoundError:
+        found = {a.id for a in await onoffice.get_addresses(item.address_ids)}
+    known = [i for i in item.address_ids if i in found]
+    if known:
+        await create(item.model_copy(update={"address_ids": known}))
+    return [int(i) for i in item.address_ids if i not in found]
+
+
+def unknown_note(address_ids: Sequence[int]) -> str:
+    """The event's note for recipients whose onOffice address no longer exists."""
+    shown = ", ".join(str(i) for i in list(address_ids)[:20])
+    more = f" (+{len(address_ids) - 20})" if len(address_ids) > 20 else ""
+    return f"{len(address_ids)} address id(s) unknown to onOffice, not logged: {shown}{more}"
 
 
 def activity_note(provider: str, event: ProviderEvent, lang: str = "de") -> str:

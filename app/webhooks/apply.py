@@ -40,7 +40,9 @@ from app.webhooks.activities import (
     activity_kind,
     activity_note,
     activity_time,
+    create_for_known,
     create_once,
+    unknown_note,
 )
 from app.webhooks.deps import ApplyDeps
 from app.webhooks.nonconsent import (
@@ -230,7 +232,8 @@ class EventApplier:
                 batch = []
         if batch:
             await self._deliver(row, delivered, batch, position)
-        return InboundEventStatus.applied, None
+        unknown = row.payload.get("_unknown") or []
+        return InboundEventStatus.applied, unknown_note(unknown) if unknown else None
 
     async def _deliver(
         self, row: InboundEvent, event: ProviderEvent, emails: Sequence[str], position: int
@@ -240,10 +243,15 @@ class EventApplier:
                 self.connection.id, emails
             )
         steps = list(row.payload.get("_steps") or [])
+        unknown = list(row.payload.get("_unknown") or [])
         if address_ids:
             kind, type_ = await self._activity_kind(ProviderEventType.delivered)
-            await self._create_once(row, steps, self._item(row, event, address_ids, kind, type_))
-        await self._step(row, steps, f"delivered:{position}", offset=position)
+            item = self._item(row, event, address_ids, kind, type_)
+            # An address onOffice no longer knows fails alone, not its chunk.
+            unknown += await create_for_known(
+                self.onoffice, item, lambda part: self._create_once(row, steps, part)
+            )
+        await self._step(row, steps, f"delivered:{position}", offset=position, unknown=unknown)
 
     async def _subscribe(
         self, row: InboundEvent, event: ProviderEvent, email: str, steps: list[str], at: Any

@@ -13,6 +13,18 @@ from app.worker.queue import PendingJob, enqueue_job
 
 APPLY_TASK = "webhooks.apply"
 SWEEP_TASK = "webhooks.sweep"
+# The webhook health check (app/webhooks/checkup.py): the sweep finds the connections due, one
+# check job each.
+HEALTH_SWEEP_TASK = "webhooks.health_sweep"
+HEALTH_TASK = "webhooks.health"
+
+
+def enqueue_health_check(connection_id: int, interval_s: int) -> None:
+    """One check per connection and interval slot, however often the sweep runs."""
+    slot = int(time.time() // max(interval_s, 1))
+    enqueue_job(
+        HEALTH_TASK, _job_id=f"{HEALTH_TASK}:{connection_id}:{slot}", connection_id=connection_id
+    )
 
 
 def apply_job_id(connection_id: int, event_id: int | None = None) -> str:

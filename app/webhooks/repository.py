@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.connections.factory import BURST_SOURCES
 from app.contacts.values import normalise_email
+from app.db.base import aware
 from app.db.models import (
     Connection,
     InboundEvent,
@@ -273,6 +274,14 @@ class InboundEventRepository(SessionRepository):
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+
+    async def last_received_at(self, connection_id: int, source: str) -> datetime | None:
+        """When the connection last received an event from `source` (kept events only: the
+        retention purge deletes applied ones after RETENTION_EVENT_DAYS)."""
+        stmt = select(func.max(InboundEvent.received_at)).where(
+            InboundEvent.connection_id == connection_id, InboundEvent.source == source
+        )
+        return aware(await self.session.scalar(stmt))
 
     async def counts_by_status(self, connection_id: int) -> dict[str, int]:
         stmt = (

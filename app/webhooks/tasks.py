@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.webhooks import drain, jobs
+from app.webhooks import checkup, drain, jobs
 from app.worker.queue import task
 
 
@@ -20,3 +20,14 @@ async def webhooks_apply(
 @task(jobs.SWEEP_TASK, keep_result_s=0)
 async def webhooks_sweep(ctx: dict[str, Any]) -> None:
     await drain.sweep(ctx["resources"])
+
+
+@task(jobs.HEALTH_SWEEP_TASK, keep_result_s=0)
+async def webhooks_health_sweep(ctx: dict[str, Any]) -> None:
+    await checkup.schedule(ctx["resources"])
+
+
+@task(jobs.HEALTH_TASK, keep_result_s=0)
+async def webhooks_health(ctx: dict[str, Any], *, connection_id: int) -> None:
+    """Check (and repair) one connection's webhook at its provider."""
+    await checkup.check(ctx["resources"], connection_id)

@@ -6,7 +6,7 @@ import importlib
 
 from app.incremental.jobs import SCHEDULE_TASK
 from app.reconcile.jobs import SCHEDULE_TASK as RECONCILE_TASK
-from app.webhooks.jobs import SWEEP_TASK
+from app.webhooks.jobs import HEALTH_SWEEP_TASK, SWEEP_TASK
 
 TASK_MODULES: tuple[str, ...] = (
     "app.syncs.tasks",
@@ -20,8 +20,15 @@ TASK_MODULES: tuple[str, ...] = (
 # The periodic sweeps that resume stalled work (lost enqueues, crashed workers): arq cron jobs
 # in a worker, the embedded sweeper otherwise.
 # The reconciliation's schedule is one of them: each connection is reconciled once its
-# PROVIDER_RECONCILE_INTERVAL_S passed.
-SWEEP_TASKS: tuple[str, ...] = ("sync.resume", SWEEP_TASK, SCHEDULE_TASK, RECONCILE_TASK)
+# PROVIDER_RECONCILE_INTERVAL_S passed. The webhook health sweep checks each connection
+# on the same interval (app/webhooks/checkup.py).
+SWEEP_TASKS: tuple[str, ...] = (
+    "sync.resume",
+    SWEEP_TASK,
+    SCHEDULE_TASK,
+    RECONCILE_TASK,
+    HEALTH_SWEEP_TASK,
+)
 # Housekeeping once an hour (at minute HOURLY_MINUTE): the data-protection retention purge.
 HOURLY_TASKS: tuple[str, ...] = ("privacy.purge",)
 HOURLY_MINUTE = 17

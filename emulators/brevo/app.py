@@ -41,6 +41,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/webhooks", webhooks.webhooks_get),
     ("POST", "/webhooks", webhooks.webhooks_post),
     ("GET", "/webhooks/{webhookId}", webhooks.webhook_get),
+    ("PUT", "/webhooks/{webhookId}", webhooks.webhook_put),
     ("DELETE", "/webhooks/{webhookId}", webhooks.webhook_delete),
 ]
 _COMPILED = [

@@ -25,21 +25,9 @@ async def webhooks_post(state: BrevoState, acc: Account, req: Request, p: Any, b
     kind = b.get("type", "transactional")
     if len(acc.webhooks) >= 40:
         return error(400, "invalid_parameter", "Maximum number of webhooks reached")
-    marketing = {
-        "spam",
-        "opened",
-        "click",
-        "hardBounce",
-        "softBounce",
-        "unsubscribed",
-        "listAddition",
-        "delivered",
-    }
-    if state.config.marketing_contact_events:
-        marketing |= {"contactUpdated", "contactDeleted"}
-    bad = [e for e in b["events"] if kind == "marketing" and e not in marketing]
+    bad = _bad_events(state, kind, b["events"])
     if bad:
-        return error(400, "invalid_parameter", f"Invalid events for marketing: {', '.join(bad)}")
+        return bad
     hook_id = state.next_id()
     stamp = now()
     acc.webhooks[hook_id] = {
@@ -60,6 +48,43 @@ async def webhooks_post(state: BrevoState, acc: Account, req: Request, p: Any, b
 async def webhook_get(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:
     hook = acc.webhooks.get(int(p["webhookId"]))
     return JSONResponse(hook) if hook else not_found("Webhook")
+
+
+async def webhook_put(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:
+    """updateWebhook: the given fields change in place (id, type and createdAt stay)."""
+    hook = acc.webhooks.get(int(p["webhookId"]))
+    if hook is None:
+        return not_found("Webhook")
+    if "events" in b:
+        bad = _bad_events(state, hook["type"], b["events"])
+        if bad:
+            return bad
+    for field in ("url", "description", "events", "batched", "auth", "headers"):
+        if field in b:
+            hook[field] = b[field]
+    hook["modifiedAt"] = now()
+    return Response(status_code=204)
+
+
+def _bad_events(state: BrevoState, kind: str, events: list[str]) -> Response | None:
+    if kind != "marketing":
+        return None
+    marketing = {
+        "spam",
+        "opened",
+        "click",
+        "hardBounce",
+        "softBounce",
+        "unsubscribed",
+        "listAddition",
+        "delivered",
+    }
+    if state.config.marketing_contact_events:
+        marketing |= {"contactUpdated", "contactDeleted"}
+    bad = [e for e in events if e not in marketing]
+    if bad:
+        return error(400, "invalid_parameter", f"Invalid events for marketing: {', '.join(bad)}")
+    return None
 
 
 async def webhook_delete(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:

@@ -35,6 +35,8 @@ from providers.base import (
     UpsertResult,
     WebhookDelivery,
     WebhookInfo,
+    WebhookSetup,
+    WebhookState,
 )
 from providers.brevo import errors, reads, setup
 from providers.brevo.api import BrevoApi, paced_gate
@@ -354,10 +356,24 @@ class BrevoClient(HttpOwner):
 
     # -- webhooks -----------------------------------------------------------------------------
 
-    async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo:
+    def webhook_setup(
+        self, url: str, token: str, activities: Mapping[str, bool] | None = None
+    ) -> WebhookSetup:
+        return setup.webhook_setup(url, token, self._webhook_events, activities)
+
+    async def register_webhook(
+        self, list_id: str, url: str, token: str, *, activities: Mapping[str, bool] | None = None
+    ) -> WebhookInfo:
         return await setup.register_webhook(
-            self._api, url, token, events=self._webhook_events, batched=self._webhook_batched
+            self._api, self.webhook_setup(url, token, activities), batched=self._webhook_batched
         )
+
+    async def list_webhooks(self, list_id: str) -> list[WebhookState]:
+        """Brevo's marketing webhooks are account-wide: `list_id` selects nothing."""
+        return await setup.list_webhooks(self._api)
+
+    async def update_webhook(self, list_id: str, webhook_id: str, wanted: WebhookSetup) -> None:
+        await setup.update_webhook(self._api, webhook_id, wanted)
 
     async def remove_webhook(self, list_id: str, webhook_id: str) -> None:
         await setup.remove_webhook(self._api, webhook_id)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from providers.base import FieldMapping, ListInfo, WebhookInfo
+from providers.base import FieldMapping, ListInfo, WebhookInfo, WebhookSetup, WebhookState
 from providers.brevo.api import BrevoApi
 from providers.brevo.errors import BrevoLimitError, BrevoRequestError
 from providers.brevo.values import (
@@ -34,6 +34,9 @@ WEBHOOK_EVENTS: Final = (
     "contactUpdated", "contactDeleted",
 )  # fmt: skip
 OPTIONAL_WEBHOOK_EVENTS: Final = frozenset({"contactUpdated", "contactDeleted"})
+# Optional activity events -> the connection's activity setting that switches them on. A hard
+# bounce also stops the ledger from sending to that email, so `hardBounce` stays on.
+ACTIVITY_EVENTS: Final = {"delivered": "delivered", "opened": "opened", "click": "clicked"}
 _PAGE_LISTS: Final = 50
 
 
@@ -105,28 +108,81 @@ async def ensure_fields(api: BrevoApi, language: str | None) -> FieldMapping:
     return FieldMapping(**resolved)
 
 
-async def register_webhook(
-    api: BrevoApi, url: str, token: str, *, events: Sequence[str], batched: bool
-) -> WebhookInfo:
-    """One marketing webhook for `url` with this bearer token (an outdated one is replaced)."""
-    existing = await api.json(
-        "GET", "/webhooks", params={"type": "marketing"}, label="GET /webhooks"
+def webhook_setup(
+    url: str, token: str, events: Sequence[str], activities: Mapping[str, bool] | None
+) -> WebhookSetup:
+    """Our marketing webhook: `events` less the activity events switched off; the contact
+    events only where the account accepts them."""
+    off = {
+        event
+        for event, option in ACTIVITY_EVENTS.items()
+        if activities is not None and not activities.get(option)
+    }
+    wanted = {e for e in events if e not in off}
+    return WebhookSetup(
+        url=url,
+        token=token,
+        events=frozenset(wanted - OPTIONAL_WEBHOOK_EVENTS),
+        optional=frozenset(wanted & OPTIONAL_WEBHOOK_EVENTS),
+        off=frozenset(off),
     )
-    for hook in existing.get("webhooks", []):
-        if hook.get("url") != url:
+
+
+async def list_webhooks(api: BrevoApi) -> list[WebhookState]:
+    """The account's marketing webhooks (Brevo's are account-wide, not per list)."""
+    found = await api.json("GET", "/webhooks", params={"type": "marketing"}, label="GET /webhooks")
+    return [
+        WebhookState(
+            id=str(hook["id"]),
+            url=str(hook.get("url") or ""),
+            events=frozenset(str(e) for e in hook.get("events") or []),
+            # Shown without a token (or none at all): our deliveries would be refused.
+            token=str((hook.get("auth") or {}).get("token") or "") if "auth" in hook else None,
+        )
+        for hook in found.get("webhooks", [])
+        if hook.get("id") is not None
+    ]
+
+
+async def update_webhook(api: BrevoApi, webhook_id: str, setup: WebhookSetup) -> None:
+    """Set the events in place (PUT keeps the webhook's id and auth). An account that refuses
+    the contact events gets the others."""
+    events = sorted(setup.wanted_events)
+    try:
+        await _put_events(api, webhook_id, events)
+    except BrevoRequestError as exc:
+        reduced = sorted(setup.events)
+        if exc.status_code != 400 or len(reduced) == len(events):
+            raise
+        await _put_events(api, webhook_id, reduced)
+
+
+async def _put_events(api: BrevoApi, webhook_id: str, events: list[str]) -> None:
+    await api.request(
+        "PUT", f"/webhooks/{int(webhook_id)}", body={"events": events},
+        label="PUT /webhooks/{webhookId}",
+    )  # fmt: skip
+
+
+async def register_webhook(api: BrevoApi, setup: WebhookSetup, *, batched: bool) -> WebhookInfo:
+    """One marketing webhook for `setup.url` with its bearer token: one with the right token
+    and other events is updated, one with an outdated token replaced."""
+    url, token = setup.url, setup.token
+    for hook in await list_webhooks(api):
+        if hook.url != url:
             continue
-        auth = hook.get("auth") or {}
-        if auth.get("token") == token and set(hook.get("events", [])) >= {
-            e for e in events if e not in OPTIONAL_WEBHOOK_EVENTS
-        }:
-            return WebhookInfo(id=str(hook["id"]), url=url)
-        # The spec's update has no `auth`, so a changed token means delete and recreate.
-        await remove_webhook(api, str(hook["id"]))
+        if hook.token is None or hook.token == token:
+            if not (hook.events >= setup.events and not hook.events & setup.off):
+                await update_webhook(api, hook.id, setup)
+            return WebhookInfo(id=hook.id, url=url)
+        # A changed token: delete and recreate (the secret is compared on every delivery).
+        await remove_webhook(api, hook.id)
+    events = sorted(setup.wanted_events)
     body: dict[str, Any] = {
         "url": url,
         "description": "onOffice newsletter connector",
         "type": "marketing",
-        "events": list(events),
+        "events": events,
         "auth": {"type": "bearer", "token": token},
         # Batched: arrays of up to 500 events per 5 minutes instead of one POST per open.
         "batched": batched,
@@ -136,7 +192,7 @@ async def register_webhook(
     except BrevoLimitError:
         raise
     except BrevoRequestError as exc:
-        reduced = [e for e in events if e not in OPTIONAL_WEBHOOK_EVENTS]
+        reduced = sorted(setup.events)
         if exc.status_code != 400 or len(reduced) == len(events):
             raise
         # Some accounts only accept the spec's documented marketing events.

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from providers.base import AccountInfo, FieldMapping, ListInfo, WebhookInfo
+from providers.base import (
+    AccountInfo,
+    FieldMapping,
+    ListInfo,
+    WebhookInfo,
+    WebhookSetup,
+    WebhookState,
+)
 from providers.mailchimp.api import MailchimpApi
 from providers.mailchimp.errors import (
     MailchimpAuthError,
@@ -22,6 +30,11 @@ from providers.mailchimp.errors import (
 logger = logging.getLogger("providers.mailchimp.client")
 
 WEBHOOK_EVENTS = ("subscribe", "unsubscribe", "profile", "cleaned", "upemail", "campaign")
+# The events the consent rules need; `campaign` (the cue to log "delivered" activities) is on
+# only while that activity is switched on.
+REQUIRED_EVENTS = frozenset(WEBHOOK_EVENTS) - {"campaign"}
+# Optional event -> the connection's activity setting that switches it on.
+ACTIVITY_EVENTS = {"campaign": "delivered"}
 # `api: false` keeps our own writes from being echoed back as webhooks (feedback loops).
 WEBHOOK_SOURCES = {"user": True, "admin": True, "api": False}
 
@@ -204,26 +217,72 @@ async def ensure_fields(api: MailchimpApi, list_id: str, language: str | None) -
     return FieldMapping(**mapping)
 
 
-async def register_webhook(api: MailchimpApi, list_id: str, url: str) -> WebhookInfo:
-    """Ensure exactly one webhook for `url` with our events and sources (never `api`).
-    Mailchimp cannot send credentials, so the secret lives in the URL."""
-    wanted = {
-        "events": dict.fromkeys(WEBHOOK_EVENTS, True),
-        "sources": WEBHOOK_SOURCES,
+def webhook_setup(url: str, activities: Mapping[str, bool] | None) -> WebhookSetup:
+    """Our webhook: the required events, `campaign` as the activity settings say, the user and
+    admin sources on and `api` off."""
+    chosen = {
+        e for e, option in ACTIVITY_EVENTS.items() if activities is None or activities.get(option)
     }
+    return WebhookSetup(
+        url=url,
+        events=REQUIRED_EVENTS | chosen,
+        off=frozenset(ACTIVITY_EVENTS) - chosen,
+        sources=dict(WEBHOOK_SOURCES),
+    )
+
+
+def _body(setup: WebhookSetup) -> dict[str, Any]:
+    """Events and sources, each set explicitly (what is not wanted is off)."""
+    return {
+        "events": {e: e in setup.wanted_events for e in WEBHOOK_EVENTS},
+        "sources": dict(setup.sources),
+    }
+
+
+def _state(hook: Mapping[str, Any]) -> WebhookState:
+    events = hook.get("events") or {}
+    sources = hook.get("sources") or {}
+    return WebhookState(
+        id=str(hook["id"]),
+        url=str(hook.get("url") or ""),
+        events=frozenset(str(k) for k, v in events.items() if v),
+        sources={str(k): bool(v) for k, v in sources.items()},
+    )
+
+
+async def list_webhooks(api: MailchimpApi, list_id: str) -> list[WebhookState]:
     hooks = await api.request("GET", f"/lists/{list_id}/webhooks")
-    for hook in hooks.get("webhooks") or []:
-        if hook.get("url") != url:
+    return [_state(hook) for hook in hooks.get("webhooks") or [] if hook.get("id")]
+
+
+async def update_webhook(
+    api: MailchimpApi, list_id: str, webhook_id: str, setup: WebhookSetup
+) -> None:
+    await api.request("PATCH", f"/lists/{list_id}/webhooks/{webhook_id}", json=_body(setup))
+
+
+def _fits(hook: WebhookState, setup: WebhookSetup) -> bool:
+    return (
+        hook.events >= setup.events
+        and not hook.events & setup.off
+        and all(hook.sources.get(k, False) == v for k, v in setup.sources.items())
+    )
+
+
+async def register_webhook(api: MailchimpApi, list_id: str, setup: WebhookSetup) -> WebhookInfo:
+    """Ensure exactly one webhook for `setup.url` with our events and sources (never `api`).
+    Mailchimp cannot send credentials, so the secret lives in the URL."""
+    url = setup.url
+    for hook in await list_webhooks(api, list_id):
+        if hook.url != url:
             continue
-        events = hook.get("events") or {}
-        sources = hook.get("sources") or {}
-        if any(not events.get(e) for e in WEBHOOK_EVENTS) or any(
-            bool(sources.get(k)) != v for k, v in WEBHOOK_SOURCES.items()
-        ):
-            await api.request("PATCH", f"/lists/{list_id}/webhooks/{hook['id']}", json=wanted)
-        return WebhookInfo(id=str(hook["id"]), url=url)
+        if not _fits(hook, setup):
+            await update_webhook(api, list_id, hook.id, setup)
+        return WebhookInfo(id=hook.id, url=url)
     try:
-        hook = await api.request("POST", f"/lists/{list_id}/webhooks", json={"url": url, **wanted})
+        hook = await api.request(
+            "POST", f"/lists/{list_id}/webhooks", json={"url": url, **_body(setup)}
+        )
     except MailchimpRequestError as exc:
         if exc.status_code != 400:
             raise

@@ -36,6 +36,8 @@ from providers.base import (
     UpsertOutcome,
     UpsertResult,
     WebhookInfo,
+    WebhookSetup,
+    WebhookState,
     normalise_email,
 )
 from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter
@@ -149,9 +151,24 @@ class MailchimpClient(HttpOwner):
     async def ensure_fields(self, list_id: str) -> FieldMapping:
         return await audience.ensure_fields(self._api, list_id, self._language)
 
-    async def register_webhook(self, list_id: str, url: str, token: str) -> WebhookInfo:
+    def webhook_setup(
+        self, url: str, token: str, activities: Mapping[str, bool] | None = None
+    ) -> WebhookSetup:
         """`token` is unused: Mailchimp cannot send credentials, so the secret is in the URL."""
-        return await audience.register_webhook(self._api, list_id, url)
+        return audience.webhook_setup(url, activities)
+
+    async def register_webhook(
+        self, list_id: str, url: str, token: str, *, activities: Mapping[str, bool] | None = None
+    ) -> WebhookInfo:
+        return await audience.register_webhook(
+            self._api, list_id, self.webhook_setup(url, token, activities)
+        )
+
+    async def list_webhooks(self, list_id: str) -> list[WebhookState]:
+        return await audience.list_webhooks(self._api, list_id)
+
+    async def update_webhook(self, list_id: str, webhook_id: str, wanted: WebhookSetup) -> None:
+        await audience.update_webhook(self._api, list_id, webhook_id, wanted)
 
     async def remove_webhook(self, list_id: str, webhook_id: str) -> None:
         await audience.remove_webhook(self._api, list_id, webhook_id)

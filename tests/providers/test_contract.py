@@ -679,6 +679,29 @@ async def test_register_webhook_is_idempotent_and_removable(harness: Harness, re
     await provider.remove_webhook(ready.list_id, third.id)  # idempotent
 
 
+async def test_webhooks_are_listed_and_updated_in_place(harness: Harness, ready: Ready) -> None:
+    """What the health check reads and repairs: the optional events follow the activities."""
+    provider = harness.provider
+    url = "https://connector.example.com/webhooks/contract/secret-2"
+    info = await provider.register_webhook(ready.list_id, url, "token-1", activities={})
+    wanted = provider.webhook_setup(url, "token-1", {})
+    (hook,) = [h for h in await provider.list_webhooks(ready.list_id) if h.url == url]
+    assert hook.id == info.id
+    assert hook.events >= wanted.events and not hook.events & wanted.off
+    assert all(hook.sources.get(k, False) == v for k, v in wanted.sources.items())
+    assert hook.token in (None, "token-1")
+
+    more = provider.webhook_setup(url, "token-1", {"delivered": True})
+    assert more.events - wanted.events  # an optional event switched on
+    await provider.update_webhook(ready.list_id, hook.id, more)
+    (after,) = [h for h in await provider.list_webhooks(ready.list_id) if h.url == url]
+    assert after.id == hook.id and after.events >= more.events
+    # Saving with other activities updates the same webhook (the one place to choose them).
+    again = await provider.register_webhook(ready.list_id, url, "token-1", activities={})
+    (last,) = [h for h in await provider.list_webhooks(ready.list_id) if h.url == url]
+    assert again.id == hook.id and not last.events & wanted.off
+
+
 # ---------------------------------------------------------------------------------------------
 # Failures
 # ---------------------------------------------------------------------------------------------
