@@ -213,7 +213,9 @@ class OnOfficeClient(ActivityLog):
     ) -> Action:
         """A paged read of addresses matching `filter`, sorted by the learned sort field."""
         if self._scope_criteria:
-            filter = {**filter, **self.scope.criteria}
+            # ANDed with the read's own conditions (a field's conditions are all applied).
+            criteria = self.scope.criteria
+            filter = {k: [*filter.get(k, []), *criteria.get(k, [])] for k in {*filter, *criteria}}
         params: dict[str, Any] = {
             "data": self._address_fields(),
             "filter": filter,
@@ -262,9 +264,12 @@ class OnOfficeClient(ActivityLog):
         params = dict(action.parameters)
         params["data"] = self._address_fields()
         if not self._scope_criteria and isinstance(params.get("filter"), Mapping):
-            params["filter"] = {
-                k: v for k, v in params["filter"].items() if k not in self.scope.criteria
+            criteria = self.scope.criteria
+            kept = {
+                k: [c for c in v if c not in criteria.get(k, [])]
+                for k, v in params["filter"].items()
             }
+            params["filter"] = {k: v for k, v in kept.items() if v}
         if self._sort_by is None:
             params.pop("sortby", None)
             params.pop("sortorder", None)

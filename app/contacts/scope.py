@@ -25,6 +25,11 @@ from onoffice_client.models import Address
 from onoffice_client.scope import AddressScope, Group, User
 
 SUPPORT_USER = "Benutzer"
+# Fields the connector decides by itself: a scope on one of them would change what "newsletter
+# Yes", "active" or "changed" mean for the connection.
+RESERVED_FIELDS = frozenset(
+    {"newsletter_aktiv", "Status", "Email", "Aenderung", "id", "KdNr", "NewsletterTag"}
+)
 ScopeKind = Literal["customer", "group_users", "field"]
 
 
@@ -41,6 +46,8 @@ class ScopeDefinition(BaseModel):
     def _field_needs_values(self) -> ScopeDefinition:
         if self.kind == "field" and not (self.field and self.values):
             raise ValueError("a field scope needs a field and at least one value")
+        if self.field in RESERVED_FIELDS:
+            raise ValueError(f"{self.field} cannot define a scope: the connector decides by it")
         return self
 
     @property

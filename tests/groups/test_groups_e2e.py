@@ -237,3 +237,54 @@ async def test_a_group_without_its_claim_waits_visibly(customer: Customer) -> No
     # It never fell back to another claim: nothing was read for Nord's list.
     assert customer.brevo_list(NORD) == set()
     assert Counter(customer.world.onoffice.claims_used.get(CLAIMS[NORD], {})) == used_before
+
+
+async def test_an_address_saved_reaches_only_the_lists_that_cover_it(customer: Customer) -> None:
+    """onOffice's "address saved" webhook: each connection re-reads the address with its own
+    claim and scope; a group waiting for its claim does not hold up the others, and its poll
+    brings the change once a user of the group opened the connector again."""
+    from tests.e2e.harness import signed_query
+
+    onoffice = customer.world.onoffice
+    for group in ("", NORD, SUED):
+        await customer.sync(group)
+        await customer.poll(group)
+    await customer.sql("DELETE FROM group_claim WHERE group_id = :g", g=NORD)
+    onoffice.seed([address(1, "a1@x.de", newsletter="0", Benutzer="anna")], replace=False)
+    onoffice.seed([address(3, "b1@x.de", newsletter="0", Benutzer="ben")], replace=False)
+    for record_id in (1, 3):
+        params = {
+            "customerWebId": WEB_ID,
+            "apiClaim": f"claim-{WEB_ID}",
+            "userId": "3",
+            "timestamp": str(int(time.time())),
+            "recordId": str(record_id),
+        }
+        query = signed_query(customer.connector.url, "/onoffice/webhook", params)
+        hook = await customer.http.get(f"{customer.connector.url}/onoffice/webhook", params=query)
+        assert hook.status_code == 200, hook.text
+
+    def unsubscribed_elsewhere() -> bool:
+        return (
+            "b1@x.de" not in customer.brevo_list(SUED)
+            and not {"a1@x.de", "b1@x.de"} & customer.mailchimp_list()
+        )
+
+    await eventually(unsubscribed_elsewhere, "Süd's and the customer-wide list")
+    assert customer.brevo_list(SUED) == {"s1@x.de"}
+    assert "a1@x.de" in customer.brevo_list(NORD)  # Nord waits for its claim
+
+    async def applied() -> bool:
+        sql = "SELECT count(*) FROM inbound_event WHERE status <> 'applied'"
+        return not await customer.sql(sql)
+
+    await eventually(applied, "the address events applied (Nord's wait holds up nobody)")
+
+    # anna opens the connector again: Nord's poll brings the change.
+    member = Tenant(WEB_ID, WEB_ID.lower() * 16, "z" * 64, CLAIMS[NORD], group_id=NORD)
+    customer.tokens[NORD] = await open_session(
+        customer.http, customer.connector, member, userId=USERS[NORD]
+    )
+    assert (await customer.api(NORD, "POST", "/api/v1/changes/poll")).status_code == 202
+    await eventually(lambda: "a1@x.de" not in customer.brevo_list(NORD), "Nord's poll")
+    assert customer.brevo_list(NORD) == {"a2@x.de", "s1@x.de"}

@@ -31,6 +31,8 @@ def test_a_field_scope_needs_field_and_values() -> None:
         ScopeDefinition(kind="field", field="Branche")
     with pytest.raises(ValidationError):
         ScopeDefinition(kind="field", field="not a field;", values=["x"])
+    with pytest.raises(ValidationError):  # the connector's own filter field
+        ScopeDefinition(kind="field", field="newsletter_aktiv", values=["1"])
 
 
 @pytest.mark.parametrize("benutzer", ["anna", "ANNA ", "Anna Alt", "1"])
