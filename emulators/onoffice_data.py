@@ -52,9 +52,10 @@ SINGLESELECT_FIELDS = {
     "SpracheKontakt": LANGUAGES,
     "Status": STATUS_VALUES,
 }
-TEXT_FIELDS = {"Titel": 80, "Vorname": 80, "Name": 80, "Email": 100}
+TEXT_FIELDS = {"Titel": 80, "Vorname": 80, "Name": 80, "Email": 100, "Benutzer": 80}
 INTEGER_FIELDS = {"id", "KdNr", "Status", "newsletter_aktiv"}
 WRITABLE_FIELDS = {"Anrede", "Titel", "Vorname", "Name", "SpracheKontakt", "Status"} | {
+    "Benutzer",
     "newsletter_aktiv",
     *MULTISELECT_FIELDS,
 }
@@ -123,6 +124,7 @@ class EmuAddress:
     status: int = 1
     language: str = ""
     modified: str = ""
+    benutzer: str = ""  # support user: a user name
 
     @property
     def email(self) -> str:
@@ -144,6 +146,7 @@ class EmuAddress:
             "Status": self.status,
             "SpracheKontakt": self.language,
             "Aenderung": self.modified,
+            "Benutzer": self.benutzer,
         }
 
     @classmethod
@@ -165,6 +168,7 @@ class EmuAddress:
             status=int(data.get("Status", 1)),
             language=str(data.get("SpracheKontakt") or ""),
             modified=str(data.get("Aenderung") or modified),
+            benutzer=str(data.get("Benutzer") or ""),
         )
 
 
@@ -189,6 +193,7 @@ _GETTERS: dict[str, Callable[[EmuAddress], Any]] = {
     "Status": lambda a: a.status,
     "SpracheKontakt": lambda a: a.language,
     "Aenderung": lambda a: a.modified,
+    "Benutzer": lambda a: a.benutzer,
 }
 
 

@@ -30,6 +30,7 @@ from onoffice_client.results import (
     result_records,
     update_parameters,
 )
+from onoffice_client.scope import AddressScope
 from onoffice_client.transport import (
     CREATE,
     DO,
@@ -58,6 +59,8 @@ ADDRESS_FIELDS = (
 MODIFIED_FIELD = "Aenderung"
 UNKNOWN_FIELD_CODES = frozenset({75, 141, 143, 144, 145})
 UNKNOWN_SORT_CODE = 212
+# A filter onOffice refuses: unknown field in the filter, or the filter does not validate.
+REJECTED_FILTER_CODES = frozenset({141, 142, 232, 257})
 
 
 # Active addresses (Status 1) whose newsletter field is Yes (1).
@@ -72,6 +75,8 @@ class OnOfficeClient(ActivityLog):
 
     `claim` is the marketplace `apiClaim` to send as `extendedclaim` with every action (the
     activation claim for `unlock_provider`, the latest iframe/webhook claim otherwise).
+    `scope` limits every address read to the scope's addresses and marks created ones
+    (onoffice_client/scope.py); None = whatever the claim may see.
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class OnOfficeClient(ActivityLog):
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
         server_timezone: str = "Europe/Berlin",
+        scope: AddressScope | None = None,
     ) -> None:
         if not 1 <= page_size <= MAX_LIST_LIMIT:
             raise ValueError(f"page_size must be between 1 and {MAX_LIST_LIMIT}")
@@ -111,6 +117,13 @@ class OnOfficeClient(ActivityLog):
         self._sort_by = sort_by
         self._read_modified = True
         self._tz = ZoneInfo(server_timezone)
+        self.use_scope(scope or AddressScope())
+
+    def use_scope(self, scope: AddressScope) -> None:
+        """Limit every address read to `scope` from now on (and mark created addresses)."""
+        self.scope = scope
+        # Whether the scope's criteria go into the filters (until onOffice refuses them).
+        self._scope_criteria = bool(scope.criteria)
 
     # -----------------------------------------------------------------------------------------
     # Reading addresses
@@ -127,10 +140,17 @@ class OnOfficeClient(ActivityLog):
 
     async def read_newsletter_page(self, offset: int) -> tuple[list[Address], int | None]:
         """One page of active Newsletter = Yes addresses from `offset` (resumable paging), and
-        `cntabsolute`. A page shorter than `page_size` is the last one."""
+        `cntabsolute`. A page shorter than `page_size` is the last one. The page is NOT checked
+        against the scope's local check (paging counts what onOffice returned): the caller
+        passes it through `in_scope`."""
+        await self.ensure_ready()  # the scope's criteria go into the filter
         action = self._read_action(filter=NEWSLETTER_SUBSCRIBERS, offset=offset)
         (result,) = await self._read_with_fallbacks([action])
-        return self._addresses_of(result), cntabsolute(result)
+        return self._parsed(result), cntabsolute(result)
+
+    def in_scope(self, addresses: Sequence[Address]) -> list[Address]:
+        """The addresses the scope's local check accepts."""
+        return [a for a in addresses if self.scope.accepts(a)]
 
     async def iter_changed_addresses(
         self, since: datetime, overlap: timedelta = timedelta(minutes=10)
@@ -144,6 +164,7 @@ class OnOfficeClient(ActivityLog):
             yield page
 
     async def get_addresses(self, ids: Sequence[int]) -> list[Address]:
+        await self.ensure_ready()
         unique_ids = list(dict.fromkeys(int(i) for i in ids))
         actions = [self._ids_action(chunk) for chunk in chunks(unique_ids, MAX_LIST_LIMIT)]
         results = await self._read_with_fallbacks(actions)
@@ -163,14 +184,15 @@ class OnOfficeClient(ActivityLog):
         return found
 
     async def _iter_addresses(self, criteria: Mapping[str, Any]) -> AsyncIterator[list[Address]]:
+        await self.ensure_ready()
         seen: set[int] = set()
         offset = 0
         while True:
             action = self._read_action(filter=criteria, offset=offset)
             (result,) = await self._read_with_fallbacks([action])
-            addresses = self._addresses_of(result)
+            addresses = self._parsed(result)
             # Records edited between two pages can shift across page borders; never repeat one.
-            page = [a for a in addresses if a.id not in seen]
+            page = [a for a in self.in_scope(addresses) if a.id not in seen]
             seen.update(a.id for a in page)
             if page:
                 yield page
@@ -190,6 +212,10 @@ class OnOfficeClient(ActivityLog):
         self, *, filter: Mapping[str, Any], offset: int, limit: int | None = None, sort: bool = True
     ) -> Action:
         """A paged read of addresses matching `filter`, sorted by the learned sort field."""
+        if self._scope_criteria:
+            # ANDed with the read's own conditions (a field's conditions are all applied).
+            criteria = self.scope.criteria
+            filter = {k: [*filter.get(k, []), *criteria.get(k, [])] for k in {*filter, *criteria}}
         params: dict[str, Any] = {
             "data": self._address_fields(),
             "filter": filter,
@@ -210,7 +236,8 @@ class OnOfficeClient(ActivityLog):
         return Action(READ, "address", params)
 
     def _address_fields(self) -> list[str]:
-        return [*ADDRESS_FIELDS, MODIFIED_FIELD] if self._read_modified else list(ADDRESS_FIELDS)
+        fields = [*ADDRESS_FIELDS, *self.scope.fields]
+        return [*fields, MODIFIED_FIELD] if self._read_modified else fields
 
     async def _read_with_fallbacks(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
         """Run read actions; drop `Aenderung` or the sort field once if this customer rejects it."""
@@ -218,7 +245,12 @@ class OnOfficeClient(ActivityLog):
             try:
                 return await self._run(actions)
             except OnOfficeError as exc:
-                if exc.errorcode in UNKNOWN_FIELD_CODES and self._read_modified:
+                codes = UNKNOWN_FIELD_CODES | REJECTED_FILTER_CODES
+                if exc.errorcode in codes and self._scope_criteria:
+                    # The scope is then decided by the local check alone (more reads).
+                    logger.info("onoffice.scope_filter_rejected", extra={"code": exc.errorcode})
+                    self._scope_criteria = False
+                elif exc.errorcode in UNKNOWN_FIELD_CODES and self._read_modified:
                     logger.info("onoffice.modified_field_unreadable", extra={"code": exc.errorcode})
                     self._read_modified = False
                 elif exc.errorcode == UNKNOWN_SORT_CODE and self._sort_by:
@@ -231,13 +263,23 @@ class OnOfficeClient(ActivityLog):
     def _without_rejected_options(self, action: Action) -> Action:
         params = dict(action.parameters)
         params["data"] = self._address_fields()
+        if not self._scope_criteria and isinstance(params.get("filter"), Mapping):
+            criteria = self.scope.criteria
+            kept = {
+                k: [c for c in v if c not in criteria.get(k, [])]
+                for k, v in params["filter"].items()
+            }
+            params["filter"] = {k: v for k, v in kept.items() if v}
         if self._sort_by is None:
             params.pop("sortby", None)
             params.pop("sortorder", None)
         return Action(action.actionid, action.resourcetype, params, action.resourceid)
 
+    def _parsed(self, result: Mapping[str, Any]) -> list[Address]:
+        return [parse_address(r, self._tz, self.scope.fields) for r in result_records(result)]
+
     def _addresses_of(self, result: Mapping[str, Any]) -> list[Address]:
-        return [parse_address(r, self._tz) for r in result_records(result)]
+        return self.in_scope(self._parsed(result))
 
     # -----------------------------------------------------------------------------------------
     # Writing addresses
@@ -261,6 +303,7 @@ class OnOfficeClient(ActivityLog):
 
     async def create_address(self, data: AddressCreate) -> int:
         """Create an address unless one with this email exists; returns the (existing) id."""
+        await self.ensure_ready()
         email = data.email.strip()
         params: dict[str, Any] = {
             "Anrede": data.salutation,
@@ -275,8 +318,15 @@ class OnOfficeClient(ActivityLog):
         }
         if data.origin:
             params["HerkunftKontakt"] = [data.origin]
+        params |= self.scope.create_fields
         (result,) = await self._run([Action(CREATE, "address", params)])
         new_id = created_id(result)
+        if new_id and self.scope.create_fields and not await self.get_addresses([new_id]):
+            # onOffice's duplicate check found an address outside the scope: this scope gets
+            # an address of its own (onOffice then holds a duplicate, as it does elsewhere).
+            params["checkDuplicate"] = False
+            (result,) = await self._run([Action(CREATE, "address", params)])
+            new_id = created_id(result)
         if new_id:
             return new_id
         # What onOffice returns when the duplicate check hits is undocumented; without an id,
@@ -331,6 +381,7 @@ class OnOfficeClient(ActivityLog):
         found: dict[str, list[Address]] = {email: [] for email in wanted}
         if not wanted:
             return found
+        await self.ensure_ready()
         values = sorted(wanted)
         actions = [
             self._read_action(

@@ -33,6 +33,8 @@ class Address(BaseModel):
     active: bool = True  # Status 1 = active, 0 = archived
     modified_at: datetime | None = None  # Aenderung, when the API returns it
     language: str | None = None  # SpracheKontakt (ISO-3, e.g. DEU / ENG)
+    # Values of the further fields a scope reads (e.g. `Benutzer`), multiselects split.
+    extra: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class AddressUpdate(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -65,8 +65,11 @@ def _text(elements: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
-def parse_address(record: Mapping[str, Any], tz: tzinfo) -> Address:
-    """One `records[]` entry of `read address` (formatoutput=false)."""
+def parse_address(
+    record: Mapping[str, Any], tz: tzinfo, extra_fields: Sequence[str] = ()
+) -> Address:
+    """One `records[]` entry of `read address` (formatoutput=false); `extra_fields` land in
+    `Address.extra`."""
     raw_elements = record.get("elements")
     elements: Mapping[str, Any] = raw_elements if isinstance(raw_elements, Mapping) else {}
     raw_id = elements.get("id", record.get("id"))
@@ -83,6 +86,7 @@ def parse_address(record: Mapping[str, Any], tz: tzinfo) -> Address:
         active=parse_active(elements.get("Status")),
         modified_at=parse_datetime(elements.get("Aenderung"), tz),
         language=str(language) if language else None,
+        extra={name: parse_multiselect(elements.get(name)) for name in extra_fields},
     )
 
 

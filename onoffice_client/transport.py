@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -105,6 +105,23 @@ class ActionTransport:
         self._timeout = timeout
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        # Work to do before the first action (e.g. load the claim and the scope), once.
+        self.setup: Callable[[Any], Awaitable[None]] | None = None
+        self._setup_lock = asyncio.Lock()
+
+    async def ensure_ready(self) -> None:
+        """Run `setup` once before the first action (concurrent callers wait for it; a setup
+        that fails runs again on the next call). The setup must not send through this client."""
+        if self.setup is None:
+            return
+        async with self._setup_lock:
+            if self.setup is not None:
+                await self.setup(self)
+                self.setup = None
+
+    def use_claim(self, claim: str | None) -> None:
+        """The `extendedclaim` of every action from now on."""
+        self._claim = claim
 
     async def __aenter__(self) -> ActionTransport:
         return self
@@ -118,6 +135,7 @@ class ActionTransport:
 
     async def _run(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
         """Send the actions, several per HTTP request; results in order, errors raised typed."""
+        await self.ensure_ready()
         results: list[dict[str, Any]] = []
         for batch in chunks(actions, self._actions_per_request):
             results.extend(await self._send(batch))
@@ -129,6 +147,7 @@ class ActionTransport:
         request are not affected). A request that fails as a whole (transport, 5xx, a top-level
         error such as "not authenticated") still raises; actions of the requests before it were
         applied, which the caller learns from `RequestsFailed.done`."""
+        await self.ensure_ready()
         outcomes: list[dict[str, Any] | OnOfficeError] = []
         for batch in chunks(actions, self._actions_per_request):
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.connections.factory import PROVIDER_NAMES, provider_label, provider_status_page
+from app.connections.onoffice_access import GroupClaimMissing
 from app.errors import AppError, UpstreamError
 from onoffice_client.models import (
     OnOfficeAuthError,
@@ -42,6 +43,7 @@ PROVIDER_RULES: Sequence[Rule] = (
     (ProviderError, "err.provider_failed", 502, UpstreamError, True),
 )
 ONOFFICE_RULES: Sequence[Rule] = (
+    (GroupClaimMissing, "err.group_claim_missing", 409, AppError, False),
     (OnOfficeClaimError, "err.onoffice_claim", 409, AppError, False),
     (OnOfficeAuthError, "err.onoffice_auth", 409, AppError, False),
     (OnOfficeTransientError, "err.onoffice_down", 503, UpstreamError, True),

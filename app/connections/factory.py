@@ -10,11 +10,10 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from app.config import Settings
-from app.db.models import Connection, Tenant
+from app.db.models import Connection
 from app.errors import AppError
 from app.resources import Resources
 from app.syncs.notices import connection_notices
-from onoffice_client.client import OnOfficeClient
 from providers.base import NewsletterProvider, ProviderName, WebhookDelivery
 from providers.brevo.client import BrevoClient
 from providers.brevo.imports import PROCESS_POLLS_PER_HOUR
@@ -186,18 +185,3 @@ def provider_for_connection(resources: Resources, connection: Connection) -> New
 class TenantNotActivated(AppError):
     status_code = 409
     code = "tenant_not_activated"
-
-
-def onoffice_for_tenant(resources: Resources, tenant: Tenant) -> OnOfficeClient:
-    if tenant.api_token_encrypted is None or tenant.api_secret_encrypted is None:
-        raise TenantNotActivated(
-            "this onOffice customer has not activated the connector in the marketplace yet"
-        )
-    return OnOfficeClient(
-        api_url=resources.settings.ONOFFICE_API_URL,
-        token=resources.secret_box.decrypt(tenant.api_token_encrypted),
-        secret=resources.secret_box.decrypt(tenant.api_secret_encrypted),
-        claim=tenant.api_claim,
-        http=resources.http,
-        page_size=resources.settings.ONOFFICE_PAGE_SIZE,
-    )

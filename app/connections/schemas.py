@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from app.contacts.scope import ScopeDefinition
 from providers.base import ProviderName
 
 
@@ -24,6 +25,14 @@ class ConnectionUpdate(BaseModel):
         "left out to keep the saved key of the same provider (e.g. to change only activities).",
     )
     activities: ActivityOptions = Field(default_factory=ActivityOptions)
+    scope: ScopeDefinition | None = Field(
+        default=None,
+        description="Which onOffice addresses this connection covers: `customer` (every address "
+        "the claim may read), `group_users` (addresses whose support user `Benutzer` is a "
+        "member of the group) or `field` (addresses whose `field` holds one of `values`). "
+        "Left out: kept as saved (a new connection: `group_users` with a group, `customer` "
+        "without).",
+    )
 
     @field_validator("api_key")
     @classmethod
@@ -58,5 +67,6 @@ class ConnectionRead(BaseModel):
     webhook_url: str
     activities: ActivityOptions
     group_id: str | None
+    scope: ScopeDefinition = Field(description="The onOffice addresses this connection covers")
     created_at: datetime
     updated_at: datetime

@@ -13,6 +13,7 @@ from app.connections.factory import build_provider, provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.schemas import ActivityOptions, ConnectionRead, ConnectionUpdate
 from app.contacts.repository import ContactRepository
+from app.contacts.scope import scope_definition
 from app.crypto import hash_token, mask_secret
 from app.db.models import Connection
 from app.errors import AppError, NotFound
@@ -55,8 +56,11 @@ class ConnectionService:
             raise AppError(
                 "err.api_key_required", status_code=422, params={"provider": data.provider}
             )
-        if existing is not None and existing.provider != data.provider:
-            # Another provider: refused before anything is set up at it.
+        changes_scope = data.scope is not None and (
+            existing is None or scope_definition(existing.group_id, existing.scope) != data.scope
+        )
+        if existing is not None and (existing.provider != data.provider or changes_scope):
+            # Another provider or scope: refused before anything is set up at it.
             await lifecycle.refuse_while_running(session, existing.id)
         try:
             provider = build_provider(resources, data.provider, api_key)
@@ -116,6 +120,10 @@ class ConnectionService:
             connection.webhook_problems = None
         connection.activities = data.activities.model_dump()
         connection.field_mapping = mapping.model_dump()
+        if changes_scope and data.scope is not None:
+            # Contacts now outside the scope leave the list with the next full sync (as if
+            # they had left onOffice, behind the same safety valve).
+            connection.scope = data.scope.model_dump()
         if existing is None:
             await repo.add(connection)
         elif switching:
@@ -189,6 +197,7 @@ class ConnectionService:
             webhook_url=webhook_url(resources, connection.provider, "…"),
             activities=ActivityOptions.model_validate(connection.activities or {}),
             group_id=connection.group_id or None,
+            scope=scope_definition(connection.group_id, connection.scope),
             created_at=connection.created_at,
             updated_at=connection.updated_at,
         )

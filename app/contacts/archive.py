@@ -12,7 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.factory import provider_for_connection
+from app.connections.onoffice_access import onoffice_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository
@@ -89,7 +90,7 @@ async def restore(
     wanted = sorted({normalise_email(e) for e in emails if normalise_email(e)})
     found = await repo.by_emails(connection.id, wanted)
     result = RestoreResult(restored=[], refused=[])
-    onoffice = onoffice_for_tenant(resources, tenant_row)
+    onoffice = onoffice_for_connection(resources, tenant_row, connection)
     known = [c.address_id for c in found.values()]
     addresses = await onoffice.find_addresses_by_emails(wanted, known_ids=known)
     provider = provider_for_connection(resources, connection)

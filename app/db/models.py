@@ -52,6 +52,22 @@ class Tenant(TimestampMixin, Base):
     language: Mapped[str | None] = mapped_column(String(8))
 
 
+class GroupClaim(TimestampMixin, Base):
+    """The latest apiClaim of a user of one onOffice group (a signed URL with that `groupId`):
+    the claim a group's connection runs its jobs with. The customer-wide connection (no group)
+    uses `Tenant.api_claim`, which only URLs without a `groupId` update."""
+
+    __tablename__ = "group_claim"
+    __table_args__ = (UniqueConstraint("tenant_id", "group_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
+    group_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    claim: Mapped[str] = mapped_column(Text)
+    claim_at: Mapped[datetime]
+
+
 class Connection(TimestampMixin, Base):
     """A tenant's link to one newsletter provider list (one per onOffice group)."""
 
@@ -95,6 +111,9 @@ class Connection(TimestampMixin, Base):
     # "provider:account:list" the contact ledger belongs to; when it changes the ledger is
     # rebuilt (what was synced to another list says nothing about this one).
     ledger_key: Mapped[str | None] = mapped_column(String(255))
+    # The onOffice addresses this connection covers (app/contacts/scope.py); None = the
+    # default: every address the claim may read without a group, the group's users' with one.
+    scope: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SyncRunStatus(StrEnum):

@@ -189,6 +189,8 @@ TEXTS: Final[dict[str, str]] = {
     "Sie es in einigen Minuten erneut; aktuelle Störungen: {status_page}",
     "err.provider_refused": "{provider} hat die Anfrage abgelehnt ({detail}).",
     "err.provider_failed": "{provider} hat einen Fehler gemeldet ({detail}).",
+    "err.group_claim_missing": "Ein Benutzer der Gruppe {detail} muss den Connector einmal in "
+    "onOffice öffnen; bis dahin wartet diese Verbindung.",
     "err.onoffice_claim": "onOffice verlangt eine neue Anmeldung: Öffnen Sie den Connector "
     "einmal in onOffice ({detail}).",
     "err.onoffice_auth": "onOffice hat die Zugangsdaten des Connectors abgelehnt ({detail}); "
@@ -335,6 +337,12 @@ TEXTS: Final[dict[str, str]] = {
     "ui.s_pending_events": "Wartende Ereignisse",
     "ui.s_provider_subscribed": "Bei {provider} angemeldet (jetzt)",
     "ui.s_onoffice_now": "onOffice Newsletter = Ja (letzte Zählung)",
+    "ui.s_scope": "Adressbereich dieser Verbindung",
+    "ui.scope_customer": "alle Adressen, die der Connector für diesen Kunden lesen darf",
+    "ui.scope_group_users": "Adressen, deren Betreuer zur Gruppe {group} gehört",
+    "ui.scope_field": "Adressen mit {field} = {values}",
+    "ui.scope_waiting": "Wartet: Ein Benutzer der Gruppe {group} muss den Connector einmal in "
+    "onOffice öffnen.",
     "ui.kind_held_back": "zurückgehalten",
     "ui.s_provider_timeout": "Der Dienst hat nicht rechtzeitig geantwortet.",
     # -- landing page -----------------------------------------------------------------------

@@ -184,6 +184,8 @@ TEXTS: Final[dict[str, str]] = {
     "in a few minutes; current incidents: {status_page}",
     "err.provider_refused": "{provider} refused the request: {detail}",
     "err.provider_failed": "{provider} failed: {detail}",
+    "err.group_claim_missing": "a user of group {detail} must open the connector once in "
+    "onOffice; until then this connection waits",
     "err.onoffice_claim": "onOffice needs a fresh login: open the connector once from within "
     "onOffice ({detail})",
     "err.onoffice_auth": "onOffice rejected the connector's credentials ({detail}); activate "
@@ -323,6 +325,12 @@ TEXTS: Final[dict[str, str]] = {
     "ui.s_pending_events": "Pending events",
     "ui.s_provider_subscribed": "Subscribed at {provider} (now)",
     "ui.s_onoffice_now": "onOffice newsletter = Yes (latest count)",
+    "ui.s_scope": "Addresses this connection covers",
+    "ui.scope_customer": "every address the connector may read for this customer",
+    "ui.scope_group_users": "addresses whose support user belongs to group {group}",
+    "ui.scope_field": "addresses with {field} = {values}",
+    "ui.scope_waiting": "Waiting: a user of group {group} must open the connector once in "
+    "onOffice.",
     "ui.kind_held_back": "held back",
     "ui.s_provider_timeout": "the provider did not answer in time",
     # -- landing page -----------------------------------------------------------------------

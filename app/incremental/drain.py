@@ -7,11 +7,13 @@ pushed once (`push.push_addresses`). An address onOffice no longer returns was d
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from arq.worker import Retry
 
-from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.factory import provider_for_connection
+from app.connections.onoffice_access import onoffice_for_connection
 from app.connections.repository import ConnectionRepository
 from app.db.base import utcnow
 from app.db.models import InboundEvent, InboundEventStatus
@@ -20,8 +22,16 @@ from app.resources import Resources
 from app.webhooks.repository import InboundEventRepository
 from app.worker.locks import exclusive
 from app.worker.queue import compute_backoff
-from onoffice_client.models import Address, NewsletterStatus, OnOfficeError, OnOfficeTransientError
+from onoffice_client.models import (
+    Address,
+    NewsletterStatus,
+    OnOfficeClaimError,
+    OnOfficeError,
+    OnOfficeTransientError,
+)
 from providers.base import ProviderError, ProviderTransientError
+
+log = logging.getLogger(__name__)
 
 EVENTS_PER_ROUND = 200
 
@@ -81,16 +91,27 @@ async def _push_tenant_events(
     if tenant is None or not connections:
         return
     ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
-    onoffice = onoffice_for_tenant(resources, tenant)
-    addresses = await onoffice.get_addresses(ids)
-    # An address onOffice no longer returns was deleted: unsubscribe what we synced for it.
-    found = {a.id for a in addresses}
-    gone = [
-        Address(id=i, newsletter=NewsletterStatus.not_specified, active=False)
-        for i in ids
-        if i not in found
-    ]
     for connection in connections:
+        # Each connection reads with its own group's claim and scope: an address it cannot
+        # read (deleted in onOffice, or outside its scope) is gone for it: what it synced for
+        # that address is unsubscribed from its list, and nothing else is sent.
+        onoffice = onoffice_for_connection(resources, tenant, connection)
+        try:
+            addresses = await onoffice.get_addresses(ids)
+        except OnOfficeClaimError as exc:
+            # This group waits for a user to open the connector; its poll (whose watermark
+            # stays put meanwhile) brings these changes then. The other connections go on.
+            log.info(
+                "incremental.connection_waits_for_claim",
+                extra={"connection_id": connection.id, "error": str(exc)},
+            )
+            continue
+        found = {a.id for a in addresses}
+        gone = [
+            Address(id=i, newsletter=NewsletterStatus.not_specified, active=False)
+            for i in ids
+            if i not in found
+        ]
         provider = provider_for_connection(resources, connection)
         await push_addresses(resources, provider, connection, [*addresses, *gone], onoffice)
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from arq.worker import Retry
 
-from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.factory import provider_for_connection
+from app.connections.onoffice_access import onoffice_for_connection
 from app.connections.repository import ConnectionRepository
 from app.db.base import aware, utcnow
 from app.incremental.jobs import enqueue_drain, enqueue_poll
@@ -52,7 +53,7 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
         await _set_watermark(resources, connection_id, started)
         return stats
     since = aware(since)
-    onoffice = onoffice_for_tenant(resources, tenant)
+    onoffice = onoffice_for_connection(resources, tenant, connection)
     provider = provider_for_connection(resources, connection)
     try:
         async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):

@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connections.factory import onoffice_for_tenant, provider_for_connection
+from app.connections.factory import provider_for_connection
+from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import aware, newer
 from app.db.base import utcnow
@@ -67,7 +68,7 @@ async def start_unsubscribing(
     if loaded is None:
         return None
     provider = provider_for_connection(resources, connection)
-    return provider, onoffice_for_tenant(resources, loaded[2])
+    return provider, onoffice_for_connection(resources, loaded[2], connection)
 
 
 async def record_left_onoffice(session: AsyncSession, contact_ids: Sequence[int]) -> None:

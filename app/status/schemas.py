@@ -81,6 +81,19 @@ class WebhookHealth(BaseModel):
     )
 
 
+class ScopeStatus(BaseModel):
+    kind: str = Field(description="`customer`, `group_users` or `field` (see the connection)")
+    text: str = Field(description="Which onOffice addresses the connection covers")
+    newsletter_addresses: int | None = Field(
+        description="Of them, active addresses with newsletter Yes (from the latest run)"
+    )
+    waiting: str | None = Field(
+        default=None,
+        description="Why the connection's onOffice work waits (no user of its group opened "
+        "the connector yet), in the caller's language",
+    )
+
+
 class Status(BaseModel):
     """Counts on both sides, the latest runs and the work still to do."""
 
@@ -108,4 +121,7 @@ class Status(BaseModel):
     )
     status_pages: dict[str, str] = Field(
         default_factory=dict, description="Status pages of onOffice and the providers"
+    )
+    scope: ScopeStatus | None = Field(
+        default=None, description="The onOffice addresses this connection covers"
     )

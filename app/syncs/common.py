@@ -9,6 +9,7 @@ from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import (
     sync_batch_size,
 )
+from app.connections.onoffice_access import GroupClaimMissing
 from app.connections.repository import ConnectionRepository
 from app.contacts.repository import ContactRepository
 from app.contacts.values import (
@@ -74,6 +75,8 @@ def provider_failure(connection: Connection, exc: ProviderError) -> str:
 
 
 def onoffice_failure(exc: OnOfficeError) -> str:
+    if isinstance(exc, GroupClaimMissing):
+        return encode("ui.scope_waiting", group=exc.message)
     return encode("run.onoffice_failed", detail=exc.message, status_page=STATUS_PAGES["onoffice"])
 
 

@@ -10,10 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from app.connections.factory import (
-    onoffice_for_tenant,
-    provider_for_connection,
-)
+from app.connections.factory import provider_for_connection
+from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rows import LedgerRow
 from app.contacts.tags import merge_tags
@@ -57,7 +55,7 @@ async def pull_tags(
     if run.status not in ACTIVE_STATUSES or run.phase != "tags" or run.tags_offset != start:
         return  # finished, failed, or a stale duplicate of an earlier slice
     assert connection.list_id is not None
-    onoffice = onoffice_for_tenant(resources, tenant)
+    onoffice = onoffice_for_connection(resources, tenant, connection)
     provider = provider_for_connection(resources, connection)
     deadline = time.monotonic() + min(READ_SLICE_S, resources.settings.WORKER_JOB_TIMEOUT_S / 3)
     after = start

@@ -12,10 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from app.connections.factory import (
-    onoffice_for_tenant,
-    provider_for_connection,
-)
+from app.connections.factory import provider_for_connection
+from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.values import (
     normalise_email,
@@ -83,7 +81,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             return
         if not finished:
             return  # a continuation job goes on
-    onoffice = onoffice_for_tenant(resources, tenant)
+    onoffice = onoffice_for_connection(resources, tenant, connection)
     language = default_language(connection)
     limit = batch_limit(resources, connection)
     async with resources.sessionmaker() as session:
@@ -105,11 +103,15 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     done = False
     offset = run.read_offset
     try:
-        async for at, page, total in pages:
+        async for at, read_page, total in pages:
             if await stopped(resources, run_id):
                 return  # cancelled: no further page is classified or sent
-            next_offset = at + len(page)
-            done = len(page) < onoffice.page_size or (total is not None and next_offset >= total)
+            next_offset = at + len(read_page)
+            done = len(read_page) < onoffice.page_size or (
+                total is not None and next_offset >= total
+            )
+            # Paging counts what onOffice returned; only the connection's scope is synced.
+            page = onoffice.in_scope(read_page)
             others = await read_person_addresses(onoffice, page)
             async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)

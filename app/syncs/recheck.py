@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
-from app.connections.factory import onoffice_for_tenant
+from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.values import check_email
 from app.db.models import Connection, Contact, SyncRun
@@ -76,7 +76,7 @@ async def recheck_stale(resources: Resources, run: SyncRun, connection: Connecti
     if loaded is None:
         return False
     _run, _connection, tenant = loaded
-    onoffice = onoffice_for_tenant(resources, tenant)
+    onoffice = onoffice_for_connection(resources, tenant, connection)
     language = default_language(connection)
     limit = batch_limit(resources, connection)
     async with resources.sessionmaker() as session:

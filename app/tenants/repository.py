@@ -9,7 +9,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from app.db.models import Tenant, UsedSignature
+from app.db.base import aware
+from app.db.models import GroupClaim, Tenant, UsedSignature
 from app.db.repository import SessionRepository, dialect_insert
 
 
@@ -31,6 +32,34 @@ class TenantRepository(SessionRepository):
         self.session.add(tenant)
         await self.session.flush()
         return tenant
+
+
+class GroupClaimRepository(SessionRepository):
+    async def get(self, tenant_id: int, group_id: str) -> GroupClaim | None:
+        stmt = select(GroupClaim).where(
+            GroupClaim.tenant_id == tenant_id, GroupClaim.group_id == group_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def remember(
+        self, tenant_id: int, group_id: str, user_id: str, claim: str, claim_at: datetime
+    ) -> None:
+        """Keep the group's newest claim (signed URLs may arrive out of order). The caller
+        holds the tenant's row lock, so the insert does not race another one."""
+        found = await self.get(tenant_id, group_id)
+        if found is None:
+            self.session.add(
+                GroupClaim(
+                    tenant_id=tenant_id,
+                    group_id=group_id,
+                    user_id=user_id,
+                    claim=claim,
+                    claim_at=claim_at,
+                )
+            )
+            await self.session.flush()
+        elif claim_at >= aware(found.claim_at):
+            found.user_id, found.claim, found.claim_at = user_id, claim, claim_at
 
 
 class UsedSignatureRepository(SessionRepository):

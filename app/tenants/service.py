@@ -22,7 +22,11 @@ from app.i18n import pick_language
 from app.incremental.jobs import enqueue_drain
 from app.resources import Resources
 from app.tenants.auth import TenantContext, issue_session_token
-from app.tenants.repository import TenantRepository, UsedSignatureRepository
+from app.tenants.repository import (
+    GroupClaimRepository,
+    TenantRepository,
+    UsedSignatureRepository,
+)
 from app.tenants.signed_url import Purpose, SignedParams, SignedUrlError
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
@@ -45,6 +49,7 @@ ONOFFICE_EVENT_SOURCE = "onoffice"
 CLAIM_MAX_LEN = 4096
 NAME_MAX_LEN = 255
 CUSTOMER_ID_MAX_LEN = 64
+GROUP_ID_MAX_LEN = 64  # group_claim.group_id and user_id
 
 # Submits of one signed activation URL (a mistyped key can be corrected a few times).
 MAX_ACTIVATION_ATTEMPTS = 5
@@ -199,7 +204,7 @@ class TenantService:
         """A signed iframe URL (page visit or session exchange): the tenant, its claim refreshed."""
         tenant = await self._active_tenant(session, signed.get("customerWebId"))
         await self.require_unused(session, signed, purpose, settings=settings)
-        self._remember_claim(tenant, signed)
+        await self._remember_claim(session, tenant, signed)
         if signed.get("UserLanguage"):
             tenant.language = pick_language(signed.get("UserLanguage"), None)
         return tenant
@@ -249,7 +254,7 @@ class TenantService:
         tenant = await self._active_tenant(session, signed.get("customerWebId"))
         if not await self.consume_signature(session, signed, Purpose.webhook, settings=settings):
             return None
-        self._remember_claim(tenant, signed)
+        await self._remember_claim(session, tenant, signed)
         # Only what applying needs (data minimisation): the claim is kept on the tenant, the
         # signed parameters were checked and are not stored.
         payload: dict[str, Any] = {
@@ -282,10 +287,25 @@ class TenantService:
             raise TenantDeactivated("err.deactivated", params={"customer": customer_web_id})
         return tenant
 
-    def _remember_claim(self, tenant: Tenant, signed: SignedParams) -> None:
-        """Keep the apiClaim of the most recently signed URL (requests may arrive out of order)."""
+    async def _remember_claim(
+        self, session: AsyncSession, tenant: Tenant, signed: SignedParams
+    ) -> None:
+        """Keep the apiClaim of the most recently signed URL (requests may arrive out of order):
+        per group with its user when the URL names a group (that group's connection runs with
+        it), else on the tenant (the customer-wide connection's). A group user's claim never
+        replaces the customer-wide one, nor another group's."""
         claim = signed.get("apiClaim")
         if not claim:
+            return
+        group_id = signed.get("groupId")
+        if group_id:
+            await GroupClaimRepository.from_session(session).remember(
+                tenant.id,
+                group_id[:GROUP_ID_MAX_LEN],
+                signed.get("userId")[:GROUP_ID_MAX_LEN],
+                _checked_claim(claim),
+                signed.signed_at,
+            )
             return
         if tenant.api_claim_at is None or signed.signed_at >= aware(tenant.api_claim_at):
             tenant.api_claim = _checked_claim(claim)

@@ -183,7 +183,8 @@ async def _drain_batch(
         # Whether every pending event was read and taken into this batch.
         everything_read = len(read) < limit and len(untaken) <= BATCH_SIZE
         if state.applier is None or state.applier.connection.id != connection.id:
-            state.applier = EventApplier(ApplyDeps.of(resources, tenant), connection, tenant)
+            deps = ApplyDeps.of(resources, tenant, connection)
+            state.applier = EventApplier(deps, connection, tenant)
         else:
             state.applier.connection = connection
         batch = BatchApplier(state.applier)

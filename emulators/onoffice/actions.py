@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from emulators._kit import take_fault
 from emulators.onoffice.addresses import create_address, modify_address, read_address
 from emulators.onoffice.envelope import ActionError, error_result, result
 from emulators.onoffice.state import TIMESTAMP_WINDOW, URN, Customer, OnOfficeState
+from emulators.onoffice.users import get_groups, read_users
 from emulators.onoffice_data import DATETIME_FORMAT, field_config
 from onoffice_client.signature import hmac_v2
 
@@ -42,13 +44,20 @@ def check_action(state: OnOfficeState, customer: Customer, action: Any) -> None:
         raise ActionError(137, "The HMAC is invalid")
     if abs(state.now() - timestamp) > TIMESTAMP_WINDOW:
         raise ActionError(136, "Your timestamp is too old or your server time is wrong")
+    state.acting_user = None
+    claim = action["parameters"].get("extendedclaim")
+    if isinstance(claim, str):
+        key = f"{str(action['actionid']).rsplit(':', 1)[-1]}:{action['resourcetype']}"
+        state.claims_used.setdefault(claim, Counter())[key] += 1
     if customer.claim is None or action["resourcetype"] == "unlockProvider":
         return
-    claim = action["parameters"].get("extendedclaim")
     if not claim or not isinstance(claim, str):
         raise ActionError(193, "Parameter extendedclaim is required, but missing, empty or invalid")
     if claim in customer.outdated_claims:
         raise ActionError(201, 'Parameter "extendedclaim" is outdated')
+    if claim in customer.user_claims:
+        state.acting_user = state.users.get(customer.user_claims[claim])
+        return
     if claim != customer.claim:
         raise ActionError(248, "No matching extendedclaim")
 
@@ -190,6 +199,8 @@ HANDLERS = {
     ("get", "fields"): get_fields,
     ("get", "actionkindtypes"): get_action_kinds,
     ("do", "unlockProvider"): unlock_provider,
+    ("get", "groups"): get_groups,
+    ("read", "user"): read_users,
 }
 
 

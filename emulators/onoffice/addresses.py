@@ -7,6 +7,7 @@ from typing import Any
 
 from emulators.onoffice.envelope import ActionError, result
 from emulators.onoffice.state import MAX_LIST_LIMIT, Customer, OnOfficeState
+from emulators.onoffice.users import can_see, support_user_output
 from emulators.onoffice_data import (
     CONTACT_TYPES,
     MULTISELECT_FIELDS,
@@ -44,10 +45,16 @@ def read_address(
         offset = max(int(params.get("listoffset", 0)), 0)
     except (TypeError, ValueError):
         raise ActionError(257, "listlimit and listoffset must be integers") from None
+    criteria = params.get("filter")
+    filters_support_user = isinstance(criteria, dict) and "Benutzer" in criteria
+    if filters_support_user and not state.settings.support_user_filterable:
+        raise ActionError(141, "Unknown field in filter: Benutzer")
     try:
-        ids = state.query(params.get("filter"), sortby, descending, customer.address_range)
+        ids = state.query(criteria, sortby, descending, customer.address_range)
     except FilterError as exc:
         raise ActionError(exc.errorcode, exc.message) from None
+    if state.acting_user is not None:
+        ids = [i for i in ids if can_see(state, state.addresses[i])]
     recordids = params.get("recordids")
     if action.get("resourceid") not in ("", None):
         recordids = [action["resourceid"]]
@@ -69,6 +76,10 @@ def read_address(
         }
         for address_id in ids[offset : offset + limit]
     ]
+    if "Benutzer" in data:
+        for record in records:
+            elements = record["elements"]
+            elements["Benutzer"] = support_user_output(state, elements["Benutzer"])
     return result(action, records, len(ids))
 
 
@@ -106,6 +117,8 @@ def _apply_fields(state: OnOfficeState, address: EmuAddress, params: dict[str, A
             address.vorname = str(value)
         elif name == "Name":
             address.name = str(value)
+        elif name == "Benutzer":
+            address.benutzer = str(value)
 
 
 def _check_fields(params: dict[str, Any], extra: set[str]) -> None:
@@ -146,6 +159,8 @@ def modify_address(
         address = state.addresses[int(action.get("resourceid") or 0)]
     except (KeyError, TypeError, ValueError):
         raise ActionError(80, f"Unknown record: {action.get('resourceid')}") from None
+    if not can_see(state, address):
+        raise ActionError(174, "Missing permission to modify this record")
     params = action["parameters"]
     _check_fields(params, {"email"})
     # Validate into a copy so a failing action changes nothing.

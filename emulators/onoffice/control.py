@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from emulators._kit import Control, fault_count, json_object, query_flag
 from emulators.onoffice.state import ALL_RIGHTS, Customer, Fault, OnOfficeState, ReadHook
+from emulators.onoffice.users import group_from, user_from
 from emulators.onoffice_data import generate_address_book
 
 control = Control("onoffice")
@@ -106,6 +107,37 @@ async def rotate_claim(state: OnOfficeState, request: Request) -> Any:
     return customer.public()
 
 
+@control.route("/customers/{token}/user-claims", "POST")
+async def add_user_claim(state: OnOfficeState, request: Request) -> Any:
+    """`{"claim": "...", "user_id": 5}`: a user of the customer opened the service; calls with
+    this claim see what that user sees. The user's previous claim becomes outdated."""
+    customer = state.customers[request.path_params["token"]]
+    payload = await json_object(request)
+    user_id = int(payload["user_id"])
+    for old, owner in list(customer.user_claims.items()):
+        if owner == user_id:
+            del customer.user_claims[old]
+            customer.outdated_claims.add(old)
+    customer.user_claims[str(payload["claim"])] = user_id
+    return customer.public()
+
+
+@control.route("/users", "POST")
+async def set_users(state: OnOfficeState, request: Request) -> Any:
+    """`{"users": [{"id", "name", "first", "last", "visibility"}], "groups": [{"id", "name",
+    "abr", "user_ids"}]}`: the customer's users and groups (replaced)."""
+    payload = await json_object(request)
+    state.users = {u.id: u for u in map(user_from, payload.get("users", []))}
+    state.groups = {g.id: g for g in map(group_from, payload.get("groups", []))}
+    return {"users": len(state.users), "groups": len(state.groups)}
+
+
+@control.route("/claims", "GET")
+async def claims_used(state: OnOfficeState, request: Request) -> Any:
+    """Every extendedclaim the client sent: claim -> {"verb:resourcetype": count}."""
+    return {claim: dict(counts) for claim, counts in state.claims_used.items()}
+
+
 @control.route("/parameter-caches", "POST")
 async def add_parameter_cache(state: OnOfficeState, request: Request) -> Any:
     payload = await json_object(request)
@@ -197,9 +229,15 @@ async def set_settings(state: OnOfficeState, request: Request) -> Any:
         settings.duplicate_id = str(payload["duplicate_id"])
     if "action_error_code" in payload:
         settings.action_error_code = int(payload["action_error_code"])
+    if "support_user_filterable" in payload:
+        settings.support_user_filterable = bool(payload["support_user_filterable"])
+    if "support_user_output" in payload:
+        settings.support_user_output = str(payload["support_user_output"])
     return {
         "modified_readable": settings.modified_readable,
         "unsortable_fields": sorted(settings.unsortable_fields),
         "duplicate_id": settings.duplicate_id,
         "action_error_code": settings.action_error_code,
+        "support_user_filterable": settings.support_user_filterable,
+        "support_user_output": settings.support_user_output,
     }

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from emulators.onoffice.users import EmuGroup, EmuUser
 from emulators.onoffice_data import (
     DATETIME_FORMAT,
     DEFAULT_ACTION_KINDS,
@@ -35,6 +36,9 @@ class Customer:
     # Marketplace customers must send their current apiClaim as `extendedclaim`; None means
     # an ordinary API user without claims.
     claim: str | None = None
+    # Claims of individual users (apiClaim -> user id): a call with one runs with that user's
+    # visibility (emulators.onoffice.users); `claim` above sees every address.
+    user_claims: dict[str, int] = field(default_factory=dict)
     outdated_claims: set[str] = field(default_factory=set)
     active: bool = True
     ip_allowed: bool = True
@@ -48,6 +52,7 @@ class Customer:
         return {
             "token": self.token,
             "claim": self.claim,
+            "user_claims": dict(self.user_claims),
             "active": self.active,
             "ip_allowed": self.ip_allowed,
             "rights": sorted(self.rights),
@@ -88,6 +93,10 @@ class Settings:
     duplicate_id: str = "existing"  # create with a duplicate hit returns "existing" id or "zero"
     action_error_code: int = 97  # top-level errorcode when an action failed (0 also seen)
     timezone: str = "Europe/Berlin"
+    # The two readings of the support user field where onOffice's docs are silent: may a read
+    # filter on `Benutzer`, and does a read answer its user name (documented) or the user id?
+    support_user_filterable: bool = True
+    support_user_output: str = "name"  # "name" | "id"
 
 
 class OnOfficeState:
@@ -116,6 +125,12 @@ class OnOfficeState:
         self.recent_requests: deque[dict[str, Any]] = deque(maxlen=500)
         # token -> times of reads filtered by modification time (incremental polls), for bench/
         self.change_reads: dict[str, deque[float]] = {}
+        self.users: dict[int, EmuUser] = {}
+        self.groups: dict[int, EmuGroup] = {}
+        # The user whose claim the action being run carries (None: the customer's main claim).
+        self.acting_user: EmuUser | None = None
+        # Every action's extendedclaim: claim -> Counter of "verb:resourcetype".
+        self.claims_used: dict[str, Counter[str]] = {}
         self._next_id = 1
         self._next_activity_id = 1
         self._version = 0
@@ -204,6 +219,7 @@ class OnOfficeState:
             "request_counts": dict(self.request_counts),
             "recent_requests": list(self.recent_requests),
             "address_count": len(self.addresses),
+            "claims_used": {c: dict(n) for c, n in self.claims_used.items()},
         }
         if with_addresses:
             out["addresses"] = [a.to_dict() for a in self.addresses.values()]

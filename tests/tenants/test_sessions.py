@@ -99,7 +99,15 @@ class TestCreateSession:
         remaining = _seconds_until(body["expires_at"])
         assert settings.SESSION_TTL_S - 5 < remaining <= settings.SESSION_TTL_S
         (row,) = await fetch_all(engine, "SELECT id, api_claim FROM tenant")
-        assert row["api_claim"] == "session-claim"
+        # A group user's claim is kept for that group (with its user), never as the
+        # customer-wide claim (issue 19).
+        assert row["api_claim"] != "session-claim"
+        (claim,) = await fetch_all(engine, "SELECT group_id, user_id, claim FROM group_claim")
+        assert (claim["group_id"], claim["user_id"], claim["claim"]) == (
+            "12",
+            "17",
+            "session-claim",
+        )
 
         who = await harness.client.get("/api/v1/session", headers=bearer(body["token"]))
         assert who.status_code == 200

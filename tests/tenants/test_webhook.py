@@ -50,7 +50,10 @@ class TestAddressWebhook:
         # Data minimisation: neither the claim nor the signed parameters are stored.
         assert "apiClaim" not in payload and "params" not in payload
         assert "webhook-claim" not in str(payload)
-        assert tenant["api_claim"] == "webhook-claim"
+        # The saving user is in group 3: the claim is that group's (issue 19).
+        assert tenant["api_claim"] != "webhook-claim"
+        (claim,) = await fetch_all(engine, "SELECT group_id, claim FROM group_claim")
+        assert (claim["group_id"], claim["claim"]) == ("3", "webhook-claim")
 
     async def test_a_repeated_delivery_is_acknowledged_but_stored_once(
         self, harness: Harness, engine: AsyncEngine
