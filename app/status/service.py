@@ -20,7 +20,14 @@ from app.db.models import (
 )
 from app.i18n import reasons, render_stored, t
 from app.resources import Resources
-from app.status.schemas import HeldBack, PendingWork, RefusedChange, SideCounts, Status
+from app.status.schemas import (
+    HeldBack,
+    PendingWork,
+    RefusedChange,
+    SideCounts,
+    Status,
+    UnconfirmedEvent,
+)
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
@@ -28,6 +35,7 @@ from app.webhooks.repository import InboundEventRepository
 from providers.base import ProviderError
 
 LIVE_COUNT_TIMEOUT_S = 5.0
+UNCONFIRMED_SHOWN = 20
 
 
 class StatusService:
@@ -58,7 +66,9 @@ class StatusService:
         version = (last.id, str(last.status)) if last else None
         provider_count, provider_error = await live_count(resources, connection, lang, version)
         pending_batches = await repo.count_pending_batches(connection.id)
-        events = await InboundEventRepository.from_session(session).counts_by_status(connection.id)
+        inbound = InboundEventRepository.from_session(session)
+        events = await inbound.counts_by_status(connection.id)
+        unconfirmed = await inbound.unconfirmed(connection.id, UNCONFIRMED_SHOWN)
         reference = completed or last
         contacts = ContactRepository.from_session(session)
         refused = await contacts.refused(connection.id)
@@ -98,6 +108,17 @@ class StatusService:
                 for c in refused
             ],
             refused_total=await contacts.count_refused(connection.id),
+            unconfirmed_events=[
+                UnconfirmedEvent(
+                    event_id=e.id,
+                    email=str(e.payload.get("email", "")),
+                    event=str(e.payload.get("raw_type", "")),
+                    reason=e.last_error or "",
+                    received_at=e.received_at,
+                )
+                for e in unconfirmed
+            ],
+            unconfirmed_total=int(events.get(InboundEventStatus.unconfirmed, 0)),
             held_back=held_back,
             status_pages=dict(STATUS_PAGES),
         )

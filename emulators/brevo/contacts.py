@@ -3,12 +3,13 @@ attributes and batch updates."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from emulators.brevo.common import error, not_found
+from emulators.brevo.common import error, not_found, page
 from emulators.brevo.state import (
     EMAIL,
     Account,
@@ -68,6 +69,34 @@ def _apply_update(state: BrevoState, acc: Account, contact: Contact, b: dict[str
     for list_id in b.get("unlinkListIds") or []:
         unlink(acc, contact, list_id)
     contact.modified_at = now()
+
+
+def modified_since(req: Request, contacts: list[Contact]) -> list[Contact] | Response:
+    """`modifiedSince` (ISO date-time; a list touch counts as a modification at Brevo)."""
+    raw = req.query_params.get("modifiedSince")
+    if not raw:
+        return contacts
+    try:
+        floor = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return error(400, "invalid_parameter", "modifiedSince is not a valid date-time")
+    return [
+        c for c in contacts if datetime.fromisoformat(c.modified_at.replace("Z", "+00:00")) >= floor
+    ]
+
+
+async def contacts_get(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:
+    """All contacts of the account (getContacts): `limit` ≤ 1000, `offset`, `sort` (by
+    creation), `modifiedSince`, `listIds` (comma-separated)."""
+    chosen: list[Contact] | Response = list(acc.by_id.values())
+    wanted = {int(x) for x in req.query_params.get("listIds", "").split(",") if x.strip()}
+    if wanted:
+        chosen = [c for c in chosen if c.list_ids & wanted]
+    chosen = modified_since(req, chosen)
+    if isinstance(chosen, Response):
+        return chosen
+    items = [c.to_api() for c in page(req, chosen, 50)]
+    return JSONResponse({"contacts": items, "count": len(chosen)})
 
 
 async def contact_get(state: BrevoState, acc: Account, req: Request, p: Any, b: Any) -> Response:

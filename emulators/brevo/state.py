@@ -166,11 +166,15 @@ def create_contact(state: BrevoState, account: Account, email: str) -> Contact:
 
 
 def link(account: Account, contact: Contact, list_id: int) -> None:
+    if list_id not in contact.list_ids:
+        contact.modified_at = now()  # Brevo counts a list touch as a modification
     contact.list_ids.add(list_id)
     account.members.setdefault(list_id, {})[contact.id] = None
 
 
 def unlink(account: Account, contact: Contact, list_id: int) -> None:
+    if list_id in contact.list_ids:
+        contact.modified_at = now()
     contact.list_ids.discard(list_id)
     account.members.get(list_id, {}).pop(contact.id, None)
 
