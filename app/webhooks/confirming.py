@@ -37,9 +37,19 @@ class StateCache:
 
     states: dict[str, tuple[ProviderContact | None, datetime]] = field(default_factory=dict)
 
-    def fresh(self, email: str, received: datetime) -> bool:
+    def fresh(self, email: str, received: datetime, occurred: datetime | None) -> bool:
+        """Whether the kept state is good for an event of `email`: read after the event was
+        received, or changed at the provider no earlier than the event fired (both times on
+        the provider's clock; a state read from the provider is never worse than the news of
+        an older change, so a forged time can only make the connector use a true state)."""
         entry = self.states.get(email)
-        return entry is not None and entry[1] > received
+        if entry is None:
+            return False
+        state, read_at = entry
+        if read_at > received:
+            return True
+        changed = aware(state.last_changed) if state is not None else None
+        return changed is not None and occurred is not None and changed >= occurred
 
     def get(self, email: str) -> ProviderContact | None:
         entry = self.states.get(email)
@@ -87,7 +97,8 @@ async def confirm_rows(
         (row, event)
         for row, event in todo
         if not all(
-            cache.fresh(e, aware(row.received_at) or utcnow()) for e in emails_to_read(event)
+            cache.fresh(e, aware(row.received_at) or utcnow(), aware(event.occurred_at))
+            for e in emails_to_read(event)
         )
     ]
     if stale:
