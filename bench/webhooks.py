@@ -453,7 +453,10 @@ async def amain(args: argparse.Namespace, log_dir: Path) -> list[Phase]:
 async def _amain(args: argparse.Namespace, stack: Stack, client: httpx.AsyncClient) -> list[Phase]:
     latencies = [x for x in args.latencies.split(",") if x]
     total = args.events * len(latencies)
-    oo_port, mc_port, api_port = free_port(), free_port(), free_port()
+    if args.port_base:
+        oo_port, mc_port, api_port = args.port_base, args.port_base + 1, args.port_base + 2
+    else:
+        oo_port, mc_port, api_port = free_port(), free_port(), free_port()
     onoffice, mailchimp = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{mc_port}"
     api = f"http://127.0.0.1:{api_port}"
     oo = stack.start("onoffice", ["-m", "emulators.onoffice", "--port", str(oo_port)])
@@ -576,6 +579,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=150.0,
         help="Mailchimp latency of the realistic phase (the confirmation reads)",
+    )
+    p.add_argument(
+        "--port-base", type=int, default=0, help="ports of onOffice, Mailchimp, API (0: any free)"
     )
     add_infra_args(p, "connector_bench_webhooks")
     args = p.parse_args(argv)
