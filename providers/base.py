@@ -326,6 +326,17 @@ class NewsletterProvider(Protocol):
 
     async def get_contact(self, list_id: str, email: str) -> ProviderContact | None: ...
 
+    async def read_states(
+        self, list_id: str, emails: Sequence[str], since: datetime | None
+    ) -> dict[str, ProviderContact | None]:
+        """The provider's current state of each email for the list (status, `last_changed`;
+        no tags or names): None when the provider has no such contact. Read in bulk: a
+        handful one read each, more through the contacts changed since `since` (every
+        status, Mailchimp's archived included) and one read each for those it did not
+        return (`providers._states`). The answer may hold other contacts the bulk read saw.
+        Used to confirm a webhook against the provider's state before acting on it."""
+        ...
+
     async def set_tags(
         self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
     ) -> None: ...

@@ -314,6 +314,9 @@ class InboundEventStatus(StrEnum):
     held = "held"  # part of a burst of archives/deletes ("Archive All"): waits for a user
     applied = "applied"
     ignored = "ignored"
+    # The provider's current state contradicts the event (forged, or overtaken by a later
+    # change): recorded with the reason, nothing changed (app/contacts/confirm.py).
+    unconfirmed = "unconfirmed"
     failed = "failed"
 
 

@@ -25,7 +25,7 @@ from app.db.models import (
 from app.db.repository import SessionRepository
 
 FINISHED = (SyncRunStatus.completed, SyncRunStatus.failed, SyncRunStatus.cancelled)
-SETTLED = (InboundEventStatus.applied, InboundEventStatus.ignored)
+SETTLED = (InboundEventStatus.applied, InboundEventStatus.ignored, InboundEventStatus.unconfirmed)
 ONOFFICE_SOURCE = "onoffice"
 
 
@@ -33,7 +33,7 @@ class PrivacyRepository(SessionRepository):
     # -- retention ---------------------------------------------------------------------------
 
     async def purge_settled_events(self, before: datetime, limit: int) -> int:
-        """Applied and ignored events received before `before` (at most `limit`)."""
+        """Applied, ignored and unconfirmed events received before `before` (at most `limit`)."""
         ids = (
             select(InboundEvent.id)
             .where(InboundEvent.status.in_(SETTLED), InboundEvent.received_at < before)

@@ -34,6 +34,14 @@ class RefusedChange(BaseModel):
     reason: str = Field(description="The provider's reason")
 
 
+class UnconfirmedEvent(BaseModel):
+    event_id: int
+    email: str
+    event: str = Field(description="The provider's event name, e.g. `unsubscribe`")
+    reason: str = Field(description="What the provider's current state showed instead")
+    received_at: datetime
+
+
 class HeldBack(BaseModel):
     reason_code: str = Field(description="`safety_valve`, or a problem reason code")
     reason: str = Field(description="Why, in the caller's language")
@@ -119,6 +127,12 @@ class Status(BaseModel):
     webhook: WebhookHealth | None = Field(
         default=None, description="The provider webhook's health (None when not connected)"
     )
+    unconfirmed_events: list[UnconfirmedEvent] = Field(
+        default_factory=list,
+        description="Provider events the provider's current state contradicted (forged, or "
+        "overtaken by a later change): recorded, nothing changed (newest first, ≤ 20)",
+    )
+    unconfirmed_total: int = Field(default=0, description="How many events were not confirmed")
     status_pages: dict[str, str] = Field(
         default_factory=dict, description="Status pages of onOffice and the providers"
     )

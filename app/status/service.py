@@ -30,6 +30,7 @@ from app.status.schemas import (
     ScopeStatus,
     SideCounts,
     Status,
+    UnconfirmedEvent,
     WebhookHealth,
 )
 from app.status.webhook import webhook_health
@@ -44,6 +45,7 @@ from providers.base import ProviderError
 LIVE_COUNT_TIMEOUT_S = 5.0
 # A user's webhook check within this many seconds of the last one is not repeated.
 CHECK_NOW_MIN_AGE_S = 10
+UNCONFIRMED_SHOWN = 20
 
 
 class StatusService:
@@ -74,7 +76,9 @@ class StatusService:
         version = (last.id, str(last.status)) if last else None
         provider_count, provider_error = await live_count(resources, connection, lang, version)
         pending_batches = await repo.count_pending_batches(connection.id)
-        events = await InboundEventRepository.from_session(session).counts_by_status(connection.id)
+        inbound = InboundEventRepository.from_session(session)
+        events = await inbound.counts_by_status(connection.id)
+        unconfirmed = await inbound.unconfirmed(connection.id, UNCONFIRMED_SHOWN)
         reference = completed or last
         contacts = ContactRepository.from_session(session)
         refused = await contacts.refused(connection.id)
@@ -117,6 +121,17 @@ class StatusService:
                 for c in refused
             ],
             refused_total=await contacts.count_refused(connection.id),
+            unconfirmed_events=[
+                UnconfirmedEvent(
+                    event_id=e.id,
+                    email=str(e.payload.get("email", "")),
+                    event=str(e.payload.get("raw_type", "")),
+                    reason=e.last_error or "",
+                    received_at=e.received_at,
+                )
+                for e in unconfirmed
+            ],
+            unconfirmed_total=int(events.get(InboundEventStatus.unconfirmed, 0)),
             held_back=held_back,
             reconciliation=await self._reconciliation(session, resources, connection.id),
             webhook=webhook_health(connection, last_event_at, lang),

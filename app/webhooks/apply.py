@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.connections.factory import provider_label
+from app.contacts.confirm import Confirmation
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
     BOUNCE_STATES,
@@ -44,6 +45,7 @@ from app.webhooks.activities import (
     create_once,
     unknown_note,
 )
+from app.webhooks.confirming import StateCache
 from app.webhooks.deps import ApplyDeps
 from app.webhooks.nonconsent import (
     ALREADY_RECORDED,
@@ -51,7 +53,14 @@ from app.webhooks.nonconsent import (
     bounce_activity_ids,
     bounce_repeat,
 )
-from app.webhooks.plan import ACTIVITY_UNSURE, CREATE_UNSURE, is_echo, shown_after
+from app.webhooks.plan import (
+    ACTIVITY_UNSURE,
+    CREATE_UNSURE,
+    NO_ADDRESS,
+    event_of,
+    is_echo,
+    shown_after,
+)
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
@@ -86,12 +95,18 @@ class EventApplier:
         self.language = tenant.language or "de"
         self.onoffice: OnOfficeClient = deps.onoffice
         self.tenant_id = tenant.id
+        # The current batch's confirmations (app.webhooks.confirming), by event id, and the
+        # provider states this drain job read.
+        self.confirmed: dict[int, Confirmation] = {}
+        self.states = StateCache()
 
     async def apply(self, row: InboundEvent) -> tuple[str, str | None]:
-        """Returns the final status and a note (the reason for `ignored`)."""
-        event = ProviderEvent.model_validate(
-            {k: v for k, v in row.payload.items() if not k.startswith("_")}
-        )
+        """Returns the final status and a note (the reason for `ignored` or `unconfirmed`)."""
+        confirmation = self.confirmed.get(row.id)
+        if confirmation is not None and confirmation.event is None:
+            return InboundEventStatus.unconfirmed, confirmation.reason
+        event = confirmation.event if confirmation is not None else event_of(row)
+        assert event is not None
         steps: list[str] = list(row.payload.get("_steps") or [])
         email = normalise_email(event.email)
         contact = await self._contact(email)
@@ -109,13 +124,18 @@ class EventApplier:
                 return InboundEventStatus.ignored, "older than the consent state already known"
             if verdict == EventVerdict.dismissed:
                 return InboundEventStatus.ignored, DISMISSED_NOTE
-            if verdict == EventVerdict.confirm and not await self._confirmed(email, kind):
+            if (
+                verdict == EventVerdict.confirm
+                and confirmation is None
+                and not await self._confirmed(email, kind)
+            ):
                 return InboundEventStatus.ignored, f"{self._label} no longer shows this opt-out"
         at = event.occurred_at or aware(row.received_at)
         if kind == ProviderEventType.subscribe:
             if contact is not None and contact.provider_status == SUBSCRIBED and contact.subscribed:
                 return InboundEventStatus.ignored, "already subscribed (echo of the connector)"
-            return await self._subscribe(row, event, email, steps, at)
+            may_create = confirmation is not None and confirmation.may_create
+            return await self._subscribe(row, event, email, steps, at, may_create)
         if state in BOUNCE_STATES:  # not consent (app.webhooks.nonconsent)
             if bounce_repeat(event, contact, steps):
                 return InboundEventStatus.ignored, ALREADY_RECORDED
@@ -254,9 +274,17 @@ class EventApplier:
         await self._step(row, steps, f"delivered:{position}", offset=position, unknown=unknown)
 
     async def _subscribe(
-        self, row: InboundEvent, event: ProviderEvent, email: str, steps: list[str], at: Any
+        self,
+        row: InboundEvent,
+        event: ProviderEvent,
+        email: str,
+        steps: list[str],
+        at: Any,
+        may_create: bool,
     ) -> tuple[str, str | None]:
         addresses = await self._find(email)
+        if not addresses and "create" not in steps and not may_create:
+            return InboundEventStatus.ignored, NO_ADDRESS
         if not addresses and "create" not in steps:
             # A new sign-up at the provider becomes a new onOffice address. Brevo's
             # listAddition carries no names: they are read from the contact.

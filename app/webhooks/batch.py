@@ -44,6 +44,7 @@ from app.webhooks.activities import (
     forget_kinds,
 )
 from app.webhooks.apply import EventApplier
+from app.webhooks.confirming import confirm_rows
 from app.webhooks.nonconsent import (
     ALREADY_RECORDED,
     DISMISSED_NOTE,
@@ -51,7 +52,16 @@ from app.webhooks.nonconsent import (
     bounce_repeat,
 )
 from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
-from app.webhooks.plan import ACTIVITY_UNSURE, Plan, Record, Stop, emails_of, event_of, is_echo
+from app.webhooks.plan import (
+    ACTIVITY_UNSURE,
+    NO_ADDRESS,
+    Plan,
+    Record,
+    Stop,
+    emails_of,
+    event_of,
+    is_echo,
+)
 from onoffice_client.models import (
     ActivityCreate,
     Address,
@@ -125,6 +135,27 @@ class BatchApplier:
                 raise Stop(waiting_for_login=True) from exc
             raise Stop(attempts=max(r.attempts for r in rows)) from exc
 
+    async def _confirm(self, rows: Sequence[InboundEvent]) -> None:
+        """Confirm the consent and identity events against the provider's current state
+        (`app.webhooks.confirming`); when the provider cannot be read they stay pending (one
+        more try counted) and the drain backs off."""
+        applier = self.applier
+        applier.confirmed = {}
+        if self.connection.list_id is None:
+            return
+        try:
+            applier.confirmed = await confirm_rows(
+                applier.deps.provider(self.connection),
+                self.connection.list_id,
+                applier._label,
+                rows,
+                self.contacts,
+                applier.states,
+            )
+        except ProviderError as exc:
+            await record_failures(self.db, rows, exc, self.max_attempts)
+            raise Stop(attempts=max(r.attempts for r in rows)) from exc
+
     async def _refresh_contacts(self, emails: Sequence[str]) -> None:
         async with self.db.sessionmaker() as session:
             fresh = await ContactRepository.from_session(session).by_emails(
@@ -140,6 +171,7 @@ class BatchApplier:
         """Apply `rows` (in arrival order) in waves; the emails whose events stay pending.
         `known`: what `read_ledger` returned for their emails, when the caller read it."""
         await self._look_up_or_stop(rows, [e for row in rows for e in emails_of(row)], known)
+        await self._confirm(rows)
         blocked: set[str] = set()
         remaining = list(rows)
         first = True
@@ -187,9 +219,13 @@ class BatchApplier:
 
     async def _plan(self, row: InboundEvent) -> Plan:
         """The same decisions as `EventApplier.apply`, without writing."""
-        event = event_of(row)
-        email = normalise_email(event.email)
+        confirmation = self.applier.confirmed.get(row.id)
+        event = confirmation.event if confirmation is not None else event_of(row)
+        email = normalise_email(event_of(row).email)
         plan = Plan(row, email, steps=list(row.payload.get("_steps") or []))
+        if event is None:
+            assert confirmation is not None
+            return self._done(plan, InboundEventStatus.unconfirmed, confirmation.reason)
         kind = event.type
         contact = self.contacts.get(email)
         if event.raw_type == "campaign" and event.campaign:
@@ -211,7 +247,11 @@ class BatchApplier:
                 )
             if verdict == EventVerdict.dismissed:
                 return self._done(plan, InboundEventStatus.ignored, DISMISSED_NOTE)
-            if verdict == EventVerdict.confirm and not await self.applier._confirmed(email, kind):
+            if (
+                verdict == EventVerdict.confirm
+                and confirmation is None
+                and not await self.applier._confirmed(email, kind)
+            ):
                 return self._done(
                     plan,
                     InboundEventStatus.ignored,
@@ -225,6 +265,8 @@ class BatchApplier:
                     plan, InboundEventStatus.ignored, "already subscribed (echo of the connector)"
                 )
             if not addresses:
+                if "create" not in plan.steps and not (confirmation and confirmation.may_create):
+                    return self._done(plan, InboundEventStatus.ignored, NO_ADDRESS)
                 plan.single = True  # a new address (or one created by an earlier try)
                 return plan
             record: Record = (Signal(SUBSCRIBED, at), NewsletterStatus.yes, None, addresses[0].id)

@@ -29,6 +29,9 @@ Record = tuple[Signal, NewsletterStatus | None, Contact | None, int | None]
 # been applied): the next try looks for what exists before it creates anything again.
 ACTIVITY_UNSURE = "activity?"
 CREATE_UNSURE = "create?"
+# A re-subscribe read from a profile change finds no address: it creates none (only a confirmed
+# sign-up does).
+NO_ADDRESS = "no onOffice address with this email (only a sign-up creates one)"
 
 
 @dataclass

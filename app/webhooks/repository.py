@@ -291,6 +291,19 @@ class InboundEventRepository(SessionRepository):
         )
         return {str(k): int(n) for k, n in (await self.session.execute(stmt)).all()}
 
+    async def unconfirmed(self, connection_id: int, limit: int) -> list[InboundEvent]:
+        """The newest events the provider's state did not confirm (app/contacts/confirm.py)."""
+        stmt = (
+            select(InboundEvent)
+            .where(
+                InboundEvent.connection_id == connection_id,
+                InboundEvent.status == InboundEventStatus.unconfirmed,
+            )
+            .order_by(InboundEvent.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
     async def pending_besides(self, connection_id: int, event_ids: Iterable[int]) -> bool:
         """Whether the connection has a pending event other than `event_ids` (whatever its
         id: ids are taken before commit, so a later commit may carry a smaller id)."""

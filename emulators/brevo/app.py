@@ -34,6 +34,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/contacts/batch", contacts.batch_post),
     ("GET", "/contacts", contacts.contacts_get),
     ("POST", "/contacts", contacts.contacts_post),
+    ("GET", "/contacts", contacts.contacts_get),
     ("GET", "/contacts/{identifier}", contacts.contact_get),
     ("PUT", "/contacts/{identifier}", contacts.contact_put),
     ("DELETE", "/contacts/{identifier}", contacts.contact_delete),

@@ -128,11 +128,18 @@ class BrevoState:
         return contact
 
     def contact_action(
-        self, account: Account, email: str, action: str, *, list_id: int | None = None
+        self,
+        account: Account,
+        email: str,
+        action: str,
+        *,
+        list_id: int | None = None,
+        at: str | None = None,
     ) -> Contact | None:
         """What a person or an admin does inside Brevo (no webhook is sent here):
         `unsubscribe` (campaign link: account-wide blacklist), `unsubscribe_list` (with
-        "unsubscription per list" on: `listUnsubscribed`), `unblock`, `delete`."""
+        "unsubscription per list" on: `listUnsubscribed`), `unblock`, `delete`; `at`: the
+        `modifiedAt` it leaves (ISO, default now)."""
         contact = account.contacts.get(email.lower())
         if contact is None:
             return None
@@ -149,7 +156,7 @@ class BrevoState:
             del account.contacts[email.lower()]
             account.by_id.pop(contact.id, None)
             return None
-        contact.modified_at = now()
+        contact.modified_at = at or now()
         return contact
 
 

@@ -109,6 +109,19 @@ async def add_members(state: MailchimpState, request: Request) -> Any:
     return Response(status_code=_NO_CONTENT)
 
 
+@control.route("/lists/{list_id}/members/actions", "POST")
+async def member_actions(state: MailchimpState, request: Request) -> Any:
+    """What people or an admin do inside Mailchimp, no webhook sent (`member_action`):
+    {"action": "unsubscribe", "emails": [...], "at": "2026-01-01T00:00:00+00:00"}."""
+    list_id = request.path_params["list_id"]
+    if list_id not in state.lists:
+        return JSONResponse({"detail": "no such list"}, status_code=404)
+    data = await json_object(request)
+    for email in data["emails"]:
+        state.member_action(list_id, email, data["action"], at=data.get("at"))
+    return Response(status_code=_NO_CONTENT)
+
+
 @control.route("/blocked/{kind:str}", "POST")
 async def block(state: MailchimpState, request: Request) -> Any:
     kind = request.path_params["kind"]

@@ -258,9 +258,14 @@ class MailchimpState:
         """What a subscriber or an admin does inside Mailchimp (no webhook is sent here; a test
         sends, delays or loses it): `unsubscribe` (the person, via the link: a compliance
         state afterwards), `admin_unsubscribe`, `archive`, `clean` (hard bounce), `pending`
-        (double opt-in mail sent), `subscribe` (the person signs up again)."""
+        (double opt-in mail sent), `subscribe` (the person signs up again), `delete` (an admin
+        deletes the member permanently: gone from the audience)."""
         lst = self.lists[list_id]
         member = lst.members.get(subscriber_hash(email)) or self.seed_member(list_id, email)
+        if action == "delete":
+            del lst.members[member.id]
+            lst.version += 1
+            return member
         status = {
             "unsubscribe": "unsubscribed",
             "admin_unsubscribe": "unsubscribed",

@@ -302,6 +302,11 @@ class BrevoClient(HttpOwner):
         raw = await self._get_raw(email)
         return None if raw is None else self._to_contact(raw, int(list_id))
 
+    async def read_states(
+        self, list_id: str, emails: Sequence[str], since: datetime | None
+    ) -> dict[str, ProviderContact | None]:
+        return await reads.contact_states(self._api, int(list_id), emails, since, self._to_contact)
+
     async def set_tags(
         self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]
     ) -> None:

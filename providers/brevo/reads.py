@@ -2,16 +2,55 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from providers._paging import parallel_pages
+from providers._states import read_states
 from providers.base import ProviderContact
 from providers.brevo.api import BrevoApi
+from providers.brevo.errors import BrevoRequestError
+from providers.brevo.values import identifier
 
 PAGE_CONTACTS: Final = 500
 PAGE_ACCOUNT_CONTACTS: Final = 1000  # `GET /contacts` allows 1000 per page
+PAGE_CHANGED: Final = PAGE_ACCOUNT_CONTACTS
+
+
+async def contact_states(
+    api: BrevoApi,
+    list_no: int,
+    emails: Sequence[str],
+    since: datetime | None,
+    convert: Callable[[Mapping[str, Any], int], ProviderContact],
+) -> dict[str, ProviderContact | None]:
+    """The current state of these contacts for the list (None: no such contact), read in bulk
+    (`providers._states`): the account's contacts modified since `since` (`GET /contacts`
+    with `modifiedSince`: account-wide, so a contact removed from the list is there too),
+    else one `GET /contacts/{email}` each. Every request waits for the /contacts pacer."""
+    floor = (since or datetime.now(UTC)).astimezone(UTC)
+    stamp = floor.strftime("%Y-%m-%dT%H:%M:%S.") + f"{floor.microsecond // 1000:03d}Z"
+
+    async def changed(offset: int) -> tuple[list[ProviderContact], int | None]:
+        params = {"limit": PAGE_CHANGED, "offset": offset, "modifiedSince": stamp, "sort": "asc"}
+        page = await api.json("GET", "/contacts", params=params, label="GET /contacts")
+        total = page.get("count")
+        contacts = [convert(raw, list_no) for raw in page.get("contacts") or []]
+        return contacts, total if isinstance(total, int) else None
+
+    async def one(email: str) -> ProviderContact | None:
+        try:
+            raw = await api.json(
+                "GET", f"/contacts/{identifier(email)}", label="GET /contacts/{identifier}"
+            )
+        except BrevoRequestError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return convert(raw, list_no)
+
+    return await read_states(emails, one, [changed], page_size=PAGE_CHANGED)
 
 
 async def iter_list_state(

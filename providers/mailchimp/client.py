@@ -366,6 +366,11 @@ class MailchimpClient(HttpOwner):
     async def get_contact(self, list_id: str, email: str) -> ProviderContact | None:
         return await reads.get_contact(self._api, list_id, email)
 
+    async def read_states(
+        self, list_id: str, emails: Sequence[str], since: datetime | None
+    ) -> dict[str, ProviderContact | None]:
+        return await reads.member_states(self._api, list_id, emails, since)
+
     def iter_contacts(
         self, list_id: str, *, start: int = 0, archived: bool = False
     ) -> AsyncIterator[ProviderContact]:

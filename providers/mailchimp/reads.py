@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from providers._paging import parallel_pages
+from providers._states import ChangedPage, read_states
 from providers._time import parse_iso_timestamp
 from providers.base import ProviderContact, normalise_email
 from providers.mailchimp.api import MailchimpApi, subscriber_hash
@@ -17,6 +18,7 @@ from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestE
 
 _MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count,last_changed"
 _STATE_FIELDS = "id,email_address,status,last_changed,tags,tags_count"
+_STATUS_FIELDS = "id,email_address,status,last_changed"
 LIST_STATE_CONCURRENCY = 4  # pages in flight: 4 of the key's 10 connections, 6 left for writes
 
 
@@ -30,6 +32,52 @@ async def get_contact(api: MailchimpApi, list_id: str, email: str) -> ProviderCo
     except MailchimpNotFoundError:
         return None
     return await to_contact(api, list_id, member)
+
+
+async def member_states(
+    api: MailchimpApi, list_id: str, emails: Sequence[str], since: datetime | None
+) -> dict[str, ProviderContact | None]:
+    """The current status and `last_changed` of these members (None: no such member), read in
+    bulk (`providers._states`): the members changed since `since`, archived ones included
+    (a second listing: the normal one hides them), else one member read each. No tags."""
+    floor = (since or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    fields = ",".join(f"members.{name}" for name in _STATUS_FIELDS.split(","))
+
+    def listing(status: str | None) -> ChangedPage:
+        async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
+            params = {"count": api.page_size, "offset": offset, "since_last_changed": floor}
+            params |= {"fields": f"{fields},total_items"} | ({"status": status} if status else {})
+            page = await api.request("GET", f"/lists/{list_id}/members", params=params)
+            contacts = [status_of(m) for m in page.get("members") or []]
+            total = page.get("total_items")
+            return contacts, int(total) if total is not None else None
+
+        return fetch
+
+    async def one(email: str) -> ProviderContact | None:
+        try:
+            member = await api.request(
+                "GET",
+                f"/lists/{list_id}/members/{subscriber_hash(email)}",
+                params={"fields": _STATUS_FIELDS},
+            )
+        except MailchimpNotFoundError:
+            return None
+        return status_of(member)
+
+    listings = [listing(None), listing("archived")]
+    return await read_states(emails, one, listings, page_size=api.page_size)
+
+
+def status_of(member: dict[str, Any]) -> ProviderContact:
+    status = member.get("status")
+    return ProviderContact(
+        email=normalise_email(str(member.get("email_address", ""))),
+        provider_id=member.get("id"),
+        subscribed=None if status is None else status == "subscribed",
+        status=status,
+        last_changed=parse_iso_timestamp(member.get("last_changed")),
+    )
 
 
 async def iter_contacts(

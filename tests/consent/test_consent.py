@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tests.consent.conftest import Scene, address, eventually, fired_at
 from tests.e2e.conftest import World
+from tests.e2e.test_webhooks import at_mailchimp
 
 Make = Callable[..., Any]
 
@@ -185,7 +187,7 @@ class TestEventOrder:
         assert scene.newsletter(1) == "0"
         assert status["pending"]["failed_inbound_events"] == 0
         # A genuinely newer subscribe (the person signed up again) does apply.
-        world.mailchimp.member_action(scene.list_id, "p1@example.de", "subscribe")
+        at_mailchimp(world, scene.list_id, "p1@example.de", "subscribe", 60)
         await scene.mailchimp_event("subscribe", "p1@example.de", fired_at(60))
         await scene.settled()
         assert scene.newsletter(1) == "1"
@@ -193,8 +195,11 @@ class TestEventOrder:
     async def test_an_unsubscribe_then_archive_keeps_no(self, world: World, scenes: Make) -> None:
         seed(world, 2)
         scene: Scene = await scenes("mailchimp")
+        at_mailchimp(world, scene.list_id, "p1@example.de", "unsubscribe")
         await scene.mailchimp_event("unsubscribe", "p1@example.de", fired_at(), action="unsub")
         await scene.settled()
+        at_mailchimp(world, scene.list_id, "p1@example.de", "archive", 10)
+        at_mailchimp(world, scene.list_id, "p2@example.de", "delete", 10)
         await scene.mailchimp_event("unsubscribe", "p1@example.de", fired_at(10), action="archive")
         await scene.mailchimp_event("unsubscribe", "p2@example.de", fired_at(10), action="delete")
         await scene.settled()
@@ -250,7 +255,11 @@ class TestBrevo:
         seed(world, 2)
         scene: Scene = await scenes("brevo")
         await scene.poll()  # the first poll sets the watermark
-        world.brevo.contact_action(world.brevo.accounts[scene.key], "p1@example.de", "unsubscribe")
+        # The person unsubscribed a minute ago (Brevo's `modifiedAt` says so).
+        a_minute_ago = datetime.fromtimestamp(time.time() - 60, UTC).isoformat()
+        world.brevo.contact_action(
+            world.brevo.accounts[scene.key], "p1@example.de", "unsubscribe", at=a_minute_ago
+        )
         await scene.brevo_event(
             {
                 "event": "unsubscribed",
@@ -410,7 +419,7 @@ class TestFreshConsentAtMailchimp:
         seed(world, 2)
         scene: Scene = await scenes("mailchimp")
         await scene.poll()
-        world.mailchimp.member_action(scene.list_id, "p1@example.de", how)
+        at_mailchimp(world, scene.list_id, "p1@example.de", how, -60)
         # The person unsubscribed a minute ago; the agent records a new consent now.
         await scene.mailchimp_event("unsubscribe", "p1@example.de", fired_at(-60), action="unsub")
         await scene.settled()

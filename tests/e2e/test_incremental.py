@@ -115,7 +115,9 @@ async def onoffice_events_applied(database_url: str) -> None:
 async def unsubscribe_at_mailchimp(
     http: httpx.AsyncClient, world: World, synced: Synced, email: str
 ) -> httpx.Response:
-    """Mailchimp's unsubscribe webhook for `email`, to the connection's webhook address."""
+    """The person unsubscribes at Mailchimp, and Mailchimp's webhook for it reaches the
+    connection's webhook address."""
+    world.mailchimp.member_action(synced.list_id, email, "unsubscribe")
     (hook,) = world.mailchimp.lists[synced.list_id].webhooks.values()
     form = {
         "type": "unsubscribe",

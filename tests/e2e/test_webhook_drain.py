@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import httpx
@@ -24,7 +24,15 @@ from emulators.mailchimp import DEFAULT_API_KEY
 from emulators.onoffice import Fault
 from providers.mailchimp.webhooks import parse_delivery as parse_mailchimp_delivery
 from tests.e2e.conftest import World
-from tests.e2e.test_webhooks import Hooked, activities, address, connect, fired_at, newsletter
+from tests.e2e.test_webhooks import (
+    Hooked,
+    activities,
+    address,
+    at_mailchimp,
+    connect,
+    fired_at,
+    newsletter,
+)
 
 N = 120
 
@@ -55,6 +63,12 @@ def form(
     return list(fields.items())
 
 
+def unsubscribed(world: World, hooked: Hooked, numbers: Iterable[int], delta_s: float = 0) -> None:
+    """p{n} unsubscribe at Mailchimp (the state their webhooks are confirmed against)."""
+    for n in numbers:
+        at_mailchimp(world, hooked.list_id, f"p{n}@example.de", "unsubscribe", delta_s)
+
+
 async def store(resources: Resources, hooked: Hooked, forms: list[list[tuple[str, str]]]) -> int:
     """What ingest does for each delivery: the event row, deduplicated (no drain kicked)."""
     token = hooked.hook_url.rsplit("/", 1)[1]
@@ -81,10 +95,15 @@ class TestDrain:
     async def test_a_batch_keeps_the_order_and_groups_its_onoffice_writes(
         self, world: World, hooked: Hooked, resources: Resources
     ) -> None:
+        unsubscribed(world, hooked, range(1, N + 1), 10)
         forms = [
             form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, N + 1)
         ]
-        # p1 changes its mind twice later in the same batch: applied after its first event.
+        # p1 changes its mind twice, later in the same batch: by the time the drain reads
+        # Mailchimp, p1 is unsubscribed again, so its subscribe is not confirmed and the last
+        # unsubscribe is an echo (both after its first event, in order).
+        at_mailchimp(world, hooked.list_id, "p1@example.de", "subscribe", 20)
+        at_mailchimp(world, hooked.list_id, "p1@example.de", "unsubscribe", 30)
         forms += [
             form("subscribe", "p1@example.de", hooked.list_id, 20),
             form("unsubscribe", "p1@example.de", hooked.list_id, 30),
@@ -95,13 +114,10 @@ class TestDrain:
         await drain.run_drain(resources, connection_id, None)
         used = world.onoffice.http_requests - before
         assert all(newsletter(world, i) == "0" for i in range(1, N + 1))
-        assert [a["actiontype"] for a in activities(world, 1)] == [
-            "nicht bestellt",
-            "bestellt",
-            "nicht bestellt",
-        ]
+        assert [a["actiontype"] for a in activities(world, 1)] == ["nicht bestellt"]
         assert all(len(activities(world, i)) == 1 for i in range(2, N + 1))
-        assert all(e.status == "applied" for e in await events(resources))
+        outcomes = [e.status for e in await events(resources)]
+        assert outcomes == ["applied"] * N + ["unconfirmed", "ignored"], outcomes
         # 122 events: one lookup, the action kinds, 120 modifies + their merged activities in
         # a few requests of up to 50 actions, then one request per later wave of p1.
         assert used <= 10, used
@@ -117,10 +133,12 @@ class TestDrain:
     async def test_a_rejected_action_fails_its_event_alone_and_is_retried_later(
         self, world: World, hooked: Hooked, resources: Resources
     ) -> None:
+        unsubscribed(world, hooked, range(1, 11), 10)
         # p1's event has its own reason (note), so its activity is an action of its own.
         forms = [form("unsubscribe", "p1@example.de", hooked.list_id, 10, reason="own")]
         forms += [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(2, 11)]
-        forms += [form("subscribe", "p1@example.de", hooked.list_id, 40)]  # waits behind it
+        # A redelivery-like second unsubscribe of p1 (another reason) waits behind it.
+        forms += [form("unsubscribe", "p1@example.de", hooked.list_id, 40, reason="again")]
         connection_id = await store(resources, hooked, forms)
         # The first activity onOffice receives is refused.
         world.onoffice.faults.append(
@@ -128,30 +146,33 @@ class TestDrain:
         )
         start = time.time()
         await drain.run_drain(resources, connection_id, None)
-        rows = {(e.payload["email"], e.payload["type"]): e for e in await events(resources)}
-        first = rows[("p1@example.de", "unsubscribe")]
+        rows = {(e.payload["email"], e.payload["reason"]): e for e in await events(resources)}
+        first = rows[("p1@example.de", "own")]
         assert (
             first.status == "pending"
             and first.attempts == 1
             and "refused" in (first.last_error or "")
         )
         assert first.payload["_steps"] == ["status"]  # its modify went through
-        assert rows[("p1@example.de", "subscribe")].status == "pending"  # order per email
-        assert all(
-            rows[(f"p{i}@example.de", "unsubscribe")].status == "applied" for i in range(2, 11)
-        )
+        assert rows[("p1@example.de", "again")].status == "pending"  # order per email
+        assert all(rows[(f"p{i}@example.de", "manual")].status == "applied" for i in range(2, 11))
         assert newsletter(world, 1) == "0" and activities(world, 1) == []
-        # The drain scheduled a retry after a backoff: the activity once, then the subscribe.
+        # The drain scheduled a retry after a backoff: the activity once, then the echo.
         await resources.queue.join()  # type: ignore[attr-defined]
-        assert [a["actiontype"] for a in activities(world, 1)] == ["nicht bestellt", "bestellt"]
-        assert newsletter(world, 1) == "1"
-        assert all(e.status == "applied" for e in await events(resources))
+        assert [a["actiontype"] for a in activities(world, 1)] == ["nicht bestellt"]
+        assert newsletter(world, 1) == "0"
+        outcomes = {k: e.status for k, e in rows.items()} | {
+            (e.payload["email"], e.payload["reason"]): e.status for e in await events(resources)
+        }
+        assert outcomes.pop(("p1@example.de", "again")) == "ignored"
+        assert set(outcomes.values()) == {"applied"}
         # A refused activity may mean changed action kinds: the retry read them again.
         assert kinds_reads(world, start) == 2
 
     async def test_an_outage_keeps_events_pending_then_applies_each_once(
         self, world: World, hooked: Hooked, resources: Resources
     ) -> None:
+        unsubscribed(world, hooked, range(1, 21), 10)
         forms = [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, 21)]
         connection_id = await store(resources, hooked, forms)
         world.onoffice.faults.append(Fault("http", 4, status=503))  # every retry of one call
@@ -167,6 +188,7 @@ class TestDrain:
     async def test_writes_whose_answer_was_lost_are_not_repeated_and_still_logged(
         self, world: World, hooked: Hooked, resources: Resources
     ) -> None:
+        unsubscribed(world, hooked, range(1, 21), 10)
         forms = [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, 21)]
         connection_id = await store(resources, hooked, forms)
         # onOffice applies the modifies and the activity, but the answer never arrives.
@@ -199,6 +221,7 @@ class TestDrain:
     async def test_a_new_contact_whose_create_answer_was_lost_is_created_once_and_logged(
         self, world: World, hooked: Hooked, resources: Resources, lost: str, step: str
     ) -> None:
+        at_mailchimp(world, hooked.list_id, "neu@example.de", "subscribe", 10)
         connection_id = await store(
             resources,
             hooked,
@@ -220,6 +243,7 @@ class TestDrain:
     async def test_nothing_is_applied_twice(
         self, world: World, hooked: Hooked, resources: Resources
     ) -> None:
+        unsubscribed(world, hooked, range(1, 31), 10)
         forms = [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10) for i in range(1, 31)]
         connection_id = await store(resources, hooked, forms)
         # A second drain while one owns the connection is a no-op ...
@@ -255,6 +279,7 @@ class TestSmallDrains:
     ) -> None:
         checkouts: list[int] = []
         event.listen(resources.engine.sync_engine.pool, "checkout", lambda *a: checkouts.append(1))
+        unsubscribed(world, hooked, (1, 2), 10)
         for i in (1, 2):
             connection_id = await store(
                 resources, hooked, [form("unsubscribe", f"p{i}@example.de", hooked.list_id, 10)]
@@ -277,6 +302,7 @@ class TestSmallDrains:
     ) -> None:
         """Ids are taken before commit: an event that commits after the drain read a newer one
         has a smaller id, and its kick found the flag taken. The drain must still see it."""
+        unsubscribed(world, hooked, (1, 2))
         token = hooked.hook_url.rsplit("/", 1)[1]
         connection = await webhook_service.cached_connection(resources, "mailchimp", token)
         late = parse_mailchimp_delivery(form("unsubscribe", "p1@example.de", hooked.list_id))

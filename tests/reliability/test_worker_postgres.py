@@ -24,7 +24,7 @@ from emulators.mailchimp import DEFAULT_API_KEY
 from tests.e2e.conftest import World
 from tests.e2e.harness import Connector, Tenant, connect_tenant, run_full_sync, start_connector
 from tests.e2e.test_webhook_drain import form, store
-from tests.e2e.test_webhooks import Hooked, address, mailchimp_form, newsletter
+from tests.e2e.test_webhooks import Hooked, address, at_mailchimp, mailchimp_form, newsletter
 from tests.reliability.conftest import (
     ThrowawayPostgres,
     ThrowawayRedis,
@@ -101,6 +101,7 @@ async def test_a_drain_failing_on_a_postgresql_restart_resumes_within_seconds(
 ) -> None:
     hooked = running.hooked
     # Stored as ingest stores it, its drain not kicked yet.
+    at_mailchimp(world, hooked.list_id, "anna@example.de", "unsubscribe")
     unsubscribe = form("unsubscribe", "anna@example.de", hooked.list_id)
     cid = await store(running.resources, hooked, [unsubscribe])
     assert cid > 0
@@ -122,6 +123,7 @@ async def test_a_drain_failing_on_a_postgresql_restart_resumes_within_seconds(
         await asyncio.sleep(0.1)
 
     # The API serves again, too: an unsubscribe delivered now is stored and applied.
+    at_mailchimp(world, hooked.list_id, "bob@example.de", "unsubscribe")
     delivery = mailchimp_form(
         "unsubscribe", "bob@example.de", action="unsub", reason="manual", list_id=hooked.list_id
     )

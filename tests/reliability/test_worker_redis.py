@@ -19,7 +19,7 @@ from app.config import Settings
 from emulators.mailchimp import DEFAULT_API_KEY
 from tests.e2e.conftest import World
 from tests.e2e.harness import Connector, Tenant, connect_tenant, run_full_sync, start_connector
-from tests.e2e.test_webhooks import address, mailchimp_form, newsletter
+from tests.e2e.test_webhooks import address, at_mailchimp, mailchimp_form, newsletter
 from tests.reliability.conftest import (
     ThrowawayRedis,
     log_tail,
@@ -76,6 +76,7 @@ async def unsubscribe_applied_within(
     world: World, http: httpx.AsyncClient, running: Running, address_id: int, email: str
 ) -> float:
     """Mailchimp reports an unsubscribe; seconds until onOffice shows it (or the test fails)."""
+    at_mailchimp(world, running.list_id, email, "unsubscribe")
     form = mailchimp_form(
         "unsubscribe", email, action="unsub", reason="manual", list_id=running.list_id
     )
@@ -135,6 +136,7 @@ async def test_an_unsubscribe_received_while_redis_is_down_is_applied_soon_after
     if not 1 <= second <= 45:
         await asyncio.sleep((61 - second) % 60)
     throwaway_redis.kill()
+    at_mailchimp(world, running.list_id, "bob@example.de", "unsubscribe")
     form = mailchimp_form(
         "unsubscribe", "bob@example.de", action="unsub", reason="manual", list_id=running.list_id
     )

@@ -1,5 +1,6 @@
-"""The webhook batch core called directly: the database, the settings and an onOffice client
-(the emulator in-process), no drain job, no factory, no provider call."""
+"""The webhook batch core called directly: the database, the settings, an onOffice client and
+a Mailchimp client (the emulators in-process), no drain job, no factory. Each event is
+confirmed against the member's state at Mailchimp before it is applied."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from app.webhooks.apply import EventApplier
 from app.webhooks.batch import BatchApplier
 from app.webhooks.deps import ApplyDeps
 from app.webhooks.repository import InboundEventRepository
+from emulators.mailchimp import DEFAULT_API_KEY, MailchimpState
+from emulators.mailchimp import create_app as create_mailchimp
 from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN, OnOfficeState, create_app
 from onoffice_client.client import OnOfficeClient
-from providers.base import NewsletterProvider, ProviderEvent, ProviderEventType
+from providers.base import ProviderEvent, ProviderEventType
+from providers.mailchimp import MailchimpClient
 from tests.rows import add_connection
 
 
@@ -40,8 +44,19 @@ async def onoffice(onoffice_state: OnOfficeState) -> AsyncIterator[OnOfficeClien
         )
 
 
-def no_provider(connection: object) -> NewsletterProvider:
-    raise AssertionError("these events need no provider read")
+@pytest.fixture
+def mailchimp_state() -> MailchimpState:
+    return MailchimpState()
+
+
+@pytest.fixture
+async def mailchimp(mailchimp_state: MailchimpState) -> AsyncIterator[MailchimpClient]:
+    transport = httpx.ASGITransport(app=create_mailchimp(mailchimp_state))
+    async with httpx.AsyncClient(transport=transport) as http:
+        yield MailchimpClient(
+            api_key=DEFAULT_API_KEY, base_url_template="http://mailchimp.test/3.0", http=http
+        )
+    assert mailchimp_state.spec_violations == []
 
 
 async def test_a_batch_of_unsubscribes_is_applied_with_its_activities(
@@ -49,15 +64,22 @@ async def test_a_batch_of_unsubscribes_is_applied_with_its_activities(
     settings: Settings,
     onoffice: OnOfficeClient,
     onoffice_state: OnOfficeState,
+    mailchimp: MailchimpClient,
+    mailchimp_state: MailchimpState,
 ) -> None:
     ids = onoffice_state.seed(
-        [{"Email": f"p{i}@example.de", "newsletter_aktiv": "1"} for i in range(3)]
+        [{"Email": f"p{i}@example.de", "newsletter_aktiv": "1"} for i in range(4)]
     )
+    audience = mailchimp_state.create_list("onoffice")
+    for i in range(4):
+        mailchimp_state.seed_member(audience.id, f"p{i}@example.de")
+    for i in range(2):  # p0 and p1 unsubscribe at Mailchimp; p2 and p3 do not
+        mailchimp_state.member_action(audience.id, f"p{i}@example.de", "unsubscribe")
     async with resources.transaction() as session:
-        connection = await add_connection(session, list_id="L1")
+        connection = await add_connection(session, list_id=audience.id)
         tenant = await session.get(Tenant, connection.tenant_id)
         events = InboundEventRepository.from_session(session)
-        for i in range(2):  # p0 and p1 unsubscribe; p2 does not
+        for i in range(3):  # p0 and p1 unsubscribed; p2's unsubscribe is forged
             event = ProviderEvent(
                 type=ProviderEventType.unsubscribe,
                 email=f"p{i}@example.de",
@@ -78,16 +100,27 @@ async def test_a_batch_of_unsubscribes_is_applied_with_its_activities(
         rows = await InboundEventRepository.from_session(session).pending(
             limit=10, connection_id=connection.id
         )
-    deps = ApplyDeps(resources, settings, onoffice, no_provider, kinds={})
+    deps = ApplyDeps(resources, settings, onoffice, lambda _: mailchimp, kinds={})
     batch = BatchApplier(EventApplier(deps, connection, tenant))
 
     assert await batch.apply(rows) == set()  # nothing stays pending
 
     shown = {a: str(onoffice_state.addresses[a].to_dict()["newsletter_aktiv"]) for a in ids}
-    assert shown == {ids[0]: "0", ids[1]: "0", ids[2]: "1"}
+    assert shown == {ids[0]: "0", ids[1]: "0", ids[2]: "1", ids[3]: "1"}
     logged = sorted(a["address_id"] for a in onoffice_state.activities)
     assert logged == ids[:2]
     assert tenant.id in deps.kinds  # the action kinds were read once and kept
     async with resources.sessionmaker() as session:
-        statuses = set(await session.scalars(select(InboundEvent.status)))
-    assert statuses == {"applied"}
+        outcomes = dict(
+            (await session.execute(select(InboundEvent.dedupe_key, InboundEvent.status)))
+            .tuples()
+            .all()
+        )
+        note = await session.scalar(
+            select(InboundEvent.last_error).where(InboundEvent.dedupe_key == "k2")
+        )
+    assert outcomes == {"k0": "applied", "k1": "applied", "k2": "unconfirmed"}
+    assert note == "not confirmed: Mailchimp shows subscribed, not an opt-out"
+    # Three emails: one member read each (a handful), no listing.
+    reads = mailchimp_state.request_counts
+    assert sum(n for key, n in reads.items() if "members" in key) == 3, reads

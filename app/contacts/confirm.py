@@ -1,0 +1,132 @@
+"""Confirm before acting (pure functions; no I/O).
+
+A provider webhook is news that a person's state may have changed; the provider's own current
+state is the truth. Mailchimp signs nothing (its URL token is the only credential) and Brevo's
+events carry no state of the list, so every event that would change consent or identity in
+onOffice is confirmed against the state the drain read from the provider
+(`NewsletterProvider.read_states`) and the signal applied comes from that state (its kind and
+its time), never from the payload:
+
+* subscribe (Mailchimp `subscribe`, Brevo `listAddition`): only when the provider shows the
+  person subscribed in the connection's list. Only these may create an onOffice address.
+* opt-outs and removals (`unsubscribe`, `cleaned`, archive/delete, Brevo `unsubscribed` and
+  `contactDeleted`): when the provider shows an opt-out (unsubscribed, blacklisted, cleaned,
+  archived, not in the list, or no such contact); what is applied is the state's own kind (an
+  unsubscribe of a member that is archived by now is applied as a removal).
+* profile changes (Mailchimp `profile`, Brevo `contact_updated`): they name no state, so the
+  state decides: an opt-out, a blacklist or a removal from the list reaches onOffice at once; a
+  subscribed member the connector knew as opted out re-subscribes its existing addresses
+  (never a new one). A removal from the list
+  counts only for a person the connector knows in the list (Brevo's contact events are
+  account-wide).
+* email changes (Mailchimp `upemail`): only when the old address is gone from the list and the
+  new one is there.
+
+An event the state contradicts is "not confirmed": recorded with the reason, nothing changes.
+The product's own write-backs (source "reconcile": the provider state a sync read; raw_type
+"person": an onOffice decision) are not events to confirm, and activity-only events (delivered,
+opened, clicked, hard bounce) may be logged from the payload but never change an address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.contacts.rules import SUBSCRIBED, Signal, is_opt_out
+from providers.base import ProviderContact, ProviderEvent, ProviderEventType
+
+_T = ProviderEventType
+CONFIRMED_KINDS = frozenset(
+    {_T.subscribe, _T.unsubscribe, _T.profile, _T.email_changed, _T.deleted, _T.cleaned}
+)
+OPT_OUT_KINDS = frozenset({_T.unsubscribe, _T.deleted, _T.cleaned})
+# raw_type of the product's own stored decisions (app/contacts/ledger.py).
+OWN_RAW_TYPES = frozenset({"reconcile", "person"})
+NOT_CONFIRMED = "not confirmed"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What to apply (`event`, with the state's kind and time), or why nothing (`reason`)."""
+
+    event: ProviderEvent | None
+    reason: str | None = None
+    # A new onOffice address may be created for it (a confirmed sign-up only).
+    may_create: bool = False
+
+
+def needs_confirmation(event: ProviderEvent) -> bool:
+    return event.type in CONFIRMED_KINDS and event.raw_type not in OWN_RAW_TYPES
+
+
+def state_kind(state: ProviderContact | None) -> ProviderEventType | None:
+    """The event kind a provider state amounts to (None: no consent signal, e.g. pending)."""
+    if state is None:
+        return _T.deleted
+    status = state.status
+    if status == SUBSCRIBED:
+        return _T.subscribe
+    if status in ("unsubscribed", "blacklisted", "spam"):
+        return _T.unsubscribe
+    if status == "cleaned":
+        return _T.cleaned
+    if status in ("archived", "not_in_list", "deleted"):
+        return _T.deleted
+    return None
+
+
+def shown(state: ProviderContact | None) -> str:
+    return "no such contact" if state is None else str(state.status or "an unknown state")
+
+
+def confirm(
+    event: ProviderEvent,
+    state: ProviderContact | None,
+    label: str,
+    *,
+    ledger: Signal = Signal(None),
+    new_state: ProviderContact | None = None,
+) -> Confirmation:
+    """The signal to apply for `event` given the provider's current `state` of its email (and,
+    for an email change, `new_state` of the new address); `ledger` is the provider state the
+    connector last recorded for the email."""
+    if not needs_confirmation(event):
+        return Confirmation(event, may_create=event.type == _T.subscribe)
+    if event.type == _T.email_changed:
+        if new_state is None:
+            return _no(f"{label} has no contact {event.new_email or '(no new address)'}")
+        if state is not None and state.status not in ("archived", "not_in_list"):
+            return _no(f"{label} still has {event.email} ({shown(state)})")
+        return Confirmation(event)
+    kind = state_kind(state)
+    if event.type == _T.subscribe:
+        if kind != _T.subscribe:
+            return _no(f"{label} shows {shown(state)}, not subscribed")
+        return Confirmation(_as(event, _T.subscribe, state), may_create=True)
+    if event.type in OPT_OUT_KINDS:
+        if kind not in OPT_OUT_KINDS:
+            return _no(f"{label} shows {shown(state)}, not an opt-out")
+        assert kind is not None
+        return Confirmation(_as(event, kind, state))
+    # A profile change: the state decides.
+    if state is None:
+        return _no(f"{label} has no such contact")
+    if kind is None:
+        return Confirmation(event)  # nothing consent-related to apply ("profile" is ignored)
+    if kind == _T.deleted and ledger.status != SUBSCRIBED:
+        return Confirmation(event)  # not (known to be) in the list: nothing removed from it
+    if kind == _T.subscribe and not is_opt_out(ledger.status):
+        return Confirmation(event)  # no re-subscribe: nothing new about consent
+    return Confirmation(_as(event, kind, state))
+
+
+def _no(reason: str) -> Confirmation:
+    return Confirmation(None, f"{NOT_CONFIRMED}: {reason}")
+
+
+def _as(
+    event: ProviderEvent, kind: ProviderEventType, state: ProviderContact | None
+) -> ProviderEvent:
+    """The event as the state tells it: the state's kind, at the state's time when known."""
+    at = state.last_changed if state is not None and state.last_changed else event.occurred_at
+    return event.model_copy(update={"type": kind, "occurred_at": at})

@@ -1,0 +1,120 @@
+"""Confirm a batch's events before acting (the decisions: `app.contacts.confirm`).
+
+The drain reads the provider's current state of the emails of the batch's consent and identity
+events in one bulk read (`NewsletterProvider.read_states`: a handful one by one, more through
+the contacts changed since the oldest of the events) and maps each event to the signal to apply
+or to "not confirmed". A state read after an event was received is good for that event, so the
+states are kept for the drain job's later batches (a burst of thousands costs one listing, not
+one read per batch); an event received after the read gets a fresh one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from app.contacts.confirm import Confirmation, confirm, needs_confirmation
+from app.contacts.repository import provider_signal
+from app.contacts.values import normalise_email
+from app.db.base import aware, utcnow
+from app.db.models import Contact, InboundEvent
+from app.webhooks.plan import event_of
+from providers.base import NewsletterProvider, ProviderContact, ProviderEvent
+
+# The "changed since" read starts this long before the oldest event (the provider's time of
+# the change is before its webhook fired; clocks differ).
+OVERLAP = timedelta(minutes=5)
+# An event time further back than this before its receipt is not trusted for the read's start
+# (a forged or long-retried event must not make the read list the whole audience).
+MAX_DELAY = timedelta(hours=2)
+CACHE_MAX = 100_000
+
+
+@dataclass
+class StateCache:
+    """Provider states read by this drain job: email -> (state, when the read started)."""
+
+    states: dict[str, tuple[ProviderContact | None, datetime]] = field(default_factory=dict)
+
+    def fresh(self, email: str, received: datetime, occurred: datetime | None) -> bool:
+        """Whether the kept state is good for an event of `email`: read after the event was
+        received, or changed at the provider no earlier than the event fired (both times on
+        the provider's clock; a state read from the provider is never worse than the news of
+        an older change, so a forged time can only make the connector use a true state)."""
+        entry = self.states.get(email)
+        if entry is None:
+            return False
+        state, read_at = entry
+        if read_at > received:
+            return True
+        changed = aware(state.last_changed) if state is not None else None
+        return changed is not None and occurred is not None and changed >= occurred
+
+    def get(self, email: str) -> ProviderContact | None:
+        entry = self.states.get(email)
+        return entry[0] if entry is not None else None
+
+    def keep(self, states: Mapping[str, ProviderContact | None], read_at: datetime) -> None:
+        if len(self.states) + len(states) > CACHE_MAX:
+            self.states.clear()
+        for email, state in states.items():
+            self.states[normalise_email(email)] = (state, read_at)
+
+
+def read_since(rows: Sequence[tuple[InboundEvent, ProviderEvent]]) -> datetime:
+    """Where the "changed since" read starts: the oldest event's time (within MAX_DELAY before
+    its receipt), less the overlap."""
+    starts = []
+    for row, event in rows:
+        received = aware(row.received_at) or utcnow()
+        at = aware(event.occurred_at) or received
+        starts.append(min(received, max(at, received - MAX_DELAY)))
+    return min(starts) - OVERLAP
+
+
+def emails_to_read(event: ProviderEvent) -> list[str]:
+    emails = [normalise_email(event.email)]
+    if event.new_email:
+        emails.append(normalise_email(event.new_email))
+    return [e for e in emails if e]
+
+
+async def confirm_rows(
+    provider: NewsletterProvider,
+    list_id: str,
+    label: str,
+    rows: Sequence[InboundEvent],
+    contacts: Mapping[str, Contact],
+    cache: StateCache,
+) -> dict[int, Confirmation]:
+    """A confirmation for each row that needs one (ProviderError when the provider cannot be
+    read: the events stay pending)."""
+    todo = [(row, event) for row in rows if needs_confirmation(event := event_of(row))]
+    if not todo:
+        return {}
+    stale = [
+        (row, event)
+        for row, event in todo
+        if not all(
+            cache.fresh(e, aware(row.received_at) or utcnow(), aware(event.occurred_at))
+            for e in emails_to_read(event)
+        )
+    ]
+    if stale:
+        wanted = sorted({e for _, event in stale for e in emails_to_read(event)})
+        read_at = utcnow()
+        states = await provider.read_states(list_id, wanted, read_since(stale))
+        cache.keep({e: states.get(e) for e in wanted} | states, read_at)
+    out: dict[int, Confirmation] = {}
+    for row, event in todo:
+        email = normalise_email(event.email)
+        contact = contacts.get(email)
+        out[row.id] = confirm(
+            event,
+            cache.get(email),
+            label,
+            ledger=provider_signal(contact, None),
+            new_state=cache.get(normalise_email(event.new_email)) if event.new_email else None,
+        )
+    return out

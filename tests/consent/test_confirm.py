@@ -1,0 +1,112 @@
+"""`app/contacts/confirm.py`: a provider event mapped, with the provider's current state, to the
+signal to apply (the state's kind and time) or to "not confirmed" (pure; no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.contacts.confirm import confirm, needs_confirmation
+from app.contacts.rules import Signal
+from providers.base import ProviderContact, ProviderEvent, ProviderEventType
+
+T = ProviderEventType
+FIRED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CHANGED = datetime(2026, 3, 1, 11, 59, 58, tzinfo=UTC)
+
+
+def event(kind: ProviderEventType, raw: str | None = None, **kw: object) -> ProviderEvent:
+    return ProviderEvent.model_validate(
+        {
+            "type": kind,
+            "email": "p@example.de",
+            "occurred_at": FIRED,
+            "raw_type": raw or kind.value,
+            "dedupe_key": "k",
+        }
+        | kw
+    )
+
+
+def state(status: str | None, email: str = "p@example.de") -> ProviderContact:
+    return ProviderContact(email=email, status=status, last_changed=CHANGED)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "applied"),
+    [
+        (T.subscribe, "subscribed", T.subscribe),
+        (T.unsubscribe, "unsubscribed", T.unsubscribe),
+        (T.unsubscribe, "blacklisted", T.unsubscribe),
+        (T.unsubscribe, "archived", T.deleted),  # archived by now: applied as a removal
+        (T.unsubscribe, None, T.deleted),  # no such member (deleted for good)
+        (T.deleted, "archived", T.deleted),
+        (T.deleted, "not_in_list", T.deleted),
+        (T.deleted, "unsubscribed", T.unsubscribe),
+        (T.cleaned, "cleaned", T.cleaned),
+    ],
+)
+def test_a_state_that_agrees_is_applied_as_the_state(
+    kind: ProviderEventType, status: str | None, applied: ProviderEventType
+) -> None:
+    result = confirm(event(kind), state(status) if status else None, "Mailchimp")
+    assert result.reason is None and result.event is not None
+    assert result.event.type == applied
+    assert result.event.occurred_at == (CHANGED if status else FIRED)  # the state's time
+    assert result.may_create == (applied == T.subscribe)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "reason"),
+    [
+        (T.subscribe, None, "Mailchimp shows no such contact, not subscribed"),
+        (T.subscribe, "unsubscribed", "Mailchimp shows unsubscribed, not subscribed"),
+        (T.subscribe, "pending", "Mailchimp shows pending, not subscribed"),
+        (T.unsubscribe, "subscribed", "Mailchimp shows subscribed, not an opt-out"),
+        (T.deleted, "subscribed", "Mailchimp shows subscribed, not an opt-out"),
+        (T.cleaned, "pending", "Mailchimp shows pending, not an opt-out"),
+    ],
+)
+def test_a_state_that_contradicts_is_not_confirmed(
+    kind: ProviderEventType, status: str | None, reason: str
+) -> None:
+    result = confirm(event(kind), state(status) if status else None, "Mailchimp")
+    assert result.event is None and result.reason == f"not confirmed: {reason}"
+
+
+def test_an_email_change_needs_the_old_address_gone_and_the_new_one_there() -> None:
+    change = event(T.email_changed, "upemail", new_email="new@example.de")
+    new = state("subscribed", "new@example.de")
+    assert confirm(change, None, "Mailchimp", new_state=new).event == change
+    forged = confirm(change, state("subscribed"), "Mailchimp", new_state=None)
+    assert forged.reason == "not confirmed: Mailchimp has no contact new@example.de"
+    kept = confirm(change, state("subscribed"), "Mailchimp", new_state=new)
+    assert kept.reason == "not confirmed: Mailchimp still has p@example.de (subscribed)"
+
+
+def test_a_profile_change_applies_what_the_state_says() -> None:
+    profile = event(T.profile, "contact_updated")
+    known = Signal("subscribed", CHANGED)
+    blacklisted = confirm(profile, state("blacklisted"), "Brevo", ledger=known).event
+    assert blacklisted is not None and blacklisted.type == T.unsubscribe
+    removed = confirm(profile, state("not_in_list"), "Brevo", ledger=known).event
+    assert removed is not None and removed.type == T.deleted
+    # Not known in the list: a removal from it says nothing (Brevo's events are account-wide).
+    stranger = confirm(profile, state("not_in_list"), "Brevo").event
+    assert stranger is not None and stranger.type == T.profile
+    # Subscribed: a re-subscribe only after an opt-out the ledger knows, never a new address.
+    again = confirm(profile, state("subscribed"), "Brevo", ledger=Signal("unsubscribed", FIRED))
+    assert again.event is not None and again.event.type == T.subscribe and not again.may_create
+    same = confirm(profile, state("subscribed"), "Brevo", ledger=known).event
+    assert same is not None and same.type == T.profile
+    assert confirm(profile, None, "Brevo").reason == "not confirmed: Brevo has no such contact"
+
+
+def test_the_products_own_events_and_activities_are_not_confirmed() -> None:
+    assert not needs_confirmation(event(T.unsubscribe, "reconcile"))
+    assert not needs_confirmation(event(T.unsubscribe, "person"))
+    for kind in (T.delivered, T.opened, T.clicked, T.hard_bounce, T.ignored):
+        assert not needs_confirmation(event(kind))
+    own = event(T.deleted, "reconcile")
+    assert confirm(own, state("subscribed"), "Mailchimp").event == own
