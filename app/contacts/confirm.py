@@ -59,6 +59,14 @@ def needs_confirmation(event: ProviderEvent) -> bool:
     return event.type in CONFIRMED_KINDS and event.raw_type not in OWN_RAW_TYPES
 
 
+def may_create(event: ProviderEvent, confirmation: Confirmation | None) -> bool:
+    """Whether a sign-up may create a new onOffice address: one confirmed by the provider's
+    state, or one the reconciliation stored (it read the member subscribed in the list)."""
+    if confirmation is not None:
+        return confirmation.may_create
+    return event.raw_type == "reconcile" and event.type == _T.subscribe
+
+
 def state_kind(state: ProviderContact | None) -> ProviderEventType | None:
     """The event kind a provider state amounts to (None: no consent signal, e.g. pending)."""
     if state is None:

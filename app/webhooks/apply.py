@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.connections.factory import provider_label
-from app.contacts.confirm import Confirmation
+from app.contacts.confirm import Confirmation, may_create
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
     BOUNCE_STATES,
@@ -134,8 +134,8 @@ class EventApplier:
         if kind == ProviderEventType.subscribe:
             if contact is not None and contact.provider_status == SUBSCRIBED and contact.subscribed:
                 return InboundEventStatus.ignored, "already subscribed (echo of the connector)"
-            may_create = confirmation is not None and confirmation.may_create
-            return await self._subscribe(row, event, email, steps, at, may_create)
+            creates = may_create(event, confirmation)
+            return await self._subscribe(row, event, email, steps, at, creates)
         if state in BOUNCE_STATES:  # not consent (app.webhooks.nonconsent)
             if bounce_repeat(event, contact, steps):
                 return InboundEventStatus.ignored, ALREADY_RECORDED

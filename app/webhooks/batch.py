@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.contacts.confirm import may_create
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import (
     BOUNCE_STATES,
@@ -265,7 +266,7 @@ class BatchApplier:
                     plan, InboundEventStatus.ignored, "already subscribed (echo of the connector)"
                 )
             if not addresses:
-                if "create" not in plan.steps and not (confirmation and confirmation.may_create):
+                if "create" not in plan.steps and not may_create(event, confirmation):
                     return self._done(plan, InboundEventStatus.ignored, NO_ADDRESS)
                 plan.single = True  # a new address (or one created by an earlier try)
                 return plan
