@@ -230,6 +230,20 @@ class TestGetAndFind:
         assert [a.id for a in found["b@x.de"]] == ids[2:]
         assert state.http_requests - before == 1
 
+    async def test_find_by_emails_sees_an_email_changed_after_an_earlier_read(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        # The emulator looks `Email in` reads up in an index; a write must not leave it stale.
+        (first,) = state.seed([{"id": 1, "Email": "old@example.de"}])
+        earlier = await client.find_addresses_by_emails(["old@example.de"])
+        assert [a.id for a in earlier["old@example.de"]] == [first]
+        state.seed([{"id": first, "Email": "new@example.de"}], replace=False)
+
+        found = await client.find_addresses_by_emails(["old@example.de", "new@example.de"])
+
+        assert found == {"old@example.de": [], "new@example.de": found["new@example.de"]}
+        assert [a.id for a in found["new@example.de"]] == [first]
+
 
 class TestModify:
     async def test_modify_replaces_tags_and_sets_fields(
