@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 ONOFFICE_PAGE = 500
@@ -64,14 +64,29 @@ class Expectation:
     """The run's outcome computed independently of the connector from the emulator's records."""
 
     total: int = 0  # active addresses with newsletter = Yes
-    unique: int = 0  # distinct valid emails among them (the first address in KdNr order wins)
-    duplicates: int = 0
+    unique: int = 0  # people to subscribe: valid emails with a Yes and no opt-out
+    duplicates: int = 0  # Yes addresses after the first of their email (KdNr order)
     missing: int = 0
     invalid: int = 0  # incl. missing (the connector's invalid_emails counts both)
+    # People (valid emails) with a Yes address and an active No or Cancellation address: an
+    # opt-out (one person across duplicates), counted once, never subscribed; the run sets
+    # their `set_to_no` Yes addresses to No in onOffice.
+    opted_out: int = 0
+    set_to_no: int = 0
     tags: dict[str, list[str]] = field(default_factory=dict)  # email -> tags of its owner
 
     def as_counts(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if isinstance(v, int)}
+
+    def after_first(self) -> Expectation:
+        """What an unchanged second sync reads: the opted-out people's Yes addresses say No."""
+        return replace(
+            self,
+            total=self.total - self.set_to_no,
+            duplicates=self.duplicates - (self.set_to_no - self.opted_out),
+            opted_out=0,
+            set_to_no=0,
+        )
 
     def tag_members(self) -> Counter[str]:
         return Counter(tag for tags in self.tags.values() for tag in tags)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench.model import Bound, Expectation, LatencyProfile
+from bench.oracle import balance, count_mismatches
 from bench.sampler import MB, ProcStats, writes
 from bench.stack import (
     EMULATORS,
@@ -82,13 +83,14 @@ def run_report(r: SizeResult, result: RunResult, label: str, provider: str) -> s
     c = run["counts"]
     e = r.expected.as_counts()
     total = c["onoffice_newsletter_total"]
-    balance = c["synced"] + c["duplicates"] + c["invalid_emails"] + c["rejected"]
+    outcomes = balance(c)
     rows: list[tuple[str, str]] = [
         ("status", f"{run['status']}" + (f"  error: {run['error']}" if run.get("error") else "")),
         ("contacts seeded in onOffice", f"{r.contacts}"),
         (
             "newsletter=Yes addresses",
-            f"{total}  (expected {e['total']}: {check(total == e['total'])})",
+            f"{total}  (expected {e['total']}: {check(total == e['total'])}; "
+            f"{e['set_to_no']} of them set to No after reading, by the person rule)",
         ),
         (
             "synced",
@@ -101,21 +103,18 @@ def run_report(r: SizeResult, result: RunResult, label: str, provider: str) -> s
             f"{c['invalid_emails']} incl. {c['missing_emails']} missing  "
             f"(expected {e['invalid']} incl. {e['missing']})",
         ),
+        ("opted out (person rule)", f"{c['opted_out']}  (expected {e['opted_out']})"),
         ("rejected by provider", f"{c['rejected']}"),
         ("tags pulled back", f"{c['tags_pulled']}"),
         (
             "counts reconcile",
-            f"{check(balance == total and bool(c['reconciled']))}  "
-            f"(synced+duplicates+invalid+rejected = {balance}; API reconciled={c['reconciled']})",
+            f"{check(outcomes == total and bool(c['reconciled']))}  "
+            f"(synced+duplicates+invalid+rejected+opted out+pending+bounced+archived = "
+            f"{outcomes}; API reconciled={c['reconciled']})",
         ),
         (
             "matches independent expectation",
-            check(
-                total == e["total"]
-                and c["duplicates"] == e["duplicates"]
-                and c["invalid_emails"] == e["invalid"]
-                and c["synced"] + c["rejected"] == e["unique"]
-            ),
+            check(not count_mismatches(c, r.expected)),
         ),
         (
             "wall time (POST -> completed)",
@@ -246,7 +245,8 @@ def bound_report(r: SizeResult, index: int) -> str:
         ("exact (provider state = expectation)", "yes" if r.exact[index] else "NO"),
     ]
     rows += [(f"  {k}", f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in b.parts.items()]
-    rows += [("  problem", p) for p in (r.state_problems if index == 0 else [])[:5]]
+    label = f"sync {index + 1}: "
+    rows += [("  problem", p[len(label) :]) for p in r.state_problems if p.startswith(label)]
     return "\n" + table(rows, "Distance to the limit")
 
 

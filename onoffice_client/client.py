@@ -374,8 +374,10 @@ class OnOfficeClient(ActivityLog):
     ) -> dict[str, list[Address]]:
         """Addresses whose main email is one of `emails` (case and surrounding spaces ignored),
         by wanted email (casefolded), in one request: an `in` read on `Email` (onOffice compares
-        like MySQL: case-insensitive, trailing spaces ignored) and a read of `known_ids` (records
-        the caller knows carry one of these emails, e.g. with a leading space), matched locally.
+        like MySQL: case-insensitive, trailing spaces ignored; each email is also asked for with
+        one leading space, the usual stray space of a pasted value) and a read of `known_ids`
+        (records the caller knows carry one of these emails, e.g. with other leading
+        whitespace), matched locally.
         """
         wanted = {e.strip().casefold() for e in emails if e.strip()}
         found: dict[str, list[Address]] = {email: [] for email in wanted}
@@ -385,7 +387,7 @@ class OnOfficeClient(ActivityLog):
         values = sorted(wanted)
         actions = [
             self._read_action(
-                filter={"Email": [{"op": "in", "val": list(chunk)}]},
+                filter={"Email": [{"op": "in", "val": [*chunk, *(f" {e}" for e in chunk)]}]},
                 offset=0,
                 limit=MAX_LIST_LIMIT,
                 sort=False,

@@ -376,9 +376,12 @@ async def read_person_addresses(
     onoffice: OnOfficeClient, addresses: Sequence[Address]
 ) -> dict[str, list[Address]]:
     """Every onOffice address (any Newsletter value, archived ones too) with these addresses'
-    emails, by normalised email, in one request: a person is decided from all of its
-    addresses (the full sync's pages hold only the newsletter-Yes ones)."""
-    emails = sorted({e for e in (check_email(a.email).email for a in addresses) if e})
+    valid emails, by normalised email, in one request: a person is decided from all of its
+    addresses (the full sync's pages hold only the newsletter-Yes ones). Invalid emails are
+    not asked for: they are problems, never a person (and a few invalid values such as "a@b",
+    each carried by many addresses, would make every read page through all of them)."""
+    checks = (check_email(a.email) for a in addresses)
+    emails = sorted({c.email for c in checks if c.problem is None})
     found = await onoffice.find_addresses_by_emails(emails)
     people: dict[str, list[Address]] = {}
     for address in (a for group in found.values() for a in group):

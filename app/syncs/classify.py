@@ -53,6 +53,7 @@ async def process_page(
     held_back: frozenset[str] = frozenset(),
     list_state_known: bool = False,
     others: Mapping[str, Sequence[Address]] | None = None,
+    defer_write_backs: bool = False,
 ) -> None:
     """Classify one page of addresses and queue what must be sent.
 
@@ -61,7 +62,8 @@ async def process_page(
     emails, by normalised email) is planned by `app.contacts.person.plan_person` from the
     ledger and this run's read of the provider's list (`list_state_known`: a contact missing
     from it or not subscribed there is resent even when its values are unchanged); this
-    function executes the plan."""
+    function executes the plan. `defer_write_backs` (the paged read): a person's No for its
+    other addresses is marked on the problem row and written after reading (`read.py`)."""
     repo = SyncRepository.from_session(session)
     contacts = ContactRepository.from_session(session)
     now = utcnow()
@@ -177,11 +179,14 @@ async def process_page(
         if not plan.wants:
             # Another address of the person opted out in onOffice (this one says Yes).
             counts["opted_out"] += 1
+            params: dict[str, Any] = {"address": plan.signal.carrier}
             if plan.unsubscribe:
                 push_later.append(plan)  # the incremental push unsubscribes, then carries it
             else:
                 row.set(subscribed=False)
-                if plan.set_no:
+                if plan.set_no and defer_write_backs:
+                    params[DEFERRED] = True
+                elif plan.set_no:
                     person_write_backs.append(plan)
             problems.append(
                 problem_row(
@@ -191,7 +196,7 @@ async def process_page(
                     f"opted out in onOffice on address {plan.signal.carrier}",
                     email,
                     code=reasons.OPTED_OUT_ONOFFICE,
-                    params={"address": plan.signal.carrier},
+                    params=params,
                 )
             )
             continue
@@ -307,6 +312,9 @@ async def process_page(
     )
     if to_send:
         await add_to_open_batch(repo, run_id, to_send, batch_limit)
+
+
+DEFERRED = "write_back_pending"  # reason_params key: the person's No is written after reading
 
 
 async def add_to_open_batch(

@@ -14,20 +14,23 @@ from typing import Any
 
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
+from app.contacts.ledger import write_back_person_opt_out
 from app.contacts.repository import ContactRepository
+from app.contacts.rules import EXPLICIT_NO, Signal, aware
 from app.contacts.values import (
     normalise_email,
 )
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
+    ProblemKind,
     SyncRun,
     SyncRunStatus,
 )
 from app.incremental.push import read_person_addresses
 from app.lifecycle.cancel import stopped
 from app.resources import Resources
-from app.syncs.classify import close_open_batch, process_page
+from app.syncs.classify import DEFERRED, close_open_batch, process_page
 from app.syncs.common import (
     READ_SLICE_S,
     batch_limit,
@@ -42,8 +45,9 @@ from app.syncs.common import (
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
 from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
-from onoffice_client.models import OnOfficeError, OnOfficeTransientError
-from providers._paging import ordered_pages
+from onoffice_client.client import OnOfficeClient
+from onoffice_client.models import Address, OnOfficeError, OnOfficeTransientError
+from providers._paging import PageFetcher, ordered_pages
 from providers.base import (
     ProviderContact,
     ProviderError,
@@ -93,8 +97,9 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     # a time while earlier ones are classified; pages are processed strictly in offset (KdNr)
     # order, so the duplicate rule stays exact and `read_offset` only covers processed pages.
     # Past the slice's deadline no further page is requested; those in flight are processed.
+    fetch, persons = pages_with_persons(onoffice)
     pages = ordered_pages(
-        onoffice.read_newsletter_page,
+        fetch,
         page_size=onoffice.page_size,
         concurrency=resources.settings.ONOFFICE_READ_CONCURRENCY,
         start=run.read_offset,
@@ -112,7 +117,9 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             )
             # Paging counts what onOffice returned; only the connection's scope is synced.
             page = onoffice.in_scope(read_page)
-            others = await read_person_addresses(onoffice, page)
+            others = persons.pop(at, None)
+            if others is None:  # not expected: the fetch reads them with the page
+                others = await read_person_addresses(onoffice, page)
             async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
@@ -126,9 +133,11 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                     held_back=held_back,
                     list_state_known=True,
                     others=others,
+                    defer_write_backs=True,
                 )
                 if done:
                     await close_open_batch(repo, run_id)
+                    await write_back_deferred(session, run_id, connection)
                 await repo.set_run(
                     run_id,
                     read_offset=next_offset,
@@ -152,6 +161,51 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             enqueue_read(run_id, offset)
         return
     await maybe_finalize(resources, run_id)
+
+
+async def write_back_deferred(session: Any, run_id: int, connection: Connection) -> int:
+    """The person write-backs `process_page` deferred for this run (see there), started now:
+    for each marked problem, the ledger's person signal if it is still an opt-out (the
+    incremental push may have seen a newer Yes meanwhile). Idempotent (deduplicated events)."""
+    repo = SyncRepository.from_session(session)
+    marked: dict[str, int] = {}
+    after = 0
+    while rows := await repo.problems(run_id, after_id=after, kind=ProblemKind.opted_out):
+        after = rows[-1].id
+        for problem in rows:
+            params = problem.reason_params or {}
+            if params.get(DEFERRED) and params.get("address") is not None:
+                marked[problem.email] = int(params["address"])
+    ledger = await ContactRepository.from_session(session).ledger_rows(connection.id, marked)
+    started = 0
+    for email, carrier in marked.items():
+        row = ledger.get(email)
+        if row is None or row.onoffice_status not in EXPLICIT_NO:
+            continue
+        signal = Signal(row.onoffice_status, aware(row.onoffice_changed_at))
+        await write_back_person_opt_out(
+            session, connection.provider, connection.id, email, carrier, signal
+        )
+        started += 1
+    return started
+
+
+def pages_with_persons(
+    onoffice: OnOfficeClient,
+) -> tuple[PageFetcher[Address], dict[int, dict[str, list[Address]]]]:
+    """A page fetcher for `ordered_pages` that reads, right after each newsletter-Yes page,
+    every address carrying that page's emails (`read_person_addresses`: the people's other
+    addresses, any Newsletter value), inside the same task: the person reads run
+    ONOFFICE_READ_CONCURRENCY at a time alongside the page reads instead of one after another
+    while classifying. The second value holds them by page offset until the page is taken."""
+    persons: dict[int, dict[str, list[Address]]] = {}
+
+    async def fetch(offset: int) -> tuple[list[Address], int | None]:
+        page, total = await onoffice.read_newsletter_page(offset)
+        persons[offset] = await read_person_addresses(onoffice, onoffice.in_scope(page))
+        return page, total
+
+    return fetch, persons
 
 
 async def read_provider_state(resources: Resources, run: SyncRun, connection: Connection) -> bool:

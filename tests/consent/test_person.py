@@ -123,6 +123,21 @@ async def test_story1_a_no_on_a_duplicate_first_seen_by_the_full_sync_unsubscrib
 
 
 @pytest.mark.parametrize("provider", ["mailchimp", "brevo"])
+async def test_story1_a_no_on_a_duplicate_stored_with_stray_spaces_unsubscribes(
+    world: World, scenes: Make, provider: str
+) -> None:
+    # The agent pasted Anna's email with spaces around it into address 2 and set No: the same
+    # person (the full sync's person read asks for the email with a leading space too).
+    book(world)
+    scene: Scene = await scenes(provider)
+    await set_newsletter(scene, 2, "0", Email=" Anna@Example.de  ")
+    run = await scene.sync()
+    assert run["status"] == "completed", run
+    await opted_out_everywhere(scene, carrier=2, other=1)
+    assert run["counts"]["opted_out"] == 1, run
+
+
+@pytest.mark.parametrize("provider", ["mailchimp", "brevo"])
 async def test_story1_a_newer_yes_after_the_opt_out_is_a_fresh_consent(
     world: World, scenes: Make, provider: str
 ) -> None:

@@ -20,6 +20,7 @@ from app.db.session import unit_of_work
 from app.incremental.push import push_addresses
 from app.resources import Resources
 from app.syncs.classify import process_page
+from app.syncs.read import write_back_deferred
 from emulators.mailchimp import MailchimpState, subscriber_hash
 from onoffice_client.models import Address, NewsletterStatus
 from providers.mailchimp import MailchimpClient
@@ -167,3 +168,41 @@ async def test_a_newer_yes_on_the_duplicate_is_a_fresh_consent(
     await push_addresses(resources, provider, connection, [anna(2, NewsletterStatus.no)])  # type: ignore[arg-type]
     stats = await push_addresses(resources, provider, connection, [anna(2)])  # type: ignore[arg-type]
     assert stats.upserted == 1 and member.status == "subscribed"  # type: ignore[attr-defined]
+
+
+async def test_the_paged_read_writes_the_person_s_no_only_after_reading(
+    resources: Resources, provider: MailchimpClient
+) -> None:
+    # A first sync: Anna's address 2 says Yes, address 1 says No. Setting address 2 to No
+    # while the run still pages `Newsletter = Yes` by offset would shift the pages still to
+    # read (a still-Yes address on no page): the write-back waits for the end of the reading.
+    connection = await connected(resources, provider, "DEFER")
+    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+        run = SyncRun(connection_id=connection.id, status="running", provider_read_done=True)  # type: ignore[attr-defined]
+        session.add(run)
+        await session.flush()
+        run_id = run.id
+    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+        await process_page(
+            session,
+            run_id,
+            connection,  # type: ignore[arg-type]
+            [anna(2)],
+            Language.de,
+            list_state_known=True,
+            others={ANNA: [anna(1, NewsletterStatus.no), anna(2)]},
+            defer_write_backs=True,
+        )
+    assert await person_events(resources) == []
+    async with resources.sessionmaker() as session:
+        (problem,) = (await session.scalars(select(Problem))).all()
+    assert problem.reason_params == {"address": 1, "write_back_pending": True}
+
+    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+        assert await write_back_deferred(session, run_id, connection) == 1  # type: ignore[arg-type]
+    (event,) = await person_events(resources)
+    assert event["address_id"] == 1 and event["email"] == ANNA
+    # Started again (a resumed job): the same event, not a second one.
+    async with unit_of_work(resources.sessionmaker, resources.queue) as session:
+        await write_back_deferred(session, run_id, connection)  # type: ignore[arg-type]
+    assert len(await person_events(resources)) == 1

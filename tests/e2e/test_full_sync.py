@@ -36,11 +36,10 @@ def expected_outcome(addresses: list[dict[str, Any]]) -> dict[str, Any]:
         if str(a.get("newsletter_aktiv")) == "1" and str(a.get("Status", "1")) == "1"
     ]
     # One person across duplicates: an active address with No (0) or Cancellation (2), first
-    # seen, opts the person out. The connector finds a person's other addresses by an `in`
-    # filter on Email, compared like MySQL (case-insensitive, trailing spaces ignored): an
-    # email stored with a leading space is not found that way.
+    # seen, opts the person out, whatever the case and surrounding spaces of its email (the
+    # generator's stray spaces are one leading space at most).
     opted_out = {
-        str(a.get("Email") or "").rstrip().casefold()
+        str(a.get("Email") or "").strip().casefold()
         for a in addresses
         if str(a.get("newsletter_aktiv")) in ("0", "2") and str(a.get("Status", "1")) == "1"
     }

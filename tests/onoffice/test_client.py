@@ -214,6 +214,36 @@ class TestGetAndFind:
         # `like` scan of the whole address book per email.
         assert state.http_requests - before <= 3
 
+    async def test_find_by_emails_finds_a_value_stored_with_a_leading_space(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        # A pasted value with a stray leading space is the same person's email (a No on it
+        # opts the person out): the `in` read asks for it too, still in one request.
+        ids = state.seed(
+            [{"Email": "anna@example.de"}, {"Email": " Anna@Example.de  "}, {"Email": "b@x.de"}]
+        )
+        before = state.http_requests
+
+        found = await client.find_addresses_by_emails(["anna@example.de", "b@x.de"])
+
+        assert [a.id for a in found["anna@example.de"]] == ids[:2]
+        assert [a.id for a in found["b@x.de"]] == ids[2:]
+        assert state.http_requests - before == 1
+
+    async def test_find_by_emails_sees_an_email_changed_after_an_earlier_read(
+        self, state: OnOfficeState, client: OnOfficeClient
+    ) -> None:
+        # The emulator looks `Email in` reads up in an index; a write must not leave it stale.
+        (first,) = state.seed([{"id": 1, "Email": "old@example.de"}])
+        earlier = await client.find_addresses_by_emails(["old@example.de"])
+        assert [a.id for a in earlier["old@example.de"]] == [first]
+        state.seed([{"id": first, "Email": "new@example.de"}], replace=False)
+
+        found = await client.find_addresses_by_emails(["old@example.de", "new@example.de"])
+
+        assert found == {"old@example.de": [], "new@example.de": found["new@example.de"]}
+        assert [a.id for a in found["new@example.de"]] == [first]
+
 
 class TestModify:
     async def test_modify_replaces_tags_and_sets_fields(
