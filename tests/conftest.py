@@ -23,6 +23,21 @@ from app.db.base import Base
 from app.db.engine import create_engine
 from app.resources import Resources, create_resources
 
+
+def _isolate_xdist_worker() -> None:
+    """Under pytest-xdist (`-n`), each worker gets a database and a Redis db of its own: set
+    before any test module reads TEST_DB_NAME / TEST_REDIS_URL (this conftest loads first)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...
+    if not worker:
+        return
+    index = int(worker.removeprefix("gw"))
+    os.environ["TEST_DB_NAME"] = f"{os.environ.get('TEST_DB_NAME', 'connector_test')}_{worker}"
+    base, _, db = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1").rpartition("/")
+    os.environ["TEST_REDIS_URL"] = f"{base}/{int(db) + index}"
+
+
+_isolate_xdist_worker()
+
 PG_ADMIN_DSN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB_NAME = os.environ.get("TEST_DB_NAME", "connector_test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
