@@ -29,6 +29,7 @@ from app.contacts.person import (
 )
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
+    REMOVED_STATES,
     SUBSCRIBED,
     YES,
     Action,
@@ -50,6 +51,7 @@ from onoffice_client.models import Address
 from providers.base import (
     FieldMapping,
     NewsletterProvider,
+    ProviderContact,
     ProviderError,
     ProviderTransientError,
     UpsertOutcome,
@@ -210,7 +212,6 @@ class _Push:
             self.stats.skipped += 1
             return
         contact = contact_from_address(address, email, self.language)
-        contact.resubscribe = action == Action.resubscribe
         fingerprint = contact_hash(contact)
         previous_tags = sorted(row.tags or []) if row is not None and row.synced_hash else []
         if (
@@ -226,6 +227,11 @@ class _Push:
                 )
             self.stats.unchanged += 1
             return
+        if action == Action.send:
+            action = await self._removed_at_provider(address, email, row, now)
+            if action == Action.archived:
+                return
+        contact.resubscribe = action == Action.resubscribe
         # Tags by three-way merge (app.contacts.tags): onOffice's additions and removals since
         # the last sync; a tag the provider removed since then is not added back.
         base = row.tags if row is not None and row.synced_hash else None
@@ -283,8 +289,48 @@ class _Push:
             await repo.update(row.id, **values)
         self.stats.upserted += 1
 
-    def _plan(self, address: Address, email: str, row: Contact | None, now: Any) -> PersonPlan:
-        """The plan of the person this address belongs to (its email, all its addresses)."""
+    async def _removed_at_provider(
+        self, address: Address, email: str, row: Contact | None, now: Any
+    ) -> Action:
+        """Mailchimp's upsert re-adds an archived member (a PUT "unarchives" it, even with
+        `status_if_new` only), so before sending a contact the ledger does not know as removed
+        the provider is asked. A removal whose webhook was lost is then planned like the full
+        sync's read of it (`Action.archived`: nothing sent, nothing written to onOffice, listed
+        as archived at the provider), unless onOffice's Yes is a fresh consent after it."""
+        member = await self.provider.get_contact(self.list_id, email)
+        if member is None or member.status not in REMOVED_STATES:
+            return Action.send
+        plan = self._plan(address, email, row, now, member)
+        if plan.action != Action.resubscribe:
+            self.stats.skipped += 1
+            if row is not None:
+                await self._record(
+                    row.id,
+                    subscribed=False,
+                    provider_status=member.status,
+                    provider_changed_at=member.last_changed,
+                )
+            return Action.archived
+        return Action.resubscribe
+
+    @staticmethod
+    def _provider_signal(row: Contact | None, member: ProviderContact | None) -> Signal:
+        """The provider's signal: the member just read (its state is the truth), else the
+        ledger's."""
+        if member is not None:
+            return Signal(member.status, member.last_changed)
+        return provider_signal(row, None)
+
+    def _plan(
+        self,
+        address: Address,
+        email: str,
+        row: Contact | None,
+        now: Any,
+        member: ProviderContact | None = None,
+    ) -> PersonPlan:
+        """The plan of the person this address belongs to (its email, all its addresses);
+        `member`: the provider's contact just read, when it was."""
         seen, complete = person_addresses(email, [address], self.others)
         memory = load_memory(
             row.onoffice_addresses if row else None,
@@ -295,7 +341,7 @@ class _Push:
             email,
             seen,
             memory,
-            provider_signal(row, None),
+            self._provider_signal(row, member),
             now,
             subscribed=row.subscribed if row else None,
             complete=complete,
