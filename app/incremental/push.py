@@ -14,7 +14,6 @@ decided by the consent rule (app.contacts.rules).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,7 @@ from app.contacts.values import check_email, contact_from_address, contact_hash,
 from app.db.base import utcnow
 from app.db.models import Connection, Contact
 from app.db.session import Database
-from app.incremental.jobs import enqueue_drain
+from app.incremental.failures import record_refusal, retry_later
 from app.syncs.common import default_language
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
@@ -104,10 +103,10 @@ async def push_addresses(
             await push.one(address, by_address.get(address.id))
         except ProviderTransientError as exc:
             stats.retrying += 1
-            await _retry_later(db, connection, address.id, exc)
+            await retry_later(db, connection, address.id, exc)
         except ProviderError as exc:
             stats.refused += 1
-            await push.refused(address, exc.message)
+            await record_refusal(db, connection, address, exc.message)
     log.info("incremental.pushed", extra={"connection_id": connection.id, **stats.__dict__})
     return stats
 
@@ -381,31 +380,6 @@ class _Push:
                 )
             self.stats.written_back += 1
 
-    async def refused(self, address: Address, reason: str) -> None:
-        """The provider refused this change: recorded on the contact, the others go on."""
-        email = check_email(address.email).email
-        log.warning(
-            "incremental.refused",
-            extra={"connection_id": self.connection.id, "address_id": address.id, "reason": reason},
-        )
-        async with self.db.transaction() as session:
-            repo = ContactRepository.from_session(session)
-            row = (await repo.by_address_ids(self.connection.id, [address.id])).get(address.id)
-            if row is None and email:
-                row = await repo.by_email(self.connection.id, email)
-            if row is not None:
-                await repo.update(row.id, rejected_reason=reason[:2000])
-            elif email:
-                repo.add(
-                    Contact(
-                        connection_id=self.connection.id,
-                        address_id=address.id,
-                        email=email,
-                        tags=[],
-                        rejected_reason=reason[:2000],
-                    )
-                )
-
     async def _record(self, contact_id: int, **values: Any) -> None:
         async with self.db.transaction() as session:
             await ContactRepository.from_session(session).update(contact_id, **values)
@@ -430,22 +404,3 @@ async def read_person_addresses(
     for address in (a for group in found.values() for a in group):
         people.setdefault(normalise_email(address.email), []).append(address)
     return people
-
-
-async def _retry_later(
-    db: Database, connection: Connection, address_id: int, exc: Exception
-) -> None:
-    """A transient failure for one address: an "address saved" event retries it on its own."""
-    log.warning(
-        "incremental.retry_later",
-        extra={"connection_id": connection.id, "address_id": address_id, "error": str(exc)},
-    )
-    async with db.transaction() as session:
-        event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
-            source="onoffice",
-            dedupe_key=f"retry:{connection.id}:{address_id}:{int(time.time() // 60)}",
-            payload={"tenant_id": connection.tenant_id, "address_id": address_id},
-            received_at=utcnow(),
-        )
-        if event_id is not None:
-            enqueue_drain(f"retry:{event_id}", defer_s=30)
