@@ -139,6 +139,23 @@ def decide_yes(onoffice: Signal, provider: Signal) -> Action:
     return Action.archived if state in REMOVED_STATES else Action.write_back
 
 
+UNSUBSCRIBED_STATES = frozenset({"unsubscribed", "blacklisted"})
+
+
+def unseen_opt_out(ledger: Signal, read: Signal, onoffice: Signal) -> bool:
+    """A known person none of whose addresses the full sync read as newsletter-Yes: whether the
+    run's read of the list (`read`) shows an unsubscribe the ledger has not recorded (its
+    webhook was lost), e.g. a bounced member unsubscribed since. It then goes to onOffice as its
+    webhook would have ("No", never over No or Cancellation, so "not specified" becomes No).
+    Bounces and removals are not consent; nothing older than the ledger's provider signal, and
+    nothing a fresh onOffice Yes after it took back."""
+    if read.status not in UNSUBSCRIBED_STATES or ledger.status in UNSUBSCRIBED_STATES:
+        return False
+    if newer(ledger.at, read.at):
+        return False
+    return not (onoffice.status == YES and newer(onoffice.at, read.at))
+
+
 def onoffice_target(provider_state: str) -> NewsletterStatus | None:
     """What onOffice's Newsletter field becomes for a provider event: No for an opt-out,
     "not specified" for a single archive/delete, nothing for a bounce (onOffice keeps it)."""

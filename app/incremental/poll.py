@@ -44,12 +44,17 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
         )
         if connection is None or tenant is None or not connection.list_id:
             return stats
-        if await SyncRepository.from_session(session).active_run(connection_id) is not None:
+        runs = SyncRepository.from_session(session)
+        if await runs.active_run(connection_id) is not None:
             return stats  # the full sync covers these changes
+        since = connection.onoffice_watermark
+        if since is None and (last := await runs.latest_completed_run(connection_id)):
+            # The first poll after a full sync: that run brought everything before it began,
+            # not what changed since (e.g. after a reconnect).
+            since = last.started_at
     started = utcnow()
-    since = connection.onoffice_watermark
     if since is None:
-        # The first poll only sets the cursor: the full sync brought everything before it.
+        # The first poll with no full sync yet only sets the cursor (the first run syncs all).
         await _set_watermark(resources, connection_id, started)
         return stats
     since = aware(since)

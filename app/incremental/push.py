@@ -14,7 +14,6 @@ decided by the consent rule (app.contacts.rules).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from app.contacts.person import (
 )
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
+    REMOVED_STATES,
     SUBSCRIBED,
     YES,
     Action,
@@ -42,7 +42,7 @@ from app.contacts.values import check_email, contact_from_address, contact_hash,
 from app.db.base import utcnow
 from app.db.models import Connection, Contact
 from app.db.session import Database
-from app.incremental.jobs import enqueue_drain
+from app.incremental.failures import record_refusal, retry_later
 from app.syncs.common import default_language
 from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
@@ -50,6 +50,7 @@ from onoffice_client.models import Address
 from providers.base import (
     FieldMapping,
     NewsletterProvider,
+    ProviderContact,
     ProviderError,
     ProviderTransientError,
     UpsertOutcome,
@@ -102,10 +103,10 @@ async def push_addresses(
             await push.one(address, by_address.get(address.id))
         except ProviderTransientError as exc:
             stats.retrying += 1
-            await _retry_later(db, connection, address.id, exc)
+            await retry_later(db, connection, address.id, exc)
         except ProviderError as exc:
             stats.refused += 1
-            await push.refused(address, exc.message)
+            await record_refusal(db, connection, address, exc.message)
     log.info("incremental.pushed", extra={"connection_id": connection.id, **stats.__dict__})
     return stats
 
@@ -210,7 +211,6 @@ class _Push:
             self.stats.skipped += 1
             return
         contact = contact_from_address(address, email, self.language)
-        contact.resubscribe = action == Action.resubscribe
         fingerprint = contact_hash(contact)
         previous_tags = sorted(row.tags or []) if row is not None and row.synced_hash else []
         if (
@@ -226,6 +226,11 @@ class _Push:
                 )
             self.stats.unchanged += 1
             return
+        if action == Action.send:
+            action = await self._removed_at_provider(address, email, row, now)
+            if action == Action.archived:
+                return
+        contact.resubscribe = action == Action.resubscribe
         # Tags by three-way merge (app.contacts.tags): onOffice's additions and removals since
         # the last sync; a tag the provider removed since then is not added back.
         base = row.tags if row is not None and row.synced_hash else None
@@ -283,8 +288,48 @@ class _Push:
             await repo.update(row.id, **values)
         self.stats.upserted += 1
 
-    def _plan(self, address: Address, email: str, row: Contact | None, now: Any) -> PersonPlan:
-        """The plan of the person this address belongs to (its email, all its addresses)."""
+    async def _removed_at_provider(
+        self, address: Address, email: str, row: Contact | None, now: Any
+    ) -> Action:
+        """Mailchimp's upsert re-adds an archived member (a PUT "unarchives" it, even with
+        `status_if_new` only), so before sending a contact the ledger does not know as removed
+        the provider is asked. A removal whose webhook was lost is then planned like the full
+        sync's read of it (`Action.archived`: nothing sent, nothing written to onOffice, listed
+        as archived at the provider), unless onOffice's Yes is a fresh consent after it."""
+        member = await self.provider.get_contact(self.list_id, email)
+        if member is None or member.status not in REMOVED_STATES:
+            return Action.send
+        plan = self._plan(address, email, row, now, member)
+        if plan.action != Action.resubscribe:
+            self.stats.skipped += 1
+            if row is not None:
+                await self._record(
+                    row.id,
+                    subscribed=False,
+                    provider_status=member.status,
+                    provider_changed_at=member.last_changed,
+                )
+            return Action.archived
+        return Action.resubscribe
+
+    @staticmethod
+    def _provider_signal(row: Contact | None, member: ProviderContact | None) -> Signal:
+        """The provider's signal: the member just read (its state is the truth), else the
+        ledger's."""
+        if member is not None:
+            return Signal(member.status, member.last_changed)
+        return provider_signal(row, None)
+
+    def _plan(
+        self,
+        address: Address,
+        email: str,
+        row: Contact | None,
+        now: Any,
+        member: ProviderContact | None = None,
+    ) -> PersonPlan:
+        """The plan of the person this address belongs to (its email, all its addresses);
+        `member`: the provider's contact just read, when it was."""
         seen, complete = person_addresses(email, [address], self.others)
         memory = load_memory(
             row.onoffice_addresses if row else None,
@@ -295,7 +340,7 @@ class _Push:
             email,
             seen,
             memory,
-            provider_signal(row, None),
+            self._provider_signal(row, member),
             now,
             subscribed=row.subscribed if row else None,
             complete=complete,
@@ -335,31 +380,6 @@ class _Push:
                 )
             self.stats.written_back += 1
 
-    async def refused(self, address: Address, reason: str) -> None:
-        """The provider refused this change: recorded on the contact, the others go on."""
-        email = check_email(address.email).email
-        log.warning(
-            "incremental.refused",
-            extra={"connection_id": self.connection.id, "address_id": address.id, "reason": reason},
-        )
-        async with self.db.transaction() as session:
-            repo = ContactRepository.from_session(session)
-            row = (await repo.by_address_ids(self.connection.id, [address.id])).get(address.id)
-            if row is None and email:
-                row = await repo.by_email(self.connection.id, email)
-            if row is not None:
-                await repo.update(row.id, rejected_reason=reason[:2000])
-            elif email:
-                repo.add(
-                    Contact(
-                        connection_id=self.connection.id,
-                        address_id=address.id,
-                        email=email,
-                        tags=[],
-                        rejected_reason=reason[:2000],
-                    )
-                )
-
     async def _record(self, contact_id: int, **values: Any) -> None:
         async with self.db.transaction() as session:
             await ContactRepository.from_session(session).update(contact_id, **values)
@@ -387,22 +407,3 @@ async def read_person_addresses(
     for address in (a for group in found.values() for a in group):
         people.setdefault(normalise_email(address.email), []).append(address)
     return people
-
-
-async def _retry_later(
-    db: Database, connection: Connection, address_id: int, exc: Exception
-) -> None:
-    """A transient failure for one address: an "address saved" event retries it on its own."""
-    log.warning(
-        "incremental.retry_later",
-        extra={"connection_id": connection.id, "address_id": address_id, "error": str(exc)},
-    )
-    async with db.transaction() as session:
-        event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
-            source="onoffice",
-            dedupe_key=f"retry:{connection.id}:{address_id}:{int(time.time() // 60)}",
-            payload={"tenant_id": connection.tenant_id, "address_id": address_id},
-            received_at=utcnow(),
-        )
-        if event_id is not None:
-            enqueue_drain(f"retry:{event_id}", defer_s=30)

@@ -15,7 +15,9 @@ from app.connections.factory import (
     provider_for_connection,
     supports_tags,
 )
-from app.contacts.repository import ContactRepository
+from app.contacts.ledger import write_back_opt_out
+from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
+from app.contacts.rules import Signal, unseen_opt_out
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
@@ -257,7 +259,29 @@ async def check_drift(resources: Resources, run_id: int, connection: Connection)
         )
 
 
+async def write_back_unseen_opt_outs(
+    resources: Resources, run_id: int, connection: Connection
+) -> int:
+    """Unsubscribes this run read at the provider for known people it found no newsletter-Yes
+    address of (e.g. a bounced member unsubscribed since, its webhook lost): each goes to
+    onOffice as its webhook would have, when `rules.unseen_opt_out` says the ledger has not
+    recorded it (deduplicated per state and time, so a resumed run stores it once)."""
+    stored = 0
+    async with resources.transaction() as session:
+        repo = ContactRepository.from_session(session)
+        for contact, status, at in await repo.unseen_opt_outs(connection.id, run_id):
+            read = Signal(status, at)
+            if unseen_opt_out(provider_signal(contact, None), read, onoffice_signal(contact)):
+                email = contact.email
+                await write_back_opt_out(session, connection.provider, connection.id, email, read)
+                stored += 1
+    if stored:
+        log.info("sync.unseen_opt_outs", extra={"run_id": run_id, "written_back": stored})
+    return stored
+
+
 async def complete_run(resources: Resources, run_id: int, connection: Connection) -> None:
+    await write_back_unseen_opt_outs(resources, run_id, connection)
     await check_drift(resources, run_id, connection)
     async with resources.transaction() as session:
         # A run cancelled meanwhile stays cancelled.

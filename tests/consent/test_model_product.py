@@ -254,8 +254,12 @@ class ConsentModel(LifecycleRules):
     )
     def provider_consent(self, data: st.DataObject, action: str, delivery: str) -> None:
         email = self._member_email(data, archived=action == "subscribe")
-        if email is not None:
-            self._provider(email, action, delivery)
+        if email is None:
+            return
+        member = self.product.member(email)
+        if action != "subscribe" and member is not None and member.status == "unsubscribed":
+            return  # Mailchimp changes nothing and sends no webhook: no new signal
+        self._provider(email, action, delivery)
 
     @precondition(lambda self: on("removal") and self.connected)
     @rule(data=st.data(), action=st.sampled_from(["archive", "delete"]), delivery=DELIVERY)

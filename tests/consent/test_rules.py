@@ -19,6 +19,7 @@ from app.contacts.rules import (
     observe_onoffice,
     onoffice_target,
     removal_dismissed,
+    unseen_opt_out,
 )
 from app.webhooks.plan import shown_after
 from onoffice_client.models import NewsletterStatus as N
@@ -157,3 +158,29 @@ def test_judge_event(
     kind: str, occurred: datetime, provider: Signal, onoffice: Signal, verdict: EventVerdict
 ) -> None:
     assert judge_event(kind, occurred, provider, onoffice) == verdict
+
+
+@pytest.mark.parametrize(
+    ("ledger", "read", "onoffice", "expected"),
+    [
+        # A bounced member unsubscribed since (webhook lost): written back.
+        (Signal("cleaned", at(0)), Signal("unsubscribed", at(60)), Signal("not_specified"), True),
+        (Signal("subscribed", at(0)), Signal("blacklisted", at(60)), Signal("no", at(10)), True),
+        (Signal(None), Signal("unsubscribed", at(60)), Signal("absent"), True),
+        # The ledger already records an unsubscribe (the connector's own, or Brevo's blacklist).
+        (Signal("unsubscribed", at(0)), Signal("blacklisted", at(60)), Signal("no"), False),
+        (Signal("unsubscribed", at(0)), Signal("unsubscribed", at(60)), Signal("no"), False),
+        # Not consent: bounces and removals are not written back as an unsubscribe.
+        (Signal("subscribed", at(0)), Signal("cleaned", at(60)), Signal("not_specified"), False),
+        (Signal("subscribed", at(0)), Signal("archived", at(60)), Signal("not_specified"), False),
+        # Older than what the ledger knows (a subscribe event applied during the run).
+        (Signal("subscribed", at(60)), Signal("unsubscribed", at(0)), Signal("yes"), False),
+        # A fresh onOffice Yes after it took it back; a tie goes to the opt-out.
+        (Signal("cleaned", at(0)), Signal("unsubscribed", at(60)), Signal("yes", at(90)), False),
+        (Signal("cleaned", at(0)), Signal("unsubscribed", at(60)), Signal("yes", at(62)), True),
+    ],
+)
+def test_unseen_opt_out(ledger: Signal, read: Signal, onoffice: Signal, expected: bool) -> None:
+    """A known person with no newsletter-Yes address in the run: an unsubscribe the run read
+    and the ledger has not recorded goes to onOffice (No over "not specified")."""
+    assert unseen_opt_out(ledger, read, onoffice) is expected

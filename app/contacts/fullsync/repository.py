@@ -7,11 +7,13 @@ run's copy of the provider's list state, which the tag merge reads and the batch
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.contacts.rules import UNSUBSCRIBED_STATES
 from app.db.models import Contact, ProviderMember, SyncRun
 from app.db.repository import lookup
 
@@ -49,6 +51,33 @@ class FullSyncQueries:
             .limit(limit)
         )
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def unseen_opt_outs(
+        self, connection_id: int, run_id: int
+    ) -> Sequence[tuple[Contact, str, datetime | None]]:
+        """Known contacts this run did not claim (no newsletter-Yes address read) and the
+        incremental push did not write since it started, whose member this run read as
+        unsubscribed or blacklisted: (contact, status read, its time)."""
+        started = select(SyncRun.started_at).where(SyncRun.id == run_id).scalar_subquery()
+        stmt = (
+            select(Contact, ProviderMember.status, ProviderMember.changed_at)
+            .join(
+                ProviderMember,
+                (ProviderMember.connection_id == Contact.connection_id)
+                & (ProviderMember.email == Contact.email),
+            )
+            .where(
+                Contact.connection_id == connection_id,
+                ProviderMember.run_id == run_id,
+                ProviderMember.status.in_(UNSUBSCRIBED_STATES),
+                (Contact.provider_status.is_(None))
+                | (Contact.provider_status.not_in(UNSUBSCRIBED_STATES)),
+                (Contact.last_run_id.is_(None)) | (Contact.last_run_id < run_id),
+                (Contact.pushed_at.is_(None)) | (Contact.pushed_at < started),
+            )
+            .order_by(Contact.id)
+        )
+        return [(c, s, at) for c, s, at in (await self.session.execute(stmt)).all()]
 
     async def mark_stale(self, contact_ids: Sequence[int], run_id: int | None) -> None:
         """Record that `run_id`'s re-read confirmed these contacts left onOffice (None: they
