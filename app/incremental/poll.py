@@ -43,15 +43,19 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
         )
         if connection is None or tenant is None or not connection.list_id:
             return stats
-        if await SyncRepository.from_session(session).active_run(connection_id) is not None:
+        runs = SyncRepository.from_session(session)
+        if await runs.active_run(connection_id) is not None:
             return stats  # the full sync covers these changes
+        since = aware(connection.onoffice_watermark)
+        if since is None:
+            # The first poll: the last full sync brought everything before its start; what
+            # changed since then is pushed now (without a full sync, only the cursor is set).
+            synced = await runs.latest_completed_run(connection_id)
+            since = aware(synced.started_at) if synced else None
     started = utcnow()
-    since = connection.onoffice_watermark
     if since is None:
-        # The first poll only sets the cursor: the full sync brought everything before it.
         await _set_watermark(resources, connection_id, started)
         return stats
-    since = aware(since)
     onoffice = onoffice_for_tenant(resources, tenant)
     provider = provider_for_connection(resources, connection)
     try:
