@@ -101,10 +101,10 @@ class LifecycleRules(RuleBasedStateMachine):
             " WHERE payload->>'type' = 'deleted' ORDER BY lower(payload->>'email'), id DESC"
         )
         seen = {email: (float(at), status) for email, at, status in rows}
-        times = sorted(seen[r.email][0] for r in records if r.email in seen)
+        times = sorted(seen[r.email][0] for r in records if r.known and r.email in seen)
         window, threshold = settings.ARCHIVE_BURST_WINDOW_S, settings.ARCHIVE_BURST_THRESHOLD
         for record in records:
-            if record.email not in seen or seen[record.email][1] == "held":
+            if not record.known or record.email not in seen or seen[record.email][1] == "held":
                 continue
             at = seen[record.email][0]
             in_burst = any(

@@ -12,6 +12,7 @@ from app.contacts.rules import (
     Signal,
     bounce_known,
     decide_yes,
+    is_removal_burst,
     judge_event,
     may_overwrite,
     may_restore,
@@ -157,3 +158,19 @@ def test_judge_event(
     kind: str, occurred: datetime, provider: Signal, onoffice: Signal, verdict: EventVerdict
 ) -> None:
     assert judge_event(kind, occurred, provider, onoffice) == verdict
+
+
+@pytest.mark.parametrize(
+    ("seconds", "burst"),
+    [
+        ([0, 0.1, 0.2], True),  # the threshold within the window
+        ([0, 0.1], False),  # fewer than the threshold
+        ([0, 0.1, 0.2, 3.5], True),  # a straggler beyond the window does not undo the burst
+        ([0, 1.5, 3.0, 4.5], False),  # never three within the window
+        ([0, 2, 4, 6, 8, 10], True),  # twice the threshold pending at once, however spread
+    ],
+)
+def test_a_removal_burst_is_the_threshold_within_the_window(
+    seconds: list[float], burst: bool
+) -> None:
+    assert is_removal_burst([at(s) for s in seconds], threshold=3, window_s=1.0) is burst
