@@ -199,6 +199,23 @@ def bounce_known(ledger_provider: Signal) -> bool:
     return ledger_provider.status in BOUNCE_STATES
 
 
+def is_removal_burst(received: Sequence[datetime], threshold: int, window_s: float) -> bool:
+    """Whether pending removals (archives/deletes, by the time each was received) are a burst
+    such as Mailchimp's "Archive All": `threshold` of them received within `window_s` of each
+    other, however far a straggler lies from them (or, however spread, twice `threshold` at
+    once). Counting the span of all of them instead let one late removal, seen together with
+    the others by a drain that came late, turn a burst into single archives."""
+    times = sorted(received)
+    if len(times) < threshold:
+        return False
+    if len(times) >= 2 * threshold:
+        return True
+    window = timedelta(seconds=window_s)
+    return any(
+        times[i + threshold - 1] - times[i] <= window for i in range(len(times) - threshold + 1)
+    )
+
+
 def removal_dismissed(ledger_provider: Signal, dismissed_at: datetime | None) -> bool:
     """A user dismissed this member's removal (a held Archive-All burst) and the provider has
     not changed it since (a restore or a new sign-up clears the mark)."""

@@ -14,7 +14,7 @@ from app.config import Settings
 from app.connections.factory import BURST_SOURCES
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository, ProviderRecord
-from app.contacts.rules import Signal, event_state
+from app.contacts.rules import Signal, event_state, is_removal_burst
 from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
 from app.db.models import InboundEvent, InboundEventStatus
@@ -48,16 +48,12 @@ async def hold_burst(db: Database, settings: Settings, connection_id: int) -> bo
             return False
         # While a burst is held, later removals join it ("Archive All" of a large audience
         # arrives over minutes).
-        if await repo.count_held(connection_id) == 0:
-            if len(fresh) < settings.ARCHIVE_BURST_THRESHOLD:
-                return False
-            times = sorted(aware(r.received_at) or utcnow() for r in fresh)
-            span = (times[-1] - times[0]).total_seconds()
-            if (
-                span > settings.ARCHIVE_BURST_WINDOW_S
-                and len(fresh) < 2 * settings.ARCHIVE_BURST_THRESHOLD
-            ):
-                return False
+        if await repo.count_held(connection_id) == 0 and not is_removal_burst(
+            [aware(r.received_at) or utcnow() for r in fresh],
+            settings.ARCHIVE_BURST_THRESHOLD,
+            settings.ARCHIVE_BURST_WINDOW_S,
+        ):
+            return False
         await repo.set_status(
             [r.id for r in fresh],
             InboundEventStatus.held,

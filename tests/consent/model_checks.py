@@ -123,7 +123,8 @@ def _check_frozen(product: Product, frozen: Frozen, why: str) -> None:
                 if owner == email:
                     raise AssertionError(
                         f"{why.split()[0]}: address {address_id} of {email} changed from "
-                        f"{value!r} to {now!r} after a {why.split()[1]}"
+                        f"{value!r} to {now!r} after a {why.split()[1]}; its events "
+                        f"{_events(product, email)}"
                     )
 
 
@@ -142,3 +143,14 @@ def statuses(truth: Truth, product: Product) -> dict[str, str | None]:
 
 def _values(truth: Truth, product: Product, email: str) -> dict[int, str]:
     return {a.id: product.newsletter(a.id) for a in truth.of(email)}
+
+
+def _events(product: Product, email: str) -> list[tuple[object, ...]]:
+    """The stored events of `email` (evidence for a failure): id, status, type, action,
+    received, applied, note."""
+    rows = product.sql(
+        "SELECT id, status, payload->>'type', payload->>'action', received_at, applied_at,"
+        " last_error FROM inbound_event WHERE lower(payload->>'email') = :email ORDER BY id",
+        email=email,
+    )
+    return [tuple(r) for r in rows]

@@ -1,8 +1,8 @@
 """The consent model's rules around the connection's lifecycle and concurrent work: edits while
 a full sync pages the book, "Archive All" and the decision on the held burst, a list switch,
 disconnect and reconnect. A base of `ConsentModel` (tests/consent/test_model_product.py), whose
-helpers (`_pick`, `_tick`, `_form`, `_member_email`, `_unsettled`, `_after_sync`) and record
-(`truth`, `frozen`, `acknowledged`, `product`) these rules use."""
+helpers (`_pick`, `_tick`, `_form`, `_member_email`, `_unsettled`, `_joins_held_burst`,
+`_after_sync`) and record (`truth`, `frozen`, `acknowledged`, `product`) these rules use."""
 
 from __future__ import annotations
 
@@ -68,6 +68,7 @@ class LifecycleRules(RuleBasedStateMachine):
                   and m.status != "archived" and not self._unsettled(e)]  # fmt: skip
         if len(emails) < self.product.settings.ARCHIVE_BURST_THRESHOLD:
             return
+        joins_held = bool(self.product.pending_held())
         records = []
         for email in emails:
             at = self._tick(email)
@@ -83,6 +84,37 @@ class LifecycleRules(RuleBasedStateMachine):
                 record.known = True
                 self.acknowledged.add(tuple(sorted(record.form.items())))
         self.product.settle()
+        if not joins_held:
+            self._singles_of_a_spread_burst(records)
+
+    def _singles_of_a_spread_burst(self, records: list[ProviderAction]) -> None:
+        """The product's rule: ARCHIVE_BURST_THRESHOLD removals received within
+        ARCHIVE_BURST_WINDOW_S are a burst (held). Deliveries made at once normally arrive
+        within the model's short window; on a loaded machine they may spread wider, and then a
+        removal with fewer than THRESHOLD received within a window around it is, by that rule,
+        a single archive ("not specified" after the window). The model follows the received
+        times; a removal the rule counts in a burst that was not held stays frozen (I5)."""
+        settings = self.product.settings
+        rows = self.product.sql(
+            "SELECT DISTINCT ON (lower(payload->>'email')) lower(payload->>'email'),"
+            " extract(epoch FROM received_at), status FROM inbound_event"
+            " WHERE payload->>'type' = 'deleted' ORDER BY lower(payload->>'email'), id DESC"
+        )
+        seen = {email: (float(at), status) for email, at, status in rows}
+        times = sorted(seen[r.email][0] for r in records if r.known and r.email in seen)
+        window, threshold = settings.ARCHIVE_BURST_WINDOW_S, settings.ARCHIVE_BURST_THRESHOLD
+        for record in records:
+            if not record.known or record.email not in seen or seen[record.email][1] == "held":
+                continue
+            at = seen[record.email][0]
+            in_burst = any(
+                start <= at <= start + window
+                and sum(start <= t <= start + window for t in times) >= threshold
+                for start in times
+            )
+            if not in_burst:
+                record.action = "archive"
+                self.frozen.thaw(self.truth, record.email)
 
     @precondition(lambda self: on("burst") and self.connected)
     @rule(decision=st.sampled_from(["apply", "dismiss"]))
@@ -126,6 +158,7 @@ class LifecycleRules(RuleBasedStateMachine):
             record = ProviderAction(email, "archive", at, form, hook=self.product.hook_url)
             self.truth.actions.append(record)
             self.frozen.thaw(self.truth, email)
+            self._joins_held_burst(record)
             if self.product.deliver(form, record.hook):
                 record.known = True
                 self.acknowledged.add(tuple(sorted(form.items())))

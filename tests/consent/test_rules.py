@@ -12,6 +12,7 @@ from app.contacts.rules import (
     Signal,
     bounce_known,
     decide_yes,
+    is_removal_burst,
     judge_event,
     may_overwrite,
     may_restore,
@@ -184,3 +185,19 @@ def test_unseen_opt_out(ledger: Signal, read: Signal, onoffice: Signal, expected
     """A known person with no newsletter-Yes address in the run: an unsubscribe the run read
     and the ledger has not recorded goes to onOffice (No over "not specified")."""
     assert unseen_opt_out(ledger, read, onoffice) is expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "burst"),
+    [
+        ([0, 0.1, 0.2], True),  # the threshold within the window
+        ([0, 0.1], False),  # fewer than the threshold
+        ([0, 0.1, 0.2, 3.5], True),  # a straggler beyond the window does not undo the burst
+        ([0, 1.5, 3.0, 4.5], False),  # never three within the window
+        ([0, 2, 4, 6, 8, 10], True),  # twice the threshold pending at once, however spread
+    ],
+)
+def test_a_removal_burst_is_the_threshold_within_the_window(
+    seconds: list[float], burst: bool
+) -> None:
+    assert is_removal_burst([at(s) for s in seconds], threshold=3, window_s=1.0) is burst
