@@ -176,6 +176,10 @@ class TestIframeInChromium:
         await page.wait_for_selector("#refresh:not([aria-busy])")
         held = await page.inner_text("#held-back")
         assert held.strip() == ui["ui.s_held_back_none"]
+        # The provider side's health: the webhook, the reconciliation, unconfirmed events.
+        card = await page.inner_text("#status-card")
+        for key in ("ui.s_webhook", "ui.s_reconcile", "ui.s_unconfirmed"):
+            assert ui[key] in card, key
         body = await page.inner_text("body")
         stray = sorted(set(re.findall(r"[A-Za-z]{4,}", body)) & english_only_words())
         assert not stray, f"English on the German page: {stray}"
