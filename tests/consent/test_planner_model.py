@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -176,8 +177,30 @@ class PersonModel(RuleBasedStateMachine):
 PersonModel.TestCase.settings = settings(
     # About 1,000 examples in 10 s on one core; PLANNER_MODEL_EXAMPLES=5000 for a longer soak.
     max_examples=int(os.environ.get("PLANNER_MODEL_EXAMPLES", "1000")),
+    # The same examples in every run (CI); PLANNER_MODEL_RANDOM=1 draws new ones.
+    derandomize=os.environ.get("PLANNER_MODEL_RANDOM") != "1",
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_person_planner_model = PersonModel.TestCase
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue #17, open: found by a random run of this model in session 7, not yet analysed",
+)
+def test_found_a_no_after_a_provider_resubscribe_and_a_fresh_yes_unsubscribes() -> None:
+    """The sequence a random run found: the person unsubscribes at the provider, the agent sets
+    Yes on address 1 six seconds later (a fresh consent), the person resubscribes, and half a
+    second later the agent sets No on address 2: the newest explicit signal is that No, yet
+    the planner keeps the person subscribed."""
+    state = PersonModel()
+    state.start(count=2)
+    state.person_unsubscribes_at_the_provider()
+    state.wait(seconds=6)
+    state.agent_edits(address=1, value="yes")
+    state.person_resubscribes_at_the_provider()
+    state.wait(seconds=0.5)
+    state.agent_edits(address=2, value="no")
+    state.nobody_subscribed_whose_newest_explicit_signal_is_an_opt_out()
