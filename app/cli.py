@@ -8,28 +8,8 @@ import contextlib
 import sys
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
 from app.config import get_settings
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def alembic_config(database_url: str | None = None) -> Config:
-    import migrations
-
-    ini = ROOT / "alembic.ini"
-    cfg = Config(str(ini)) if ini.exists() else Config()
-    # The migrations package is installed with the app, so this works from a wheel too.
-    cfg.set_main_option("script_location", str(next(iter(migrations.__path__))))
-    if database_url:
-        cfg.set_main_option("sqlalchemy.url", database_url)
-    return cfg
-
-
-def migrate(database_url: str | None = None, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url or get_settings().DATABASE_URL), revision)
+from app.db.migrate import migrate
 
 
 def require_encryption_key() -> None:

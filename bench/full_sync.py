@@ -32,8 +32,8 @@ from typing import Any
 
 import httpx
 
-from app.cli import migrate
 from app.contacts.values import Language, check_email, contact_from_address
+from app.db.migrate import migrate
 from bench.model import PROFILES, LatencyProfile, bound_for, profile_from_args
 from bench.oracle import count_mismatches, expected_outcome, provider_state_problems
 from bench.report import RunResult, SizeResult, json_line, print_reports, print_setup, table

@@ -22,10 +22,10 @@ from urllib.parse import urlencode
 
 from pydantic import SecretStr
 
-from app.cli import migrate
 from app.config import Environment, Settings
 from app.crypto import generate_key, hash_token
 from app.db.engine import create_engine, create_sessionmaker
+from app.db.migrate import migrate
 from app.db.models import Connection, Tenant
 from bench.stack import (
     add_infra_args,

@@ -28,10 +28,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from app.cli import migrate
 from app.config import Environment, Settings
 from app.crypto import SecretBox, generate_key
 from app.db.engine import create_engine, create_sessionmaker
+from app.db.migrate import migrate
 from app.db.models import Connection, Tenant
 from app.reconcile import service
 from app.resources import create_resources

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from app.cli import migrate
+from app.db.migrate import migrate
 from bench.model import PROFILES
 from bench.report import run_benchmark, table
 from bench.stack import (

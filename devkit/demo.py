@@ -91,7 +91,7 @@ async def _first_sync(
 async def run_demo(
     *, port: int, addresses: int, database: Path, language: str, sync: bool = True
 ) -> None:
-    from app.cli import migrate
+    from app.db.migrate import migrate
     from app.main import create_app
     from emulators.brevo import BrevoState
     from emulators.brevo import create_app as brevo_app

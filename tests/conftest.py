@@ -16,11 +16,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli import migrate
 from app.config import Environment, Settings
 from app.db import models  # noqa: F401  (registers the tables)
 from app.db.base import Base
 from app.db.engine import create_engine
+from app.db.migrate import migrate
 from app.resources import Resources, create_resources
 
 

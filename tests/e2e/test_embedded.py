@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from app.cli import migrate
 from app.config import Settings
+from app.db.migrate import migrate
 from emulators.mailchimp import DEFAULT_API_KEY
 from emulators.onoffice_data import generate_address_book
 from tests.e2e.conftest import World

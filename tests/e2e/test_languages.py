@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
-from app.cli import migrate
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.engine import create_engine
+from app.db.migrate import migrate
 from app.db.models import Problem
 from emulators.mailchimp import DEFAULT_API_KEY
 from emulators.onoffice_data import generate_address_book

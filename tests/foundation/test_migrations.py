@@ -6,10 +6,10 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from app.cli import alembic_config
 from app.db import models  # noqa: F401  (registers the tables)
 from app.db.base import Base
 from app.db.engine import create_engine
+from app.db.migrate import alembic_config
 from tests.conftest import drop_database, pg_url, recreate_database
 
 EXPECTED_TABLES = {t.name for t in Base.metadata.sorted_tables}

@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.cli import migrate
 from app.config import Settings
+from app.db.migrate import migrate
 from app.resources import Resources, create_resources
 from app.webhooks import owner
 from emulators.mailchimp import DEFAULT_API_KEY

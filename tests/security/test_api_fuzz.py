@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.cli import migrate
 from app.config import Environment, Settings
 from app.crypto import KeyPurpose, SecretBox, generate_key
+from app.db.migrate import migrate
 from app.main import create_app
 from app.tenants.auth import TenantContext, issue_session_token
 from emulators.brevo import BrevoState

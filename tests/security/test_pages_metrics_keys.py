@@ -15,9 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli import main as cli_main
-from app.cli import migrate
 from app.config import Environment, Settings, get_settings
 from app.crypto import SecretBox, generate_key
+from app.db.migrate import migrate
 from app.keys import ENCRYPTION_KEY_COLUMNS
 from tests.security.conftest import BREVO_KEYS, World, bearer, open_world, tenant
 

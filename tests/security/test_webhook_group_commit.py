@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli import migrate
 from app.config import Settings
 from app.db.engine import create_engine
+from app.db.migrate import migrate
 from app.db.models import Connection
 from app.resources import Resources, create_resources
 from app.webhooks.service import webhook as webhook_service

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.cli import migrate
 from app.config import Environment, Settings
+from app.db.migrate import migrate
 from emulators.onoffice import OnOfficeState
 from tests.tenants.conftest import (
     Harness,
