@@ -186,6 +186,12 @@ class Settings(BaseSettings):
         return Path.cwd()
 
 
+def provider_api_urls(settings: Settings) -> dict[str, str]:
+    """Each provider's configured API base URL (Mailchimp's with its `{dc}` placeholder), by
+    provider name (the request metrics tell the services apart by these hosts)."""
+    return {"mailchimp": settings.MAILCHIMP_API_URL, "brevo": settings.BREVO_API_URL}
+
+
 def _secret_value(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 

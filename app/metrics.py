@@ -13,17 +13,17 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.config import Settings, provider_api_urls
 from app.db.base import aware
-
-if TYPE_CHECKING:
-    from app.config import Settings
-    from app.resources import Resources
+from app.status.repository import OperationsRepository
+from app.worker.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_REQUESTS = Counter(
     "connector_http_requests_total", "HTTP requests served", ["method", "route", "status"]
@@ -93,9 +93,6 @@ def endpoint_template(path: str) -> str:
 def upstream_hooks(settings: Settings) -> dict[str, list[Any]]:
     """httpx event hooks that count and time every outbound request by service and endpoint."""
     targets: list[tuple[str, int | None, str]] = []
-    # Imported here: the factory imports app.resources, which imports this module.
-    from app.connections.factory import provider_api_urls
-
     urls = {"onoffice": settings.ONOFFICE_API_URL, **provider_api_urls(settings)}
     for service, url in urls.items():
         parts = urlsplit(url.replace("{dc}", "dc"))
@@ -128,17 +125,13 @@ def upstream_hooks(settings: Settings) -> dict[str, list[Any]]:
     return {"request": [on_request], "response": [on_response]}
 
 
-async def refresh_gauges(resources: Resources) -> None:
+async def refresh_gauges(queue: JobQueue, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """Queue depth, pending work, active runs and poll lag, read at scrape time."""
-    from app.status.repository import OperationsRepository
-    from app.worker.queue import ArqQueue, InProcessQueue
-
-    queue = resources.queue
     if isinstance(queue, ArqQueue):
         QUEUE_DEPTH.labels("arq").set(await queue.redis.zcard("arq:queue"))
     elif isinstance(queue, InProcessQueue):
         QUEUE_DEPTH.labels("in_process").set(len(queue._running))
-    async with resources.sessionmaker() as session:
+    async with sessionmaker() as session:
         gauges = await OperationsRepository.from_session(session).gauges(lagging=POLL_LAG_TOP)
     PENDING_WORK.labels("sync_chunks").set(gauges.pending_chunks)
     PENDING_WORK.labels("inbound_pending").set(gauges.inbound_pending)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from app.crypto import KeyPurpose, SecretBox
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.session import unit_of_work
 from app.metrics import upstream_hooks
+from app.parts import SharedParts, build_parts
 from app.worker.queue import ArqQueue, InProcessQueue, JobQueue
 
 
@@ -28,8 +29,9 @@ class Resources:
     queue: JobQueue
     # Session tokens use their own derived key (never the one of data at rest).
     session_box: SecretBox
+    # The process-wide parts (limiters, pacer, budget, caches, notices; app/parts.py).
+    parts: SharedParts
     redis: ArqRedis | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def job_context(self) -> dict[str, Any]:
         """The `ctx` a job function receives (the same keys under arq and in-process)."""
@@ -48,6 +50,7 @@ class Resources:
         return unit_of_work(self.sessionmaker, self.queue)
 
     async def aclose(self) -> None:
+        await self.parts.aclose()
         await self.queue.aclose()
         await self.http.aclose()
         await self.engine.dispose()
@@ -95,6 +98,7 @@ async def create_resources(
         secret_box=SecretBox.from_settings(settings),
         queue=queue,
         session_box=SecretBox.from_settings(settings, KeyPurpose.session),
+        parts=build_parts(redis if settings.REDIS_URL else None),
         redis=redis if settings.REDIS_URL else None,
     )
     holder.append(resources)

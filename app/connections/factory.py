@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
 
 from app.config import Settings
 from app.db.models import Connection
@@ -16,19 +14,7 @@ from app.resources import Resources
 from app.syncs.notices import connection_notices
 from providers.base import NewsletterProvider, ProviderName, WebhookDelivery
 from providers.brevo.client import BrevoClient
-from providers.brevo.imports import PROCESS_POLLS_PER_HOUR
-from providers.limits import (
-    ConcurrencyLimiter,
-    RatePacer,
-    RequestBudget,
-    concurrency_limiter,
-    rate_pacer,
-    request_budget,
-)
 from providers.mailchimp.client import MailchimpClient
-from providers.mailchimp.tags import SegmentCache
-
-T = TypeVar("T")
 
 # The one place in app/ that names the providers: each client class carries its label, status
 # page and capabilities (batch size, tag support), so the rest of app/ asks the provider.
@@ -77,58 +63,9 @@ def sync_batch_size(settings: Settings, provider: str) -> int:
     return settings.SYNC_BATCH_SIZE
 
 
-def provider_api_urls(settings: Settings) -> dict[str, str]:
-    """Each provider's configured API base URL (Mailchimp's with its `{dc}` placeholder)."""
-    return {
-        ProviderName.mailchimp: settings.MAILCHIMP_API_URL,
-        ProviderName.brevo: settings.BREVO_API_URL,
-    }
-
-
 def provider_status_page(provider: str) -> str:
     found = PROVIDER_CLASSES.get(provider)
     return found.status_page if found is not None else ""
-
-
-MAILCHIMP_MAX_CONNECTIONS = 10
-# Brevo allows 10 requests/s on /contacts per account; 9/s leaves headroom for network jitter.
-BREVO_CONTACTS_PER_SECOND = 9.0
-
-
-def _shared(resources: Resources, name: str, make: Callable[[], T]) -> T:
-    """One instance per process (its resources), made on first use."""
-    found: Any = resources.extra.get(name)
-    if found is None:
-        found = resources.extra[name] = make()
-    return found  # type: ignore[no-any-return]
-
-
-def _limiter(resources: Resources) -> ConcurrencyLimiter:
-    """Mailchimp allows 10 concurrent connections per account (held across all workers)."""
-    redis = resources.redis
-    return _shared(
-        resources, "limiter", lambda: concurrency_limiter(redis, MAILCHIMP_MAX_CONNECTIONS)
-    )
-
-
-def _brevo_pacer(resources: Resources) -> RatePacer:
-    """Brevo's /contacts budget is per account (held across all workers)."""
-    redis = resources.redis
-    return _shared(resources, "brevo_pacer", lambda: rate_pacer(redis, BREVO_CONTACTS_PER_SECOND))
-
-
-def _segment_cache(resources: Resources) -> SegmentCache:
-    """Mailchimp tag (segment) ids, shared by the clients of this process: a client is built
-    per job, and re-reading the segment list for every batch cost one request each."""
-    return _shared(resources, "segment_cache", SegmentCache)
-
-
-def _process_budget(resources: Resources) -> RequestBudget:
-    """Brevo's /processes polls: a share of the account's 100 requests/hour, across workers."""
-    redis = resources.redis
-    return _shared(
-        resources, "brevo_process_budget", lambda: request_budget(redis, PROCESS_POLLS_PER_HOUR)
-    )
 
 
 def build_provider(
@@ -140,9 +77,9 @@ def build_provider(
             api_key=api_key,
             base_url_template=settings.MAILCHIMP_API_URL,
             http=resources.http,
-            limiter=_limiter(resources),
+            limiter=resources.parts.limiter,
             max_retries=settings.PROVIDER_MAX_RETRIES,
-            segment_cache=_segment_cache(resources),
+            segment_cache=resources.parts.segment_cache,
         )
     if provider == ProviderName.brevo:
         return BrevoClient(
@@ -151,10 +88,12 @@ def build_provider(
             http=resources.http,
             max_retries=settings.PROVIDER_MAX_RETRIES,
             process_poll_interval=settings.BREVO_PROCESS_POLL_S,
-            pacer=_brevo_pacer(resources),
-            process_budget=_process_budget(resources),
+            pacer=resources.parts.brevo_pacer,
+            process_budget=resources.parts.process_budget,
             import_notices=(
-                connection_notices(resources, connection_id) if connection_id is not None else None
+                connection_notices(settings, resources.parts.notices, connection_id)
+                if connection_id is not None
+                else None
             ),
         )
     raise AppError("err.unknown_provider", status_code=422, params={"provider": repr(provider)})
@@ -163,9 +102,7 @@ def build_provider(
 def provider_for_connection(resources: Resources, connection: Connection) -> NewsletterProvider:
     """The connection's client, reused while its provider and key stay the same. Clients share
     the process's HTTP client, limiter and pacer, so a cached one holds no socket of its own."""
-    cache: OrderedDict[tuple[int, str, bytes], tuple[float, NewsletterProvider]] = _shared(
-        resources, "provider_clients", OrderedDict
-    )
+    cache = resources.parts.provider_clients
     fingerprint = hashlib.sha256(connection.api_key_encrypted).digest()
     key = (connection.id, connection.provider, fingerprint)
     now = time.monotonic()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from app.connections.factory import TenantNotActivated, _shared
+from app.connections.factory import TenantNotActivated
 from app.contacts.scope import address_scope, scope_definition
 from app.db.models import Connection, Tenant
 from app.resources import Resources
@@ -80,9 +80,7 @@ async def _members(
     resources: Resources, tenant: Tenant, group_id: str, claim: str | None
 ) -> tuple[Group, list[User]]:
     """The group and its users, read with the group's claim; kept MEMBERS_TTL_S per process."""
-    cache: dict[tuple[int, str, str | None], tuple[float, Group, list[User]]] = _shared(
-        resources, "group_members", dict
-    )
+    cache = resources.parts.group_members
     key = (tenant.id, group_id, claim)
     found = cache.get(key)
     if found is not None and time.monotonic() - found[0] < MEMBERS_TTL_S:

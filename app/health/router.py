@@ -80,7 +80,8 @@ async def metrics(
         ):
             raise MetricsUnauthorized("send `Authorization: Bearer <METRICS_TOKEN>`")
     try:
-        await asyncio.wait_for(refresh_gauges(resources), CHECK_TIMEOUT_S)
+        gauges = refresh_gauges(resources.queue, resources.sessionmaker)
+        await asyncio.wait_for(gauges, CHECK_TIMEOUT_S)
     except Exception as exc:  # the counters are still worth serving
         log.warning("metrics.gauges_failed", extra={"error": f"{type(exc).__name__}: {exc}"})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

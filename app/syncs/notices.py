@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.config import Settings
-from app.resources import Resources
 
 NOTICE_TTL_S = 2 * 3600
 NOTICE_PATH = "/api/v1/syncs/import-notices/{connection_id}/{notice_id}"
@@ -98,15 +97,6 @@ class NoticeBoard:
         return popped is not None
 
 
-def notice_board(resources: Resources) -> NoticeBoard:
-    """The process's notice board (the API route and the embedded jobs share it)."""
-    found = resources.extra.get("import_notices")
-    if found is None:
-        found = resources.extra["import_notices"] = NoticeBoard(resources.redis)
-    assert isinstance(found, NoticeBoard)
-    return found
-
-
 class ConnectionNotices:
     """The provider client's view (providers.brevo.imports.ImportNotices) for one connection."""
 
@@ -124,10 +114,10 @@ class ConnectionNotices:
         return await self._board.wait(notice_id, within_s)
 
 
-def connection_notices(resources: Resources, connection_id: int) -> ConnectionNotices | None:
+def connection_notices(
+    settings: Settings, board: NoticeBoard, connection_id: int
+) -> ConnectionNotices | None:
     """Notices for a connection's imports, or None when the provider cannot reach us."""
-    if not notices_enabled(resources.settings):
+    if not notices_enabled(settings):
         return None
-    return ConnectionNotices(
-        notice_board(resources), resources.settings.PUBLIC_BASE_URL, connection_id
-    )
+    return ConnectionNotices(board, settings.PUBLIC_BASE_URL, connection_id)

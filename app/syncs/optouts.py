@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
 
 from app.resources import Resources
 from providers.base import NewsletterProvider
-
-PREFIX = "connector:optouts"
-KEEP_S = 24 * 3600  # the shared answer outlives any run
 
 
 async def recent_opt_outs(
@@ -38,7 +34,7 @@ async def recent_opt_outs(
     interval = resources.settings.OPT_OUT_RECHECK_S
     if interval <= 0:
         return await provider.recent_opt_outs(list_id, since)
-    store = _store(resources)
+    store = resources.parts.opt_outs
     if time.time() - started_at.timestamp() >= interval and await store.claim(run_id, interval):
         try:
             found = await provider.recent_opt_outs(list_id, since)
@@ -48,61 +44,3 @@ async def recent_opt_outs(
         await store.add(run_id, found)
         return found | await store.emails(run_id)
     return await store.emails(run_id)
-
-
-def _store(resources: Resources) -> _RedisStore | _LocalStore:
-    if resources.redis is not None:
-        return _RedisStore(resources.redis)
-    found: Any = resources.extra.get("opt_out_rechecks")
-    if found is None:
-        found = resources.extra["opt_out_rechecks"] = _LocalStore()
-    return found  # type: ignore[no-any-return]
-
-
-class _RedisStore:
-    """Shared by every worker: a claim key that expires after the interval (one worker asks
-    the provider per interval) and the set of opt-outs found so far for the run."""
-
-    def __init__(self, redis: Any) -> None:
-        self._redis = redis
-
-    async def claim(self, run_id: int, interval: float) -> bool:
-        key = f"{PREFIX}:{run_id}:claim"
-        return bool(await self._redis.set(key, b"1", nx=True, px=max(1, int(interval * 1000))))
-
-    async def release(self, run_id: int) -> None:
-        await self._redis.delete(f"{PREFIX}:{run_id}:claim")
-
-    async def add(self, run_id: int, emails: set[str]) -> None:
-        key = f"{PREFIX}:{run_id}:emails"
-        if emails:
-            await self._redis.sadd(key, *sorted(emails))
-        await self._redis.expire(key, KEEP_S)
-
-    async def emails(self, run_id: int) -> set[str]:
-        members = await self._redis.smembers(f"{PREFIX}:{run_id}:emails")
-        return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
-
-
-class _LocalStore:
-    """Embedded mode: one process runs every job."""
-
-    def __init__(self) -> None:
-        self._claims: dict[int, float] = {}
-        self._emails: dict[int, set[str]] = {}
-
-    async def claim(self, run_id: int, interval: float) -> bool:
-        now = time.monotonic()
-        if now - self._claims.get(run_id, float("-inf")) < interval:
-            return False
-        self._claims[run_id] = now
-        return True
-
-    async def release(self, run_id: int) -> None:
-        self._claims.pop(run_id, None)
-
-    async def add(self, run_id: int, emails: set[str]) -> None:
-        self._emails.setdefault(run_id, set()).update(emails)
-
-    async def emails(self, run_id: int) -> set[str]:
-        return set(self._emails.get(run_id, ()))

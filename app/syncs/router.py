@@ -9,7 +9,6 @@ from app.deps import ResourcesDep, SessionDep
 from app.errors import request_language
 from app.lifecycle.held import held_list
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
-from app.syncs.notices import notice_board
 from app.syncs.schemas import (
     HeldUnsubscribePage,
     HeldUnsubscribeRead,
@@ -207,6 +206,6 @@ async def import_notice(
     notice_id: NoticeId,
     resources: ResourcesDep,
 ) -> Response:
-    if not await notice_board(resources).mark(connection_id, notice_id):
+    if not await resources.parts.notices.mark(connection_id, notice_id):
         raise HTTPException(status_code=404, detail="Unknown notice")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

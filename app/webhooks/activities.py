@@ -16,6 +16,7 @@ from datetime import datetime
 from app.connections.factory import provider_label
 from app.db.base import aware
 from app.i18n import has_key, t
+from app.parts import KindsCache
 from app.resources import Resources
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import ActivityCreate, OnOfficeNotFoundError
@@ -41,10 +42,6 @@ OPTIONAL_ACTIVITIES = {
     ProviderEventType.clicked: "clicked",
     ProviderEventType.hard_bounce: "hard_bounce",
 }
-
-Kinds = dict[str, set[str]]
-# tenant id -> (when read, its action kinds and their types)
-KindsCache = dict[int, tuple[float, Kinds]]
 
 
 def activity_time(event: ProviderEvent, received_at: datetime) -> datetime:
@@ -111,8 +108,7 @@ def activity_note(provider: str, event: ProviderEvent, lang: str = "de") -> str:
 
 def kinds_cache(resources: Resources) -> KindsCache:
     """The process's action kinds, per tenant."""
-    found: KindsCache = resources.extra.setdefault("action_kinds", {})
-    return found
+    return resources.parts.action_kinds
 
 
 async def activity_kind(

@@ -13,8 +13,9 @@ from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
 from app.db.models import Connection, Tenant
 from app.db.session import Database
+from app.parts import KindsCache
 from app.resources import Resources
-from app.webhooks.activities import KindsCache, kinds_cache
+from app.webhooks.activities import kinds_cache
 from onoffice_client.client import OnOfficeClient
 from providers.base import NewsletterProvider
 

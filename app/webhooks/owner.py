@@ -47,8 +47,7 @@ def _redis(resources: Resources) -> Any:
 
 
 def _local(resources: Resources) -> dict[int, str]:
-    flags: dict[int, str] = resources.extra.setdefault("drain_owners", {})
-    return flags
+    return resources.parts.drain_owners
 
 
 def flag_ttl_s(resources: Resources, defer_s: float = 0.0) -> float:

@@ -32,27 +32,24 @@ CACHE_MAX = 10_000
 
 
 def _cache(resources: Resources) -> dict[str, tuple[float, Connection]]:
-    cache: dict[str, tuple[float, Connection]] = resources.extra.setdefault(
-        "webhook_connections", {}
-    )
-    return cache
+    return resources.parts.webhook_connections
 
 
 def writer(resources: Resources) -> IngestWriter:
     """The process's group-commit writer (one per resources)."""
-    found = resources.extra.get("webhook_writer")
-    if found is None:
-        found = resources.extra["webhook_writer"] = IngestWriter(
+    found = resources.parts.webhook_writer.get(
+        lambda: IngestWriter(
             resources.engine, lambda connection_id: owner.kick(resources, connection_id)
         )
+    )
     assert isinstance(found, IngestWriter)
     return found
 
 
 async def close_writer(resources: Resources) -> None:
     """Let the writer finish its writes and kicks (before the resources close)."""
-    found = resources.extra.get("webhook_writer")
-    if isinstance(found, IngestWriter):
+    found = resources.parts.webhook_writer.value
+    if found is not None:
         await found.aclose()
 
 

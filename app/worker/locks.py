@@ -26,8 +26,7 @@ async def exclusive(resources: Resources, name: str) -> AsyncIterator[bool]:
                 with contextlib.suppress(LockError):
                     await lock.release()
         return
-    locks: dict[str, asyncio.Lock] = resources.extra.setdefault("locks", {})
-    local = locks.setdefault(name, asyncio.Lock())
+    local = resources.parts.locks.setdefault(name, asyncio.Lock())
     if local.locked():
         yield False
         return

@@ -57,7 +57,7 @@ class TestClientCache:
         monkeypatch.setattr(factory, "CLIENT_CACHE_SIZE", 3)
         rows = [connection(resources, 10 + n, "mailchimp", MAILCHIMP_KEY) for n in range(5)]
         clients = [provider_for_connection(resources, row) for row in rows]
-        assert len(resources.extra["provider_clients"]) == 3
+        assert len(resources.parts.provider_clients) == 3
         assert provider_for_connection(resources, rows[-1]) is clients[-1]
         assert provider_for_connection(resources, rows[0]) is not clients[0]
 
