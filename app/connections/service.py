@@ -7,7 +7,6 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connections import lifecycle_hooks as lifecycle
 from app.connections.errors import provider_app_error
 from app.connections.factory import build_provider, provider_for_connection
 from app.connections.repository import ConnectionRepository
@@ -17,6 +16,7 @@ from app.contacts.scope import scope_definition
 from app.crypto import hash_token, mask_secret
 from app.db.models import Connection
 from app.errors import AppError, NotFound
+from app.lifecycle import switch as lifecycle
 from app.resources import Resources
 from app.tenants.auth import TenantContext
 from providers.base import NewsletterProvider, ProviderAuthError, ProviderError

@@ -9,6 +9,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from app.connections.service import connection as connection_service
 from app.deps import SessionDep
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.tenants.auth import CurrentTenant
@@ -34,7 +35,8 @@ class HeldDecision(BaseModel):
 
 def _endpoint(decision: Decision) -> Callable[..., Awaitable[HeldDecision]]:
     async def endpoint(tenant: CurrentTenant, session: SessionDep) -> HeldDecision:
-        events = await decide_held(session, tenant, apply=decision == "apply")
+        connection = await connection_service.get(session, tenant)
+        events = await decide_held(session, connection, apply=decision == "apply")
         return HeldDecision(decision=decision, events=events)
 
     return endpoint

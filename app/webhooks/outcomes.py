@@ -12,15 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.connections.factory import BURST_SOURCES
-from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository, ProviderRecord
 from app.contacts.rules import Signal, event_state, is_removal_burst
 from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
-from app.db.models import InboundEvent, InboundEventStatus
+from app.db.models import Connection, InboundEvent, InboundEventStatus
 from app.db.session import Database
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
-from app.tenants.auth import TenantContext
 from app.webhooks.jobs import enqueue_release
 from app.webhooks.plan import Plan, event_of, shown_after
 from app.webhooks.repository import RECONCILE_REMOVAL, InboundEventRepository
@@ -189,10 +187,10 @@ async def settle(
         )
 
 
-async def decide_held(session: AsyncSession, tenant: TenantContext, *, apply: bool) -> int:
-    """A user's decision on the held burst: apply (each removal is confirmed at the provider
-    before onOffice changes) or dismiss (onOffice keeps its values). How many it covered."""
-    connection = await connection_service.get(session, tenant)
+async def decide_held(session: AsyncSession, connection: Connection, *, apply: bool) -> int:
+    """A user's decision on the connection's held burst: apply (each removal is confirmed at
+    the provider before onOffice changes) or dismiss (onOffice keeps its values). How many it
+    covered."""
     repo = InboundEventRepository.from_session(session)
     held = await repo.pending_removals(connection.id, InboundEventStatus.held)
     if apply:
