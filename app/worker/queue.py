@@ -14,6 +14,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from arq import ArqRedis
@@ -27,26 +28,25 @@ log = logging.getLogger(__name__)
 TaskFn = Callable[..., Awaitable[Any]]
 
 
-# arq queues. Interactive work (webhook drains, incremental pushes and polls, the sweeps) never
-# waits behind bulk work (the jobs of full syncs): each queue has its own worker slots.
-INTERACTIVE = "interactive"
-BULK = "bulk"
-QUEUE_NAMES = {INTERACTIVE: "arq:queue", BULK: "arq:queue:bulk"}
-# `sync.resume` is a sweep (interactive); every other full-sync job is bulk.
-INTERACTIVE_SYNC_TASKS = frozenset({"sync.resume"})
+class Queue(StrEnum):
+    """arq queues. Interactive work (webhook drains, incremental pushes and polls, the sweeps)
+    never waits behind bulk work (the jobs of full syncs): each queue has its own worker slots.
+    A task declares its queue (`@task(name, queue=Queue.bulk)`); interactive by default."""
+
+    interactive = "interactive"
+    bulk = "bulk"
 
 
-def queue_of(name: str) -> str:
-    """The queue (interactive or bulk) a task runs on."""
-    if name.startswith("sync.") and name not in INTERACTIVE_SYNC_TASKS:
-        return BULK
-    return INTERACTIVE
+INTERACTIVE = Queue.interactive
+BULK = Queue.bulk
+QUEUE_NAMES: dict[str, str] = {Queue.interactive: "arq:queue", Queue.bulk: "arq:queue:bulk"}
 
 
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
     fn: TaskFn
+    queue: Queue = Queue.interactive
     max_tries: int | None = None
     timeout_s: float | None = None
     keep_result_s: float | None = None
@@ -120,7 +120,7 @@ class ArqQueue:
             job.name,
             _job_id=job.job_id,
             _defer_by=job.defer_by,
-            _queue_name=QUEUE_NAMES[queue_of(job.name)],
+            _queue_name=QUEUE_NAMES[TASKS[job.name].queue],
             **job.kwargs,
         )
         return result is not None
@@ -206,11 +206,12 @@ async def task_scope(queue: JobQueue) -> AsyncIterator[None]:
 def task(
     name: str,
     *,
+    queue: Queue = Queue.interactive,
     max_tries: int | None = None,
     timeout_s: float | None = None,
     keep_result_s: float | None = None,
 ) -> Callable[[TaskFn], TaskFn]:
-    """Register a job function `async def fn(ctx, **ids)` under a dotted name."""
+    """Register a job function `async def fn(ctx, **ids)` under a dotted name, on its queue."""
 
     def decorator(fn: TaskFn) -> TaskFn:
         async def wrapper(ctx: dict[str, Any], **kwargs: Any) -> Any:
@@ -225,7 +226,7 @@ def task(
 
         wrapper.__name__ = fn.__name__
         wrapper.__qualname__ = fn.__qualname__
-        TASKS[name] = TaskSpec(name, wrapper, max_tries, timeout_s, keep_result_s)
+        TASKS[name] = TaskSpec(name, wrapper, queue, max_tries, timeout_s, keep_result_s)
         return fn
 
     return decorator

@@ -156,6 +156,32 @@ class TestSeparateQueues:
         with pytest.raises(ValueError):
             parse_queues("interactive,fast")
 
+    async def test_a_task_runs_on_the_queue_it_declares_whatever_its_name(
+        self, arq_settings: Settings, redis: ArqRedis
+    ) -> None:
+        """The queue is declared on the task (`@task(name, queue=...)`), not guessed from the
+        name: a `sync.` name declared interactive is interactive, and the reverse."""
+        from app.worker.queue import QUEUE_NAMES, TASKS, PendingJob, Queue
+
+        task("sync.test_declared_interactive")(record_tenant)
+        task("test.declared_bulk", queue=Queue.bulk)(record_tenant)
+        assert TASKS["sync.read"].queue == Queue.bulk
+        assert TASKS["sync.resume"].queue == Queue.interactive
+        resources = await create_resources(arq_settings, redis=redis)
+        try:
+            for name, job_id in (
+                ("sync.test_declared_interactive", "quick-1"),
+                ("test.declared_bulk", "slow-1"),
+            ):
+                await resources.queue.enqueue(PendingJob(name, {"tenant_id": 1}, job_id=job_id))
+            assert await redis.zrange(QUEUE_NAMES[Queue.bulk], 0, -1) == [b"slow-1"]
+            assert await redis.zrange(QUEUE_NAMES[Queue.interactive], 0, -1) == [b"quick-1"]
+        finally:
+            await redis.delete(*QUEUE_NAMES.values())
+            TASKS.pop("sync.test_declared_interactive")
+            TASKS.pop("test.declared_bulk")
+            await resources.aclose()
+
 
 class TestWorkerOptions:
     def test_workers_poll_redis_at_the_configured_delay(
