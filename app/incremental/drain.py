@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from arq.worker import Retry
-
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
 from app.connections.repository import ConnectionRepository
@@ -20,6 +18,7 @@ from app.db.models import InboundEvent, InboundEventStatus
 from app.incremental.push import push_addresses
 from app.resources import Resources
 from app.webhooks.repository import InboundEventRepository
+from app.worker.context import retry_later, retry_or_fail
 from app.worker.locks import exclusive
 from app.worker.queue import compute_backoff
 from onoffice_client.models import (
@@ -36,17 +35,17 @@ log = logging.getLogger(__name__)
 EVENTS_PER_ROUND = 200
 
 
-async def drain(resources: Resources, *, job_try: int = 1) -> None:
+async def drain(resources: Resources, *, job_try: int = 1, max_tries: int = 10) -> None:
     """Push the addresses of pending onOffice webhook events, oldest first, one round after
     another; duplicates of an address within a round are read and pushed once."""
     async with exclusive(resources, "onoffice-events") as acquired:
         if not acquired:
-            raise Retry(defer=1 + compute_backoff(1))
-        while await _drain_round(resources, job_try=job_try):
+            retry_later(1 + compute_backoff(1))
+        while await _drain_round(resources, job_try=job_try, max_tries=max_tries):
             pass
 
 
-async def _drain_round(resources: Resources, *, job_try: int) -> bool:
+async def _drain_round(resources: Resources, *, job_try: int, max_tries: int) -> bool:
     async with resources.sessionmaker() as session:
         events = await InboundEventRepository.from_session(session).pending(
             source="onoffice", limit=EVENTS_PER_ROUND
@@ -64,7 +63,8 @@ async def _drain_round(resources: Resources, *, job_try: int) -> bool:
             status, note = InboundEventStatus.applied, None
         except (ProviderTransientError, OnOfficeTransientError) as exc:
             await _mark(resources, tenant_events, InboundEventStatus.pending, str(exc), tried=True)
-            raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
+            retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries, cap=120)
+            raise
         except (ProviderError, OnOfficeError) as exc:
             status, note = _after_error(
                 tenant_events, exc, resources.settings.INBOUND_EVENT_MAX_ATTEMPTS

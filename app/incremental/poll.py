@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from arq.worker import Retry
-
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
 from app.connections.repository import ConnectionRepository
@@ -21,22 +19,26 @@ from app.incremental.push import PushStats, push_addresses
 from app.resources import Resources
 from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
+from app.worker.context import retry_or_fail
 from app.worker.locks import exclusive
-from app.worker.queue import compute_backoff
 from onoffice_client.models import OnOfficeTransientError
 from providers.base import ProviderTransientError
 
 
-async def poll(resources: Resources, connection_id: int, *, job_try: int = 1) -> PushStats:
+async def poll(
+    resources: Resources, connection_id: int, *, job_try: int = 1, max_tries: int = 10
+) -> PushStats:
     """Push every address changed since the connection's watermark (one poll at a time per
     connection: a poll that finds another one running leaves the work to it)."""
     async with exclusive(resources, f"poll:{connection_id}") as acquired:
         if not acquired:
             return PushStats()
-        return await _poll(resources, connection_id, job_try=job_try)
+        return await _poll(resources, connection_id, job_try=job_try, max_tries=max_tries)
 
 
-async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> PushStats:
+async def _poll(
+    resources: Resources, connection_id: int, *, job_try: int, max_tries: int
+) -> PushStats:
     stats = PushStats()
     async with resources.sessionmaker() as session:  # one read session for what decides
         connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
@@ -66,7 +68,8 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
             for name, value in page_stats.__dict__.items():
                 setattr(stats, name, getattr(stats, name) + value)
     except (ProviderTransientError, OnOfficeTransientError) as exc:
-        raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
+        retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries, cap=120)
+        raise
     await _set_watermark(resources, connection_id, started)
     return stats
 

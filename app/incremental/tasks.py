@@ -12,13 +12,13 @@ from app.worker.queue import task
 @task(jobs.DRAIN_TASK, keep_result_s=0)
 async def incremental_drain(ctx: dict[str, Any]) -> None:
     job = JobContext.of(ctx)
-    await drain.drain(job.resources, job_try=job.job_try)
+    await drain.drain(job.resources, **job.tries)
 
 
 @task(jobs.POLL_TASK, keep_result_s=0)
 async def incremental_poll(ctx: dict[str, Any], *, connection_id: int) -> None:
     job = JobContext.of(ctx)
-    await poll.poll(job.resources, connection_id, job_try=job.job_try)
+    await poll.poll(job.resources, connection_id, **job.tries)
 
 
 @task(jobs.SCHEDULE_TASK, keep_result_s=0)

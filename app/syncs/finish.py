@@ -9,8 +9,6 @@ import logging
 import time
 from datetime import UTC
 
-from arq.worker import Retry
-
 from app.connections.factory import (
     provider_for_connection,
     supports_tags,
@@ -52,7 +50,7 @@ from app.syncs.jobs import (
 from app.syncs.recheck import confirm_gone, recheck_stale
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
-from app.worker.queue import compute_backoff
+from app.worker.context import retry_later, retry_or_fail
 from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers.base import (
     ProviderError,
@@ -93,8 +91,11 @@ async def finalize(
             provider = provider_for_connection(resources, connection)
             if await flush_tags(resources, run_id, connection, provider, final=True):
                 # An earlier batch job is still adding some: wait for it (its rows are locked).
-                raise Retry(defer=0.5)
+                retry_later(0.5)
             finished = await unsubscribe_stale(resources, run, connection)
+        except OnOfficeTransientError as exc:  # the re-read by id: try again, the run goes on
+            retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries)
+            raise
         except ProviderTransientError as exc:
             message = encode("run.unsubscribe_failed", detail=str(exc))
             await retry_or_fail_run(
@@ -160,8 +161,8 @@ async def unsubscribe_stale(
         try:
             if not await recheck_stale(resources, run, connection):
                 return False  # batches or a continuation job go on; finalize runs again
-        except OnOfficeTransientError as exc:
-            raise Retry(defer=5) from exc
+        except OnOfficeTransientError:
+            raise  # the job's retry (finalize, approve_unsubscribes)
         except OnOfficeError as exc:
             await fail_run(resources, run.id, onoffice_failure(exc))
             return False
@@ -198,8 +199,8 @@ async def unsubscribe_stale(
             return True
         try:
             gone = await confirm_gone(onoffice, resources, rows)
-        except OnOfficeTransientError as exc:
-            raise Retry(defer=5) from exc
+        except OnOfficeTransientError:
+            raise  # the job's retry (finalize, approve_unsubscribes)
         except OnOfficeError as exc:
             if approved:
                 raise  # nothing unsubscribed; the held set stays for another approval
@@ -223,7 +224,9 @@ async def unsubscribe_stale(
             return False
 
 
-async def approve_unsubscribes(resources: Resources, run_id: int, *, job_try: int = 1) -> None:
+async def approve_unsubscribes(
+    resources: Resources, run_id: int, *, job_try: int = 1, max_tries: int = 10
+) -> None:
     """Carry out the unsubscribes the safety valve held back in `run_id`: exactly the set it
     stored (app/lifecycle/held.py), nothing else is sent again."""
     loaded = await load_run(resources, run_id)
@@ -232,8 +235,9 @@ async def approve_unsubscribes(resources: Resources, run_id: int, *, job_try: in
     run, connection, _tenant = loaded
     try:
         finished = await carry_out_held(resources, run, connection)
-    except ProviderTransientError as exc:
-        raise Retry(defer=compute_backoff(job_try)) from exc
+    except (ProviderTransientError, OnOfficeTransientError) as exc:
+        retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries)
+        raise
     if finished:
         async with resources.transaction() as session:
             await SyncRepository.from_session(session).set_run(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from arq.worker import Retry
 
@@ -48,7 +48,16 @@ def retry_or_fail(
     retry_after: float | None = None,
     cap: float = 300.0,
 ) -> None:
-    """Raise arq's `Retry` for a transient failure while tries are left (waiting at least the
-    server's `retry_after`); return otherwise, and the caller records the failure."""
+    """The one retry exit for a failure: raise arq's `Retry` for a transient failure while tries
+    are left (with backoff, and at least the server's Retry-After: `retry_after`, else the
+    exception's own); return otherwise, and the caller records the failure or re-raises."""
+    if retry_after is None:
+        retry_after = getattr(exc, "retry_after", None)
     if transient and job_try < max_tries:
         raise Retry(defer=max(compute_backoff(job_try, cap=cap), retry_after or 0.0)) from exc
+
+
+def retry_later(defer_s: float) -> NoReturn:
+    """Not a failure: the job runs again in `defer_s` seconds, because what it needs is busy
+    (a lock another job holds, rows an earlier job still writes)."""
+    raise Retry(defer=defer_s)
