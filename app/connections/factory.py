@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from app.config import Settings
 from app.db.models import Connection
 from app.errors import AppError
 from app.resources import Resources
@@ -54,15 +53,6 @@ def webhook_deliveries() -> Mapping[str, WebhookDelivery]:
     return WEBHOOK_DELIVERIES
 
 
-def sync_batch_size(settings: Settings, provider: str) -> int:
-    """Contacts per full-sync provider job: Mailchimp's batch subscribe takes 500; a Brevo
-    import is worth making large, because each one costs a poll in a 100-requests-per-hour
-    bucket."""
-    if provider == ProviderName.brevo:
-        return settings.BREVO_IMPORT_BATCH_SIZE
-    return settings.SYNC_BATCH_SIZE
-
-
 def provider_status_page(provider: str) -> str:
     found = PROVIDER_CLASSES.get(provider)
     return found.status_page if found is not None else ""
@@ -80,6 +70,7 @@ def build_provider(
             limiter=resources.parts.limiter,
             max_retries=settings.PROVIDER_MAX_RETRIES,
             segment_cache=resources.parts.segment_cache,
+            max_batch_size=settings.SYNC_BATCH_SIZE,
         )
     if provider == ProviderName.brevo:
         return BrevoClient(
@@ -90,6 +81,7 @@ def build_provider(
             process_poll_interval=settings.BREVO_PROCESS_POLL_S,
             pacer=resources.parts.brevo_pacer,
             process_budget=resources.parts.process_budget,
+            max_batch_size=settings.BREVO_IMPORT_BATCH_SIZE,
             import_notices=(
                 connection_notices(settings, resources.parts.notices, connection_id)
                 if connection_id is not None

@@ -6,9 +6,7 @@ from __future__ import annotations
 import logging
 
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
-from app.connections.factory import (
-    sync_batch_size,
-)
+from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import GroupClaimMissing
 from app.connections.repository import ConnectionRepository
 from app.contacts.repository import ContactRepository
@@ -43,8 +41,10 @@ READ_SLICE_S = 20.0
 
 
 def batch_limit(resources: Resources, connection: Connection) -> int:
-    """Contacts per provider job (the provider's choice, see the factory)."""
-    return sync_batch_size(resources.settings, connection.provider)
+    """Contacts per provider job: what the connection's client takes in one call
+    (`NewsletterProvider.max_batch_size`, configured by SYNC_BATCH_SIZE for Mailchimp and
+    BREVO_IMPORT_BATCH_SIZE for Brevo)."""
+    return provider_for_connection(resources, connection).max_batch_size
 
 
 def default_language(connection: Connection) -> Language:

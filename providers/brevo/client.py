@@ -60,13 +60,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL: Final = "https://api.brevo.com/v3"
 
 _REMOVE_NOT_MEMBER_CODES: Final = frozenset({400, 404})
+MAX_IMPORT_CONTACTS: Final = 25_000  # the connector's cap on one import's contacts
 
 
 class BrevoClient(HttpOwner):
     name: ProviderName = ProviderName.brevo
     label: str = "Brevo"
     status_page: str = "https://status.brevo.com"
-    max_batch_size: int = 25_000
+    max_batch_size: int = MAX_IMPORT_CONTACTS
     supports_tags: bool = False
     bulk_removal_webhooks: bool = False
     webhook_delivery: WebhookDelivery = DELIVERY
@@ -95,7 +96,11 @@ class BrevoClient(HttpOwner):
         webhook_batched: bool = True,
         import_notices: ImportNotices | None = None,
         process_budget: RequestBudget | None = None,
+        max_batch_size: int = MAX_IMPORT_CONTACTS,
     ) -> None:
+        # Contacts per full-sync job (BREVO_IMPORT_BATCH_SIZE): an import is worth making large,
+        # because each one costs a poll in a 100-requests-per-hour bucket.
+        self.max_batch_size = max(1, min(max_batch_size, MAX_IMPORT_CONTACTS))
         if not api_key:
             raise ValueError("api_key is required")
         self._api_key = api_key

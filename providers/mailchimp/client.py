@@ -56,7 +56,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL_TEMPLATE = "https://{dc}.api.mailchimp.com/3.0"
 BATCH_SIZE = 500  # Mailchimp's batch subscribe maximum
-EMBEDDED_TAGS_MAX = 50  # member listings embed at most this many tags per member
 
 
 class MailchimpClient(HttpOwner):
@@ -92,7 +91,10 @@ class MailchimpClient(HttpOwner):
         page_size: int = PAGE_SIZE,
         list_defaults: MailchimpListDefaults | None = None,
         segment_cache: SegmentCache | None = None,
+        max_batch_size: int = BATCH_SIZE,
     ) -> None:
+        # Contacts per full-sync job (SYNC_BATCH_SIZE): at most one batch subscribe request.
+        self.max_batch_size = max(1, min(max_batch_size, BATCH_SIZE))
         api_key = api_key.strip()
         dc = parse_api_key(api_key)
         self._api_key = api_key

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from app.config import Settings
 from app.connections import factory
 from app.connections.factory import provider_for_connection, provider_label, provider_status_page
 from app.db.models import Connection
-from app.resources import Resources
+from app.resources import Resources, create_resources
+from app.syncs.common import batch_limit
+from providers.mailchimp.client import MailchimpClient
 
 
 def connection(resources: Resources, id_: int, provider: str, key: str) -> Connection:
@@ -69,3 +72,24 @@ class TestRegistry:
         assert provider_status_page("brevo").startswith("https://status.brevo")
         assert provider_label("unknown") == "unknown"
         assert provider_status_page("unknown") == ""
+
+
+class TestBatchSize:
+    async def test_the_batcher_reads_the_clients_max_batch_size(self, settings: Settings) -> None:
+        """The full sync's batch size is the client's `max_batch_size` (the protocol's), set
+        from SYNC_BATCH_SIZE and BREVO_IMPORT_BATCH_SIZE, not chosen by the provider's name."""
+        sized = settings.model_copy(
+            update={"SYNC_BATCH_SIZE": 120, "BREVO_IMPORT_BATCH_SIZE": 1500}
+        )
+        resources = await create_resources(sized)
+        try:
+            mailchimp = connection(resources, 1, "mailchimp", MAILCHIMP_KEY)
+            brevo = connection(resources, 2, "brevo", "xkeysib-" + "a" * 64)
+            assert provider_for_connection(resources, mailchimp).max_batch_size == 120
+            assert provider_for_connection(resources, brevo).max_batch_size == 1500
+            assert batch_limit(resources, mailchimp) == 120
+            assert batch_limit(resources, brevo) == 1500
+            # A client asked for more than its service takes keeps the service's maximum.
+            assert MailchimpClient(api_key=MAILCHIMP_KEY, max_batch_size=900).max_batch_size == 500
+        finally:
+            await resources.aclose()
