@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,13 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings, provider_api_urls
 from app.db.base import aware
 from app.status.repository import OperationsRepository
-from app.worker.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_REQUESTS = Counter(
     "connector_http_requests_total", "HTTP requests served", ["method", "route", "status"]
 )
 HTTP_LATENCY = Histogram("connector_http_request_seconds", "HTTP request latency", ["route"])
-JOBS = Counter("connector_jobs_total", "Background jobs finished", ["job", "outcome"])
+JOBS = Counter(
+    "connector_jobs_total",
+    "Background job runs by outcome: ok, retry, failed, cancelled (each try counts)",
+    ["job", "outcome"],
+)
 SYNC_RUNS = Counter("connector_sync_runs_total", "Full synchronisations finished", ["outcome"])
 CONTACTS_SYNCED = Counter(
     "connector_contacts_total", "Contacts processed by full syncs", ["provider", "outcome"]
@@ -77,6 +80,14 @@ POLL_LAG_MAX = Gauge(
 )
 
 POLL_LAG_TOP = 20
+
+
+class QueueDepth(Protocol):
+    """What the gauges read of the job queue (app/worker/queue.py `JobQueue`)."""
+
+    async def depth(self) -> tuple[str, int]: ...
+
+
 _ID_SEGMENT = re.compile(r"^(?=.*\d)[\w.-]+$|^[0-9a-f]{16,}$|@|^[A-Z][A-Z0-9_]+$")
 
 
@@ -125,12 +136,10 @@ def upstream_hooks(settings: Settings) -> dict[str, list[Any]]:
     return {"request": [on_request], "response": [on_response]}
 
 
-async def refresh_gauges(queue: JobQueue, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+async def refresh_gauges(queue: QueueDepth, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """Queue depth, pending work, active runs and poll lag, read at scrape time."""
-    if isinstance(queue, ArqQueue):
-        QUEUE_DEPTH.labels("arq").set(await queue.redis.zcard("arq:queue"))
-    elif isinstance(queue, InProcessQueue):
-        QUEUE_DEPTH.labels("in_process").set(len(queue._running))
+    label, depth = await queue.depth()
+    QUEUE_DEPTH.labels(label).set(depth)
     async with sessionmaker() as session:
         gauges = await OperationsRepository.from_session(session).gauges(lagging=POLL_LAG_TOP)
     PENDING_WORK.labels("sync_chunks").set(gauges.pending_chunks)

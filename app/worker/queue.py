@@ -21,6 +21,7 @@ from arq import ArqRedis
 from arq.jobs import Job
 from arq.worker import Retry
 
+from app.metrics import JOBS
 from app.worker.faults import retry_on_fault
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,10 @@ class JobQueue(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def depth(self) -> tuple[str, int]:
+        """The queue's metric label and how many jobs wait in it (the metrics' gauge)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -128,6 +133,9 @@ class ArqQueue:
     async def ping(self) -> None:
         await self.redis.ping()
 
+    async def depth(self) -> tuple[str, int]:
+        return "arq", int(await self.redis.zcard(QUEUE_NAMES[Queue.interactive]))
+
     async def aclose(self) -> None:
         await self.redis.aclose()
 
@@ -137,7 +145,8 @@ class InProcessQueue:
     """Embedded mode: runs tasks as asyncio tasks in this process, with arq's retry semantics.
 
     Jobs live only in memory; work that must survive a restart is persisted in the database
-    and picked up again by the periodic sweeps (see app.worker.jobs).
+    and picked up again by the periodic sweeps (`SWEEP_TASKS` in app/worker/registry.py, run by
+    app/worker/sweeper.py in embedded mode).
     """
 
     context_factory: Callable[[], dict[str, Any]]
@@ -184,6 +193,9 @@ class InProcessQueue:
     async def ping(self) -> None:
         return None
 
+    async def depth(self) -> tuple[str, int]:
+        return "in_process", len(self._running)
+
     async def join(self) -> None:
         """Wait until every queued job (and the jobs they enqueue) has finished."""
         while self._running:
@@ -215,14 +227,29 @@ def task(
 
     def decorator(fn: TaskFn) -> TaskFn:
         async def wrapper(ctx: dict[str, Any], **kwargs: Any) -> Any:
+            outcome = "failed"
             try:
                 async with task_scope(ctx["queue"]):
-                    return await fn(ctx, **kwargs)
+                    result = await fn(ctx, **kwargs)
+                outcome = "ok"
+                return result
+            except Retry:
+                outcome = "retry"
+                raise
             except Exception as exc:
                 # A lost database or Redis connection: tried again in seconds.
                 tries = max_tries or ctx["settings"].WORKER_MAX_TRIES
-                retry_on_fault(exc, job_try=int(ctx.get("job_try") or 1), max_tries=tries)
+                try:
+                    retry_on_fault(exc, job_try=int(ctx.get("job_try") or 1), max_tries=tries)
+                except Retry:
+                    outcome = "retry"
+                    raise
                 raise
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            finally:
+                JOBS.labels(name, outcome).inc()
 
         wrapper.__name__ = fn.__name__
         wrapper.__qualname__ = fn.__qualname__

@@ -127,6 +127,40 @@ class TestInProcessQueue:
         assert ran == [2]
         await resources.aclose()
 
+    async def test_the_jobs_metric_counts_each_run_by_outcome(self, settings: Settings) -> None:
+        """`connector_jobs_total` counts every run of a job: finished, retried, failed."""
+        from prometheus_client import REGISTRY
+
+        from app.worker.context import retry_later
+
+        tries: list[int] = []
+
+        @task("test.counted", max_tries=3)
+        async def counted(ctx: dict[str, Any], *, fail: bool) -> None:
+            tries.append(ctx["job_try"])
+            if fail:
+                raise ValueError("refused")
+            if ctx["job_try"] == 1:
+                retry_later(0.01)
+
+        def count(outcome: str) -> float:
+            labels = {"job": "test.counted", "outcome": outcome}
+            return REGISTRY.get_sample_value("connector_jobs_total", labels) or 0.0
+
+        before = {outcome: count(outcome) for outcome in ("ok", "retry", "failed")}
+        resources = await create_resources(settings)
+        try:
+            async with unit_of_work(resources.sessionmaker, resources.queue):
+                enqueue_job("test.counted", fail=False)
+                enqueue_job("test.counted", fail=True)
+            await resources.queue.join()  # type: ignore[attr-defined]
+        finally:
+            await resources.aclose()
+        assert sorted(tries) == [1, 1, 2]
+        assert count("ok") - before["ok"] == 1
+        assert count("retry") - before["retry"] == 1
+        assert count("failed") - before["failed"] == 1
+
 
 class TestSeparateQueues:
     async def test_full_sync_jobs_wait_on_the_bulk_queue_not_in_front_of_webhooks(
