@@ -166,11 +166,6 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         return Environment.development == self.ENV
 
-    @property
-    def embedded_queue(self) -> bool:
-        """True when jobs run in-process because no Redis is configured."""
-        return not self.REDIS_URL
-
     def mailchimp_base_url(self, dc: str) -> str:
         return self.MAILCHIMP_API_URL.replace("{dc}", dc)
 

@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.i18n import has_key, pick_language, t
+from app.i18n import Language, has_key, pick_language, t
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ class AppError(Exception):
 class NotFound(AppError, status=404, code="not_found"): ...
 
 
+class TenantNotActivated(NotFound, code="not_activated"):
+    """The onOffice customer has not activated the connector (or is gone): 404 for a page or
+    a session; a job or a connection step that needs its onOffice token raises it with 409."""
+
+
 class Conflict(AppError, status=409, code="conflict"): ...
 
 
@@ -75,7 +80,7 @@ def request_language(request: Request) -> str:
     return pick_language(
         request.query_params.get("UserLanguage"),
         request.headers.get("accept-language"),
-        default="en",
+        default=Language.en,
     )
 
 

@@ -109,8 +109,3 @@ def provider_for_connection(resources: Resources, connection: Connection) -> New
     while len(cache) > CLIENT_CACHE_SIZE:
         cache.popitem(last=False)
     return client
-
-
-class TenantNotActivated(AppError):
-    status_code = 409
-    code = "tenant_not_activated"

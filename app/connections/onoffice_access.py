@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from app.connections.factory import TenantNotActivated
 from app.contacts.scope import address_scope, scope_definition
 from app.db.models import Connection, Tenant
+from app.errors import TenantNotActivated
 from app.resources import Resources
 from app.tenants.repository import GroupClaimRepository
 from onoffice_client.client import OnOfficeClient
@@ -35,7 +35,8 @@ class GroupClaimMissing(OnOfficeClaimError):
 def _client(resources: Resources, tenant: Tenant, claim: str | None) -> OnOfficeClient:
     if tenant.api_token_encrypted is None or tenant.api_secret_encrypted is None:
         raise TenantNotActivated(
-            "this onOffice customer has not activated the connector in the marketplace yet"
+            "this onOffice customer has not activated the connector in the marketplace yet",
+            status_code=409,
         )
     return OnOfficeClient(
         api_url=resources.settings.ONOFFICE_API_URL,

@@ -7,20 +7,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
-from app.i18n import reasons
+from app.i18n import Language, reasons
 from onoffice_client.models import Address
 from providers.base import ContactData, normalise_email
 
-__all__ = ["normalise_email"]  # re-exported: the one email identity lives in providers.base
-
-
-class Language(StrEnum):
-    de = "de"
-    en = "en"
+# Re-exported: the one email identity lives in providers.base, the one language in app.i18n.
+__all__ = ["Language", "normalise_email"]
 
 
 @dataclass(frozen=True)

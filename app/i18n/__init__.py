@@ -14,12 +14,20 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Mapping
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from app.i18n.catalogue import CATALOGUE
 
-Language = Literal["de", "en"]
-LANGUAGES: tuple[Language, ...] = ("de", "en")
+
+class Language(StrEnum):
+    """The two languages of the UI, the texts and the greetings (one type for all of app/)."""
+
+    de = "de"
+    en = "en"
+
+
+LANGUAGES: tuple[Language, ...] = (Language.de, Language.en)
 ENCODED_PREFIX = "i18n:"
 
 _ENGLISH = {"en", "eng"}
@@ -87,19 +95,19 @@ def render_stored(lang: str, text: str | None) -> str | None:
 
 
 def pick_language(
-    user_language: str | None, accept_language: str | None, default: Language = "de"
+    user_language: str | None, accept_language: str | None, default: Language = Language.de
 ) -> Language:
     """onOffice's `UserLanguage` (e.g. DEU, ENG) first, then Accept-Language, else `default`."""
     if user_language:
         code = user_language.strip().lower().split("-")[0].split("_")[0]
         if code in _ENGLISH:
-            return "en"
+            return Language.en
         if code in _GERMAN:
-            return "de"
+            return Language.de
     for part in (accept_language or "").split(","):
         code = part.split(";")[0].strip().lower().split("-")[0]
         if code == "en":
-            return "en"
+            return Language.en
         if code == "de":
-            return "de"
+            return Language.de
     return default

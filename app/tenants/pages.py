@@ -62,7 +62,7 @@ TEXTS: dict[Language, dict[str, str]] = {lang: texts(lang, "page.") for lang in 
 
 def pick_language(user_language: str | None, accept_language: str | None) -> Language:
     """onOffice's `UserLanguage` (e.g. DEU, ENG) first, then Accept-Language, else German."""
-    return i18n_pick_language(user_language, accept_language, default="de")
+    return i18n_pick_language(user_language, accept_language, default=Language.de)
 
 
 def render(

@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from app.deps import ResourcesDep, SessionDep, SettingsDep
-from app.errors import AppError
-from app.i18n import pick_language
+from app.errors import AppError, TenantNotActivated
+from app.i18n import Language, pick_language
 from app.tenants import pages
 from app.tenants.auth import CurrentTenant
 from app.tenants.schemas import (
@@ -25,7 +25,6 @@ from app.tenants.service import (
     IFRAME_REQUIRED,
     WEBHOOK_REQUIRED,
     TenantDeactivated,
-    TenantNotActivated,
 )
 from app.tenants.service import tenant as tenant_service
 from app.tenants.signed_url import Purpose, parse_query, verify_signed_params
@@ -176,7 +175,7 @@ async def activate(
         language = pick_language(
             str(form.get("UserLanguage") or ""),
             request.headers.get("accept-language"),
-            default="en",
+            default=Language.en,
         )
         message = exc.render(language)
         text = message if message.startswith("error:") else f"error: {message}"

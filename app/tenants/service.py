@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.base import aware
 from app.db.models import Tenant
-from app.errors import AppError, NotFound
+from app.errors import AppError, TenantNotActivated
 from app.i18n import pick_language
 from app.incremental.jobs import enqueue_drain
 from app.resources import Resources
@@ -62,10 +62,6 @@ class ActivationFailed(AppError):
     """The activation did not succeed; `message` is the plain-text answer for onOffice."""
 
     code = "activation_failed"
-
-
-class TenantNotActivated(NotFound):
-    code = "not_activated"
 
 
 class TenantDeactivated(AppError):

@@ -21,7 +21,7 @@ from app.config import Environment
 from app.deps import ResourcesDep
 from app.errors import NotFound
 from app.health.repository import ping_database
-from app.i18n import LANGUAGES, pick_language, texts
+from app.i18n import LANGUAGES, Language, pick_language, texts
 from app.tenants.pages import PAGE_HEADERS, TEMPLATES
 from onoffice_client.signature import sign_url_params
 
@@ -81,9 +81,8 @@ LANDING_CSP = (
 
 @router.get("/", summary="Landing page", response_class=HTMLResponse, include_in_schema=False)
 async def landing(request: Request, resources: ResourcesDep) -> HTMLResponse:
-    lang = pick_language(
-        request.query_params.get("lang"), request.headers.get("accept-language"), default="en"
-    )
+    query, header = request.query_params.get("lang"), request.headers.get("accept-language")
+    lang = pick_language(query, header, default=Language.en)
     demo: DemoCustomer | None = getattr(request.app.state, "demo", None)
     settings = resources.settings
     if demo is not None:
@@ -126,7 +125,7 @@ async def demo_link(request: Request, resources: ResourcesDep) -> JSONResponse:
     secret = resources.settings.ONOFFICE_PROVIDER_SECRET
     if demo is None or secret is None:
         raise NotFound("err.not_found")
-    lang = pick_language(request.query_params.get("lang"), None, default="de")
+    lang = pick_language(request.query_params.get("lang"), None, default=Language.de)
     base = resources.settings.PUBLIC_BASE_URL.rstrip("/")
     url = demo_iframe_url(base, secret.get_secret_value(), demo, lang)
     return JSONResponse({"url": url}, headers=PAGE_HEADERS)

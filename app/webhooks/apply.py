@@ -81,10 +81,6 @@ log = logging.getLogger(__name__)
 ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
 
 
-class Waiting(Exception):
-    """onOffice needs a user to open the connector (claim outdated): retry later, never fail."""
-
-
 class EventApplier:
     """Applies one connection's events; caches onOffice lookups for the job's lifetime."""
 
