@@ -1,7 +1,8 @@
 """The one interface the sync code uses, whichever newsletter service is behind it.
 
 Concrete clients live in `providers.mailchimp` and `providers.brevo`. Business code imports only
-from this module (and `providers.factory`), never from a provider package.
+from this module; the one place in `app/` that names a provider package is the factory
+(`app/connections/factory.py`, tests/foundation/test_provider_rule.py).
 """
 
 from __future__ import annotations
