@@ -2,27 +2,23 @@
 
 Label sets are bounded: provider names, normalised endpoint templates (ids, emails and names
 replaced), outcomes and statuses from fixed lists, and the poll lag of at most
-POLL_LAG_TOP connections (the most lagging ones).
+POLL_LAG_TOP connections (the most lagging ones, `app/health/gauges.py`).
 
-Counters count what this process did; the gauges refreshed at scrape time (`refresh_gauges`)
-read the database and the queue, so they are the same on every API process.
+Counters count what this process did; the gauges are refreshed at scrape time from the database
+and the queue (`app/health/gauges.py`), so they are the same on every API process.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, provider_api_urls
-from app.db.base import aware
-from app.status.repository import OperationsRepository
 
 HTTP_REQUESTS = Counter(
     "connector_http_requests_total", "HTTP requests served", ["method", "route", "status"]
@@ -79,14 +75,6 @@ POLL_LAG_MAX = Gauge(
     "connector_poll_lag_max_seconds", "The largest watermark age of all connections"
 )
 
-POLL_LAG_TOP = 20
-
-
-class QueueDepth(Protocol):
-    """What the gauges read of the job queue (app/worker/queue.py `JobQueue`)."""
-
-    async def depth(self) -> tuple[str, int]: ...
-
 
 _ID_SEGMENT = re.compile(r"^(?=.*\d)[\w.-]+$|^[0-9a-f]{16,}$|@|^[A-Z][A-Z0-9_]+$")
 
@@ -134,27 +122,3 @@ def upstream_hooks(settings: Settings) -> dict[str, list[Any]]:
             UPSTREAM_THROTTLED.labels(service, endpoint).inc()
 
     return {"request": [on_request], "response": [on_response]}
-
-
-async def refresh_gauges(queue: QueueDepth, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-    """Queue depth, pending work, active runs and poll lag, read at scrape time."""
-    label, depth = await queue.depth()
-    QUEUE_DEPTH.labels(label).set(depth)
-    async with sessionmaker() as session:
-        gauges = await OperationsRepository.from_session(session).gauges(lagging=POLL_LAG_TOP)
-    PENDING_WORK.labels("sync_chunks").set(gauges.pending_chunks)
-    PENDING_WORK.labels("inbound_pending").set(gauges.inbound_pending)
-    PENDING_WORK.labels("inbound_failed").set(gauges.inbound_failed)
-    SYNC_RUNS_ACTIVE.set(gauges.active_runs)
-    rows = gauges.watermarks
-    now = datetime.now(UTC)
-    POLL_LAG.clear()
-    lags = []
-    for connection_id, watermark in rows:
-        if watermark is None:
-            continue
-        mark = aware(watermark)
-        lag = max(0.0, (now - mark).total_seconds())
-        lags.append(lag)
-        POLL_LAG.labels(str(connection_id)).set(lag)
-    POLL_LAG_MAX.set(max(lags) if lags else 0.0)

@@ -15,8 +15,8 @@ from app.config import Environment
 from app.crypto import hash_token
 from app.deps import ResourcesDep
 from app.errors import NotFound, Unauthorized
+from app.health.gauges import refresh_gauges
 from app.health.repository import ping_database
-from app.metrics import refresh_gauges
 from app.tenants.schemas import ErrorBody
 
 log = logging.getLogger(__name__)
