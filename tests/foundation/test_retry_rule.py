@@ -8,22 +8,18 @@ resource says so with `retry_later`. A bare `raise Retry(...)` elsewhere ignored
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.foundation.scan import app_code_lines
+
 BARE = re.compile(r"(?<![\w.])(arq\.worker\.)?Retry\(")
 
 
 def test_no_bare_retry_outside_the_worker() -> None:
-    offenders = []
-    for path in sorted((ROOT / "app").rglob("*.py")):
-        rel = path.relative_to(ROOT).as_posix()
-        if rel.startswith("app/worker/"):
-            continue
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            code = line.split("#", 1)[0]
-            if BARE.search(code):
-                offenders.append(f"{rel}:{number}: {line.strip()}")
+    offenders = [
+        place
+        for place, code in app_code_lines(lambda rel: rel.startswith("app/worker/"))
+        if BARE.search(code)
+    ]
     assert not offenders, "Retry built outside app/worker/:\n" + "\n".join(offenders)
 
 
