@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC
+from typing import Any
 
 from arq.worker import Retry
 
@@ -21,6 +22,7 @@ from app.contacts.rules import Signal, unseen_opt_out
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
+    Contact,
     SyncRun,
     SyncRunStatus,
 )
@@ -205,7 +207,7 @@ async def unsubscribe_stale(
                 raise  # nothing unsubscribed; the held set stays for another approval
             await fail_run(resources, run.id, onoffice_failure(exc))
             return False
-        done: list[int] = []
+        done: list[Contact] = []
         for row in gone:
             try:
                 await provider.set_subscription(connection.list_id, row.email, False)
@@ -213,9 +215,9 @@ async def unsubscribe_stale(
                 log.warning(
                     "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
                 )
-            done.append(row.id)
+            done.append(row)
         async with resources.transaction() as session:
-            await record_left_onoffice(session, done)
+            await record_left_onoffice(session, run.id, done)
             await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
         if time.monotonic() > deadline:
             async with resources.transaction():
@@ -236,8 +238,11 @@ async def approve_unsubscribes(resources: Resources, run_id: int, *, job_try: in
         raise Retry(defer=compute_backoff(job_try)) from exc
     if finished:
         async with resources.transaction() as session:
+            # A user may have approved a selection: the rest stays held.
+            left = await LifecycleRepository.from_session(session).count_held(run_id)
+            values: dict[str, Any] = {"held_unsubscribes": left, "phase": "done"}
             await SyncRepository.from_session(session).set_run(
-                run_id, held_unsubscribes=0, warning=None, phase="done"
+                run_id, **(values | ({} if left else {"warning": None}))
             )
         await check_drift(resources, run_id, connection)
 
