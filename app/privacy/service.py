@@ -11,6 +11,7 @@ from app.config import Settings
 from app.connections.factory import provider_for_connection
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
+from app.history.repository import HistoryRepository
 from app.privacy.repository import PrivacyRepository
 from app.resources import Resources
 
@@ -23,6 +24,7 @@ PURGE_CHUNK = 5000
 @dataclass
 class Purged:
     events: int = 0
+    history: int = 0  # consent history entries older than RETENTION_HISTORY_DAYS
     runs: int = 0
     run_rows: int = 0
     tenants: list[str] = field(default_factory=list)
@@ -42,6 +44,15 @@ async def purge_expired(resources: Resources, now: datetime | None = None) -> Pu
         purged.events += n
         if n < PURGE_CHUNK:
             break
+    history_before = now - timedelta(days=settings.RETENTION_HISTORY_DAYS)
+    while True:
+        async with resources.transaction() as session:
+            n = await HistoryRepository.from_session(session).purge_before(
+                history_before, PURGE_CHUNK
+            )
+        purged.history += n
+        if n < PURGE_CHUNK:
+            break
     runs_before = now - timedelta(days=settings.RETENTION_RUN_DETAIL_DAYS)
     while True:
         async with resources.transaction() as session:
@@ -58,11 +69,12 @@ async def purge_expired(resources: Resources, now: datetime | None = None) -> Pu
     for customer in due:
         if await purge_tenant(resources, customer, require_inactive=True):
             purged.tenants.append(customer)
-    if purged.events or purged.runs or purged.tenants:
+    if purged.events or purged.history or purged.runs or purged.tenants:
         log.info(
             "privacy.purged",
             extra={
                 "events": purged.events,
+                "history": purged.history,
                 "runs": purged.runs,
                 "run_rows": purged.run_rows,
                 "tenants": len(purged.tenants),
