@@ -149,11 +149,24 @@ async def carry_out_held(resources: Resources, run: SyncRun, connection: Connect
             lifecycle = LifecycleRepository.from_session(session)
             await lifecycle.mark_held([i.id for i in done], "done")
             await lifecycle.mark_held(skipped, "skipped")
-            await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
+            runs = SyncRepository.from_session(session)
+            await runs.increment(run.id, unsubscribed=len(done))
+            if len(held) < CHUNK:
+                # The last chunk: the run's held count moves with its unsubscribed count (what
+                # a user did not approve stays held).
+                left = await lifecycle.count_held(run.id)
+                await runs.set_run(run.id, held_unsubscribes=left, **_cleared(left))
+        if len(held) < CHUNK:
+            return True
         if time.monotonic() > deadline:
             async with resources.transaction():
                 enqueue_unsubscribe_slice(run.id, approved=True)
             return False
+
+
+def _cleared(left: int) -> dict[str, None]:
+    """The run's warning goes once nothing is held any more."""
+    return {} if left else {"warning": None}
 
 
 async def held_list(

@@ -4,8 +4,11 @@ docs/data-protection.md)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.connections.factory import provider_for_connection
@@ -30,29 +33,36 @@ class Purged:
     tenants: list[str] = field(default_factory=list)
 
 
+async def _in_chunks(resources: Resources, purge: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Run a purge of at most PURGE_CHUNK rows per transaction until it finds fewer."""
+    total = 0
+    while True:
+        async with resources.transaction() as session:
+            n = await purge(session)
+        total += n
+        if n < PURGE_CHUNK:
+            return total
+
+
 async def purge_expired(resources: Resources, now: datetime | None = None) -> Purged:
     """Delete what has outlived its retention period (the hourly `privacy.purge` job)."""
     settings: Settings = resources.settings
     now = now or utcnow()
     purged = Purged()
     events_before = now - timedelta(days=settings.RETENTION_EVENT_DAYS)
-    while True:
-        async with resources.transaction() as session:
-            n = await PrivacyRepository.from_session(session).purge_settled_events(
-                events_before, PURGE_CHUNK
-            )
-        purged.events += n
-        if n < PURGE_CHUNK:
-            break
     history_before = now - timedelta(days=settings.RETENTION_HISTORY_DAYS)
-    while True:
-        async with resources.transaction() as session:
-            n = await HistoryRepository.from_session(session).purge_before(
-                history_before, PURGE_CHUNK
-            )
-        purged.history += n
-        if n < PURGE_CHUNK:
-            break
+    purged.events = await _in_chunks(
+        resources,
+        lambda session: PrivacyRepository.from_session(session).purge_settled_events(
+            events_before, PURGE_CHUNK
+        ),
+    )
+    purged.history = await _in_chunks(
+        resources,
+        lambda session: HistoryRepository.from_session(session).purge_before(
+            history_before, PURGE_CHUNK
+        ),
+    )
     runs_before = now - timedelta(days=settings.RETENTION_RUN_DETAIL_DAYS)
     while True:
         async with resources.transaction() as session:
