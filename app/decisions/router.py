@@ -23,6 +23,7 @@ from app.deps import ResourcesDep, SessionDep
 from app.errors import request_language
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.tenants.auth import CurrentTenant
+from app.tenants.schemas import ErrorBody
 
 router = APIRouter(
     prefix="/api/v1/decisions", tags=["decisions"], responses=BEARER_RESPONSES | NO_CONNECTION
@@ -79,6 +80,7 @@ def _csv(page: DecisionPage) -> Iterator[str]:
     "and held bursts, restore archived contacts, retry or dismiss failed events",
     description="Each decided person gets an entry in the consent history with the user's id. "
     "409 when the action does not fit the kind.",
+    responses={409: {"model": ErrorBody, "description": "The action does not fit the kind"}},
 )
 async def post_decision(
     kind: Kind,
