@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.contacts.person import PersonSignal
 from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
 from app.history.repository import HistoryRepository
@@ -83,6 +84,13 @@ def decision_entry(
 ) -> Entry:
     """A user's decision (apply, dismiss, restore, retry, approve) about this person."""
     return Entry(email, USER, DECISION, value, APPROVAL, user_id or "?", address_id, None, note)
+
+
+def onoffice_seen(email: str, person: PersonSignal, source: str, ref: object = None) -> Entry:
+    """The person's onOffice signal (from all its addresses) as a sync saw it change."""
+    return signal_entry(
+        email, ONOFFICE, person.status, source, ref, at=person.at, address_id=person.carrier
+    )
 
 
 def _ref(ref: object) -> str | None:

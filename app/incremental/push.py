@@ -42,7 +42,7 @@ from app.contacts.values import check_email, contact_from_address, contact_hash,
 from app.db.base import aware, utcnow
 from app.db.models import Connection, Contact
 from app.db.session import Database
-from app.history.writer import INCREMENTAL, ONOFFICE, PROVIDER, Entry, action_entry, signal_entry
+from app.history.writer import INCREMENTAL, PROVIDER, Entry, action_entry, onoffice_seen
 from app.history.writer import record as record_history
 from app.incremental.failures import record_refusal, retry_later
 from app.syncs.common import default_language
@@ -362,16 +362,7 @@ class _Push:
         """The ledger row learns the person's signal and what was seen of each address."""
         said = (plan.signal.status, plan.signal.at)
         if row is None or (row.onoffice_status, aware(row.onoffice_changed_at)) != said:
-            await self._history(
-                signal_entry(
-                    plan.email,
-                    ONOFFICE,
-                    plan.signal.status,
-                    INCREMENTAL,
-                    at=plan.signal.at,
-                    address_id=plan.signal.carrier,
-                )
-            )
+            await self._history(onoffice_seen(plan.email, plan.signal, INCREMENTAL))
         if row is None:
             return
         values: dict[str, Any] = {"onoffice_addresses": dump_memory(plan.memory)}

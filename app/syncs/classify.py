@@ -35,7 +35,7 @@ from app.db.models import (
     ProblemKind,
     SyncBatch,
 )
-from app.history.writer import FULL_SYNC, ONOFFICE, PROVIDER, Entry, signal_entry
+from app.history.writer import FULL_SYNC, PROVIDER, Entry, onoffice_seen, signal_entry
 from app.history.writer import record as record_history
 from app.i18n import reasons
 from app.syncs.jobs import enqueue_batch
@@ -156,17 +156,7 @@ async def process_page(
         touched.append(row)
         if (row.onoffice_status, row.onoffice_changed_at) != (onoffice.status, onoffice.at):
             row.set(onoffice_status=onoffice.status, onoffice_changed_at=onoffice.at)
-            history.append(
-                signal_entry(
-                    email,
-                    ONOFFICE,
-                    onoffice.status,
-                    FULL_SYNC,
-                    run_id,
-                    at=onoffice.at,
-                    address_id=plan.signal.carrier,
-                )
-            )
+            history.append(onoffice_seen(email, plan.signal, FULL_SYNC, run_id))
         remembered = dump_memory(plan.memory)
         if row.onoffice_addresses != remembered:
             row.set(onoffice_addresses=remembered)
