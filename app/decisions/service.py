@@ -225,11 +225,21 @@ async def decide(
         restored = await restore(session, resources, tenant, emails) if emails else None
         result.decided = list(restored.restored) if restored else []
         result.refused = [r.email for r in restored.refused] if restored else []
-    entries = [
-        decision_entry(email, request.action, tenant.user_id, note=kind) for email in result.decided
-    ]
-    await record_history(session, connection.id, entries)
+    await recorded(session, connection.id, tenant, kind, request.action, result.decided)
     return result
+
+
+async def recorded(
+    session: AsyncSession,
+    connection_id: int,
+    tenant: TenantContext,
+    kind: str,
+    action: str,
+    emails: Sequence[str],
+) -> None:
+    """Each decided person's history learns the decision and the user who made it."""
+    entries = [decision_entry(email, action, tenant.user_id, note=kind) for email in emails]
+    await record_history(session, connection_id, entries)
 
 
 async def _held_unsubscribes(
@@ -273,6 +283,5 @@ async def approve_all(session: AsyncSession, tenant: TenantContext, run_id: int)
     """`POST /api/v1/syncs/{id}/approve-unsubscribes`: every held contact of the run."""
     connection = await connection_service.get(session, tenant)
     emails = await _held_unsubscribes(session, connection, "apply", None)
-    entries = [decision_entry(e, "apply", tenant.user_id, note="held_unsubscribes") for e in emails]
-    await record_history(session, connection.id, entries)
+    await recorded(session, connection.id, tenant, "held_unsubscribes", "apply", emails)
     del run_id

@@ -185,6 +185,12 @@ class TestArchived:
         assert scene.member("p1@example.de").status == "archived"  # type: ignore[union-attr]
         assert await decisions_of(scene, "p2@example.de") == [("restore", "archived", user)]
         assert [i["email"] for i in (await listed(scene, "archived"))["items"]] == emails(1)
+        # The older route records the decision the same way.
+        old = await scene.api(
+            "POST", "/api/v1/connection/archived/restore", json={"emails": emails(1)}
+        )
+        assert old.json()["restored"] == emails(1)
+        assert await decisions_of(scene, "p1@example.de") == [("restore", "archived", user)]
 
 
 class TestFailedEvents:
