@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     RETENTION_EVENT_DAYS: float = Field(default=30, gt=0)
     RETENTION_RUN_DETAIL_DAYS: float = Field(default=90, gt=0)
     TENANT_PURGE_GRACE_DAYS: float = Field(default=30, ge=0)
+    # The consent history per person (app/history/): entries are deleted this many days after
+    # they were recorded (proof of consent, GDPR Art. 7(1): keep it as long as the consent is
+    # relied on; the default is three years).
+    RETENTION_HISTORY_DAYS: float = Field(default=1095, gt=0)
 
     # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
     WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)

@@ -16,6 +16,7 @@ from app.body_limit import BodyLimit
 from app.config import Environment, Settings, get_settings
 from app.connections.router import router as connections_router
 from app.contacts.router import router as archived_router
+from app.decisions.router import router as decisions_router
 from app.errors import (
     AppError,
     app_error_handler,
@@ -23,6 +24,7 @@ from app.errors import (
     validation_error_handler,
 )
 from app.health.router import router as health_router
+from app.history.router import router as history_router
 from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -150,4 +152,6 @@ def create_app(
     app.include_router(held_router)
     app.include_router(privacy_router)
     app.include_router(archived_router)
+    app.include_router(history_router)
+    app.include_router(decisions_router)
     return app

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.connections.service import connection as connection_service
 from app.contacts.archive import ArchivedList, RestoreRequest, RestoreResult, list_archived, restore
+from app.decisions.service import recorded
 from app.deps import ResourcesDep, SessionDep
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.tenants.auth import CurrentTenant
@@ -35,4 +37,8 @@ async def get_archived(tenant: CurrentTenant, session: SessionDep) -> ArchivedLi
 async def restore_archived(
     body: RestoreRequest, tenant: CurrentTenant, session: SessionDep, resources: ResourcesDep
 ) -> RestoreResult:
-    return await restore(session, resources, tenant, body.emails)
+    result = await restore(session, resources, tenant, body.emails)
+    # The user's decision, in each restored person's consent history (app.decisions).
+    connection = await connection_service.get(session, tenant)
+    await recorded(session, connection.id, tenant, "archived", "restore", result.restored)
+    return result

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.i18n import de, en
+from app.i18n import de, en, history
 
-CATALOGUE: Final[dict[str, dict[str, str]]] = {"de": de.TEXTS, "en": en.TEXTS}
+# The consent history and the decision lists keep their texts in their own module.
+CATALOGUE: Final[dict[str, dict[str, str]]] = {
+    "de": de.TEXTS | history.DE,
+    "en": en.TEXTS | history.EN,
+}

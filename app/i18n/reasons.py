@@ -104,12 +104,31 @@ def render_reason(
     return text
 
 
+# Codes whose stored text is the newsletter service's own message (shown as the labelled
+# original next to the translated reason). Every other stored text is the connector's own
+# English wording of the reason, which the translated reason already says.
+PROVIDER_CODES = frozenset(
+    {
+        PROVIDER_REJECTED,
+        PROVIDER_NO_RESULT,
+        "provider_compliance",
+        "provider_forgotten",
+        "provider_tags",
+        "provider_invalid_email",
+    }
+)
+
+
 def problem_detail(kind: str, code: str, detail: str, lang: str = "en") -> str:
-    """The raw text shown next to the translated reason ("" when it adds nothing). The email
-    validator's messages are English: other languages show the translated reason only."""
+    """The provider's own text shown as the labelled original next to the translated reason
+    ("" when there is none). The email validator's messages are English: shown in English only;
+    the connector's own (English) wording of a reason is never shown (issue 20: no stray English
+    on the German page)."""
     resolved = code_for(kind, code, detail)
-    if resolved in (LEGACY, MISSING_EMAIL, DUPLICATE, DUPLICATE_CONFLICT):
-        return ""
-    if lang != "en" and resolved.startswith(INVALID_EMAIL):
-        return ""
-    return detail
+    if resolved in PROVIDER_CODES:
+        # A repeated rejection's stored text carries the connector's note (translated in the
+        # reason as `reason.repeat`).
+        return detail.removesuffix(" (unchanged since the last attempt)")  # app.syncs.classify
+    if lang == "en" and resolved.startswith(INVALID_EMAIL):
+        return detail
+    return ""

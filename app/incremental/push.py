@@ -39,9 +39,11 @@ from app.contacts.rules import (
 )
 from app.contacts.tags import push_tags
 from app.contacts.values import check_email, contact_from_address, contact_hash, normalise_email
-from app.db.base import utcnow
+from app.db.base import aware, utcnow
 from app.db.models import Connection, Contact
 from app.db.session import Database
+from app.history.writer import INCREMENTAL, PROVIDER, Entry, action_entry, onoffice_seen
+from app.history.writer import record as record_history
 from app.incremental.failures import record_refusal, retry_later
 from app.syncs.common import default_language
 from app.webhooks.repository import InboundEventRepository
@@ -159,6 +161,9 @@ class _Push:
                 self.stats.email_changes += 1
             else:
                 await self.provider.set_subscription(self.list_id, previous.email, False)
+                await self._history(
+                    action_entry(previous.email, PROVIDER, "unsubscribe", INCREMENTAL, note="email")
+                )
                 await self._record(
                     previous.id,
                     subscribed=False,
@@ -275,6 +280,13 @@ class _Push:
                     session, self.connection.provider, self.connection.id, email, kept
                 )
             else:
+                if not row.subscribed or row.provider_status != SUBSCRIBED:
+                    value = "resubscribe" if contact.resubscribe else "subscribe"
+                    await record_history(
+                        session,
+                        self.connection.id,
+                        [action_entry(email, PROVIDER, value, INCREMENTAL, address_id=address.id)],
+                    )
                 values |= {
                     "synced_hash": fingerprint,
                     "tags": list(contact.tags),
@@ -348,6 +360,9 @@ class _Push:
 
     async def _remember(self, plan: PersonPlan, row: Contact | None) -> None:
         """The ledger row learns the person's signal and what was seen of each address."""
+        said = (plan.signal.status, plan.signal.at)
+        if row is None or (row.onoffice_status, aware(row.onoffice_changed_at)) != said:
+            await self._history(onoffice_seen(plan.email, plan.signal, INCREMENTAL))
         if row is None:
             return
         values: dict[str, Any] = {"onoffice_addresses": dump_memory(plan.memory)}
@@ -360,6 +375,7 @@ class _Push:
         the plan says so, and carry an onOffice opt-out to its addresses still on Yes."""
         if plan.unsubscribe and row is not None:
             await self.provider.set_subscription(self.list_id, plan.email, False)
+            await self._history(action_entry(plan.email, PROVIDER, "unsubscribe", INCREMENTAL))
             await self._record(
                 row.id,
                 subscribed=False,
@@ -379,6 +395,10 @@ class _Push:
                     plan.signal.signal,
                 )
             self.stats.written_back += 1
+
+    async def _history(self, *entries: Entry) -> None:
+        async with self.db.transaction() as session:
+            await record_history(session, self.connection.id, entries)
 
     async def _record(self, contact_id: int, **values: Any) -> None:
         async with self.db.transaction() as session:

@@ -18,6 +18,8 @@ from app.contacts.repository import ContactRepository
 from app.contacts.rules import aware, newer
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, HeldUnsubscribe, SyncRun
+from app.history.writer import FULL_SYNC, ONOFFICE, PROVIDER, action_entry, signal_entry
+from app.history.writer import record as record_history
 from app.lifecycle.repository import LifecycleRepository
 from app.resources import Resources
 from app.syncs.common import load_run
@@ -32,6 +34,10 @@ log = logging.getLogger(__name__)
 # A valve holds at most this many (it holds when a large share would go at once).
 HOLD_LIMIT = 1_000_000
 CHUNK = 100
+# A held contact a user approved: the approval job unsubscribes exactly these (`done` or
+# `skipped` after); `dismissed`: a user kept it subscribed.
+APPROVED = "approved"
+DISMISSED = "dismissed"
 SLICE_S = 20.0
 
 
@@ -71,13 +77,23 @@ async def start_unsubscribing(
     return provider, onoffice_for_connection(resources, loaded[2], connection)
 
 
-async def record_left_onoffice(session: AsyncSession, contact_ids: Sequence[int]) -> None:
-    """The ledger of contacts unsubscribed because they left onOffice."""
+async def record_left_onoffice(
+    session: AsyncSession, run_id: int, contacts: Sequence[Contact], *, note: str | None = None
+) -> None:
+    """The ledger and the history of contacts unsubscribed because they left onOffice."""
     now = utcnow()
     repo = ContactRepository.from_session(session)
-    for contact_id in contact_ids:
+    entries = []
+    for contact in contacts:
+        entries.append(signal_entry(contact.email, ONOFFICE, "absent", FULL_SYNC, run_id, at=now))
+        entries.append(
+            action_entry(contact.email, PROVIDER, "unsubscribe", FULL_SYNC, run_id, note=note)
+        )
+    if contacts:
+        await record_history(session, contacts[0].connection_id, entries)
+    for contact in contacts:
         await repo.update(
-            contact_id,
+            contact.id,
             subscribed=False,
             provider_status="unsubscribed",
             provider_changed_at=now,
@@ -88,7 +104,7 @@ async def record_left_onoffice(session: AsyncSession, contact_ids: Sequence[int]
 
 async def carry_out_held(resources: Resources, run: SyncRun, connection: Connection) -> bool:
     """Unsubscribe the run's held set, in time slices; False when a continuation job takes
-    over. Each held contact ends `done` (unsubscribed) or `skipped` (changed since)."""
+    over. Each approved contact ends `done` (unsubscribed) or `skipped` (changed since)."""
     assert connection.list_id is not None
     clients = await start_unsubscribing(resources, run, connection)
     if clients is None:
@@ -98,7 +114,9 @@ async def carry_out_held(resources: Resources, run: SyncRun, connection: Connect
     while True:
         async with resources.sessionmaker() as session:
             lifecycle = LifecycleRepository.from_session(session)
-            held: Sequence[HeldUnsubscribe] = await lifecycle.held(run.id, limit=CHUNK)
+            held: Sequence[HeldUnsubscribe] = await lifecycle.held(
+                run.id, limit=CHUNK, status=APPROVED
+            )
             contacts = await lifecycle.contacts_by_email(connection.id, [h.email for h in held])
         if not held:
             return True
@@ -125,15 +143,30 @@ async def carry_out_held(resources: Resources, run: SyncRun, connection: Connect
                 )
             done.append(item)
         async with resources.transaction() as session:
-            await record_left_onoffice(session, [contacts[item.email].id for item in done])
+            await record_left_onoffice(
+                session, run.id, [contacts[item.email] for item in done], note="approved"
+            )
             lifecycle = LifecycleRepository.from_session(session)
             await lifecycle.mark_held([i.id for i in done], "done")
             await lifecycle.mark_held(skipped, "skipped")
-            await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
+            runs = SyncRepository.from_session(session)
+            await runs.increment(run.id, unsubscribed=len(done))
+            if len(held) < CHUNK:
+                # The last chunk: the run's held count moves with its unsubscribed count (what
+                # a user did not approve stays held).
+                left = await lifecycle.count_held(run.id)
+                await runs.set_run(run.id, held_unsubscribes=left, **_cleared(left))
+        if len(held) < CHUNK:
+            return True
         if time.monotonic() > deadline:
             async with resources.transaction():
                 enqueue_unsubscribe_slice(run.id, approved=True)
             return False
+
+
+def _cleared(left: int) -> dict[str, None]:
+    """The run's warning goes once nothing is held any more."""
+    return {} if left else {"warning": None}
 
 
 async def held_list(

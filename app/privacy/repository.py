@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 from app.db.models import (
     Connection,
+    ConsentHistory,
     Contact,
     HeldUnsubscribe,
     InboundEvent,
@@ -150,6 +151,12 @@ class PrivacyRepository(SessionRepository):
                     HeldUnsubscribe.run_id.in_(runs), HeldUnsubscribe.email == email
                 ),
             ),
+            (
+                "consent_history",
+                delete(ConsentHistory).where(
+                    ConsentHistory.connection_id.in_(ids), ConsentHistory.email == email
+                ),
+            ),
         ]
         provider_event = and_(
             or_(InboundEvent.connection_id.in_(ids), InboundEvent.tenant_id == tenant_id),
@@ -214,6 +221,7 @@ class PrivacyRepository(SessionRepository):
         # Explicit (SQLite may not enforce the cascades).
         for stmt in (
             delete(Contact).where(Contact.connection_id.in_(ids)),
+            delete(ConsentHistory).where(ConsentHistory.connection_id.in_(ids)),
             delete(ProviderMember).where(ProviderMember.connection_id.in_(ids)),
             delete(Problem).where(Problem.run_id.in_(runs)),
             delete(SyncBatch).where(SyncBatch.run_id.in_(runs)),

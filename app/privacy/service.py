@@ -4,13 +4,17 @@ docs/data-protection.md)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.connections.factory import provider_for_connection
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
+from app.history.repository import HistoryRepository
 from app.privacy.repository import PrivacyRepository
 from app.resources import Resources
 
@@ -23,9 +27,21 @@ PURGE_CHUNK = 5000
 @dataclass
 class Purged:
     events: int = 0
+    history: int = 0  # consent history entries older than RETENTION_HISTORY_DAYS
     runs: int = 0
     run_rows: int = 0
     tenants: list[str] = field(default_factory=list)
+
+
+async def _in_chunks(resources: Resources, purge: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Run a purge of at most PURGE_CHUNK rows per transaction until it finds fewer."""
+    total = 0
+    while True:
+        async with resources.transaction() as session:
+            n = await purge(session)
+        total += n
+        if n < PURGE_CHUNK:
+            return total
 
 
 async def purge_expired(resources: Resources, now: datetime | None = None) -> Purged:
@@ -34,14 +50,19 @@ async def purge_expired(resources: Resources, now: datetime | None = None) -> Pu
     now = now or utcnow()
     purged = Purged()
     events_before = now - timedelta(days=settings.RETENTION_EVENT_DAYS)
-    while True:
-        async with resources.transaction() as session:
-            n = await PrivacyRepository.from_session(session).purge_settled_events(
-                events_before, PURGE_CHUNK
-            )
-        purged.events += n
-        if n < PURGE_CHUNK:
-            break
+    history_before = now - timedelta(days=settings.RETENTION_HISTORY_DAYS)
+    purged.events = await _in_chunks(
+        resources,
+        lambda session: PrivacyRepository.from_session(session).purge_settled_events(
+            events_before, PURGE_CHUNK
+        ),
+    )
+    purged.history = await _in_chunks(
+        resources,
+        lambda session: HistoryRepository.from_session(session).purge_before(
+            history_before, PURGE_CHUNK
+        ),
+    )
     runs_before = now - timedelta(days=settings.RETENTION_RUN_DETAIL_DAYS)
     while True:
         async with resources.transaction() as session:
@@ -58,11 +79,12 @@ async def purge_expired(resources: Resources, now: datetime | None = None) -> Pu
     for customer in due:
         if await purge_tenant(resources, customer, require_inactive=True):
             purged.tenants.append(customer)
-    if purged.events or purged.runs or purged.tenants:
+    if purged.events or purged.history or purged.runs or purged.tenants:
         log.info(
             "privacy.purged",
             extra={
                 "events": purged.events,
+                "history": purged.history,
                 "runs": purged.runs,
                 "run_rows": purged.run_rows,
                 "tenants": len(purged.tenants),

@@ -35,6 +35,8 @@ from app.db.models import (
     ProblemKind,
     SyncBatch,
 )
+from app.history.writer import FULL_SYNC, PROVIDER, Entry, onoffice_seen, signal_entry
+from app.history.writer import record as record_history
 from app.i18n import reasons
 from app.syncs.jobs import enqueue_batch
 from app.syncs.repository import SyncRepository
@@ -106,6 +108,7 @@ async def process_page(
     person_write_backs: list[PersonPlan] = []
     push_later: list[PersonPlan] = []
     plans: dict[str, PersonPlan] = {}
+    history: list[Entry] = []
     by_email: dict[str, list[Address]] = {}
     for address, email in candidates:
         by_email.setdefault(email, []).append(address)
@@ -153,6 +156,7 @@ async def process_page(
         touched.append(row)
         if (row.onoffice_status, row.onoffice_changed_at) != (onoffice.status, onoffice.at):
             row.set(onoffice_status=onoffice.status, onoffice_changed_at=onoffice.at)
+            history.append(onoffice_seen(email, plan.signal, FULL_SYNC, run_id))
         remembered = dump_memory(plan.memory)
         if row.onoffice_addresses != remembered:
             row.set(onoffice_addresses=remembered)
@@ -203,6 +207,12 @@ async def process_page(
         if action in (Action.write_back, Action.bounced, Action.archived):
             assert provider.status is not None
             known = Signal(row.provider_status, row.provider_changed_at)
+            if known != provider:
+                history.append(
+                    signal_entry(
+                        email, PROVIDER, provider.status, FULL_SYNC, run_id, at=provider.at
+                    )
+                )
             row.set(provider_status=provider.status, provider_changed_at=provider.at)
             row.set(subscribed=False)
             # Archived/deleted: neither re-added nor written back (Archive All is a clean-up);
@@ -284,6 +294,7 @@ async def process_page(
             | {"listed": (member is not None) if list_state_known else None}
         )
     await contacts.save_ledger_rows(connection.id, touched)
+    await record_history(session, connection.id, history)
     await repo.add_problems(problems)
     for email, signal in write_backs:
         await write_back_opt_out(session, connection.provider, connection.id, email, signal)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC
+from typing import Any
 
 from app.connections.factory import (
     provider_for_connection,
@@ -19,6 +20,7 @@ from app.contacts.rules import Signal, unseen_opt_out
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
+    Contact,
     SyncRun,
     SyncRunStatus,
 )
@@ -112,8 +114,11 @@ async def finalize(
         enqueue_pull_tags(run_id, run.tags_offset)
 
 
-async def safety_valve(resources: Resources, run: SyncRun, connection: Connection) -> str | None:
-    """Why the stale unsubscribes of `run` look implausible (None: they are not).
+async def safety_valve(
+    resources: Resources, run: SyncRun, connection: Connection
+) -> tuple[str, dict[str, Any]] | None:
+    """Why the stale unsubscribes of `run` look implausible, as a catalogue key and its
+    parameters (None: they are not).
 
     Held back when more than STALE_SHARE of the synced contacts (and at least STALE_MIN)
     would go at once, or when onOffice answered with fewer than SHRINK_SHARE of the newsletter
@@ -127,20 +132,18 @@ async def safety_valve(resources: Resources, run: SyncRun, connection: Connectio
         return None
     synced = current.created + current.updated + current.unchanged + current.synced_unspecified
     if stale >= STALE_MIN and stale > STALE_SHARE * (synced + stale):
-        return (
-            f"{stale} of {synced + stale} synced contacts are no longer newsletter Yes in "
-            f"onOffice; the connector does not unsubscribe more than {STALE_SHARE:.0%} at once."
-        )
+        share = f"{STALE_SHARE:.0%}"
+        return "run.valve_share", {"stale": stale, "total": synced + stale, "share": share}
     if (
         previous is not None
         and previous.id != run.id
         and previous.onoffice_newsletter_total >= STALE_MIN
         and current.onoffice_newsletter_total < SHRINK_SHARE * previous.onoffice_newsletter_total
     ):
-        return (
-            f"onOffice answered with {current.onoffice_newsletter_total} newsletter addresses, "
-            f"far fewer than the {previous.onoffice_newsletter_total} of the last run."
-        )
+        return "run.valve_shrink", {
+            "current": current.onoffice_newsletter_total,
+            "previous": previous.onoffice_newsletter_total,
+        }
     return None
 
 
@@ -170,11 +173,9 @@ async def unsubscribe_stale(
         if reason is not None:
             # The held set is stored with the run: an approval acts on exactly it.
             stale = await hold_stale(resources, run, connection)
-            warning = (
-                f"{reason} {stale} unsubscribes are held back: check onOffice, then approve "
-                "them (POST /api/v1/syncs/{id}/approve-unsubscribes) or fix onOffice and sync "
-                "again."
-            ).replace("{id}", str(run.id))
+            # Rendered in the reader's language (app.i18n.render_stored).
+            key, params = reason
+            warning = encode(key, held=stale, run=run.id, **params)
             async with resources.transaction() as session:
                 await SyncRepository.from_session(session).set_run(
                     run.id, warning=warning, held_unsubscribes=stale
@@ -206,7 +207,7 @@ async def unsubscribe_stale(
                 raise  # nothing unsubscribed; the held set stays for another approval
             await fail_run(resources, run.id, onoffice_failure(exc))
             return False
-        done: list[int] = []
+        done: list[Contact] = []
         for row in gone:
             try:
                 await provider.set_subscription(connection.list_id, row.email, False)
@@ -214,9 +215,9 @@ async def unsubscribe_stale(
                 log.warning(
                     "sync.unsubscribe_refused", extra={"run_id": run.id, "reason": exc.message}
                 )
-            done.append(row.id)
+            done.append(row)
         async with resources.transaction() as session:
-            await record_left_onoffice(session, done)
+            await record_left_onoffice(session, run.id, done)
             await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
         if time.monotonic() > deadline:
             async with resources.transaction():
@@ -240,8 +241,11 @@ async def approve_unsubscribes(
         raise
     if finished:
         async with resources.transaction() as session:
+            # A user may have approved a selection: the rest stays held.
+            left = await LifecycleRepository.from_session(session).count_held(run_id)
+            values: dict[str, Any] = {"held_unsubscribes": left, "phase": "done"}
             await SyncRepository.from_session(session).set_run(
-                run_id, held_unsubscribes=0, warning=None, phase="done"
+                run_id, **(values | ({} if left else {"warning": None}))
             )
         await check_drift(resources, run_id, connection)
 

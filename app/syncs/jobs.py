@@ -56,7 +56,9 @@ def enqueue_pull_tags(run_id: int, start: int) -> None:
 
 
 def enqueue_approve(run_id: int) -> None:
-    enqueue_job(APPROVE_TASK, _job_id=f"sync.approve:{run_id}", run_id=run_id)
+    """Carry out the approved held unsubscribes (each approval its own job: a user may
+    approve a selection, then another)."""
+    enqueue_job(APPROVE_TASK, _job_id=f"sync.approve:{run_id}:{time.time_ns()}", run_id=run_id)
 
 
 def enqueue_unsubscribe_slice(run_id: int, *, approved: bool) -> None:

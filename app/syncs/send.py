@@ -30,6 +30,8 @@ from app.db.models import (
     Connection,
     ProblemKind,
 )
+from app.history.writer import FULL_SYNC, PROVIDER, Entry, action_entry
+from app.history.writer import record as record_history
 from app.i18n import encode, reasons
 from app.lifecycle.cancel import stopped
 from app.metrics import CONTACTS_SYNCED
@@ -192,6 +194,7 @@ async def apply_results(
     counts["opted_out"] = 0
     problems: list[dict[str, Any]] = []
     tag_adds: list[dict[str, Any]] = []
+    history: list[Entry] = []
     now = utcnow()
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     async with resources.transaction() as session:
@@ -262,6 +265,18 @@ async def apply_results(
                 }
                 for tag in result.missing_tags
             )
+            if row is None or not row.subscribed or row.provider_status != SUBSCRIBED:
+                value = "resubscribe" if item.get("resubscribe") else "subscribe"
+                history.append(
+                    action_entry(
+                        item["email"],
+                        PROVIDER,
+                        value,
+                        FULL_SYNC,
+                        run_id,
+                        address_id=item["address_id"],
+                    )
+                )
             if row is not None:
                 row.set(
                     synced_hash=item["hash"],
@@ -277,6 +292,7 @@ async def apply_results(
         await contacts.set_member_tags(connection.id, run_id, member_tags or {})
         await repo.add_problems(problems)
         await repo.add_tag_adds(tag_adds)
+        await record_history(session, connection.id, history)
         await repo.finish_chunks(chunk_ids)
         progress = await repo.increment(run_id, batches_done=1, **counts)
         provider = connection.provider

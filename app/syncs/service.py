@@ -13,11 +13,12 @@ from app.connections.repository import ConnectionRepository
 from app.connections.service import connection as connection_service
 from app.db.base import aware
 from app.db.models import Problem, SyncRun, SyncRunStatus
+from app.decisions.service import approve_all
 from app.errors import Conflict, NotFound
 from app.i18n import reasons, render_stored
 from app.lifecycle.cancel import cancel_run
 from app.resources import Resources
-from app.syncs.jobs import enqueue_approve, enqueue_read
+from app.syncs.jobs import enqueue_read
 from app.syncs.repository import SyncRepository
 from app.syncs.schemas import ProblemPage, ProblemRead, SyncCounts, SyncProgress, SyncRunRead
 from app.tenants.auth import TenantContext
@@ -91,7 +92,8 @@ class SyncService:
         latest = await SyncRepository.from_session(session).latest_run(run.connection_id)
         if latest is not None and latest.id != run.id:
             raise Conflict("a newer synchronisation exists; check its result", run_id=latest.id)
-        enqueue_approve(run.id)
+        # Every held contact, each decision in the history with the user (app.decisions).
+        await approve_all(session, tenant, run.id)
         return run
 
     async def cancel(self, session: AsyncSession, tenant: TenantContext, run_id: int) -> SyncRun:

@@ -9,11 +9,10 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.connections.service import connection as connection_service
-from app.deps import SessionDep
+from app.decisions.service import DecisionRequest, decide
+from app.deps import ResourcesDep, SessionDep
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
 from app.tenants.auth import CurrentTenant
-from app.webhooks.outcomes import decide_held
 
 router = APIRouter(
     prefix="/api/v1/held-events",
@@ -34,10 +33,13 @@ class HeldDecision(BaseModel):
 
 
 def _endpoint(decision: Decision) -> Callable[..., Awaitable[HeldDecision]]:
-    async def endpoint(tenant: CurrentTenant, session: SessionDep) -> HeldDecision:
-        connection = await connection_service.get(session, tenant)
-        events = await decide_held(session, connection, apply=decision == "apply")
-        return HeldDecision(decision=decision, events=events)
+    async def endpoint(
+        tenant: CurrentTenant, session: SessionDep, resources: ResourcesDep
+    ) -> HeldDecision:
+        # The whole burst, recorded in the history with the user (app.decisions).
+        body = DecisionRequest(action=decision)
+        result = await decide(session, resources, tenant, "held_bursts", body)
+        return HeldDecision(decision=decision, events=result.events)
 
     return endpoint
 

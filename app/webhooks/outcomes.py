@@ -18,6 +18,9 @@ from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
 from app.db.models import Connection, InboundEvent, InboundEventStatus
 from app.db.session import Database
+from app.history.events import event_entries
+from app.history.writer import Entry
+from app.history.writer import record as record_history
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.webhooks.jobs import enqueue_release
 from app.webhooks.plan import Plan, event_of, shown_after
@@ -66,6 +69,8 @@ async def finish_event(db: Database, row: InboundEvent, status: str, note: str |
         await InboundEventRepository.from_session(session).update_events(
             [row.id], tried=True, status=status, applied_at=utcnow(), last_error=note
         )
+        if row.connection_id is not None:
+            await record_history(session, row.connection_id, event_entries(row, note=status))
     WEBHOOK_EVENTS.labels(row.source, status).inc()
     received = aware(row.received_at)
     WEBHOOK_LAG.labels(row.source).observe(max(0.0, (utcnow() - received).total_seconds()))
@@ -148,6 +153,7 @@ async def settle(
                     shown = Signal(shown_after(written, current), provider.at)
                 records.append(ProviderRecord(plan.email, provider, address_id, shown))
         await contacts.record_providers(connection_id, records)
+        await record_history(session, connection_id, _history(succeeded))
         by_outcome: dict[tuple[str, str | None], list[int]] = defaultdict(list)
         for plan in succeeded:
             by_outcome[(plan.status, plan.note)].append(plan.row.id)
@@ -187,12 +193,37 @@ async def settle(
         )
 
 
-async def decide_held(session: AsyncSession, connection: Connection, *, apply: bool) -> int:
-    """A user's decision on the connection's held burst: apply (each removal is confirmed at
-    the provider before onOffice changes) or dismiss (onOffice keeps its values). How many it
-    covered."""
+def _history(plans: Sequence[Plan]) -> list[Entry]:
+    """What the settled plans tell the consent history: the confirmed provider state (or the
+    outcome of an event that changed nothing) and each value written to onOffice."""
+    entries: list[Entry] = []
+    for plan in plans:
+        if plan.record is not None:
+            provider = plan.record[0]
+            note = None if plan.status == InboundEventStatus.applied else plan.status
+            entries += event_entries(
+                plan.row, state=provider.status, at=provider.at, note=note, modifies=plan.modifies
+            )
+        else:
+            entries += event_entries(plan.row, note=plan.status, modifies=plan.modifies)
+    return entries
+
+
+async def decide_held(
+    session: AsyncSession,
+    connection: Connection,
+    *,
+    apply: bool,
+    emails: Sequence[str] | None = None,
+) -> list[InboundEvent]:
+    """A user's decision on the held burst, or on the members `emails` of it: apply (each
+    removal is confirmed at the provider before onOffice changes) or dismiss (onOffice keeps
+    its values). The events it covered."""
     repo = InboundEventRepository.from_session(session)
-    held = await repo.pending_removals(connection.id, InboundEventStatus.held)
+    held = list(await repo.pending_removals(connection.id, InboundEventStatus.held))
+    if emails is not None:
+        chosen = set(emails)
+        held = [e for e in held if normalise_email(str(e.payload.get("email", ""))) in chosen]
     if apply:
         for event in held:
             await repo.release(event)
@@ -213,4 +244,4 @@ async def decide_held(session: AsyncSession, connection: Connection, *, apply: b
             at = removal.occurred_at or aware(row.received_at)
             removals[normalise_email(removal.email)] = Signal(event_state(removal.type.value), at)
         await ContactRepository.from_session(session).dismiss_removals(connection.id, removals, now)
-    return len(held)
+    return held

@@ -1,0 +1,7 @@
+"""The consent history and the decisions over HTTP (embedded jobs) against the emulators: the
+consent suite's scenes."""
+
+from __future__ import annotations
+
+from tests.consent.conftest import consent_settings, scenes  # noqa: F401  (fixtures)
+from tests.e2e.conftest import World, e2e_settings, http, world  # noqa: F401  (fixtures)
