@@ -50,6 +50,9 @@ async def test_a_batch_resent_after_its_answer_was_lost_counts_exactly(
     assert counts["created"] == N - 2, counts
     assert counts["updated"] == 2, counts
     assert counts["synced"] == N, counts
+    # Item 4 of issue 22: the members the lost batch wrote were checked, not written again.
+    assert sum(world.mailchimp.batch_writes.values()) == N, world.mailchimp.batch_writes
+    assert max(world.mailchimp.batch_writes.values()) == 1
 
 
 @pytest.mark.parametrize(
