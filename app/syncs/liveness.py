@@ -24,7 +24,7 @@ from arq.constants import in_progress_key_prefix
 from app.worker.queue import BULK, QUEUE_NAMES
 
 RUN_JOB = re.compile(r"^sync\.[a-z_]+:(\d+)(?::|$)")
-QUICK_IDLE_S = 5.0  # no progress for this long (the gap between a commit and its enqueue)
+QUICK_IDLE_S = 2.0  # no progress for this long (more than the gap from a commit to its enqueue)
 IDLE_CONFIRM_S = 3.0  # seen idle twice this far apart (> a lease renewal)
 MARKER = "connector:sync:idle:"
 MARKER_TTL_MS = 120_000

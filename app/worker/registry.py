@@ -36,7 +36,7 @@ HOURLY_MINUTE = 17
 
 # `sync.resume` runs every few seconds: it finds full syncs whose jobs Redis lost (a restart
 # without persistence) by looking at Redis, not only by their age (app/syncs/liveness.py).
-RESUME_EVERY_S = 4
+RESUME_EVERY_S = 2
 
 
 def sweep_seconds(name: str, reconcile_interval_s: int) -> set[int]:
