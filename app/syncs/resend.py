@@ -6,8 +6,8 @@ Each send is recorded on the batch's chunks first (`attempts`, `updated_at`). A 
 the same batch asks the provider which of its contacts changed since that attempt
 (`NewsletterProvider.applied_since`, from TIE before it): those that are subscribed as the batch
 wanted were written by it and are not sent again; their missing tags are added as usual. The
-rest is sent. Mailchimp: one or two list pages instead of a 500-member write, unless more than
-two pages of members changed since (then the batch is resent). Brevo: always resent (one
+rest is sent. Mailchimp: at most ten list pages instead of a 500-member write, unless more
+than ten pages of members changed since (then the batch is resent). Brevo: always resent (one
 import request; reading the contacts back costs more). A resend is an upsert either way: the
 provider's state ends the same and the run's counts stay exact (`app.contacts.counts`).
 """

@@ -1,6 +1,6 @@
 """Batch subscribe (`POST /lists/{id}`) with retries that do not write a member twice: a try
 after one whose answer may have been lost (5xx, network) first checks which members the lost
-try already wrote (`reads.applied_since`: the members changed since it was sent, one or two
+try already wrote (`reads.applied_since`: the members changed since it was sent, at most ten
 pages) and resends only the others. When more members changed since than that (a busy list),
 checking costs more than resending: the batch is resent whole (an upsert; the list ends the
 same)."""

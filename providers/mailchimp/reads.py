@@ -203,8 +203,11 @@ async def changed_since(
 
 
 # A batch whose answer was lost is checked when the members changed since it was sent fit in
-# this many list pages (1,000 members each); more, and resending it costs less.
-CHECK_MAX_PAGES = 2
+# this many list pages (1,000 members each, read four at a time): at most ten reads instead of
+# 500 writes (each write of a member may trigger the list's automations and a profile webhook).
+# On a list where more changed since (a big full sync writing in parallel for longer than
+# ~30 s), the batch is resent: an upsert, the list ends the same.
+CHECK_MAX_PAGES = 10
 # A send is checked from this long before it started (clocks differ; `last_changed` has seconds).
 CHECK_SKEW = timedelta(seconds=5)
 
@@ -224,35 +227,39 @@ async def applied_since(
     api: MailchimpApi, list_id: str, emails: Sequence[str], since: datetime
 ) -> dict[str, ProviderContact] | None:
     """The members among `emails` changed at or after `since` (status, tags), read from the
-    "changed since" listing; None when that listing is longer than CHECK_MAX_PAGES pages
-    (resending the batch is cheaper than reading it)."""
+    "changed since" listing (the first page, then the others LIST_STATE_CONCURRENCY at a time);
+    None when that listing is longer than CHECK_MAX_PAGES pages (then resending is cheaper)."""
     wanted = {normalise_email(e) for e in emails}
     fields = ",".join(f"members.{name}" for name in _STATE_FIELDS.split(","))
     stamp = since.astimezone(UTC).isoformat(timespec="seconds")
+    gate = asyncio.Semaphore(LIST_STATE_CONCURRENCY)
+
+    async def page(offset: int) -> tuple[list[dict[str, Any]], int]:
+        async with gate:
+            answer = await api.request(
+                "GET",
+                f"/lists/{list_id}/members",
+                params={
+                    "count": api.page_size,
+                    "offset": offset,
+                    "since_last_changed": stamp,
+                    "fields": f"{fields},total_items",
+                },
+            )
+        return list(answer.get("members") or []), int(answer.get("total_items") or 0)
+
+    members, total = await page(0)
+    if total > CHECK_MAX_PAGES * api.page_size:
+        return None
+    rest = range(len(members), total, api.page_size) if members else range(0)
+    for more, _total in await asyncio.gather(*(page(offset) for offset in rest)):
+        members += more
     found: dict[str, ProviderContact] = {}
-    offset = 0
-    while True:
-        page = await api.request(
-            "GET",
-            f"/lists/{list_id}/members",
-            params={
-                "count": api.page_size,
-                "offset": offset,
-                "since_last_changed": stamp,
-                "fields": f"{fields},total_items",
-            },
-        )
-        members = page.get("members") or []
-        total = int(page.get("total_items") or 0)
-        if offset == 0 and total > CHECK_MAX_PAGES * api.page_size:
-            return None
-        for member in members:
-            email = normalise_email(str(member.get("email_address", "")))
-            if email in wanted:
-                found[email] = await to_contact(api, list_id, member)
-        offset += len(members)
-        if not members or offset >= total:
-            return found
+    for member in members:
+        email = normalise_email(str(member.get("email_address", "")))
+        if email in wanted:
+            found[email] = await to_contact(api, list_id, member)
+    return found
 
 
 async def count_subscribed(api: MailchimpApi, list_id: str) -> int:

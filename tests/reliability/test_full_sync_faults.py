@@ -8,116 +8,27 @@ The small version of `bench/chaos.py` (issue 22)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
-import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.config import Settings
-from emulators.mailchimp import DEFAULT_API_KEY
-from tests.e2e.conftest import World
-from tests.e2e.harness import Connector, Tenant, auth, connect_tenant, start_connector
-from tests.e2e.test_webhooks import address
 from tests.reliability.conftest import (
+    FAULT_ADDRESSES,
+    Stack,
     ThrowawayPostgres,
     ThrowawayRedis,
     log_tail,
-    start_worker_process,
-    stop_process,
 )
-from tests.reliability.test_worker_postgres import pg_database  # noqa: F401  (fixture)
 
-N = 300
+N = FAULT_ADDRESSES
 # From the fault's end (the dependency back, the killed worker's last lease renewal) to the
 # run's completion: the lease (8 s) or the quick resume (2 s idle, confirmed 3 s later, a
 # sweep every 2 s) plus the rest of the run (a few seconds of emulated latency).
 RECOVERY_S = 30.0
-
-
-@dataclass
-class Stack:
-    world: World
-    http: httpx.AsyncClient
-    connector: Connector
-    redis_url: str
-    tmp: Path
-    token: str = ""
-    list_id: str = ""
-    workers: list[tuple[Popen[bytes], Path]] = field(default_factory=list)
-
-    def start_worker(self) -> Popen[bytes]:
-        log = self.tmp / f"worker{len(self.workers) + 1}.log"
-        proc = start_worker_process(self.connector.env, log)
-        self.workers.append((proc, log))
-        return proc
-
-    def exited(self, but: Popen[bytes] | None = None) -> list[str]:
-        return [
-            f"{log.name} (rc {p.returncode}):\n{log_tail(log)}"
-            for p, log in self.workers
-            if p is not but and p.poll() is not None
-        ]
-
-    async def start_sync(self) -> int:
-        started = await self.http.post(
-            f"{self.connector.url}/api/v1/syncs", headers=auth(self.token)
-        )
-        assert started.status_code == 202, started.text
-        return int(started.json()["id"])
-
-    async def run(self, run_id: int) -> dict[str, Any]:
-        with contextlib.suppress(httpx.HTTPError, ValueError):
-            response = await self.http.get(
-                f"{self.connector.url}/api/v1/syncs/{run_id}", headers=auth(self.token), timeout=5
-            )
-            if response.status_code == 200:
-                return dict(response.json())
-        return {}
-
-
-@pytest.fixture
-async def stack(
-    world: World,
-    e2e_settings: Settings,
-    http: httpx.AsyncClient,
-    pg_database: str,  # noqa: F811
-    throwaway_redis: ThrowawayRedis,
-    tmp_path: Path,
-) -> AsyncIterator[Stack]:
-    world.onoffice.seed([address(i, f"p{i}@example.de") for i in range(1, N + 1)])
-    settings = e2e_settings.model_copy(
-        update={
-            "DATABASE_URL": pg_database,
-            "REDIS_URL": throwaway_redis.url,
-            "SYNC_BATCH_SIZE": 50,
-            "ONOFFICE_PAGE_SIZE": 50,
-            "LOG_LEVEL": "INFO",
-        }
-    )
-    connector = start_connector(settings)
-    s = Stack(world, http, connector, throwaway_redis.url, tmp_path)
-    try:
-        tenant = Tenant("F1", "f" * 32, "g" * 64, "claim-f")
-        s.token, saved = await connect_tenant(
-            http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
-        )
-        s.list_id = saved["list_id"]
-        # Every Mailchimp request takes a while: a batch is in flight long enough to hit.
-        world.mailchimp.latency_s = 0.3
-        yield s
-    finally:
-        for proc, _log in s.workers:
-            stop_process(proc)
-        connector.stop()
 
 
 async def batch_in_flight(s: Stack, run_id: int, wait_s: float = 60) -> str:
