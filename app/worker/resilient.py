@@ -16,8 +16,8 @@ the way out), so a Redis restart used to end every worker process. Here:
   worker killed mid-job (`kill -9`, OOM) leaves its jobs in the queue, and another worker takes
   them as soon as the lease has expired (seconds, not 130 s). A lease that was lost (the key
   vanished with a restarted Redis) is taken again; one that another worker took meanwhile (this
-  worker's event loop was blocked longer than the lease) cancels the job here, so a job never
-  runs on two workers at once.
+  worker's event loop was blocked longer than the lease; the holder is recorded beside arq's
+  key) cancels the job here, so two workers overlap on a job at most one renewal interval.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +43,7 @@ POLL_BACKOFF_CAP_S = 2.0
 RESTART_BACKOFF_CAP_S = 5.0
 CLOSE_TIMEOUT_S = 3.0
 DEFAULT_JOB_LEASE_S = 8.0
+LEASE_HOLDER_PREFIX = "connector:lease:"  # + job id: the worker holding a running job's lease
 
 
 def lease_renew_s(lease_s: float) -> float:
@@ -65,6 +69,7 @@ class ResilientWorker(Worker):
         # arq sets the in-progress key for the job timeout + 10 s; here it is a lease.
         self.in_progress_timeout_s = self.job_lease_s
         self.lost_leases: set[str] = set()
+        self.lease_holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def main(self) -> None:
         renewer = asyncio.ensure_future(self._renew_leases())
@@ -86,34 +91,46 @@ class ResilientWorker(Worker):
                 log.debug("worker.lease_renewal_failed", extra={"error": repr(exc)})
 
     async def renew_leases(self) -> None:
+        """Renew the lease (arq's in-progress key) of each running job, and record this worker
+        as its holder beside it (arq's key only says "running"). A job whose holder is another
+        worker (the lease expired while this worker's loop was blocked, and another worker
+        started the job) is cancelled here; whichever worker renews second gives way, so the
+        two overlap at most one renewal interval."""
         running = [job_id for job_id, t in self.tasks.items() if not t.done()]
         if not running:
             return
         ttl = int(self.job_lease_s * 1000)
         async with self.pool.pipeline(transaction=False) as pipe:
             for job_id in running:
-                pipe.set(in_progress_key_prefix + job_id, b"1", px=ttl, xx=True)
-            renewed = await pipe.execute()
-        for job_id, ok in zip(running, renewed, strict=True):
-            if ok:
-                continue
-            # The key is gone: Redis restarted (or the lease expired while this loop was
-            # blocked). Take it again unless another worker has started the job meanwhile.
-            if await self.pool.set(in_progress_key_prefix + job_id, b"1", px=ttl, nx=True):
+                pipe.get(LEASE_HOLDER_PREFIX + job_id)
+            holders = await pipe.execute()
+        mine = self.lease_holder.encode()
+        kept = []
+        for job_id, holder in zip(running, holders, strict=True):
+            if holder is None or holder == mine:
+                kept.append(job_id)
                 continue
             task = self.tasks.get(job_id)
             if task is not None and not task.done():
                 self.lost_leases.add(job_id)
                 log.warning("worker.lease_lost", extra={"job_id": job_id})
                 task.cancel()
+        # Taken again after a Redis restart lost the keys (the job still runs here).
+        async with self.pool.pipeline(transaction=False) as pipe:
+            for job_id in kept:
+                pipe.set(in_progress_key_prefix + job_id, b"1", px=ttl)
+                pipe.set(LEASE_HOLDER_PREFIX + job_id, mine, px=ttl)
+            await pipe.execute()
 
     async def finish_job(self, job_id: str, *args: Any, **kwargs: Any) -> None:
-        """arq's bookkeeping at a job's end, except for a job whose lease another worker took:
-        that worker owns the job's keys now."""
+        """arq's bookkeeping at a job's end, except for a job whose lease another worker took
+        (that worker owns the job's keys now); the holder record goes with the lease."""
         if job_id in self.lost_leases:
             self.lost_leases.discard(job_id)
             return
         await super().finish_job(job_id, *args, **kwargs)
+        with contextlib.suppress(Exception):
+            await self.pool.delete(LEASE_HOLDER_PREFIX + job_id)
 
     async def _poll_iteration(self) -> None:
         try:
