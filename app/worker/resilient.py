@@ -42,7 +42,7 @@ POLL_BACKOFF_START_S = 0.1
 POLL_BACKOFF_CAP_S = 2.0
 RESTART_BACKOFF_CAP_S = 5.0
 CLOSE_TIMEOUT_S = 3.0
-DEFAULT_JOB_LEASE_S = 8.0
+DEFAULT_JOB_LEASE_S = 6.0
 LEASE_HOLDER_PREFIX = "connector:lease:"  # + job id: the worker holding a running job's lease
 
 

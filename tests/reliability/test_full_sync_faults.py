@@ -26,7 +26,7 @@ from tests.reliability.conftest import (
 
 N = FAULT_ADDRESSES
 # From the fault's end (the dependency back, the killed worker's last lease renewal) to the
-# run's completion: the lease (8 s) or the quick resume (2 s idle, confirmed 3 s later, a
+# run's completion: the lease (6 s) or the quick resume (2 s idle, confirmed 3 s later, a
 # sweep every 2 s) plus the rest of the run (a few seconds of emulated latency).
 RECOVERY_S = 30.0
 
@@ -74,7 +74,7 @@ def assert_exact(s: Stack, run: dict[str, Any]) -> None:
 
 
 async def test_a_worker_killed_mid_batch_is_replaced_within_seconds(stack: Stack) -> None:
-    """arq held the killed worker's job for its timeout + 10 s (130 s); the lease is 8 s."""
+    """arq held the killed worker's job for its timeout + 10 s (130 s); the lease is 6 s."""
     first = stack.start_worker()
     run_id = await stack.start_sync()
     await batch_in_flight(stack, run_id)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import urlencode
 
-import httpx
 import pytest
 
+from devkit.kit import deliver_until_acked
 from tests.e2e.test_webhooks import (
     activities,
     at_mailchimp,
@@ -28,31 +29,6 @@ from tests.reliability.conftest import (
 
 N = FAULT_ADDRESSES
 RECOVERY_S = 20.0
-
-
-async def deliver(url: str, forms: list[dict[str, str]], senders: int = 10) -> int:
-    """Post every form until it is acknowledged; how many were."""
-    queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-    for item in forms:
-        queue.put_nowait(item)
-    acked = 0
-
-    async def sender() -> None:
-        nonlocal acked
-        async with httpx.AsyncClient(timeout=10) as client:
-            while not queue.empty():
-                form = queue.get_nowait()
-                for delay in (0.1, 0.2, 0.5, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2):
-                    try:
-                        if (await client.post(url, data=form)).status_code == 200:
-                            acked += 1
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    await asyncio.sleep(delay)
-
-    await asyncio.gather(*(sender() for _ in range(senders)))
-    return acked
 
 
 def applied(stack: Stack) -> int:
@@ -79,7 +55,8 @@ async def test_a_burst_of_unsubscribes_is_applied_within_seconds_of_a_dependency
         mailchimp_form("unsubscribe", e, action="unsub", reason="manual", list_id=stack.list_id)
         for e in emails
     ]
-    sending = asyncio.ensure_future(deliver(hook["url"], forms))
+    bodies = [urlencode(form).encode() for form in forms]
+    sending = asyncio.ensure_future(deliver_until_acked(hook["url"], bodies, 10, 120))
     await eventually(lambda: applied(stack) >= N // 10, "the burst being applied", 60)
     if fault == "redis":
         throwaway_redis.kill()
