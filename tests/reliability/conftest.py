@@ -28,7 +28,7 @@ from tests.e2e.harness import ROOT, Connector, Tenant, auth, connect_tenant, sta
 from tests.e2e.test_webhooks import address
 
 # Addresses of the full-sync and webhook fault scenarios (`stack`).
-FAULT_ADDRESSES = 300
+FAULT_ADDRESSES = 150
 
 
 class ThrowawayRedis(LocalRedis):
@@ -199,7 +199,7 @@ async def stack(
         )
         s.list_id = saved["list_id"]
         # Every Mailchimp request takes a while: a batch is in flight long enough to hit.
-        world.mailchimp.latency_s = 0.3
+        world.mailchimp.latency_s = 0.2
         yield s
     finally:
         for proc, _log in s.workers:
