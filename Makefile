@@ -8,7 +8,7 @@ PORT ?= 8000
 ADDRESSES ?= 10000
 DEMO_DB ?= demo.db
 
-.PHONY: run serve test venv lint typecheck pytest demo bench worker clean lock consent-soak
+.PHONY: run serve test venv lint typecheck pytest demo bench worker clean lock consent-soak chaos
 
 $(BIN)/connector: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ consent-soak: venv
 	bash scripts/services.sh
 	TEST_DB_NAME=$${TEST_DB_NAME:-connector_test} CONSENT_MODEL_PROFILE=soak \
 		$(BIN)/pytest -q -p no:cacheprovider tests/consent/test_model_product.py
+
+## Issue 22's fault scenarios at 20,000 addresses and 2,000 events, on a PostgreSQL and Redis of
+## its own (needs redis-server and PostgreSQL's server binaries); CHAOS_ARGS="--port-base 18600".
+chaos: venv
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

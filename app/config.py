@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     WORKER_MAX_TRIES: int = Field(default=10, ge=1)
     WORKER_CONCURRENCY: int = Field(default=10, ge=1)
     WORKER_JOB_TIMEOUT_S: int = Field(default=120, ge=5)
+    # A running job's lease (renewed four times per lease while it runs): a killed worker's jobs
+    # are taken by another worker this long after its last renewal (app/worker/resilient.py).
+    WORKER_JOB_LEASE_S: float = Field(default=6.0, ge=1, le=120)
     # How often an arq worker looks for new jobs. arq starts jobs only when it polls, so this is
     # both the delay from enqueue to start and how long a freed slot may stay idle while jobs
     # wait (arq's 0.5 s default capped a worker at WORKER_CONCURRENCY short jobs per 0.5 s).

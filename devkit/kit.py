@@ -9,6 +9,7 @@ past are well within the signature's tolerance), as a real reopening would carry
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -105,3 +106,37 @@ async def open_session(
     }
     query = signed_query(f"{api}/onoffice/app", params, provider_secret)
     return await client.post(f"{api}/api/v1/sessions", json={"query": query})
+
+
+# Waits between the tries of one webhook delivery (then it is given up): a provider retries.
+DELIVERY_RETRY_S = (0.1, 0.2, 0.5, 1, 1, 2, 2, 2, 2, 5, 5, 5, 5, 5, 5, 5, 5, 5)
+
+
+async def deliver_until_acked(
+    url: str, bodies: Sequence[bytes], senders: int, limit_s: float
+) -> int:
+    """POST each form body until it is acknowledged (200), from `senders` concurrent senders,
+    as Mailchimp delivers a webhook again after a failure; how many were acknowledged."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    acked = 0
+    deadline = time.monotonic() + limit_s
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    async def sender() -> None:
+        nonlocal acked
+        async with httpx.AsyncClient(timeout=30) as http:
+            while not queue.empty() and time.monotonic() < deadline:
+                body = queue.get_nowait()
+                for delay in DELIVERY_RETRY_S:
+                    try:
+                        if (await http.post(url, content=body, headers=headers)).status_code == 200:
+                            acked += 1
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(delay)
+
+    await asyncio.gather(*(sender() for _ in range(senders)))
+    return acked

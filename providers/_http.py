@@ -123,9 +123,12 @@ class Transport:
         json: Any = None,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        retry: bool = True,
     ) -> httpx.Response:
-        """One API call with retries."""
+        """One API call with retries (`retry=False`: one try; the caller retries)."""
         endpoint = label or path
+        if not retry:
+            return await self._send(method, path, endpoint, params, json, content, headers)
         return await self._retry.call(
             lambda: self._send(method, path, endpoint, params, json, content, headers)
         )

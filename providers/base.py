@@ -371,6 +371,15 @@ class NewsletterProvider(Protocol):
 
     async def count_contacts(self, list_id: str) -> int: ...
 
+    async def applied_since(
+        self, list_id: str, emails: Sequence[str], since: datetime
+    ) -> dict[str, ProviderContact] | None:
+        """Of these emails, the contacts the provider changed at or after `since` (status,
+        tags): a batch sent at `since` whose answer was lost is checked with it before it is
+        resent. None when checking costs more than resending (Brevo: one import request;
+        Mailchimp: more than a few pages changed since)."""
+        ...
+
     async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
         """Emails that opted out (or are waiting for a double opt-in) since `since`, where a
         bulk write could otherwise undo that (Mailchimp's batch subscribe sets the status of

@@ -49,6 +49,7 @@ from app.syncs.jobs import (
     enqueue_read,
     enqueue_unsubscribe_slice,
 )
+from app.syncs.liveness import IdleRuns
 from app.syncs.recheck import confirm_gone, recheck_stale
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.syncs.tags import flush_tags
@@ -302,19 +303,25 @@ async def complete_run(resources: Resources, run_id: int, connection: Connection
     log.info("sync.completed", extra={"run_id": run_id})
 
 
-async def resume_unfinished(resources: Resources, *, stale_after_s: float) -> int:
+async def resume_unfinished(
+    resources: Resources, *, stale_after_s: float, quick: bool = False
+) -> int:
     """Re-enqueue the next steps of unfinished runs that made no progress for `stale_after_s`
-    (a worker died, or the embedded server restarted). Job ids are deterministic, so a step
-    that is still queued or running is not duplicated."""
+    (a worker died, or the embedded server restarted), and, with `quick` (on arq), of runs
+    whose jobs are gone from Redis (`app.syncs.liveness`: a Redis restarted without
+    persistence) after seconds. Job ids are deterministic, so a step that is still queued or
+    running is not duplicated."""
     resumed = 0
     now = utcnow()
+    idle = await IdleRuns.load(resources.redis) if quick and resources.redis else None
     async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         for run in await repo.unfinished_runs():
             updated = (
                 run.updated_at if run.updated_at.tzinfo else run.updated_at.replace(tzinfo=UTC)
             )
-            if (now - updated).total_seconds() < stale_after_s:
+            age = (now - updated).total_seconds()
+            if age < stale_after_s and (idle is None or not await idle.lost_its_jobs(run.id, age)):
                 continue
             resumed += 1
             for batch_no in await repo.pending_batch_numbers(run.id, run.batches_total):

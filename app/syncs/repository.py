@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, or_, select, update
 
+from app.db.base import utcnow
 from app.db.models import (
     Problem,
     ProblemKind,
@@ -251,6 +252,20 @@ class SyncRepository(SessionRepository):
             .order_by(SyncBatch.chunk_no)
         )
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def record_attempt(self, run_id: int, batch_no: int) -> None:
+        """The batch's unsent chunks are being sent now (`attempts`, `updated_at`)."""
+        stmt = (
+            update(SyncBatch)
+            .where(
+                SyncBatch.run_id == run_id,
+                SyncBatch.batch_no == batch_no,
+                SyncBatch.status == "pending",
+            )
+            .values(attempts=SyncBatch.attempts + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(stmt)
 
     async def claim_pending_chunks(self, run_id: int, batch_no: int) -> list[int]:
         """Ids of the batch's unsent chunks, locked until this transaction ends: a second job

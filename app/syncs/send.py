@@ -41,6 +41,7 @@ from app.syncs.common import load_active_run, retry_or_fail_run
 from app.syncs.jobs import enqueue_finalize
 from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import SyncRepository
+from app.syncs.resend import applied_before, record_attempt
 from app.syncs.tags import flush_tags
 from app.webhooks.repository import InboundEventRepository
 from providers.base import (
@@ -116,9 +117,24 @@ async def upsert_batch(
             return  # cancelled: this batch is not sent (its chunks stay unsent)
         # Tags are not added per batch: the members a tag still lacks are recorded with the
         # batch's results and added 500 at a time across the run (app/syncs/tags.py).
-        results = await provider.upsert_contacts(
-            connection.list_id, contacts, mapping, defer_tags=provider.supports_tags
-        )
+        # A batch sent before whose results were never recorded: what it wrote is not resent.
+        sent_before = await record_attempt(resources, run_id, batch_no, chunks)
+        done = await applied_before(provider, connection.list_id, contacts, sent_before)
+        results = list(done.values())
+        if rest := [c for c in contacts if normalise_email(c.email) not in done]:
+            results += await provider.upsert_contacts(
+                connection.list_id, rest, mapping, defer_tags=provider.supports_tags
+            )
+        if done:
+            log.info(
+                "sync.batch_checked",
+                extra={
+                    "run_id": run_id,
+                    "batch": batch_no,
+                    "not_resent": len(done),
+                    "resent": len(rest),
+                },
+            )
         await _remove_tags(provider, connection.list_id, payload, results)
     except ProviderTransientError as exc:
         message = encode(

@@ -52,5 +52,5 @@ async def sync_approve_unsubscribes(ctx: dict[str, Any], *, run_id: int) -> None
 async def sync_resume(ctx: dict[str, Any]) -> None:
     job = JobContext.of(ctx)
     await finish.resume_unfinished(
-        job.resources, stale_after_s=job.resources.settings.WORKER_JOB_TIMEOUT_S + 30
+        job.resources, stale_after_s=job.resources.settings.WORKER_JOB_TIMEOUT_S + 30, quick=True
     )

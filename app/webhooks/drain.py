@@ -55,13 +55,22 @@ class DrainState:
 
 
 async def run_drain(
-    resources: Resources, connection_id: int, token: str | None, *, step: int = 0
+    resources: Resources,
+    connection_id: int,
+    token: str | None,
+    *,
+    step: int = 0,
+    claim_as: str | None = None,
 ) -> None:
     """The drain job: as `token`'s owner (a hand-over), or claiming the flag first (a kick:
     a no-op when another drain owns the connection). A hand-over whose flag is gone (its
-    drain failed and gave it up) claims it again, like a kick."""
+    drain failed and gave it up) claims it again, like a kick. A kick claims as `claim_as`
+    (its job's own token): its next try, after its worker was killed, is still the owner and
+    drains at once instead of waiting for the dead try's flag to expire."""
+    if token is None and claim_as and await owner.still_owner(resources, connection_id, claim_as):
+        token = claim_as
     if token is None or not await owner.still_owner(resources, connection_id, token):
-        token = await owner.claim(resources, connection_id)
+        token = await owner.claim(resources, connection_id, claim_as)
         if token is None:
             return
     held = [token]  # the flag this job holds (it may give it up and claim it again)

@@ -55,9 +55,10 @@ def flag_ttl_s(resources: Resources, defer_s: float = 0.0) -> float:
     return resources.settings.WORKER_JOB_TIMEOUT_S + 10 + defer_s
 
 
-async def claim(resources: Resources, connection_id: int) -> str | None:
-    """Become the connection's drain owner: a token, or None when another one owns it."""
-    token = secrets.token_hex(8)
+async def claim(resources: Resources, connection_id: int, token: str | None = None) -> str | None:
+    """Become the connection's drain owner as `token` (default: a new one): the token, or None
+    when another one owns it."""
+    token = token or secrets.token_hex(8)
     if resources.redis is None:
         flags = _local(resources)
         if connection_id in flags:

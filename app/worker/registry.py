@@ -34,9 +34,17 @@ HOURLY_TASKS: tuple[str, ...] = ("privacy.purge",)
 HOURLY_MINUTE = 17
 
 
+# `sync.resume` runs every few seconds: it finds full syncs whose jobs Redis lost (a restart
+# without persistence) by looking at Redis, not only by their age (app/syncs/liveness.py).
+RESUME_EVERY_S = 2
+
+
 def sweep_seconds(name: str, reconcile_interval_s: int) -> set[int]:
-    """The seconds of each minute a sweep runs at: once a minute, except the reconciliation's
-    schedule under an interval shorter than a minute (ENV=testing only)."""
+    """The seconds of each minute a sweep runs at: once a minute, except `sync.resume`
+    (every RESUME_EVERY_S) and the reconciliation's schedule under an interval shorter than a
+    minute (ENV=testing only)."""
+    if name == "sync.resume":
+        return set(range(0, 60, RESUME_EVERY_S))
     if name == RECONCILE_TASK and reconcile_interval_s < 60:
         return set(range(0, 60, max(1, reconcile_interval_s)))
     return {0}

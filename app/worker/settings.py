@@ -119,6 +119,11 @@ def worker_options() -> dict[str, Any]:
     }
 
 
+def resilient_options() -> dict[str, Any]:
+    """Options of `ResilientWorker` beyond arq's."""
+    return {"job_lease_s": get_settings().WORKER_JOB_LEASE_S}
+
+
 def check_workers(queues: list[str]) -> int:
     """`connector worker --check`: 0 when a worker of each queue recorded its health in Redis
     within the last HEALTH_CHECK_INTERVAL_S (it polls), 1 otherwise (or Redis is down)."""
@@ -183,6 +188,7 @@ def run_workers(queues: list[str]) -> None:
                     "handle_signals": False,
                     "ctx": {"serve_metrics": index == 0},
                     **options,
+                    **resilient_options(),
                 }
             )
 

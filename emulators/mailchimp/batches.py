@@ -35,6 +35,7 @@ async def batch_subscribe(state: MailchimpState, request: Request, body: Any) ->
     for item in items:
         email = str(item.get("email_address", "")).strip()
         key = subscriber_hash(email)
+        state.batch_writes[email.lower()] += 1
         try:
             if key in seen:
                 raise ApiError(400, "Invalid Resource", f"{email} appears more than once.")

@@ -24,6 +24,7 @@ async def stats(state: MailchimpState, request: Request) -> Any:
 @control.route("/stats/reset", "POST")
 async def reset_stats(state: MailchimpState, request: Request) -> Any:
     state.request_counts.clear()
+    state.batch_writes.clear()
     state.spec_violations.clear()
     state.max_concurrency = 0
     state.concurrency_rejections = 0

@@ -183,6 +183,9 @@ class MailchimpState:
     faults: list[Fault] = field(default_factory=list)
     url_checker: UrlChecker = check_url_with_get
     request_counts: Counter[str] = field(default_factory=Counter)
+    # How often each email (lowercased) was written by a batch subscribe: more than once means
+    # it was sent twice (the fault benchmarks and tests count them).
+    batch_writes: Counter[str] = field(default_factory=Counter)
     spec_violations: list[str] = field(default_factory=list)
     active: Counter[str] = field(default_factory=Counter)
     max_concurrency: int = 0
@@ -307,6 +310,8 @@ class MailchimpState:
         return {
             "requests": dict(self.request_counts),
             "total_requests": sum(self.request_counts.values()),
+            "batch_writes": sum(self.batch_writes.values()),
+            "batch_writes_repeated": sum(1 for n in self.batch_writes.values() if n > 1),
             "spec_violations": len(self.spec_violations),
             "spec_violation_samples": self.spec_violations[-20:],
             "max_concurrency": self.max_concurrency,

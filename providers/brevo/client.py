@@ -342,6 +342,13 @@ class BrevoClient(HttpOwner):
         for email in recipients:
             yield email
 
+    async def applied_since(
+        self, list_id: str, emails: Sequence[str], since: datetime
+    ) -> dict[str, ProviderContact] | None:
+        """Not checked: an import resends the contacts in one request, and reading them back
+        costs list pages within Brevo's 10 requests/s."""
+        return None
+
     async def count_contacts(self, list_id: str) -> int:
         data = await self._api.json(
             "GET", f"/contacts/lists/{int(list_id)}", label="GET /contacts/lists/{listId}"

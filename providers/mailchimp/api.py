@@ -46,9 +46,11 @@ class MailchimpApi:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        retry: bool = True,
     ) -> Any:
-        """One API call with retries; returns the decoded JSON body ({} when there is none)."""
-        return await self.transport.json(method, path, params=params, json=json)
+        """One API call with retries (`retry=False`: one try); returns the decoded JSON body
+        ({} when there is none)."""
+        return await self.transport.json(method, path, params=params, json=json, retry=retry)
 
     def paginate(
         self,

@@ -44,6 +44,7 @@ from providers.limits import ConcurrencyLimiter, LocalConcurrencyLimiter
 from providers.mailchimp import audience, errors, reads
 from providers.mailchimp.api import PAGE_SIZE, MailchimpApi, parse_api_key, subscriber_hash
 from providers.mailchimp.audience import MailchimpListDefaults
+from providers.mailchimp.batch import send_batch
 from providers.mailchimp.errors import (
     MailchimpNotFoundError,
     MailchimpRequestError,
@@ -223,7 +224,7 @@ class MailchimpClient(HttpOwner):
                 for email, contact in chunk.items()
             ],
         }
-        answer = await self._api.request("POST", f"/lists/{list_id}", json=body)
+        answer = await send_batch(self._api, self._retry, list_id, body, chunk)
         results: dict[str, UpsertResult] = {}
         members: list[tuple[str, dict[str, Any]]] = []
         for key, outcome in (
@@ -387,6 +388,11 @@ class MailchimpClient(HttpOwner):
 
     async def count_contacts(self, list_id: str) -> int:
         return await reads.count_contacts(self._api, list_id)
+
+    async def applied_since(
+        self, list_id: str, emails: Sequence[str], since: datetime
+    ) -> dict[str, ProviderContact] | None:
+        return await reads.applied_since(self._api, list_id, emails, since)
 
     async def recent_opt_outs(self, list_id: str, since: datetime) -> set[str]:
         return await reads.recent_opt_outs(self._api, list_id, since)

@@ -3,118 +3,52 @@ their own, which the tests kill and restart. The shared test services are never 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import glob
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import Popen
+from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 
+from app.cli import migrate
+from app.config import Settings
 from devkit.kit import free_port
-from tests.e2e.conftest import e2e_settings, http, world  # noqa: F401  (fixtures used here)
-from tests.e2e.harness import ROOT
+from devkit.servers import LocalPostgres, LocalRedis, MissingBinary
+from emulators.mailchimp import DEFAULT_API_KEY
+from tests.e2e.conftest import World, e2e_settings, http, world  # noqa: F401  (fixtures used here)
+from tests.e2e.harness import ROOT, Connector, Tenant, auth, connect_tenant, start_connector
+from tests.e2e.test_webhooks import address
+
+# Addresses of the full-sync and webhook fault scenarios (`stack`).
+FAULT_ADDRESSES = 150
 
 
-def wait_for_port(port: int, *, up: bool, wait_s: float = 10.0) -> None:
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            listening = s.connect_ex(("127.0.0.1", port)) == 0
-        if listening == up:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"port {port} is still {'down' if up else 'up'}")
-
-
-class ThrowawayRedis:
-    """A redis-server of this test on a free port, without persistence (the production layout
-    the fault reports describe): killed, it loses every key, as a restarted Redis does."""
+class ThrowawayRedis(LocalRedis):
+    """A redis-server of this test on a free port, without persistence."""
 
     def __init__(self) -> None:
-        if shutil.which("redis-server") is None:
-            pytest.skip("no redis-server on this machine")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="reliab-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, up=True)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
-        wait_for_port(self.port, up=False)
-
-    def close(self) -> None:
-        self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            super().__init__(free_port())
+        except MissingBinary as exc:
+            pytest.skip(str(exc))
 
 
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        pytest.skip(f"no PostgreSQL server binaries ({name}) on this machine")
-    return found[-1]
-
-
-class ThrowawayPostgres:
-    """A PostgreSQL cluster of this test (initdb in a temporary directory, a free port), run as
-    the `postgres` user when the tests run as root (initdb refuses root)."""
+class ThrowawayPostgres(LocalPostgres):
+    """A PostgreSQL cluster of this test on a free port."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="reliab-pg-")
-        self.data = os.path.join(self.dir, "data")
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self._run(_pg_bin("initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def url(self, database: str = "postgres") -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
-
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=60)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = os.path.join(self.dir, "log")
-        self._run(_pg_bin("pg_ctl"), "-D", self.data, "-o", options, "-l", log, "-w", "start")
-        wait_for_port(self.port, up=True)
-
-    def stop(self) -> None:
-        """An immediate stop: every connection is cut, as when the server crashes."""
-        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
-            self._run(_pg_bin("pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop")
-        wait_for_port(self.port, up=False)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            super().__init__(free_port())
+        except MissingBinary as exc:
+            pytest.skip(str(exc))
 
 
 @pytest.fixture
@@ -164,3 +98,110 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+@pytest.fixture
+def pg_database(throwaway_postgres: ThrowawayPostgres) -> Iterator[str]:
+    async def create() -> None:
+        conn = await asyncpg.connect(throwaway_postgres.url().replace("+asyncpg", ""))
+        try:
+            await conn.execute('CREATE DATABASE "connector"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    url = throwaway_postgres.url("connector")
+    migrate(url)
+    yield url
+
+
+@dataclass
+class Stack:
+    """The connector of a fault scenario and its worker processes."""
+
+    world: World
+    http: httpx.AsyncClient
+    connector: Connector
+    redis_url: str
+    tmp: Path
+    token: str = ""
+    list_id: str = ""
+    workers: list[tuple[Popen[bytes], Path]] = field(default_factory=list)
+
+    def start_worker(self) -> Popen[bytes]:
+        log = self.tmp / f"worker{len(self.workers) + 1}.log"
+        proc = start_worker_process(self.connector.env, log)
+        self.workers.append((proc, log))
+        return proc
+
+    def exited(self, but: Popen[bytes] | None = None) -> list[str]:
+        return [
+            f"{log.name} (rc {p.returncode}):\n{log_tail(log)}"
+            for p, log in self.workers
+            if p is not but and p.poll() is not None
+        ]
+
+    async def start_sync(self) -> int:
+        started = await self.http.post(
+            f"{self.connector.url}/api/v1/syncs", headers=auth(self.token)
+        )
+        assert started.status_code == 202, started.text
+        return int(started.json()["id"])
+
+    async def wait_run(self, run_id: int, wait_s: float = 120) -> dict[str, Any]:
+        """Poll the run until it ended (or wait_s passed); the run as last read."""
+        deadline = time.monotonic() + wait_s
+        run = await self.run(run_id)
+        while run.get("status") not in ("completed", "failed", "cancelled"):
+            assert time.monotonic() < deadline, f"the run did not end: {run}"
+            await asyncio.sleep(0.2)
+            run = await self.run(run_id)
+        return run
+
+    async def run(self, run_id: int) -> dict[str, Any]:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            response = await self.http.get(
+                f"{self.connector.url}/api/v1/syncs/{run_id}", headers=auth(self.token), timeout=5
+            )
+            if response.status_code == 200:
+                return dict(response.json())
+        return {}
+
+
+@pytest.fixture
+async def stack(
+    world: World,  # noqa: F811
+    e2e_settings: Settings,  # noqa: F811
+    http: httpx.AsyncClient,  # noqa: F811
+    pg_database: str,
+    throwaway_redis: ThrowawayRedis,
+    tmp_path: Path,
+) -> AsyncIterator[Stack]:
+    """API (in this process), a PostgreSQL and a Redis of the test, a connected Mailchimp tenant
+    and FAULT_ADDRESSES newsletter addresses; the test starts the workers."""
+    n = FAULT_ADDRESSES
+    world.onoffice.seed([address(i, f"p{i}@example.de") for i in range(1, n + 1)])
+    settings = e2e_settings.model_copy(
+        update={
+            "DATABASE_URL": pg_database,
+            "REDIS_URL": throwaway_redis.url,
+            "SYNC_BATCH_SIZE": 50,
+            "ONOFFICE_PAGE_SIZE": 50,
+            "LOG_LEVEL": "INFO",
+        }
+    )
+    connector = start_connector(settings)
+    s = Stack(world, http, connector, throwaway_redis.url, tmp_path)
+    try:
+        tenant = Tenant("F1", "f" * 32, "g" * 64, "claim-f")
+        s.token, saved = await connect_tenant(
+            http, connector, world.onoffice_url, tenant, "mailchimp", DEFAULT_API_KEY
+        )
+        s.list_id = saved["list_id"]
+        # Every Mailchimp request takes a while: a batch is in flight long enough to hit.
+        world.mailchimp.latency_s = 0.2
+        yield s
+    finally:
+        for proc, _log in s.workers:
+            stop_process(proc)
+        connector.stop()

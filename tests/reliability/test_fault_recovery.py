@@ -72,6 +72,22 @@ async def test_a_handed_over_drain_whose_flag_was_given_up_claims_it_again(
     assert await owner.claim(db_down, cid) is not None  # and gave the flag up again
 
 
+async def test_a_kicked_drain_whose_worker_was_killed_owns_the_drain_on_its_next_try(
+    db_down: Resources,
+) -> None:
+    """The killed try could not give its flag up; the job's next try (same job, another worker)
+    drains at once instead of waiting 130 s for the flag to expire. Another job may not."""
+    cid = connection_id()
+    job = TASKS[APPLY_TASK].fn
+    first_try = db_down.job_context() | {"job_id": f"j{cid}", "enqueue_time": "t1", "job_try": 1}
+    assert await owner.claim(db_down, cid, f"j{cid}@t1")  # what the killed try held
+    with pytest.raises(Retry):  # it drains (and fails on the database that is down)
+        await job(first_try | {"job_try": 2}, connection_id=cid)
+    other = first_try | {"enqueue_time": "t2"}  # a later kick while another drain owns it
+    assert await owner.claim(db_down, cid, "someone-else")
+    await job(other, connection_id=cid)  # a no-op: it does not drain
+
+
 async def test_a_job_failing_on_a_lost_database_is_retried_within_seconds(
     db_down: Resources,
 ) -> None:

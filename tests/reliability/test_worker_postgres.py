@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import Popen
 
-import asyncpg
 import httpx
 import pytest
 
@@ -34,21 +33,6 @@ from tests.reliability.conftest import (
 )
 
 RECOVERY_S = 10.0
-
-
-@pytest.fixture
-def pg_database(throwaway_postgres: ThrowawayPostgres) -> Iterator[str]:
-    async def create() -> None:
-        conn = await asyncpg.connect(throwaway_postgres.url().replace("+asyncpg", ""))
-        try:
-            await conn.execute('CREATE DATABASE "connector"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    url = throwaway_postgres.url("connector")
-    migrate(url)
-    yield url
 
 
 @dataclass
