@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.db.migrate import migrate
 from app.resources import Resources, create_resources
 from app.webhooks import owner
 from emulators.mailchimp import DEFAULT_API_KEY
