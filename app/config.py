@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     RETENTION_RUN_DETAIL_DAYS: float = Field(default=90, gt=0)
     TENANT_PURGE_GRACE_DAYS: float = Field(default=30, ge=0)
 
+    # A connection whose access onOffice refuses (provider locked, subscription cancelled, API
+    # user gone; app/connections/access.py) is checked again this often (one cheap call).
+    ONOFFICE_ACCESS_RECHECK_S: int = Field(default=300, ge=1)
+
     # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
     WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)
 

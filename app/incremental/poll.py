@@ -12,9 +12,10 @@ from typing import Any
 
 from arq.worker import Retry
 
+from app.connections.access import check_access, recheck_due
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
-from app.connections.repository import ConnectionRepository
+from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.db.base import aware, utcnow
 from app.incremental.jobs import enqueue_drain, enqueue_poll
 from app.incremental.push import PushStats, push_addresses
@@ -23,7 +24,7 @@ from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
 from app.worker.locks import exclusive
 from app.worker.queue import compute_backoff
-from onoffice_client.models import OnOfficeTransientError
+from onoffice_client.models import OnOfficeAccessLost, OnOfficeTransientError
 from providers.base import ProviderTransientError
 
 
@@ -44,6 +45,7 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
         )
         if connection is None or tenant is None or not connection.list_id:
             return stats
+        refused = await OnOfficeAccessRepository.from_session(session).get(connection_id)
         runs = SyncRepository.from_session(session)
         if await runs.active_run(connection_id) is not None:
             return stats  # the full sync covers these changes
@@ -53,12 +55,20 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
             # not what changed since (e.g. after a reconnect).
             since = last.started_at
     started = utcnow()
+    onoffice = onoffice_for_connection(resources, tenant, connection)
+    if refused is not None:
+        # onOffice refuses the access (app/connections/access.py): only the re-check, and the
+        # poll goes on once onOffice answers again.
+        interval = resources.settings.ONOFFICE_ACCESS_RECHECK_S
+        if not recheck_due(refused.checked_at, started, interval):
+            return stats
+        if not await check_access(resources, connection_id, onoffice):
+            return stats
     if since is None:
         # The first poll with no full sync yet only sets the cursor (the first run syncs all).
         await _set_watermark(resources, connection_id, started)
         return stats
     since = aware(since)
-    onoffice = onoffice_for_connection(resources, tenant, connection)
     provider = provider_for_connection(resources, connection)
     try:
         async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
@@ -67,6 +77,8 @@ async def _poll(resources: Resources, connection_id: int, *, job_try: int) -> Pu
                 setattr(stats, name, getattr(stats, name) + value)
     except (ProviderTransientError, OnOfficeTransientError) as exc:
         raise Retry(defer=compute_backoff(job_try, cap=120)) from exc
+    except OnOfficeAccessLost:
+        return stats  # recorded (app/connections/access.py); the watermark stays
     await _set_watermark(resources, connection_id, started)
     return stats
 
@@ -81,9 +93,17 @@ async def schedule(resources: Resources) -> int:
     interval = timedelta(seconds=resources.settings.ONOFFICE_POLL_INTERVAL_S)
     now = utcnow()
     due = 0
+    recheck_s = resources.settings.ONOFFICE_ACCESS_RECHECK_S
     async with resources.transaction() as session:
         connections = await ConnectionRepository.from_session(session).with_list()
+        refused = await OnOfficeAccessRepository.from_session(session).refused()
         for connection in connections:
+            if connection.id in refused:
+                # onOffice refuses the access: a poll only to check it again.
+                if recheck_due(refused[connection.id], now, recheck_s):
+                    enqueue_poll(connection.id)
+                    due += 1
+                continue
             mark = aware(connection.onoffice_watermark)
             if mark is None or now - mark >= interval:
                 enqueue_poll(connection.id)
