@@ -13,7 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     "module",
-    ["bench.full_sync", "bench.webhooks", "bench.tenants", "bench.ingest_cpu", "bench.reconcile"],
+    [
+        "bench.full_sync",
+        "bench.webhooks",
+        "bench.tenants",
+        "bench.ingest_cpu",
+        "bench.reconcile",
+        "bench.fairness",
+    ],
 )
 def test_benchmark_cli_starts(module: str) -> None:
     done = subprocess.run(
