@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     API_BURST_PER_TENANT: float = Field(default=100, ge=1)
     WEBHOOK_RATE_PER_CONNECTION: float = Field(default=2000, ge=0)
     WEBHOOK_BURST_PER_CONNECTION: float = Field(default=20000, ge=1)
+    # And whatever the rate: at most this many requests of one tenant (`/api/v1`) or one
+    # webhook address at a time per API process; more wait up to FAIR_SHARE_WAIT_S for a slot,
+    # then 429 (a webhook: its provider's "deliver again" status). 0 = no limit.
+    API_CONCURRENCY_PER_TENANT: int = Field(default=2, ge=0)
+    WEBHOOK_CONCURRENCY_PER_CONNECTION: int = Field(default=8, ge=0)
+    FAIR_SHARE_WAIT_S: float = Field(default=10, gt=0)
 
     # Data protection (docs/data-protection.md): applied and ignored provider and onOffice
     # events are deleted this many days after they arrived; the per-address details of a
@@ -140,6 +146,10 @@ class Settings(BaseSettings):
     # they were recorded (proof of consent, GDPR Art. 7(1): keep it as long as the consent is
     # relied on; the default is three years).
     RETENTION_HISTORY_DAYS: float = Field(default=1095, gt=0)
+
+    # A connection whose access onOffice refuses (provider locked, subscription cancelled, API
+    # user gone; app/connections/access.py) is checked again this often (one cheap call).
+    ONOFFICE_ACCESS_RECHECK_S: int = Field(default=300, ge=1)
 
     # A worker serves its Prometheus counters on this port (0 = off; one port per worker).
     WORKER_METRICS_PORT: int = Field(default=0, ge=0, le=65535)

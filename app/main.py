@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import __version__
 from app.body_limit import BodyLimit
 from app.config import Environment, Settings, get_settings
+from app.connections.factory import webhook_deliveries
 from app.connections.router import router as connections_router
 from app.contacts.router import router as archived_router
 from app.decisions.router import router as decisions_router
@@ -29,11 +30,12 @@ from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.privacy.router import router as privacy_router
-from app.quotas import TokenBuckets
+from app.quotas import FairShare, InFlight, TokenBuckets
 from app.resources import create_resources
 from app.status.router import router as status_router
 from app.syncs.router import notice_router
 from app.syncs.router import router as syncs_router
+from app.tenants.auth import session_tenant
 from app.tenants.router import router as tenants_router
 from app.ui.landing import DemoCustomer
 from app.ui.landing import router as landing_router
@@ -137,6 +139,13 @@ def create_app(
             ("/api/v1/", settings.API_MAX_BODY_BYTES),
         ],
         default=settings.OTHER_MAX_BODY_BYTES,
+    )
+    app.add_middleware(
+        FairShare,
+        api=InFlight(settings.API_CONCURRENCY_PER_TENANT, settings.FAIR_SHARE_WAIT_S),
+        webhooks=InFlight(settings.WEBHOOK_CONCURRENCY_PER_CONNECTION, settings.FAIR_SHARE_WAIT_S),
+        retry_status={name: d.retry_status for name, d in webhook_deliveries().items()},
+        tenant_of=session_tenant,
     )
     app.add_middleware(RecordMetrics)
 

@@ -15,7 +15,9 @@ class Http1Error(Exception):
 
 
 class Http1Connection:
-    def __init__(self, url: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"only plain http:// URLs: {url!r}")
@@ -23,6 +25,8 @@ class Http1Connection:
         self.port = parts.port or 80
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = timeout
+        # Sent with every request (e.g. Brevo's `Authorization: Bearer …`).
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -44,7 +48,7 @@ class Http1Connection:
         assert self._reader is not None
         head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{self.extra}\r\n"
         ).encode()
         self._writer.write(head + body)
         await self._writer.drain()

@@ -101,6 +101,13 @@ class OnOfficeAuthError(OnOfficeError):
     """Bad token/secret/HMAC (22, 137, 243) or customer/user unknown or inactive."""
 
 
+class OnOfficeAccessLost(OnOfficeAuthError):
+    """onOffice no longer lets this API user in: not authenticated (22: the token was revoked,
+    the provider locked in the Marketplace), the customer unknown or inactive (41, 42: the
+    subscription cancelled) or the API user unknown or inactive (43, 104). Not a fault of the
+    request: nothing works for this customer until onOffice accepts the access again."""
+
+
 class OnOfficeClockError(OnOfficeError):
     """136: timestamp too old or server time wrong."""
 

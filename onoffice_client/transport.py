@@ -21,7 +21,7 @@ from tenacity import (
 )
 
 from onoffice_client.errors import error_for
-from onoffice_client.models import OnOfficeError, OnOfficeTransientError
+from onoffice_client.models import OnOfficeAccessLost, OnOfficeError, OnOfficeTransientError
 from onoffice_client.signature import hmac_v2
 
 logger = logging.getLogger("onoffice_client.client")
@@ -108,6 +108,9 @@ class ActionTransport:
         # Work to do before the first action (e.g. load the claim and the scope), once.
         self.setup: Callable[[Any], Awaitable[None]] | None = None
         self._setup_lock = asyncio.Lock()
+        # Told when onOffice refuses the API user as such (`OnOfficeAccessLost`: the provider
+        # locked, the customer or the API user gone), before the error is raised.
+        self.on_access_lost: Callable[[OnOfficeError], Awaitable[None]] | None = None
 
     async def ensure_ready(self) -> None:
         """Run `setup` once before the first action (concurrent callers wait for it; a setup
@@ -135,11 +138,19 @@ class ActionTransport:
 
     async def _run(self, actions: Sequence[Action]) -> list[dict[str, Any]]:
         """Send the actions, several per HTTP request; results in order, errors raised typed."""
-        await self.ensure_ready()
-        results: list[dict[str, Any]] = []
-        for batch in chunks(actions, self._actions_per_request):
-            results.extend(await self._send(batch))
-        return results
+        try:
+            await self.ensure_ready()
+            results: list[dict[str, Any]] = []
+            for batch in chunks(actions, self._actions_per_request):
+                results.extend(await self._send(batch))
+            return results
+        except OnOfficeAccessLost as exc:
+            await self._report_access_lost(exc)
+            raise
+
+    async def _report_access_lost(self, exc: OnOfficeError) -> None:
+        if self.on_access_lost is not None:
+            await self.on_access_lost(exc)
 
     async def run_each(self, actions: Sequence[Action]) -> list[dict[str, Any] | OnOfficeError]:
         """Send the actions, several per HTTP request, and return each action's own outcome: its
@@ -147,14 +158,24 @@ class ActionTransport:
         request are not affected). A request that fails as a whole (transport, 5xx, a top-level
         error such as "not authenticated") still raises; actions of the requests before it were
         applied, which the caller learns from `RequestsFailed.done`."""
-        await self.ensure_ready()
+        try:
+            await self.ensure_ready()
+        except OnOfficeAccessLost as exc:
+            await self._report_access_lost(exc)
+            raise
         outcomes: list[dict[str, Any] | OnOfficeError] = []
         for batch in chunks(actions, self._actions_per_request):
             try:
                 response = await self._post_with_retries(batch)
-                outcomes.extend(_action_outcomes(response, batch))
+                answered = _action_outcomes(response, batch)
             except OnOfficeError as exc:
+                if isinstance(exc, OnOfficeAccessLost):
+                    await self._report_access_lost(exc)
                 raise RequestsFailed(outcomes, exc) from exc
+            if answered and all(isinstance(o, OnOfficeAccessLost) for o in answered):
+                # Every action refused the same way (the in-band reading of a lock).
+                await self._report_access_lost(answered[0])  # type: ignore[arg-type]
+            outcomes.extend(answered)
         return outcomes
 
     async def _send(self, actions: Sequence[Action]) -> list[dict[str, Any]]:

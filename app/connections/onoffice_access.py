@@ -20,7 +20,7 @@ from app.errors import TenantNotActivated
 from app.resources import Resources
 from app.tenants.repository import GroupClaimRepository
 from onoffice_client.client import OnOfficeClient
-from onoffice_client.models import OnOfficeClaimError
+from onoffice_client.models import OnOfficeClaimError, OnOfficeError
 from onoffice_client.scope import Group, User, read_groups, read_users
 
 # A group's members are read again after this long (a user moved between groups).
@@ -51,8 +51,18 @@ def _client(resources: Resources, tenant: Tenant, claim: str | None) -> OnOffice
 def onoffice_for_connection(
     resources: Resources, tenant: Tenant, connection: Connection
 ) -> OnOfficeClient:
-    """The connection's onOffice client: its group's claim, its address scope."""
+    """The connection's onOffice client: its group's claim, its address scope. When onOffice
+    refuses the API user as such, the connection's onOffice jobs stop
+    (app/connections/access.py)."""
     client = _client(resources, tenant, tenant.api_claim if not connection.group_id else None)
+    connection_id = connection.id
+
+    async def refused(exc: OnOfficeError) -> None:
+        from app.connections.access import record_refused  # imports this module's neighbours
+
+        await record_refused(resources, connection_id, exc)
+
+    client.on_access_lost = refused
     definition = scope_definition(connection.group_id, connection.scope)
     if not connection.group_id and definition.kind == "customer":
         return client  # the customer-wide connection: nothing to load

@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
-from app.db.models import Connection, Tenant
-from app.db.repository import SessionRepository
+from app.db.models import Connection, OnOfficeAccess, Tenant
+from app.db.repository import SessionRepository, dialect_insert
 
 
 class ConnectionRepository(SessionRepository):
@@ -109,3 +109,70 @@ class ConnectionRepository(SessionRepository):
         connection = await self.get(connection_id)
         tenant = await self.get_tenant(connection.tenant_id) if connection else None
         return connection, tenant
+
+
+class OnOfficeAccessRepository(SessionRepository):
+    """The connections whose access onOffice refuses (app/connections/access.py)."""
+
+    async def get(self, connection_id: int) -> OnOfficeAccess | None:
+        return await self.session.get(OnOfficeAccess, connection_id, populate_existing=True)
+
+    async def record_refused(
+        self, connection_id: int, errorcode: int | None, reason: str, now: datetime
+    ) -> bool:
+        """Record (or confirm) a refusal; True when the connection was not refused before."""
+        stmt = (
+            dialect_insert(self.session)(OnOfficeAccess)
+            .values(
+                connection_id=connection_id,
+                refused_at=now,
+                errorcode=errorcode,
+                reason=reason,
+                checked_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["connection_id"])
+        )
+        created = bool(getattr(await self.session.execute(stmt), "rowcount", 0))
+        if not created:
+            await self.session.execute(
+                update(OnOfficeAccess)
+                .where(OnOfficeAccess.connection_id == connection_id)
+                .values(errorcode=errorcode, reason=reason, checked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return created
+
+    async def clear(self, connection_ids: Sequence[int]) -> int:
+        """onOffice accepts the access again: the connections' jobs run again."""
+        if not connection_ids:
+            return 0
+        result = await self.session.execute(
+            delete(OnOfficeAccess)
+            .where(OnOfficeAccess.connection_id.in_(list(connection_ids)))
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def of_tenant(self, tenant_id: int) -> list[int]:
+        stmt = (
+            select(OnOfficeAccess.connection_id)
+            .join(Connection, Connection.id == OnOfficeAccess.connection_id)
+            .where(Connection.tenant_id == tenant_id)
+        )
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]
+
+    async def recheck_soon(self, ids: Sequence[int]) -> None:
+        """Check these refused connections again at the next poll (a user asked, a user opened
+        the connector with a fresh claim)."""
+        if ids:
+            await self.session.execute(
+                update(OnOfficeAccess)
+                .where(OnOfficeAccess.connection_id.in_(list(ids)))
+                .values(checked_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def refused(self) -> dict[int, datetime | None]:
+        """Every refused connection with its last check."""
+        stmt = select(OnOfficeAccess.connection_id, OnOfficeAccess.checked_at)
+        return {int(row[0]): row[1] for row in (await self.session.execute(stmt)).all()}

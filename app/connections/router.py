@@ -61,6 +61,20 @@ async def delete_connection(
 
 
 @router.post(
+    "/webhook/rotate",
+    response_model=ConnectionRead,
+    summary="A new secret webhook address: registered at the provider, the old one removed "
+    "there and refused from now on (no grace period)",
+    responses=ERRORS,
+)
+async def rotate_webhook(
+    tenant: CurrentTenant, session: SessionDep, resources: ResourcesDep
+) -> ConnectionRead:
+    conn = await connection_service.rotate_webhook(session, resources, tenant)
+    return connection_service.to_read(resources, conn)
+
+
+@router.post(
     "/webhook/check",
     response_model=WebhookHealth,
     summary="Check the provider webhook now (and repair drift), as the periodic check does",

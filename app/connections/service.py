@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connections.errors import provider_app_error
+from app.connections.errors import PROVIDER_LABELS, provider_app_error
 from app.connections.factory import build_provider, provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.schemas import ActivityOptions, ConnectionRead, ConnectionUpdate
@@ -138,6 +138,60 @@ class ConnectionService:
             "connection.saved",
             extra={"tenant_id": tenant.tenant_id, "provider": data.provider, "list": audience.id},
         )
+        return connection
+
+    async def rotate_webhook(
+        self, session: AsyncSession, resources: Resources, tenant: TenantContext
+    ) -> Connection:
+        """A new secret webhook address (URL token and Brevo bearer secret) without
+        disconnecting: registered at the provider first, then the old webhook removed there, and
+        only then stored, so the old address is refused from the commit on (the writer checks
+        every delivery against the stored token). No grace period: a leaked address must stop
+        working. A delivery the provider retries to the old address after the rotation is
+        refused; what it carried is found by the next reconciliation (every
+        PROVIDER_RECONCILE_INTERVAL_S). If the old webhook cannot be removed, the new one is
+        removed again and nothing changes (the error says so)."""
+        repo = ConnectionRepository.from_session(session)
+        connection = await self.get(session, tenant)
+        if not connection.list_id:
+            raise AppError("err.not_connected", status_code=409)
+        await repo.lock(connection.id)  # one save or rotation at a time
+        list_id, old_id = connection.list_id, connection.webhook_id
+        provider = provider_for_connection(resources, connection)
+        token, secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        try:
+            webhook = await provider.register_webhook(
+                list_id,
+                webhook_url(resources, connection.provider, token),
+                secret,
+                activities=dict(connection.activities or {}),
+            )
+        except ProviderError as exc:
+            raise provider_app_error(connection.provider, exc) from exc
+        if old_id and old_id != webhook.id:
+            try:
+                await provider.remove_webhook(list_id, old_id)
+            except ProviderError as exc:
+                try:
+                    await provider.remove_webhook(list_id, webhook.id)
+                except ProviderError:
+                    log.warning("connection.rotated_webhook_not_removed", extra={"id": webhook.id})
+                raise AppError(
+                    "err.webhook_rotate_failed",
+                    status_code=502,
+                    params={
+                        "provider": PROVIDER_LABELS.get(connection.provider, ""),
+                        "detail": exc.message,
+                    },
+                ) from exc
+        connection.webhook_token = hash_token(token)
+        connection.webhook_secret_hash = hash_token(secret)
+        connection.webhook_credentials_encrypted = resources.secret_box.encrypt(f"{token} {secret}")
+        connection.webhook_id = webhook.id
+        connection.webhook_health = None
+        connection.webhook_checked_at = None
+        connection.webhook_error = None
+        log.info("connection.webhook_rotated", extra={"connection_id": connection.id})
         return connection
 
     def _webhook_credentials(

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.i18n import de, en, history
+from app.i18n import de, en, history, security
 
-# The consent history and the decision lists keep their texts in their own module.
+# The consent history, the decision lists and the onOffice access texts keep their own modules.
 CATALOGUE: Final[dict[str, dict[str, str]]] = {
-    "de": de.TEXTS | history.DE,
-    "en": en.TEXTS | history.EN,
+    "de": de.TEXTS | history.DE | security.DE,
+    "en": en.TEXTS | history.EN | security.EN,
 }

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
-from app.connections.repository import ConnectionRepository
+from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.db.base import utcnow
 from app.db.models import InboundEvent, InboundEventStatus
 from app.incremental.push import push_addresses
@@ -24,6 +24,7 @@ from app.worker.queue import compute_backoff
 from onoffice_client.models import (
     Address,
     NewsletterStatus,
+    OnOfficeAccessLost,
     OnOfficeClaimError,
     OnOfficeError,
     OnOfficeTransientError,
@@ -88,16 +89,21 @@ async def _push_tenant_events(
         repo = ConnectionRepository.from_session(session)
         tenant = await repo.get_tenant(tenant_id)
         connections = await repo.all_for_tenant(tenant_id)
+        refused = await OnOfficeAccessRepository.from_session(session).refused()
     if tenant is None or not connections:
         return
     ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
     for connection in connections:
+        if connection.id in refused:
+            continue  # onOffice refuses its access: its poll brings these changes once it works
         # Each connection reads with its own group's claim and scope: an address it cannot
         # read (deleted in onOffice, or outside its scope) is gone for it: what it synced for
         # that address is unsubscribed from its list, and nothing else is sent.
         onoffice = onoffice_for_connection(resources, tenant, connection)
         try:
             addresses = await onoffice.get_addresses(ids)
+        except OnOfficeAccessLost:
+            continue  # recorded (app/connections/access.py); its watermark stays put
         except OnOfficeClaimError as exc:
             # This group waits for a user to open the connector; its poll (whose watermark
             # stays put meanwhile) brings these changes then. The other connections go on.

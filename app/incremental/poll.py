@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from app.connections.access import check_access, recheck_due
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
-from app.connections.repository import ConnectionRepository
+from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.db.base import aware, utcnow
 from app.incremental.jobs import enqueue_drain, enqueue_poll
 from app.incremental.push import PushStats, push_addresses
@@ -21,7 +22,7 @@ from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
 from app.worker.context import retry_or_fail
 from app.worker.locks import exclusive
-from onoffice_client.models import OnOfficeTransientError
+from onoffice_client.models import OnOfficeAccessLost, OnOfficeTransientError
 from providers.base import ProviderTransientError
 
 
@@ -46,6 +47,7 @@ async def _poll(
         )
         if connection is None or tenant is None or not connection.list_id:
             return stats
+        refused = await OnOfficeAccessRepository.from_session(session).get(connection_id)
         runs = SyncRepository.from_session(session)
         if await runs.active_run(connection_id) is not None:
             return stats  # the full sync covers these changes
@@ -55,12 +57,20 @@ async def _poll(
             # not what changed since (e.g. after a reconnect).
             since = last.started_at
     started = utcnow()
+    onoffice = onoffice_for_connection(resources, tenant, connection)
+    if refused is not None:
+        # onOffice refuses the access (app/connections/access.py): only the re-check, and the
+        # poll goes on once onOffice answers again.
+        interval = resources.settings.ONOFFICE_ACCESS_RECHECK_S
+        if not recheck_due(refused.checked_at, started, interval):
+            return stats
+        if not await check_access(resources, connection_id, onoffice):
+            return stats
     if since is None:
         # The first poll with no full sync yet only sets the cursor (the first run syncs all).
         await _set_watermark(resources, connection_id, started)
         return stats
     since = aware(since)
-    onoffice = onoffice_for_connection(resources, tenant, connection)
     provider = provider_for_connection(resources, connection)
     try:
         async for page in onoffice.iter_changed_addresses(since, overlap=timedelta(minutes=10)):
@@ -70,6 +80,8 @@ async def _poll(
     except (ProviderTransientError, OnOfficeTransientError) as exc:
         retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries, cap=120)
         raise
+    except OnOfficeAccessLost:
+        return stats  # recorded (app/connections/access.py); the watermark stays
     await _set_watermark(resources, connection_id, started)
     return stats
 
@@ -84,9 +96,17 @@ async def schedule(resources: Resources) -> int:
     interval = timedelta(seconds=resources.settings.ONOFFICE_POLL_INTERVAL_S)
     now = utcnow()
     due = 0
+    recheck_s = resources.settings.ONOFFICE_ACCESS_RECHECK_S
     async with resources.transaction() as session:
         connections = await ConnectionRepository.from_session(session).with_list()
+        refused = await OnOfficeAccessRepository.from_session(session).refused()
         for connection in connections:
+            if connection.id in refused:
+                # onOffice refuses the access: a poll only to check it again.
+                if recheck_due(refused[connection.id], now, recheck_s):
+                    enqueue_poll(connection.id)
+                    due += 1
+                continue
             mark = aware(connection.onoffice_watermark)
             if mark is None or now - mark >= interval:
                 enqueue_poll(connection.id)

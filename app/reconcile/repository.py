@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.db.models import Connection, ProviderReconcile, Tenant
+from app.db.models import Connection, OnOfficeAccess, ProviderReconcile, Tenant
 from app.db.repository import SessionRepository
 
 
@@ -16,12 +16,18 @@ class ReconcileRepository(SessionRepository):
         return await self.session.get(ProviderReconcile, connection_id)
 
     async def connections(self) -> Sequence[tuple[int, ProviderReconcile | None]]:
-        """Every set-up connection of an active tenant, with its reconciliation state."""
+        """Every set-up connection of an active tenant, with its reconciliation state; not
+        those whose access onOffice refuses (what changed is read once it works again)."""
         stmt = (
             select(Connection.id, ProviderReconcile)
             .join(Tenant, Tenant.id == Connection.tenant_id)
             .outerjoin(ProviderReconcile, ProviderReconcile.connection_id == Connection.id)
-            .where(Connection.list_id.is_not(None), Tenant.active.is_(True))
+            .outerjoin(OnOfficeAccess, OnOfficeAccess.connection_id == Connection.id)
+            .where(
+                Connection.list_id.is_not(None),
+                Tenant.active.is_(True),
+                OnOfficeAccess.connection_id.is_(None),
+            )
             .order_by(Connection.id)
         )
         return [(int(row[0]), row[1]) for row in (await self.session.execute(stmt)).all()]

@@ -102,6 +102,22 @@ class ScopeStatus(BaseModel):
     )
 
 
+class OnOfficeAccessState(BaseModel):
+    """Whether onOffice lets the connector in (app/connections/access.py)."""
+
+    state: str = Field(
+        description="`ok`, or `refused`: onOffice refuses the customer's API user (provider "
+        "locked, subscription cancelled, API user gone); the connection's onOffice jobs are "
+        "stopped until a re-check (every ONOFFICE_ACCESS_RECHECK_S) finds the access working"
+    )
+    text: str = Field(description="The state in words, in the caller's language")
+    refused_at: datetime | None = Field(default=None, description="The first refusal")
+    checked_at: datetime | None = Field(default=None, description="The last refusal or check")
+    errorcode: int | None = Field(default=None, description="onOffice's error code")
+    reason: str | None = Field(default=None, description="onOffice's own text")
+    recheck_s: int = Field(description="ONOFFICE_ACCESS_RECHECK_S")
+
+
 class Status(BaseModel):
     """Counts on both sides, the latest runs and the work still to do."""
 
@@ -138,4 +154,7 @@ class Status(BaseModel):
     )
     scope: ScopeStatus | None = Field(
         default=None, description="The onOffice addresses this connection covers"
+    )
+    onoffice_access: OnOfficeAccessState | None = Field(
+        default=None, description="Whether onOffice lets the connector in (None when not connected)"
     )

@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import provider_for_connection
-from app.connections.repository import ConnectionRepository
+from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository
 from app.contacts.scope import scope_definition
+from app.db.base import aware
 from app.db.models import (
     Connection,
     InboundEventStatus,
@@ -24,6 +25,7 @@ from app.reconcile.repository import ReconcileRepository
 from app.resources import Resources
 from app.status.schemas import (
     HeldBack,
+    OnOfficeAccessState,
     PendingWork,
     Reconciliation,
     RefusedChange,
@@ -137,6 +139,7 @@ class StatusService:
             webhook=webhook_health(connection, last_event_at, lang),
             status_pages=dict(STATUS_PAGES),
             scope=await scope_status(session, connection, reference, lang),
+            onoffice_access=await access_state(session, resources, connection, lang),
         )
 
     async def _reconciliation(
@@ -257,6 +260,35 @@ async def scope_status(
         text=text,
         newsletter_addresses=run.onoffice_newsletter_total if run else None,
         waiting=waiting,
+    )
+
+
+async def access_state(
+    session: AsyncSession, resources: Resources, connection: Connection, lang: str
+) -> OnOfficeAccessState:
+    recheck_s = resources.settings.ONOFFICE_ACCESS_RECHECK_S
+    refused = await OnOfficeAccessRepository.from_session(session).get(connection.id)
+    if refused is None:
+        return OnOfficeAccessState(
+            state="ok", text=t(lang, "ui.s_onoffice_access_ok"), recheck_s=recheck_s
+        )
+    since = aware(refused.refused_at)
+    text = t(
+        lang,
+        "ui.s_onoffice_refused",
+        time=f"{since:%Y-%m-%d %H:%M} UTC",
+        why=refused.reason or str(refused.errorcode or ""),
+        provider=PROVIDER_LABELS.get(connection.provider, connection.provider),
+        minutes=max(1, round(recheck_s / 60)),
+    )
+    return OnOfficeAccessState(
+        state="refused",
+        text=text,
+        refused_at=since,
+        checked_at=aware(refused.checked_at),
+        errorcode=refused.errorcode,
+        reason=refused.reason,
+        recheck_s=recheck_s,
     )
 
 

@@ -27,7 +27,7 @@ from app.resources import Resources
 from app.syncs.jobs import enqueue_finalize
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
 from app.worker.context import retry_or_fail
-from onoffice_client.models import OnOfficeError
+from onoffice_client.models import OnOfficeAccessLost, OnOfficeError
 from providers.base import (
     ProviderError,
 )
@@ -77,6 +77,8 @@ def provider_failure(connection: Connection, exc: ProviderError) -> str:
 def onoffice_failure(exc: OnOfficeError) -> str:
     if isinstance(exc, GroupClaimMissing):
         return encode("ui.scope_waiting", group=exc.message)
+    if isinstance(exc, OnOfficeAccessLost):  # app/connections/access.py
+        return encode("run.onoffice_access_refused", detail=exc.message)
     return encode("run.onoffice_failed", detail=exc.message, status_page=STATUS_PAGES["onoffice"])
 
 

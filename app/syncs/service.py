@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connections.repository import ConnectionRepository
+from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.connections.service import connection as connection_service
 from app.db.base import aware
 from app.db.models import Problem, SyncRun, SyncRunStatus
@@ -76,6 +76,8 @@ class SyncService:
             )
         if not connection.list_id:
             raise Conflict("err.no_list")
+        if await OnOfficeAccessRepository.from_session(session).get(connection.id) is not None:
+            raise Conflict("err.onoffice_access_refused")  # app/connections/access.py
         run = await repo.add_run(
             SyncRun(connection_id=connection.id, status=SyncRunStatus.queued, force=force)
         )

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from app.crypto import DecryptionError, SecretBox
 from app.db.base import aware
@@ -135,3 +136,18 @@ async def require_session(
 
 
 CurrentTenant = Annotated[TenantContext, Depends(require_session)]
+
+
+def session_tenant(scope: Scope, token: str) -> int | None:
+    """The tenant of a bearer session, for the fair-share limit (app/quotas.py); None when the
+    token does not decrypt (the route answers 401) or the app has not started."""
+    resources = getattr(scope["app"].state, "resources", None) if "app" in scope else None
+    if resources is None:
+        return None
+    try:
+        context = read_session_token(
+            resources.session_box, token, ttl_s=resources.settings.SESSION_TTL_S
+        )
+    except SessionError:
+        return None
+    return context.tenant_id

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.connections.repository import OnOfficeAccessRepository
 from app.db.base import aware
 from app.db.models import Tenant
 from app.errors import AppError, TenantNotActivated
@@ -190,7 +191,11 @@ class TenantService:
         tenant.activated_at = datetime.now(UTC)
         tenant.active = True
         tenant.deactivated_at = tenant.deactivated_reason = None
-        return await repository.add(tenant)
+        tenant = await repository.add(tenant)
+        # New credentials: connections onOffice refused run again (app/connections/access.py).
+        access = OnOfficeAccessRepository.from_session(session)
+        await access.clear(await access.of_tenant(tenant.id))
+        return tenant
 
     # -- iframe and sessions -------------------------------------------------------------------
 
@@ -201,6 +206,9 @@ class TenantService:
         tenant = await self._active_tenant(session, signed.get("customerWebId"))
         await self.require_unused(session, signed, purpose, settings=settings)
         await self._remember_claim(session, tenant, signed)
+        # A user came with a fresh claim: connections onOffice refused are checked again soon.
+        access = OnOfficeAccessRepository.from_session(session)
+        await access.recheck_soon(await access.of_tenant(tenant.id))
         if signed.get("UserLanguage"):
             tenant.language = pick_language(signed.get("UserLanguage"), None)
         return tenant

@@ -52,7 +52,13 @@ from app.webhooks.nonconsent import (
     bounce_activity_ids,
     bounce_repeat,
 )
-from app.webhooks.outcomes import finish_event, record_failure, record_failures, settle
+from app.webhooks.outcomes import (
+    WAITS_FOR_ONOFFICE,
+    finish_event,
+    record_failure,
+    record_failures,
+    settle,
+)
 from app.webhooks.plan import (
     ACTIVITY_UNSURE,
     NO_ADDRESS,
@@ -68,7 +74,6 @@ from onoffice_client.models import (
     Address,
     AddressUpdate,
     NewsletterStatus,
-    OnOfficeClaimError,
     OnOfficeError,
     OnOfficeTransientError,
 )
@@ -132,7 +137,7 @@ class BatchApplier:
             return await call
         except OnOfficeError as exc:
             await record_failures(self.db, rows, exc, self.max_attempts)
-            if isinstance(exc, OnOfficeClaimError):
+            if isinstance(exc, WAITS_FOR_ONOFFICE):
                 raise Stop(waiting_for_login=True) from exc
             raise Stop(attempts=max(r.attempts for r in rows)) from exc
 
@@ -416,9 +421,9 @@ class BatchApplier:
         for plan in succeeded:
             if plan.record is not None:
                 self._remember(plan)
-        if stop is not None and not isinstance(stop, OnOfficeClaimError) and failed:
+        if stop is not None and not isinstance(stop, WAITS_FOR_ONOFFICE) and failed:
             raise Stop(attempts=max(p.row.attempts for p in failed))
-        if failed and any(isinstance(e, OnOfficeClaimError) for e in errors.values()):
+        if failed and any(isinstance(e, WAITS_FOR_ONOFFICE) for e in errors.values()):
             raise Stop(waiting_for_login=True)
         return {p.email for p in failed}
 
@@ -448,7 +453,7 @@ class BatchApplier:
         """One rare event through `EventApplier`; False when it stays pending."""
         try:
             status, note = await self.applier.apply(row)
-        except OnOfficeClaimError as exc:
+        except WAITS_FOR_ONOFFICE as exc:
             await record_failure(self.db, row, exc, self.max_attempts, True)
             raise Stop(waiting_for_login=True) from exc
         except (OnOfficeError, ProviderError) as exc:

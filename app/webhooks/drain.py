@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from app.connections.repository import ConnectionRepository
+from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.contacts.rules import aware
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
@@ -185,6 +185,10 @@ async def _drain_batch(
         )
         if connection is None or tenant is None or not read:
             return False
+        if await OnOfficeAccessRepository.from_session(session).get(connection_id) is not None:
+            # onOffice refuses the access (app/connections/access.py): the events wait, no try
+            # counted; the drain is started again when the access works.
+            raise Stop(waiting_for_login=True)
         untaken = [r for r in read if r.id not in state.skip]
         rows = untaken[:BATCH_SIZE]
         if not rows:

@@ -25,9 +25,14 @@ from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.webhooks.jobs import enqueue_release
 from app.webhooks.plan import Plan, event_of, shown_after
 from app.webhooks.repository import RECONCILE_REMOVAL, InboundEventRepository
-from onoffice_client.models import OnOfficeClaimError, OnOfficeError
+from onoffice_client.models import OnOfficeAccessLost, OnOfficeClaimError, OnOfficeError
 
 log = logging.getLogger(__name__)
+
+# onOffice errors that no retry of the event mends, only onOffice itself: a login to refresh
+# the claim, or the access onOffice refuses (app/connections/access.py). The events wait
+# (pending, never given up) and the drain stops until then.
+WAITS_FOR_ONOFFICE = (OnOfficeClaimError, OnOfficeAccessLost)
 
 
 def is_burst_candidate(row: InboundEvent) -> bool:
@@ -82,7 +87,7 @@ async def record_failure(
     """Count a failed try; True when the event is given up on (parked as failed)."""
     attempts = row.attempts + 1
     give_up = not retryable or attempts >= max_attempts
-    if isinstance(exc, OnOfficeClaimError):
+    if isinstance(exc, WAITS_FOR_ONOFFICE):
         give_up = False
     async with db.transaction() as session:
         await InboundEventRepository.from_session(session).update_events(
@@ -106,7 +111,7 @@ async def record_failures(
 ) -> None:
     """One more failed try for each of `rows` (one transaction); parked as failed after
     INBOUND_EVENT_MAX_ATTEMPTS, except while waiting for a fresh onOffice login."""
-    claim = isinstance(exc, OnOfficeClaimError)
+    claim = isinstance(exc, WAITS_FOR_ONOFFICE)
     give_up = [r.id for r in rows if r.attempts + 1 >= max_attempts and not claim]
     keep = [r.id for r in rows if r.id not in set(give_up)]
     note = str(exc)[:2000]
@@ -168,7 +173,7 @@ async def settle(
                 await events.set_payload(plan.row.id, plan.row.payload)
             error = errors.get(id(plan))
             attempts = plan.row.attempts + 1
-            claim = isinstance(error, OnOfficeClaimError)
+            claim = isinstance(error, WAITS_FOR_ONOFFICE)
             give_up = attempts >= max_attempts and not claim
             await events.update_events(
                 [plan.row.id],

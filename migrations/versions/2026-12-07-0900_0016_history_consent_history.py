@@ -1,7 +1,7 @@
 """consent_history: every consent signal and every action of the connector per email
 
 Revision ID: 0016_history_consent_history
-Revises: 0013_groups
+Revises: 0016_security_onoffice_access
 Create Date: 2026-12-07 09:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0016_history_consent_history"
-down_revision: str | None = "0013_groups"
+down_revision: str | None = "0016_security_onoffice_access"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

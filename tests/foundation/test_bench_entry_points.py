@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
         "bench.ingest_cpu",
         "bench.reconcile",
         "bench.chaos",
+        "bench.fairness",
     ],
 )
 def test_benchmark_cli_starts(module: str) -> None:

@@ -63,6 +63,7 @@ class World:
     onoffice: OnOfficeState
     brevo: BrevoState
     settings: Settings
+    resources: Any = None  # the app's (to wait for its in-process jobs)
 
     def activation_query(self, t: Tenant, **extra: str) -> str:
         cache_id = f"cache-{t.web_id}"
@@ -151,8 +152,9 @@ async def open_world(settings: Settings, **overrides: Any) -> AsyncIterator[Worl
         }
     )
     settings = world_settings(settings, **overrides)
-    async with running_app(create_app(settings, http=http), base_url=BASE) as client:
-        yield World(client=client, onoffice=onoffice, brevo=brevo, settings=settings)
+    app = create_app(settings, http=http)
+    async with running_app(app, base_url=BASE) as client:
+        yield World(client, onoffice, brevo, settings, app.state.resources)
 
 
 @pytest.fixture
