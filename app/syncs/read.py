@@ -30,7 +30,7 @@ from app.db.models import (
 from app.incremental.push import read_person_addresses
 from app.lifecycle.cancel import stopped
 from app.resources import Resources
-from app.syncs.classify import DEFERRED, close_open_batch, process_page
+from app.syncs.classify import close_open_batch, process_page
 from app.syncs.common import (
     READ_SLICE_S,
     batch_limit,
@@ -42,6 +42,7 @@ from app.syncs.common import (
     provider_failure,
     retry_or_fail_run,
 )
+from app.syncs.decide import DEFERRED
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
 from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
