@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.i18n import de, en
+from app.i18n import de, en, trust
 
-CATALOGUE: Final[dict[str, dict[str, str]]] = {"de": de.TEXTS, "en": en.TEXTS}
+CATALOGUE: Final[dict[str, dict[str, str]]] = {
+    "de": de.TEXTS | trust.DE,
+    "en": en.TEXTS | trust.EN,
+}

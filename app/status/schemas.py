@@ -12,9 +12,15 @@ class SideCounts(BaseModel):
     onoffice_newsletter_total: int | None = Field(
         description="Active onOffice addresses with newsletter Yes (from the latest run)"
     )
-    provider_contacts: int | None = Field(description="Contacts in the provider list (live)")
+    provider_contacts: int | None = Field(
+        description="Subscribed contacts of the provider list (live; unsubscribed, cleaned and "
+        "archived members are not counted)"
+    )
     provider_error: str | None = Field(default=None, description="Why the live count is missing")
-    synced_contacts: int = Field(description="Contacts the connector has synced")
+    synced_contacts: int = Field(
+        description="Contacts the connector currently keeps subscribed (not those it "
+        "unsubscribed or that opted out)"
+    )
 
 
 class PendingWork(BaseModel):

@@ -28,12 +28,12 @@ from app.status.schemas import (
     Reconciliation,
     RefusedChange,
     ScopeStatus,
-    SideCounts,
     Status,
     UnconfirmedEvent,
     WebhookHealth,
 )
 from app.status.webhook import webhook_health
+from app.syncs.numbers import side_counts
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
@@ -96,15 +96,11 @@ class StatusService:
         return Status(
             connected=True,
             connection=connection_service.to_read(resources, connection),
-            counts=SideCounts(
-                onoffice_newsletter_total=reference.onoffice_newsletter_total
-                if reference
-                else None,
-                provider_contacts=provider_count,
-                provider_error=provider_error,
-                synced_contacts=await ContactRepository.from_session(session).count_synced(
-                    connection.id
-                ),
+            counts=side_counts(
+                reference,
+                provider_count,
+                provider_error,
+                await contacts.count_subscribed(connection.id),
             ),
             last_sync=sync_service.to_read(last, lang=lang) if last else None,
             last_completed_sync=sync_service.to_read(completed, lang=lang) if completed else None,
@@ -222,8 +218,9 @@ async def live_count(
         return cached[1], None
     try:
         provider = provider_for_connection(resources, connection)
+        # Subscribed contacts only (not unsubscribed, cleaned or archived list members).
         count = await asyncio.wait_for(
-            provider.count_contacts(connection.list_id), LIVE_COUNT_TIMEOUT_S
+            provider.count_subscribed(connection.list_id), LIVE_COUNT_TIMEOUT_S
         )
     except (ProviderError, TimeoutError) as exc:
         return None, getattr(exc, "message", None) or t(lang, "ui.s_provider_timeout")

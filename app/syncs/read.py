@@ -139,6 +139,9 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                 if done:
                     await close_open_batch(repo, run_id)
                     await write_back_deferred(session, run_id, connection)
+                # Counted in onOffice's total but not synced (processed + out_of_scope =
+                # cntabsolute, one of the rules of `reconciled`).
+                await repo.increment(run_id, out_of_scope=len(read_page) - len(page))
                 await repo.set_run(
                     run_id,
                     read_offset=next_offset,

@@ -20,6 +20,7 @@ from app.db.repository import SessionRepository, among, insert_ignore
 
 ACTIVE_STATUSES = (SyncRunStatus.queued, SyncRunStatus.running)
 COUNTER_COLUMNS = (
+    "out_of_scope",
     "onoffice_newsletter_total",
     "created",
     "updated",

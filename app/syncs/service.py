@@ -18,8 +18,9 @@ from app.i18n import reasons, render_stored
 from app.lifecycle.cancel import cancel_run
 from app.resources import Resources
 from app.syncs.jobs import enqueue_approve, enqueue_read
+from app.syncs.numbers import sync_counts
 from app.syncs.repository import SyncRepository
-from app.syncs.schemas import ProblemPage, ProblemRead, SyncCounts, SyncProgress, SyncRunRead
+from app.syncs.schemas import ProblemPage, ProblemRead, SyncProgress, SyncRunRead
 from app.tenants.auth import TenantContext
 
 # Cells a spreadsheet would read as a formula (OWASP "CSV injection"): emails and names come
@@ -185,9 +186,6 @@ class SyncService:
             after = rows[-1].id
 
     def to_read(self, run: SyncRun, provider: str | None = None, lang: str = "en") -> SyncRunRead:
-        synced = run.created + run.updated + run.unchanged + run.synced_unspecified
-        invalid = run.invalid_emails + run.missing_emails
-        tells_outcome = run.synced_unspecified == 0
         started, finished = aware(run.started_at), aware(run.finished_at)
         duration = None
         if started is not None:
@@ -218,36 +216,7 @@ class SyncService:
                 overall_percent=None if overall is None else round(100 * overall, 1),
                 eta_s=_eta(duration, overall) if run.status == SyncRunStatus.running else None,
             ),
-            counts=SyncCounts(
-                onoffice_newsletter_total=run.onoffice_newsletter_total,
-                synced=synced,
-                created=run.created if tells_outcome else None,
-                updated=run.updated if tells_outcome else None,
-                unchanged=run.unchanged,
-                duplicates=run.duplicates,
-                invalid_emails=invalid,
-                missing_emails=run.missing_emails,
-                rejected=run.rejected,
-                tags_pulled=run.tags_pulled,
-                unsubscribed=run.unsubscribed,
-                opted_out=run.opted_out,
-                pending_optin=run.pending_optin,
-                bounced=run.bounced,
-                archived=run.archived,
-                held_unsubscribes=run.held_unsubscribes,
-                provider_subscribed=run.provider_subscribed,
-                drift=run.drift,
-                reconciled=run.onoffice_newsletter_total
-                == synced
-                + run.duplicates
-                + invalid
-                + run.rejected
-                + run.opted_out
-                + run.pending_optin
-                + run.bounced
-                + run.archived
-                and not run.drift,
-            ),
+            counts=sync_counts(run, lang),
         )
 
 
