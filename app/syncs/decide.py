@@ -43,7 +43,8 @@ class PageDecision:
     # Persons the incremental push unsubscribes and carries later.
     push_later: list[PersonPlan] = field(default_factory=list)
     already_synced: int = 0
-    unchanged_ids: list[int] = field(default_factory=list)
+    # (address id, email) of the addresses counted unchanged (nothing sent).
+    unchanged: list[tuple[int, str]] = field(default_factory=list)
 
 
 def valid_candidates(
@@ -161,7 +162,7 @@ def decide_page(
             continue
         if plan.kept:
             counts["unchanged"] += 1  # the provider's newer subscribe stands
-            decision.unchanged_ids.append(address.id)
+            decision.unchanged.append((address.id, email))
             continue
         if not plan.wants:
             # Another address of the person opted out in onOffice (this one says Yes).
@@ -240,7 +241,7 @@ def decide_page(
             and previous_tags == contact.tags
         ):
             counts["unchanged"] += 1
-            decision.unchanged_ids.append(address.id)
+            decision.unchanged.append((address.id, email))
             continue
         if (
             not force

@@ -125,20 +125,34 @@ async def safety_valve(resources: Resources, run: SyncRun, connection: Connectio
     if not stale or current is None:
         return None
     synced = current.created + current.updated + current.unchanged + current.synced_unspecified
+    previous_total = None
+    if previous is not None and previous.id != run.id:
+        previous_total = previous.onoffice_newsletter_total
+    return implausible_unsubscribes(
+        stale, synced, current.onoffice_newsletter_total, previous_total
+    )
+
+
+def implausible_unsubscribes(
+    stale: int, synced: int, newsletter_total: int, previous_total: int | None
+) -> str | None:
+    """The safety valve's rule (pure; the preview predicts it through this too): why `stale`
+    unsubscribes beside `synced` contacts look implausible, or None."""
+    if not stale:
+        return None
     if stale >= STALE_MIN and stale > STALE_SHARE * (synced + stale):
         return (
             f"{stale} of {synced + stale} synced contacts are no longer newsletter Yes in "
             f"onOffice; the connector does not unsubscribe more than {STALE_SHARE:.0%} at once."
         )
     if (
-        previous is not None
-        and previous.id != run.id
-        and previous.onoffice_newsletter_total >= STALE_MIN
-        and current.onoffice_newsletter_total < SHRINK_SHARE * previous.onoffice_newsletter_total
+        previous_total is not None
+        and previous_total >= STALE_MIN
+        and newsletter_total < SHRINK_SHARE * previous_total
     ):
         return (
-            f"onOffice answered with {current.onoffice_newsletter_total} newsletter addresses, "
-            f"far fewer than the {previous.onoffice_newsletter_total} of the last run."
+            f"onOffice answered with {newsletter_total} newsletter addresses, "
+            f"far fewer than the {previous_total} of the last run."
         )
     return None
 

@@ -120,11 +120,18 @@ class SyncStart(BaseModel):
         default=False,
         description="Resend every contact, including unchanged and previously rejected ones",
     )
+    dry_run: bool = Field(
+        default=False,
+        description="Preview only: read both sides and decide every address as a run would, "
+        "write nothing to onOffice or the provider",
+    )
 
 
 class SyncStarted(BaseModel):
-    id: int
+    id: int = Field(description="The run's id, or the preview's with `dry_run`")
     status: str
+    dry_run: bool = False
+    preview: str | None = Field(default=None, description="The preview's path (dry_run)")
 
 
 class ProblemRead(BaseModel):
