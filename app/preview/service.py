@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +17,7 @@ from app.preview.schemas import PreviewCounts, PreviewItemPage, PreviewItemRead,
 from app.preview.tasks import enqueue_preview
 from app.resources import Resources
 from app.syncs.repository import SyncRepository
-from app.syncs.service import csv_cell
+from app.syncs.service import csv_stream
 from app.tenants.auth import TenantContext
 
 SYNCED_OUTCOMES = ("created", "updated", "unchanged")
@@ -110,31 +108,21 @@ class PreviewService:
         """Every item as CSV, page by page (memory stays flat)."""
         async with resources.sessionmaker() as session:
             preview = await self.get(session, tenant, preview_id)
+
+        async def page(session: AsyncSession, after: int) -> Sequence[PreviewItem]:
+            return await PreviewRepository.from_session(session).items(
+                preview.id, after_id=after, limit=2000, outcome=outcome, search=search
+            )
+
+        def cells(row: PreviewItem) -> list[object]:
+            i = item_read(row, lang)
+            values: list[object] = [i.address_id, i.email, i.outcome, i.outcome_text]
+            return [*values, i.reason, i.reason_code, i.onoffice_write or "", i.onoffice_write_text]
+
         head = ["address_id", "email", "outcome", "outcome_text", "reason", "reason_code"]
-        yield csv_line([*head, "onoffice_write", "onoffice_write_text"])
-        after = 0
-        while True:
-            async with resources.sessionmaker() as session:
-                rows = await PreviewRepository.from_session(session).items(
-                    preview.id, after_id=after, limit=2000, outcome=outcome, search=search
-                )
-            if not rows:
-                return
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            for row in rows:
-                i = item_read(row, lang)
-                values = [i.address_id, i.email, i.outcome, i.outcome_text, i.reason]
-                values += [i.reason_code, i.onoffice_write or "", i.onoffice_write_text]
-                writer.writerow([csv_cell(v) for v in values])
-            yield buffer.getvalue()
-            after = rows[-1].id
-
-
-def csv_line(cells: list[str]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(cells)
-    return buffer.getvalue()
+        head += ["onoffice_write", "onoffice_write_text"]
+        async for chunk in csv_stream(resources, head, page, cells):
+            yield chunk
 
 
 def item_read(row: PreviewItem, lang: str) -> PreviewItemRead:

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.attention.rules import AttentionItem
 from app.connections.schemas import ConnectionRead
 from app.syncs.schemas import SyncRunRead
 
@@ -144,4 +145,9 @@ class Status(BaseModel):
     )
     scope: ScopeStatus | None = Field(
         default=None, description="The onOffice addresses this connection covers"
+    )
+    attention: list[AttentionItem] = Field(
+        default_factory=list,
+        description="What needs a user: decisions waiting, what is broken, numbers that do not "
+        "add up; each with what to do (app/attention/rules.py)",
     )

@@ -7,6 +7,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.attention.rules import attention
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import provider_for_connection
 from app.connections.repository import ConnectionRepository
@@ -93,7 +94,7 @@ class StatusService:
         last_event_at = await InboundEventRepository.from_session(session).last_received_at(
             connection.id, connection.provider
         )
-        return Status(
+        found = Status(
             connected=True,
             connection=connection_service.to_read(resources, connection),
             counts=side_counts(
@@ -134,6 +135,8 @@ class StatusService:
             status_pages=dict(STATUS_PAGES),
             scope=await scope_status(session, connection, reference, lang),
         )
+        found.attention = attention(found, lang)
+        return found
 
     async def _reconciliation(
         self, session: AsyncSession, resources: Resources, connection_id: int

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.consent.conftest import Scene, address
+from tests.consent.conftest import Scene
 from tests.e2e.conftest import World
+from tests.e2e.test_webhooks import address
 
 Make = Callable[..., Any]
 

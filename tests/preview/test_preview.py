@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.consent.conftest import Scene, address
+from tests.consent.conftest import Scene
 from tests.e2e.conftest import World
 from tests.e2e.harness import auth
+from tests.e2e.test_webhooks import address
 
 Make = Callable[..., Any]
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
