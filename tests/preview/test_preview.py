@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from app.privacy.service import forget
+from app.resources import create_resources
 from tests.consent.conftest import Scene
 from tests.e2e.conftest import World
 from tests.e2e.harness import auth
+from tests.e2e.test_privacy import rows_mentioning
 from tests.e2e.test_webhooks import address
 
 Make = Callable[..., Any]
@@ -168,3 +171,20 @@ async def test_a_preview_is_refused_while_a_run_is_active(
     run = (await scene.api("GET", f"/api/v1/syncs/{started.json()['id']}")).json()
     if run["status"] in ("queued", "running"):
         assert response.status_code == 409, response.text
+
+
+async def test_forget_erases_the_person_from_the_preview(world: World, scenes: Make) -> None:
+    scene = await seeded_scene(world, scenes)
+    found = await preview(scene)
+    assert [i["address_id"] for i in await items(scene, found["id"], q="bernd")] == [2]
+    settings = scene.connector.settings
+    mentions = await rows_mentioning(settings.DATABASE_URL, "bernd@example.de")
+    assert mentions.get("preview_item") == 1, mentions
+    resources = await create_resources(settings)
+    try:
+        await forget(resources, "C1", "Bernd@Example.de", delete_at_provider=False)
+    finally:
+        await resources.aclose()
+    assert await items(scene, found["id"], q="bernd") == []
+    assert "preview_item" not in await rows_mentioning(settings.DATABASE_URL, "bernd@example.de")
+    assert len(await items(scene, found["id"], limit=100)) == 8  # the others stay
