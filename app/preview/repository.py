@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from app.db.models import Contact, PreviewItem, SyncPreview
-from app.db.repository import SessionRepository
+from app.db.repository import SessionRepository, search_match
 
 
 class PreviewRepository(SessionRepository):
@@ -63,12 +63,8 @@ class PreviewRepository(SessionRepository):
             where.append(PreviewItem.onoffice_write.is_not(None))
         elif outcome:
             where.append(PreviewItem.outcome == outcome)
-        text = (search or "").strip().lower()
-        if text:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            match: Any = PreviewItem.email.like(f"%{escaped}%", escape="\\")
-            if text.isdigit():
-                match = or_(match, PreviewItem.address_id == int(text))
+        match = search_match(PreviewItem.email, PreviewItem.address_id, search)
+        if match is not None:
             where.append(match)
         return where
 

@@ -6,9 +6,12 @@ English text is on the page."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -103,6 +106,14 @@ async def test_preview_and_attention_in_german(
         arg=ui["ui.pv_out_created"],
     )
     assert await rows.count() > 0
+    # The CSV of the current filter, texts in German.
+    async with page.expect_download() as info:
+        await page.click("#preview-csv")
+    download = await info.value
+    text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8")
+    table = list(csv.DictReader(io.StringIO(text)))
+    assert table and {row["outcome"] for row in table} == {"created"}
+    assert {row["outcome_text"] for row in table} == {ui["ui.pv_out_created"]}
     # Nothing was written at Mailchimp, and no run was started.
     assert await asyncio.to_thread(mailchimp_writes, base) == writes
     assert await page.is_hidden("#run")
