@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 FetchRun = Callable[[], Awaitable[SyncRunRead]]
 
 
-def num(lang: str, value: int) -> str:
-    """1,234 in English, 1.234 in German."""
+def num(lang: str, value: int | None) -> str:
+    """1,234 in English, 1.234 in German; – when unknown."""
+    if value is None:
+        return "–"
     text = f"{value:,}"
     return text.replace(",", ".") if lang == "de" else text
 
@@ -99,8 +101,15 @@ def print_summary(console: Console, run: SyncRunRead, *, lang: str = "en") -> No
         ("ui.c_duplicates", num(lang, c.duplicates)),
         ("ui.c_invalid", num(lang, c.invalid_emails)),
         ("ui.c_rejected", num(lang, c.rejected)),
+        ("ui.c_opted_out", num(lang, c.opted_out)),
+        ("ui.c_pending_optin", num(lang, c.pending_optin)),
+        ("ui.c_bounced", num(lang, c.bounced)),
+        ("ui.c_archived", num(lang, c.archived)),
         ("ui.c_unsubscribed", num(lang, c.unsubscribed)),
-        ("ui.c_reconciled", t(lang, "ui.yes" if c.reconciled else "ui.no")),
+        ("ui.c_held_unsubscribes", num(lang, c.held_unsubscribes)),
+        ("ui.c_provider_subscribed", num(lang, c.provider_subscribed)),
+        ("ui.c_drift", num(lang, c.drift)),
+        ("ui.c_reconciled", reconciled_word(lang, c.reconciled, c.reconciled_reason)),
         ("cli.duration", f"{run.duration_s:.1f} s" if run.duration_s is not None else "–"),
     ]
     for key, value in rows:
@@ -110,6 +119,14 @@ def print_summary(console: Console, run: SyncRunRead, *, lang: str = "en") -> No
         console.print(f"[red]{t(lang, 'ui.run_error')}: {run.error}[/red]")
     if run.warning:
         console.print(f"[yellow]{run.warning}[/yellow]")
+
+
+def reconciled_word(lang: str, reconciled: bool | None, reason: str | None) -> str:
+    """yes, or no / not yet known with the reason."""
+    if reconciled:
+        return t(lang, "ui.yes")
+    word = t(lang, "ui.no" if reconciled is False else "ui.unknown")
+    return f"{word}: {reason}" if reason else word
 
 
 def print_status(console: Console, status: Status, *, lang: str = "en") -> None:

@@ -29,6 +29,7 @@ from app.history.router import router as history_router
 from app.incremental.router import router as incremental_router
 from app.logging import configure_logging
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.preview.router import router as preview_router
 from app.privacy.router import router as privacy_router
 from app.quotas import FairShare, InFlight, TokenBuckets
 from app.resources import create_resources
@@ -155,6 +156,7 @@ def create_app(
     app.include_router(tenants_router)
     app.include_router(connections_router)
     app.include_router(syncs_router)
+    app.include_router(preview_router)
     app.include_router(notice_router)
     app.include_router(incremental_router)
     app.include_router(status_router)

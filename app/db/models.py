@@ -183,6 +183,9 @@ class SyncRun(TimestampMixin, Base):
     drift: Mapped[int | None] = mapped_column(Integer)
     # Unsubscribes the safety valve held back (approve them with POST .../approve).
     held_unsubscribes: Mapped[int] = mapped_column(Integer, default=0)
+    # Addresses onOffice returned that lie outside the connection's scope (counted in
+    # onOffice's total, not synced): processed + out_of_scope = onOffice's cntabsolute.
+    out_of_scope: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SyncBatch(TimestampMixin, Base):
@@ -459,3 +462,9 @@ class OnOfficeAccess(Base):
     errorcode: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text, default="")  # onOffice's own text
     checked_at: Mapped[datetime | None]  # the last refusal or re-check; None = re-check soon
+
+
+# The preview's tables live in their own module (registered with the metadata here).
+from app.db.preview_models import PreviewItem, SyncPreview  # noqa: E402
+
+__all__ = ["PreviewItem", "SyncPreview"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Self
 
-from sqlalchemy import any_, bindparam, func, select, true
+from sqlalchemy import any_, bindparam, func, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -81,3 +81,16 @@ def lookup(
     )
     found = select(*columns).where(key == wanted.c.value, *where).limit(1).lateral("found")
     return select(*found.c).select_from(wanted.join(found, true()))
+
+
+def search_match(email: Any, address_id: Any, search: str | None) -> Any | None:
+    """The condition of a list's search box: an email substring (case-insensitive, LIKE's
+    wildcards taken literally) or, for digits, also the address id; None without a search."""
+    text = (search or "").strip().lower()
+    if not text:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    match: Any = email.like(f"%{escaped}%", escape="\\")
+    if text.isdigit():
+        match = or_(match, address_id == int(text))
+    return match

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.i18n import de, en, history, security
+from app.i18n import de, en, history, security, trust
 
-# The consent history, the decision lists and the onOffice access texts keep their own modules.
+# The consent history and decision lists, the onOffice access texts and the numbers, preview
+# and attention panel texts keep their own modules.
 CATALOGUE: Final[dict[str, dict[str, str]]] = {
-    "de": de.TEXTS | history.DE | security.DE,
-    "en": en.TEXTS | history.EN | security.EN,
+    "de": de.TEXTS | history.DE | security.DE | trust.DE,
+    "en": en.TEXTS | history.EN | security.EN | trust.EN,
 }

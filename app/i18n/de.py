@@ -128,7 +128,7 @@ TEXTS: Final[dict[str, str]] = {
     "ui.s_onoffice": "Newsletter-Kontakte in onOffice",
     "ui.s_provider": "Kontakte in der Liste bei {provider}",
     "ui.s_provider_error": "nicht abrufbar: {message}",
-    "ui.s_synced": "Vom Connector synchronisiert",
+    "ui.s_synced": "Vom Connector angemeldet gehalten",
     "ui.s_last_sync": "Letzte Synchronisation",
     "ui.s_last_completed": "Letzte abgeschlossene Synchronisation",
     "ui.s_pending_batches": "Ausstehende Pakete",

@@ -128,7 +128,7 @@ TEXTS: Final[dict[str, str]] = {
     "ui.s_onoffice": "Newsletter contacts in onOffice",
     "ui.s_provider": "Contacts in the {provider} list",
     "ui.s_provider_error": "not available: {message}",
-    "ui.s_synced": "Synced by the connector",
+    "ui.s_synced": "Kept subscribed by the connector",
     "ui.s_last_sync": "Last synchronisation",
     "ui.s_last_completed": "Last completed synchronisation",
     "ui.s_pending_batches": "Pending batches",

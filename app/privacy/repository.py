@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, false, func, or_, select, update
 
 from app.db.models import (
     Connection,
@@ -15,9 +15,11 @@ from app.db.models import (
     HeldUnsubscribe,
     InboundEvent,
     InboundEventStatus,
+    PreviewItem,
     Problem,
     ProviderMember,
     SyncBatch,
+    SyncPreview,
     SyncRun,
     SyncRunStatus,
     SyncTagAdd,
@@ -158,6 +160,19 @@ class PrivacyRepository(SessionRepository):
                 ),
             ),
         ]
+        previews = select(SyncPreview.id).where(SyncPreview.connection_id.in_(ids))
+        preview_match = or_(
+            PreviewItem.email == email,
+            PreviewItem.address_id.in_(sorted(address_ids)) if address_ids else false(),
+        )
+        statements.append(
+            (
+                "preview_item",
+                delete(PreviewItem).where(
+                    PreviewItem.preview_id.in_(previews.scalar_subquery()), preview_match
+                ),
+            )
+        )
         provider_event = and_(
             or_(InboundEvent.connection_id.in_(ids), InboundEvent.tenant_id == tenant_id),
             func.lower(InboundEvent.payload["email"].as_string()) == email,
@@ -227,6 +242,12 @@ class PrivacyRepository(SessionRepository):
             delete(SyncBatch).where(SyncBatch.run_id.in_(runs)),
             delete(SyncTagAdd).where(SyncTagAdd.run_id.in_(runs)),
             delete(HeldUnsubscribe).where(HeldUnsubscribe.run_id.in_(runs)),
+            delete(PreviewItem).where(
+                PreviewItem.preview_id.in_(
+                    select(SyncPreview.id).where(SyncPreview.connection_id.in_(ids))
+                )
+            ),
+            delete(SyncPreview).where(SyncPreview.connection_id.in_(ids)),
         ):
             await self.session.execute(stmt.execution_options(synchronize_session=False))
         await self.session.execute(

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.attention.rules import AttentionItem
 from app.connections.schemas import ConnectionRead
 from app.syncs.schemas import SyncRunRead
 
@@ -12,9 +13,15 @@ class SideCounts(BaseModel):
     onoffice_newsletter_total: int | None = Field(
         description="Active onOffice addresses with newsletter Yes (from the latest run)"
     )
-    provider_contacts: int | None = Field(description="Contacts in the provider list (live)")
+    provider_contacts: int | None = Field(
+        description="Subscribed contacts of the provider list (live; unsubscribed, cleaned and "
+        "archived members are not counted)"
+    )
     provider_error: str | None = Field(default=None, description="Why the live count is missing")
-    synced_contacts: int = Field(description="Contacts the connector has synced")
+    synced_contacts: int = Field(
+        description="Contacts the connector currently keeps subscribed (not those it "
+        "unsubscribed or that opted out)"
+    )
 
 
 class PendingWork(BaseModel):
@@ -157,4 +164,9 @@ class Status(BaseModel):
     )
     onoffice_access: OnOfficeAccessState | None = Field(
         default=None, description="Whether onOffice lets the connector in (None when not connected)"
+    )
+    attention: list[AttentionItem] = Field(
+        default_factory=list,
+        description="What needs a user: decisions waiting, what is broken, numbers that do not "
+        "add up; each with what to do (app/attention/rules.py)",
     )

@@ -7,6 +7,7 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.attention.rules import attention
 from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import provider_for_connection
 from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
@@ -30,12 +31,12 @@ from app.status.schemas import (
     Reconciliation,
     RefusedChange,
     ScopeStatus,
-    SideCounts,
     Status,
     UnconfirmedEvent,
     WebhookHealth,
 )
 from app.status.webhook import webhook_health
+from app.syncs.numbers import side_counts
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
@@ -95,18 +96,14 @@ class StatusService:
         last_event_at = await InboundEventRepository.from_session(session).last_received_at(
             connection.id, connection.provider
         )
-        return Status(
+        found = Status(
             connected=True,
             connection=connection_service.to_read(resources, connection),
-            counts=SideCounts(
-                onoffice_newsletter_total=reference.onoffice_newsletter_total
-                if reference
-                else None,
-                provider_contacts=provider_count,
-                provider_error=provider_error,
-                synced_contacts=await ContactRepository.from_session(session).count_synced(
-                    connection.id
-                ),
+            counts=side_counts(
+                reference,
+                provider_count,
+                provider_error,
+                await contacts.count_subscribed(connection.id),
             ),
             last_sync=sync_service.to_read(last, lang=lang) if last else None,
             last_completed_sync=sync_service.to_read(completed, lang=lang) if completed else None,
@@ -141,6 +138,8 @@ class StatusService:
             scope=await scope_status(session, connection, reference, lang),
             onoffice_access=await access_state(session, resources, connection, lang),
         )
+        found.attention = attention(found, lang)
+        return found
 
     async def _reconciliation(
         self, session: AsyncSession, resources: Resources, connection_id: int
@@ -225,8 +224,9 @@ async def live_count(
         return cached[1], None
     try:
         provider = provider_for_connection(resources, connection)
+        # Subscribed contacts only (not unsubscribed, cleaned or archived list members).
         count = await asyncio.wait_for(
-            provider.count_contacts(connection.list_id), LIVE_COUNT_TIMEOUT_S
+            provider.count_subscribed(connection.list_id), LIVE_COUNT_TIMEOUT_S
         )
     except (ProviderError, TimeoutError) as exc:
         return None, getattr(exc, "message", None) or t(lang, "ui.s_provider_timeout")

@@ -132,19 +132,31 @@ async def safety_valve(
     if not stale or current is None:
         return None
     synced = current.created + current.updated + current.unchanged + current.synced_unspecified
+    previous_total = None
+    if previous is not None and previous.id != run.id:
+        previous_total = previous.onoffice_newsletter_total
+    return implausible_unsubscribes(
+        stale, synced, current.onoffice_newsletter_total, previous_total
+    )
+
+
+def implausible_unsubscribes(
+    stale: int, synced: int, newsletter_total: int, previous_total: int | None
+) -> tuple[str, dict[str, Any]] | None:
+    """The safety valve's rule (pure; the preview predicts it through this too): why `stale`
+    unsubscribes beside `synced` contacts look implausible, as a catalogue key and its
+    parameters, or None."""
+    if not stale:
+        return None
     if stale >= STALE_MIN and stale > STALE_SHARE * (synced + stale):
         share = f"{STALE_SHARE:.0%}"
         return "run.valve_share", {"stale": stale, "total": synced + stale, "share": share}
     if (
-        previous is not None
-        and previous.id != run.id
-        and previous.onoffice_newsletter_total >= STALE_MIN
-        and current.onoffice_newsletter_total < SHRINK_SHARE * previous.onoffice_newsletter_total
+        previous_total is not None
+        and previous_total >= STALE_MIN
+        and newsletter_total < SHRINK_SHARE * previous_total
     ):
-        return "run.valve_shrink", {
-            "current": current.onoffice_newsletter_total,
-            "previous": previous.onoffice_newsletter_total,
-        }
+        return "run.valve_shrink", {"current": newsletter_total, "previous": previous_total}
     return None
 
 

@@ -30,7 +30,7 @@ from app.db.models import (
 from app.incremental.push import read_person_addresses
 from app.lifecycle.cancel import stopped
 from app.resources import Resources
-from app.syncs.classify import DEFERRED, close_open_batch, process_page
+from app.syncs.classify import close_open_batch, process_page
 from app.syncs.common import (
     READ_SLICE_S,
     batch_limit,
@@ -42,6 +42,7 @@ from app.syncs.common import (
     provider_failure,
     retry_or_fail_run,
 )
+from app.syncs.decide import DEFERRED
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
 from app.syncs.repository import SyncRepository
 from app.webhooks.repository import InboundEventRepository
@@ -138,6 +139,9 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
                 if done:
                     await close_open_batch(repo, run_id)
                     await write_back_deferred(session, run_id, connection)
+                # Counted in onOffice's total but not synced (processed + out_of_scope =
+                # cntabsolute, one of the rules of `reconciled`).
+                await repo.increment(run_id, out_of_scope=len(read_page) - len(page))
                 await repo.set_run(
                     run_id,
                     read_offset=next_offset,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 
 from app.db.base import utcnow
 from app.db.models import (
@@ -17,10 +17,11 @@ from app.db.models import (
     SyncRunStatus,
     SyncTagAdd,
 )
-from app.db.repository import SessionRepository, among, insert_ignore
+from app.db.repository import SessionRepository, among, insert_ignore, search_match
 
 ACTIVE_STATUSES = (SyncRunStatus.queued, SyncRunStatus.running)
 COUNTER_COLUMNS = (
+    "out_of_scope",
     "onoffice_newsletter_total",
     "created",
     "updated",
@@ -181,12 +182,8 @@ class SyncRepository(SessionRepository):
         where: list[Any] = [Problem.run_id == run_id]
         if kind:
             where.append(Problem.kind == kind)
-        text = (search or "").strip().lower()
-        if text:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            match: Any = Problem.email.like(f"%{escaped}%", escape="\\")
-            if text.isdigit():
-                match = or_(match, Problem.address_id == int(text))
+        match = search_match(Problem.email, Problem.address_id, search)
+        if match is not None:
             where.append(match)
         return where
 

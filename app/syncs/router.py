@@ -9,6 +9,7 @@ from app.deps import ResourcesDep, SessionDep
 from app.errors import request_language
 from app.lifecycle.held import held_list
 from app.openapi import BEARER_RESPONSES, NO_CONNECTION
+from app.preview.service import preview as preview_service
 from app.syncs.schemas import (
     HeldUnsubscribePage,
     HeldUnsubscribeRead,
@@ -32,7 +33,10 @@ RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="id of the synchronisat
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncStarted,
-    summary="Start a full synchronisation (onOffice is the master)",
+    summary="Start a full synchronisation (onOffice is the master), or a preview of one",
+    description="With `dry_run: true` nothing is written to onOffice or the provider: both "
+    "sides are read and every address is decided as a run would; `id` is then the preview's "
+    "(`GET /api/v1/previews/{id}` and `.../items`).",
     responses={
         404: {"description": "No provider connected yet"},
         409: {"description": "A synchronisation is already queued or running"},
@@ -41,7 +45,12 @@ RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="id of the synchronisat
 async def start_sync(
     tenant: CurrentTenant, session: SessionDep, body: SyncStart | None = None
 ) -> SyncStarted:
-    run = await sync_service.start(session, tenant, force=bool(body and body.force))
+    force = bool(body and body.force)
+    if body and body.dry_run:
+        preview = await preview_service.start(session, tenant, force=force)
+        path = f"/api/v1/previews/{preview.id}"
+        return SyncStarted(id=preview.id, status=preview.status, dry_run=True, preview=path)
+    run = await sync_service.start(session, tenant, force=force)
     return SyncStarted(id=run.id, status=run.status)
 
 

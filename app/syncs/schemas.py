@@ -48,9 +48,28 @@ class SyncCounts(BaseModel):
         description="Unsubscribes the safety valve held back; approve them with "
         "POST /api/v1/syncs/{id}/approve-unsubscribes",
     )
-    reconciled: bool = Field(
-        description="onoffice_newsletter_total == synced + duplicates + invalid_emails + "
-        "rejected + opted_out + pending_optin + bounced + archived, and no drift at the provider"
+    reconciled: bool | None = Field(
+        description="True only when proven: the run completed, processed + out_of_scope == "
+        "onoffice_reported_total (onOffice's cntabsolute), onoffice_newsletter_total == synced + "
+        "duplicates + invalid_emails + rejected + opted_out + pending_optin + bounced + "
+        "archived, nothing held back, the provider's count known and drift 0. False when one "
+        "of them is proven wrong, null when it cannot be told (the run is not finished or "
+        "failed, a count is unknown); `reconciled_code` and `reconciled_reason` say why"
+    )
+    reconciled_code: str | None = Field(
+        default=None,
+        description="Why `reconciled` is not true: not_finished, not_completed, sum, held, "
+        "onoffice_total_unknown, onoffice_total, provider_unknown or drift",
+    )
+    reconciled_reason: str | None = Field(
+        default=None, description="The same in words, in the caller's language"
+    )
+    onoffice_reported_total: int | None = Field(
+        default=None, description="onOffice's own count of the addresses to read (cntabsolute)"
+    )
+    out_of_scope: int = Field(
+        default=0,
+        description="Addresses onOffice returned outside the connection's scope (not synced)",
     )
     provider_subscribed: int | None = Field(
         default=None, description="The provider's own count of subscribed list members"
@@ -101,11 +120,18 @@ class SyncStart(BaseModel):
         default=False,
         description="Resend every contact, including unchanged and previously rejected ones",
     )
+    dry_run: bool = Field(
+        default=False,
+        description="Preview only: read both sides and decide every address as a run would, "
+        "write nothing to onOffice or the provider",
+    )
 
 
 class SyncStarted(BaseModel):
-    id: int
+    id: int = Field(description="The run's id, or the preview's with `dry_run`")
     status: str
+    dry_run: bool = False
+    preview: str | None = Field(default=None, description="The preview's path (dry_run)")
 
 
 class ProblemRead(BaseModel):

@@ -36,8 +36,8 @@ from app.i18n import encode, reasons
 from app.lifecycle.cancel import stopped
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
-from app.syncs.classify import rejection_hash
 from app.syncs.common import load_active_run, retry_or_fail_run
+from app.syncs.decide import rejection_hash
 from app.syncs.jobs import enqueue_finalize
 from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import SyncRepository

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,8 +20,9 @@ from app.i18n import reasons, render_stored
 from app.lifecycle.cancel import cancel_run
 from app.resources import Resources
 from app.syncs.jobs import enqueue_read
+from app.syncs.numbers import sync_counts
 from app.syncs.repository import SyncRepository
-from app.syncs.schemas import ProblemPage, ProblemRead, SyncCounts, SyncProgress, SyncRunRead
+from app.syncs.schemas import ProblemPage, ProblemRead, SyncProgress, SyncRunRead
 from app.tenants.auth import TenantContext
 
 # Cells a spreadsheet would read as a formula (OWASP "CSV injection"): emails and names come
@@ -35,6 +37,31 @@ def csv_cell(value: object) -> str:
     if text.startswith(_FORMULA_PREFIXES):
         return "'" + text
     return text
+
+
+async def csv_stream(
+    resources: Resources,
+    head: list[str],
+    page: Callable[[AsyncSession, int], Awaitable[Sequence[Any]]],
+    cells: Callable[[Any], list[object]],
+) -> AsyncIterator[str]:
+    """CSV text, the header first, then `page(session, after_id)` pages of rows (each with
+    an `id`) until one is empty, each row as `cells(row)` made safe for spreadsheets."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(head)
+    yield buffer.getvalue()
+    after = 0
+    while True:
+        async with resources.sessionmaker() as session:
+            rows = await page(session, after)
+        if not rows:
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in rows:
+            writer.writerow([csv_cell(v) for v in cells(row)])
+        yield buffer.getvalue()
+        after = rows[-1].id
 
 
 # Reading onOffice and sending batches overlap; reading is most of a run's time.
@@ -156,42 +183,21 @@ class SyncService:
         """Stream every problem row as CSV, page by page (memory stays flat)."""
         async with resources.sessionmaker() as session:
             run = await self.get(session, tenant, run_id)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["address_id", "email", "kind", "reason", "reason_code", "detail"])
-        yield buffer.getvalue()
-        after = 0
-        while True:
-            async with resources.sessionmaker() as session:
-                rows = await SyncRepository.from_session(session).problems(
-                    run.id, after_id=after, limit=2000, kind=kind, search=search
-                )
-            if not rows:
-                return
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            for r in rows:
-                item = problem_read(r, lang)
-                writer.writerow(
-                    [
-                        csv_cell(v)
-                        for v in (
-                            r.address_id,
-                            r.email,
-                            r.kind,
-                            item.reason,
-                            item.reason_code,
-                            item.detail,
-                        )
-                    ]
-                )
-            yield buffer.getvalue()
-            after = rows[-1].id
+
+        async def page(session: AsyncSession, after: int) -> Sequence[Problem]:
+            return await SyncRepository.from_session(session).problems(
+                run.id, after_id=after, limit=2000, kind=kind, search=search
+            )
+
+        def cells(r: Problem) -> list[object]:
+            item = problem_read(r, lang)
+            return [r.address_id, r.email, r.kind, item.reason, item.reason_code, item.detail]
+
+        head = ["address_id", "email", "kind", "reason", "reason_code", "detail"]
+        async for chunk in csv_stream(resources, head, page, cells):
+            yield chunk
 
     def to_read(self, run: SyncRun, provider: str | None = None, lang: str = "en") -> SyncRunRead:
-        synced = run.created + run.updated + run.unchanged + run.synced_unspecified
-        invalid = run.invalid_emails + run.missing_emails
-        tells_outcome = run.synced_unspecified == 0
         started, finished = aware(run.started_at), aware(run.finished_at)
         duration = None
         if started is not None:
@@ -222,36 +228,7 @@ class SyncService:
                 overall_percent=None if overall is None else round(100 * overall, 1),
                 eta_s=_eta(duration, overall) if run.status == SyncRunStatus.running else None,
             ),
-            counts=SyncCounts(
-                onoffice_newsletter_total=run.onoffice_newsletter_total,
-                synced=synced,
-                created=run.created if tells_outcome else None,
-                updated=run.updated if tells_outcome else None,
-                unchanged=run.unchanged,
-                duplicates=run.duplicates,
-                invalid_emails=invalid,
-                missing_emails=run.missing_emails,
-                rejected=run.rejected,
-                tags_pulled=run.tags_pulled,
-                unsubscribed=run.unsubscribed,
-                opted_out=run.opted_out,
-                pending_optin=run.pending_optin,
-                bounced=run.bounced,
-                archived=run.archived,
-                held_unsubscribes=run.held_unsubscribes,
-                provider_subscribed=run.provider_subscribed,
-                drift=run.drift,
-                reconciled=run.onoffice_newsletter_total
-                == synced
-                + run.duplicates
-                + invalid
-                + run.rejected
-                + run.opted_out
-                + run.pending_optin
-                + run.bounced
-                + run.archived
-                and not run.drift,
-            ),
+            counts=sync_counts(run, lang),
         )
 
 

@@ -14,6 +14,7 @@ TASK_MODULES: tuple[str, ...] = (
     "app.incremental.tasks",
     "app.privacy.tasks",
     "app.reconcile.tasks",
+    "app.preview.tasks",
 )
 
 

@@ -124,7 +124,7 @@ class TestSyncCommand:
             out, _ = await asyncio.wait_for(status.communicate(), 60)
             text = out.decode()
             assert status.returncode == 0, text
-            assert "Vom Connector synchronisiert" in text and "abgeschlossen" in text, text
+            assert "Vom Connector angemeldet gehalten" in text and "abgeschlossen" in text, text
             assert "https://status.brevo.com" in text
             unknown = await asyncio.create_subprocess_exec(
                 sys.executable,
