@@ -34,3 +34,9 @@ async def adopt_orphans(session: AsyncSession, connection: Connection) -> int:
     from app.lifecycle import switch
 
     return await switch.adopt_orphans(session, connection)
+
+
+async def swap_ledger(session: AsyncSession, connection: Connection, ledger_key: str) -> None:
+    from app.lifecycle import switch
+
+    await switch.swap_ledger(session, connection, ledger_key)

@@ -275,6 +275,22 @@ class Contact(TimestampMixin, Base):
     onoffice_addresses: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+class ParkedContact(Base):
+    """A ledger row of a list the connection left (a switch of provider, account or list),
+    kept until the connection returns to that list (`ledger_key`): it then knows again what it
+    did there (app/lifecycle/repository.py). `data`: the row's consent columns."""
+
+    __tablename__ = "parked_contact"
+    __table_args__ = (UniqueConstraint("connection_id", "ledger_key", "email"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
+    ledger_key: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(320))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ProblemKind(StrEnum):
     duplicate = "duplicate"
     invalid_email = "invalid_email"

@@ -14,6 +14,7 @@ from app.db.models import (
     HeldUnsubscribe,
     InboundEvent,
     InboundEventStatus,
+    ParkedContact,
     Problem,
     ProviderMember,
     SyncBatch,
@@ -119,8 +120,18 @@ class PrivacyRepository(SessionRepository):
                 )
             )
         ).all()
+        # The person's rows in the ledgers of lists the connection left (parked by a switch).
+        parked = (
+            await self.session.execute(
+                select(ParkedContact.data).where(
+                    ParkedContact.connection_id.in_(ids), ParkedContact.email == email
+                )
+            )
+        ).scalars()
+        found: list[tuple[Any, Any]] = [(row[0], row[1]) for row in contacts]
+        found += [(data.get("address_id"), data.get("other_address_ids")) for data in parked]
         address_ids: set[int] = set()
-        for address_id, others in contacts:
+        for address_id, others in found:
             if address_id is not None:
                 address_ids.add(int(address_id))
             address_ids.update(int(a) for a in others or [])
@@ -132,6 +143,12 @@ class PrivacyRepository(SessionRepository):
             (
                 "contact",
                 delete(Contact).where(Contact.connection_id.in_(ids), Contact.email == email),
+            ),
+            (
+                "parked_contact",
+                delete(ParkedContact).where(
+                    ParkedContact.connection_id.in_(ids), ParkedContact.email == email
+                ),
             ),
             (
                 "provider_member",
@@ -214,6 +231,7 @@ class PrivacyRepository(SessionRepository):
         # Explicit (SQLite may not enforce the cascades).
         for stmt in (
             delete(Contact).where(Contact.connection_id.in_(ids)),
+            delete(ParkedContact).where(ParkedContact.connection_id.in_(ids)),
             delete(ProviderMember).where(ProviderMember.connection_id.in_(ids)),
             delete(Problem).where(Problem.run_id.in_(runs)),
             delete(SyncBatch).where(SyncBatch.run_id.in_(runs)),

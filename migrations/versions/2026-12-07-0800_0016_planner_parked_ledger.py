@@ -1,0 +1,52 @@
+"""parked_contact: each list's ledger kept across switches of provider, account or list (the
+connection's ledger rows for a list it left, restored when it returns to that list)
+
+Revision ID: 0016_planner_parked_ledger
+Revises: 0013_groups
+Create Date: 2026-12-07 08:00:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016_planner_parked_ledger"
+down_revision: str | None = "0013_groups"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "parked_contact",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "connection_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("ledger_key", sa.String(length=255), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["connection_id"],
+            ["connection.id"],
+            name=op.f("fk_parked_contact_connection_id_connection"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_parked_contact")),
+        sa.UniqueConstraint(
+            "connection_id",
+            "ledger_key",
+            "email",
+            name=op.f("uq_parked_contact_connection_id_ledger_key_email"),
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("parked_contact")
