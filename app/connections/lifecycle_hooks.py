@@ -40,3 +40,15 @@ async def swap_ledger(session: AsyncSession, connection: Connection, ledger_key:
     from app.lifecycle import switch
 
     await switch.swap_ledger(session, connection, ledger_key)
+
+
+async def park_on_disconnect(session: AsyncSession, connection: Connection) -> None:
+    from app.lifecycle import switch
+
+    await switch.park_on_disconnect(session, connection)
+
+
+async def restore_on_connect(session: AsyncSession, connection: Connection) -> None:
+    from app.lifecycle import switch
+
+    await switch.restore_on_connect(session, connection)

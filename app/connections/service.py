@@ -132,6 +132,9 @@ class ConnectionService:
             # the connector knows whom it subscribed there (app/lifecycle/switch.py).
             await lifecycle.swap_ledger(session, existing, ledger_key)
         connection.ledger_key = ledger_key
+        if existing is None:
+            # The ledger parked for this list by an earlier connection of the customer's group.
+            await lifecycle.restore_on_connect(session, connection)
         # Events a disconnect of this tenant left pending or held are applied now.
         await lifecycle.adopt_orphans(session, connection)
         log.info(
@@ -176,6 +179,7 @@ class ConnectionService:
         # applied; what is left keeps its tenant and is applied after a reconnect.
         await lifecycle.settle_before_change(resources, connection)
         await lifecycle.tie_to_tenant(session, connection)
+        await lifecycle.park_on_disconnect(session, connection)
         await repo.delete(connection)
 
     async def _remove_webhook_quietly(self, resources: Resources, connection: Connection) -> None:

@@ -179,17 +179,21 @@ class LifecycleRepository(SessionRepository):
         value: int | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return value
 
-    # Each list's ledger across switches ---------------------------------------------------------
+    # Each list's ledger across switches and disconnects ---------------------------------------
 
-    async def park_ledger(self, connection_id: int, ledger_key: str) -> int:
-        """Keep the connection's ledger rows for the list it leaves (`ledger_key`), replacing
-        what was parked for that list before; how many rows were parked."""
+    def _parked(self, connection: Connection, ledger_key: str) -> Any:
+        return (
+            ParkedContact.tenant_id == connection.tenant_id,
+            ParkedContact.group_id == (connection.group_id or ""),
+            ParkedContact.ledger_key == ledger_key,
+        )
+
+    async def park_ledger(self, connection: Connection, ledger_key: str) -> int:
+        """Keep the connection's ledger rows for the list it leaves (`ledger_key`), under its
+        customer and group, replacing what was parked for that list before; how many."""
         await self.session.execute(
             delete(ParkedContact)
-            .where(
-                ParkedContact.connection_id == connection_id,
-                ParkedContact.ledger_key == ledger_key,
-            )
+            .where(*self._parked(connection, ledger_key))
             .execution_options(synchronize_session=False)
         )
         columns = [Contact.id, Contact.email, *(getattr(Contact, c) for c in PARKED_COLUMNS)]
@@ -197,7 +201,7 @@ class LifecycleRepository(SessionRepository):
         while True:
             stmt = (
                 select(*columns)
-                .where(Contact.connection_id == connection_id, Contact.id > after)
+                .where(Contact.connection_id == connection.id, Contact.id > after)
                 .order_by(Contact.id)
                 .limit(PARK_CHUNK)
             )
@@ -209,7 +213,8 @@ class LifecycleRepository(SessionRepository):
                 insert(ParkedContact),
                 [
                     {
-                        "connection_id": connection_id,
+                        "tenant_id": connection.tenant_id,
+                        "group_id": connection.group_id or "",
                         "ledger_key": ledger_key,
                         "email": row.email,
                         "data": {c: _to_json(c, getattr(row, c)) for c in PARKED_COLUMNS},
@@ -219,18 +224,14 @@ class LifecycleRepository(SessionRepository):
             )
             parked += len(rows)
 
-    async def restore_ledger(self, connection_id: int, ledger_key: str) -> int:
-        """The ledger rows parked for the list the connection returns to become its ledger
-        again (the connection's ledger is empty: just wiped); how many were restored."""
+    async def restore_ledger(self, connection: Connection, ledger_key: str) -> int:
+        """The ledger rows parked for the list the connection (re)turns to become its ledger
+        again (the connection's ledger is empty: just wiped or new); how many were restored."""
         restored, after = 0, 0
         while True:
             stmt = (
                 select(ParkedContact.id, ParkedContact.email, ParkedContact.data)
-                .where(
-                    ParkedContact.connection_id == connection_id,
-                    ParkedContact.ledger_key == ledger_key,
-                    ParkedContact.id > after,
-                )
+                .where(*self._parked(connection, ledger_key), ParkedContact.id > after)
                 .order_by(ParkedContact.id)
                 .limit(PARK_CHUNK)
             )
@@ -241,7 +242,7 @@ class LifecycleRepository(SessionRepository):
             await self.session.execute(
                 insert(Contact),
                 [
-                    {"connection_id": connection_id, "email": row.email}
+                    {"connection_id": connection.id, "email": row.email}
                     | {c: _from_json(c, row.data.get(c)) for c in PARKED_COLUMNS}
                     for row in rows
                 ],
@@ -249,10 +250,7 @@ class LifecycleRepository(SessionRepository):
             restored += len(rows)
         await self.session.execute(
             delete(ParkedContact)
-            .where(
-                ParkedContact.connection_id == connection_id,
-                ParkedContact.ledger_key == ledger_key,
-            )
+            .where(*self._parked(connection, ledger_key))
             .execution_options(synchronize_session=False)
         )
         return restored

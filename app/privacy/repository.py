@@ -124,7 +124,7 @@ class PrivacyRepository(SessionRepository):
         parked = (
             await self.session.execute(
                 select(ParkedContact.data).where(
-                    ParkedContact.connection_id.in_(ids), ParkedContact.email == email
+                    ParkedContact.tenant_id == tenant_id, ParkedContact.email == email
                 )
             )
         ).scalars()
@@ -147,7 +147,7 @@ class PrivacyRepository(SessionRepository):
             (
                 "parked_contact",
                 delete(ParkedContact).where(
-                    ParkedContact.connection_id.in_(ids), ParkedContact.email == email
+                    ParkedContact.tenant_id == tenant_id, ParkedContact.email == email
                 ),
             ),
             (
@@ -231,7 +231,7 @@ class PrivacyRepository(SessionRepository):
         # Explicit (SQLite may not enforce the cascades).
         for stmt in (
             delete(Contact).where(Contact.connection_id.in_(ids)),
-            delete(ParkedContact).where(ParkedContact.connection_id.in_(ids)),
+            delete(ParkedContact).where(ParkedContact.tenant_id == tenant.id),
             delete(ProviderMember).where(ProviderMember.connection_id.in_(ids)),
             delete(Problem).where(Problem.run_id.in_(runs)),
             delete(SyncBatch).where(SyncBatch.run_id.in_(runs)),

@@ -1,5 +1,6 @@
-"""parked_contact: each list's ledger kept across switches of provider, account or list (the
-connection's ledger rows for a list it left, restored when it returns to that list)
+"""parked_contact: each list's ledger kept across switches of provider, account or list and
+across a disconnect (a customer's and group's ledger rows for a list its connection left,
+restored when a connection of the same customer and group returns to that list)
 
 Revision ID: 0016_planner_parked_ledger
 Revises: 0013_groups
@@ -24,26 +25,26 @@ def upgrade() -> None:
         "parked_contact",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
-            "connection_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=False,
+            "tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("group_id", sa.String(length=64), nullable=False),
         sa.Column("ledger_key", sa.String(length=255), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["connection_id"],
-            ["connection.id"],
-            name=op.f("fk_parked_contact_connection_id_connection"),
+            ["tenant_id"],
+            ["tenant.id"],
+            name=op.f("fk_parked_contact_tenant_id_tenant"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_parked_contact")),
         sa.UniqueConstraint(
-            "connection_id",
+            "tenant_id",
+            "group_id",
             "ledger_key",
             "email",
-            name=op.f("uq_parked_contact_connection_id_ledger_key_email"),
+            name=op.f("uq_parked_contact_tenant_id_group_id_ledger_key_email"),
         ),
     )
 

@@ -119,3 +119,28 @@ async def test_back_at_a_list_the_connector_knows_whom_it_subscribed_there(
     anna, bob = (members[subscriber_hash(f"p{i}@example.de")] for i in (1, 2))
     assert anna.status == "unsubscribed", anna
     assert bob.status == "subscribed", bob
+
+
+async def test_a_reconnect_in_between_keeps_what_the_connector_did_at_a_list(
+    world: World, scenes: Make
+) -> None:
+    """The model's random run (families switch and disconnect): A -> B, the person opts out
+    (a No in onOffice), disconnect and connect B again, back to A: she stayed subscribed at A,
+    because the disconnect deleted the connection with the ledger parked for A. Parked ledgers
+    belong to the customer and group, and a disconnect parks the current one as well."""
+    seed(world, 2)
+    scene: Scene = await scenes("mailchimp")
+    list_a = scene.list_id
+    await switch(scene, "brevo")
+    emu = world.onoffice.addresses[1]
+    emu.newsletter = "0"
+    world.onoffice.touch(emu)
+    await scene.poll()
+    gone = await scene.api("DELETE", "/api/v1/connection")
+    assert gone.status_code == 204, gone.text
+    await switch(scene, "brevo")
+    await switch(scene, "mailchimp")
+    members = world.mailchimp.lists[list_a].members
+    anna, bob = (members[subscriber_hash(f"p{i}@example.de")] for i in (1, 2))
+    assert anna.status == "unsubscribed", anna
+    assert bob.status == "subscribed", bob
