@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from app.db.models import Contact, ParkedContact
-from app.lifecycle.switch import swap_ledger
+from app.db.models import Connection, Contact, ParkedContact
+from app.lifecycle.switch import park_on_disconnect, restore_on_connect, swap_ledger
 from app.privacy.repository import PrivacyRepository
 from app.resources import Resources
 from tests.rows import add_connection
@@ -47,7 +47,7 @@ async def test_a_switch_parks_the_ledger_and_a_return_restores_it(resources: Res
         connection_id = connection.id
     # A -> B: A's ledger is parked, the connection's ledger is empty (B was never connected).
     async with resources.transaction() as session:
-        connection = await session.get(type(connection), connection_id)
+        connection = await session.get(Connection, connection_id)
         assert connection is not None
         await swap_ledger(session, connection, B)
         connection.ledger_key = B
@@ -56,7 +56,7 @@ async def test_a_switch_parks_the_ledger_and_a_return_restores_it(resources: Res
         session.add(anna(connection_id, provider_status="unsubscribed", subscribed=False))
     # B -> A: B's ledger is parked, A's comes back (without the run marks and the sent hash).
     async with resources.transaction() as session:
-        connection = await session.get(type(connection), connection_id)
+        connection = await session.get(Connection, connection_id)
         assert connection is not None
         await swap_ledger(session, connection, A)
         connection.ledger_key = A
@@ -74,3 +74,28 @@ async def test_a_switch_parks_the_ledger_and_a_return_restores_it(resources: Res
             connection.tenant_id, [connection_id], "anna@example.de"
         )
     assert removed["parked_contact"] == 1 and removed["contact"] == 1
+
+
+async def test_a_disconnect_parks_the_ledger_and_a_new_connection_to_the_list_restores_it(
+    resources: Resources,
+) -> None:
+    async with resources.transaction() as session:
+        connection = await add_connection(session, web_id="P2", list_id="A", ledger_key=A)
+        session.add(anna(connection.id))
+        tenant_id = connection.tenant_id
+        await park_on_disconnect(session, connection)
+        await session.delete(connection)
+    async with resources.transaction() as session:
+        again = Connection(
+            tenant_id=tenant_id,
+            provider="mailchimp",
+            api_key_encrypted=b"x",
+            webhook_token="tok2",
+            ledger_key=A,
+        )
+        session.add(again)
+        await session.flush()
+        await restore_on_connect(session, again)
+        again_id = again.id
+    (row,) = await contacts(resources, again_id)
+    assert (row.subscribed, row.provider_status, row.address_id) == (True, "subscribed", 1)
