@@ -11,7 +11,6 @@ from app.connections.errors import PROVIDER_LABELS, provider_app_error
 from app.connections.factory import build_provider, provider_for_connection
 from app.connections.repository import ConnectionRepository
 from app.connections.schemas import ActivityOptions, ConnectionRead, ConnectionUpdate
-from app.contacts.repository import ContactRepository
 from app.contacts.scope import scope_definition
 from app.crypto import hash_token, mask_secret
 from app.db.models import Connection
@@ -128,10 +127,14 @@ class ConnectionService:
             await repo.add(connection)
         elif switching:
             # Another provider, account or list: what was synced before says nothing about
-            # this list, so the ledger is rebuilt by the next full sync (never trusted).
-            await ContactRepository.from_session(session).wipe(existing.id)
-            log.info("connection.ledger_rebuilt", extra={"connection_id": existing.id})
+            # this list (never trusted for it). The old list's ledger is parked, and the new
+            # list's own ledger, parked when the connection left it, comes back: on a return
+            # the connector knows whom it subscribed there (app/lifecycle/switch.py).
+            await lifecycle.swap_ledger(session, existing, ledger_key)
         connection.ledger_key = ledger_key
+        if existing is None:
+            # The ledger parked for this list by an earlier connection of the customer's group.
+            await lifecycle.restore_on_connect(session, connection)
         # Events a disconnect of this tenant left pending or held are applied now.
         await lifecycle.adopt_orphans(session, connection)
         log.info(
@@ -230,6 +233,7 @@ class ConnectionService:
         # applied; what is left keeps its tenant and is applied after a reconnect.
         await lifecycle.settle_before_change(resources, connection)
         await lifecycle.tie_to_tenant(session, connection)
+        await lifecycle.park_on_disconnect(session, connection)
         await repo.delete(connection)
 
     async def _remove_webhook_quietly(self, resources: Resources, connection: Connection) -> None:

@@ -121,6 +121,30 @@ def load_memory(
     ours = person_signal(memory)
     if (ours.status, ours.at) == (target, aware(ledger.at)):
         return memory
+    return _written(memory, ledger)
+
+
+def applier_wrote(
+    data: Mapping[str, Any] | None, *, owner: int | None, before: Signal, written: Signal
+) -> Memory:
+    """The memory of a ledger row once the webhook applier has written `written` (a provider
+    event's value, at the event's time) onto the person's addresses, `before` being the row's
+    onOffice signal until then. The applier stores this with its signal, so the write is known
+    even when its signal equals the planner's own (a re-subscribe at the very time the planner
+    saw a fresh Yes): `load_memory` cannot tell those apart by the signal alone, and took an
+    agent's No on an address the applier had set to Yes for a No it had seen long before."""
+    memory = load_memory(data, owner=owner, ledger=before)
+    if written.status not in APPLIER_WRITES or not memory:
+        return memory
+    return _written(memory, written)
+
+
+def _written(memory: Memory, ledger: Signal) -> Memory:
+    """The applier's value on every remembered address (see `load_memory`)."""
+    target = ledger.status
+    if target is None:
+        return memory
+    memory = dict(memory)
     for i, seen in memory.items():
         if seen.value == target and seen.expect is not None:
             # The applier's value supersedes a write of the connector still expected.

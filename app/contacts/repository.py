@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
 
 from app.contacts.fullsync.repository import FullSyncQueries
+from app.contacts.person import applier_wrote, dump_memory
 from app.contacts.rows import LEDGER_COLUMNS, LedgerRow
 from app.contacts.rules import REMOVED_STATES, SUBSCRIBED, YES, Signal, newest
 from app.db.models import Contact, ProviderMember
@@ -185,12 +186,21 @@ class ContactRepository(FullSyncQueries, SessionRepository):
                 "subscribed": record.signal.status == SUBSCRIBED,
                 "removal_dismissed_at": None,  # a newer provider state replaces a dismissal
             }
+            row = existing.get(email)
             if record.onoffice is not None:
                 values |= {
                     "onoffice_status": record.onoffice.status,
                     "onoffice_changed_at": record.onoffice.at,
                 }
-            row = existing.get(email)
+                if row is not None and row.onoffice_addresses:
+                    # The person's memory learns the write with the signal (see applier_wrote).
+                    memory = applier_wrote(
+                        row.onoffice_addresses,
+                        owner=row.address_id,
+                        before=Signal(row.onoffice_status, row.onoffice_changed_at),
+                        written=record.onoffice,
+                    )
+                    values["onoffice_addresses"] = dump_memory(memory)
             if row is not None:
                 bound = {"row_id": row.id} | {f"v_{k}": v for k, v in values.items()}
                 updates.setdefault(tuple(values), []).append(bound)

@@ -1,12 +1,13 @@
 """Every query of the connection's lifecycle: run status transitions, the held set of a run,
-and the tie of received events to their tenant."""
+the tie of received events to their tenant, and each list's ledger parked across switches."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from app.db.models import (
     Connection,
@@ -14,12 +15,37 @@ from app.db.models import (
     HeldUnsubscribe,
     InboundEvent,
     InboundEventStatus,
+    ParkedContact,
     SyncRun,
     SyncRunStatus,
 )
 from app.db.repository import SessionRepository, insert_ignore
 
 ACTIVE = (SyncRunStatus.queued, SyncRunStatus.running)
+# A parked ledger row keeps what the connector knows of the person at that list: consent,
+# tags (the merge base), its member id and rejections. Not kept: the run it was last claimed
+# or confirmed stale by, and the hash of the values last sent (the first run after the return
+# sends everyone once, as into a new list, since the list may have changed meanwhile).
+PARKED_COLUMNS = (
+    "address_id",
+    "provider_id",
+    "tags",
+    "subscribed",
+    "rejected_hash",
+    "rejected_reason",
+    "onoffice_status",
+    "onoffice_changed_at",
+    "provider_status",
+    "provider_changed_at",
+    "other_address_ids",
+    "pushed_at",
+    "removal_dismissed_at",
+    "onoffice_addresses",
+)
+PARKED_TIMES = frozenset(
+    {"onoffice_changed_at", "provider_changed_at", "pushed_at", "removal_dismissed_at"}
+)
+PARK_CHUNK = 2000
 OPEN_EVENTS = (InboundEventStatus.pending, InboundEventStatus.held)
 
 
@@ -152,3 +178,93 @@ class LifecycleRepository(SessionRepository):
         )
         value: int | None = (await self.session.execute(stmt)).scalar_one_or_none()
         return value
+
+    # Each list's ledger across switches and disconnects ---------------------------------------
+
+    def _parked(self, connection: Connection, ledger_key: str) -> Any:
+        return (
+            ParkedContact.tenant_id == connection.tenant_id,
+            ParkedContact.group_id == (connection.group_id or ""),
+            ParkedContact.ledger_key == ledger_key,
+        )
+
+    async def park_ledger(self, connection: Connection, ledger_key: str) -> int:
+        """Keep the connection's ledger rows for the list it leaves (`ledger_key`), under its
+        customer and group, replacing what was parked for that list before; how many."""
+        await self.session.execute(
+            delete(ParkedContact)
+            .where(*self._parked(connection, ledger_key))
+            .execution_options(synchronize_session=False)
+        )
+        columns = [Contact.id, Contact.email, *(getattr(Contact, c) for c in PARKED_COLUMNS)]
+        parked, after = 0, 0
+        while True:
+            stmt = (
+                select(*columns)
+                .where(Contact.connection_id == connection.id, Contact.id > after)
+                .order_by(Contact.id)
+                .limit(PARK_CHUNK)
+            )
+            rows = (await self.session.execute(stmt)).all()
+            if not rows:
+                return parked
+            after = rows[-1].id
+            await self.session.execute(
+                insert(ParkedContact),
+                [
+                    {
+                        "tenant_id": connection.tenant_id,
+                        "group_id": connection.group_id or "",
+                        "ledger_key": ledger_key,
+                        "email": row.email,
+                        "data": {c: _to_json(c, getattr(row, c)) for c in PARKED_COLUMNS},
+                    }
+                    for row in rows
+                ],
+            )
+            parked += len(rows)
+
+    async def restore_ledger(self, connection: Connection, ledger_key: str) -> int:
+        """The ledger rows parked for the list the connection (re)turns to become its ledger
+        again (the connection's ledger is empty: just wiped or new); how many were restored."""
+        restored, after = 0, 0
+        while True:
+            stmt = (
+                select(ParkedContact.id, ParkedContact.email, ParkedContact.data)
+                .where(*self._parked(connection, ledger_key), ParkedContact.id > after)
+                .order_by(ParkedContact.id)
+                .limit(PARK_CHUNK)
+            )
+            rows = (await self.session.execute(stmt)).all()
+            if not rows:
+                break
+            after = rows[-1].id
+            await self.session.execute(
+                insert(Contact),
+                [
+                    {"connection_id": connection.id, "email": row.email}
+                    | {c: _from_json(c, row.data.get(c)) for c in PARKED_COLUMNS}
+                    for row in rows
+                ],
+            )
+            restored += len(rows)
+        await self.session.execute(
+            delete(ParkedContact)
+            .where(*self._parked(connection, ledger_key))
+            .execution_options(synchronize_session=False)
+        )
+        return restored
+
+
+def _to_json(column: str, value: Any) -> Any:
+    if column in PARKED_TIMES and isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _from_json(column: str, value: Any) -> Any:
+    if column in PARKED_TIMES and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if column == "tags" and value is None:
+        return []
+    return value

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.factory import provider_for_connection
 from app.contacts.ledger import write_back_opt_out
+from app.contacts.repository import ContactRepository
 from app.contacts.rules import EXPLICIT_NO, Signal, newer
 from app.contacts.values import normalise_email
 from app.db.models import Connection, Contact
@@ -114,6 +115,44 @@ async def settle_before_change(resources: Resources, connection: Connection) -> 
         extra={"connection_id": connection.id, "written_back": written, "pending": left},
     )
     return left
+
+
+async def swap_ledger(session: AsyncSession, connection: Connection, ledger_key: str) -> None:
+    """A switch to the list `ledger_key`: the ledger of the list the connection leaves is
+    parked (kept per customer, group and list), the ledger and list state are wiped, and the
+    ledger parked for the new list, if the customer's connection was there before, is
+    restored. Without it, a member the connector subscribed at list A stayed subscribed there
+    after A -> B -> A although the person opted out meanwhile: the run back at A did not know
+    it had subscribed them (a full sync reads only the newsletter-Yes addresses). What changed
+    at A meanwhile (its webhooks went elsewhere) is read by the next full sync, as after a lost
+    webhook."""
+    lifecycle = LifecycleRepository.from_session(session)
+    parked = 0
+    if connection.ledger_key:
+        parked = await lifecycle.park_ledger(connection, connection.ledger_key)
+    await ContactRepository.from_session(session).wipe(connection.id)
+    restored = await lifecycle.restore_ledger(connection, ledger_key)
+    log.info(
+        "connection.ledger_swapped",
+        extra={"connection_id": connection.id, "parked": parked, "restored": restored},
+    )
+
+
+async def park_on_disconnect(session: AsyncSession, connection: Connection) -> None:
+    """Before the connection goes: its ledger is parked for its list (a later connection of
+    the customer and group to that list, directly or after a switch, restores it)."""
+    if connection.ledger_key:
+        await LifecycleRepository.from_session(session).park_ledger(
+            connection, connection.ledger_key
+        )
+
+
+async def restore_on_connect(session: AsyncSession, connection: Connection) -> None:
+    """A new connection starts from the ledger parked for its list, if any."""
+    if connection.ledger_key:
+        await LifecycleRepository.from_session(session).restore_ledger(
+            connection, connection.ledger_key
+        )
 
 
 async def tie_to_tenant(session: AsyncSession, connection: Connection) -> None:

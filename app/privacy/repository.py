@@ -15,6 +15,7 @@ from app.db.models import (
     HeldUnsubscribe,
     InboundEvent,
     InboundEventStatus,
+    ParkedContact,
     PreviewItem,
     Problem,
     ProviderMember,
@@ -122,8 +123,18 @@ class PrivacyRepository(SessionRepository):
                 )
             )
         ).all()
+        # The person's rows in the ledgers of lists the connection left (parked by a switch).
+        parked = (
+            await self.session.execute(
+                select(ParkedContact.data).where(
+                    ParkedContact.tenant_id == tenant_id, ParkedContact.email == email
+                )
+            )
+        ).scalars()
+        found: list[tuple[Any, Any]] = [(row[0], row[1]) for row in contacts]
+        found += [(data.get("address_id"), data.get("other_address_ids")) for data in parked]
         address_ids: set[int] = set()
-        for address_id, others in contacts:
+        for address_id, others in found:
             if address_id is not None:
                 address_ids.add(int(address_id))
             address_ids.update(int(a) for a in others or [])
@@ -135,6 +146,12 @@ class PrivacyRepository(SessionRepository):
             (
                 "contact",
                 delete(Contact).where(Contact.connection_id.in_(ids), Contact.email == email),
+            ),
+            (
+                "parked_contact",
+                delete(ParkedContact).where(
+                    ParkedContact.tenant_id == tenant_id, ParkedContact.email == email
+                ),
             ),
             (
                 "provider_member",
@@ -237,6 +254,7 @@ class PrivacyRepository(SessionRepository):
         for stmt in (
             delete(Contact).where(Contact.connection_id.in_(ids)),
             delete(ConsentHistory).where(ConsentHistory.connection_id.in_(ids)),
+            delete(ParkedContact).where(ParkedContact.tenant_id == tenant.id),
             delete(ProviderMember).where(ProviderMember.connection_id.in_(ids)),
             delete(Problem).where(Problem.run_id.in_(runs)),
             delete(SyncBatch).where(SyncBatch.run_id.in_(runs)),

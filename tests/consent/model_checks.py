@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tests.consent.model_product import Product, member_time
-from tests.consent.model_truth import SLACK, TIE, YES, Truth, allowed_onoffice
+from tests.consent.model_truth import REMOVALS, SLACK, TIE, YES, Truth, allowed_onoffice
 
 
 @dataclass
@@ -40,10 +40,27 @@ def check_i1(truth: Truth, product: Product) -> None:
         own = [a for a in truth.actions if a.email == email and a.action == "subscribe"]
         if own and member.last_changed == member_time(max(a.at for a in own)):
             continue
+        if _removal_only_read_at_another_list(truth, product, email):
+            continue
         raise AssertionError(
             f"I1: {email} is subscribed at the provider, but its newest explicit signal is an "
             f"opt-out: {truth.signals(email)}; onOffice {_values(truth, product, email)}"
         )
+
+
+def _removal_only_read_at_another_list(truth: Truth, product: Product, email: str) -> bool:
+    """The newest signal is an archive or delete at another list whose webhook the product
+    never received: a list read cannot tell it from "Archive All", and the product's rule
+    (README, "archived ... at the provider is not an opt-out") lists it as archived at that
+    list and never writes it to onOffice, so it does not keep the person from the list the
+    connection switched to (the old list does not re-add the member: I1 holds there)."""
+    last = truth.last_provider_signal(email)
+    return (
+        last is not None
+        and last.action in REMOVALS
+        and not last.known
+        and last.form.get("data[list_id]") != product.list_id
+    )
 
 
 def check_i2(truth: Truth, product: Product, frozen: Frozen) -> None:

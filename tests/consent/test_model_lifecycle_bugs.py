@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.mailchimp import DEFAULT_API_KEY, subscriber_hash
 from tests.consent.conftest import Scene, address, eventually, fired_at
 from tests.e2e.conftest import World
 
@@ -84,3 +84,63 @@ async def test_archive_all_stays_held_when_a_straggler_arrives_after_the_window(
     await scene.settled()
     assert [scene.newsletter(i) for i in range(1, 7)] == ["1"] * 6
     assert scene.newsletter(7) == "0"
+
+
+async def switch(scene: Scene, provider: str) -> None:
+    """Save the connection with another provider (its list named "onoffice"), then sync."""
+    key = DEFAULT_API_KEY if provider == "mailchimp" else "test-key-de"
+    saved = await scene.api(
+        "PUT", "/api/v1/connection", json={"provider": provider, "api_key": key}
+    )
+    assert saved.status_code == 200, saved.text
+    run = await scene.sync()
+    assert run["status"] == "completed", run
+
+
+async def test_back_at_a_list_the_connector_knows_whom_it_subscribed_there(
+    world: World, scenes: Make
+) -> None:
+    """Switch A -> B -> A (family `switch`): the connector subscribed Anna at Mailchimp (A);
+    at Brevo (B) she said No in onOffice (Brevo unsubscribed her). Back at A she stayed
+    subscribed: the first switch had wiped A's ledger, and a full sync reads only newsletter-Yes
+    addresses, so nothing told the run that the connector had subscribed her at A. Each list's
+    ledger is now kept across switches (parked while another list is connected)."""
+    seed(world, 2)
+    scene: Scene = await scenes("mailchimp")
+    list_a = scene.list_id
+    await switch(scene, "brevo")
+    assert "p1@example.de" in world.brevo.accounts["test-key-de"].contacts
+    emu = world.onoffice.addresses[1]
+    emu.newsletter = "0"
+    world.onoffice.touch(emu)
+    await scene.poll()
+    await switch(scene, "mailchimp")
+    members = world.mailchimp.lists[list_a].members
+    anna, bob = (members[subscriber_hash(f"p{i}@example.de")] for i in (1, 2))
+    assert anna.status == "unsubscribed", anna
+    assert bob.status == "subscribed", bob
+
+
+async def test_a_reconnect_in_between_keeps_what_the_connector_did_at_a_list(
+    world: World, scenes: Make
+) -> None:
+    """The model's random run (families switch and disconnect): A -> B, the person opts out
+    (a No in onOffice), disconnect and connect B again, back to A: she stayed subscribed at A,
+    because the disconnect deleted the connection with the ledger parked for A. Parked ledgers
+    belong to the customer and group, and a disconnect parks the current one as well."""
+    seed(world, 2)
+    scene: Scene = await scenes("mailchimp")
+    list_a = scene.list_id
+    await switch(scene, "brevo")
+    emu = world.onoffice.addresses[1]
+    emu.newsletter = "0"
+    world.onoffice.touch(emu)
+    await scene.poll()
+    gone = await scene.api("DELETE", "/api/v1/connection")
+    assert gone.status_code == 204, gone.text
+    await switch(scene, "brevo")
+    await switch(scene, "mailchimp")
+    members = world.mailchimp.lists[list_a].members
+    anna, bob = (members[subscriber_hash(f"p{i}@example.de")] for i in (1, 2))
+    assert anna.status == "unsubscribed", anna
+    assert bob.status == "subscribed", bob

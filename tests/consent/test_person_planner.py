@@ -12,6 +12,7 @@ import pytest
 from app.contacts.person import (
     AddressMemory,
     Seen,
+    applier_wrote,
     dump_memory,
     load_memory,
     observe,
@@ -58,6 +59,10 @@ class Case:
     fresh: bool | None = None  # the person's signal has a change time
     complete: bool = True
     extra: dict[str, object] = field(default_factory=dict)
+    # The webhook applier wrote this onto the addresses after the planner stored `memory` with
+    # the signal `ledger` (`person.applier_wrote`); the planner then reads the row back.
+    ledger: Signal | None = None
+    written: Signal | None = None
 
 
 UNSUB = Signal("unsubscribed", at(500))
@@ -347,6 +352,37 @@ PERSON = [
         conflicts=(1, 2),
     ),
     Case(
+        # Found by the planner model (issue #17): the applier's Yes (a re-subscribe at 600)
+        # left the very signal the planner had stored for address 1's fresh Yes at 600; the
+        # agent's No on address 2 afterwards is the newest signal, not the No of 100.
+        "a No after the applier's Yes at the time of a fresh Yes unsubscribes",
+        {1: mem("yes", 600), 2: mem("no", 100)},
+        {1: "yes", 2: "no"},
+        Signal("subscribed", at(600)),
+        subscribed=True,
+        status="no",
+        carrier=2,
+        unsubscribe=True,
+        set_no=(1,),
+        conflicts=(1, 2),
+        fresh=True,
+        ledger=Signal("yes", at(600)),
+        written=Signal("yes", at(600)),
+    ),
+    Case(
+        "the same without the applier's write: the fresh Yes beats the older No",
+        {1: mem("yes", 600), 2: mem("no", 100)},
+        {1: "yes", 2: "no"},
+        Signal("subscribed", at(600)),
+        subscribed=True,
+        status="yes",
+        carrier=1,
+        action=Action.send,
+        conflicts=(1, 2),
+        fresh=True,
+        ledger=Signal("yes", at(600)),
+    ),
+    Case(
         "an address not read keeps its last value when the read is partial",
         {1: mem("no", 100), 2: mem("yes")},
         {2: "yes"},
@@ -380,10 +416,17 @@ def _apply_extra(case: Case) -> Case:
 @pytest.mark.parametrize("case", [*TABLE, *PERSON], ids=lambda c: c.name)
 def test_plan_person(case: Case) -> None:
     case = _apply_extra(case)
+    memory = case.memory
+    if case.ledger is not None:
+        stored, ledger = dump_memory(memory), case.ledger
+        if case.written is not None:
+            memory = applier_wrote(stored, owner=1, before=ledger, written=case.written)
+            stored, ledger = dump_memory(memory), case.written
+        memory = load_memory(stored, owner=1, ledger=ledger)
     plan = plan_person(
         "anna@example.de",
         [Seen(i, v) for i, v in sorted(case.seen.items())],
-        case.memory,
+        memory,
         case.provider,
         at(NOW),  # type: ignore[arg-type]
         subscribed=case.subscribed,
