@@ -9,14 +9,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
+from app.config import Settings
 from app.reconcile.service import reconcile
 from app.resources import Resources, create_resources
 from app.webhooks import checkup
+from emulators.mailchimp import DEFAULT_API_KEY, subscriber_hash
 from tests.consent.conftest import eventually
-from tests.e2e.conftest import e2e_settings, http, world  # noqa: F401  (fixtures)
-from tests.groups.test_groups_e2e import CLAIMS, KEYS, NORD, SUED, Customer, customer  # noqa: F401
+from tests.e2e.conftest import World, e2e_settings, http, world  # noqa: F401  (fixtures)
+from tests.e2e.harness import (
+    Tenant,
+    activate_tenant,
+    auth,
+    open_session,
+    run_full_sync,
+    start_connector,
+)
+from tests.e2e.test_webhooks import address
+from tests.groups.test_groups_e2e import (  # noqa: F401  (the fixture `customer`)
+    CLAIMS,
+    KEYS,
+    NORD,
+    SUED,
+    USERS,
+    WEB_ID,
+    Customer,
+    _book,
+    customer,
+)
 
 
 @pytest.fixture
@@ -92,3 +114,50 @@ async def test_the_webhook_health_check_repairs_the_groups_own_webhook(
     assert [hook["url"] for hook in sued.webhooks.values()] == [url]
     assert nord.webhooks == nord_hooks
     assert customer.world.mailchimp.lists[customer.lists[""]].webhooks == mailchimp_hooks
+
+
+async def test_the_tag_pull_back_writes_only_the_groups_addresses(
+    world: World,  # noqa: F811
+    e2e_settings: Settings,  # noqa: F811
+    http: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    """Nord's Mailchimp list: a tag a marketer adds there reaches Nord's address of the person,
+    never the same email's address in Süd's scope (the customer-wide client would read and
+    write both)."""
+    _book(world)
+    world.onoffice.seed(
+        [
+            address(1, "a1@x.de", Benutzer="anna", NewsletterTag=["Kaeufer"]),
+            address(6, "a1@x.de", Benutzer="ben", NewsletterTag=["Kaeufer"]),
+        ],
+        replace=False,
+    )
+    world.onoffice.users[1].visibility = "all"  # onOffice lets anna see ben's too
+    connector = start_connector(e2e_settings)
+    try:
+        tenant = Tenant(WEB_ID, WEB_ID.lower() * 16, "z" * 64, f"claim-{WEB_ID}")
+        await activate_tenant(http, connector, world.onoffice_url, tenant)
+        world.onoffice.customers[tenant.token].user_claims = {CLAIMS[NORD]: int(USERS[NORD])}
+        member = Tenant(WEB_ID, tenant.token, tenant.secret, CLAIMS[NORD], group_id=NORD)
+        token = await open_session(http, connector, member, userId=USERS[NORD])
+        saved = await http.put(
+            f"{connector.url}/api/v1/connection",
+            headers=auth(token),
+            json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY},
+        )
+        assert saved.status_code == 200, saved.text
+        list_id = saved.json()["list_id"]
+        assert (await run_full_sync(http, connector, token))["status"] == "completed"
+        state = world.mailchimp
+        lst = state.lists[list_id]
+        lst.members[subscriber_hash("a1@x.de")].tags["Mieter"] = state._tag_id(lst, "Mieter")
+        lst.version += 1
+        world.onoffice.access_log = []
+        run = await run_full_sync(http, connector, token)
+        assert run["status"] == "completed" and run["counts"]["tags_pulled"] == 1, run
+        tags = {i: sorted(world.onoffice.addresses[i].tags) for i in (1, 6)}
+        assert tags == {1: ["Kaeufer", "Mieter"], 6: ["Kaeufer"]}
+        writes = [(c, i) for c, op, i in world.onoffice.access_log if op == "modify"]
+        assert writes == [(CLAIMS[NORD], 1)]
+    finally:
+        connector.stop()
