@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # Counting a scope onOffice cannot filter reads every page: counted at most this often.
 SCOPE_COUNT_TTL_S = 300.0
 SCOPE_COUNT_TIMEOUT_S = 10.0
-# (connection, its scope) -> (monotonic time, all addresses, newsletter Yes)
+# (connection, its creation, its scope) -> (monotonic time, all addresses, newsletter Yes)
 _counts: dict[tuple[object, ...], tuple[float, int, int]] = {}
 
 
@@ -72,7 +72,8 @@ async def scope_counts(
 ) -> tuple[int, int] | None:
     """(every address of the connection's scope, the active ones with newsletter Yes), or None
     when onOffice did not tell."""
-    key = (connection.id, repr(connection.scope), connection.group_id)
+    # The creation time tells a connection saved anew (or another database's) from this one.
+    key = (connection.id, str(connection.created_at), repr(connection.scope), connection.group_id)
     cached = _counts.get(key)
     if cached is not None and time.monotonic() - cached[0] < SCOPE_COUNT_TTL_S:
         return cached[1], cached[2]
