@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Counting a scope onOffice cannot filter reads every page: counted at most this often.
 SCOPE_COUNT_TTL_S = 300.0
 SCOPE_COUNT_TIMEOUT_S = 10.0
+FAILED_TTL_S = 60.0  # a count that failed is not tried again within this time
 # (connection, its creation, its scope) -> (monotonic time, all addresses, newsletter Yes)
 _counts: dict[tuple[object, ...], tuple[float, int, int]] = {}
 
@@ -73,10 +74,12 @@ async def scope_counts(
     """(every address of the connection's scope, the active ones with newsletter Yes), or None
     when onOffice did not tell."""
     # The creation time tells a connection saved anew (or another database's) from this one.
+    if len(_counts) > 10_000:
+        _counts.clear()
     key = (connection.id, str(connection.created_at), repr(connection.scope), connection.group_id)
     cached = _counts.get(key)
     if cached is not None and time.monotonic() - cached[0] < SCOPE_COUNT_TTL_S:
-        return cached[1], cached[2]
+        return None if cached[1] < 0 else (cached[1], cached[2])
     try:
         client = onoffice_for_connection(resources, tenant, connection)
 
@@ -88,8 +91,9 @@ async def scope_counts(
     except (OnOfficeError, TenantNotActivated, TimeoutError) as exc:
         log.info("status.scope_count_failed", extra={"connection_id": connection.id,
                                                      "error": str(exc)})  # fmt: skip
+        # Not asked again for a while: a status page must not wait for a failing onOffice
+        # on every refresh.
+        _counts[key] = (time.monotonic() - SCOPE_COUNT_TTL_S + FAILED_TTL_S, -1, -1)
         return None
-    if len(_counts) > 10_000:
-        _counts.clear()
     _counts[key] = (time.monotonic(), every, yes)
     return every, yes
