@@ -80,7 +80,9 @@ class Product:
         self.world = world
         self.settings = settings
         self.loop = asyncio.new_event_loop()
-        self.http = httpx.AsyncClient(timeout=60)
+        # Idle connections are dropped well before uvicorn closes them (5 s): reusing one the
+        # server is closing fails the request ("Server disconnected"), as seen under load.
+        self.http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(keepalive_expiry=1.0))
         self.engine = self.run_async(self._engine())
         self.connector: Connector = start_connector(settings)
         self.tenant: Tenant | None = None
