@@ -32,6 +32,7 @@ SCOPE_COUNT_TIMEOUT_S = 10.0
 FAILED_TTL_S = 60.0  # a count that failed is not tried again within this time
 # (connection, its creation, its scope) -> (monotonic time, all addresses, newsletter Yes)
 _counts: dict[tuple[object, ...], tuple[float, int, int]] = {}
+_running: dict[tuple[object, ...], asyncio.Future[tuple[int, int]]] = {}
 
 
 async def scope_status(
@@ -80,14 +81,13 @@ async def scope_counts(
     cached = _counts.get(key)
     if cached is not None and time.monotonic() - cached[0] < SCOPE_COUNT_TTL_S:
         return None if cached[1] < 0 else (cached[1], cached[2])
+    # Status calls of one connection at the same time share one count (no stampede on onOffice).
+    running = _running.get(key)
+    if running is None or running.done():
+        running = asyncio.ensure_future(_count(resources, tenant, connection))
+        _running[key] = running
     try:
-        client = onoffice_for_connection(resources, tenant, connection)
-
-        async def both() -> tuple[int, int]:
-            every = await count_in_scope(client, {})
-            return every, await count_in_scope(client, NEWSLETTER_SUBSCRIBERS)
-
-        every, yes = await asyncio.wait_for(both(), SCOPE_COUNT_TIMEOUT_S)
+        every, yes = await asyncio.shield(running)
     except (OnOfficeError, TenantNotActivated, TimeoutError) as exc:
         log.info("status.scope_count_failed", extra={"connection_id": connection.id,
                                                      "error": str(exc)})  # fmt: skip
@@ -95,5 +95,18 @@ async def scope_counts(
         # on every refresh.
         _counts[key] = (time.monotonic() - SCOPE_COUNT_TTL_S + FAILED_TTL_S, -1, -1)
         return None
+    finally:
+        if running.done():
+            _running.pop(key, None)
     _counts[key] = (time.monotonic(), every, yes)
     return every, yes
+
+
+async def _count(resources: Resources, tenant: Tenant, connection: Connection) -> tuple[int, int]:
+    client = onoffice_for_connection(resources, tenant, connection)
+
+    async def both() -> tuple[int, int]:
+        every = await count_in_scope(client, {})
+        return every, await count_in_scope(client, NEWSLETTER_SUBSCRIBERS)
+
+    return await asyncio.wait_for(both(), SCOPE_COUNT_TIMEOUT_S)
