@@ -18,7 +18,7 @@ import asyncpg
 import httpx
 import psutil
 
-from app.cli import migrate
+from app.db.migrate import migrate
 from bench.stack import (
     MAILCHIMP_KEY,
     BenchError,

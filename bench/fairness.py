@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from app.cli import migrate
+from app.db.migrate import migrate
 from bench.http1 import Http1Connection, Http1Error
 from bench.report import run_benchmark, table
 from bench.stack import (

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from onoffice_client.models import Address
-from onoffice_client.results import result_records
+from onoffice_client.results import cntabsolute, result_records
 from onoffice_client.transport import GET, READ, Action
 
 if TYPE_CHECKING:
+    from onoffice_client.client import OnOfficeClient
     from onoffice_client.transport import ActionTransport
 
 USER_FIELDS = ("Name", "Vorname", "Nachname")
@@ -94,3 +95,24 @@ async def read_users(client: ActionTransport, ids: Sequence[str]) -> list[User]:
             )
         )
     return users
+
+
+async def count_in_scope(client: OnOfficeClient, criteria: Mapping[str, Any]) -> int:
+    """How many addresses matching `criteria` the client's scope covers: `cntabsolute` of a
+    one-record read while onOffice applies the scope's filter (or the scope has none), else
+    every page read and checked locally (onOffice refused the scope's filter)."""
+    await client.ensure_ready()
+    if client._scope_criteria or not client.scope.criteria:
+        action = client._read_action(filter=criteria, offset=0, limit=1, sort=False)
+        if not action.parameters["filter"]:
+            action = Action(READ, "address", {k: v for k, v in action.parameters.items()
+                                              if k != "filter"})  # fmt: skip
+        (result,) = await client._read_with_fallbacks([action])
+        total = cntabsolute(result)
+        # Still filtered by the scope (a refusal drops the criteria for the client).
+        if total is not None and (client._scope_criteria or not client.scope.criteria):
+            return total
+    count = 0
+    async for page in client._iter_addresses(criteria):
+        count += len(page)
+    return count

@@ -344,6 +344,8 @@ TEXTS: Final[dict[str, str]] = {
     "ui.s_provider_subscribed": "Bei {provider} angemeldet (jetzt)",
     "ui.s_onoffice_now": "onOffice Newsletter = Ja (letzte Zählung)",
     "ui.s_scope": "Adressbereich dieser Verbindung",
+    "ui.s_scope_count": "Adressen in diesem Bereich (jetzt)",
+    "ui.s_scope_count_value": "{all}, davon {yes} aktiv mit Newsletter „Ja“",
     "ui.scope_customer": "alle Adressen, die der Connector für diesen Kunden lesen darf",
     "ui.scope_group_users": "Adressen, deren Betreuer zur Gruppe {group} gehört",
     "ui.scope_field": "Adressen mit {field} = {values}",

@@ -332,6 +332,8 @@ TEXTS: Final[dict[str, str]] = {
     "ui.s_provider_subscribed": "Subscribed at {provider} (now)",
     "ui.s_onoffice_now": "onOffice newsletter = Yes (latest count)",
     "ui.s_scope": "Addresses this connection covers",
+    "ui.s_scope_count": "Addresses in this scope (now)",
+    "ui.s_scope_count_value": "{all}, of them {yes} active with newsletter Yes",
     "ui.scope_customer": "every address the connector may read for this customer",
     "ui.scope_group_users": "addresses whose support user belongs to group {group}",
     "ui.scope_field": "addresses with {field} = {values}",

@@ -99,8 +99,15 @@ class WebhookHealth(BaseModel):
 class ScopeStatus(BaseModel):
     kind: str = Field(description="`customer`, `group_users` or `field` (see the connection)")
     text: str = Field(description="Which onOffice addresses the connection covers")
+    addresses: int | None = Field(
+        default=None,
+        description="Every onOffice address the connection covers, counted live with its own "
+        "claim and scope (cached for 5 minutes); null while its group waits for a claim or "
+        "onOffice does not answer",
+    )
     newsletter_addresses: int | None = Field(
-        description="Of them, active addresses with newsletter Yes (from the latest run)"
+        default=None,
+        description="Of them, the active addresses with newsletter Yes (counted likewise)",
     )
     waiting: str | None = Field(
         default=None,

@@ -13,7 +13,6 @@ from app.connections.factory import provider_for_connection
 from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.connections.service import connection as connection_service
 from app.contacts.repository import ContactRepository
-from app.contacts.scope import scope_definition
 from app.db.base import aware
 from app.db.models import (
     Connection,
@@ -30,17 +29,16 @@ from app.status.schemas import (
     PendingWork,
     Reconciliation,
     RefusedChange,
-    ScopeStatus,
     Status,
     UnconfirmedEvent,
     WebhookHealth,
 )
+from app.status.scope import scope_status
 from app.status.webhook import webhook_health
 from app.syncs.numbers import side_counts
 from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
-from app.tenants.repository import GroupClaimRepository
 from app.webhooks import checkup
 from app.webhooks.repository import InboundEventRepository
 from providers.base import ProviderError
@@ -135,7 +133,7 @@ class StatusService:
             reconciliation=await self._reconciliation(session, resources, connection.id),
             webhook=webhook_health(connection, last_event_at, lang),
             status_pages=dict(STATUS_PAGES),
-            scope=await scope_status(session, connection, reference, lang),
+            scope=await scope_status(session, resources, connection, lang),
             onoffice_access=await access_state(session, resources, connection, lang),
         )
         found.attention = attention(found, lang)
@@ -234,33 +232,6 @@ async def live_count(
         _live_counts.clear()
     _live_counts[key] = (time.monotonic(), count)
     return count, None
-
-
-async def scope_status(
-    session: AsyncSession, connection: Connection, run: SyncRun | None, lang: str
-) -> ScopeStatus:
-    definition = scope_definition(connection.group_id, connection.scope)
-    group = connection.group_id
-    text = t(
-        lang,
-        f"ui.scope_{definition.kind}",
-        group=group,
-        field=definition.field,
-        values=", ".join(definition.values),
-    )
-    waiting = None
-    if (
-        group
-        and await GroupClaimRepository.from_session(session).get(connection.tenant_id, group)
-        is None
-    ):
-        waiting = t(lang, "ui.scope_waiting", group=group)
-    return ScopeStatus(
-        kind=definition.kind,
-        text=text,
-        newsletter_addresses=run.onoffice_newsletter_total if run else None,
-        waiting=waiting,
-    )
 
 
 async def access_state(

@@ -46,6 +46,7 @@ def check_action(state: OnOfficeState, customer: Customer, action: Any) -> None:
         raise ActionError(136, "Your timestamp is too old or your server time is wrong")
     state.acting_user = None
     claim = action["parameters"].get("extendedclaim")
+    state.acting_claim = claim if isinstance(claim, str) else None
     if isinstance(claim, str):
         key = f"{str(action['actionid']).rsplit(':', 1)[-1]}:{action['resourcetype']}"
         state.claims_used.setdefault(claim, Counter())[key] += 1
@@ -88,6 +89,7 @@ def create_activity(
         raise ActionError(257, f"Invalid datetime: {when}") from None
     first_id = 0
     for address_id in ids:
+        state.log_access("activity", int(address_id))
         activity_id = state.next_activity_id()
         first_id = first_id or activity_id
         state.activity_times.append(time.time())

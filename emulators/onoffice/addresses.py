@@ -76,6 +76,8 @@ def read_address(
         }
         for address_id in ids[offset : offset + limit]
     ]
+    for record in records:
+        state.log_access("read", int(record["id"]))
     if "Benutzer" in data:
         for record in records:
             elements = record["elements"]
@@ -175,6 +177,7 @@ def modify_address(
         _modify_contact(draft, params["email"])
     for slot in EmuAddress.__slots__:
         setattr(address, slot, getattr(draft, slot))
+    state.log_access("modify", address.id)
     state.touch(address)
     return result(action, [{"id": 0, "type": "address", "elements": {"success": "success"}}], None)
 
@@ -203,10 +206,12 @@ def create_address(
             existing = state.addresses[duplicates[0]]
             if not params.get("noOverrideByDuplicate"):
                 _apply_fields(state, existing, params)
+                state.log_access("modify", existing.id)
                 state.touch(existing)
             record_id = existing.id if state.settings.duplicate_id == "existing" else 0
             return result(action, [{"id": record_id, "type": "address", "elements": []}], None)
     address = EmuAddress(id=0, kdnr=0, emails=emails)
     _apply_fields(state, address, params)
     state.add(address)
+    state.log_access("create", address.id)
     return result(action, [{"id": address.id, "type": "address", "elements": []}], None)

@@ -132,6 +132,10 @@ class OnOfficeState:
         self.acting_user: EmuUser | None = None
         # Every action's extendedclaim: claim -> Counter of "verb:resourcetype".
         self.claims_used: dict[str, Counter[str]] = {}
+        # The claim of the action being run, and (when a test sets a list here) every address
+        # an action touched under it: (claim, "read" | "modify" | "create" | "activity", id).
+        self.acting_claim: str | None = None
+        self.access_log: list[tuple[str | None, str, int]] | None = None
         self._next_id = 1
         self._next_activity_id = 1
         self._version = 0
@@ -236,6 +240,10 @@ class OnOfficeState:
                 found = {i for v in values for i in self._email_index.get(_norm(v, False), ())}
                 return [self.addresses[i] for i in sorted(found)]
         return None
+
+    def log_access(self, op: str, address_id: int) -> None:
+        if self.access_log is not None:
+            self.access_log.append((self.acting_claim, op, address_id))
 
     def next_activity_id(self) -> int:
         self._next_activity_id += 1

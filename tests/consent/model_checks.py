@@ -4,6 +4,7 @@ a step settled (the queues drained). Each check names the invariant and the evid
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from tests.consent.model_product import Product, member_time
 from tests.consent.model_truth import REMOVALS, SLACK, TIE, YES, Truth, allowed_onoffice
@@ -171,3 +172,44 @@ def _events(product: Product, email: str) -> list[tuple[object, ...]]:
         email=email,
     )
     return [tuple(r) for r in rows]
+
+
+def check_step(model: Any) -> None:
+    """Every invariant after a step of `model` (tests/consent/test_model_product.py): the
+    scope invariant (groups), I3 and I5 once, I1, I2 and I4 for each connection on its part
+    of the record (its scope's addresses, its list's provider actions)."""
+    from tests.consent.model_groups import lane_views
+
+    product, truth = model.product, model.truth
+    if model.grouped:
+        model.observe()
+        model.check_scopes()
+    check_i3(product, model.acknowledged)
+    check_i5(product, model.frozen)
+    values = _agent_values(truth)
+    for lane, view in lane_views(truth, product):
+        with product.using(lane):
+            check_i1(view, product)
+            check_i2(view, product, model.frozen)
+            # I4 is about what one step did: compare with the state after the previous step.
+            if lane in model.before:
+                statuses_before, yes_before, actions, values_before, list_id = model.before[lane]
+                touched = {a.email for a in truth.actions[actions:]}
+                touched |= {e for e, v in values.items() if v != values_before.get(e)}
+                touched |= truth.pending_written() | model.written_now
+                if list_id == product.list_id:
+                    check_i4(view, product, statuses_before, yes_before, touched)
+            model.before[lane] = (
+                statuses(view, product),
+                active_yes(view, product),
+                len(truth.actions),
+                values,
+                product.list_id,
+            )
+
+
+def _agent_values(truth: Truth) -> dict[str, tuple[tuple[int, str, bool], ...]]:
+    out: dict[str, list[tuple[int, str, bool]]] = {}
+    for a in truth.addresses.values():
+        out.setdefault(a.email, []).append((a.id, a.value, a.active))
+    return {e: tuple(v) for e, v in out.items()}

@@ -7,6 +7,7 @@ helpers (`_pick`, `_tick`, `_form`, `_member_email`, `_unsettled`, `_joins_held_
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
@@ -23,6 +24,8 @@ class LifecycleRules(RuleBasedStateMachine):
     frozen: Any
     acknowledged: set[tuple[str, ...]]
     connected: bool
+
+    scope_truth: Callable[[], Any]  # the current connection's part (GroupRules)
 
     @precondition(lambda self: on("paging") and self.connected)
     @rule(
@@ -64,7 +67,8 @@ class LifecycleRules(RuleBasedStateMachine):
     def archive_all(self) -> None:
         """Mailchimp "Archive All": every member archived, one webhook each, at once."""
         lst = self.product.world.mailchimp.lists[self.product.list_id]
-        emails = [e for e in self.truth.emails() if (m := self.product.member(e)) is not None
+        view = self.scope_truth()
+        emails = [e for e in view.emails() if (m := self.product.member(e)) is not None
                   and m.status != "archived" and not self._unsettled(e)]  # fmt: skip
         if len(emails) < self.product.settings.ARCHIVE_BURST_THRESHOLD:
             return
@@ -72,11 +76,12 @@ class LifecycleRules(RuleBasedStateMachine):
         records = []
         for email in emails:
             at = self._tick(email)
-            self.frozen.freeze(self.truth, self.product, email, "I5 burst")
+            self.frozen.freeze(view, self.product, email, "I5 burst")
             self.product.world.mailchimp.member_action(lst.id, email, "archive", at=member_time(at))
             form = self._form("unsubscribe", email, at, action="archive")
             records.append(ProviderAction(email, "burst_archive", at, form,
-                                          hook=self.product.hook_url))  # fmt: skip
+                                          hook=self.product.hook_url,
+                                          lane=self.product.lane))  # fmt: skip
         self.truth.actions.extend(records)
         acks = self.product.deliver_all([r.form for r in records], self.product.hook_url)
         for record, acknowledged in zip(records, acks, strict=True):
@@ -98,7 +103,9 @@ class LifecycleRules(RuleBasedStateMachine):
         rows = self.product.sql(
             "SELECT DISTINCT ON (lower(payload->>'email')) lower(payload->>'email'),"
             " extract(epoch FROM received_at), status FROM inbound_event"
-            " WHERE payload->>'type' = 'deleted' ORDER BY lower(payload->>'email'), id DESC"
+            " WHERE payload->>'type' = 'deleted' AND connection_id = :c"
+            " ORDER BY lower(payload->>'email'), id DESC",
+            c=self.product.connection_id(),
         )
         seen = {email: (float(at), status) for email, at, status in rows}
         times = sorted(seen[r.email][0] for r in records if r.known and r.email in seen)
@@ -125,7 +132,7 @@ class LifecycleRules(RuleBasedStateMachine):
         self.product.decide_held(decision)
         if decision == "apply":  # the person said: these archives are opt-outs after all
             for record in self.truth.actions:
-                if record.action == "burst_archive":
+                if record.action == "burst_archive" and record.lane == self.product.lane:
                     record.action = "archive"
                     self.frozen.thaw(self.truth, record.email)
 
@@ -155,7 +162,9 @@ class LifecycleRules(RuleBasedStateMachine):
                 self.product.list_id, email, "archive", at=member_time(at)
             )
             form = self._form("unsubscribe", email, at, action="archive")
-            record = ProviderAction(email, "archive", at, form, hook=self.product.hook_url)
+            record = ProviderAction(
+                email, "archive", at, form, hook=self.product.hook_url, lane=self.product.lane
+            )
             self.truth.actions.append(record)
             self.frozen.thaw(self.truth, email)
             self._joins_held_burst(record)

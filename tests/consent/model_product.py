@@ -16,7 +16,9 @@ import functools
 import itertools
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -63,19 +65,53 @@ def _timed(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+@dataclass
+class Lane:
+    """One connection of the customer: "" the customer-wide one, else its group's."""
+
+    token: str = ""
+    list_id: str = ""
+    hook_url: str = ""
+    claim: str = ""
+
+
 class Product:
     def __init__(self, world: World, settings: Settings) -> None:
         self.world = world
         self.settings = settings
         self.loop = asyncio.new_event_loop()
-        self.http = httpx.AsyncClient(timeout=60)
+        # Idle connections are dropped well before uvicorn closes them (5 s): reusing one the
+        # server is closing fails the request ("Server disconnected"), as seen under load.
+        self.http = httpx.AsyncClient(timeout=60, limits=httpx.Limits(keepalive_expiry=1.0))
         self.engine = self.run_async(self._engine())
         self.connector: Connector = start_connector(settings)
         self.tenant: Tenant | None = None
-        self.token = ""
-        self.list_id = ""
-        self.hook_url = ""
+        self.lanes: dict[str, Lane] = {"": Lane()}
+        self.lane = ""  # the connection the next action is about
+        self.polled: tuple[float, float] = (0.0, 0.0)  # the last poll of every connection
         self.timings: dict[str, tuple[float, int]] = {}
+
+    # The current connection's session, list and webhook address.
+    token = property(lambda self: self.lanes[self.lane].token)
+    list_id = property(lambda self: self.lanes[self.lane].list_id)
+    hook_url = property(lambda self: self.lanes[self.lane].hook_url)
+
+    @list_id.setter
+    def list_id(self, value: str) -> None:
+        self.lanes[self.lane].list_id = value
+
+    @hook_url.setter
+    def hook_url(self, value: str) -> None:
+        self.lanes[self.lane].hook_url = value
+
+    @contextmanager
+    def using(self, lane: str) -> Iterator[None]:
+        """Act on (or look at) `lane`'s connection for a while."""
+        before, self.lane = self.lane, lane
+        try:
+            yield
+        finally:
+            self.lane = before
 
     async def _engine(self) -> Any:
         return create_engine(self.settings.DATABASE_URL, pool_size=2)
@@ -100,8 +136,10 @@ class Product:
     # -- per example ------------------------------------------------------------------------
 
     @_timed
-    def reset(self, records: list[dict[str, Any]]) -> None:
-        """Empty tables and emulators, seed the address book, connect and run the first sync."""
+    def reset(self, records: list[dict[str, Any]], groups: Any = None) -> None:
+        """Empty tables and emulators, seed the address book, connect and run the first sync
+        (`groups`: tests.consent.model_groups.Groups, one connection per group instead of the
+        customer-wide one)."""
         self.settle()
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         self.sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
@@ -115,17 +153,25 @@ class Product:
         self.world.mailchimp.lists.clear()
         self.world.mailchimp.faults.clear()
         self.world.mailchimp.forgotten_emails.clear()
-        self.run_async(self._connect())
-        self.sync()
+        oo.users, oo.groups = (groups.users(), groups.groups()) if groups else ({}, {})
+        self.lanes, self.lane = {}, ""
+        if groups is None:
+            self.lanes[""] = Lane()
+            self.run_async(self._connect())
+        else:
+            self.run_async(groups.connect(self))
+        for lane in self.lanes:
+            with self.using(lane):
+                self.sync()
 
     async def _connect(self) -> None:
         web_id = f"M{next(_tenants)}"
         self.tenant = Tenant(web_id, f"{web_id.lower():a<32}", "z" * 64, f"claim-{web_id}")
-        self.token, saved = await connect_tenant(
+        token, saved = await connect_tenant(
             self.http, self.connector, self.world.onoffice_url, self.tenant, "mailchimp",
             DEFAULT_API_KEY,
         )  # fmt: skip
-        self.list_id = saved["list_id"]
+        self.lanes[""] = Lane(token=token, list_id=saved["list_id"], claim=self.tenant.claim)
         self._read_hook()
 
     def _read_hook(self) -> None:
@@ -165,9 +211,14 @@ class Product:
 
     @_timed
     def poll(self) -> None:
-        response = self.api("POST", "/api/v1/changes/poll")
-        assert response.status_code == 202, response.text
-        self.settle()
+        """Every connection polls onOffice (one after another, each settled)."""
+        started = time.time()
+        for lane in list(self.lanes):
+            with self.using(lane):
+                response = self.api("POST", "/api/v1/changes/poll")
+                assert response.status_code == 202, response.text
+                self.settle()
+        self.polled = (started, time.time())
 
     @_timed
     def address_saved(self, record_id: int) -> None:
@@ -230,6 +281,10 @@ class Product:
     @_timed
     def connect(self) -> httpx.Response:
         """`PUT /api/v1/connection` with the same key: the list named "onoffice"."""
+        if len(self.lanes) > 1:
+            from tests.consent.model_groups import name_lists
+
+            name_lists(self)
         response = self.api(
             "PUT", "/api/v1/connection", json={"provider": "mailchimp", "api_key": DEFAULT_API_KEY}
         )
@@ -244,7 +299,8 @@ class Product:
         list renamed earlier becomes "onoffice" again) and the connection saved again."""
         lists = self.world.mailchimp.lists
         current = lists[self.list_id]
-        others = [lst for lst in lists.values() if lst.id != self.list_id]
+        theirs = {lane.list_id for lane in self.lanes.values()}  # no other connection's list
+        others = [lst for lst in lists.values() if lst.id not in theirs]
         current.name = f"old-{current.id}"
         if others:
             others[0].name = LIST_NAME
@@ -303,9 +359,18 @@ class Product:
         runs, events = rows[0]
         return {"runs": int(runs), "events": int(events)}
 
-    def pending_held(self) -> int:
-        rows = self.sql("SELECT count(*) FROM inbound_event WHERE status = 'held'")
+    def pending_held(self, lane: str | None = None) -> int:
+        """Events held for a decision at `lane`'s connection (default: the current one)."""
+        rows = self.sql(
+            "SELECT count(*) FROM inbound_event e JOIN connection c ON c.id = e.connection_id"
+            " WHERE e.status = 'held' AND c.group_id = :g",
+            g=self.lane if lane is None else lane,
+        )
         return int(rows[0][0])
+
+    def connection_id(self) -> int:
+        rows = self.sql("SELECT id FROM connection WHERE group_id = :g", g=self.lane)
+        return int(rows[0][0]) if rows else 0
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
         async def go() -> list[Any]:

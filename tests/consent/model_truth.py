@@ -56,9 +56,24 @@ class Address:
     active: bool = True
     changed: tuple[float, float] | None = None  # when the product saw the agent's change
     tags: list[str] = field(default_factory=list)
+    benutzer: str = ""  # the support user (groups: which groups' scopes hold the address)
+    # Groups: a value a connection wrote to onOffice (value, written after, seen by every
+    # connection by; None = not yet known to be seen): one Newsletter field per address, so
+    # for the other connections it is an onOffice change like an agent's.
+    written: tuple[str, float, float | None] | None = None
 
-    def signal(self) -> Signal | None:
-        if not self.active or self.value not in OPT_OUT_VALUES | {YES}:
+    def signal(self, *, written: bool = True) -> Signal | None:
+        if not self.active:
+            return None
+        if written and self.written is not None and self.written[2] is not None:
+            # Once every connection polled after it (before, some may not know it yet: the
+            # email is left out of I4 meanwhile, `pending_written`).
+            value, lo, hi = self.written
+            if value in OPT_OUT_VALUES | {YES}:
+                direction = "in" if value == YES else "out"
+                return Signal(direction, lo, hi, "onoffice", value)
+            return None
+        if self.value not in OPT_OUT_VALUES | {YES}:
             return None
         direction = "in" if self.value == YES else "out"
         lo, hi = self.changed if self.changed else (None, None)
@@ -72,6 +87,7 @@ class ProviderAction:
     at: float  # the provider's time (epoch seconds)
     form: dict[str, str]
     hook: str = ""  # the webhook address it goes to (the connection's at the time)
+    lane: str = ""  # the connection's group ("" = the customer-wide connection)
     known: bool = False  # delivered and acknowledged, or read by a later full sync
 
 
@@ -105,6 +121,18 @@ class Truth:
     addresses: dict[int, Address] = field(default_factory=dict)
     actions: list[ProviderAction] = field(default_factory=list)
 
+    def view(self, lane: str, scope: frozenset[str] | None) -> Truth:
+        """What one connection answers for: the addresses of its scope (`scope`: the support
+        users it covers, None = all) and the provider actions at its list."""
+        return Truth(
+            {i: a for i, a in self.addresses.items() if scope is None or a.benutzer in scope},
+            [a for a in self.actions if a.lane == lane],
+        )
+
+    def pending_written(self) -> set[str]:
+        """Emails with a value a connection wrote that not every connection polled yet."""
+        return {a.email for a in self.addresses.values() if a.written and a.written[2] is None}
+
     def emails(self) -> list[str]:
         return sorted({a.email for a in self.addresses.values()})
 
@@ -134,7 +162,9 @@ class Truth:
             return None
         if self.newest(email) != "out":
             return None
-        onoffice = [s for a in self.of(email) if (s := a.signal()) and s.lo is not None]
+        onoffice = [
+            s for a in self.of(email) if (s := a.signal(written=False)) and s.lo is not None
+        ]
         if any(s.hi is not None and s.hi + TIE + SLACK > last.at for s in onoffice):
             return None  # an onOffice change is as new: the opt-out may be onOffice's own
         return last

@@ -18,8 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.cli import migrate
 from app.config import Settings
+from app.db.migrate import migrate
 from devkit.kit import free_port
 from devkit.servers import LocalPostgres, LocalRedis, MissingBinary
 from emulators.mailchimp import DEFAULT_API_KEY
