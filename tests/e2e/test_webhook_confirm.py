@@ -194,3 +194,34 @@ class TestBrevoContactUpdated:
         assert (await http.post(brevo_hooked.hook_url, json=events, headers=headers)).is_success
         await drained(brevo_hooked, http)
         assert newsletter(world, 1) == "1" and world.onoffice.activities == []
+
+    async def test_a_spam_complaint_is_applied_as_the_blacklist_brevo_shows(
+        self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        brevo = world.brevo
+        account = brevo.accounts[BREVO_KEY]
+        (hook,) = account.webhooks.values()
+        headers = {"Authorization": f"Bearer {hook['auth']['token']}"}
+        brevo.contact_action(account, "anna@example.de", "unsubscribe")  # Brevo blacklists
+        spam = [
+            {**SPAM, "email": "anna@example.de", "ts_event": int(time.time())},
+            {**SPAM, "email": "bob@example.de", "ts_event": int(time.time())},  # bob: subscribed
+        ]
+        assert (await http.post(brevo_hooked.hook_url, json=spam, headers=headers)).is_success
+        await eventually(lambda: newsletter(world, 1) == "0", "anna's complaint in onOffice")
+        status = await drained(brevo_hooked, http)
+        assert newsletter(world, 2) == "1" and activities(world, 2) == []
+        assert status["unconfirmed_total"] == 1
+
+
+# Brevo's `spam` webhook (docs/brevo-api.md): a campaign event, no list.
+SPAM = {
+    "id": 123,
+    "camp_id": 45,
+    "campaign name": "My First Campaign",
+    "date_sent": "2020-10-09 00:00:00",
+    "date_event": "2020-10-09 00:00:00",
+    "event": "spam",
+    "reason": "undesired",
+    "tag": "",
+}

@@ -138,6 +138,30 @@ class TestBrevoWebhookHealth:
         finally:
             hooked.connector.stop()
 
+    async def test_brevo_spam_is_registered_and_a_webhook_without_it_repaired(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient
+    ) -> None:
+        world.onoffice.seed([address(1, "anna@example.de")])
+        hooked = await connect(http, world, e2e_settings, "brevo", BREVO_KEY)
+        try:
+            (hook,) = world.brevo.accounts[BREVO_KEY].webhooks.values()
+            assert "spam" in hook["events"]  # a complaint blacklists: an opt-out
+            # A webhook registered before `spam` was asked for.
+            events = [e for e in hook["events"] if e != "spam"]
+            changed = await http.put(
+                f"{world.brevo_url}/v3/webhooks/{hook['id']}",
+                headers={"api-key": BREVO_KEY},
+                json={"events": events},
+            )
+            assert changed.status_code == 204, changed.text
+            checked = await check_now(http, hooked)
+            assert checked["state"] == "repaired" and checked["problems"] == ["event_off:spam"]
+            (after,) = world.brevo.accounts[BREVO_KEY].webhooks.values()
+            assert after["id"] == hook["id"] and "spam" in after["events"]
+            assert world.brevo.violations == []
+        finally:
+            hooked.connector.stop()
+
 
 @pytest.mark.usefixtures("redis")
 class TestPeriodicCheck:
