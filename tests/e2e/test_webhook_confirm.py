@@ -162,14 +162,18 @@ def contact_updated(email: str, n: int) -> dict[str, Any]:
     }
 
 
+def brevo_world(world: World) -> tuple[Any, Any, dict[str, str]]:
+    """The Brevo emulator, the account and the headers of a delivery to our webhook."""
+    account = world.brevo.accounts[BREVO_KEY]
+    (hook,) = account.webhooks.values()
+    return world.brevo, account, {"Authorization": f"Bearer {hook['auth']['token']}"}
+
+
 class TestBrevoContactUpdated:
     async def test_a_blacklist_and_a_list_removal_in_brevo_reach_onoffice_at_once(
         self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
     ) -> None:
-        brevo = world.brevo
-        account = brevo.accounts[BREVO_KEY]
-        (hook,) = account.webhooks.values()
-        headers = {"Authorization": f"Bearer {hook['auth']['token']}"}
+        brevo, account, headers = brevo_world(world)
         # In Brevo's UI: anna is blacklisted, bob is removed from the list.
         brevo.contact_action(account, "anna@example.de", "unsubscribe")
         bob = account.contacts["bob@example.de"]
@@ -198,10 +202,7 @@ class TestBrevoContactUpdated:
     async def test_a_spam_complaint_is_applied_as_the_blacklist_brevo_shows(
         self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
     ) -> None:
-        brevo = world.brevo
-        account = brevo.accounts[BREVO_KEY]
-        (hook,) = account.webhooks.values()
-        headers = {"Authorization": f"Bearer {hook['auth']['token']}"}
+        brevo, account, headers = brevo_world(world)
         brevo.contact_action(account, "anna@example.de", "unsubscribe")  # Brevo blacklists
         spam = [
             {**SPAM, "email": "anna@example.de", "ts_event": int(time.time())},
