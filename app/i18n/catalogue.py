@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.i18n import de, en
+from app.i18n import de, en, unconfirmed
 
-CATALOGUE: Final[dict[str, dict[str, str]]] = {"de": de.TEXTS, "en": en.TEXTS}
+CATALOGUE: Final[dict[str, dict[str, str]]] = {
+    lang: texts | unconfirmed.TEXTS[lang] for lang, texts in (("de", de.TEXTS), ("en", en.TEXTS))
+}

@@ -107,6 +107,13 @@ class TestForgedMailchimpEvents:
             "upemail": "not confirmed: Mailchimp has no contact attacker@example.com",
             "subscribe": "not confirmed: Mailchimp shows no such contact, not subscribed",
         }
+        # For the status page, which names them in the user's language.
+        shown = {(e["claimed"], e["new_email"], e["shown"]) for e in status["unconfirmed_events"]}
+        assert shown == {
+            ("unsubscribe", None, "subscribed"),
+            ("email_changed", "attacker@example.com", "none"),
+            ("subscribe", None, "none"),
+        }
 
     async def test_the_same_events_made_at_mailchimp_are_applied(
         self, world: World, mailchimp_hooked: Hooked, http: httpx.AsyncClient
@@ -198,6 +205,30 @@ class TestBrevoContactUpdated:
         assert (await http.post(brevo_hooked.hook_url, json=events, headers=headers)).is_success
         await drained(brevo_hooked, http)
         assert newsletter(world, 1) == "1" and world.onoffice.activities == []
+
+    async def test_an_email_changed_in_brevo_moves_the_onoffice_email(
+        self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        _, _, headers = brevo_world(world)
+        # In Brevo: anna's email is changed; bob's change is forged (Brevo still has bob).
+        changed = await http.put(
+            f"{world.brevo_url}/v3/contacts/anna@example.de",
+            headers={"api-key": BREVO_KEY},
+            json={"attributes": {"EMAIL": "anna.neu@example.de"}},
+        )
+        assert changed.status_code == 204, changed.text
+        events = [
+            contact_updated("anna@example.de", 1) | {"content": {"EMAIL": "anna.neu@example.de"}},
+            contact_updated("bob@example.de", 2) | {"content": {"EMAIL": "mallory@example.de"}},
+        ]
+        stored = await http.post(brevo_hooked.hook_url, json=events, headers=headers)
+        assert stored.status_code == 200, stored.text
+        status = await drained(brevo_hooked, http)
+        emails = {n: world.onoffice.addresses[n].to_dict()["Email"].strip() for n in (1, 2)}
+        assert emails == {1: "anna.neu@example.de", 2: "bob@example.de"}
+        assert status["unconfirmed_total"] == 1
+        (shown,) = status["unconfirmed_events"]
+        assert "mallory@example.de" in shown["reason"]
 
     async def test_a_spam_complaint_is_applied_as_the_blacklist_brevo_shows(
         self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
