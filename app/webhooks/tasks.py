@@ -10,11 +10,17 @@ from app.worker.queue import task
 
 @task(jobs.APPLY_TASK, keep_result_s=0)
 async def webhooks_apply(
-    ctx: dict[str, Any], *, connection_id: int, owner: str | None = None, step: int = 0
+    ctx: dict[str, Any],
+    *,
+    connection_id: int,
+    owner: str | None = None,
+    step: int = 0,
+    listing: dict[str, Any] | None = None,
 ) -> None:
-    """The connection's drain: continues as `owner` (a hand-over) or claims the drain first
-    (a kick; a no-op while another drain owns the connection)."""
-    await drain.run_drain(ctx["resources"], connection_id, owner, step=step)
+    """The connection's drain: continues as `owner` (a hand-over, with the predecessor's
+    `listing` cursor) or claims the drain first (a kick; a no-op while another drain owns the
+    connection)."""
+    await drain.run_drain(ctx["resources"], connection_id, owner, step=step, listing=listing)
 
 
 @task(jobs.SWEEP_TASK, keep_result_s=0)
