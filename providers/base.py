@@ -233,6 +233,18 @@ class ProviderEvent(BaseModel):
     dedupe_key: str  # stable across redeliveries of the same event
 
 
+@dataclass
+class ListingCursor:
+    """How far one caller's (a drain job's) `read_states` listings got: all listed from
+    `since`, the next offset per listing. A read with the cursor lists from its `since` and goes
+    on where the last one stopped, so a burst confirmed batch by batch reads each page once."""
+
+    since: datetime
+    offsets: dict[int, int] = field(default_factory=dict)
+    # Where each contact was listed: (listing, offset), for a successor's cursor.
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
 # ---------------------------------------------------------------------------------------------
 # The interface.
 # ---------------------------------------------------------------------------------------------
@@ -328,13 +340,18 @@ class NewsletterProvider(Protocol):
     async def get_contact(self, list_id: str, email: str) -> ProviderContact | None: ...
 
     async def read_states(
-        self, list_id: str, emails: Sequence[str], since: datetime | None
+        self,
+        list_id: str,
+        emails: Sequence[str],
+        since: datetime | None,
+        cursor: ListingCursor | None = None,
     ) -> dict[str, ProviderContact | None]:
         """The provider's current state of each email for the list (status, `last_changed`;
         no tags or names): None when the provider has no such contact. Read in bulk: a
         handful one read each, more through the contacts changed since `since` (every
-        status, Mailchimp's archived included) and one read each for those it did not
-        return (`providers._states`). The answer may hold other contacts the bulk read saw.
+        status, Mailchimp's archived included; with a `cursor`, since its `since` and on from
+        its offsets, which the read advances) and one read each for those it did not return
+        (`providers._states`). The answer may hold other contacts the bulk read saw.
         Used to confirm a webhook against the provider's state before acting on it."""
         ...
 

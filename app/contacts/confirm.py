@@ -19,8 +19,8 @@ its time), never from the payload:
   (never a new one). A removal from the list
   counts only for a person the connector knows in the list (Brevo's contact events are
   account-wide).
-* email changes (Mailchimp `upemail`): only when the old address is gone from the list and the
-  new one is there.
+* email changes (Mailchimp `upemail`, a Brevo `contact_updated` whose attributes carry another
+  EMAIL): only when the old address is gone from the list and the new one is in it.
 
 An event the state contradicts is "not confirmed": recorded with the reason, nothing changes.
 The product's own write-backs (source "reconcile": the provider state a sync read; raw_type
@@ -30,6 +30,7 @@ opened, clicked, hard bounce) may be logged from the payload but never change an
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from app.contacts.rules import SUBSCRIBED, Signal, is_opt_out
@@ -43,6 +44,8 @@ OPT_OUT_KINDS = frozenset({_T.unsubscribe, _T.deleted, _T.cleaned})
 # raw_type of the product's own stored decisions (app/contacts/ledger.py).
 OWN_RAW_TYPES = frozenset({"reconcile", "person"})
 NOT_CONFIRMED = "not confirmed"
+# States of an address that is not (any more) in the connection's list.
+GONE = frozenset({"archived", "not_in_list"})
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ def confirm(
     if event.type == _T.email_changed:
         if new_state is None:
             return _no(f"{label} has no contact {event.new_email or '(no new address)'}")
-        if state is not None and state.status not in ("archived", "not_in_list"):
+        if new_state.status in GONE:
+            return _no(f"{label} shows {event.new_email} {new_state.status}, not in the list")
+        if state is not None and state.status not in GONE:
             return _no(f"{label} still has {event.email} ({shown(state)})")
         return Confirmation(event)
     kind = state_kind(state)
@@ -138,3 +143,23 @@ def _as(
     """The event as the state tells it: the state's kind, at the state's time when known."""
     at = state.last_changed if state is not None and state.last_changed else event.occurred_at
     return event.model_copy(update={"type": kind, "occurred_at": at})
+
+
+# What the provider showed, in the reasons `_no` writes: "… shows <status>, not …", "… shows
+# <new address> <status>, not in the list", "… still has <address> (<status>)".
+_SHOWN = re.compile(r" shows (?:\S+@\S+ )?(?P<shows>[^,]+), not | still has \S+ \((?P<has>[^)]+)\)")
+
+
+def shown_in(reason: str) -> str:
+    """What the provider showed, read back from a "not confirmed" reason of `confirm` (for
+    the status page, which names it in the user's language): a status (`subscribed`,
+    `not_in_list`, …), `none` (no such contact) or `unknown`."""
+    if " has no such contact" in reason or " has no contact " in reason:
+        return "none"
+    found = _SHOWN.search(reason)
+    if found is None:
+        return "unknown"
+    status = found["shows"] or found["has"]
+    if status == "no such contact":
+        return "none"
+    return status if re.fullmatch(r"[a-z_]+", status) else "unknown"

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from app.i18n import de, en, history, security, trust
+from app.i18n import de, en, history, security, trust, unconfirmed
 
-# The consent history and decision lists, the onOffice access texts and the numbers, preview
-# and attention panel texts keep their own modules.
+# The consent history and decision lists, the onOffice access texts, the numbers, preview and
+# attention panel texts and the unconfirmed events' texts keep their own modules.
 CATALOGUE: Final[dict[str, dict[str, str]]] = {
-    "de": de.TEXTS | history.DE | security.DE | trust.DE,
-    "en": en.TEXTS | history.EN | security.EN | trust.EN,
+    "de": de.TEXTS | history.DE | security.DE | trust.DE | unconfirmed.TEXTS["de"],
+    "en": en.TEXTS | history.EN | security.EN | trust.EN | unconfirmed.TEXTS["en"],
 }

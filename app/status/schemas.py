@@ -47,6 +47,17 @@ class UnconfirmedEvent(BaseModel):
     event: str = Field(description="The provider's event name, e.g. `unsubscribe`")
     reason: str = Field(description="What the provider's current state showed instead")
     received_at: datetime
+    claimed: str = Field(
+        default="",
+        description="What the webhook claimed: `subscribe`, `unsubscribe`, `profile`, "
+        "`email_changed`, `deleted` or `cleaned`",
+    )
+    new_email: str | None = Field(default=None, description="The new address of an email change")
+    shown: str = Field(
+        default="unknown",
+        description="What the provider showed: its status (`subscribed`, `unsubscribed`, "
+        "`blacklisted`, `archived`, `not_in_list`, …), `none` (no such contact) or `unknown`",
+    )
 
 
 class HeldBack(BaseModel):

@@ -12,6 +12,7 @@ from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import provider_for_connection
 from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.connections.service import connection as connection_service
+from app.contacts.confirm import shown_in
 from app.contacts.repository import ContactRepository
 from app.db.base import aware
 from app.db.models import (
@@ -125,6 +126,9 @@ class StatusService:
                     event=str(e.payload.get("raw_type", "")),
                     reason=e.last_error or "",
                     received_at=e.received_at,
+                    claimed=str(e.payload.get("type", "")),
+                    new_email=e.payload.get("new_email") or None,
+                    shown=shown_in(e.last_error or ""),
                 )
                 for e in unconfirmed
             ],

@@ -41,10 +41,9 @@ from app.webhooks.activities import (
     activity_kind,
     activity_note,
     activity_time,
-    create_for_known,
     create_once,
-    unknown_note,
 )
+from app.webhooks.campaign import campaign_sent
 from app.webhooks.confirming import StateCache
 from app.webhooks.deps import ApplyDeps
 from app.webhooks.nonconsent import (
@@ -78,8 +77,6 @@ from providers.base import (
 
 log = logging.getLogger(__name__)
 
-ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
-
 
 class EventApplier:
     """Applies one connection's events; caches onOffice lookups for the job's lifetime."""
@@ -108,7 +105,7 @@ class EventApplier:
         contact = await self._contact(email)
         kind = event.type
         if event.raw_type == "campaign" and event.campaign:
-            return await self._campaign_sent(row, event)
+            return await campaign_sent(self, row, event)
         if kind in (ProviderEventType.ignored, ProviderEventType.profile):
             return InboundEventStatus.ignored, f"{event.raw_type}: nothing to apply"
         if kind == ProviderEventType.email_changed:
@@ -222,52 +219,6 @@ class EventApplier:
             )
 
     # -- steps -------------------------------------------------------------------------------
-
-    async def _campaign_sent(
-        self, row: InboundEvent, event: ProviderEvent
-    ) -> tuple[str, str | None]:
-        """Mailchimp reports a sent campaign once: its recipients get a "delivered" activity
-        (when switched on), 500 addresses per onOffice request, resumable by offset."""
-        if (event.reason or "").lower() != "sent":
-            return InboundEventStatus.ignored, f"campaign {event.reason or 'event'}"
-        if not (self.connection.activities or {}).get("delivered"):
-            return InboundEventStatus.ignored, "activities for delivered are switched off"
-        assert event.campaign is not None
-        provider = self.deps.provider(self.connection)
-        done = int(row.payload.get("_offset") or 0)
-        delivered = event.model_copy(update={"type": ProviderEventType.delivered})
-        position = 0
-        batch: list[str] = []
-        async for email in provider.iter_campaign_recipients(event.campaign):
-            position += 1
-            if position <= done:
-                continue
-            batch.append(email)
-            if len(batch) >= ACTIVITY_CHUNK:
-                await self._deliver(row, delivered, batch, position)
-                batch = []
-        if batch:
-            await self._deliver(row, delivered, batch, position)
-        unknown = row.payload.get("_unknown") or []
-        return InboundEventStatus.applied, unknown_note(unknown) if unknown else None
-
-    async def _deliver(
-        self, row: InboundEvent, event: ProviderEvent, emails: Sequence[str], position: int
-    ) -> None:
-        async with self.db.sessionmaker() as session:
-            address_ids = await ContactRepository.from_session(session).address_ids_for(
-                self.connection.id, emails
-            )
-        steps = list(row.payload.get("_steps") or [])
-        unknown = list(row.payload.get("_unknown") or [])
-        if address_ids:
-            kind, type_ = await self._activity_kind(ProviderEventType.delivered)
-            item = self._item(row, event, address_ids, kind, type_)
-            # An address onOffice no longer knows fails alone, not its chunk.
-            unknown += await create_for_known(
-                self.onoffice, item, lambda part: self._create_once(row, steps, part)
-            )
-        await self._step(row, steps, f"delivered:{position}", offset=position, unknown=unknown)
 
     async def _subscribe(
         self,

@@ -17,9 +17,8 @@ campaign) are applied one by one by `EventApplier`.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,10 +41,10 @@ from app.webhooks.activities import (
     OPTIONAL_ACTIVITIES,
     activity_note,
     activity_time,
-    forget_kinds,
 )
 from app.webhooks.apply import EventApplier
 from app.webhooks.confirming import confirm_rows
+from app.webhooks.grouped import write_grouped
 from app.webhooks.nonconsent import (
     ALREADY_RECORDED,
     DISMISSED_NOTE,
@@ -57,10 +56,8 @@ from app.webhooks.outcomes import (
     finish_event,
     record_failure,
     record_failures,
-    settle,
 )
 from app.webhooks.plan import (
-    ACTIVITY_UNSURE,
     NO_ADDRESS,
     Plan,
     Record,
@@ -72,12 +69,10 @@ from app.webhooks.plan import (
 from onoffice_client.models import (
     ActivityCreate,
     Address,
-    AddressUpdate,
     NewsletterStatus,
     OnOfficeError,
     OnOfficeTransientError,
 )
-from onoffice_client.transport import Action, RequestsFailed
 from providers.base import ProviderError, ProviderEvent, ProviderEventType, ProviderTransientError
 
 log = logging.getLogger(__name__)
@@ -218,7 +213,7 @@ class BatchApplier:
             if not await self._apply_single(plan.row):
                 failed |= emails_of(plan.row)
         grouped = [p for p in plans if not p.single]
-        failed |= await self._write(grouped)
+        failed |= await write_grouped(self, grouped)
         return failed
 
     # -- deciding ----------------------------------------------------------------------------
@@ -355,99 +350,6 @@ class BatchApplier:
             note=activity_note(self.connection.provider, event, self.applier.language),
             at=activity_time(event, plan.row.received_at),
         )
-
-    # -- writing -----------------------------------------------------------------------------
-
-    async def _write(self, plans: Sequence[Plan]) -> set[str]:
-        """Send the grouped actions, then settle every plan by its own actions' outcomes."""
-        await self._skip_written_activities(plans)
-        actions: list[Action] = []
-        owners: list[list[tuple[Plan, str]]] = []  # per action: the plans and step it serves
-        for plan in plans:
-            for address_id, target in plan.modifies:
-                action = self.onoffice.address_action(address_id, AddressUpdate(newsletter=target))
-                if action is not None:
-                    actions.append(action)
-                    owners.append([(plan, "status")])
-        merged: dict[tuple[Any, ...], list[Plan]] = defaultdict(list)
-        for plan in plans:
-            if plan.activity is not None:
-                a = plan.activity
-                merged[(a.kind, a.type, a.note, a.at)].append(plan)
-        for group in merged.values():
-            first = group[0].activity
-            assert first is not None
-            ids = sorted({i for p in group for i in (p.activity.address_ids if p.activity else [])})
-            actions.append(
-                self.onoffice.activity_action(first.model_copy(update={"address_ids": ids}))
-            )
-            owners.append([(p, "activity") for p in group])
-        outcomes: list[Any] = []
-        stop: OnOfficeError | None = None
-        if actions:
-            try:
-                outcomes = await self.onoffice.run_each(actions)
-            except RequestsFailed as exc:
-                outcomes, stop = exc.done, exc.error
-        errors: dict[int, OnOfficeError] = {}
-        step_ok: dict[int, dict[str, bool]] = defaultdict(dict)
-        # The request that failed may have been applied: its activities may exist now.
-        lost = isinstance(stop, OnOfficeTransientError) and stop.maybe_applied
-        unsure: set[int] = set()
-        for index, served in enumerate(owners):
-            outcome = outcomes[index] if index < len(outcomes) else stop
-            good = isinstance(outcome, dict)
-            for plan, step in served:
-                # A step is done only when all of its actions are (several modifies per email).
-                step_ok[id(plan)][step] = step_ok[id(plan)].get(step, True) and good
-                if not good:
-                    error = outcome if isinstance(outcome, OnOfficeError) else None
-                    errors.setdefault(id(plan), error or OnOfficeError("not sent"))
-                    if lost and step == "activity" and index >= len(outcomes):
-                        unsure.add(id(plan))
-        if any(step_ok[id(p)].get("activity") is False for p in plans):
-            forget_kinds(self.applier.deps.kinds, self.applier.tenant_id)  # a changed kind or type?
-        done_steps = {
-            id(p): {step for step, good in step_ok[id(p)].items() if good}
-            | ({ACTIVITY_UNSURE} if id(p) in unsure else set())
-            for p in plans
-        }
-        succeeded = [p for p in plans if all(step_ok[id(p)].values())]
-        done = {id(p) for p in succeeded}
-        failed = [p for p in plans if id(p) not in done]  # by identity: a Plan compares by value
-        await settle(
-            self.db, self.connection.id, succeeded, failed, done_steps, errors, self.max_attempts
-        )
-        for plan in succeeded:
-            if plan.record is not None:
-                self._remember(plan)
-        if stop is not None and not isinstance(stop, WAITS_FOR_ONOFFICE) and failed:
-            raise Stop(attempts=max(p.row.attempts for p in failed))
-        if failed and any(isinstance(e, WAITS_FOR_ONOFFICE) for e in errors.values()):
-            raise Stop(waiting_for_login=True)
-        return {p.email for p in failed}
-
-    async def _skip_written_activities(self, plans: Sequence[Plan]) -> None:
-        """An activity an earlier try sent without learning the answer (ACTIVITY_UNSURE) is
-        sent only to the addresses that do not have it; when all have it, it is done."""
-        unsure = [p for p in plans if p.activity is not None and ACTIVITY_UNSURE in p.steps]
-        if not unsure:
-            return
-        items = [p.activity for p in unsure if p.activity is not None]
-        missing = await self._or_stop(
-            [p.row for p in plans], self.onoffice.missing_activities(items)
-        )
-        for plan, item in zip(unsure, missing, strict=True):
-            plan.activity = item
-
-    def _remember(self, plan: Plan) -> None:
-        """The written values, for the next wave's decisions."""
-        targets = dict(plan.modifies)
-        if targets:
-            self.addresses[plan.email] = [
-                a.model_copy(update={"newsletter": targets[a.id]}) if a.id in targets else a
-                for a in self.addresses.get(plan.email, [])
-            ]
 
     async def _apply_single(self, row: InboundEvent) -> bool:
         """One rare event through `EventApplier`; False when it stays pending."""

@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.contacts.rules import aware
@@ -52,6 +53,7 @@ class DrainState:
     retry_attempts: int = 0  # the highest attempt count among them
     wait_s: float | None = None  # single removals waiting out the burst window
     applier: EventApplier | None = None
+    listing: dict[str, Any] | None = None  # the predecessor's listing cursor (a hand-over)
 
 
 async def run_drain(
@@ -61,6 +63,7 @@ async def run_drain(
     *,
     step: int = 0,
     claim_as: str | None = None,
+    listing: dict[str, Any] | None = None,
 ) -> None:
     """The drain job: as `token`'s owner (a hand-over), or claiming the flag first (a kick:
     a no-op when another drain owns the connection). A hand-over whose flag is gone (its
@@ -75,7 +78,7 @@ async def run_drain(
             return
     held = [token]  # the flag this job holds (it may give it up and claim it again)
     try:
-        await _drain_as_owner(resources, connection_id, held, step)
+        await _drain_as_owner(resources, connection_id, held, step, listing)
     except BaseException:
         # Any failure (the database or Redis gone, a bug, the job cancelled): give the flag up
         # at once, so that the job's retry, the next kick or the sweep takes over in seconds
@@ -87,12 +90,16 @@ async def run_drain(
 
 
 async def _drain_as_owner(
-    resources: Resources, connection_id: int, held: list[str], step: int
+    resources: Resources,
+    connection_id: int,
+    held: list[str],
+    step: int,
+    listing: dict[str, Any] | None,
 ) -> None:
     token = held[0]
     budget = resources.settings.WORKER_JOB_TIMEOUT_S * JOB_BUDGET_SHARE
     deadline = time.monotonic() + budget
-    state = DrainState()
+    state = DrainState(listing=listing)
     while True:
         if not await owner.still_owner(resources, connection_id, token):
             return  # the flag expired and another drain took over
@@ -109,7 +116,8 @@ async def _drain_as_owner(
         if more:
             if time.monotonic() < deadline:
                 continue
-            await _hand_over(resources, connection_id, token, step + 1, 0.0)
+            hint = await _listing_hint(resources, connection_id, state)
+            await _hand_over(resources, connection_id, token, step + 1, 0.0, hint)
             return
         await owner.release(resources, connection_id, token)
         await _schedule_retries(resources, connection_id, state)
@@ -126,10 +134,29 @@ async def _drain_as_owner(
 
 
 async def _hand_over(
-    resources: Resources, connection_id: int, token: str, step: int, defer_s: float
+    resources: Resources,
+    connection_id: int,
+    token: str,
+    step: int,
+    defer_s: float,
+    listing: dict[str, Any] | None = None,
 ) -> None:
     await owner.still_owner(resources, connection_id, token, defer_s=defer_s)
-    await resources.queue.enqueue(drain_job(connection_id, token, step=step, defer_s=defer_s))
+    job = drain_job(connection_id, token, step=step, defer_s=defer_s, listing=listing)
+    await resources.queue.enqueue(job)
+
+
+async def _listing_hint(
+    resources: Resources, connection_id: int, state: DrainState
+) -> dict[str, Any] | None:
+    """Where the successor's confirmation reads go on: from the first of its next events."""
+    if state.applier is None:
+        return None
+    async with resources.sessionmaker() as session:
+        rows = await InboundEventRepository.from_session(session).pending(
+            connection_id=connection_id, limit=BATCH_SIZE
+        )
+    return state.applier.states.hint([e for r in rows for e in emails_of(r)])
 
 
 async def _schedule_retries(resources: Resources, connection_id: int, state: DrainState) -> None:
@@ -198,6 +225,7 @@ async def _drain_batch(
         if state.applier is None or state.applier.connection.id != connection.id:
             deps = ApplyDeps.of(resources, tenant, connection)
             state.applier = EventApplier(deps, connection, tenant)
+            state.applier.states.take_hint(state.listing)
         else:
             state.applier.connection = connection
         batch = BatchApplier(state.applier)

@@ -8,6 +8,7 @@ first, a no-op while another drain owns it) or a hand-over to the owner's next s
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from app.worker.queue import PendingJob, enqueue_job
 
@@ -48,11 +49,20 @@ def enqueue_release(connection_id: int) -> None:
     )
 
 
-def drain_job(connection_id: int, token: str, *, step: int = 0, defer_s: float = 0.0) -> PendingJob:
-    """The job that drains as owner `token` (a hand-over keeps the token, a new step)."""
+def drain_job(
+    connection_id: int,
+    token: str,
+    *,
+    step: int = 0,
+    defer_s: float = 0.0,
+    listing: dict[str, Any] | None = None,
+) -> PendingJob:
+    """The job that drains as owner `token` (a hand-over keeps the token, a new step, and
+    `listing`: where the provider listing of the confirmation reads stands)."""
+    extra = {"listing": listing} if listing else {}
     return PendingJob(
         APPLY_TASK,
-        {"connection_id": connection_id, "owner": token, "step": step},
+        {"connection_id": connection_id, "owner": token, "step": step, **extra},
         job_id=f"{APPLY_TASK}:{connection_id}:{token}:{step}",
         defer_by=defer_s or None,
     )

@@ -10,16 +10,24 @@ from app.worker.queue import task
 
 @task(jobs.APPLY_TASK, keep_result_s=0)
 async def webhooks_apply(
-    ctx: dict[str, Any], *, connection_id: int, owner: str | None = None, step: int = 0
+    ctx: dict[str, Any],
+    *,
+    connection_id: int,
+    owner: str | None = None,
+    step: int = 0,
+    listing: dict[str, Any] | None = None,
 ) -> None:
-    """The connection's drain: continues as `owner` (a hand-over) or claims the drain first
-    (a kick; a no-op while another drain owns the connection)."""
+    """The connection's drain: continues as `owner` (a hand-over, with the predecessor's
+    `listing` cursor) or claims the drain first (a kick; a no-op while another drain owns the
+    connection)."""
     # On arq a kick claims the drain as this job (its id and enqueue time, unique per enqueued
     # job): the job's next try, on another worker once a killed worker's lease expired, owns
     # it still. (In-process jobs die with the process: a fresh token each.)
     enqueued = ctx.get("enqueue_time")
     claim_as = f"{ctx.get('job_id')}@{enqueued}" if owner is None and enqueued else None
-    await drain.run_drain(ctx["resources"], connection_id, owner, step=step, claim_as=claim_as)
+    await drain.run_drain(
+        ctx["resources"], connection_id, owner, step=step, claim_as=claim_as, listing=listing
+    )
 
 
 @task(jobs.SWEEP_TASK, keep_result_s=0)

@@ -70,16 +70,22 @@ async def get_members(state: MailchimpState, request: Request, body: Any) -> Res
     count, offset = page_args(request)
     hashes = lst.view(request.query_params.get("status"))
     since = request.query_params.get("since_last_changed")
-    if since:
-        floor = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        hashes = [
-            h
-            for h in hashes
-            if datetime.fromisoformat(lst.members[h].last_changed.replace("Z", "+00:00")) >= floor
-        ]
+    by_change = request.query_params.get("sort_field") == "last_changed"
+    if since or by_change:
+        changed = {h: _changed_at(lst.members[h]) for h in hashes}
+        if since:
+            floor = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            hashes = [h for h in hashes if changed[h] >= floor]
+        if by_change:  # stable, like a database's order by the time of the change
+            descending = request.query_params.get("sort_dir") == "DESC"
+            hashes = sorted(hashes, key=changed.__getitem__, reverse=descending)
     page = [member_json(lst, lst.members[h]) for h in hashes[offset : offset + count]]
     await state.pause(len(page))
     return shaped(request, {"members": page, "list_id": lst.id, "total_items": len(hashes)})
+
+
+def _changed_at(member: Member) -> datetime:
+    return datetime.fromisoformat(member.last_changed.replace("Z", "+00:00"))
 
 
 async def create_member(state: MailchimpState, request: Request, body: Any) -> Response:

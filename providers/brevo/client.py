@@ -29,6 +29,7 @@ from providers.base import (
     ContactData,
     FieldMapping,
     ListInfo,
+    ListingCursor,
     ProviderContact,
     ProviderName,
     UpsertOutcome,
@@ -308,9 +309,14 @@ class BrevoClient(HttpOwner):
         return None if raw is None else self._to_contact(raw, int(list_id))
 
     async def read_states(
-        self, list_id: str, emails: Sequence[str], since: datetime | None
+        self,
+        list_id: str,
+        emails: Sequence[str],
+        since: datetime | None,
+        cursor: ListingCursor | None = None,
     ) -> dict[str, ProviderContact | None]:
-        return await reads.contact_states(self._api, int(list_id), emails, since, self._to_contact)
+        convert = self._to_contact
+        return await reads.contact_states(self._api, int(list_id), emails, since, convert, cursor)
 
     async def set_tags(
         self, list_id: str, email: str, add: Sequence[str], remove: Sequence[str]

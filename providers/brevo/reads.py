@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from providers._paging import parallel_pages
 from providers._states import read_states
-from providers.base import ProviderContact
+from providers.base import ListingCursor, ProviderContact
 from providers.brevo.api import BrevoApi
 from providers.brevo.errors import BrevoRequestError
 from providers.brevo.values import identifier
@@ -24,11 +24,14 @@ async def contact_states(
     emails: Sequence[str],
     since: datetime | None,
     convert: Callable[[Mapping[str, Any], int], ProviderContact],
+    cursor: ListingCursor | None = None,
 ) -> dict[str, ProviderContact | None]:
     """The current state of these contacts for the list (None: no such contact), read in bulk
-    (`providers._states`): the account's contacts modified since `since` (`GET /contacts`
-    with `modifiedSince`: account-wide, so a contact removed from the list is there too),
-    else one `GET /contacts/{email}` each. Every request waits for the /contacts pacer."""
+    (`providers._states`): the account's contacts modified since `since` (the `cursor`'s,
+    when given; `GET /contacts` with `modifiedSince`: account-wide, so a contact removed from
+    the list is there too), else one `GET /contacts/{email}` each. Every request waits for
+    the /contacts pacer."""
+    since = cursor.since if cursor is not None else since
     floor = (since or datetime.now(UTC)).astimezone(UTC)
     stamp = floor.strftime("%Y-%m-%dT%H:%M:%S.") + f"{floor.microsecond // 1000:03d}Z"
 
@@ -50,7 +53,7 @@ async def contact_states(
             raise
         return convert(raw, list_no)
 
-    return await read_states(emails, one, [changed], page_size=PAGE_CHANGED)
+    return await read_states(emails, one, [changed], page_size=PAGE_CHANGED, cursor=cursor)
 
 
 async def iter_list_state(

@@ -29,8 +29,9 @@ CREATED_NAMES: Final = {
 
 # Marketing webhook events the connector consumes. contactUpdated/contactDeleted are in the
 # spec enum but not in its list of marketing events, so registration falls back without them.
+# `spam` (a complaint: Brevo blacklists the contact) is an opt-out like `unsubscribed`.
 WEBHOOK_EVENTS: Final = (
-    "unsubscribed", "listAddition", "delivered", "opened", "click", "hardBounce",
+    "unsubscribed", "spam", "listAddition", "delivered", "opened", "click", "hardBounce",
     "contactUpdated", "contactDeleted",
 )  # fmt: skip
 OPTIONAL_WEBHOOK_EVENTS: Final = frozenset({"contactUpdated", "contactDeleted"})

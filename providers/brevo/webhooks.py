@@ -133,11 +133,18 @@ def _parse_one(item: Mapping[str, Any], own_list: str | None = None) -> list[Pro
         if key not in IGNORED_EVENTS:
             logger.warning("brevo.webhook_unknown_event", extra={"raw_type": raw_type})
         kind = ProviderEventType.ignored
-    first_name, last_name = _names(item.get("content"))
+    content = _content(item.get("content"))
+    first_name, last_name = _names(content)
+    # A contact_updated whose attributes carry another EMAIL: the contact's email was changed
+    # (in Brevo's UI or by an API), confirmed against Brevo's state like Mailchimp's upemail.
+    new_email = _new_email(content, email) if kind == ProviderEventType.profile else None
+    if new_email is not None:
+        kind = ProviderEventType.email_changed
     campaign = item.get("campaign name") or item.get("campaign_name") or item.get("camp_id")
     common: dict[str, Any] = {
         "type": kind,
         "email": email,
+        "new_email": new_email,
         "first_name": first_name,
         "last_name": last_name,
         "provider_id": _str(item.get("contact_id")),
@@ -217,8 +224,9 @@ def _list_ids(value: Any) -> list[str]:
     return list(dict.fromkeys(str(v).strip() for v in values if str(v).strip()))
 
 
-def _names(content: Any) -> tuple[str | None, str | None]:
-    # `content` of contact_updated is documented as a dict but shown as a list of pairs.
+def _content(content: Any) -> dict[str, Any]:
+    """The attributes of a contact event, keys in lower case. `content` of contact_updated is
+    documented as a dict but shown as a list of pairs."""
     merged: dict[str, Any] = {}
     if isinstance(content, Mapping):
         merged.update(content)
@@ -226,10 +234,23 @@ def _names(content: Any) -> tuple[str | None, str | None]:
         for part in content:
             if isinstance(part, Mapping):
                 merged.update(part)
-    lowered = {str(k).lower(): v for k, v in merged.items()}
-    first = next((lowered[k] for k in _FIRST_NAME_KEYS if lowered.get(k)), None)
-    last = next((lowered[k] for k in _LAST_NAME_KEYS if lowered.get(k)), None)
+    return {str(k).lower(): v for k, v in merged.items()}
+
+
+def _names(content: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    first = next((content[k] for k in _FIRST_NAME_KEYS if content.get(k)), None)
+    last = next((content[k] for k in _LAST_NAME_KEYS if content.get(k)), None)
     return _str(first), _str(last)
+
+
+def _new_email(content: Mapping[str, Any], email: str) -> str | None:
+    """The changed attributes' EMAIL when it is another address than the event's `email` (the
+    contact as it was): the new address."""
+    value = content.get("email")
+    if not isinstance(value, str):
+        return None
+    new = normalise_email(value)
+    return new if "@" in new and new != email else None
 
 
 def _str(value: Any) -> str | None:

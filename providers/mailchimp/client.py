@@ -31,6 +31,7 @@ from providers.base import (
     ContactData,
     FieldMapping,
     ListInfo,
+    ListingCursor,
     ProviderContact,
     ProviderName,
     UpsertOutcome,
@@ -370,9 +371,13 @@ class MailchimpClient(HttpOwner):
         return await reads.get_contact(self._api, list_id, email)
 
     async def read_states(
-        self, list_id: str, emails: Sequence[str], since: datetime | None
+        self,
+        list_id: str,
+        emails: Sequence[str],
+        since: datetime | None,
+        cursor: ListingCursor | None = None,
     ) -> dict[str, ProviderContact | None]:
-        return await reads.member_states(self._api, list_id, emails, since)
+        return await reads.member_states(self._api, list_id, emails, since, cursor)
 
     def iter_contacts(
         self, list_id: str, *, start: int = 0, archived: bool = False

@@ -12,7 +12,7 @@ from typing import Any
 from providers._paging import parallel_pages
 from providers._states import ChangedPage, read_states
 from providers._time import parse_iso_timestamp
-from providers.base import ProviderContact, normalise_email
+from providers.base import ListingCursor, ProviderContact, normalise_email
 from providers.mailchimp.api import MailchimpApi, subscriber_hash
 from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestError
 
@@ -35,17 +35,25 @@ async def get_contact(api: MailchimpApi, list_id: str, email: str) -> ProviderCo
 
 
 async def member_states(
-    api: MailchimpApi, list_id: str, emails: Sequence[str], since: datetime | None
+    api: MailchimpApi,
+    list_id: str,
+    emails: Sequence[str],
+    since: datetime | None,
+    cursor: ListingCursor | None = None,
 ) -> dict[str, ProviderContact | None]:
     """The current status and `last_changed` of these members (None: no such member), read in
-    bulk (`providers._states`): the members changed since `since`, archived ones included
-    (a second listing: the normal one hides them), else one member read each. No tags."""
+    bulk (`providers._states`): the members changed since `since` (the `cursor`'s, when
+    given), archived ones included (a second listing: the normal one hides them), else one
+    member read each. No tags. Listed oldest change first, so a member that changes after its
+    page was read comes later in the listing, where a cursor's next read finds it."""
+    since = cursor.since if cursor is not None else since
     floor = (since or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
     fields = ",".join(f"members.{name}" for name in _STATUS_FIELDS.split(","))
 
     def listing(status: str | None) -> ChangedPage:
         async def fetch(offset: int) -> tuple[list[ProviderContact], int | None]:
             params = {"count": api.page_size, "offset": offset, "since_last_changed": floor}
+            params |= {"sort_field": "last_changed", "sort_dir": "ASC"}
             params |= {"fields": f"{fields},total_items"} | ({"status": status} if status else {})
             page = await api.request("GET", f"/lists/{list_id}/members", params=params)
             contacts = [status_of(m) for m in page.get("members") or []]
@@ -66,7 +74,7 @@ async def member_states(
         return status_of(member)
 
     listings = [listing(None), listing("archived")]
-    return await read_states(emails, one, listings, page_size=api.page_size)
+    return await read_states(emails, one, listings, page_size=api.page_size, cursor=cursor)
 
 
 def status_of(member: dict[str, Any]) -> ProviderContact:

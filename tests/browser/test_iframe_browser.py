@@ -13,6 +13,7 @@ import io
 import re
 import shutil
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -165,6 +166,46 @@ async def check_problems(page: Page, ui: dict[str, str], lang: str) -> None:
     del lang
 
 
+MAILCHIMP_URL = re.compile(r"Mailchimp emulator:\s+(http://127\.0\.0\.1:\d+)")
+
+
+async def forge_webhooks(demo: DemoProcess) -> None:
+    """Two forged Mailchimp webhooks (only the URL is needed): an unsubscribe of a subscribed
+    member and an email change to an address Mailchimp does not have. The demo's drain
+    confirms them at its Mailchimp emulator, which contradicts both."""
+    mailchimp = next(m.group(1) for line in demo.lines if (m := MAILCHIMP_URL.search(line)))
+    async with httpx.AsyncClient(timeout=10) as http:
+        lists = (await http.get(f"{mailchimp}/_control/lists")).json()["lists"]
+        audience = next(x for x in lists if x["name"] == "onoffice")
+        (hook,) = audience["webhooks"]
+        members = await http.get(
+            f"{mailchimp}/3.0/lists/{audience['id']}/members",
+            params={"status": "subscribed", "count": 2},
+            auth=("demo", MAILCHIMP_KEY),
+        )
+        anna, bob = (m["email_address"] for m in members.json()["members"])
+        fired = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        common = {"fired_at": fired, "data[list_id]": audience["id"]}
+        forged = [
+            {"type": "unsubscribe", "data[action]": "unsub", "data[email]": anna},
+            {"type": "upemail", "data[old_email]": bob, "data[new_email]": "mallory@example.com"},
+        ]
+        for form in forged:
+            answer = await http.post(hook["url"], data=common | form)
+            assert answer.status_code == 200, answer.text
+
+
+async def unconfirmed_list(page: Page) -> str:
+    """The status card's list of unconfirmed events, once the drain has settled them."""
+    for _ in range(40):
+        await page.click("#refresh")
+        await page.wait_for_selector("#refresh:not([aria-busy])")
+        if await page.locator("#unconfirmed-list li").count() == 2:
+            return await page.inner_text("#unconfirmed")
+        await asyncio.sleep(0.5)
+    raise AssertionError("the forged webhooks were not listed as unconfirmed")
+
+
 class TestIframeInChromium:
     async def test_german(self, demo: DemoProcess, browser: Browser) -> None:
         ui = CATALOGUE["de"]
@@ -180,6 +221,13 @@ class TestIframeInChromium:
         card = await page.inner_text("#status-card")
         for key in ("ui.s_webhook", "ui.s_reconcile", "ui.s_unconfirmed"):
             assert ui[key] in card, key
+        # Forged webhooks: listed with who, what they claimed and what Mailchimp showed.
+        await forge_webhooks(demo)
+        listed = await unconfirmed_list(page)
+        assert ui["ui.s_unconfirmed_list"] in listed
+        claimed = (ui["ui.uc_claim_unsubscribe"], ui["ui.uc_shown_subscribed"])
+        moved = (ui["ui.uc_claim_email_changed"].format(new="mallory@example.com"),)
+        assert all(text in listed for text in (*claimed, *moved, ui["ui.uc_shown_none"]))
         body = await page.inner_text("body")
         stray = sorted(set(re.findall(r"[A-Za-z]{4,}", body)) & english_only_words())
         assert not stray, f"English on the German page: {stray}"

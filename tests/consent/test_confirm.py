@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.contacts.confirm import confirm, needs_confirmation
+from app.contacts.confirm import confirm, needs_confirmation, shown_in
 from app.contacts.rules import Signal
 from providers.base import ProviderContact, ProviderEvent, ProviderEventType
 
@@ -85,6 +85,15 @@ def test_an_email_change_needs_the_old_address_gone_and_the_new_one_there() -> N
     assert kept.reason == "not confirmed: Mailchimp still has p@example.de (subscribed)"
 
 
+def test_a_brevo_email_change_needs_the_new_address_in_the_list() -> None:
+    change = event(T.email_changed, "contact_updated", new_email="new@example.de")
+    in_list = state("subscribed", "new@example.de")
+    assert confirm(change, None, "Brevo", new_state=in_list).event == change
+    elsewhere = confirm(change, None, "Brevo", new_state=state("not_in_list", "new@example.de"))
+    shown = "Brevo shows new@example.de not_in_list, not in the list"
+    assert elsewhere.reason == f"not confirmed: {shown}"
+
+
 def test_a_profile_change_applies_what_the_state_says() -> None:
     profile = event(T.profile, "contact_updated")
     known = Signal("subscribed", CHANGED)
@@ -110,3 +119,33 @@ def test_the_products_own_events_and_activities_are_not_confirmed() -> None:
         assert not needs_confirmation(event(kind))
     own = event(T.deleted, "reconcile")
     assert confirm(own, state("subscribed"), "Mailchimp").event == own
+
+
+NEW = "new@example.de"
+MOVE = event(T.email_changed, "upemail", new_email=NEW)
+
+
+@pytest.mark.parametrize(
+    ("change", "current", "new_state", "shown"),
+    [
+        (event(T.subscribe), None, None, "none"),
+        (event(T.subscribe), state("pending"), None, "pending"),
+        (event(T.unsubscribe), state("subscribed"), None, "subscribed"),
+        (event(T.cleaned), state("transactional"), None, "transactional"),
+        (event(T.profile, "contact_updated"), None, None, "none"),
+        (MOVE, None, None, "none"),
+        (MOVE, None, state("archived", NEW), "archived"),
+        (MOVE, state("subscribed"), state("subscribed", NEW), "subscribed"),
+        (event(T.unsubscribe), state(None), None, "unknown"),
+    ],
+)  # fmt: skip
+def test_what_the_provider_showed_is_read_back_from_every_reason(
+    change: ProviderEvent,
+    current: ProviderContact | None,
+    new_state: ProviderContact | None,
+    shown: str,
+) -> None:
+    """The status page names what the provider showed in the user's language."""
+    result = confirm(change, current, "Brevo", new_state=new_state)
+    assert result.event is None and result.reason is not None
+    assert shown_in(result.reason) == shown

@@ -107,6 +107,13 @@ class TestForgedMailchimpEvents:
             "upemail": "not confirmed: Mailchimp has no contact attacker@example.com",
             "subscribe": "not confirmed: Mailchimp shows no such contact, not subscribed",
         }
+        # For the status page, which names them in the user's language.
+        shown = {(e["claimed"], e["new_email"], e["shown"]) for e in status["unconfirmed_events"]}
+        assert shown == {
+            ("unsubscribe", None, "subscribed"),
+            ("email_changed", "attacker@example.com", "none"),
+            ("subscribe", None, "none"),
+        }
 
     async def test_the_same_events_made_at_mailchimp_are_applied(
         self, world: World, mailchimp_hooked: Hooked, http: httpx.AsyncClient
@@ -162,14 +169,18 @@ def contact_updated(email: str, n: int) -> dict[str, Any]:
     }
 
 
+def brevo_world(world: World) -> tuple[Any, Any, dict[str, str]]:
+    """The Brevo emulator, the account and the headers of a delivery to our webhook."""
+    account = world.brevo.accounts[BREVO_KEY]
+    (hook,) = account.webhooks.values()
+    return world.brevo, account, {"Authorization": f"Bearer {hook['auth']['token']}"}
+
+
 class TestBrevoContactUpdated:
     async def test_a_blacklist_and_a_list_removal_in_brevo_reach_onoffice_at_once(
         self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
     ) -> None:
-        brevo = world.brevo
-        account = brevo.accounts[BREVO_KEY]
-        (hook,) = account.webhooks.values()
-        headers = {"Authorization": f"Bearer {hook['auth']['token']}"}
+        brevo, account, headers = brevo_world(world)
         # In Brevo's UI: anna is blacklisted, bob is removed from the list.
         brevo.contact_action(account, "anna@example.de", "unsubscribe")
         bob = account.contacts["bob@example.de"]
@@ -194,3 +205,55 @@ class TestBrevoContactUpdated:
         assert (await http.post(brevo_hooked.hook_url, json=events, headers=headers)).is_success
         await drained(brevo_hooked, http)
         assert newsletter(world, 1) == "1" and world.onoffice.activities == []
+
+    async def test_an_email_changed_in_brevo_moves_the_onoffice_email(
+        self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        _, _, headers = brevo_world(world)
+        # In Brevo: anna's email is changed; bob's change is forged (Brevo still has bob).
+        changed = await http.put(
+            f"{world.brevo_url}/v3/contacts/anna@example.de",
+            headers={"api-key": BREVO_KEY},
+            json={"attributes": {"EMAIL": "anna.neu@example.de"}},
+        )
+        assert changed.status_code == 204, changed.text
+        events = [
+            contact_updated("anna@example.de", 1) | {"content": {"EMAIL": "anna.neu@example.de"}},
+            contact_updated("bob@example.de", 2) | {"content": {"EMAIL": "mallory@example.de"}},
+        ]
+        stored = await http.post(brevo_hooked.hook_url, json=events, headers=headers)
+        assert stored.status_code == 200, stored.text
+        status = await drained(brevo_hooked, http)
+        emails = {n: world.onoffice.addresses[n].to_dict()["Email"].strip() for n in (1, 2)}
+        assert emails == {1: "anna.neu@example.de", 2: "bob@example.de"}
+        assert status["unconfirmed_total"] == 1
+        (shown,) = status["unconfirmed_events"]
+        assert "mallory@example.de" in shown["reason"]
+
+    async def test_a_spam_complaint_is_applied_as_the_blacklist_brevo_shows(
+        self, world: World, brevo_hooked: Hooked, http: httpx.AsyncClient
+    ) -> None:
+        brevo, account, headers = brevo_world(world)
+        brevo.contact_action(account, "anna@example.de", "unsubscribe")  # Brevo blacklists
+        spam = [
+            {**SPAM, "email": "anna@example.de", "ts_event": int(time.time())},
+            {**SPAM, "email": "bob@example.de", "ts_event": int(time.time())},  # bob: subscribed
+        ]
+        assert (await http.post(brevo_hooked.hook_url, json=spam, headers=headers)).is_success
+        await eventually(lambda: newsletter(world, 1) == "0", "anna's complaint in onOffice")
+        status = await drained(brevo_hooked, http)
+        assert newsletter(world, 2) == "1" and activities(world, 2) == []
+        assert status["unconfirmed_total"] == 1
+
+
+# Brevo's `spam` webhook (docs/brevo-api.md): a campaign event, no list.
+SPAM = {
+    "id": 123,
+    "camp_id": 45,
+    "campaign name": "My First Campaign",
+    "date_sent": "2020-10-09 00:00:00",
+    "date_event": "2020-10-09 00:00:00",
+    "event": "spam",
+    "reason": "undesired",
+    "tag": "",
+}

@@ -109,6 +109,19 @@ class TestMailchimpWebhookHealth:
         assert world.mailchimp.spec_violations == []
 
 
+async def drop_brevo_event(
+    http: httpx.AsyncClient, world: World, hook: dict[str, Any], event: str
+) -> None:
+    """Switch one event of our Brevo webhook off at Brevo (as in Brevo's UI)."""
+    events = [e for e in hook["events"] if e != event]
+    changed = await http.put(
+        f"{world.brevo_url}/v3/webhooks/{hook['id']}",
+        headers={"api-key": BREVO_KEY},
+        json={"events": events},
+    )
+    assert changed.status_code == 204, changed.text
+
+
 class TestBrevoWebhookHealth:
     async def test_a_brevo_webhook_missing_an_event_is_repaired(
         self, world: World, e2e_settings: Settings, http: httpx.AsyncClient
@@ -118,13 +131,7 @@ class TestBrevoWebhookHealth:
         try:
             (hook,) = world.brevo.accounts[BREVO_KEY].webhooks.values()
             assert "opened" in hook["events"] and "delivered" not in hook["events"]
-            events = [e for e in hook["events"] if e != "unsubscribed"]
-            changed = await http.put(
-                f"{world.brevo_url}/v3/webhooks/{hook['id']}",
-                headers={"api-key": BREVO_KEY},
-                json={"events": events},
-            )
-            assert changed.status_code == 204, changed.text
+            await drop_brevo_event(http, world, hook, "unsubscribed")
 
             checked = await check_now(http, hooked)
             assert checked["state"] == "repaired"
@@ -134,6 +141,24 @@ class TestBrevoWebhookHealth:
             assert after["auth"] == hook["auth"]  # the bearer secret kept
             status = await status_webhook(http, hooked)
             assert status["state"] == "repaired" and "unsubscribed" in status["problems_text"]
+            assert world.brevo.violations == []
+        finally:
+            hooked.connector.stop()
+
+    async def test_brevo_spam_is_registered_and_a_webhook_without_it_repaired(
+        self, world: World, e2e_settings: Settings, http: httpx.AsyncClient
+    ) -> None:
+        world.onoffice.seed([address(1, "anna@example.de")])
+        hooked = await connect(http, world, e2e_settings, "brevo", BREVO_KEY)
+        try:
+            (hook,) = world.brevo.accounts[BREVO_KEY].webhooks.values()
+            assert "spam" in hook["events"]  # a complaint blacklists: an opt-out
+            # A webhook registered before `spam` was asked for.
+            await drop_brevo_event(http, world, hook, "spam")
+            checked = await check_now(http, hooked)
+            assert checked["state"] == "repaired" and checked["problems"] == ["event_off:spam"]
+            (after,) = world.brevo.accounts[BREVO_KEY].webhooks.values()
+            assert after["id"] == hook["id"] and "spam" in after["events"]
             assert world.brevo.violations == []
         finally:
             hooked.connector.stop()

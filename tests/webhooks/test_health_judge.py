@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.webhooks.health import judge_webhook
 from providers.base import WebhookSetup, WebhookState
+from providers.brevo.setup import WEBHOOK_EVENTS
 from providers.brevo.setup import webhook_setup as brevo_setup
 from providers.mailchimp.audience import webhook_setup as mailchimp_setup
 
@@ -100,3 +101,14 @@ def test_brevo_missing_event_is_patched_and_a_foreign_secret_replaced() -> None:
     assert (verdict.action, verdict.webhook_id, verdict.problems) == ("register", "7", ("token",))
     verdict = judge_webhook(brevo_wanted(), [brevo(token=None)], "7")
     assert verdict.action == "ok"  # a provider that shows no auth: nothing to compare
+
+
+def test_brevo_spam_is_a_required_event_and_a_webhook_without_it_is_patched() -> None:
+    # A complaint is an opt-out (Brevo blacklists the contact): the webhook must send it.
+    wanted = brevo_setup(URL, "secret", WEBHOOK_EVENTS, {})
+    assert "spam" in wanted.events and "spam" not in wanted.optional | wanted.off
+    before = brevo()  # registered before `spam` was asked for
+    verdict = judge_webhook(wanted, [before], "7")
+    assert (verdict.action, verdict.problems) == ("update", ("event_off:spam",))
+    verdict = judge_webhook(wanted, [brevo(events=before.events | {"spam"})], "7")
+    assert verdict.action == "ok"

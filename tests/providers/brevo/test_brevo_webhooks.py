@@ -70,6 +70,21 @@ def test_contact_updated_content_as_dict_or_list(content: object) -> None:
     assert (event.first_name, event.last_name) == ("Max", "Muster")
 
 
+@pytest.mark.parametrize(
+    "content", [{"EMAIL": "New@Domain.com", "VORNAME": "Max"}, [{"email": "new@domain.com"}]]
+)
+def test_contact_updated_with_another_email_is_an_email_change(content: object) -> None:
+    [event] = parse_webhook({**CONTACT, "event": "contact_updated", "content": content})
+    assert (event.type, event.email, event.new_email) == (
+        T.email_changed, "example@domain.com", "new@domain.com"
+    )  # fmt: skip
+    same = {"EMAIL": "Example@Domain.com", "VORNAME": "Max"}  # the same address: a profile change
+    [profile] = parse_webhook({**CONTACT, "event": "contact_updated", "content": same})
+    assert (profile.type, profile.new_email) == (T.profile, None)
+    [deleted] = parse_webhook({**CONTACT, "event": "contact_deleted", "content": content})
+    assert (deleted.type, deleted.new_email) == (T.deleted, None)
+
+
 def test_batched_array_and_raw_bytes() -> None:
     batch = [{**CAMPAIGN, "event": "opened"}, {**CONTACT, "event": "list_addition",
              "list_id": [7]}, "garbage", {"event": "opened"}]  # fmt: skip

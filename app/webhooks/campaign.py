@@ -1,0 +1,70 @@
+"""Mailchimp's sent campaign (`campaign` webhook): its recipients get a "delivered" activity
+in onOffice (when switched on), 500 addresses per request, resumable by offset. Applied one
+event at a time by `EventApplier` (`app.webhooks.apply`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from app.contacts.repository import ContactRepository
+from app.db.models import InboundEvent, InboundEventStatus
+from app.webhooks.activities import create_for_known, unknown_note
+from providers.base import ProviderEvent, ProviderEventType
+
+if TYPE_CHECKING:
+    from app.webhooks.apply import EventApplier
+
+ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
+
+
+async def campaign_sent(
+    applier: EventApplier, row: InboundEvent, event: ProviderEvent
+) -> tuple[str, str | None]:
+    """Mailchimp reports a sent campaign once: its recipients get a "delivered" activity
+    (when switched on), 500 addresses per onOffice request, resumable by offset."""
+    if (event.reason or "").lower() != "sent":
+        return InboundEventStatus.ignored, f"campaign {event.reason or 'event'}"
+    if not (applier.connection.activities or {}).get("delivered"):
+        return InboundEventStatus.ignored, "activities for delivered are switched off"
+    assert event.campaign is not None
+    provider = applier.deps.provider(applier.connection)
+    done = int(row.payload.get("_offset") or 0)
+    delivered = event.model_copy(update={"type": ProviderEventType.delivered})
+    position = 0
+    batch: list[str] = []
+    async for email in provider.iter_campaign_recipients(event.campaign):
+        position += 1
+        if position <= done:
+            continue
+        batch.append(email)
+        if len(batch) >= ACTIVITY_CHUNK:
+            await _deliver(applier, row, delivered, batch, position)
+            batch = []
+    if batch:
+        await _deliver(applier, row, delivered, batch, position)
+    unknown = row.payload.get("_unknown") or []
+    return InboundEventStatus.applied, unknown_note(unknown) if unknown else None
+
+
+async def _deliver(
+    applier: EventApplier,
+    row: InboundEvent,
+    event: ProviderEvent,
+    emails: Sequence[str],
+    position: int,
+) -> None:
+    async with applier.db.sessionmaker() as session:
+        address_ids = await ContactRepository.from_session(session).address_ids_for(
+            applier.connection.id, emails
+        )
+    steps = list(row.payload.get("_steps") or [])
+    unknown = list(row.payload.get("_unknown") or [])
+    if address_ids:
+        kind, type_ = await applier._activity_kind(ProviderEventType.delivered)
+        item = applier._item(row, event, address_ids, kind, type_)
+        # An address onOffice no longer knows fails alone, not its chunk.
+        unknown += await create_for_known(
+            applier.onoffice, item, lambda part: applier._create_once(row, steps, part)
+        )
+    await applier._step(row, steps, f"delivered:{position}", offset=position, unknown=unknown)
