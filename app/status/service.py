@@ -220,7 +220,9 @@ async def live_count(
     latest run and its status), or (None, why it is unknown)."""
     if not connection.list_id:
         return None, None
-    key = (connection.id, connection.list_id, version)
+    # With its creation time: a connection id seen again (a database created anew) is another
+    # connection.
+    key = (connection.id, connection.created_at, connection.list_id, version)
     cached = _live_counts.get(key)
     if cached is not None and time.monotonic() - cached[0] < LIVE_COUNT_TTL_S:
         return cached[1], None

@@ -5,15 +5,44 @@ event at a time by `EventApplier` (`app.webhooks.apply`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from app.contacts.repository import ContactRepository
-from app.db.models import InboundEvent, InboundEventStatus
+from app.db.models import Connection, InboundEvent, InboundEventStatus
+from app.db.session import Database
 from app.webhooks.activities import create_for_known, unknown_note
+from app.webhooks.deps import ApplyDeps
+from onoffice_client.client import OnOfficeClient
+from onoffice_client.models import ActivityCreate
 from providers.base import ProviderEvent, ProviderEventType
 
-if TYPE_CHECKING:
-    from app.webhooks.apply import EventApplier
+
+class EventApplier(Protocol):
+    """What a sent campaign needs of `app.webhooks.apply.EventApplier` (a protocol, so that
+    this module does not import the applier that imports it)."""
+
+    connection: Connection
+    db: Database
+    deps: ApplyDeps
+    onoffice: OnOfficeClient
+
+    def _item(
+        self,
+        row: InboundEvent,
+        event: ProviderEvent,
+        address_ids: Sequence[int],
+        kind: str,
+        type_: str | None,
+    ) -> ActivityCreate: ...
+
+    async def _create_once(
+        self, row: InboundEvent, steps: list[str], item: ActivityCreate
+    ) -> None: ...
+
+    async def _step(self, row: InboundEvent, steps: list[str], step: str, **extra: Any) -> None: ...
+
+    async def _activity_kind(self, event_type: ProviderEventType) -> tuple[str, str | None]: ...
+
 
 ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
 

@@ -9,13 +9,17 @@ the event, so a retry never writes anything twice.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from app.db.models import Connection, InboundEvent
+from app.db.session import Database
 from app.webhooks.activities import forget_kinds
 from app.webhooks.outcomes import WAITS_FOR_ONOFFICE, settle
 from app.webhooks.plan import ACTIVITY_UNSURE, Plan, Stop
+from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
+    Address,
     AddressUpdate,
     OnOfficeError,
     OnOfficeTransientError,
@@ -23,7 +27,23 @@ from onoffice_client.models import (
 from onoffice_client.transport import Action, RequestsFailed
 
 if TYPE_CHECKING:
-    from app.webhooks.batch import BatchApplier
+    from app.webhooks.apply import EventApplier
+
+T = TypeVar("T")
+
+
+class BatchApplier(Protocol):
+    """What the grouped writes need of `app.webhooks.batch.BatchApplier` (a protocol, so that
+    this module does not import the batch applier that imports it)."""
+
+    applier: EventApplier
+    db: Database
+    max_attempts: int
+    connection: Connection
+    onoffice: OnOfficeClient
+    addresses: dict[str, list[Address]]
+
+    async def _or_stop(self, rows: Sequence[InboundEvent], call: Awaitable[T]) -> T: ...
 
 
 async def write_grouped(batch: BatchApplier, plans: Sequence[Plan]) -> set[str]:

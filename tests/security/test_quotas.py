@@ -65,7 +65,8 @@ async def test_a_slow_provider_does_not_starve_another_tenant(settings: Settings
         assert response.status_code == 200, response.text
         # B is answered while A's calls still wait for Brevo: holding a pooled connection per
         # status call, B would have waited for Brevo's answer too (an order, not a time limit).
-        assert not any(task.done() for task in statuses)
+        done = [t.result().status_code for t in statuses if t.done()]
+        assert not done, done
         answers = await asyncio.gather(*statuses)
         assert all(a.status_code == 200 for a in answers)
         # The live count is cached: the next status calls ask Brevo no more.
