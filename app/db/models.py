@@ -20,10 +20,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, TimestampMixin, utcnow
+from app.db.base import Base, BigId, TimestampMixin, utcnow
 
 # BIGINT ids on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Tenant(TimestampMixin, Base):
@@ -278,24 +277,6 @@ class Contact(TimestampMixin, Base):
     onoffice_addresses: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-class ParkedContact(Base):
-    """A ledger row of a list a customer's connection left (a switch of provider, account or
-    list, or a disconnect), kept until a connection of the same customer and group returns to
-    that list (`ledger_key`): it then knows again what it did there (app/lifecycle/switch.py).
-    `data`: the row's consent columns."""
-
-    __tablename__ = "parked_contact"
-    __table_args__ = (UniqueConstraint("tenant_id", "group_id", "ledger_key", "email"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"))
-    group_id: Mapped[str] = mapped_column(String(64))
-    ledger_key: Mapped[str] = mapped_column(String(255))
-    email: Mapped[str] = mapped_column(String(320))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    parked_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 class ProblemKind(StrEnum):
     duplicate = "duplicate"
     invalid_email = "invalid_email"
@@ -437,52 +418,11 @@ class ProviderReconcile(Base):
     events: Mapped[int] = mapped_column(Integer, default=0)  # events it stored for onOffice
 
 
-class ConsentHistory(Base):
-    """One consent signal or one action of the connector for one email of a connection: the
-    history per person (`app/history/`). Written only through `app.history.writer`."""
-
-    __tablename__ = "consent_history"
-    __table_args__ = (
-        Index("ix_consent_history_connection_email", "connection_id", "email", "id"),
-        Index("ix_consent_history_recorded_at", "recorded_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    connection_id: Mapped[int] = mapped_column(ForeignKey("connection.id", ondelete="CASCADE"))
-    email: Mapped[str] = mapped_column(String(320))  # normalised
-    # Whose signal or action: onoffice, provider, connector (what it did) or user (a decision).
-    side: Mapped[str] = mapped_column(String(16))
-    kind: Mapped[str] = mapped_column(String(16))  # signal | action | decision
-    value: Mapped[str] = mapped_column(String(32))  # e.g. yes, no, unsubscribed, subscribe
-    address_id: Mapped[int | None] = mapped_column(BigInteger)
-    occurred_at: Mapped[datetime | None]  # the signal's own time (None: not known)
-    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # webhook, reconciliation, full_sync, poll, push, user; and its reference (event id, run
-    # id, user id).
-    source: Mapped[str] = mapped_column(String(16))
-    source_ref: Mapped[str | None] = mapped_column(String(64))
-    note: Mapped[str | None] = mapped_column(String(64))  # a code (catalogue `history.note.*`)
-
-
-class OnOfficeAccess(Base):
-    """onOffice refuses a connection's access (app/connections/access.py): the provider locked
-    or the subscription cancelled in the Marketplace, the customer's API user gone. While the
-    row exists the connection's onOffice jobs stop; it is deleted when onOffice accepts the
-    access again (a re-check, or a new activation). A table of its own, so that recording a
-    refusal never waits for a job that holds the connection row's lock."""
-
-    __tablename__ = "onoffice_access"
-
-    connection_id: Mapped[int] = mapped_column(
-        ForeignKey("connection.id", ondelete="CASCADE"), primary_key=True
-    )
-    refused_at: Mapped[datetime]  # the first refusal
-    errorcode: Mapped[int | None] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(Text, default="")  # onOffice's own text
-    checked_at: Mapped[datetime | None]  # the last refusal or re-check; None = re-check soon
-
-
-# The preview's tables live in their own module (registered with the metadata here).
+# The preview's, the consent history's, the parked ledgers' and the onOffice access's tables
+# live in their own modules (registered with the metadata here).
+from app.db.access_models import OnOfficeAccess  # noqa: E402
+from app.db.history_models import ConsentHistory  # noqa: E402
+from app.db.lifecycle_models import ParkedContact  # noqa: E402
 from app.db.preview_models import PreviewItem, SyncPreview  # noqa: E402
 
-__all__ = ["PreviewItem", "SyncPreview"]
+__all__ = ["ConsentHistory", "OnOfficeAccess", "ParkedContact", "PreviewItem", "SyncPreview"]
