@@ -6,8 +6,10 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +65,16 @@ class DemoProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+
+
+def demo_without_sync(database: Path, port: int, addresses: int) -> Iterator[DemoProcess]:
+    """A `connector demo --no-sync` process for a module's browser tests (a fixture's body):
+    started, its link awaited, stopped afterwards."""
+    argv = [sys.executable, "-m", "app.cli", "demo", "--port", str(port)]
+    argv += ["--addresses", str(addresses), "--database", str(database), "--no-sync"]
+    process = DemoProcess(argv, port)
+    try:
+        process.wait_for_link(120)
+        yield process
+    finally:
+        process.stop()

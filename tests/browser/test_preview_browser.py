@@ -9,7 +9,6 @@ import asyncio
 import csv
 import io
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tests.browser.test_iframe_browser import (
     fresh_link,
     open_iframe,
 )
-from tests.demo_process import DemoProcess
+from tests.demo_process import DemoProcess, demo_without_sync
 
 ADDRESSES = 300
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -34,16 +33,8 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    port = free_port()
     database = tmp_path_factory.mktemp("preview-browser") / "demo.db"
-    argv = [sys.executable, "-m", "app.cli", "demo", "--port", str(port)]
-    argv += ["--addresses", str(ADDRESSES), "--database", str(database), "--no-sync"]
-    process = DemoProcess(argv, port)
-    try:
-        process.wait_for_link(120)
-        yield process
-    finally:
-        process.stop()
+    yield from demo_without_sync(database, free_port(), ADDRESSES)
 
 
 def mailchimp_url(demo: DemoProcess) -> str:

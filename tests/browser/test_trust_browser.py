@@ -6,7 +6,6 @@ one of them with the timeline including that decision; no English text on the pa
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -22,7 +21,7 @@ from tests.browser.test_iframe_browser import (
     open_iframe,
     save_and_sync,
 )
-from tests.demo_process import DemoProcess
+from tests.demo_process import DemoProcess, demo_without_sync
 
 ADDRESSES = 300
 EMULATOR = re.compile(r"onOffice emulator:\s+(http://127\.0\.0\.1:\d+)")
@@ -30,16 +29,8 @@ EMULATOR = re.compile(r"onOffice emulator:\s+(http://127\.0\.0\.1:\d+)")
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    port = free_port()
     database = tmp_path_factory.mktemp("trust") / "demo.db"
-    argv = [sys.executable, "-m", "app.cli", "demo", "--port", str(port)]
-    argv += ["--addresses", str(ADDRESSES), "--database", str(database), "--no-sync"]
-    process = DemoProcess(argv, port)
-    try:
-        process.wait_for_link(120)
-        yield process
-    finally:
-        process.stop()
+    yield from demo_without_sync(database, free_port(), ADDRESSES)
 
 
 def drop_newsletter_addresses(demo: DemoProcess) -> None:
