@@ -37,8 +37,7 @@ test: venv
 ## family: CONSENT_MODEL_ACTIONS=all (default: the families CI runs).
 consent-soak: venv
 	bash scripts/services.sh
-	TEST_DB_NAME=$${TEST_DB_NAME:-connector_test} CONSENT_MODEL_PROFILE=soak \
-		$(BIN)/pytest -q -p no:cacheprovider tests/consent/test_model_product.py
+	bash scripts/consent_soak.sh
 
 ## Issue 22's fault scenarios at 20,000 addresses and 2,000 events, on a PostgreSQL and Redis of
 ## its own (needs redis-server and PostgreSQL's server binaries); CHAOS_ARGS="--port-base 18600".

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     initialize,
@@ -82,6 +82,12 @@ class ConsentModel(LifecycleRules, GroupRules):
         self.product.world.onoffice.access_log = [] if self.grouped else None
         self.product.reset(records, Groups() if self.grouped else None)
         self.product.poll()  # the first poll sets the watermark
+
+    def teardown(self) -> None:
+        # `make consent-soak` counts finished examples here (one line each) to show progress.
+        if progress := os.environ.get("CONSENT_MODEL_PROGRESS"):
+            with open(progress, "a") as out:
+                out.write(f"{time.time():.0f}\n")
 
     # -- onOffice: the agent ----------------------------------------------------------------
 
@@ -369,16 +375,23 @@ def model_settings(e2e_settings: Settings) -> Settings:  # noqa: F811
 def test_consent_model_over_the_product(world: World, model_settings: Settings) -> None:  # noqa: F811
     product = Product(world, model_settings)
     ConsentModel.product = product
-    profile = PROFILES[PROFILE]
+    profile = dict(PROFILES[PROFILE])
+    # `make consent-soak` runs shards in parallel (one per core): shard i of n runs its share of
+    # the examples from a seed of its own, so the shards draw different examples.
+    shard, _, shards = os.environ.get("CONSENT_MODEL_SHARD", "").partition("/")
+    machine: Any = ConsentModel
+    if shards:
+        profile["max_examples"] = -(-profile["max_examples"] // int(shards))
+        machine = seed(int(shard) + 1)(type("ConsentModelShard", (ConsentModel,), {}))
     try:
         run_state_machine_as_test(
-            ConsentModel,
+            machine,
             settings=settings(
                 max_examples=profile["max_examples"],
                 stateful_step_count=profile["stateful_step_count"],
                 deadline=None,
                 # Reproducible: the same examples on every run (CONSENT_MODEL_RANDOM=1: new ones).
-                derandomize=not os.environ.get("CONSENT_MODEL_RANDOM"),
+                derandomize=not (os.environ.get("CONSENT_MODEL_RANDOM") or shards),
                 database=None,
                 phases=[Phase.explicit, Phase.generate]
                 + ([Phase.shrink] if os.environ.get("CONSENT_MODEL_SHRINK") else []),
