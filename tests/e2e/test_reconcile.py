@@ -140,7 +140,7 @@ async def held_events(http: httpx.AsyncClient, synced: Synced) -> int:
 
 
 async def wait_held(http: httpx.AsyncClient, synced: Synced, count: int) -> None:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # a bound for a hung product, not a speed check
     while await held_events(http, synced) < count:
         assert time.monotonic() < deadline, "the burst was not held"
         await asyncio.sleep(0.2)

@@ -5,7 +5,6 @@ no response that contradicts the document (status code, content type, body schem
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,7 +92,6 @@ def test_fuzz_the_openapi_document_without_and_with_a_session(
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
     calls = 0
-    started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
 
@@ -122,7 +120,5 @@ def test_fuzz_the_openapi_document_without_and_with_a_session(
     for operation in operations:
         for headers in ({}, session_headers):
             fuzz(operation, headers)
-    elapsed = time.monotonic() - started
     assert not failures, "\n".join(sorted(set(failures)))
     assert calls >= len(operations) * 2
-    assert elapsed < 60, f"fuzzing took {elapsed:.0f} s"
