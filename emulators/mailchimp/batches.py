@@ -46,7 +46,7 @@ async def batch_subscribe(state: MailchimpState, request: Request, body: Any) ->
             if member is None:
                 if status is None:
                     raise ApiError(400, "Invalid Resource", "The status field is required.")
-                new_member_checks(state, email, status)
+                new_member_checks(state, lst, email, status)
                 member = state._new_member(email, status)
                 member.merge_fields.update(item.get("merge_fields") or {})
                 lst.members[key] = member

@@ -55,12 +55,12 @@ def set_status(state: MailchimpState, m: Member, status: str) -> None:
         m.self_unsubscribed = False
 
 
-def new_member_checks(state: MailchimpState, email: str, status: str) -> None:
+def new_member_checks(state: MailchimpState, lst: MailchimpList, email: str, status: str) -> None:
     if not valid_email(email):
         raise invalid_email_error(email)
-    key = email.lower()
-    if key in state.forgotten_emails:
+    if state.forgotten(lst, email):
         raise forgotten_error(email)
+    key = email.lower()
     if status == "subscribed" and key in state.compliance_emails:
         raise compliance_error(email)
 
@@ -98,7 +98,7 @@ async def create_member(state: MailchimpState, request: Request, body: Any) -> R
             f"{email} is already a list member. Use PUT to insert or update list members.",
         )
     check_merge_fields(lst, body.get("merge_fields"))
-    new_member_checks(state, email, body["status"])
+    new_member_checks(state, lst, email, body["status"])
     member = state.seed_member(
         lst.id,
         email,
@@ -128,7 +128,7 @@ def _change_email(state: MailchimpState, lst: MailchimpList, m: Member, new_emai
             "Member Exists",
             f"{new_email} is already a list member (in any status, including archived).",
         )
-    if new_email.lower() in state.forgotten_emails:
+    if state.forgotten(lst, new_email):
         raise forgotten_error(new_email)
     del lst.members[m.id]
     m.email = new_email
@@ -150,7 +150,7 @@ async def put_member(state: MailchimpState, request: Request, body: Any) -> Resp
                 "The subscriber hash in the URL does not match the email address.",
             )
         status = body.get("status") or body["status_if_new"]
-        new_member_checks(state, email, status)
+        new_member_checks(state, lst, email, status)
         member = state._new_member(email, status)
         lst.members[key] = member
         lst.version += 1
@@ -200,7 +200,7 @@ async def delete_permanent(state: MailchimpState, request: Request, body: Any) -
     member = find_member(lst, request)
     del lst.members[member.id]
     lst.version += 1
-    state.forgotten_emails.add(member.email.lower())
+    lst.forgotten.add(member.email.lower())  # this audience only (Mailchimp: "from this audience")
     return Response(status_code=204)
 
 

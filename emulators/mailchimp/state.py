@@ -99,6 +99,9 @@ class MailchimpList:
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
     tag_ids: dict[str, int] = field(default_factory=dict)  # tags are the static segments
     tag_created: dict[int, str] = field(default_factory=dict)
+    # Emails permanently deleted from this audience: Mailchimp refuses to add them again here
+    # ("was permanently deleted from this audience"), not in the account's other audiences.
+    forgotten: set[str] = field(default_factory=set)
     version: int = 0
     _views: dict[tuple[str | None, int], list[str]] = field(default_factory=dict)
 
@@ -174,6 +177,7 @@ class MailchimpState:
     latency_per_item_s: float = 0.0
     validate_spec: bool = True
     compliance_emails: set[str] = field(default_factory=set)
+    # Seeded by tests (`/_control/blocked/forgotten`): refused in every audience of the account.
     forgotten_emails: set[str] = field(default_factory=set)
     # Addresses the static-segment endpoint reports in `errors` instead of adding (an unexplained
     # per-address refusal; the member tags endpoint still accepts them).
@@ -191,6 +195,11 @@ class MailchimpState:
     max_concurrency: int = 0
     concurrency_rejections: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+
+    def forgotten(self, lst: MailchimpList, email: str) -> bool:
+        """Whether Mailchimp refuses to add `email` to `lst` again (deleted permanently there)."""
+        key = email.lower()
+        return key in lst.forgotten or key in self.forgotten_emails
 
     def next_id(self) -> int:
         return next(self._ids)

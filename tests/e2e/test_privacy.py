@@ -83,7 +83,7 @@ async def test_forget_erases_the_person_everywhere_and_at_the_provider(
         == 0
     )
     assert member(world, synced.list_id, anna) is None
-    assert anna in world.mailchimp.forgotten_emails
+    assert anna in world.mailchimp.lists[synced.list_id].forgotten
     # Bob is untouched.
     assert "contact" in await rows_mentioning(database_url, "bob@example.de")
     assert member(world, synced.list_id, "bob@example.de") is not None

@@ -27,12 +27,16 @@ def contact(email: str, **kw: object) -> ContactData:
     return ContactData(email=email, first_name="Anna", last_name="Muster", **kw)
 
 
+def audience(state: MailchimpState, name: str = "onoffice") -> str:
+    lst = state.create_list(name)
+    for tag, label in (("SALUTATION", "Anrede"), ("GREETING", "Briefanrede")):
+        state._add_merge_field(lst, tag, label, "text")
+    return lst.id
+
+
 @pytest.fixture
 def list_id(state: MailchimpState) -> str:
-    lst = state.create_list("onoffice")
-    for tag, name in (("SALUTATION", "Anrede"), ("GREETING", "Briefanrede")):
-        state._add_merge_field(lst, tag, name, "text")
-    return lst.id
+    return audience(state)
 
 
 def test_client_implements_the_provider_protocol(client: MailchimpClient) -> None:
@@ -243,6 +247,19 @@ class TestSingleContact:
         result = await client.upsert_contact(list_id, contact("gone@example.com"), MAPPING)
         assert result.outcome == UpsertOutcome.rejected
         assert "permanently deleted" in (result.reason or "")
+
+    async def test_a_permanent_delete_blocks_that_audience_only(
+        self, client: MailchimpClient, state: MailchimpState, list_id: str
+    ) -> None:
+        other = audience(state, "other")
+        await client.upsert_contact(list_id, contact("gone@example.com"), MAPPING)
+        await client.delete_contact_permanently(list_id, "gone@example.com")
+        again = await client.upsert_contact(list_id, contact("gone@example.com"), MAPPING)
+        assert again.outcome == UpsertOutcome.rejected
+        # Mailchimp: "permanently deleted from this audience": the account's others still take it.
+        elsewhere = await client.upsert_contact(other, contact("gone@example.com"), MAPPING)
+        assert elsewhere.outcome != UpsertOutcome.rejected, elsewhere.reason
+        assert subscriber_hash("gone@example.com") in state.lists[other].members
 
     async def test_subscription_email_change_archive_and_tags(
         self, client: MailchimpClient, state: MailchimpState, list_id: str
