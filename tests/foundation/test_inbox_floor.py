@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.foundation.test_import_circles import _write, import_graph, module_name
+from tests.foundation.test_import_circles import _write, import_base, import_graph, module_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("app", "devkit", "providers", "onoffice_client", "emulators", "bench", "tests")
@@ -40,12 +40,7 @@ def _imports_from(tree: ast.AST, name: str, is_package: bool) -> list[tuple[str,
     found: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.append((base, [alias.name for alias in node.names]))
+            found.append((import_base(node, package), [alias.name for alias in node.names]))
         elif isinstance(node, ast.Import):
             found.extend((alias.name, []) for alias in node.names)
     return found
@@ -77,9 +72,7 @@ def inbox_through_webhooks(root: Path, packages: tuple[str, ...]) -> list[str]:
             targets = [f"{base}.{n}" for n in names] if base == WEBHOOKS else [base]
             if f"{WEBHOOKS}.repository" in targets:
                 offenders.append(f"{name}: {base} repository")
-            offenders.extend(
-                f"{name}: {base} {n}" for n in names if n in borrowed.get(base, set())
-            )
+            offenders.extend(f"{name}: {base} {n}" for n in names if n in borrowed.get(base, set()))
     return sorted(offenders)
 
 
