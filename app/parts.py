@@ -86,9 +86,10 @@ class SharedParts:
     provider_clients: ClientCache = field(default_factory=OrderedDict)
     group_members: MembersCache = field(default_factory=dict)
     webhook_connections: ConnectionCache = field(default_factory=dict)
-    # Embedded mode: job locks (app/worker/locks.py) and drain owners (app/webhooks/owner.py).
+    # Embedded mode: job locks (app/worker/locks.py) and drain owners per stream and
+    # connection (app/inbox/owner.py).
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    drain_owners: dict[int, str] = field(default_factory=dict)
+    drain_owners: dict[tuple[str, int], str] = field(default_factory=dict)
     webhook_writer: Slot[Closing] = field(default_factory=Slot)
 
     async def aclose(self) -> None:

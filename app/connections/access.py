@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from app.connections.repository import OnOfficeAccessRepository
 from app.db.base import aware, utcnow
+from app.inbox import owner
 from app.resources import Resources
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import OnOfficeAccessLost, OnOfficeError, OnOfficeTransientError
@@ -79,8 +80,6 @@ async def check_access(resources: Resources, connection_id: int, onoffice: OnOff
 async def restore(resources: Resources, connection_ids: list[int]) -> None:
     """onOffice accepts the access again: the connections' jobs run again, and what their
     provider webhooks brought meanwhile is applied now."""
-    from app.webhooks import owner  # the webhook domain reaches connections (import cycle)
-
     async with resources.transaction() as session:
         cleared = await OnOfficeAccessRepository.from_session(session).clear(connection_ids)
     if not cleared:

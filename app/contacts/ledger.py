@@ -10,10 +10,12 @@ from app.connections.factory import provider_label
 from app.contacts.rules import BOUNCE_STATES, REMOVED_STATES, Signal
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
+from app.inbox.events import store
+from app.inbox.jobs import ONOFFICE_SOURCE
+from app.inbox.repository import DEDUPE_KEY_MAX, RECONCILE_REMOVAL, InboundEventRepository
 from app.incremental.jobs import enqueue_drain
 from app.lifecycle.repository import LifecycleRepository
 from app.webhooks.jobs import enqueue_apply
-from app.webhooks.repository import DEDUPE_KEY_MAX, RECONCILE_REMOVAL, InboundEventRepository
 from providers.base import ProviderContact, ProviderEvent, ProviderEventType
 
 
@@ -145,12 +147,14 @@ async def push_person_later(
     """The incremental push executes a person's plan that needs the provider now (e.g. an
     unsubscribe the full sync found): stored as an "address saved" event for `address_id` and
     drained after the commit. Deduplicated by `key`."""
-    event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
-        source="onoffice",
+    stored = await store(
+        session,
+        source=ONOFFICE_SOURCE,
         dedupe_key=f"person:{connection_id}:{address_id}:{key}",
         payload={"tenant_id": tenant_id, "address_id": address_id},
-        received_at=utcnow(),
+        connection_id=connection_id,
     )
-    if event_id is not None:
-        enqueue_drain(f"person:{event_id}")
-    return event_id
+    if not stored.new:
+        return None
+    enqueue_drain(connection_id, f"person:{stored.id}")
+    return stored.id

@@ -1,26 +1,33 @@
 """Incremental sync, trigger 1: onOffice's "address saved" webhook.
 
-The events are stored as `inbound_event` rows (source "onoffice") and drained in arrival order,
-a round of EVENTS_PER_ROUND at a time; duplicates of an address within a round are read and
-pushed once (`push.push_addresses`). An address onOffice no longer returns was deleted.
+The events are stored per connection as `inbound_event` rows (source "onoffice": the inbox's
+onOffice stream) and drained like the provider events: one owner per connection
+(`app.inbox.owner`), in arrival order, a round of EVENTS_PER_ROUND at a time; duplicates of an
+address within a round are read and pushed once (`push.push_addresses`). An address onOffice no
+longer returns was deleted (or left the connection's scope). A transient failure leaves the
+round pending and retries the job (`retry_or_fail`); a refusal counts a try (parked as failed
+after INBOUND_EVENT_MAX_ATTEMPTS). The owner hands over to a successor job after its share of
+the job timeout, gives the flag up when nothing is left, and looks once more.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
 from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
-from app.db.base import utcnow
-from app.db.models import InboundEvent, InboundEventStatus
+from app.db.models import InboundEvent
+from app.inbox import owner
+from app.inbox.drain import run
+from app.inbox.events import handling
+from app.inbox.jobs import Stream, drain_job
+from app.inbox.repository import InboundEventRepository
 from app.incremental.push import push_addresses
 from app.resources import Resources
-from app.webhooks.repository import InboundEventRepository
-from app.worker.context import retry_later, retry_or_fail
-from app.worker.locks import exclusive
-from app.worker.queue import compute_backoff
+from app.worker.context import retry_or_fail
 from onoffice_client.models import (
     Address,
     NewsletterStatus,
@@ -33,108 +40,122 @@ from providers.base import ProviderError, ProviderTransientError
 
 log = logging.getLogger(__name__)
 
+STREAM = Stream.onoffice
 EVENTS_PER_ROUND = 200
+# A job drains this share of the job timeout, then hands over.
+JOB_BUDGET_SHARE = 0.5
+TRANSIENT = (ProviderTransientError, OnOfficeTransientError)
 
 
-async def drain(resources: Resources, *, job_try: int = 1, max_tries: int = 10) -> None:
-    """Push the addresses of pending onOffice webhook events, oldest first, one round after
-    another; duplicates of an address within a round are read and pushed once."""
-    async with exclusive(resources, "onoffice-events") as acquired:
-        if not acquired:
-            retry_later(1 + compute_backoff(1))
-        while await _drain_round(resources, job_try=job_try, max_tries=max_tries):
-            pass
+async def run_drain(
+    resources: Resources,
+    connection_id: int,
+    token: str | None,
+    *,
+    step: int = 0,
+    claim_as: str | None = None,
+    job_try: int = 1,
+    max_tries: int = 10,
+) -> None:
+    """The drain job of a connection's onOffice events: as `token`'s owner (a hand-over), or
+    claiming the flag first (a kick: a no-op when another drain owns the connection)."""
+
+    async def work(held: list[str]) -> None:
+        await _drain_as_owner(resources, connection_id, held, step, job_try, max_tries)
+
+    await run(resources, connection_id, token, claim_as, work, stream=STREAM)
 
 
-async def _drain_round(resources: Resources, *, job_try: int, max_tries: int) -> bool:
+async def _drain_as_owner(
+    resources: Resources,
+    connection_id: int,
+    held: list[str],
+    step: int,
+    job_try: int,
+    max_tries: int,
+) -> None:
+    deadline = time.monotonic() + resources.settings.WORKER_JOB_TIMEOUT_S * JOB_BUDGET_SHARE
+    while True:
+        if not await owner.still_owner(resources, connection_id, held[0], stream=STREAM):
+            return  # the flag expired and another drain took over
+        if await _drain_round(resources, connection_id, job_try=job_try, max_tries=max_tries):
+            if time.monotonic() < deadline:
+                continue
+            job = drain_job(connection_id, held[0], step=step + 1, stream=STREAM)
+            await resources.queue.enqueue(job)
+            return
+        await owner.release(resources, connection_id, held[0], stream=STREAM)
+        async with resources.sessionmaker() as session:
+            arrived = await InboundEventRepository.from_session(session).pending_besides(
+                connection_id, (), STREAM
+            )
+        if not arrived:
+            return
+        claimed = await owner.claim(resources, connection_id, stream=STREAM)
+        if claimed is None:
+            return  # a new drain was started for them
+        held[0] = claimed
+
+
+async def _drain_round(
+    resources: Resources, connection_id: int, *, job_try: int, max_tries: int
+) -> bool:
+    """One round of the connection's oldest pending events; False when none was pending."""
     async with resources.sessionmaker() as session:
         events = await InboundEventRepository.from_session(session).pending(
-            source="onoffice", limit=EVENTS_PER_ROUND
+            connection_id=connection_id, limit=EVENTS_PER_ROUND, stream=STREAM
         )
     if not events:
         return False
-    by_tenant: dict[int, list[InboundEvent]] = {}
-    for event in events:
-        by_tenant.setdefault(int(event.payload.get("tenant_id") or 0), []).append(event)
-    for tenant_id, tenant_events in by_tenant.items():
-        status: str
-        note: str | None
-        try:
-            await _push_tenant_events(resources, tenant_id, tenant_events)
-            status, note = InboundEventStatus.applied, None
-        except (ProviderTransientError, OnOfficeTransientError) as exc:
-            await _mark(resources, tenant_events, InboundEventStatus.pending, str(exc), tried=True)
-            retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries, cap=120)
-            raise
-        except (ProviderError, OnOfficeError) as exc:
-            status, note = _after_error(
-                tenant_events, exc, resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
-            )
-        await _mark(resources, tenant_events, status, note, tried=True)
+    max_attempts = resources.settings.INBOUND_EVENT_MAX_ATTEMPTS
+    try:
+        async with handling(resources, events, max_attempts=max_attempts) as handled:
+            try:
+                await _push_events(resources, connection_id, events)
+            except TRANSIENT:
+                raise  # pending, a try counted: the job is retried
+            except (ProviderError, OnOfficeError) as exc:
+                handled.refused(str(exc))
+    except TRANSIENT as exc:
+        retry_or_fail(exc, transient=True, job_try=job_try, max_tries=max_tries, cap=120)
+        raise
     return True
 
 
-def _after_error(
-    events: Sequence[InboundEvent], exc: Exception, max_attempts: int
-) -> tuple[str, str]:
-    attempts = max(e.attempts for e in events) + 1
-    status = InboundEventStatus.failed if attempts >= max_attempts else InboundEventStatus.pending
-    return status, str(exc)[:2000]
-
-
-async def _push_tenant_events(
-    resources: Resources, tenant_id: int, events: Sequence[InboundEvent]
+async def _push_events(
+    resources: Resources, connection_id: int, events: Sequence[InboundEvent]
 ) -> None:
     async with resources.sessionmaker() as session:
-        repo = ConnectionRepository.from_session(session)
-        tenant = await repo.get_tenant(tenant_id)
-        connections = await repo.all_for_tenant(tenant_id)
-        refused = await OnOfficeAccessRepository.from_session(session).refused()
-    if tenant is None or not connections:
-        return
-    ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
-    for connection in connections:
-        if connection.id in refused:
-            continue  # onOffice refuses its access: its poll brings these changes once it works
-        # Each connection reads with its own group's claim and scope: an address it cannot
-        # read (deleted in onOffice, or outside its scope) is gone for it: what it synced for
-        # that address is unsubscribed from its list, and nothing else is sent.
-        onoffice = onoffice_for_connection(resources, tenant, connection)
-        try:
-            addresses = await onoffice.get_addresses(ids)
-        except OnOfficeAccessLost:
-            continue  # recorded (app/connections/access.py); its watermark stays put
-        except OnOfficeClaimError as exc:
-            # This group waits for a user to open the connector; its poll (whose watermark
-            # stays put meanwhile) brings these changes then. The other connections go on.
-            log.info(
-                "incremental.connection_waits_for_claim",
-                extra={"connection_id": connection.id, "error": str(exc)},
-            )
-            continue
-        found = {a.id for a in addresses}
-        gone = [
-            Address(id=i, newsletter=NewsletterStatus.not_specified, active=False)
-            for i in ids
-            if i not in found
-        ]
-        provider = provider_for_connection(resources, connection)
-        await push_addresses(resources, provider, connection, [*addresses, *gone], onoffice)
-
-
-async def _mark(
-    resources: Resources,
-    events: Sequence[InboundEvent],
-    status: str,
-    note: str | None,
-    *,
-    tried: bool,
-) -> None:
-    async with resources.transaction() as session:
-        await InboundEventRepository.from_session(session).update_events(
-            [e.id for e in events],
-            tried=tried,
-            status=status,
-            last_error=note,
-            applied_at=utcnow() if status == InboundEventStatus.applied else None,
+        connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
+            connection_id
         )
+        refused = await OnOfficeAccessRepository.from_session(session).get(connection_id)
+    if connection is None or tenant is None:
+        return
+    if refused is not None:
+        return  # onOffice refuses its access: its poll brings these changes once it works
+    ids = list(dict.fromkeys(int(e.payload["address_id"]) for e in events))
+    # The connection reads with its own group's claim and scope: an address it cannot read
+    # (deleted in onOffice, or outside its scope) is gone for it: what it synced for that
+    # address is unsubscribed from its list, and nothing else is sent.
+    onoffice = onoffice_for_connection(resources, tenant, connection)
+    try:
+        addresses = await onoffice.get_addresses(ids)
+    except OnOfficeAccessLost:
+        return  # recorded (app/connections/access.py); its watermark stays put
+    except OnOfficeClaimError as exc:
+        # This group waits for a user to open the connector; its poll (whose watermark
+        # stays put meanwhile) brings these changes then.
+        log.info(
+            "incremental.connection_waits_for_claim",
+            extra={"connection_id": connection.id, "error": str(exc)},
+        )
+        return
+    found = {a.id for a in addresses}
+    gone = [
+        Address(id=i, newsletter=NewsletterStatus.not_specified, active=False)
+        for i in ids
+        if i not in found
+    ]
+    provider = provider_for_connection(resources, connection)
+    await push_addresses(resources, provider, connection, [*addresses, *gone], onoffice)

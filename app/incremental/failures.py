@@ -9,11 +9,11 @@ import time
 
 from app.contacts.repository import ContactRepository
 from app.contacts.values import check_email
-from app.db.base import utcnow
 from app.db.models import Connection, Contact
 from app.db.session import Database
+from app.inbox.events import store
+from app.inbox.jobs import ONOFFICE_SOURCE
 from app.incremental.jobs import enqueue_drain
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import Address
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,12 @@ async def retry_later(
         extra={"connection_id": connection.id, "address_id": address_id, "error": str(exc)},
     )
     async with db.transaction() as session:
-        event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
-            source="onoffice",
+        stored = await store(
+            session,
+            source=ONOFFICE_SOURCE,
             dedupe_key=f"retry:{connection.id}:{address_id}:{int(time.time() // 60)}",
             payload={"tenant_id": connection.tenant_id, "address_id": address_id},
-            received_at=utcnow(),
+            connection_id=connection.id,
         )
-        if event_id is not None:
-            enqueue_drain(f"retry:{event_id}", defer_s=30)
+        if stored.new:
+            enqueue_drain(connection.id, f"retry:{stored.id}", defer_s=30)

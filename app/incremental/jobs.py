@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
+from app.inbox.jobs import DRAIN_TASKS, Stream
 from app.worker.queue import enqueue_job
 
-DRAIN_TASK = "incremental.drain"
+DRAIN_TASK = DRAIN_TASKS[Stream.onoffice]
 POLL_TASK = "incremental.poll"
 SCHEDULE_TASK = "incremental.schedule"
 
@@ -27,8 +28,14 @@ def enqueue_poll(connection_id: int, *, now: bool = False) -> None:
     )
 
 
-def enqueue_drain(reason: str, *, defer_s: float | None = None) -> None:
-    """The drain of pending "address saved" events; `reason` makes the job id (an event id, or
-    "retry:<id>" / "sweep:<id>")."""
+def enqueue_drain(connection_id: int, reason: str, *, defer_s: float | None = None) -> None:
+    """Kick the connection's drain of pending "address saved" events (buffered: sent after the
+    commit; it claims the connection's flag, a no-op while another drain owns it); `reason`
+    makes the job id (an event id, or "retry:<id>" / "person:<id>")."""
     options = {"_defer_by": defer_s} if defer_s else {}
-    enqueue_job(DRAIN_TASK, _job_id=f"{DRAIN_TASK}:{reason}", **options)
+    enqueue_job(
+        DRAIN_TASK,
+        _job_id=f"{DRAIN_TASK}:{connection_id}:{reason}",
+        connection_id=connection_id,
+        **options,
+    )

@@ -15,11 +15,13 @@ from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
 from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.db.base import aware, utcnow
-from app.incremental.jobs import enqueue_drain, enqueue_poll
+from app.inbox import owner
+from app.inbox.jobs import Stream
+from app.inbox.repository import InboundEventRepository
+from app.incremental.jobs import enqueue_poll
 from app.incremental.push import PushStats, push_addresses
 from app.resources import Resources
 from app.syncs.repository import SyncRepository
-from app.webhooks.repository import InboundEventRepository
 from app.worker.context import retry_or_fail
 from app.worker.locks import exclusive
 from onoffice_client.models import OnOfficeAccessLost, OnOfficeTransientError
@@ -92,7 +94,8 @@ async def _set_watermark(resources: Resources, connection_id: int, value: Any) -
 
 
 async def schedule(resources: Resources) -> int:
-    """Enqueue a poll for every connection whose interval has passed, and the event drain."""
+    """Enqueue a poll for every connection whose interval has passed, and kick the event drain
+    of every connection with pending "address saved" events (lost kicks, retries)."""
     interval = timedelta(seconds=resources.settings.ONOFFICE_POLL_INTERVAL_S)
     now = utcnow()
     due = 0
@@ -111,7 +114,9 @@ async def schedule(resources: Resources) -> int:
             if mark is None or now - mark >= interval:
                 enqueue_poll(connection.id)
                 due += 1
-        pending = await InboundEventRepository.from_session(session).first_pending_id("onoffice")
-        if pending is not None:
-            enqueue_drain(f"sweep:{pending}")
+        pending = await InboundEventRepository.from_session(session).connections_with_pending(
+            Stream.onoffice
+        )
+    for connection_id in pending:
+        await owner.kick(resources, connection_id, stream=Stream.onoffice)
     return due

@@ -44,9 +44,9 @@ from app.db.models import Connection, Contact
 from app.db.session import Database
 from app.history.writer import INCREMENTAL, PROVIDER, Entry, action_entry, onoffice_seen
 from app.history.writer import record as record_history
+from app.inbox.repository import InboundEventRepository
 from app.incremental.failures import record_refusal, retry_later
 from app.syncs.common import default_language
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import Address
 from providers.base import (

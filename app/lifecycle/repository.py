@@ -20,6 +20,8 @@ from app.db.models import (
     SyncRunStatus,
 )
 from app.db.repository import SessionRepository, insert_ignore
+from app.inbox.jobs import Stream
+from app.inbox.repository import of_stream
 
 ACTIVE = (SyncRunStatus.queued, SyncRunStatus.running)
 # A parked ledger row keeps what the connector knows of the person at that list: consent,
@@ -156,9 +158,12 @@ class LifecycleRepository(SessionRepository):
         return [(int(t), int(c)) for t, c in rows if t is not None and c is not None]
 
     async def count_pending(self, connection_id: int) -> int:
+        """The connection's provider events still pending (onOffice's are pushed by their own
+        drain)."""
         stmt = select(func.count()).where(
             InboundEvent.connection_id == connection_id,
             InboundEvent.status == InboundEventStatus.pending,
+            of_stream(Stream.provider),
         )
         return int((await self.session.execute(stmt)).scalar_one())
 

@@ -26,6 +26,7 @@ from app.contacts.rows import LedgerRow
 from app.db.base import utcnow
 from app.db.models import Connection, ProblemKind, Tenant
 from app.i18n import encode, reasons
+from app.inbox.repository import InboundEventRepository
 from app.preview.repository import PreviewRepository
 from app.resources import Resources
 from app.syncs.common import default_language, onoffice_failure, provider_failure
@@ -33,7 +34,6 @@ from app.syncs.decide import PageDecision, decide_page
 from app.syncs.finish import implausible_unsubscribes
 from app.syncs.read import member_row, pages_with_persons
 from app.syncs.repository import SyncRepository
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.models import OnOfficeError
 from providers._paging import ordered_pages
 from providers.base import ProviderError, normalise_email

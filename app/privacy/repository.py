@@ -27,10 +27,10 @@ from app.db.models import (
     Tenant,
 )
 from app.db.repository import SessionRepository
+from app.inbox.jobs import ONOFFICE_SOURCE
 
 FINISHED = (SyncRunStatus.completed, SyncRunStatus.failed, SyncRunStatus.cancelled)
 SETTLED = (InboundEventStatus.applied, InboundEventStatus.ignored, InboundEventStatus.unconfirmed)
-ONOFFICE_SOURCE = "onoffice"
 
 
 class PrivacyRepository(SessionRepository):

@@ -22,6 +22,7 @@ from app.db.models import (
     SyncRunStatus,
 )
 from app.i18n import reasons, render_stored, t
+from app.inbox.repository import InboundEventRepository
 from app.reconcile.repository import ReconcileRepository
 from app.resources import Resources
 from app.status.schemas import (
@@ -41,7 +42,6 @@ from app.syncs.repository import SyncRepository
 from app.syncs.service import sync as sync_service
 from app.tenants.auth import TenantContext
 from app.webhooks import checkup
-from app.webhooks.repository import InboundEventRepository
 from providers.base import ProviderError
 
 LIVE_COUNT_TIMEOUT_S = 5.0

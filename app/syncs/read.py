@@ -27,6 +27,7 @@ from app.db.models import (
     SyncRun,
     SyncRunStatus,
 )
+from app.inbox.repository import InboundEventRepository
 from app.incremental.push import read_person_addresses
 from app.lifecycle.cancel import stopped
 from app.resources import Resources
@@ -45,7 +46,6 @@ from app.syncs.common import (
 from app.syncs.decide import DEFERRED
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
 from app.syncs.repository import SyncRepository
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import Address, OnOfficeError, OnOfficeTransientError
 from providers._paging import PageFetcher, ordered_pages

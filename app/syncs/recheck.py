@@ -24,13 +24,13 @@ from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.values import check_email
 from app.db.models import Connection, Contact, SyncRun
+from app.inbox.repository import InboundEventRepository
 from app.incremental.push import read_person_addresses
 from app.resources import Resources
 from app.syncs.classify import close_open_batch, process_page
 from app.syncs.common import READ_SLICE_S, batch_limit, default_language, load_run
 from app.syncs.jobs import enqueue_unsubscribe_slice
 from app.syncs.repository import SyncRepository
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import Address, NewsletterStatus
 

@@ -33,6 +33,7 @@ from app.db.models import (
 from app.history.writer import FULL_SYNC, PROVIDER, Entry, action_entry
 from app.history.writer import record as record_history
 from app.i18n import encode, reasons
+from app.inbox.repository import InboundEventRepository
 from app.lifecycle.cancel import stopped
 from app.metrics import CONTACTS_SYNCED
 from app.resources import Resources
@@ -43,7 +44,6 @@ from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import SyncRepository
 from app.syncs.resend import applied_before, record_attempt
 from app.syncs.tags import flush_tags
-from app.webhooks.repository import InboundEventRepository
 from providers.base import (
     ContactData,
     FieldMapping,

@@ -1,6 +1,6 @@
 """All SQL of the tenants domain: tenants and the replay records of signed URLs.
 
-onOffice webhook events go through app.webhooks.repository.InboundEventRepository.
+onOffice webhook events go through app.inbox.repository.InboundEventRepository.
 """
 
 from __future__ import annotations

@@ -15,11 +15,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.connections.repository import OnOfficeAccessRepository
+from app.connections.repository import ConnectionRepository, OnOfficeAccessRepository
 from app.db.base import aware
-from app.db.models import Tenant
+from app.db.models import InboundEventStatus, Tenant
 from app.errors import AppError, TenantNotActivated
 from app.i18n import pick_language
+from app.inbox.events import store
+from app.inbox.jobs import ONOFFICE_SOURCE
+from app.inbox.repository import InboundEventRepository
 from app.incremental.jobs import enqueue_drain
 from app.resources import Resources
 from app.tenants.auth import TenantContext, issue_session_token
@@ -29,7 +32,6 @@ from app.tenants.repository import (
     UsedSignatureRepository,
 )
 from app.tenants.signed_url import Purpose, SignedParams, SignedUrlError
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
     OnOfficeAuthError,
@@ -44,7 +46,6 @@ log = logging.getLogger(__name__)
 # request would make concurrent requests contend for the same rows.
 PRUNE_ONE_IN = 20
 PARAMETER_CACHE_CODES = frozenset({177, 178})
-ONOFFICE_EVENT_SOURCE = "onoffice"
 
 # Column limits of the tenant table; onOffice documents no maximum for these values.
 CLAIM_MAX_LEN = 4096
@@ -243,11 +244,13 @@ class TenantService:
     async def record_address_webhook(
         self, session: AsyncSession, *, settings: Settings, signed: SignedParams
     ) -> int | None:
-        """Store the marketplace webhook "address saved" as an InboundEvent.
+        """Store the marketplace webhook "address saved" in the inbox: one event per
+        connection of the customer (each drains its own, `app.incremental.drain`); without a
+        connection one event, handled at once (there is nothing to push to).
 
-        Returns the new event's id, or None when this signed URL was delivered before (onOffice
+        Returns a new event's id, or None when this signed URL was delivered before (onOffice
         may retry a delivery; the first one is stored, repeats are acknowledged and dropped).
-        Only a new event enqueues the incremental drain (sent after the commit).
+        Only a new event kicks its connection's drain (sent after the commit).
         """
         id_param = settings.ONOFFICE_WEBHOOK_ID_PARAM
         raw_id = signed.get(id_param)
@@ -269,14 +272,34 @@ class TenantService:
             "groupId": signed.get("groupId"),
             "timestamp": signed.timestamp,
         }
-        event_id = await InboundEventRepository.from_session(session).create_on_conflict_do_nothing(
-            source=ONOFFICE_EVENT_SOURCE,
-            dedupe_key=signed.signature,
-            payload=payload,
-            received_at=datetime.now(UTC),
-        )
-        if event_id is not None:
-            enqueue_drain(str(event_id))
+        received_at = datetime.now(UTC)
+        connections = await ConnectionRepository.from_session(session).all_for_tenant(tenant.id)
+        if not connections:
+            stored = await store(
+                session,
+                source=ONOFFICE_SOURCE,
+                dedupe_key=signed.signature,
+                payload=payload,
+                received_at=received_at,
+            )
+            if stored.new and stored.id is not None:
+                await InboundEventRepository.from_session(session).update_events(
+                    [stored.id], status=InboundEventStatus.applied, applied_at=received_at
+                )
+            return stored.id if stored.new else None
+        event_id = None
+        for connection in connections:
+            stored = await store(
+                session,
+                source=ONOFFICE_SOURCE,
+                dedupe_key=f"c{connection.id}:{signed.signature}",
+                payload=payload,
+                received_at=received_at,
+                connection_id=connection.id,
+            )
+            if stored.new and stored.id is not None:
+                enqueue_drain(connection.id, str(stored.id))
+                event_id = event_id or stored.id
         return event_id
 
     # -- helpers -------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from app.contacts.rules import (
 )
 from app.contacts.values import normalise_email
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
+from app.inbox.repository import InboundEventRepository
 from app.webhooks.activities import (
     OPTIONAL_ACTIVITIES,
     activity_kind,
@@ -60,7 +61,6 @@ from app.webhooks.plan import (
     is_echo,
     shown_after,
 )
-from app.webhooks.repository import InboundEventRepository
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
     ActivityCreate,

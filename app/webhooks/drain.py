@@ -1,6 +1,6 @@
 """One drain per connection: takes its pending events in arrival order, in batches.
 
-Only the owner of the connection's drain flag (`app.webhooks.owner`) applies events, so there
+Only the owner of the connection's drain flag (`app.inbox.owner`) applies events, so there
 is no lock to contend for and no job per event. A drain job works for a bounded time, then
 hands over to a successor job under the same owner; when nothing is left it gives the flag up
 and looks once more for events that arrived meanwhile. onOffice down: the events stay pending
@@ -13,7 +13,7 @@ enqueue or a dead worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -25,16 +25,17 @@ from app.contacts.rules import aware
 from app.contacts.values import normalise_email
 from app.db.base import utcnow
 from app.db.models import InboundEvent
+from app.inbox import drain as inbox_drain
+from app.inbox import owner
+from app.inbox.jobs import drain_job, later_job
+from app.inbox.repository import InboundEventRepository
 from app.lifecycle.repository import LifecycleRepository
 from app.resources import Resources
-from app.webhooks import owner
 from app.webhooks.apply import EventApplier
 from app.webhooks.batch import BatchApplier
 from app.webhooks.deps import ApplyDeps
-from app.webhooks.jobs import drain_job, later_job
 from app.webhooks.outcomes import hold_burst, is_burst_candidate
 from app.webhooks.plan import Stop, emails_of
-from app.webhooks.repository import InboundEventRepository
 from app.worker.queue import compute_backoff
 
 log = logging.getLogger(__name__)
@@ -66,33 +67,16 @@ async def run_drain(
     listing: dict[str, Any] | None = None,
 ) -> None:
     """The drain job: as `token`'s owner (a hand-over), or claiming the flag first (a kick:
-    a no-op when another drain owns the connection). A hand-over whose flag is gone (its
-    drain failed and gave it up) claims it again, like a kick. A kick claims as `claim_as`
-    (its job's own token): its next try, after its worker was killed, is still the owner and
-    drains at once instead of waiting for the dead try's flag to expire."""
-    if token is None and claim_as and await owner.still_owner(resources, connection_id, claim_as):
-        token = claim_as
-    if token is None or not await owner.still_owner(resources, connection_id, token):
-        token = await owner.claim(resources, connection_id, claim_as)
-        if token is None:
-            return
-    held = [token]  # the flag this job holds (it may give it up and claim it again)
-    try:
-        await _drain_as_owner(resources, connection_id, held, step, listing)
-    except BaseException:
-        # Any failure (the database or Redis gone, a bug, the job cancelled): give the flag up
-        # at once, so that the job's retry, the next kick or the sweep takes over in seconds
-        # instead of waiting for the flag to expire. (Best effort: with Redis down the flag
-        # cannot be released, and a restarted Redis without persistence has lost it anyway.)
-        with contextlib.suppress(Exception):
-            await owner.release(resources, connection_id, held[0])
-        raise
+    a no-op when another drain owns the connection; `app.inbox.drain.run`)."""
+    work = functools.partial(_drain_as_owner, resources, connection_id, step=step, listing=listing)
+    await inbox_drain.run(resources, connection_id, token, claim_as, work)
 
 
 async def _drain_as_owner(
     resources: Resources,
     connection_id: int,
     held: list[str],
+    *,
     step: int,
     listing: dict[str, Any] | None,
 ) -> None:

@@ -1,18 +1,20 @@
 """The webhook domain's jobs: task names, deterministic job ids and typed enqueue functions
 (callers never spell a task name).
 
-Every drain job is `webhooks.apply`: a kick (`owner=None`, claims the connection's drain flag
-first, a no-op while another drain owns it) or a hand-over to the owner's next step.
+Every drain job is `webhooks.apply`, the inbox's provider stream (`app/inbox/jobs.py`: the
+job of an owner's hand-over, `drain_job`, and a later kick, `later_job`): a kick (`owner=None`,
+claims the connection's drain flag first, a no-op while another drain owns it) or a hand-over to
+the owner's next step.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
-from app.worker.queue import PendingJob, enqueue_job
+from app.inbox.jobs import DRAIN_TASKS, Stream
+from app.worker.queue import enqueue_job
 
-APPLY_TASK = "webhooks.apply"
+APPLY_TASK = DRAIN_TASKS[Stream.provider]
 SWEEP_TASK = "webhooks.sweep"
 # The webhook health check (app/webhooks/checkup.py): the sweep finds the connections due, one
 # check job each.
@@ -46,33 +48,4 @@ def enqueue_release(connection_id: int) -> None:
         APPLY_TASK,
         _job_id=f"{apply_job_id(connection_id)}:release:{time.time_ns()}",
         connection_id=connection_id,
-    )
-
-
-def drain_job(
-    connection_id: int,
-    token: str,
-    *,
-    step: int = 0,
-    defer_s: float = 0.0,
-    listing: dict[str, Any] | None = None,
-) -> PendingJob:
-    """The job that drains as owner `token` (a hand-over keeps the token, a new step, and
-    `listing`: where the provider listing of the confirmation reads stands)."""
-    extra = {"listing": listing} if listing else {}
-    return PendingJob(
-        APPLY_TASK,
-        {"connection_id": connection_id, "owner": token, "step": step, **extra},
-        job_id=f"{APPLY_TASK}:{connection_id}:{token}:{step}",
-        defer_by=defer_s or None,
-    )
-
-
-def later_job(connection_id: int, defer_s: float) -> PendingJob:
-    """A kick after `defer_s`: for events left pending on purpose (a backoff, a burst window)."""
-    return PendingJob(
-        APPLY_TASK,
-        {"connection_id": connection_id, "owner": None},
-        job_id=f"{APPLY_TASK}:{connection_id}:later:{int(time.time())}",
-        defer_by=defer_s,
     )

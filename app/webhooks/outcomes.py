@@ -21,10 +21,11 @@ from app.db.session import Database
 from app.history.events import event_entries
 from app.history.writer import Entry
 from app.history.writer import record as record_history
+from app.inbox.repository import RECONCILE_REMOVAL, InboundEventRepository
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.webhooks.jobs import enqueue_release
 from app.webhooks.plan import Plan, event_of, shown_after
-from app.webhooks.repository import RECONCILE_REMOVAL, InboundEventRepository
+from app.webhooks.repository import WebhookEventRepository
 from onoffice_client.models import OnOfficeAccessLost, OnOfficeClaimError, OnOfficeError
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ async def hold_burst(db: Database, settings: Settings, connection_id: int) -> bo
     """Mailchimp sends one event per contact for "Archive All": a burst of removals within
     ARCHIVE_BURST_WINDOW_S is held (status `held`) for a user to apply or dismiss."""
     async with db.transaction() as session:
-        repo = InboundEventRepository.from_session(session)
+        repo = WebhookEventRepository.from_session(session)
         removals = await repo.pending_removals(connection_id, InboundEventStatus.pending)
         fresh = [r for r in removals if not r.payload.get("_released")]
         if not fresh:
@@ -224,7 +225,7 @@ async def decide_held(
     """A user's decision on the held burst, or on the members `emails` of it: apply (each
     removal is confirmed at the provider before onOffice changes) or dismiss (onOffice keeps
     its values). The events it covered."""
-    repo = InboundEventRepository.from_session(session)
+    repo = WebhookEventRepository.from_session(session)
     held = list(await repo.pending_removals(connection.id, InboundEventStatus.held))
     if emails is not None:
         chosen = set(emails)

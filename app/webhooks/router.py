@@ -18,6 +18,7 @@ from app.config import Settings
 from app.connections.factory import provider_label, webhook_deliveries
 from app.db.models import Connection
 from app.errors import AppError
+from app.inbox.writer import StaleConnection
 from app.quotas import TokenBuckets
 from app.resources import Resources
 from app.tenants.schemas import ErrorBody
@@ -29,7 +30,6 @@ from app.webhooks.intake import (
     require_content_type,
 )
 from app.webhooks.service import webhook as webhook_service
-from app.webhooks.writer import StaleConnection
 from providers.base import ProviderEvent, WebhookDelivery
 
 log = logging.getLogger(__name__)

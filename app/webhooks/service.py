@@ -14,11 +14,11 @@ from app.crypto import hash_token, token_matches
 from app.db.base import utcnow
 from app.db.models import Connection
 from app.errors import AppError, NotFound, Unauthorized
+from app.inbox import owner
+from app.inbox.repository import DEDUPE_KEY_MAX, IngestRow
+from app.inbox.writer import IngestWriter, StaleConnection, check_of
 from app.metrics import WEBHOOK_EVENTS
 from app.resources import Resources
-from app.webhooks import owner
-from app.webhooks.repository import DEDUPE_KEY_MAX, IngestRow
-from app.webhooks.writer import IngestWriter, StaleConnection, check_of
 from providers.base import ProviderEvent
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # Ingest answers a burst from memory: a connection found by its webhook token is kept this long.
 # Only the lookup is cached: every delivery is stored in a transaction that checks the
-# connection still has that token (app.webhooks.writer), so a replaced token is refused at once.
+# connection still has that token (app.inbox.writer), so a replaced token is refused at once.
 CONNECTION_CACHE_S = 60.0
 CACHE_MAX = 10_000
 
@@ -113,7 +113,7 @@ class WebhookService:
         """Store the events (deduplicated per connection), committed, in the process's group
         commit; how many were new. `StaleConnection` when `connection` (a cached copy) no
         longer matches the database: look it up again. `kick`: start the connection's drain
-        after the commit (`app.webhooks.owner.kick`, once per group)."""
+        after the commit (`app.inbox.owner.kick`, once per group)."""
         if not events:
             # Nothing to store (an empty array; events of another list of the account): the
             # answer needs no transaction, and the group commit is not involved.

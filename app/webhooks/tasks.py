@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.inbox.drain import claim_token
 from app.webhooks import checkup, drain, jobs
 from app.worker.queue import task
 
@@ -20,11 +21,7 @@ async def webhooks_apply(
     """The connection's drain: continues as `owner` (a hand-over, with the predecessor's
     `listing` cursor) or claims the drain first (a kick; a no-op while another drain owns the
     connection)."""
-    # On arq a kick claims the drain as this job (its id and enqueue time, unique per enqueued
-    # job): the job's next try, on another worker once a killed worker's lease expired, owns
-    # it still. (In-process jobs die with the process: a fresh token each.)
-    enqueued = ctx.get("enqueue_time")
-    claim_as = f"{ctx.get('job_id')}@{enqueued}" if owner is None and enqueued else None
+    claim_as = claim_token(ctx, owner)  # a kick claims the drain as this job
     await drain.run_drain(
         ctx["resources"], connection_id, owner, step=step, claim_as=claim_as, listing=listing
     )

@@ -16,9 +16,10 @@ from sqlalchemy import event, select
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.models import InboundEvent
+from app.inbox import owner
+from app.inbox.repository import InboundEventRepository
 from app.resources import Resources, create_resources
-from app.webhooks import drain, owner
-from app.webhooks.repository import InboundEventRepository
+from app.webhooks import drain
 from app.webhooks.service import webhook as webhook_service
 from emulators.mailchimp import DEFAULT_API_KEY
 from emulators.onoffice import Fault

@@ -25,6 +25,16 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
+def import_base(node: ast.ImportFrom, package: str) -> str:
+    """The module a `from … import …` in `package` imports from (relative ones resolved)."""
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")
+        anchor = anchor[: len(anchor) - (node.level - 1)]
+        base = ".".join([*anchor, base] if base else anchor)
+    return base
+
+
 def imports_of(tree: ast.AST, name: str, is_package: bool, known: set[str]) -> set[str]:
     """The first-party modules one module imports (anywhere in its body)."""
     found: set[str] = set()
@@ -33,11 +43,7 @@ def imports_of(tree: ast.AST, name: str, is_package: bool, known: set[str]) -> s
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
+            base = import_base(node, package)
             # `from app.webhooks import service` imports the submodule when there is one, else
             # the package's own name.
             targets = [

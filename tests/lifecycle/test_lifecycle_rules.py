@@ -107,9 +107,9 @@ async def test_the_sweep_hands_a_disconnected_groups_events_to_the_tenants_other
     from app.connections.repository import ConnectionRepository
     from app.db.base import utcnow
     from app.db.models import Connection, InboundEvent
+    from app.inbox.repository import InboundEventRepository
     from app.lifecycle.switch import tie_to_tenant
     from app.webhooks.drain import sweep
-    from app.webhooks.repository import InboundEventRepository
 
     async with resources.transaction() as session:
         group_a = await add_connection(session, web_id="LC3", list_id="L1", group_id="A")

@@ -15,8 +15,9 @@ from arq.worker import Retry
 from sqlalchemy import text
 
 from app.config import Settings
+from app.inbox import owner
 from app.resources import Resources, create_resources
-from app.webhooks import drain, owner
+from app.webhooks import drain
 from app.webhooks.jobs import APPLY_TASK
 from app.worker.faults import FAULT_BACKOFF_CAP_S, is_infrastructure_fault
 from app.worker.queue import TASKS

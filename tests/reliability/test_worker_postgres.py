@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from app.config import Settings
+from app.inbox import owner
 from app.resources import Resources, create_resources
-from app.webhooks import owner
 from emulators.mailchimp import DEFAULT_API_KEY
 from tests.e2e.conftest import World
 from tests.e2e.harness import Connector, Tenant, connect_tenant, run_full_sync, start_connector

@@ -199,7 +199,7 @@ async def test_a_groups_drains_are_kicked_together_each_once(engine: AsyncEngine
     """After a group for many tenants commits, their drains are started side by side (one
     after another, 200 tenants' last drain started about a second late), and a failing kick
     does not keep the others from starting."""
-    from app.webhooks.writer import KICK_CONCURRENCY, IngestWriter
+    from app.inbox.writer import KICK_CONCURRENCY, IngestWriter
 
     kicked: list[int] = []
     in_flight = peak = 0

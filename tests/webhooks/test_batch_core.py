@@ -13,11 +13,11 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db.base import utcnow
 from app.db.models import InboundEvent, Tenant
+from app.inbox.repository import InboundEventRepository
 from app.resources import Resources
 from app.webhooks.apply import EventApplier
 from app.webhooks.batch import BatchApplier
 from app.webhooks.deps import ApplyDeps
-from app.webhooks.repository import InboundEventRepository
 from emulators.mailchimp import DEFAULT_API_KEY, MailchimpState
 from emulators.mailchimp import create_app as create_mailchimp
 from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN, OnOfficeState, create_app

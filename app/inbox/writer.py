@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db.models import Connection
-from app.webhooks.repository import InboundEventRepository, IngestCheck, IngestRow
+from app.inbox.repository import InboundEventRepository, IngestCheck, IngestRow
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ Kick = Callable[[int], Awaitable[object]]
 
 class IngestWriter:
     """`kick(connection_id)` runs after each commit, once per connection that got new rows
-    from a delivery stored with `kick=True` (the drain's start: app.webhooks.owner.kick), in
+    from a delivery stored with `kick=True` (the drain's start: app.inbox.owner.kick), in
     the background: the next group does not wait for it.
 
     One write loop runs while deliveries arrive; it keeps its database connection from one
