@@ -5,86 +5,51 @@ the consent history entry and the event that carries an opt-out to onOffice. A `
 collects one unit of work's verbs in memory (the push: one address, after the provider
 answered; the full sync: one batch's results or one page's decision) and `save` writes them in
 the caller's transaction, a few statements for many rows; the SQL stays in the repositories.
-A verb on an ORM contact also shows its values on that object (the push reads its row again).
+A verb on an ORM contact no session holds also shows its values on it (the push reads it again).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.contacts.ledger import push_person_later, write_back_opt_out, write_back_person_opt_out
+from app.contacts.fullsync.verbs import RunVerbs
+from app.contacts.ledger import write_back_opt_out, write_back_person_opt_out
 from app.contacts.person import PersonPlan, dump_memory
 from app.contacts.repository import ContactRepository
-from app.contacts.rows import LedgerRow
 from app.contacts.rules import SUBSCRIBED, Signal
-from app.db.base import aware, utcnow
+from app.contacts.writer_base import Refusal, Row
+from app.db.base import aware
 from app.db.models import Connection, Contact, ProblemKind
 from app.history.writer import (
     FULL_SYNC,
     INCREMENTAL,
-    ONOFFICE,
     PROVIDER,
-    Entry,
     action_entry,
     onoffice_seen,
-    signal_entry,
 )
 from app.history.writer import record as record_history
 from app.i18n import reasons
 from app.syncs.repository import SyncRepository
 
-Row = LedgerRow | Contact
 REJECTED = "rejected by the provider"
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    address_id: int
-    email: str | None
-    reason: str
-
-
-class LedgerWriter:
+class LedgerWriter(RunVerbs):
     """The ledger writes of one unit of work (see the module). `for_run`: a full sync's (its
     problems and history name the run; a contact without a row gets none, the page creates
-    rows); `for_push`: the incremental push's (a contact without a row gets one)."""
-
-    def __init__(
-        self,
-        connection_id: int,
-        provider: str,
-        source: str,
-        run_id: int | None = None,
-        *,
-        creates: bool = False,
-    ) -> None:
-        self.connection_id = connection_id
-        self.provider = provider
-        self.source = source
-        self.run_id = run_id
-        self.creates = creates
-        self.now = utcnow()
-        self.problems: list[dict[str, Any]] = []
-        self.history: list[Entry] = []
-        self._plain: dict[int, LedgerRow] = {}
-        self._updates: dict[int, dict[str, Any]] = {}
-        self._new: dict[str, dict[str, Any]] = {}
-        self._refusals: list[_Refusal] = []
-        self._opt_outs: list[tuple[str, Signal]] = []
-        self._person_opt_outs: list[tuple[str, int, Signal]] = []
-        self._push_later: list[tuple[int, int, str]] = []
+    rows; its own verbs in `app/contacts/fullsync/verbs.py`); `for_push`: the incremental
+    push's (a contact without a row gets one)."""
 
     @classmethod
     def for_run(cls, connection: Connection, run_id: int) -> LedgerWriter:
-        return cls(connection.id, connection.provider, FULL_SYNC, run_id)
+        return cls(connection.id, FULL_SYNC, run_id, provider=connection.provider)
 
     @classmethod
     def for_push(cls, connection: Connection) -> LedgerWriter:
-        return cls(connection.id, connection.provider, INCREMENTAL, creates=True)
+        return cls(connection.id, INCREMENTAL, provider=connection.provider, creates=True)
 
     # The provider's answers --------------------------------------------------------------------
 
@@ -155,20 +120,7 @@ class LedgerWriter:
     def refused(self, address_id: int, email: str | None, reason: str) -> None:
         """The incremental push's change the provider refused with an error: the reason on the
         address's row (found by address, else by email; created when there is none)."""
-        self._refusals.append(_Refusal(address_id, email, reason[:2000]))
-
-    def withdrawn(self, address_id: int, email: str, label: str) -> None:
-        """Opted out at the provider while the full sync ran: not sent, a problem row."""
-        self.problems.append(
-            self._problem(
-                address_id,
-                email,
-                ProblemKind.opted_out,
-                f"opted out at {label} while the sync ran; not sent",
-                reasons.OPTED_OUT_DURING_SYNC,
-                {"provider": label},
-            )
-        )
+        self._refusals.append(Refusal(address_id, email, reason[:2000]))
 
     def opted_out(
         self,
@@ -197,17 +149,6 @@ class LedgerWriter:
         )
         values = {"subscribed": False, "provider_status": "unsubscribed"}
         values |= {"provider_changed_at": self.now, "rejected_reason": None}
-        self._write(row, row.address_id, row.email, values)
-
-    def left_onoffice(self, row: Row, *, note: str | None = None) -> None:
-        """Unsubscribed because the email left onOffice (a full sync's stale contact)."""
-        at = self.now
-        self._entry(signal_entry(row.email, ONOFFICE, "absent", self.source, self.run_id, at=at))
-        self._entry(
-            action_entry(row.email, PROVIDER, "unsubscribe", self.source, self.run_id, note=note)
-        )
-        values = {"subscribed": False, "provider_status": "unsubscribed", "provider_changed_at": at}
-        values |= {"onoffice_status": "absent", "onoffice_changed_at": at}
         self._write(row, row.address_id, row.email, values)
 
     def archived(self, row: Row | None, status: str, at: Any) -> None:
@@ -258,22 +199,6 @@ class LedgerWriter:
         """The person said No on address `carrier`: its other addresses still on Yes get it."""
         self._person_opt_outs.append((email, carrier, signal))
 
-    def push_later(self, tenant_id: int, address_id: int, key: str) -> None:
-        """The incremental push carries out this person's plan (an "address saved" event)."""
-        self._push_later.append((tenant_id, address_id, key))
-
-    def decided(
-        self,
-        rows: Iterable[LedgerRow],
-        entries: Iterable[Entry] = (),
-        problems: Iterable[dict[str, Any]] = (),
-    ) -> None:
-        """A full sync page's decision (`app.syncs.decide`): its rows, history and problems."""
-        for row in rows:
-            self._plain[id(row)] = row
-        self.history.extend(entries)
-        self.problems.extend(problems)
-
     # Writing -----------------------------------------------------------------------------------
 
     async def save(self, session: AsyncSession) -> None:
@@ -297,10 +222,9 @@ class LedgerWriter:
             await write_back_person_opt_out(
                 session, self.provider, self.connection_id, email, carrier, signal
             )
-        for tenant_id, address_id, key in self._push_later:
-            await push_person_later(session, tenant_id, self.connection_id, address_id, key)
+        await self._save_run(session, repo)
 
-    async def _refuse(self, repo: ContactRepository, refusal: _Refusal) -> None:
+    async def _refuse(self, repo: ContactRepository, refusal: Refusal) -> None:
         found = await repo.by_address_ids(self.connection_id, [refusal.address_id])
         row = found.get(refusal.address_id)
         if row is None and refusal.email:
@@ -318,42 +242,3 @@ class LedgerWriter:
                 )
             )
             await repo.flush()
-
-    def _write(
-        self, row: Row | None, address_id: int | None, email: str, values: Mapping[str, Any]
-    ) -> None:
-        if isinstance(row, LedgerRow):
-            row.set(**values)
-            self._plain[id(row)] = row
-        elif row is not None:
-            for name, value in values.items():
-                setattr(row, name, value)
-            self._updates.setdefault(row.id, {}).update(values)
-        elif self.creates and address_id is not None:
-            new = self._new.setdefault(
-                email, {"address_id": address_id, "email": email, "tags": []}
-            )
-            new.update(values)
-
-    def _entry(self, entry: Entry) -> None:
-        self.history.append(entry)
-
-    def _problem(
-        self,
-        address_id: int,
-        email: str,
-        kind: ProblemKind,
-        reason: str,
-        code: str,
-        params: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "address_id": address_id,
-            "email": email,
-            "kind": kind.value,
-            "reason": reason,
-            "reason_code": code,
-            "reason_params": params,
-            "created_at": utcnow(),
-        }

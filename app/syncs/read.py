@@ -227,9 +227,10 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
     offset = run.provider_offset
 
     async def store(page: Sequence[ProviderContact], new_offset: int) -> None:
-        rows = [member_row(member) for member in page]
+        ledger = LedgerWriter.for_run(connection, run.id)
+        ledger.listed([member_row(member) for member in page])
         async with resources.transaction() as session:
-            await ContactRepository.from_session(session).store_members(connection.id, run.id, rows)
+            await ledger.save(session)
             await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
 
     stopped_early = False

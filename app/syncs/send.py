@@ -261,8 +261,8 @@ async def apply_results(
                 provider_id=result.provider_id,
                 resubscribe=bool(item.get("resubscribe")),
             )
+        ledger.member_tags(member_tags or {})
         await ledger.save(session)
-        await contacts.set_member_tags(connection.id, run_id, member_tags or {})
         await repo.add_tag_adds(tag_adds)
         await repo.finish_chunks(chunk_ids)
         progress = await repo.increment(run_id, batches_done=1, **counts)

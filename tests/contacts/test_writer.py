@@ -232,3 +232,49 @@ class TestRunVerbs:
         except RuntimeError:
             pass
         assert await problems(resources) == {} and await events(resources) == []
+
+
+class TestRunOnlyVerbs:
+    async def test_tags_refused_stale_unsent_and_the_list_state(self, resources: Resources) -> None:
+        connection = await connected(resources)
+        run_id = await start_run(resources, connection)
+        anna = await add_contact(
+            resources, connection, address_id=1, email="anna@example.de", synced_hash="h1"
+        )
+        bob = await add_contact(
+            resources, connection, address_id=2, email="bob@example.de", synced_hash="h2"
+        )
+        ledger = LedgerWriter.for_run(connection, run_id)
+        ledger.tags_refused(anna, 1, anna.email, "Invalid segment")
+        ledger.unsent([bob.email])
+        ledger.stale([anna.id])
+        ledger.listed(
+            [
+                {
+                    "email": "anna@example.de",
+                    "status": "subscribed",
+                    "changed_at": None,
+                    "tags": [],
+                    "provider_id": None,
+                }
+            ]
+        )
+        ledger.member_tags({"anna@example.de": ["Kaeufer"]})
+        await save(resources, ledger)
+        rows = await contacts(resources)
+        assert rows["anna@example.de"].synced_hash is None  # sent again by the next run
+        assert rows["bob@example.de"].synced_hash is None
+        assert rows["anna@example.de"].stale_run_id == run_id
+        assert rows["bob@example.de"].stale_run_id is None
+        (problem,) = (await problems(resources)).values()
+        assert problem.kind == "rejected" and problem.reason.endswith("Invalid segment")
+        async with resources.sessionmaker() as session:
+            tags = await ContactRepository.from_session(session).member_tags(
+                connection.id, run_id, ["anna@example.de"]
+            )
+        assert tags == {"anna@example.de": ["Kaeufer"]}
+        # A re-read found anna on Yes again: her mark goes.
+        back = LedgerWriter.for_run(connection, run_id)
+        back.stale([anna.id], confirmed=False)
+        await save(resources, back)
+        assert (await contacts(resources))["anna@example.de"].stale_run_id is None
