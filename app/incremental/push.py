@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from app.contacts.repository import ContactRepository
 from app.contacts.values import check_email, normalise_email
@@ -49,10 +49,11 @@ async def push_addresses(
     seen) is planned by `app.contacts.person.plan_person`; `AddressPush` executes the plan.
 
     One address never holds up the others: its ledger writes (`LedgerWriter`) are saved in a
-    transaction of its own once the provider answered, so a failing write (logged, counted as
-    `unrecorded`) leaves the other addresses recorded; a change the provider refuses is
-    recorded on the contact (`rejected_reason`, shown in the status) and a transient failure
-    is queued to be retried on its own (an "address saved" event for that address)."""
+    transaction of its own once the provider answered, so a write the database refuses
+    (logged, counted as `unrecorded`) leaves the other addresses recorded; a change the
+    provider refuses is recorded on the contact (`rejected_reason`, shown in the status) and a
+    transient failure is queued to be retried on its own (an "address saved" event for that
+    address)."""
     stats = PushStats()
     if not connection.list_id or not addresses:
         return stats
@@ -94,11 +95,14 @@ async def push_addresses(
 async def _save(
     db: Database, connection: Connection, address: Address, ledger: LedgerWriter, stats: PushStats
 ) -> None:
-    """One address's ledger writes in one transaction; a failure is this address's alone."""
+    """One address's ledger writes in one transaction; a write the database refuses (a
+    constraint, a value it cannot store) is this address's alone. Other database errors (a
+    lock, a lost connection) end the push as before: the job is retried, and the addresses
+    recorded so far stay recorded."""
     try:
         async with db.transaction() as session:
             await ledger.save(session)
-    except SQLAlchemyError:
+    except (IntegrityError, DataError):
         stats.unrecorded += 1
         log.exception(
             "incremental.unrecorded",
