@@ -21,7 +21,7 @@ from app.contacts.person import PersonPlan, dump_memory
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import SUBSCRIBED, Signal
 from app.contacts.writer_base import Refusal, Row
-from app.db.base import aware
+from app.db.base import aware, utcnow
 from app.db.models import Connection, Contact, ProblemKind
 from app.history.writer import (
     FULL_SYNC,
@@ -83,7 +83,7 @@ class LedgerWriter(RunVerbs):
             "tags": list(tags),
             "subscribed": status in (None, SUBSCRIBED),
             "provider_status": status or SUBSCRIBED,
-            "provider_changed_at": self.now,
+            "provider_changed_at": utcnow(),  # after the provider answered
             "provider_id": provider_id or (row.provider_id if row is not None else None),
         }
         self._write(row, address_id, email, {**(seen or {}), **values})
