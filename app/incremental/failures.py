@@ -1,50 +1,19 @@
-"""The incremental push's failures for one address, which never hold up the others: a change
-the provider refused is recorded on the contact (shown in the status), a transient failure is
-retried on its own."""
+"""The incremental push's transient failure for one address, which never holds up the others:
+it is retried on its own (a change the provider refused is recorded on the contact through the
+address's `LedgerWriter.refused`)."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from app.contacts.repository import ContactRepository
-from app.contacts.values import check_email
-from app.db.models import Connection, Contact
+from app.db.models import Connection
 from app.db.session import Database
 from app.inbox.events import store
 from app.inbox.jobs import ONOFFICE_SOURCE
 from app.incremental.jobs import enqueue_drain
-from onoffice_client.models import Address
 
 log = logging.getLogger(__name__)
-
-
-async def record_refusal(
-    db: Database, connection: Connection, address: Address, reason: str
-) -> None:
-    """The provider refused this change: recorded on the contact, the others go on."""
-    email = check_email(address.email).email
-    log.warning(
-        "incremental.refused",
-        extra={"connection_id": connection.id, "address_id": address.id, "reason": reason},
-    )
-    async with db.transaction() as session:
-        repo = ContactRepository.from_session(session)
-        row = (await repo.by_address_ids(connection.id, [address.id])).get(address.id)
-        if row is None and email:
-            row = await repo.by_email(connection.id, email)
-        if row is not None:
-            await repo.update(row.id, rejected_reason=reason[:2000])
-        elif email:
-            repo.add(
-                Contact(
-                    connection_id=connection.id,
-                    address_id=address.id,
-                    email=email,
-                    tags=[],
-                    rejected_reason=reason[:2000],
-                )
-            )
 
 
 async def retry_later(

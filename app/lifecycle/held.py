@@ -16,10 +16,9 @@ from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import aware, newer
+from app.contacts.writer import LedgerWriter
 from app.db.base import utcnow
 from app.db.models import Connection, Contact, HeldUnsubscribe, SyncRun
-from app.history.writer import FULL_SYNC, ONOFFICE, PROVIDER, action_entry, signal_entry
-from app.history.writer import record as record_history
 from app.lifecycle.repository import LifecycleRepository
 from app.resources import Resources
 from app.syncs.common import load_run
@@ -78,28 +77,18 @@ async def start_unsubscribing(
 
 
 async def record_left_onoffice(
-    session: AsyncSession, run_id: int, contacts: Sequence[Contact], *, note: str | None = None
+    session: AsyncSession,
+    run_id: int,
+    connection: Connection,
+    contacts: Sequence[Contact],
+    *,
+    note: str | None = None,
 ) -> None:
     """The ledger and the history of contacts unsubscribed because they left onOffice."""
-    now = utcnow()
-    repo = ContactRepository.from_session(session)
-    entries = []
+    ledger = LedgerWriter.for_run(connection, run_id)
     for contact in contacts:
-        entries.append(signal_entry(contact.email, ONOFFICE, "absent", FULL_SYNC, run_id, at=now))
-        entries.append(
-            action_entry(contact.email, PROVIDER, "unsubscribe", FULL_SYNC, run_id, note=note)
-        )
-    if contacts:
-        await record_history(session, contacts[0].connection_id, entries)
-    for contact in contacts:
-        await repo.update(
-            contact.id,
-            subscribed=False,
-            provider_status="unsubscribed",
-            provider_changed_at=now,
-            onoffice_status="absent",
-            onoffice_changed_at=now,
-        )
+        ledger.left_onoffice(contact, note=note)
+    await ledger.save(session)
 
 
 async def carry_out_held(resources: Resources, run: SyncRun, connection: Connection) -> bool:
@@ -143,9 +132,8 @@ async def carry_out_held(resources: Resources, run: SyncRun, connection: Connect
                 )
             done.append(item)
         async with resources.transaction() as session:
-            await record_left_onoffice(
-                session, run.id, [contacts[item.email] for item in done], note="approved"
-            )
+            gone_now = [contacts[item.email] for item in done]
+            await record_left_onoffice(session, run.id, connection, gone_now, note="approved")
             lifecycle = LifecycleRepository.from_session(session)
             await lifecycle.mark_held([i.id for i in done], "done")
             await lifecycle.mark_held(skipped, "skipped")

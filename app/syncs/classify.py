@@ -13,11 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.connections.errors import PROVIDER_LABELS
-from app.contacts.ledger import push_person_later, write_back_opt_out, write_back_person_opt_out
 from app.contacts.repository import ContactRepository
 from app.contacts.values import Language, check_email
+from app.contacts.writer import LedgerWriter
 from app.db.models import Connection, SyncBatch
-from app.history.writer import record as record_history
 from app.syncs.decide import decide_page
 from app.syncs.jobs import enqueue_batch
 from app.syncs.repository import SyncRepository
@@ -76,26 +75,17 @@ async def process_page(
         list_state_known=list_state_known,
         defer_write_backs=defer_write_backs,
     )
-    await contacts.save_ledger_rows(connection.id, decision.touched)
-    await record_history(session, connection.id, decision.history)
-    await repo.add_problems(decision.problems)
+    ledger = LedgerWriter.for_run(connection, run_id)
+    ledger.decided(decision.touched, decision.history, decision.problems)
     for email, signal in decision.write_backs:
-        await write_back_opt_out(session, connection.provider, connection.id, email, signal)
+        ledger.opted_out(None, email, signal)
     for plan in decision.person_write_backs:
         assert plan.signal.carrier is not None
-        await write_back_person_opt_out(
-            session,
-            connection.provider,
-            connection.id,
-            plan.email,
-            plan.signal.carrier,
-            plan.signal.signal,
-        )
+        ledger.person_opted_out(plan.email, plan.signal.carrier, plan.signal.signal)
     for plan in decision.push_later:
         assert plan.signal.carrier is not None
-        await push_person_later(
-            session, connection.tenant_id, connection.id, plan.signal.carrier, f"run:{run_id}"
-        )
+        ledger.push_later(connection.tenant_id, plan.signal.carrier, f"run:{run_id}")
+    await ledger.save(session)
     await repo.increment(
         run_id,
         addresses_read=len(page),

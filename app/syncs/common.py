@@ -9,10 +9,10 @@ from app.connections.errors import PROVIDER_LABELS, STATUS_PAGES
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import GroupClaimMissing
 from app.connections.repository import ConnectionRepository
-from app.contacts.repository import ContactRepository
 from app.contacts.values import (
     Language,
 )
+from app.contacts.writer import LedgerWriter
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
@@ -20,6 +20,7 @@ from app.db.models import (
     SyncRunStatus,
     Tenant,
 )
+from app.history.writer import FULL_SYNC
 from app.i18n import encode
 from app.lifecycle.repository import LifecycleRepository
 from app.metrics import SYNC_RUNS
@@ -133,7 +134,9 @@ async def fail_run(resources: Resources, run_id: int, message: str) -> None:
         run = await repo.get_run(run_id) if unsent else None
         if run is not None:
             # Sent without the tags they still lack: the next run sends them again.
-            await ContactRepository.from_session(session).forget_synced(run.connection_id, unsent)
+            ledger = LedgerWriter(run.connection_id, FULL_SYNC, run_id)
+            ledger.unsent(unsent)
+            await ledger.save(session)
         # A cancelled run stays cancelled.
         ended = await LifecycleRepository.from_session(session).end_run(
             run_id,

@@ -14,9 +14,9 @@ from app.connections.factory import (
     provider_for_connection,
     supports_tags,
 )
-from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import Signal, unseen_opt_out
+from app.contacts.writer import LedgerWriter
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
@@ -230,7 +230,7 @@ async def unsubscribe_stale(
                 )
             done.append(row)
         async with resources.transaction() as session:
-            await record_left_onoffice(session, run.id, done)
+            await record_left_onoffice(session, run.id, connection, done)
             await SyncRepository.from_session(session).increment(run.id, unsubscribed=len(done))
         if time.monotonic() > deadline:
             async with resources.transaction():
@@ -288,14 +288,15 @@ async def write_back_unseen_opt_outs(
     onOffice as its webhook would have, when `rules.unseen_opt_out` says the ledger has not
     recorded it (deduplicated per state and time, so a resumed run stores it once)."""
     stored = 0
+    ledger = LedgerWriter.for_run(connection, run_id)
     async with resources.transaction() as session:
         repo = ContactRepository.from_session(session)
         for contact, status, at in await repo.unseen_opt_outs(connection.id, run_id):
             read = Signal(status, at)
             if unseen_opt_out(provider_signal(contact, None), read, onoffice_signal(contact)):
-                email = contact.email
-                await write_back_opt_out(session, connection.provider, connection.id, email, read)
+                ledger.opted_out(None, contact.email, read)
                 stored += 1
+        await ledger.save(session)
     if stored:
         log.info("sync.unseen_opt_outs", extra={"run_id": run_id, "written_back": stored})
     return stored

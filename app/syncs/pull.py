@@ -15,6 +15,7 @@ from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rows import LedgerRow
 from app.contacts.tags import merge_tags
+from app.contacts.writer import LedgerWriter
 from app.db.models import (
     Connection,
 )
@@ -169,9 +170,11 @@ async def _pull_page(
     async with resources.transaction() as session:
         contacts = ContactRepository.from_session(session)
         stored = await contacts.by_emails(connection.id, (email for email, _ in ledger))
+        writer = LedgerWriter.for_run(connection, run_id)
         for email, tags in ledger:
             if email in stored:
-                await contacts.update(stored[email].id, tags=tags)
+                writer.tags_merged(stored[email], tags)
+        await writer.save(session)
         new_offset = int(page[-1].id)
         repo = SyncRepository.from_session(session)
         await repo.increment(run_id, tags_pulled=len(writes))

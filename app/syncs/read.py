@@ -14,12 +14,12 @@ from typing import Any
 
 from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
-from app.contacts.ledger import write_back_person_opt_out
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import EXPLICIT_NO, Signal, aware
 from app.contacts.values import (
     normalise_email,
 )
+from app.contacts.writer import LedgerWriter
 from app.db.base import utcnow
 from app.db.models import (
     Connection,
@@ -181,16 +181,16 @@ async def write_back_deferred(session: Any, run_id: int, connection: Connection)
             if params.get(DEFERRED) and params.get("address") is not None:
                 marked[problem.email] = int(params["address"])
     ledger = await ContactRepository.from_session(session).ledger_rows(connection.id, marked)
+    writer = LedgerWriter.for_run(connection, run_id)
     started = 0
     for email, carrier in marked.items():
         row = ledger.get(email)
         if row is None or row.onoffice_status not in EXPLICIT_NO:
             continue
         signal = Signal(row.onoffice_status, aware(row.onoffice_changed_at))
-        await write_back_person_opt_out(
-            session, connection.provider, connection.id, email, carrier, signal
-        )
+        writer.person_opted_out(email, carrier, signal)
         started += 1
+    await writer.save(session)
     return started
 
 
@@ -227,9 +227,10 @@ async def read_provider_state(resources: Resources, run: SyncRun, connection: Co
     offset = run.provider_offset
 
     async def store(page: Sequence[ProviderContact], new_offset: int) -> None:
-        rows = [member_row(member) for member in page]
+        ledger = LedgerWriter.for_run(connection, run.id)
+        ledger.listed([member_row(member) for member in page])
         async with resources.transaction() as session:
-            await ContactRepository.from_session(session).store_members(connection.id, run.id, rows)
+            await ledger.save(session)
             await SyncRepository.from_session(session).set_run(run.id, provider_offset=new_offset)
 
     stopped_early = False

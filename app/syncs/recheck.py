@@ -23,7 +23,9 @@ from collections.abc import Iterable, Sequence
 from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.values import check_email
+from app.contacts.writer import LedgerWriter
 from app.db.models import Connection, Contact, SyncRun
+from app.history.writer import FULL_SYNC
 from app.inbox.repository import InboundEventRepository
 from app.incremental.push import read_person_addresses
 from app.resources import Resources
@@ -98,8 +100,10 @@ async def recheck_stale(resources: Resources, run: SyncRun, connection: Connecti
         gone = [r.id for r in rows if r.email not in still]
         # The person's other addresses (No, Cancellation, ...): decided like a page's.
         others = await read_person_addresses(onoffice, page) if page else {}
+        ledger = LedgerWriter.for_run(connection, run.id)
+        ledger.stale(gone)
         async with resources.transaction() as session:
-            await ContactRepository.from_session(session).mark_stale(gone, run.id)
+            await ledger.save(session)
             if page:
                 await process_page(
                     session,
@@ -146,6 +150,8 @@ async def confirm_gone(
     found = {check_email(a.email).email for a in await active_yes(onoffice, rows)}
     back = [r.id for r in rows if r.email in found]
     if back:
+        ledger = LedgerWriter(rows[0].connection_id, FULL_SYNC)
+        ledger.stale(back, confirmed=False)
         async with resources.transaction() as session:
-            await ContactRepository.from_session(session).mark_stale(back, None)
+            await ledger.save(session)
     return [r for r in rows if r.email not in found]

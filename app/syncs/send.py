@@ -16,7 +16,6 @@ from app.connections.factory import (
 from app.contacts.counts import counted_as
 from app.contacts.repository import ContactRepository
 from app.contacts.rules import (
-    SUBSCRIBED,
     TIE,
     aware,
     is_opt_out,
@@ -25,14 +24,10 @@ from app.contacts.tags import provider_tags_after, tags_to_send
 from app.contacts.values import (
     normalise_email,
 )
+from app.contacts.writer import REJECTED, LedgerWriter
 from app.db.base import utcnow
-from app.db.models import (
-    Connection,
-    ProblemKind,
-)
-from app.history.writer import FULL_SYNC, PROVIDER, Entry, action_entry
-from app.history.writer import record as record_history
-from app.i18n import encode, reasons
+from app.db.models import Connection
+from app.i18n import encode
 from app.inbox.repository import InboundEventRepository
 from app.lifecycle.cancel import stopped
 from app.metrics import CONTACTS_SYNCED
@@ -208,11 +203,9 @@ async def apply_results(
     by_email = {normalise_email(r.email): r for r in results}
     counts = {"created": 0, "updated": 0, "unchanged": 0, "synced_unspecified": 0, "rejected": 0}
     counts["opted_out"] = 0
-    problems: list[dict[str, Any]] = []
     tag_adds: list[dict[str, Any]] = []
-    history: list[Entry] = []
-    now = utcnow()
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
+    ledger = LedgerWriter.for_run(connection, run_id)
     async with resources.transaction() as session:
         repo = SyncRepository.from_session(session)
         chunk_ids = await repo.claim_pending_chunks(run_id, batch_no)
@@ -223,18 +216,7 @@ async def apply_results(
         for item in payload:
             if item["email"] in withdrawn:
                 counts["opted_out"] += 1
-                problems.append(
-                    {
-                        "run_id": run_id,
-                        "address_id": item["address_id"],
-                        "email": item["email"],
-                        "kind": ProblemKind.opted_out.value,
-                        "reason": f"opted out at {label} while the sync ran; not sent",
-                        "reason_code": reasons.OPTED_OUT_DURING_SYNC,
-                        "reason_params": {"provider": label},
-                        "created_at": now,
-                    }
-                )
+                ledger.withdrawn(item["address_id"], item["email"], label)
                 continue
             result = by_email.get(item["email"]) or UpsertResult(
                 email=item["email"],
@@ -244,24 +226,13 @@ async def apply_results(
             row = rows.get(item["email"])
             if result.outcome == UpsertOutcome.rejected:
                 counts["rejected"] += 1
-                problems.append(
-                    {
-                        "run_id": run_id,
-                        "address_id": item["address_id"],
-                        "email": item["email"],
-                        "kind": ProblemKind.rejected.value,
-                        "reason": result.reason or "rejected by the provider",
-                        "reason_code": reasons.provider_reason(result.reason),
-                        "reason_params": None,
-                        "created_at": utcnow(),
-                    }
+                ledger.rejected(
+                    row,
+                    address_id=item["address_id"],
+                    email=item["email"],
+                    reason=result.reason or REJECTED,
+                    rejected_hash=rejection_hash(item["hash"], item.get("tags") or []),
                 )
-                if row is not None:
-                    row.set(
-                        synced_hash=None,
-                        rejected_hash=rejection_hash(item["hash"], item.get("tags") or []),
-                        rejected_reason=result.reason or "rejected by the provider",
-                    )
                 continue
             provider_says = {
                 UpsertOutcome.created: "created",
@@ -281,34 +252,18 @@ async def apply_results(
                 }
                 for tag in result.missing_tags
             )
-            if row is None or not row.subscribed or row.provider_status != SUBSCRIBED:
-                value = "resubscribe" if item.get("resubscribe") else "subscribe"
-                history.append(
-                    action_entry(
-                        item["email"],
-                        PROVIDER,
-                        value,
-                        FULL_SYNC,
-                        run_id,
-                        address_id=item["address_id"],
-                    )
-                )
-            if row is not None:
-                row.set(
-                    synced_hash=item["hash"],
-                    rejected_hash=None,
-                    rejected_reason=None,
-                    tags=list(item.get("tags") or []),
-                    subscribed=True,
-                    provider_status=SUBSCRIBED,
-                    provider_changed_at=now,
-                    provider_id=result.provider_id or row.provider_id,
-                )
-        await contacts.save_ledger_rows(connection.id, rows.values())
-        await contacts.set_member_tags(connection.id, run_id, member_tags or {})
-        await repo.add_problems(problems)
+            ledger.synced(
+                row,
+                address_id=item["address_id"],
+                email=item["email"],
+                fingerprint=item["hash"],
+                tags=item.get("tags") or [],
+                provider_id=result.provider_id,
+                resubscribe=bool(item.get("resubscribe")),
+            )
+        ledger.member_tags(member_tags or {})
+        await ledger.save(session)
         await repo.add_tag_adds(tag_adds)
-        await record_history(session, connection.id, history)
         await repo.finish_chunks(chunk_ids)
         progress = await repo.increment(run_id, batches_done=1, **counts)
         provider = connection.provider

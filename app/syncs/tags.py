@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.errors import PROVIDER_LABELS
 from app.contacts.repository import ContactRepository
-from app.db.base import utcnow
-from app.db.models import Connection, ProblemKind, SyncTagAdd
-from app.i18n import reasons
+from app.contacts.writer import LedgerWriter
+from app.db.models import Connection, SyncTagAdd
 from app.resources import Resources
 from app.syncs.repository import SyncRepository
 from providers.base import NewsletterProvider
@@ -109,32 +107,21 @@ async def _reject(
     failed = [row for row in rows if row.email in failures]
     already = await repo.problem_addresses(run_id, [row.address_id for row in failed])
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
-    problems: list[dict[str, Any]] = []
+    refused: list[SyncTagAdd] = []
     moved: dict[str, int] = {}
     for row in failed:
         if row.address_id in already:
             continue  # another of its tags failed first
         already.add(row.address_id)
-        reason = f"Contact saved, but its tags could not be set: {failures[row.email]}"
-        problems.append(
-            {
-                "run_id": run_id,
-                "address_id": row.address_id,
-                "email": row.email,
-                "kind": ProblemKind.rejected.value,
-                "reason": reason,
-                "reason_code": reasons.provider_reason(reason),
-                "reason_params": None,
-                "created_at": utcnow(),
-            }
-        )
+        refused.append(row)
         moved[row.outcome] = moved.get(row.outcome, 0) - 1
-    if not problems:
+    if not refused:
         return
-    stored = await contacts.by_emails(connection.id, (p["email"] for p in problems))
-    for problem in problems:
-        if problem["email"] in stored:
-            await contacts.update(stored[problem["email"]].id, synced_hash=None)
-    await repo.add_problems(problems)
-    await repo.increment(run_id, rejected=len(problems), **moved)
+    stored = await contacts.by_emails(connection.id, (row.email for row in refused))
+    ledger = LedgerWriter.for_run(connection, run_id)
+    for row in refused:
+        detail = failures[row.email]
+        ledger.tags_refused(stored.get(row.email), row.address_id, row.email, detail)
+    await ledger.save(session)
+    await repo.increment(run_id, rejected=len(refused), **moved)
     log.warning("sync.tags_refused", extra={"run_id": run_id, "provider": label})

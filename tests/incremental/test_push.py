@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.db.base import utcnow
+from app.db.history_models import ConsentHistory
 from app.db.models import Connection, Contact, InboundEvent
 from app.incremental.push import push_addresses
 from app.resources import Resources
@@ -97,3 +98,43 @@ class TestPushCore:
         assert (
             event.payload["type"] == "unsubscribe" and event.payload["email"] == "anna@example.de"
         )
+
+
+class TestOneTransactionPerAddress:
+    async def test_a_failing_ledger_write_leaves_the_other_addresses_recorded(
+        self, resources: Resources, provider: MailchimpClient, mailchimp: MailchimpState
+    ) -> None:
+        connection = await connected(resources, provider)
+        bob = Address(
+            id=2, email="bob@example.de", first_name="Bob", newsletter=NewsletterStatus.yes
+        )
+        carl = Address(
+            id=3, email="carl@example.de", first_name="Carl", newsletter=NewsletterStatus.yes
+        )
+        # A real constraint the database enforces on bob's row only.
+        async with resources.transaction() as session:
+            await session.execute(
+                text(
+                    "ALTER TABLE contact ADD CONSTRAINT test_no_bob"
+                    " CHECK (email <> 'bob@example.de')"
+                )
+            )
+        try:
+            stats = await push_addresses(resources, provider, connection, [anna(), bob, carl])
+        finally:
+            async with resources.transaction() as session:
+                await session.execute(text("ALTER TABLE contact DROP CONSTRAINT test_no_bob"))
+        assert stats.upserted == 3 and stats.unrecorded == 1
+        members = mailchimp.lists[connection.list_id or ""].members
+        assert all(
+            members[subscriber_hash(e)].status == "subscribed"
+            for e in ("anna@example.de", "bob@example.de", "carl@example.de")
+        )
+        async with resources.sessionmaker() as session:
+            rows = {c.email: c for c in (await session.scalars(select(Contact))).all()}
+            entries = (await session.scalars(select(ConsentHistory))).all()
+        # The addresses before and after bob's failed write are recorded, bob's writes are not
+        # (its row and its history entries went together).
+        assert set(rows) == {"anna@example.de", "carl@example.de"}
+        assert all(row.subscribed for row in rows.values())
+        assert {e.email for e in entries} == {"anna@example.de", "carl@example.de"}
