@@ -42,7 +42,14 @@ from app.contacts.values import check_email, contact_from_address, contact_hash,
 from app.db.base import aware, utcnow
 from app.db.models import Connection, Contact
 from app.db.session import Database
-from app.history.writer import INCREMENTAL, PROVIDER, Entry, action_entry, onoffice_seen
+from app.history.writer import (
+    INCREMENTAL,
+    PROVIDER,
+    Entry,
+    action_entry,
+    onoffice_seen,
+    provider_update,
+)
 from app.history.writer import record as record_history
 from app.incremental.failures import record_refusal, retry_later
 from app.syncs.common import default_language
@@ -287,6 +294,11 @@ class _Push:
                         self.connection.id,
                         [action_entry(email, PROVIDER, value, INCREMENTAL, address_id=address.id)],
                     )
+                elif result.outcome != UpsertOutcome.unchanged:  # a data-only update
+                    before, after = (row.synced_hash, row.tags), (fingerprint, contact.tags)
+                    update = provider_update(email, INCREMENTAL, None, address_id=address.id,
+                                             before=before, after=after)  # fmt: skip
+                    await record_history(session, self.connection.id, [update])
                 values |= {
                     "synced_hash": fingerprint,
                     "tags": list(contact.tags),

@@ -30,7 +30,7 @@ from app.db.models import (
     Connection,
     ProblemKind,
 )
-from app.history.writer import FULL_SYNC, PROVIDER, Entry, action_entry
+from app.history.writer import FULL_SYNC, PROVIDER, Entry, action_entry, provider_update
 from app.history.writer import record as record_history
 from app.i18n import encode, reasons
 from app.lifecycle.cancel import stopped
@@ -291,6 +291,17 @@ async def apply_results(
                         FULL_SYNC,
                         run_id,
                         address_id=item["address_id"],
+                    )
+                )
+            elif result.outcome != UpsertOutcome.unchanged:
+                history.append(
+                    provider_update(
+                        item["email"],
+                        FULL_SYNC,
+                        run_id,
+                        address_id=item["address_id"],
+                        before=(row.synced_hash, row.tags),
+                        after=(item["hash"], item.get("tags")),
                     )
                 )
             if row is not None:
