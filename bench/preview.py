@@ -109,6 +109,8 @@ async def _bench(
             max(rss[w.name].peak_rss - rss[w.name].start_rss for w in workers) / MB, 1
         ),
         "api_peak_rss_mb": round(rss[api_proc.name].peak_rss / MB, 1),
+        # CPU seconds of the workers while the preview ran (how much of the wall is decisions).
+        "worker_cpu_s": round(sum(rss[w.name].cpu_s for w in workers), 1),
         "provider_calls": sum((provider1 - provider0).values()),
         "onoffice_calls": onoffice1 - onoffice0,
         "onoffice_writes": writes,
@@ -148,6 +150,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
             f"{r['worker_peak_rss_mb']} MB (+{r['worker_rss_growth_mb']})",
         ),
         ("API peak RSS", f"{r['api_peak_rss_mb']} MB"),
+        ("workers' CPU during the preview", f"{r['worker_cpu_s']} s"),
         ("provider / onOffice calls", f"{r['provider_calls']} / {r['onoffice_calls']}"),
         ("writes to onOffice", str(r["onoffice_writes"])),
         ("counts = oracle", "yes" if r["counts_exact"] else f"NO: {r['problems']}"),

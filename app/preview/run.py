@@ -11,6 +11,7 @@ push is queued, they are only listed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 # What a preview writes to onOffice per address (nothing is written: this is what a run would).
 WRITE_NO = "no"  # Newsletter No (an opt-out written back)
 WRITE_ACTIVITY = "activity"  # a bounce: only an activity, the value stays
+JOB_TIMEOUT_MARGIN_S = 2  # a preview ends this long before WORKER_JOB_TIMEOUT_S
 
 
 @dataclass
@@ -66,8 +68,16 @@ async def run_preview(resources: Resources, preview_id: int) -> None:
             return
         await repo.update_preview(preview_id, status="running", started_at=utcnow())
         force = preview.force
+    # Ended before the worker's job timeout cancels it (it would stay `running` for good).
+    limit_s = max(1, resources.settings.WORKER_JOB_TIMEOUT_S - JOB_TIMEOUT_MARGIN_S)
     try:
-        counts = await decide_all(resources, preview_id, connection, tenant, force=force)
+        async with asyncio.timeout(limit_s):
+            counts = await decide_all(resources, preview_id, connection, tenant, force=force)
+    except TimeoutError:
+        log.warning("preview.timeout", extra={"preview_id": preview_id, "limit_s": limit_s})
+        error = encode("ui.pv_timeout", seconds=limit_s)
+        await finish(resources, preview_id, "failed", error=error)
+        return
     except ProviderError as exc:
         await finish(resources, preview_id, "failed", error=provider_failure(connection, exc))
         return
