@@ -72,7 +72,7 @@ async def _bench(
     started = await start_connected(args, profile, stack, client, contacts, extra, ports)
     emu, expected, api, token = started.emu, started.expected, started.api, started.token
     api_proc, workers = started.api_proc, started.workers
-    measured = [api_proc, *workers]
+    measured = [api_proc, *workers, stack.get("onoffice"), stack.get(provider)]
     counter = ProviderCounter(client, provider, emu.provider)
     provider0, _ = await counter.snapshot()
     onoffice0, actions0 = await onoffice_counts(client, emu.onoffice)
@@ -111,6 +111,8 @@ async def _bench(
         "api_peak_rss_mb": round(rss[api_proc.name].peak_rss / MB, 1),
         # CPU seconds of the workers while the preview ran (how much of the wall is decisions).
         "worker_cpu_s": round(sum(rss[w.name].cpu_s for w in workers), 1),
+        # ... and of the onOffice emulator (filtering the whole book for every page it serves).
+        "onoffice_emulator_cpu_s": round(rss["onoffice"].cpu_s, 1),
         "provider_calls": sum((provider1 - provider0).values()),
         "onoffice_calls": onoffice1 - onoffice0,
         "onoffice_writes": writes,
@@ -151,6 +153,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
         ),
         ("API peak RSS", f"{r['api_peak_rss_mb']} MB"),
         ("workers' CPU during the preview", f"{r['worker_cpu_s']} s"),
+        ("onOffice emulator's CPU", f"{r['onoffice_emulator_cpu_s']} s"),
         ("provider / onOffice calls", f"{r['provider_calls']} / {r['onoffice_calls']}"),
         ("writes to onOffice", str(r["onoffice_writes"])),
         ("counts = oracle", "yes" if r["counts_exact"] else f"NO: {r['problems']}"),
