@@ -3,9 +3,9 @@
 Every part is typed and made at start (none on first use): the provider clients' limiter, pacer
 and budget and Mailchimp's segment-id cache (shared by the clients of this process, a client is
 cached per connection), the import notice board, the opt-out re-check store, the action kinds,
-the provider-client cache, and the small in-process state of the embedded mode (locks, drain
-owners). With Redis, the limiter, pacer, budget, notices and opt-out store are shared by every
-process; without it (embedded mode) they live here.
+the provider-client cache, the status page's cached counts, and the small in-process state of
+the embedded mode (locks, drain owners). With Redis, the limiter, pacer, budget, notices and
+opt-out store are shared by every process; without it (embedded mode) they live here.
 
 This module sits on a low floor: it imports the parts' types, never a domain service or
 `app.resources` (tests/foundation/test_import_circles.py).
@@ -51,6 +51,12 @@ ClientCache = OrderedDict[tuple[int, str, bytes], tuple[float, NewsletterProvide
 MembersCache = dict[tuple[int, str, str | None], tuple[float, Group, list[User]]]
 # webhook token hash -> (when looked up, the connection)
 ConnectionCache = dict[str, tuple[float, Connection]]
+# The status page (app/status/): the provider's live count per (connection, its creation, list,
+# latest run) -> (monotonic time, count), and the scope's counts per (connection, its creation,
+# scope, group) -> (monotonic time, every address, newsletter Yes) with the counts under way.
+LiveCounts = dict[tuple[object, ...], tuple[float, int]]
+ScopeCounts = dict[tuple[object, ...], tuple[float, int, int]]
+ScopeCounting = dict[tuple[object, ...], asyncio.Future[tuple[int, int]]]
 
 
 class Closing(Protocol):
@@ -86,6 +92,9 @@ class SharedParts:
     provider_clients: ClientCache = field(default_factory=OrderedDict)
     group_members: MembersCache = field(default_factory=dict)
     webhook_connections: ConnectionCache = field(default_factory=dict)
+    live_counts: LiveCounts = field(default_factory=dict)
+    scope_counts: ScopeCounts = field(default_factory=dict)
+    scope_counting: ScopeCounting = field(default_factory=dict)
     # Embedded mode: job locks (app/worker/locks.py) and drain owners per stream and
     # connection (app/inbox/owner.py).
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)

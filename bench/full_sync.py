@@ -26,15 +26,16 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from app.contacts.values import Language, check_email, contact_from_address
 from app.db.migrate import migrate
-from bench.model import PROFILES, LatencyProfile, bound_for, profile_from_args
+from bench.model import PROFILES, Expectation, LatencyProfile, bound_for, profile_from_args
 from bench.oracle import count_mismatches, expected_outcome, provider_state_problems
 from bench.report import RunResult, SizeResult, json_line, print_reports, print_setup, table
 from bench.sampler import ProviderCounter, Sampler, onoffice_counts
@@ -42,6 +43,7 @@ from bench.stack import (
     BREVO_KEY,
     MAILCHIMP_KEY,
     BenchError,
+    Proc,
     Stack,
     activate_and_login,
     add_infra_args,
@@ -65,11 +67,65 @@ from providers.base import NewsletterProvider
 from providers.brevo.client import BrevoClient
 from providers.mailchimp.client import MailchimpClient
 
+T = TypeVar("T")
+
 MAX_PROBLEMS = 10  # provider-state differences kept per sync for the report
 
 # -------------------------------------------------------------------------------------------------
 # One sync, timed
 # -------------------------------------------------------------------------------------------------
+
+
+def _progress(body: dict[str, Any]) -> str:
+    p = body.get("progress") or {}
+    return (
+        f"phase={p.get('phase')} read={p.get('addresses_read')} "
+        f"batches={p.get('batches_done')}/{p.get('batches_total')}"
+    )
+
+
+async def started_and_done(
+    client: httpx.AsyncClient,
+    api: str,
+    headers: dict[str, str],
+    sampler: Sampler,
+    start: dict[str, Any],
+    *,
+    label: str,
+    limit_s: float,
+    progress: Callable[[dict[str, Any]], str],
+) -> tuple[dict[str, Any], float]:
+    """Start a run (`POST /api/v1/syncs` with `start`: a preview with `{"dry_run": true}`) with
+    `sampler` sampling, and poll the path it answers until it has completed or failed: its last
+    answer and the seconds it took. A process that dies or a run over `limit_s` fails the bench.
+    """
+    sampler.start()
+    started = time.monotonic()
+    response = await client.post(f"{api}/api/v1/syncs", headers=headers, json=start)
+    if response.status_code != 202:
+        await sampler.stop()
+        raise BenchError(f"starting {label} failed: {response.status_code} {response.text}")
+    answer = response.json()
+    path = answer.get("preview") or f"/api/v1/syncs/{answer['id']}"
+    last_note = 0.0
+    while True:
+        body: dict[str, Any] = (await client.get(f"{api}{path}", headers=headers)).json()
+        now = time.monotonic()
+        if body.get("status") in ("completed", "failed"):
+            return body, now - started
+        for proc in sampler.procs:
+            if not proc.alive():
+                await sampler.stop()
+                raise BenchError(f"{proc.name} died during the run:\n{proc.tail()}")
+        if now - started > limit_s:
+            await sampler.stop()
+            raise BenchError(
+                f"{label}: {path} did not finish within {limit_s:.0f} s; {progress(body)}"
+            )
+        if now - last_note >= 10:
+            note(f"  {label}: {now - started:6.1f} s  {progress(body)}")
+            last_note = now
+        await asyncio.sleep(0.25)
 
 
 async def timed_sync(
@@ -87,41 +143,9 @@ async def timed_sync(
     await providers.reset_mailchimp_peaks()
     prov0, extra0 = await providers.snapshot()
     oo_http0, oo_actions0 = await onoffice_counts(client, onoffice)
-    sampler.start()
-    started = time.monotonic()
-    response = await client.post(f"{api}/api/v1/syncs", headers=headers)
-    if response.status_code != 202:
-        await sampler.stop()
-        raise BenchError(f"starting the sync failed: {response.status_code} {response.text}")
-    run_id = response.json()["id"]
-    last_note = 0.0
-    while True:
-        body: dict[str, Any] = (
-            await client.get(f"{api}/api/v1/syncs/{run_id}", headers=headers)
-        ).json()
-        now = time.monotonic()
-        if body.get("status") in ("completed", "failed"):
-            break
-        for proc in sampler.procs:
-            if not proc.alive():
-                await sampler.stop()
-                raise BenchError(f"{proc.name} died during the run:\n{proc.tail()}")
-        if now - started > limit_s:
-            await sampler.stop()
-            raise BenchError(
-                f"{label}: run {run_id} did not finish within {limit_s:.0f} s; "
-                f"progress {body.get('progress')}"
-            )
-        if now - last_note >= 10:
-            p = body.get("progress") or {}
-            note(
-                f"  {label}: {now - started:6.1f} s  phase={p.get('phase')} "
-                f"read={p.get('addresses_read')} batches={p.get('batches_done')}/"
-                f"{p.get('batches_total')}"
-            )
-            last_note = now
-        await asyncio.sleep(0.25)
-    wall = time.monotonic() - started
+    body, wall = await started_and_done(
+        client, api, headers, sampler, {}, label=label, limit_s=limit_s, progress=_progress
+    )
     rss = await sampler.stop()
     prov1, extra1 = await providers.snapshot()
     oo_http1, oo_actions1 = await onoffice_counts(client, onoffice)
@@ -165,9 +189,11 @@ async def start_emulators(
     client: httpx.AsyncClient,
     contacts: int,
     suffix: str = "",
+    ports: tuple[int, int] | None = None,
 ) -> Emulators:
+    """onOffice seeded with `contacts` addresses and the provider, on `ports` (else free ones)."""
     provider = args.provider
-    oo_port, prov_port = free_port(), free_port()
+    oo_port, prov_port = ports or (free_port(), free_port())
     oo_url, prov_url = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{prov_port}"
     latency_s = profile.provider_ms / 1000
     oo_argv = ["-m", "emulators.onoffice", "--port", str(oo_port)]
@@ -195,10 +221,13 @@ async def start_emulators(
     return Emulators(oo_url, prov_url)
 
 
-async def bench_size(
-    args: argparse.Namespace, profile: LatencyProfile, contacts: int, log_dir: Path
-) -> SizeResult:
-    setup_started = time.monotonic()
+async def on_fresh_stack(
+    args: argparse.Namespace,
+    log_dir: Path,
+    body: Callable[[Stack, httpx.AsyncClient], Awaitable[T]],
+) -> T:
+    """`body` on a freshly created and migrated database and a flushed Redis db; its processes
+    stopped and the database dropped (unless --keep-db) afterwards."""
     await recreate_database(args)
     await asyncio.to_thread(migrate, database_url(args))
     rurl = redis_url(args)
@@ -206,13 +235,72 @@ async def bench_size(
     stack = Stack(log_dir)
     try:
         async with httpx.AsyncClient(timeout=120) as client:
-            return await _bench_size(args, profile, contacts, stack, client, setup_started)
+            return await body(stack, client)
     finally:
         stack.stop()
         with contextlib.suppress(Exception):
             await flush_redis(rurl)
         if not args.keep_db:
             await drop_database(args)
+
+
+@dataclass
+class Connected:
+    """The emulators, the expected outcome of their data, and a connected connector."""
+
+    emu: Emulators
+    expected: Expectation
+    api: str
+    api_proc: Proc
+    workers: list[Proc]
+    token: str
+
+
+async def start_connected(
+    args: argparse.Namespace,
+    profile: LatencyProfile,
+    stack: Stack,
+    client: httpx.AsyncClient,
+    contacts: int,
+    extra: dict[str, str],
+    ports: Sequence[int] = (),
+) -> Connected:
+    """The emulators seeded with `contacts` addresses, the API and the workers (environment
+    `extra` on top), a tenant activated and its connection saved; on `ports` (onOffice, the
+    provider, the API) or free ones."""
+    provider = args.provider
+    note(f"[{contacts}] starting emulators (onOffice seeded with {contacts} addresses)")
+    emu = await start_emulators(
+        args, profile, stack, client, contacts, ports=(ports[0], ports[1]) if ports else None
+    )
+    records = (await client.get(f"{emu.onoffice}/_control/state")).json()["addresses"]
+    expected = expected_outcome(records)
+    del records
+    api_port = ports[2] if ports else free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    if args.worker_concurrency:
+        extra = extra | {"WORKER_CONCURRENCY": str(args.worker_concurrency)}
+    env = connector_env(args, api=api, onoffice=emu.onoffice, provider=emu.provider, **extra)
+    note(f"[{contacts}] starting the connector API and {args.workers} worker(s)")
+    api_proc, workers = start_connector(stack, env, api_port, args.workers)
+    await wait_http(client, f"{api}/healthz", api_proc)
+    token = await activate_and_login(client, api, emu.onoffice)
+    await connect(
+        client, api, token, provider, MAILCHIMP_KEY if provider == "mailchimp" else BREVO_KEY
+    )
+    await asyncio.sleep(1.0)  # let the workers finish start-up before the baseline RSS sample
+    return Connected(emu, expected, api, api_proc, workers, token)
+
+
+async def bench_size(
+    args: argparse.Namespace, profile: LatencyProfile, contacts: int, log_dir: Path
+) -> SizeResult:
+    setup_started = time.monotonic()
+    return await on_fresh_stack(
+        args,
+        log_dir,
+        lambda stack, client: _bench_size(args, profile, contacts, stack, client, setup_started),
+    )
 
 
 async def _bench_size(
@@ -224,14 +312,6 @@ async def _bench_size(
     setup_started: float,
 ) -> SizeResult:
     provider = args.provider
-    note(f"[{contacts}] starting emulators (onOffice seeded with {contacts} addresses)")
-    emu = await start_emulators(args, profile, stack, client, contacts)
-    records = (await client.get(f"{emu.onoffice}/_control/state")).json()["addresses"]
-    expected = expected_outcome(records)
-    del records
-
-    api_port = free_port()
-    api = f"http://127.0.0.1:{api_port}"
     extra = {
         "ONOFFICE_READ_CONCURRENCY": str(profile.onoffice_concurrency),
         # The product's default unless `--opt-out-recheck-s` is given (the default, 0, asks
@@ -246,18 +326,9 @@ async def _bench_size(
         # (`--import-notify off` measures the polling fallback).
         "IMPORT_NOTIFY": args.import_notify,
     }
-    if args.worker_concurrency:
-        extra["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
-    env = connector_env(args, api=api, onoffice=emu.onoffice, provider=emu.provider, **extra)
-    note(f"[{contacts}] starting the connector API and {args.workers} worker(s)")
-    api_proc, workers = start_connector(stack, env, api_port, args.workers)
-    await wait_http(client, f"{api}/healthz", api_proc)
-
-    token = await activate_and_login(client, api, emu.onoffice)
-    await connect(
-        client, api, token, provider, MAILCHIMP_KEY if provider == "mailchimp" else BREVO_KEY
-    )
-    await asyncio.sleep(1.0)  # let the workers finish start-up before the baseline RSS sample
+    started = await start_connected(args, profile, stack, client, contacts, extra)
+    emu, expected, api, token = started.emu, started.expected, started.api, started.token
+    api_proc, workers = started.api_proc, started.workers
     setup_s = time.monotonic() - setup_started
 
     measured = [api_proc, *workers, stack.get("onoffice"), stack.get(provider)]
@@ -363,10 +434,8 @@ async def per_contact_baseline(
 # -------------------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="bench.full_sync", description=__doc__.split("\n\n")[0])
-    p.add_argument("--contacts", type=int, default=None, help="onOffice addresses to seed")
-    p.add_argument("--sizes", help="comma-separated sizes to run one after another")
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """The provider, the workers and the latency profile (shared with bench/preview.py)."""
     p.add_argument("--provider", choices=("mailchimp", "brevo"), default="mailchimp")
     p.add_argument("--workers", type=int, default=2, help="arq worker processes")
     p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
@@ -381,6 +450,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=4,
         help="onOffice reads in flight: passed as ONOFFICE_READ_CONCURRENCY, used by the bound",
     )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench.full_sync", description=__doc__.split("\n\n")[0])
+    p.add_argument("--contacts", type=int, default=None, help="onOffice addresses to seed")
+    p.add_argument("--sizes", help="comma-separated sizes to run one after another")
+    add_run_args(p)
     p.add_argument("--import-batch", type=int, default=10_000, help="BREVO_IMPORT_BATCH_SIZE")
     p.add_argument(
         "--opt-out-recheck-s",

@@ -197,6 +197,28 @@ def bound_for(
     return brevo_bound(p, e, members_before=members_before, import_batch=import_batch)
 
 
+def preview_bound(
+    provider: str, p: LatencyProfile, e: Expectation, *, members_before: int
+) -> Bound:
+    """A dry-run preview: the same reads as a run (onOffice's pages, the provider's list in pages
+    of 1000 at 10 connections or of 500 at 10/s), no write; both reads may overlap."""
+    pages, t_oo = _onoffice(p, e)
+    if provider == "mailchimp":
+        durations = [_duration(p, n) for n in _chunks(members_before, MAILCHIMP_PAGE) or [0]]
+        t_provider = max(sum(durations) / MAILCHIMP_CONNECTIONS, max(durations))
+    else:
+        durations = [
+            _duration(p, n, p.brevo_per_item_us) for n in _chunks(members_before, BREVO_PAGE) or [0]
+        ]
+        t_provider = (len(durations) - 1) / BREVO_RPS + max(durations)
+    return Bound(
+        lower_bound_s=max(t_oo, t_provider),
+        ideal_provider_calls=len(durations),
+        ideal_onoffice_calls=pages + 1,  # + the field definitions
+        parts={"onoffice_reads_s": t_oo, "provider_reads_s": t_provider},
+    )
+
+
 def profile_from_args(args: Any) -> LatencyProfile:
     """The chosen profile, with any explicitly given latency option taken instead."""
     base = PROFILES[args.profile]

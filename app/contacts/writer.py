@@ -29,6 +29,7 @@ from app.history.writer import (
     PROVIDER,
     action_entry,
     onoffice_seen,
+    provider_update,
 )
 from app.history.writer import record as record_history
 from app.i18n import reasons
@@ -65,15 +66,29 @@ class LedgerWriter(RunVerbs):
         resubscribe: bool = False,
         status: str | None = None,
         seen: Mapping[str, Any] | None = None,
+        updated: bool = False,
     ) -> None:
         """The provider took the contact (`status`: the state it answered, None = subscribed);
-        a subscribe the ledger did not show yet goes into the history. `seen`: further columns
-        the caller observed (the push: the address, onOffice's signal, the push time)."""
+        a subscribe the ledger did not show yet goes into the history, and so does a data-only
+        update (`updated`: the provider changed a subscribed contact's fields or tags; an
+        unchanged re-read records nothing). `seen`: further columns the caller observed (the
+        push: the address, onOffice's signal, the push time)."""
         if row is None or not row.subscribed or row.provider_status != SUBSCRIBED:
             value = "resubscribe" if resubscribe else "subscribe"
             self._entry(
                 action_entry(
                     email, PROVIDER, value, self.source, self.run_id, address_id=address_id
+                )
+            )
+        elif updated:
+            self._entry(
+                provider_update(
+                    email,
+                    self.source,
+                    self.run_id,
+                    address_id=address_id,
+                    before=(row.synced_hash, row.tags),
+                    after=(fingerprint, tags),
                 )
             )
         values = {

@@ -9,7 +9,7 @@ approved something). `source` says where it came from, `source_ref` which event,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +35,11 @@ FULL_SYNC = "full_sync"
 INCREMENTAL = "incremental"  # a poll or onOffice's "address saved" webhook
 PERSON = "person"  # an onOffice opt-out on another address of the same email
 APPROVAL = "user"  # a user's decision in the UI or API
+# A data-only update at the provider (value), and what it changed (its note): the contact's
+# fields (names, salutation, greeting: the ledger keeps only their fingerprint, not which one),
+# its tags, both, or nothing (a forced resend).
+UPDATE = "update"
+FIELDS, TAGS, FIELDS_AND_TAGS, RESENT = "fields", "tags", "fields+tags", "resent"
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,24 @@ def action_entry(
 ) -> Entry:
     """What the connector wrote to `side` (provider: subscribe/unsubscribe; onOffice: a value)."""
     return Entry(email, side, ACTION, value, source, _ref(ref), address_id, None, note)
+
+
+def provider_update(
+    email: str,
+    source: str,
+    ref: object,
+    *,
+    address_id: int | None,
+    before: tuple[str | None, Sequence[str] | None],
+    after: tuple[str | None, Sequence[str] | None],
+) -> Entry:
+    """A contact already subscribed, sent to the provider again because its data changed
+    (`before`/`after`: the fields' fingerprint and the tags, as last synced and as sent). Only
+    what was sent is recorded: an unchanged re-read sends nothing and records nothing."""
+    fields = before[0] != after[0]
+    tags = sorted(before[1] or []) != sorted(after[1] or [])
+    note = FIELDS_AND_TAGS if fields and tags else FIELDS if fields else TAGS if tags else RESENT
+    return action_entry(email, PROVIDER, UPDATE, source, ref, address_id=address_id, note=note)
 
 
 def decision_entry(

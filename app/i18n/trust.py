@@ -25,6 +25,9 @@ DE: dict[str, str] = {
     "ui.c_drift": "Abweichung zum Dienst",
     "err.preview_not_found": "Vorschau {id} wurde nicht gefunden.",
     "ui.pv_failed": "Die Vorschau ist fehlgeschlagen; bitte erneut versuchen.",
+    "ui.pv_timeout": "Die Vorschau wurde nach {seconds} s abgebrochen: sie hätte länger "
+    "gedauert, als ein Auftrag dauern darf (WORKER_JOB_TIMEOUT_S); erhöhen Sie diesen Wert für "
+    "so viele Adressen.",
     "ui.pv_button": "Vorschau (nichts wird geschrieben)",
     "ui.pv_title": "Vorschau #{id}",
     "ui.pv_intro": "Die Vorschau liest onOffice und die Liste beim Dienst und zeigt, was eine "
@@ -120,6 +123,8 @@ EN: dict[str, str] = {
     "ui.c_drift": "Drift against the service",
     "err.preview_not_found": "preview {id} not found",
     "ui.pv_failed": "The preview failed; please try again.",
+    "ui.pv_timeout": "The preview was stopped after {seconds} s: it would have taken longer "
+    "than a job may (WORKER_JOB_TIMEOUT_S); raise that setting for this many addresses.",
     "ui.pv_button": "Preview (nothing is written)",
     "ui.pv_title": "Preview #{id}",
     "ui.pv_intro": "The preview reads onOffice and the service's list and shows what a "

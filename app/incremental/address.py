@@ -187,6 +187,7 @@ class AddressPush:
                 resubscribe=contact.resubscribe,
                 status=result.status,
                 seen=pushed,
+                updated=result.outcome != UpsertOutcome.unchanged,
             )
         self.stats.upserted += 1
 

@@ -11,6 +11,7 @@ push is queued, they are only listed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 # What a preview writes to onOffice per address (nothing is written: this is what a run would).
 WRITE_NO = "no"  # Newsletter No (an opt-out written back)
 WRITE_ACTIVITY = "activity"  # a bounce: only an activity, the value stays
+JOB_TIMEOUT_MARGIN_S = 2  # a preview ends this long before WORKER_JOB_TIMEOUT_S
 
 
 @dataclass
@@ -66,8 +68,16 @@ async def run_preview(resources: Resources, preview_id: int) -> None:
             return
         await repo.update_preview(preview_id, status="running", started_at=utcnow())
         force = preview.force
+    # Ended before the worker's job timeout cancels it (it would stay `running` for good).
+    limit_s = max(1, resources.settings.WORKER_JOB_TIMEOUT_S - JOB_TIMEOUT_MARGIN_S)
     try:
-        counts = await decide_all(resources, preview_id, connection, tenant, force=force)
+        async with asyncio.timeout(limit_s):
+            counts = await decide_all(resources, preview_id, connection, tenant, force=force)
+    except TimeoutError:
+        log.warning("preview.timeout", extra={"preview_id": preview_id, "limit_s": limit_s})
+        error = encode("ui.pv_timeout", seconds=limit_s)
+        await finish(resources, preview_id, "failed", error=error)
+        return
     except ProviderError as exc:
         await finish(resources, preview_id, "failed", error=provider_failure(connection, exc))
         return
@@ -122,7 +132,10 @@ async def decide_all(
     label = PROVIDER_LABELS.get(connection.provider, connection.provider)
     language = default_language(connection)
     run_id = -preview_id  # never a run's id: every ledger row this preview claims is its own
-    ledger: dict[str, LedgerRow] = {}
+    # The emails this preview claimed, with the claiming address: all the duplicate rule needs of
+    # an earlier page (a claimed row decides nothing more), so a book of any size holds one small
+    # entry per person, not its ledger row.
+    claimed: dict[str, int] = {}
     seen: set[int] = set()
     counts: Counter[str] = Counter()
     total: int | None = None
@@ -141,10 +154,10 @@ async def decide_all(
             seen.update(a.id for a in fresh)
             emails = {normalise_email(a.email or "") for a in fresh}
             async with resources.sessionmaker() as session:
-                known = await ContactRepository.from_session(session).ledger_rows(
-                    connection.id, [e for e in emails if e not in ledger]
+                ledger = await ContactRepository.from_session(session).ledger_rows(
+                    connection.id, [e for e in emails if e not in claimed]
                 )
-            ledger.update(known)
+            ledger |= {e: claimed_row(e, claimed[e], run_id) for e in emails if e in claimed}
             decision = decide_page(
                 run_id,
                 label,
@@ -157,6 +170,7 @@ async def decide_all(
                 held_back=held_back,
                 list_state_known=True,
             )
+            claimed |= {e: r.address_id for e, r in ledger.items() if r.last_run_id == run_id}
             counts["onoffice_newsletter_total"] += len(fresh) - decision.already_synced
             counts.update(decision.counts)
             rows = item_rows(preview_id, decision)
@@ -168,19 +182,18 @@ async def decide_all(
                 break
     finally:
         await pages.aclose()
-    return await summary(resources, connection, counts, ledger, total, run_id)
+    return await summary(resources, connection, counts, set(claimed), total)
 
 
 async def summary(
     resources: Resources,
     connection: Connection,
     counts: Counter[str],
-    ledger: dict[str, LedgerRow],
+    claimed: set[str],
     total: int | None,
-    run_id: int,
 ) -> dict[str, Any]:
-    """The counts a run would report, and the unsubscribes it would make or hold back."""
-    claimed = {email for email, row in ledger.items() if row.last_run_id == run_id}
+    """The counts a run would report, and the unsubscribes it would make or hold back (the
+    subscribed contacts whose email this preview did not claim)."""
     async with resources.sessionmaker() as session:
         subscribed = await PreviewRepository.from_session(session).subscribed_emails(connection.id)
         previous = await SyncRepository.from_session(session).latest_completed_run(connection.id)
@@ -200,6 +213,11 @@ async def summary(
         "unsubscribed": 0 if held else stale,
         "held_unsubscribes": stale if held else 0,
     }
+
+
+def claimed_row(email: str, address_id: int, run_id: int) -> LedgerRow:
+    """An email an earlier page claimed, as the duplicate rule reads it."""
+    return LedgerRow(id=None, address_id=address_id, email=email, last_run_id=run_id)
 
 
 def item_rows(preview_id: int, decision: PageDecision) -> list[dict[str, Any]]:

@@ -30,9 +30,8 @@ log = logging.getLogger(__name__)
 SCOPE_COUNT_TTL_S = 300.0
 SCOPE_COUNT_TIMEOUT_S = 10.0
 FAILED_TTL_S = 60.0  # a count that failed is not tried again within this time
-# (connection, its creation, its scope) -> (monotonic time, all addresses, newsletter Yes)
-_counts: dict[tuple[object, ...], tuple[float, int, int]] = {}
-_running: dict[tuple[object, ...], asyncio.Future[tuple[int, int]]] = {}
+# The counts live in the process's parts (`SharedParts.scope_counts`, `.scope_counting`):
+# (connection, its creation, its scope) -> (monotonic time, all addresses, newsletter Yes).
 
 
 async def scope_status(
@@ -75,17 +74,18 @@ async def scope_counts(
     """(every address of the connection's scope, the active ones with newsletter Yes), or None
     when onOffice did not tell."""
     # The creation time tells a connection saved anew (or another database's) from this one.
-    if len(_counts) > 10_000:
-        _counts.clear()
+    cache, under_way = resources.parts.scope_counts, resources.parts.scope_counting
+    if len(cache) > 10_000:
+        cache.clear()
     key = (connection.id, str(connection.created_at), repr(connection.scope), connection.group_id)
-    cached = _counts.get(key)
+    cached = cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < SCOPE_COUNT_TTL_S:
         return None if cached[1] < 0 else (cached[1], cached[2])
     # Status calls of one connection at the same time share one count (no stampede on onOffice).
-    running = _running.get(key)
+    running = under_way.get(key)
     if running is None or running.done():
         running = asyncio.ensure_future(_count(resources, tenant, connection))
-        _running[key] = running
+        under_way[key] = running
     try:
         every, yes = await asyncio.shield(running)
     except (OnOfficeError, TenantNotActivated, TimeoutError) as exc:
@@ -93,12 +93,12 @@ async def scope_counts(
                                                      "error": str(exc)})  # fmt: skip
         # Not asked again for a while: a status page must not wait for a failing onOffice
         # on every refresh.
-        _counts[key] = (time.monotonic() - SCOPE_COUNT_TTL_S + FAILED_TTL_S, -1, -1)
+        cache[key] = (time.monotonic() - SCOPE_COUNT_TTL_S + FAILED_TTL_S, -1, -1)
         return None
     finally:
         if running.done():
-            _running.pop(key, None)
-    _counts[key] = (time.monotonic(), every, yes)
+            under_way.pop(key, None)
+    cache[key] = (time.monotonic(), every, yes)
     return every, yes
 
 

@@ -207,10 +207,10 @@ class StatusService:
         return items
 
 
-# The provider's live count per (connection, list): (monotonic time, count). A status page
-# polled by many browsers costs one provider call per connection and LIVE_COUNT_TTL_S.
+# The provider's live count per (connection, list), in the process's parts
+# (`SharedParts.live_counts`). A status page polled by many browsers costs one provider call per
+# connection and LIVE_COUNT_TTL_S.
 LIVE_COUNT_TTL_S = 30.0
-_live_counts: dict[tuple[object, ...], tuple[float, int]] = {}
 
 
 async def live_count(
@@ -223,7 +223,8 @@ async def live_count(
     # With its creation time: a connection id seen again (a database created anew) is another
     # connection.
     key = (connection.id, connection.created_at, connection.list_id, version)
-    cached = _live_counts.get(key)
+    cache = resources.parts.live_counts
+    cached = cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < LIVE_COUNT_TTL_S:
         return cached[1], None
     try:
@@ -234,9 +235,9 @@ async def live_count(
         )
     except (ProviderError, TimeoutError) as exc:
         return None, getattr(exc, "message", None) or t(lang, "ui.s_provider_timeout")
-    if len(_live_counts) > 10_000:
-        _live_counts.clear()
-    _live_counts[key] = (time.monotonic(), count)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (time.monotonic(), count)
     return count, None
 
 

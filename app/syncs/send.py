@@ -260,6 +260,7 @@ async def apply_results(
                 tags=item.get("tags") or [],
                 provider_id=result.provider_id,
                 resubscribe=bool(item.get("resubscribe")),
+                updated=result.outcome != UpsertOutcome.unchanged,
             )
         ledger.member_tags(member_tags or {})
         await ledger.save(session)

@@ -11,14 +11,17 @@ example Brevo's listAddition after our import) or an unsubscribe for one it alre
 unsubscribed changes nothing and writes no activity.
 
 onOffice writes are made step by step and each finished step is stored on the event, so a retry
-never repeats an activity that was already written.
+never repeats an activity that was already written; every onOffice address a step wrote is
+recorded in the consent history in that step's transaction (`app.history.events.written`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.factory import provider_label
 from app.contacts.confirm import Confirmation, may_create
@@ -36,6 +39,9 @@ from app.contacts.rules import (
 )
 from app.contacts.values import normalise_email
 from app.db.models import Connection, Contact, InboundEvent, InboundEventStatus, Tenant
+from app.history.events import CREATED, activity_written, written
+from app.history.writer import Entry
+from app.history.writer import record as record_history
 from app.inbox.repository import InboundEventRepository
 from app.webhooks.activities import (
     OPTIONAL_ACTIVITIES,
@@ -47,6 +53,7 @@ from app.webhooks.activities import (
 from app.webhooks.campaign import campaign_sent
 from app.webhooks.confirming import StateCache
 from app.webhooks.deps import ApplyDeps
+from app.webhooks.email_change import change_email
 from app.webhooks.nonconsent import (
     ALREADY_RECORDED,
     DISMISSED_NOTE,
@@ -109,7 +116,7 @@ class EventApplier:
         if kind in (ProviderEventType.ignored, ProviderEventType.profile):
             return InboundEventStatus.ignored, f"{event.raw_type}: nothing to apply"
         if kind == ProviderEventType.email_changed:
-            return await self._change_email(event, email, contact)
+            return await change_email(self, row, event, email, contact)
         state = event_state(kind.value)
         if state is not None:
             verdict = self._verdict(row, event, contact)
@@ -257,7 +264,8 @@ class EventApplier:
                     # an echo of the connector (the activity is still to be written).
                     await self._step(row, steps, CREATE_UNSURE)
                 raise
-            await self._step(row, steps, "create", address_id=address_id)
+            created = written(row, [(address_id, NewsletterStatus.yes.name)], note=CREATED)
+            await self._step(row, steps, "create", history=created, address_id=address_id)
             addresses = await self.onoffice.get_addresses([address_id])
         elif not addresses:
             addresses = await self.onoffice.get_addresses([int(row.payload["_address_id"])])
@@ -308,7 +316,8 @@ class EventApplier:
         ]
         if changes:
             await self.onoffice.modify_addresses(changes)
-        await self._step(row, steps, "status")
+        done = written(row, [(a, status.name) for a, _ in changes])
+        await self._step(row, steps, "status", history=done)
 
     async def _activity(
         self, row: InboundEvent, event: ProviderEvent, address_ids: Sequence[int], steps: list[str]
@@ -317,7 +326,7 @@ class EventApplier:
             return
         kind, type_ = await self._activity_kind(event.type)
         await self._create_once(row, steps, self._item(row, event, address_ids, kind, type_))
-        await self._step(row, steps, "activity")
+        await self._step(row, steps, "activity", history=activity_written(row, address_ids))
 
     def _item(
         self,
@@ -347,30 +356,27 @@ class EventApplier:
         if ACTIVITY_UNSURE in steps:
             steps.remove(ACTIVITY_UNSURE)
 
-    async def _change_email(
-        self, event: ProviderEvent, email: str, contact: Contact | None
-    ) -> tuple[str, str | None]:
-        new_email = normalise_email(event.new_email or "")
-        if not new_email or new_email == email:
-            return InboundEventStatus.ignored, "no new email in the event"
-        addresses = await self._find(email)
-        for address in addresses:
-            await self.onoffice.change_email(address.id, address.email, new_email)
-        if contact is not None:
-            async with self.db.transaction() as session:
-                repo = ContactRepository.from_session(session)
-                if await repo.owner_of(self.connection.id, new_email) is None:
-                    await repo.update(contact.id, email=new_email)
-        return InboundEventStatus.applied, None
-
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _step(self, row: InboundEvent, steps: list[str], step: str, **extra: Any) -> None:
+    async def _step(
+        self,
+        row: InboundEvent,
+        steps: list[str],
+        step: str,
+        *,
+        history: Iterable[Entry] = (),
+        **extra: Any,
+    ) -> None:
+        """Store a finished step on the event, with the history entries of what it wrote."""
         steps.append(step)
         payload = dict(row.payload) | {"_steps": steps} | {f"_{k}": v for k, v in extra.items()}
         row.payload = payload
         async with self.db.transaction() as session:
             await InboundEventRepository.from_session(session).set_payload(row.id, payload)
+            await self._history(session, history)
+
+    async def _history(self, session: AsyncSession, entries: Iterable[Entry]) -> None:
+        await record_history(session, self.connection.id, entries)
 
     async def _contact(self, email: str) -> Contact | None:
         async with self.db.sessionmaker() as session:

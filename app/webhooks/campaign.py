@@ -1,15 +1,18 @@
 """Mailchimp's sent campaign (`campaign` webhook): its recipients get a "delivered" activity
-in onOffice (when switched on), 500 addresses per request, resumable by offset. Applied one
-event at a time by `EventApplier` (`app.webhooks.apply`)."""
+in onOffice (when switched on), 500 addresses per request, resumable by offset, each recipient's
+activity recorded in its consent history with the chunk's step. Applied one event at a time by
+`EventApplier` (`app.webhooks.apply`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from app.contacts.repository import ContactRepository
 from app.db.models import Connection, InboundEvent, InboundEventStatus
 from app.db.session import Database
+from app.history.events import ACTIVITY, written
+from app.history.writer import Entry
 from app.webhooks.activities import create_for_known, unknown_note
 from app.webhooks.deps import ApplyDeps
 from onoffice_client.client import OnOfficeClient
@@ -39,7 +42,15 @@ class EventApplier(Protocol):
         self, row: InboundEvent, steps: list[str], item: ActivityCreate
     ) -> None: ...
 
-    async def _step(self, row: InboundEvent, steps: list[str], step: str, **extra: Any) -> None: ...
+    async def _step(
+        self,
+        row: InboundEvent,
+        steps: list[str],
+        step: str,
+        *,
+        history: Iterable[Entry] = (),
+        **extra: Any,
+    ) -> None: ...
 
     async def _activity_kind(self, event_type: ProviderEventType) -> tuple[str, str | None]: ...
 
@@ -84,16 +95,26 @@ async def _deliver(
     position: int,
 ) -> None:
     async with applier.db.sessionmaker() as session:
-        address_ids = await ContactRepository.from_session(session).address_ids_for(
+        contacts = await ContactRepository.from_session(session).by_emails(
             applier.connection.id, emails
         )
+    address_ids = sorted({c.address_id for c in contacts.values()})
     steps = list(row.payload.get("_steps") or [])
     unknown = list(row.payload.get("_unknown") or [])
+    history: list[Entry] = []
     if address_ids:
         kind, type_ = await applier._activity_kind(ProviderEventType.delivered)
         item = applier._item(row, event, address_ids, kind, type_)
         # An address onOffice no longer knows fails alone, not its chunk.
-        unknown += await create_for_known(
+        missing = await create_for_known(
             applier.onoffice, item, lambda part: applier._create_once(row, steps, part)
         )
-    await applier._step(row, steps, f"delivered:{position}", offset=position, unknown=unknown)
+        unknown += missing
+        for email, contact in sorted(contacts.items()):
+            if contact.address_id not in missing:
+                history += written(
+                    row, [(contact.address_id, ACTIVITY)], email=email, note="delivered"
+                )
+    await applier._step(
+        row, steps, f"delivered:{position}", history=history, offset=position, unknown=unknown
+    )

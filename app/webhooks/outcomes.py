@@ -18,7 +18,7 @@ from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
 from app.db.models import Connection, InboundEvent, InboundEventStatus
 from app.db.session import Database
-from app.history.events import event_entries
+from app.history.events import activity_written, event_entries, written
 from app.history.writer import Entry
 from app.history.writer import record as record_history
 from app.inbox.repository import RECONCILE_REMOVAL, InboundEventRepository
@@ -71,12 +71,15 @@ async def hold_burst(db: Database, settings: Settings, connection_id: int) -> bo
 
 
 async def finish_event(db: Database, row: InboundEvent, status: str, note: str | None) -> None:
+    """An event applied on its own (`EventApplier.apply`): its outcome, and its signal in the
+    consent history (the onOffice writes were recorded with each finished step)."""
     async with db.transaction() as session:
         await InboundEventRepository.from_session(session).update_events(
             [row.id], tried=True, status=status, applied_at=utcnow(), last_error=note
         )
         if row.connection_id is not None:
-            await record_history(session, row.connection_id, event_entries(row, note=status))
+            outcome = None if status == InboundEventStatus.applied else status
+            await record_history(session, row.connection_id, event_entries(row, note=outcome))
     WEBHOOK_EVENTS.labels(row.source, status).inc()
     received = aware(row.received_at)
     WEBHOOK_LAG.labels(row.source).observe(max(0.0, (utcnow() - received).total_seconds()))
@@ -167,6 +170,12 @@ async def settle(
             await events.update_events(
                 ids, tried=True, status=status, applied_at=now, last_error=note
             )
+        # A failed plan's finished steps are not repeated by its retry: recorded now.
+        await record_history(
+            session,
+            connection_id,
+            [e for p in failed for e in _written(p, done_steps[id(p)] - set(p.steps))],
+        )
         for plan in failed:
             steps = list(dict.fromkeys([*plan.steps, *sorted(done_steps[id(plan)])]))
             if steps != plan.steps:
@@ -201,17 +210,26 @@ async def settle(
 
 def _history(plans: Sequence[Plan]) -> list[Entry]:
     """What the settled plans tell the consent history: the confirmed provider state (or the
-    outcome of an event that changed nothing) and each value written to onOffice."""
+    outcome of an event that changed nothing) and each onOffice address written."""
     entries: list[Entry] = []
     for plan in plans:
+        note = None if plan.status == InboundEventStatus.applied else plan.status
         if plan.record is not None:
             provider = plan.record[0]
-            note = None if plan.status == InboundEventStatus.applied else plan.status
-            entries += event_entries(
-                plan.row, state=provider.status, at=provider.at, note=note, modifies=plan.modifies
-            )
+            entries += event_entries(plan.row, state=provider.status, at=provider.at, note=note)
         else:
-            entries += event_entries(plan.row, note=plan.status, modifies=plan.modifies)
+            entries += event_entries(plan.row, note=note)
+        entries += _written(plan, {"status", "activity"})
+    return entries
+
+
+def _written(plan: Plan, steps: set[str]) -> list[Entry]:
+    """The onOffice writes of the plan's `steps` (those that were made)."""
+    entries: list[Entry] = []
+    if "status" in steps:
+        entries += written(plan.row, [(a, status.name) for a, status in plan.modifies])
+    if "activity" in steps and plan.activity is not None:
+        entries += activity_written(plan.row, plan.activity.address_ids)
     return entries
 
 

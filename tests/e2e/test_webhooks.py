@@ -15,6 +15,7 @@ import pytest
 
 from app.config import Settings
 from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.mailchimp.state import subscriber_hash
 from emulators.onoffice import Fault as OnOfficeFault
 from tests.e2e.conftest import World
 from tests.e2e.harness import (
@@ -106,18 +107,28 @@ def mailchimp_form(kind: str, email: str, **data: str) -> dict[str, str]:
     return form
 
 
+def email_changed_at_mailchimp(world: World, list_id: str, old: str, new: str) -> None:
+    """A person changes their email at Mailchimp (the member keeps its id)."""
+    audience = world.mailchimp.lists[list_id]
+    member = audience.members.pop(subscriber_hash(old))
+    member.email = new
+    audience.members[member.id] = member
+
+
+# anna with a duplicate, bob, and carl who said No.
+MAILCHIMP_SEED = [
+    address(1, "anna@example.de"),
+    address(2, " Anna@Example.de "),  # a duplicate of 1
+    address(3, "bob@example.de"),
+    address(4, "carl@example.de", newsletter="0"),
+]
+
+
 @pytest.fixture
 async def mailchimp_hooked(
     world: World, e2e_settings: Settings, http: httpx.AsyncClient
 ) -> AsyncIterator[Hooked]:
-    world.onoffice.seed(
-        [
-            address(1, "anna@example.de"),
-            address(2, " Anna@Example.de "),  # a duplicate of 1
-            address(3, "bob@example.de"),
-            address(4, "carl@example.de", newsletter="0"),
-        ]
-    )
+    world.onoffice.seed(MAILCHIMP_SEED)
     hooked = await connect(http, world, e2e_settings, "mailchimp", DEFAULT_API_KEY)
     yield hooked
     hooked.connector.stop()

@@ -4,14 +4,18 @@ process, and closed with the resources (app/parts.py)."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
+import respx
 
 from app.config import Settings
 from app.connections.factory import provider_for_connection
 from app.db.models import Connection
 from app.resources import create_resources
+from app.status.service import live_count
 from app.syncs.optout_store import LocalOptOuts, RedisOptOuts
 from app.webhooks import service as webhook_service
 from providers.limits import LocalConcurrencyLimiter, RedisConcurrencyLimiter
@@ -73,3 +77,29 @@ async def test_the_webhook_writer_is_one_per_process_and_closing_forgets_the_cli
     await resources.aclose()
     assert resources.http.is_closed
     assert not resources.parts.provider_clients  # the cached clients are forgotten
+
+
+@respx.mock
+async def test_two_apps_in_one_process_keep_their_own_status_counts(settings: Settings) -> None:
+    """The status page's cached provider count lives in each app's parts, not in a module: a
+    second app of the same process asks the provider itself instead of reading the first's."""
+    route = respx.get(url__regex=r"https://us21\.api\.mailchimp\.com/3\.0/lists/L1/members.*")
+    route.mock(return_value=httpx.Response(200, json={"total_items": 5}))
+    first, second = await create_resources(settings), await create_resources(settings)
+    try:
+        made = datetime(2026, 1, 1, tzinfo=UTC)
+        one = connection(first.secret_box, 1)
+        one.list_id, one.created_at = "L1", made
+        assert await live_count(first, one, "en") == (5, None)
+        route.mock(return_value=httpx.Response(200, json={"total_items": 7}))
+        assert await live_count(first, one, "en") == (5, None)  # cached in the first app
+        other = connection(second.secret_box, 1)
+        other.list_id, other.created_at = "L1", made
+        assert await live_count(second, other, "en") == (7, None)
+        assert route.call_count == 2
+        assert first.parts.live_counts and first.parts.live_counts != second.parts.live_counts
+        assert first.parts.scope_counts is not second.parts.scope_counts
+        assert first.parts.scope_counting is not second.parts.scope_counting
+    finally:
+        await first.aclose()
+        await second.aclose()
