@@ -44,6 +44,7 @@ from app.db.models import Connection, Contact
 from app.db.session import Database
 from app.history.writer import INCREMENTAL, PROVIDER, Entry, action_entry, onoffice_seen
 from app.history.writer import record as record_history
+from app.i18n.reasons import stored_rejection
 from app.incremental.failures import record_refusal, retry_later
 from app.syncs.common import default_language
 from app.webhooks.repository import InboundEventRepository
@@ -244,7 +245,7 @@ class _Push:
         if self.provider.supports_tags:
             sent = contact.model_copy(update={"tags": added})
         result = await self.provider.upsert_contact(self.list_id, sent, self.mapping)
-        if removed and self.provider.supports_tags and result.outcome != "rejected":
+        if removed and self.provider.supports_tags and result.outcome != UpsertOutcome.rejected:
             await self.provider.set_tags(self.list_id, email, add=(), remove=removed)
         async with self.db.transaction() as session:
             repo = ContactRepository.from_session(session)
@@ -262,13 +263,15 @@ class _Push:
                 "onoffice_addresses": dump_memory(plan.memory),
             }
             if result.outcome == UpsertOutcome.rejected:
-                values |= {"synced_hash": None, "rejected_reason": result.reason}
+                stored = stored_rejection(result.code, result.detail, self.provider.label)
+                values |= {"synced_hash": None, "rejected_reason": stored}
                 log.warning(
                     "incremental.rejected",
                     extra={
                         "connection_id": self.connection.id,
                         "address_id": address.id,
-                        "reason": result.reason,
+                        "reason": result.code,
+                        "detail": result.detail,
                     },
                 )
             elif result.status and is_opt_out(result.status):

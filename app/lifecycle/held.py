@@ -27,7 +27,7 @@ from app.syncs.jobs import enqueue_unsubscribe_slice
 from app.syncs.recheck import confirm_gone
 from app.syncs.repository import SyncRepository
 from onoffice_client.client import OnOfficeClient
-from providers.base import NewsletterProvider, ProviderRequestError
+from providers.base import NewsletterProvider, ProviderRequestError, ProviderState
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ async def record_left_onoffice(
         await repo.update(
             contact.id,
             subscribed=False,
-            provider_status="unsubscribed",
+            provider_status=ProviderState.unsubscribed,
             provider_changed_at=now,
             onoffice_status="absent",
             onoffice_changed_at=now,

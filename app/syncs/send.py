@@ -50,6 +50,7 @@ from providers.base import (
     ProviderError,
     ProviderRequestError,
     ProviderTransientError,
+    RejectReason,
     UpsertOutcome,
     UpsertResult,
 )
@@ -237,9 +238,7 @@ async def apply_results(
                 )
                 continue
             result = by_email.get(item["email"]) or UpsertResult(
-                email=item["email"],
-                outcome=UpsertOutcome.rejected,
-                reason="the provider returned no result for this contact",
+                email=item["email"], outcome=UpsertOutcome.rejected, code=RejectReason.no_result
             )
             row = rows.get(item["email"])
             if result.outcome == UpsertOutcome.rejected:
@@ -250,9 +249,7 @@ async def apply_results(
                         "address_id": item["address_id"],
                         "email": item["email"],
                         "kind": ProblemKind.rejected.value,
-                        "reason": result.reason or "rejected by the provider",
-                        "reason_code": reasons.provider_reason(result.reason),
-                        "reason_params": None,
+                        **reasons.rejection_problem(result.code, result.detail, label),
                         "created_at": utcnow(),
                     }
                 )
@@ -260,7 +257,7 @@ async def apply_results(
                     row.set(
                         synced_hash=None,
                         rejected_hash=rejection_hash(item["hash"], item.get("tags") or []),
-                        rejected_reason=result.reason or "rejected by the provider",
+                        rejected_reason=reasons.stored_rejection(result.code, result.detail, label),
                     )
                 continue
             provider_says = {

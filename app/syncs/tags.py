@@ -26,7 +26,7 @@ from app.db.models import Connection, ProblemKind, SyncTagAdd
 from app.i18n import reasons
 from app.resources import Resources
 from app.syncs.repository import SyncRepository
-from providers.base import NewsletterProvider
+from providers.base import NewsletterProvider, RejectReason
 
 log = logging.getLogger(__name__)
 
@@ -115,16 +115,13 @@ async def _reject(
         if row.address_id in already:
             continue  # another of its tags failed first
         already.add(row.address_id)
-        reason = f"Contact saved, but its tags could not be set: {failures[row.email]}"
         problems.append(
             {
                 "run_id": run_id,
                 "address_id": row.address_id,
                 "email": row.email,
                 "kind": ProblemKind.rejected.value,
-                "reason": reason,
-                "reason_code": reasons.provider_reason(reason),
-                "reason_params": None,
+                **reasons.rejection_problem(RejectReason.tags, failures[row.email], label),
                 "created_at": utcnow(),
             }
         )

@@ -34,6 +34,7 @@ from providers.base import (
     ListingCursor,
     ProviderContact,
     ProviderName,
+    RejectReason,
     UpsertOutcome,
     UpsertResult,
     WebhookInfo,
@@ -46,10 +47,10 @@ from providers.mailchimp import audience, errors, reads
 from providers.mailchimp.api import PAGE_SIZE, MailchimpApi, parse_api_key, subscriber_hash
 from providers.mailchimp.audience import MailchimpListDefaults
 from providers.mailchimp.batch import send_batch
+from providers.mailchimp.codes import batch_rejection, member_state, refusal
 from providers.mailchimp.errors import (
     MailchimpNotFoundError,
     MailchimpRequestError,
-    rejection_reason,
 )
 from providers.mailchimp.tags import SegmentCache, Tags, missing_tags
 from providers.mailchimp.webhooks import DELIVERY
@@ -240,8 +241,9 @@ class MailchimpClient(HttpOwner):
                 members.append((email, member))
         for error in answer.get("errors") or []:
             email = str(error.get("email_address", "")).lower()
+            code, detail = batch_rejection(error)
             results[email] = UpsertResult(
-                email=email, outcome=UpsertOutcome.rejected, reason=rejection_reason(error)
+                email=email, outcome=UpsertOutcome.rejected, code=code, detail=detail
             )
         missing = {
             email: tags
@@ -257,7 +259,8 @@ class MailchimpClient(HttpOwner):
                 email=email,
                 outcome=UpsertOutcome.rejected,
                 provider_id=results[email].provider_id,
-                reason=f"Contact saved, but its tags could not be set: {failure}",
+                code=RejectReason.tags,
+                detail=failure,
             )
         # Mailchimp reports every address in one of the three arrays; an address missing from all
         # of them was accepted without change.
@@ -306,7 +309,10 @@ class MailchimpClient(HttpOwner):
         except MailchimpRequestError as exc:
             if exc.status_code != 400:
                 raise
-            return UpsertResult(email=email, outcome=UpsertOutcome.rejected, reason=exc.message)
+            code, detail = refusal(exc)
+            return UpsertResult(
+                email=email, outcome=UpsertOutcome.rejected, code=code, detail=detail
+            )
         provider_id = member.get("id")
         failure = await self._tags.tag_one(list_id, email, missing_tags(member, contact.tags))
         if failure is not None:
@@ -314,14 +320,15 @@ class MailchimpClient(HttpOwner):
                 email=email,
                 outcome=UpsertOutcome.rejected,
                 provider_id=provider_id,
-                reason=f"Contact saved, but its tags could not be set: {failure}",
+                code=RejectReason.tags,
+                detail=failure,
             )
         # PUT does not say whether it created or updated the member.
         return UpsertResult(
             email=email,
             outcome=UpsertOutcome.synced,
             provider_id=provider_id,
-            status=member.get("status"),
+            status=member_state(member.get("status")),
         )
 
     async def set_subscription(self, list_id: str, email: str, subscribed: bool) -> None:
