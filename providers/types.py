@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from providers.codes import ProviderState, RejectReason
 
@@ -65,6 +65,9 @@ class UpsertOutcome(StrEnum):
 
 
 class UpsertResult(BaseModel):
+    # A field that does not exist (the former `reason`) is an error, not silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
     email: str
     outcome: UpsertOutcome
     provider_id: str | None = None

@@ -152,8 +152,11 @@ async def upsert_batch(
         return
     except ProviderRequestError as exc:
         # The provider refused the whole request: every contact of it is rejected, with the reason.
+        code = RejectReason.invalid_request
         results = [
-            UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
+            UpsertResult(
+                email=c.email, outcome=UpsertOutcome.rejected, code=code, detail=exc.message
+            )
             for c in contacts
         ]
     # The tags the batch left on members of this run's list state (for the tag pull-back).
