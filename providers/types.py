@@ -82,6 +82,19 @@ class UpsertResult(BaseModel):
     # lacks; the caller adds them later with `add_tags` (in bulk across many batches).
     missing_tags: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def refused(
+        cls, email: str, code: RejectReason, detail: str | None, provider_id: str | None = None
+    ) -> UpsertResult:
+        """A rejected contact: the code and the provider's own words."""
+        return cls(
+            email=email,
+            outcome=UpsertOutcome.rejected,
+            code=code,
+            detail=detail,
+            provider_id=provider_id,
+        )
+
 
 class ProviderContact(BaseModel):
     """A contact as read back from the provider."""

@@ -153,12 +153,7 @@ async def upsert_batch(
     except ProviderRequestError as exc:
         # The provider refused the whole request: every contact of it is rejected, with the reason.
         code = RejectReason.invalid_request
-        results = [
-            UpsertResult(
-                email=c.email, outcome=UpsertOutcome.rejected, code=code, detail=exc.message
-            )
-            for c in contacts
-        ]
+        results = [UpsertResult.refused(c.email, code, exc.message) for c in contacts]
     # The tags the batch left on members of this run's list state (for the tag pull-back).
     accepted = {normalise_email(r.email) for r in results if r.outcome != UpsertOutcome.rejected}
     removed = {item["email"]: item.get("removed_tags") or [] for item in payload}
@@ -240,8 +235,8 @@ async def apply_results(
                     }
                 )
                 continue
-            result = by_email.get(item["email"]) or UpsertResult(
-                email=item["email"], outcome=UpsertOutcome.rejected, code=RejectReason.no_result
+            result = by_email.get(item["email"]) or UpsertResult.refused(
+                item["email"], RejectReason.no_result, None
             )
             row = rows.get(item["email"])
             if result.outcome == UpsertOutcome.rejected:

@@ -192,11 +192,8 @@ class BrevoClient(HttpOwner):
         for index, contact in enumerate(contacts):
             problem = email_problem(contact.email)
             if problem:
-                results[index] = UpsertResult(
-                    email=contact.email,
-                    outcome=UpsertOutcome.rejected,
-                    code=RejectReason.invalid_email,
-                    detail=problem,
+                results[index] = UpsertResult.refused(
+                    contact.email, RejectReason.invalid_email, problem
                 )
             else:
                 valid.append((index, contact))
@@ -229,10 +226,7 @@ class BrevoClient(HttpOwner):
         except BrevoAuthError:
             raise
         except BrevoRequestError as exc:
-            code, detail = refusal(exc)
-            return UpsertResult(
-                email=contact.email, outcome=UpsertOutcome.rejected, code=code, detail=detail
-            )
+            return UpsertResult.refused(contact.email, *refusal(exc))
 
     async def upsert_contact(
         self, list_id: str, contact: ContactData, mapping: FieldMapping

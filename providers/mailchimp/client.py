@@ -241,10 +241,7 @@ class MailchimpClient(HttpOwner):
                 members.append((email, member))
         for error in answer.get("errors") or []:
             email = str(error.get("email_address", "")).lower()
-            code, detail = batch_rejection(error)
-            results[email] = UpsertResult(
-                email=email, outcome=UpsertOutcome.rejected, code=code, detail=detail
-            )
+            results[email] = UpsertResult.refused(email, *batch_rejection(error))
         missing = {
             email: tags
             for email, member in members
@@ -255,13 +252,8 @@ class MailchimpClient(HttpOwner):
                 results[email].missing_tags = tags
             missing = {}
         for email, failure in (await self._tags.add_in_bulk(list_id, missing)).items():
-            results[email] = UpsertResult(
-                email=email,
-                outcome=UpsertOutcome.rejected,
-                provider_id=results[email].provider_id,
-                code=RejectReason.tags,
-                detail=failure,
-            )
+            known = results[email].provider_id
+            results[email] = UpsertResult.refused(email, RejectReason.tags, failure, known)
         # Mailchimp reports every address in one of the three arrays; an address missing from all
         # of them was accepted without change.
         return {
@@ -309,20 +301,11 @@ class MailchimpClient(HttpOwner):
         except MailchimpRequestError as exc:
             if exc.status_code != 400:
                 raise
-            code, detail = refusal(exc)
-            return UpsertResult(
-                email=email, outcome=UpsertOutcome.rejected, code=code, detail=detail
-            )
+            return UpsertResult.refused(email, *refusal(exc))
         provider_id = member.get("id")
         failure = await self._tags.tag_one(list_id, email, missing_tags(member, contact.tags))
         if failure is not None:
-            return UpsertResult(
-                email=email,
-                outcome=UpsertOutcome.rejected,
-                provider_id=provider_id,
-                code=RejectReason.tags,
-                detail=failure,
-            )
+            return UpsertResult.refused(email, RejectReason.tags, failure, provider_id)
         # PUT does not say whether it created or updated the member.
         return UpsertResult(
             email=email,
