@@ -115,7 +115,7 @@ async def restore(
             result.refused.append(Refused(email=email, code="provider_refused", reason=exc.message))
             continue
         if outcome.outcome == UpsertOutcome.rejected or is_opt_out(outcome.status):
-            reason = outcome.reason or f"the provider kept the contact {outcome.status}"
+            reason = outcome.detail or f"the provider kept the contact {outcome.status}"
             result.refused.append(Refused(email=email, code="provider_refused", reason=reason))
             continue
         await repo.update(

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 
 from app.contacts.rules import SUBSCRIBED, Signal, is_opt_out
-from providers.base import ProviderContact, ProviderEvent, ProviderEventType
+from providers.base import ProviderContact, ProviderEvent, ProviderEventType, ProviderState
 
 _T = ProviderEventType
 CONFIRMED_KINDS = frozenset(
@@ -45,7 +45,7 @@ OPT_OUT_KINDS = frozenset({_T.unsubscribe, _T.deleted, _T.cleaned})
 OWN_RAW_TYPES = frozenset({"reconcile", "person"})
 NOT_CONFIRMED = "not confirmed"
 # States of an address that is not (any more) in the connection's list.
-GONE = frozenset({"archived", "not_in_list"})
+GONE = frozenset({ProviderState.archived, ProviderState.not_in_list})
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,11 @@ def state_kind(state: ProviderContact | None) -> ProviderEventType | None:
     status = state.status
     if status == SUBSCRIBED:
         return _T.subscribe
-    if status in ("unsubscribed", "blacklisted", "spam"):
+    if status in (ProviderState.unsubscribed, ProviderState.blacklisted):
         return _T.unsubscribe
-    if status == "cleaned":
+    if status == ProviderState.cleaned:
         return _T.cleaned
-    if status in ("archived", "not_in_list", "deleted"):
+    if status in (ProviderState.archived, ProviderState.not_in_list, ProviderState.deleted):
         return _T.deleted
     return None
 

@@ -25,18 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.contacts.rules import PENDING, Signal, newer
-from providers.base import ProviderEventType
+from providers.base import ProviderEventType, ProviderState
 
 _T = ProviderEventType
-NOT_IN_LIST = "not_in_list"  # Brevo: the contact is no longer in the connection's list
+_S = ProviderState
+NOT_IN_LIST = _S.not_in_list  # Brevo: the contact is no longer in the connection's list
 KIND_OF_STATE: dict[str, ProviderEventType] = {
-    "subscribed": _T.subscribe,
-    "unsubscribed": _T.unsubscribe,
-    "blacklisted": _T.unsubscribe,
-    "cleaned": _T.cleaned,
-    "hard_bounce": _T.cleaned,
-    "archived": _T.deleted,
-    "deleted": _T.deleted,
+    _S.subscribed: _T.subscribe,
+    _S.unsubscribed: _T.unsubscribe,
+    _S.blacklisted: _T.unsubscribe,
+    _S.cleaned: _T.cleaned,
+    _S.hard_bounce: _T.cleaned,
+    _S.archived: _T.deleted,
+    _S.deleted: _T.deleted,
     NOT_IN_LIST: _T.deleted,
 }
 

@@ -8,8 +8,9 @@ each side with its time:
   the time the connector saw it change. A value seen for the first time has no change time: it
   is not proof of a fresh decision (a first sync into an audience with opt-outs must not undo
   them).
-* the provider: its state (`subscribed`, `pending`, `unsubscribed`, `blacklisted`, `cleaned`,
-  `archived`, `deleted`, ...) and the provider's `last_changed` / event time.
+* the provider: its state (`providers.base.ProviderState`: `subscribed`, `pending`,
+  `unsubscribed`, `blacklisted`, `cleaned`, `archived`, `deleted`, ...; a StrEnum, stored as
+  its string) and the provider's `last_changed` / event time.
 
 The newer signal wins. A provider opt-out therefore flows to onOffice (No) and is never undone
 by a stale "Yes". Only an onOffice change to "Yes" seen after the opt-out is a fresh consent: it
@@ -41,15 +42,17 @@ from enum import StrEnum
 
 from app.db.base import aware as aware  # re-exported: the rules compare aware times
 from onoffice_client.models import NewsletterStatus
+from providers.base import ProviderState
 
-SUBSCRIBED = "subscribed"
-PENDING = "pending"
+_S = ProviderState
+SUBSCRIBED = _S.subscribed
+PENDING = _S.pending
 # Provider states that mean "do not send": each is an opt-out.
 OPT_OUT_STATES = frozenset(
-    {"unsubscribed", "blacklisted", "cleaned", "hard_bounce", "archived", "deleted"}
+    {_S.unsubscribed, _S.blacklisted, _S.cleaned, _S.hard_bounce, _S.archived, _S.deleted}
 )
-BOUNCE_STATES = frozenset({"cleaned", "hard_bounce"})
-REMOVED_STATES = frozenset({"archived", "deleted"})
+BOUNCE_STATES = frozenset({_S.cleaned, _S.hard_bounce})
+REMOVED_STATES = frozenset({_S.archived, _S.deleted})
 # onOffice values that a provider-side deletion must not overwrite.
 EXPLICIT_NO = frozenset({NewsletterStatus.no.name, NewsletterStatus.cancellation.name})
 PROTECTED_FROM_REMOVAL = EXPLICIT_NO | {NewsletterStatus.doi_pending.name}
@@ -139,7 +142,7 @@ def decide_yes(onoffice: Signal, provider: Signal) -> Action:
     return Action.archived if state in REMOVED_STATES else Action.write_back
 
 
-UNSUBSCRIBED_STATES = frozenset({"unsubscribed", "blacklisted"})
+UNSUBSCRIBED_STATES = frozenset({_S.unsubscribed, _S.blacklisted})
 
 
 def unseen_opt_out(ledger: Signal, read: Signal, onoffice: Signal) -> bool:
@@ -262,8 +265,8 @@ def event_state(kind: str) -> str | None:
     """The provider state a consent event reports."""
     return {
         "subscribe": SUBSCRIBED,
-        "unsubscribe": "unsubscribed",
-        "deleted": "deleted",
-        "cleaned": "cleaned",
-        "hard_bounce": "hard_bounce",
+        "unsubscribe": _S.unsubscribed,
+        "deleted": _S.deleted,
+        "cleaned": _S.cleaned,
+        "hard_bounce": _S.hard_bounce,
     }.get(kind)

@@ -34,6 +34,7 @@ from app.history.writer import (
 from app.history.writer import record as record_history
 from app.i18n import reasons
 from app.syncs.repository import SyncRepository
+from providers.base import RejectReason
 
 REJECTED = "rejected by the provider"
 
@@ -109,25 +110,31 @@ class LedgerWriter(RunVerbs):
         *,
         address_id: int,
         email: str,
-        reason: str | None,
-        code: str | None = None,
+        code: RejectReason | None,
+        detail: str | None,
+        provider: str,
         rejected_hash: str | None = None,
         seen: Mapping[str, Any] | None = None,
     ) -> None:
-        """The provider refused the contact's values: the reason as given on the row (and, with
-        `rejected_hash`, the values it refused: not sent again unchanged), a full sync's problem
-        row (`code`: the reason's code, else derived from the reason)."""
+        """The provider refused the contact's values (`code`: why, `detail`: the provider's own
+        words, `provider`: its label for the labelled original): the coded reason on the row
+        (and, with `rejected_hash`, the values it refused: not sent again unchanged), a full
+        sync's problem row."""
         if self.run_id is not None:
             self.problems.append(
-                self._problem(
-                    address_id,
-                    email,
-                    ProblemKind.rejected,
-                    reason or REJECTED,
-                    code or reasons.provider_reason(reason),
-                )
+                {
+                    "run_id": self.run_id,
+                    "address_id": address_id,
+                    "email": email,
+                    "kind": ProblemKind.rejected.value,
+                    **reasons.rejection_problem(code, detail, provider),
+                    "created_at": utcnow(),
+                }
             )
-        values: dict[str, Any] = {"synced_hash": None, "rejected_reason": reason}
+        values: dict[str, Any] = {
+            "synced_hash": None,
+            "rejected_reason": reasons.stored_rejection(code, detail, provider),
+        }
         if rejected_hash is not None:
             values["rejected_hash"] = rejected_hash
         self._write(row, address_id, email, {**(seen or {}), **values})

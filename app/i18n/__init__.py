@@ -84,12 +84,23 @@ def encode(key: str, /, **params: Any) -> str:
     return ENCODED_PREFIX + json.dumps({"k": key, "p": params}, separators=(",", ":"))
 
 
-def render_stored(lang: str, text: str | None) -> str | None:
+def decode(text: str | None) -> tuple[str, dict[str, Any]] | None:
+    """(key, params) of an `encode`d message; None for plain text."""
     if text is None or not text.startswith(ENCODED_PREFIX):
-        return text
+        return None
     try:
         data = json.loads(text[len(ENCODED_PREFIX) :])
-        return t(lang, str(data["k"]), **dict(data.get("p") or {}))
+        return str(data["k"]), dict(data.get("p") or {})
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def render_stored(lang: str, text: str | None) -> str | None:
+    found = decode(text)
+    if found is None:
+        return text
+    try:
+        return t(lang, found[0], **found[1])
     except (ValueError, KeyError, TypeError):
         return text
 

@@ -285,6 +285,17 @@ TEXTS: Final[dict[str, str]] = {
     "reason.provider_tags": "Kontakt gespeichert, aber seine Tags konnten nicht gesetzt werden.",
     "reason.provider_no_result": "Der Newsletter-Dienst hat für diesen Kontakt kein "
     "Ergebnis geliefert.",
+    "reason.provider_blacklisted": "Der Newsletter-Dienst hat die Sperre der Adresse trotz "
+    "neuer Einwilligung nicht aufgehoben; bitte den Kontakt dort entsperren.",
+    "reason.provider_rate_limited": "Der Newsletter-Dienst nimmt für diese Adresse vorerst keine "
+    "weiteren Anmeldungen an (zu viele Anmeldungen in kurzer Zeit).",
+    "reason.provider_merge_field": "Der Newsletter-Dienst hat ein Feld des Kontakts abgelehnt.",
+    "reason.provider_duplicate": "Der Newsletter-Dienst kennt diese E-Mail-Adresse bereits bei "
+    "einem anderen Kontakt.",
+    "reason.provider_invalid_request": "Der Newsletter-Dienst hat die Daten des Kontakts "
+    "abgelehnt.",
+    "reason.original": "Originalmeldung von {provider}: {detail}",
+    "reason.original_unnamed": "Originalmeldung des Newsletter-Dienstes: {detail}",
     "reason.opted_out_provider": "Bei {provider} abgemeldet{when}; in onOffice auf „Nein“ gesetzt, nicht gesendet.",
     "reason.removed_provider": "Bei {provider} archiviert oder gelöscht{when}; in onOffice auf „keine Angabe“ gesetzt, nicht gesendet.",
     "reason.bounced_provider": "Bei {provider} wegen Zustellfehlern bereinigt{when}; onOffice bleibt unverändert, kein Versand bis zur Änderung der E-Mail.",

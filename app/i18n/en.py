@@ -274,6 +274,16 @@ TEXTS: Final[dict[str, str]] = {
     "invalid or fake.",
     "reason.provider_tags": "Contact saved, but its tags could not be set.",
     "reason.provider_no_result": "The newsletter service returned no result for this contact.",
+    "reason.provider_blacklisted": "The newsletter service kept the address blocked despite "
+    "the new consent; unblock the contact there.",
+    "reason.provider_rate_limited": "The newsletter service takes no more sign-ups of this "
+    "address for now (too many sign-ups in a short time).",
+    "reason.provider_merge_field": "The newsletter service refused a field of the contact.",
+    "reason.provider_duplicate": "The newsletter service already has this email address on "
+    "another contact.",
+    "reason.provider_invalid_request": "The newsletter service refused the contact's data.",
+    "reason.original": "Original message of {provider}: {detail}",
+    "reason.original_unnamed": "Original message of the newsletter service: {detail}",
     "reason.opted_out_provider": "Unsubscribed at {provider}{when}; set to “No” in onOffice, not sent.",
     "reason.removed_provider": "Archived or deleted at {provider}{when}; set to “not specified” in onOffice, not sent.",
     "reason.bounced_provider": "Cleaned at {provider} because of bounces{when}; onOffice keeps its value, not sent again until the email changes.",

@@ -161,14 +161,20 @@ class AddressPush:
         }
         if result.outcome == UpsertOutcome.rejected:
             ledger.rejected(
-                row, address_id=address.id, email=email, reason=result.reason, seen=pushed
+                row,
+                address_id=address.id,
+                email=email,
+                code=result.code,
+                detail=result.detail,
+                provider=self.provider.label,
+                seen=pushed,
             )
             log.warning(
                 "incremental.rejected",
                 extra={
                     "connection_id": self.connection.id,
                     "address_id": address.id,
-                    "reason": result.reason,
+                    "reason": result.code,
                 },
             )
         elif result.status and is_opt_out(result.status):

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.connections.factory import provider_for_connection
 from app.contacts.ledger import write_back_opt_out
 from app.contacts.repository import ContactRepository
-from app.contacts.rules import EXPLICIT_NO, Signal, newer
+from app.contacts.rules import EXPLICIT_NO, UNSUBSCRIBED_STATES, Signal, newer
 from app.contacts.values import normalise_email
 from app.db.models import Connection, Contact
 from app.errors import Conflict
@@ -30,12 +30,12 @@ from app.resources import Resources
 from app.syncs.repository import SyncRepository
 from app.webhooks.drain import drain_now
 from app.webhooks.jobs import enqueue_apply
-from providers.base import ProviderContact, ProviderError
+from providers.base import ProviderContact, ProviderError, ProviderState
 
 log = logging.getLogger(__name__)
 
 # Provider states that are someone's explicit opt-out (a bounce or an archive is not one).
-OPTED_OUT = frozenset({"unsubscribed", "blacklisted"})
+OPTED_OUT = UNSUBSCRIBED_STATES
 # How long a save or a disconnect spends applying pending events before it goes on.
 APPLY_BUDGET_S = 20.0
 WRITE_CHUNK = 500
@@ -88,7 +88,7 @@ async def write_back_unseen_opt_outs(resources: Resources, connection: Connectio
                 member = found[email]
                 if not unseen(member, ledger.get(email)):
                     continue
-                status = "blacklisted" if member.blacklisted else str(member.status)
+                status = ProviderState.blacklisted if member.blacklisted else member.status
                 signal = Signal(status, member.last_changed)
                 if await write_back_opt_out(
                     session, connection.provider, connection.id, email, signal

@@ -38,7 +38,10 @@ class PendingWork(BaseModel):
 class RefusedChange(BaseModel):
     address_id: int
     email: str
-    reason: str = Field(description="The provider's reason")
+    reason: str = Field(
+        description="Why, in the caller's language, then the provider's own message labelled "
+        "as the original"
+    )
 
 
 class UnconfirmedEvent(BaseModel):

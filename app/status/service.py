@@ -114,7 +114,9 @@ class StatusService:
             ),
             refused_changes=[
                 RefusedChange(
-                    address_id=c.address_id, email=c.email, reason=c.rejected_reason or ""
+                    address_id=c.address_id,
+                    email=c.email,
+                    reason=reasons.render_rejection(lang, c.rejected_reason),
                 )
                 for c in refused
             ],

@@ -260,17 +260,16 @@ def decide_page(
         ):
             # Rejected before with these very values: sending again would fail the same way.
             counts["rejected"] += 1
-            reason = f"{row.rejected_reason} (unchanged since the last attempt)"
-            code = reasons.provider_reason(row.rejected_reason)
+            code, detail, params = reasons.read_rejection(row.rejected_reason)
             problems.append(
                 problem_row(
                     run_id,
                     address,
                     ProblemKind.rejected,
-                    reason,
+                    detail,
                     email,
                     code=code,
-                    params={"repeat": True},
+                    params=params | {"repeat": True},
                 )
             )
             continue

@@ -144,7 +144,11 @@ class ProblemRead(BaseModel):
     )
     reason: str = Field(description="Why, in the caller's language (Accept-Language/session)")
     reason_code: str = Field(description="Stable code of the reason (catalogue `reason.<code>`)")
-    detail: str = Field(description="The validator's or provider's own text, untranslated")
+    detail: str = Field(
+        description="The provider's own message, labelled as the original in the caller's "
+        'language ("Original message of Mailchimp: …"); English sessions also get the email '
+        'validator\'s message; "" otherwise'
+    )
 
 
 class ProblemPage(BaseModel):

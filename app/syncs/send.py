@@ -24,7 +24,7 @@ from app.contacts.tags import provider_tags_after, tags_to_send
 from app.contacts.values import (
     normalise_email,
 )
-from app.contacts.writer import REJECTED, LedgerWriter
+from app.contacts.writer import LedgerWriter
 from app.db.base import utcnow
 from app.db.models import Connection
 from app.i18n import encode
@@ -45,6 +45,7 @@ from providers.base import (
     ProviderError,
     ProviderRequestError,
     ProviderTransientError,
+    RejectReason,
     UpsertOutcome,
     UpsertResult,
 )
@@ -146,10 +147,8 @@ async def upsert_batch(
         return
     except ProviderRequestError as exc:
         # The provider refused the whole request: every contact of it is rejected, with the reason.
-        results = [
-            UpsertResult(email=c.email, outcome=UpsertOutcome.rejected, reason=exc.message)
-            for c in contacts
-        ]
+        code = RejectReason.invalid_request
+        results = [UpsertResult.refused(c.email, code, exc.message) for c in contacts]
     # The tags the batch left on members of this run's list state (for the tag pull-back).
     accepted = {normalise_email(r.email) for r in results if r.outcome != UpsertOutcome.rejected}
     removed = {item["email"]: item.get("removed_tags") or [] for item in payload}
@@ -218,10 +217,8 @@ async def apply_results(
                 counts["opted_out"] += 1
                 ledger.withdrawn(item["address_id"], item["email"], label)
                 continue
-            result = by_email.get(item["email"]) or UpsertResult(
-                email=item["email"],
-                outcome=UpsertOutcome.rejected,
-                reason="the provider returned no result for this contact",
+            result = by_email.get(item["email"]) or UpsertResult.refused(
+                item["email"], RejectReason.no_result, None
             )
             row = rows.get(item["email"])
             if result.outcome == UpsertOutcome.rejected:
@@ -230,7 +227,9 @@ async def apply_results(
                     row,
                     address_id=item["address_id"],
                     email=item["email"],
-                    reason=result.reason or REJECTED,
+                    code=result.code,
+                    detail=result.detail,
+                    provider=label,
                     rejected_hash=rejection_hash(item["hash"], item.get("tags") or []),
                 )
                 continue

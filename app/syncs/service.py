@@ -246,5 +246,7 @@ def problem_read(row: Problem, lang: str) -> ProblemRead:
             lang, row.kind, row.reason_code, row.reason_params, row.reason
         ),
         reason_code=code,
-        detail=reasons.problem_detail(row.kind, row.reason_code, row.reason, lang),
+        detail=reasons.problem_detail(
+            row.kind, row.reason_code, row.reason, lang, row.reason_params
+        ),
     )

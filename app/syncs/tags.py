@@ -121,7 +121,7 @@ async def _reject(
     ledger = LedgerWriter.for_run(connection, run_id)
     for row in refused:
         detail = failures[row.email]
-        ledger.tags_refused(stored.get(row.email), row.address_id, row.email, detail)
+        ledger.tags_refused(stored.get(row.email), row.address_id, row.email, detail, label)
     await ledger.save(session)
     await repo.increment(run_id, rejected=len(refused), **moved)
     log.warning("sync.tags_refused", extra={"run_id": run_id, "provider": label})

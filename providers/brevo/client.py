@@ -32,6 +32,7 @@ from providers.base import (
     ListingCursor,
     ProviderContact,
     ProviderName,
+    RejectReason,
     UpsertOutcome,
     UpsertResult,
     WebhookDelivery,
@@ -41,7 +42,8 @@ from providers.base import (
 )
 from providers.brevo import errors, reads, setup
 from providers.brevo.api import BrevoApi, paced_gate
-from providers.brevo.errors import BrevoAuthError, BrevoRequestError
+from providers.brevo.codes import refusal
+from providers.brevo.errors import BrevoAuthError, BrevoKeptBlacklistedError, BrevoRequestError
 from providers.brevo.imports import Importer, ImportNotices
 from providers.brevo.setup import WEBHOOK_EVENTS
 from providers.brevo.values import (
@@ -188,10 +190,10 @@ class BrevoClient(HttpOwner):
         results: list[UpsertResult | None] = [None] * len(contacts)
         valid: list[tuple[int, ContactData]] = []
         for index, contact in enumerate(contacts):
-            reason = email_problem(contact.email)
-            if reason:
-                results[index] = UpsertResult(
-                    email=contact.email, outcome=UpsertOutcome.rejected, reason=reason
+            problem = email_problem(contact.email)
+            if problem:
+                results[index] = UpsertResult.refused(
+                    contact.email, RejectReason.invalid_email, problem
                 )
             else:
                 valid.append((index, contact))
@@ -224,9 +226,7 @@ class BrevoClient(HttpOwner):
         except BrevoAuthError:
             raise
         except BrevoRequestError as exc:
-            return UpsertResult(
-                email=contact.email, outcome=UpsertOutcome.rejected, reason=exc.message
-            )
+            return UpsertResult.refused(contact.email, *refusal(exc))
 
     async def upsert_contact(
         self, list_id: str, contact: ContactData, mapping: FieldMapping
@@ -248,7 +248,7 @@ class BrevoClient(HttpOwner):
         if contact.resubscribe:
             raw = await self._get_raw(contact.email)
             if raw is not None and raw.get("emailBlacklisted"):
-                raise BrevoRequestError(
+                raise BrevoKeptBlacklistedError(
                     f"Brevo kept {contact.email} blacklisted. Re-subscribe the contact in Brevo "
                     "(Contacts → the contact → unblock) if they have given consent again.",
                     endpoint="POST /contacts",
@@ -280,7 +280,7 @@ class BrevoClient(HttpOwner):
             # Un-blacklisting has been reported to be ignored silently: verify it.
             contact = await self._get_raw(email)
             if contact is not None and contact.get("emailBlacklisted"):
-                raise BrevoRequestError(
+                raise BrevoKeptBlacklistedError(
                     f"Brevo kept {email} blacklisted. Re-subscribe the contact in Brevo "
                     "(Contacts → the contact → unblock) if they have given consent again.",
                     endpoint="PUT /contacts/{identifier}",

@@ -28,6 +28,10 @@ class BrevoRequestError(ProviderRequestError):
         self.code = code
 
 
+class BrevoKeptBlacklistedError(BrevoRequestError):
+    """Brevo kept a contact blacklisted although a fresh consent asked to lift it."""
+
+
 class BrevoAuthError(BrevoRequestError, ProviderAuthError):
     """The API key is unknown, revoked, lacks permission, or the server's IP is not authorised."""
 

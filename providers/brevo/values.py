@@ -9,7 +9,7 @@ from urllib.parse import quote
 from email_validator import EmailNotValidError, validate_email
 
 from providers._time import parse_iso_timestamp
-from providers.base import ContactData, FieldMapping, ProviderContact
+from providers.base import ContactData, FieldMapping, ProviderContact, ProviderState
 
 # Candidates per logical field, most likely first; only text attributes qualify because Brevo
 # silently drops values that don't match an attribute's type.
@@ -28,19 +28,19 @@ def to_contact(raw: Mapping[str, Any], list_id: int, mapping: FieldMapping) -> P
     in_list = list_id in (raw.get("listIds") or [])
     unsubscribed = list_id in (raw.get("listUnsubscribed") or [])
     if blacklisted:
-        status = "blacklisted"
+        status = ProviderState.blacklisted
     elif unsubscribed:
-        status = "unsubscribed"
+        status = ProviderState.unsubscribed
     elif not in_list:
-        status = "not_in_list"
+        status = ProviderState.not_in_list
     else:
-        status = "subscribed"
+        status = ProviderState.subscribed
     return ProviderContact(
         email=str(raw.get("email", "")).lower(),
         provider_id=str(raw["id"]) if raw.get("id") is not None else None,
         first_name=first_attr(attrs, mapping.first_name, FIRST_NAME_CANDIDATES),
         last_name=first_attr(attrs, mapping.last_name, LAST_NAME_CANDIDATES),
-        subscribed=status == "subscribed",
+        subscribed=status == ProviderState.subscribed,
         status=status,
         last_changed=parse_iso_timestamp(raw.get("modifiedAt")),
         blacklisted=blacklisted,
@@ -57,7 +57,7 @@ def email_problem(email: str) -> str | None:
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
-        return f"invalid e-mail address: {exc}"
+        return str(exc)
     return None
 
 

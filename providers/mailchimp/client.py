@@ -34,6 +34,7 @@ from providers.base import (
     ListingCursor,
     ProviderContact,
     ProviderName,
+    RejectReason,
     UpsertOutcome,
     UpsertResult,
     WebhookInfo,
@@ -46,10 +47,10 @@ from providers.mailchimp import audience, errors, reads
 from providers.mailchimp.api import PAGE_SIZE, MailchimpApi, parse_api_key, subscriber_hash
 from providers.mailchimp.audience import MailchimpListDefaults
 from providers.mailchimp.batch import send_batch
+from providers.mailchimp.codes import batch_rejection, member_state, refusal
 from providers.mailchimp.errors import (
     MailchimpNotFoundError,
     MailchimpRequestError,
-    rejection_reason,
 )
 from providers.mailchimp.tags import SegmentCache, Tags, missing_tags
 from providers.mailchimp.webhooks import DELIVERY
@@ -240,9 +241,7 @@ class MailchimpClient(HttpOwner):
                 members.append((email, member))
         for error in answer.get("errors") or []:
             email = str(error.get("email_address", "")).lower()
-            results[email] = UpsertResult(
-                email=email, outcome=UpsertOutcome.rejected, reason=rejection_reason(error)
-            )
+            results[email] = UpsertResult.refused(email, *batch_rejection(error))
         missing = {
             email: tags
             for email, member in members
@@ -253,12 +252,8 @@ class MailchimpClient(HttpOwner):
                 results[email].missing_tags = tags
             missing = {}
         for email, failure in (await self._tags.add_in_bulk(list_id, missing)).items():
-            results[email] = UpsertResult(
-                email=email,
-                outcome=UpsertOutcome.rejected,
-                provider_id=results[email].provider_id,
-                reason=f"Contact saved, but its tags could not be set: {failure}",
-            )
+            known = results[email].provider_id
+            results[email] = UpsertResult.refused(email, RejectReason.tags, failure, known)
         # Mailchimp reports every address in one of the three arrays; an address missing from all
         # of them was accepted without change.
         return {
@@ -306,22 +301,17 @@ class MailchimpClient(HttpOwner):
         except MailchimpRequestError as exc:
             if exc.status_code != 400:
                 raise
-            return UpsertResult(email=email, outcome=UpsertOutcome.rejected, reason=exc.message)
+            return UpsertResult.refused(email, *refusal(exc))
         provider_id = member.get("id")
         failure = await self._tags.tag_one(list_id, email, missing_tags(member, contact.tags))
         if failure is not None:
-            return UpsertResult(
-                email=email,
-                outcome=UpsertOutcome.rejected,
-                provider_id=provider_id,
-                reason=f"Contact saved, but its tags could not be set: {failure}",
-            )
+            return UpsertResult.refused(email, RejectReason.tags, failure, provider_id)
         # PUT does not say whether it created or updated the member.
         return UpsertResult(
             email=email,
             outcome=UpsertOutcome.synced,
             provider_id=provider_id,
-            status=member.get("status"),
+            status=member_state(member.get("status")),
         )
 
     async def set_subscription(self, list_id: str, email: str, subscribed: bool) -> None:

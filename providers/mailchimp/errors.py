@@ -141,18 +141,3 @@ def blocked_reason(title: str, text: str) -> str:
         "Mailchimp will not re-subscribe this contact: they unsubscribed themselves, bounced or "
         f"are under compliance review. They must sign up again themselves. ({text})"
     )
-
-
-def rejection_reason(error: dict[str, Any]) -> str:
-    message = str(error.get("error") or "rejected by Mailchimp")
-    field_message = error.get("field_message")
-    if field_message:
-        message += f" ({error.get('field') or 'field'}: {field_message})"
-    lowered = message.lower()
-    if "compliance state" in lowered:
-        return blocked_reason("Member In Compliance State", message)
-    if "permanently deleted" in lowered or "forgotten" in lowered:
-        return blocked_reason("Forgotten Email Not Subscribed", message)
-    if "fake or invalid" in lowered or "valid email" in lowered:
-        return f"Mailchimp considers this email address invalid. ({message})"
-    return message

@@ -12,8 +12,9 @@ from typing import Any
 from providers._paging import parallel_pages
 from providers._states import ChangedPage, read_states
 from providers._time import parse_iso_timestamp
-from providers.base import ListingCursor, ProviderContact, normalise_email
+from providers.base import ListingCursor, ProviderContact, ProviderState, normalise_email
 from providers.mailchimp.api import MailchimpApi, subscriber_hash
+from providers.mailchimp.codes import member_state
 from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestError
 
 _MEMBER_FIELDS = "id,email_address,status,merge_fields,tags,tags_count,last_changed"
@@ -78,11 +79,11 @@ async def member_states(
 
 
 def status_of(member: dict[str, Any]) -> ProviderContact:
-    status = member.get("status")
+    status = member_state(member.get("status"))
     return ProviderContact(
         email=normalise_email(str(member.get("email_address", ""))),
         provider_id=member.get("id"),
-        subscribed=None if status is None else status == "subscribed",
+        subscribed=None if status is None else status == ProviderState.subscribed,
         status=status,
         last_changed=parse_iso_timestamp(member.get("last_changed")),
     )
@@ -292,13 +293,13 @@ async def to_contact(api: MailchimpApi, list_id: str, member: dict[str, Any]) ->
             )
         ]
     merge = member.get("merge_fields") or {}
-    status = member.get("status")
+    status = member_state(member.get("status"))
     return ProviderContact(
         email=str(member.get("email_address", "")).lower(),
         provider_id=member.get("id"),
         first_name=str(merge.get("FNAME") or ""),
         last_name=str(merge.get("LNAME") or ""),
-        subscribed=None if status is None else status == "subscribed",
+        subscribed=None if status is None else status == ProviderState.subscribed,
         status=status,
         tags=tags,
         last_changed=parse_iso_timestamp(member.get("last_changed")),

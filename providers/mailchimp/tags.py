@@ -14,7 +14,7 @@ from typing import Any
 from providers.base import normalise_email
 from providers.limits import hash_key
 from providers.mailchimp.api import MailchimpApi, subscriber_hash
-from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestError
+from providers.mailchimp.errors import MailchimpNotFoundError, MailchimpRequestError, describe
 
 logger = logging.getLogger("providers.mailchimp.client")
 
@@ -184,7 +184,9 @@ class Tags:
         try:
             await self.set_tags(list_id, email, add=tags, remove=())
         except MailchimpRequestError as exc:
-            return exc.message
+            return describe(exc.error_body if isinstance(exc.error_body, dict) else None) or (
+                exc.message
+            )
         return None
 
     async def set_tags(

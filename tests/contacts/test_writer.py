@@ -14,7 +14,9 @@ from app.contacts.writer import LedgerWriter
 from app.db.base import utcnow
 from app.db.history_models import ConsentHistory
 from app.db.models import Connection, Contact, InboundEvent, Problem, SyncRun
+from app.i18n.reasons import read_rejection, rejection_code
 from app.resources import Resources
+from providers.base import RejectReason
 from tests.rows import add_connection
 
 
@@ -174,10 +176,14 @@ class TestRunVerbs:
                 rows["anna@example.de"],
                 address_id=1,
                 email="anna@example.de",
-                reason="Invalid Resource: looks fake",
+                code=RejectReason.invalid_email,
+                detail="Invalid Resource: looks fake",
+                provider="Mailchimp",
                 rejected_hash="r1",
             )
-            ledger.rejected(None, address_id=2, email="x@example.de", reason=None, code="custom")
+            ledger.rejected(
+                None, address_id=2, email="x@example.de", code=None, detail=None, provider="Brevo"
+            )
             ledger.withdrawn(3, "bob@example.de", "Mailchimp")
             await ledger.save(session)
         found = await problems(resources)
@@ -186,13 +192,17 @@ class TestRunVerbs:
             2: "rejected",
             3: "opted_out",
         }
-        assert found[1].reason == "Invalid Resource: looks fake" and found[1].reason_code
-        assert found[2].reason == "rejected by the provider" and found[2].reason_code == "custom"
+        assert found[1].reason == "Invalid Resource: looks fake"
+        assert found[1].reason_code == rejection_code(RejectReason.invalid_email)
+        assert found[2].reason_code == rejection_code(None)
         assert found[3].reason_params == {"provider": "Mailchimp"}
         assert all(p.run_id == run_id for p in found.values())
         anna = (await contacts(resources))["anna@example.de"]
         assert (anna.synced_hash, anna.rejected_hash) == (None, "r1")
-        assert anna.rejected_reason == "Invalid Resource: looks fake"
+        assert read_rejection(anna.rejected_reason)[:2] == (
+            rejection_code(RejectReason.invalid_email),
+            "Invalid Resource: looks fake",
+        )
         # A run creates no rows: the page did (x@example.de has none).
         assert set(await contacts(resources)) == {"anna@example.de"}
 
@@ -245,7 +255,7 @@ class TestRunOnlyVerbs:
             resources, connection, address_id=2, email="bob@example.de", synced_hash="h2"
         )
         ledger = LedgerWriter.for_run(connection, run_id)
-        ledger.tags_refused(anna, 1, anna.email, "Invalid segment")
+        ledger.tags_refused(anna, 1, anna.email, "Invalid segment", "Mailchimp")
         ledger.unsent([bob.email])
         ledger.stale([anna.id])
         ledger.listed(

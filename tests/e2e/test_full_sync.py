@@ -176,6 +176,14 @@ class TestMailchimpFullSync:
                 expected["owners"][forgotten]: "rejected",
             }
             assert got == want
+            # The rejections by code (Mailchimp's table), its own words only as the original.
+            row_of = {r["address_id"]: r for r in rows["items"]}
+            refused = [row_of[expected["owners"][e]] for e in (compliance, forgotten)]
+            assert [r["reason_code"] for r in refused] == [
+                "provider_compliance",
+                "provider_forgotten",
+            ]
+            assert all(r["detail"].startswith("Original message of Mailchimp: ") for r in refused)
             csv_text = (
                 await http.get(
                     f"{connector.url}/api/v1/syncs/{run_id}/problems",
@@ -210,6 +218,20 @@ class TestMailchimpFullSync:
             assert run2["counts"]["tags_pulled"] == 0
             # The two rejected contacts are tried again (they may have been fixed since).
             assert run2["counts"]["rejected"] == 2
+            again = (
+                await http.get(
+                    f"{connector.url}/api/v1/syncs/{run2['id']}/problems",
+                    headers=auth(token),
+                    params={"kind": "rejected"},
+                )
+            ).json()["items"]
+            # Not sent again, the stored code kept: the same reasons, marked as repeated.
+            assert sorted(r["reason_code"] for r in again) == [
+                "provider_compliance",
+                "provider_forgotten",
+            ]
+            assert all(r["reason"].endswith("(unchanged since the last attempt)") for r in again)
+            assert all(r["detail"].startswith("Original message of Mailchimp: ") for r in again)
 
             # A tag removed in onOffice is removed at Mailchimp by the next run.
             address = world.onoffice.addresses[investor]

@@ -13,7 +13,7 @@ from app.i18n import reasons as reason_codes
 from app.i18n.catalogue import CATALOGUE
 from app.i18n.reasons import render_reason
 from app.webhooks.activities import activity_note as _note
-from providers.base import ProviderEvent, ProviderEventType
+from providers.base import ProviderEvent, ProviderEventType, RejectReason
 
 APP = Path(__file__).resolve().parents[2] / "app"
 # Texts that are the same word in both languages.
@@ -79,13 +79,25 @@ def test_validator_messages_map_to_translated_codes(email: str) -> None:
 
 def test_provider_rejections_are_translated_and_keep_the_text() -> None:
     text = "Member In Compliance State: a@b.de is in a compliance state"
-    code = reason_codes.provider_reason(text)
+    code = reason_codes.rejection_code(RejectReason.compliance)
     assert code == "provider_compliance"
-    assert render_reason("de", "rejected", code, {"repeat": True}, text).endswith(
+    params = {"provider": "Mailchimp", "repeat": True}
+    assert render_reason("de", "rejected", code, params, text).endswith(
         "(unverändert seit dem letzten Versuch)"
     )
-    assert reason_codes.problem_detail("rejected", code, text) == text
-    assert reason_codes.provider_reason("something new") == "provider_rejected"
+    assert reason_codes.problem_detail("rejected", code, text, "en", params) == (
+        f"Original message of Mailchimp: {text}"
+    )
+    assert reason_codes.rejection_code(RejectReason.unknown) == "provider_rejected"
+    assert reason_codes.rejection_code(None) == "provider_rejected"
+
+
+@pytest.mark.parametrize("reason", list(RejectReason))
+def test_every_rejection_code_of_the_boundary_has_a_text(reason: RejectReason) -> None:
+    code = reason_codes.rejection_code(reason)
+    assert code in reason_codes.PROVIDER_CODES
+    assert has_key(f"reason.{code}"), code
+    assert CATALOGUE["de"][f"reason.{code}"] != CATALOGUE["en"][f"reason.{code}"]
 
 
 def test_stored_messages_render_per_language() -> None:

@@ -31,6 +31,7 @@ from providers.base import (
     ProviderContact,
     ProviderRequestError,
     ProviderTransientError,
+    RejectReason,
     UpsertOutcome,
     UpsertResult,
 )
@@ -419,7 +420,8 @@ async def test_upsert_contacts_one_result_per_input_in_order(
 
     assert [r.email for r in results] == [c.email for c in contacts]
     rejected = results[n // 2]
-    assert rejected.outcome == UpsertOutcome.rejected and rejected.reason
+    assert rejected.outcome == UpsertOutcome.rejected
+    assert rejected.code == RejectReason.invalid_email and rejected.detail
     new_outcomes = {UpsertOutcome.created}
     if harness.bulk_reports_synced(n):
         new_outcomes.add(UpsertOutcome.synced)  # Brevo import: created/updated unknown

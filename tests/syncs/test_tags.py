@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from app.db.models import Contact, Problem, SyncRun, SyncTagAdd
 from app.db.session import unit_of_work
+from app.i18n import reasons
 from app.resources import Resources
 from app.syncs.repository import SyncRepository
 from app.syncs.tags import flush_tags
@@ -60,6 +61,9 @@ async def test_waiting_members_are_sent_500_at_a_time_and_a_refused_one_is_rejec
         assert stored is not None and (stored.created, stored.rejected) == (1200, 1)
         problem = (await session.execute(select(Problem))).scalar_one()
         assert (problem.email, problem.kind) == (odd, "rejected")
-        assert "tags could not be set" in problem.reason
+        # The code says what failed; the detail is only Mailchimp's own words, for its label.
+        assert problem.reason_code == reasons.PROVIDER_TAGS
+        assert problem.reason_params == {"provider": "Mailchimp"}
+        assert problem.reason and "tags could not be set" not in problem.reason
         contact = (await session.execute(select(Contact).where(Contact.email == odd))).scalar_one()
         assert contact.synced_hash is None  # sent again by the next run

@@ -15,9 +15,11 @@ from app.contacts.ledger import push_person_later
 from app.contacts.repository import ContactRepository
 from app.contacts.rows import LedgerRow
 from app.contacts.writer_base import LedgerBase, Row
+from app.db.base import utcnow
 from app.db.models import ProblemKind
 from app.history.writer import ONOFFICE, PROVIDER, Entry, action_entry, signal_entry
 from app.i18n import reasons
+from providers.base import RejectReason
 
 
 class RunVerbs(LedgerBase):
@@ -41,11 +43,21 @@ class RunVerbs(LedgerBase):
             self._problem(address_id, email, ProblemKind.opted_out, reason, code, params)
         )
 
-    def tags_refused(self, row: Row | None, address_id: int, email: str, detail: str) -> None:
-        """Saved, but its tags could not be set: a problem row; the next run sends it again."""
-        reason = f"Contact saved, but its tags could not be set: {detail}"
-        code = reasons.provider_reason(reason)
-        self.problems.append(self._problem(address_id, email, ProblemKind.rejected, reason, code))
+    def tags_refused(
+        self, row: Row | None, address_id: int, email: str, detail: str, provider: str
+    ) -> None:
+        """Saved, but its tags could not be set: a problem row (the provider's words as the
+        labelled original); the next run sends it again."""
+        self.problems.append(
+            {
+                "run_id": self.run_id,
+                "address_id": address_id,
+                "email": email,
+                "kind": ProblemKind.rejected.value,
+                **reasons.rejection_problem(RejectReason.tags, detail, provider),
+                "created_at": utcnow(),
+            }
+        )
         if row is not None:
             self._write(row, address_id, email, {"synced_hash": None})
 

@@ -12,6 +12,7 @@ from providers.base import (
     FieldMapping,
     NewsletterProvider,
     ProviderTransientError,
+    RejectReason,
     UpsertOutcome,
 )
 from providers.brevo import BrevoAuthError, BrevoClient, BrevoRequestError
@@ -160,7 +161,8 @@ class TestUpsert:
         assert [r.email for r in results] == [c.email for c in contacts]
         outcomes = [r.outcome for r in results]
         assert outcomes.count(UpsertOutcome.synced) == 7
-        assert results[5].outcome is UpsertOutcome.rejected and results[5].reason
+        assert results[5].outcome is UpsertOutcome.rejected
+        assert results[5].code == RejectReason.invalid_email and results[5].detail
         stored = env.contact("p1@example.de")
         assert stored["attributes"] == {
             "VORNAME": "Vor1",

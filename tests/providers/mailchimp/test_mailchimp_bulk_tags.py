@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from emulators.mailchimp import Fault, MailchimpState
-from providers.base import ContactData, FieldMapping, UpsertOutcome
+from providers.base import ContactData, FieldMapping, RejectReason, UpsertOutcome
 from providers.mailchimp import MailchimpClient, subscriber_hash
 
 MAPPING = FieldMapping(first_name="FNAME", last_name="LNAME")
@@ -124,8 +124,8 @@ class TestRefusalsAndFallback:
         odd, ok = results
         assert odd.outcome == UpsertOutcome.rejected
         assert odd.provider_id == subscriber_hash("odd@example.com")
-        assert (odd.reason or "").startswith("Contact saved, but its tags could not be set:")
-        assert "Invalid Resource" in (odd.reason or "")
+        assert odd.code == RejectReason.tags
+        assert "Invalid Resource" in (odd.detail or "")
         assert ok.outcome == UpsertOutcome.created
         assert tags_of(state, list_id, "odd@example.com") == set()
 

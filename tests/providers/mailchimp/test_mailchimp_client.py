@@ -14,6 +14,7 @@ from providers.base import (
     ProviderAuthError,
     ProviderLimitError,
     ProviderRequestError,
+    RejectReason,
     UpsertOutcome,
 )
 from providers.mailchimp import MailchimpClient, subscriber_hash
@@ -199,10 +200,18 @@ class TestUpsertContacts:
         outcomes = [r.outcome for r in results]
         assert outcomes[:4] == [UpsertOutcome.rejected] * 4
         assert outcomes[4] == UpsertOutcome.created
-        assert "must sign up again themselves" in (results[0].reason or "")
-        assert "permanently deleted" in (results[1].reason or "")
-        assert "invalid" in (results[2].reason or "")
-        assert "compliance" in (results[3].reason or "")
+        # Each refusal as a code (Mailchimp's table), Mailchimp's own words as the detail.
+        assert [r.code for r in results[:4]] == [
+            RejectReason.compliance,
+            RejectReason.forgotten,
+            RejectReason.invalid_email,
+            RejectReason.compliance,
+        ]
+        assert "compliance state" in (results[0].detail or "")
+        assert "permanently deleted" in (results[1].detail or "")
+        assert "looks fake or invalid" in (results[2].detail or "")
+        assert "compliance" in (results[3].detail or "")
+        assert results[4].code is None and results[4].detail is None
 
     async def test_splits_into_batches_of_500_and_keeps_input_order(
         self, client: MailchimpClient, state: MailchimpState, list_id: str
@@ -246,7 +255,9 @@ class TestSingleContact:
         state.forgotten_emails.add("gone@example.com")
         result = await client.upsert_contact(list_id, contact("gone@example.com"), MAPPING)
         assert result.outcome == UpsertOutcome.rejected
-        assert "permanently deleted" in (result.reason or "")
+        assert result.code == RejectReason.forgotten
+        assert "Forgotten Email Not Subscribed" in (result.detail or "")
+        assert "permanently deleted" in (result.detail or "")
 
     async def test_a_permanent_delete_blocks_that_audience_only(
         self, client: MailchimpClient, state: MailchimpState, list_id: str
