@@ -99,6 +99,9 @@ class NewsletterProvider(Protocol):
     # Whether one user action can remove every contact at once, one webhook each (Mailchimp's
     # "Archive All"): such bursts are held for a person to confirm.
     bulk_removal_webhooks: bool
+    # Whether its webhooks belong to one list, so that each event names the list it was made
+    # at (Mailchimp); Brevo's are account-wide.
+    webhooks_per_list: bool
     # How its webhooks arrive (the app's webhook routes are built from it).
     webhook_delivery: WebhookDelivery
 

@@ -56,10 +56,38 @@ class Confirmation:
     reason: str | None = None
     # A new onOffice address may be created for it (a confirmed sign-up only).
     may_create: bool = False
+    # Confirmed at a list the connection has left since (`confirmation_list`).
+    other_list: bool = False
 
 
 def needs_confirmation(event: ProviderEvent) -> bool:
     return event.type in CONFIRMED_KINDS and event.raw_type not in OWN_RAW_TYPES
+
+
+def confirmation_list(
+    event: ProviderEvent, connection_list: str, *, webhooks_per_list: bool
+) -> str:
+    """The list whose state confirms `event`. A webhook of a provider whose webhooks belong to
+    one list (`webhooks_per_list`: Mailchimp) names the list it was made at; an event of a list
+    the connection has left since (a held Archive-All burst, or an event a disconnect left
+    pending, adopted after a switch or a reconnect) is about that list. Read at the
+    connection's list it met the person's state in another audience ("subscribed" there), and a
+    removal a user applied was "not confirmed" and lost (issue #17). Brevo's list ids name
+    lists of one account-wide contact: its events are confirmed at the connection's list."""
+    if webhooks_per_list and event.list_id and event.list_id != connection_list:
+        return event.list_id
+    return connection_list
+
+
+def ledger_learns(confirmation: Confirmation | None, confirmed: Signal, ledger: Signal) -> Signal:
+    """The provider state the connection's ledger records for an applied event: the confirmed
+    one, except for an event of a list the connection has left: that list's state is not this
+    list's, so the ledger keeps its own (recording "archived" there made the next full sync take
+    a member still subscribed at this list for gone and never unsubscribe it as "left
+    onOffice" after the removal's "not specified")."""
+    if confirmation is not None and confirmation.other_list:
+        return ledger
+    return confirmed
 
 
 def may_create(event: ProviderEvent, confirmation: Confirmation | None) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connections.factory import provider_label
-from app.contacts.confirm import Confirmation, may_create
+from app.contacts.confirm import Confirmation, ledger_learns, may_create
 from app.contacts.repository import ContactRepository, onoffice_signal, provider_signal
 from app.contacts.rules import (
     BOUNCE_STATES,
@@ -151,7 +151,8 @@ class EventApplier:
             return InboundEventStatus.applied, None
         if kind == ProviderEventType.unsubscribe:
             changed = await self._set_status(row, event, email, NewsletterStatus.no, steps)
-            await self._record(email, Signal(state, at), NewsletterStatus.no, contact)
+            learnt = ledger_learns(confirmation, Signal(state, at), provider_signal(contact, None))
+            await self._record(email, learnt, NewsletterStatus.no, contact)
             if not changed:
                 return InboundEventStatus.ignored, "not subscribed in onOffice (echo)"
             return InboundEventStatus.applied, None
@@ -159,7 +160,8 @@ class EventApplier:
             changed = await self._set_status(
                 row, event, email, NewsletterStatus.not_specified, steps
             )
-            await self._record(email, Signal(state, at), NewsletterStatus.not_specified, contact)
+            learnt = ledger_learns(confirmation, Signal(state, at), provider_signal(contact, None))
+            await self._record(email, learnt, NewsletterStatus.not_specified, contact)
             if not changed:
                 return InboundEventStatus.ignored, "nothing to change in onOffice"
             return InboundEventStatus.applied, None

@@ -22,8 +22,8 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.contacts.confirm import may_create
-from app.contacts.repository import ContactRepository
+from app.contacts.confirm import ledger_learns, may_create
+from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
     BOUNCE_STATES,
     SUBSCRIBED,
@@ -288,7 +288,8 @@ class BatchApplier:
             assert state is not None
             target = onoffice_target(state)
             assert target is not None
-            removal: Record = (Signal(state, at), target, contact, None)
+            learnt = ledger_learns(confirmation, Signal(state, at), provider_signal(contact, None))
+            removal: Record = (learnt, target, contact, None)
             if event.raw_type == "person":
                 return await self._status_writes(plan, event, addresses, target, None)
             if is_echo(plan.steps, addresses, target):

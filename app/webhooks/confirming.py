@@ -15,11 +15,16 @@ and so does its successor after a hand-over (the cursor travels in the job's arg
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.contacts.confirm import Confirmation, confirm, needs_confirmation
+from app.contacts.confirm import (
+    Confirmation,
+    confirm,
+    confirmation_list,
+    needs_confirmation,
+)
 from app.contacts.repository import provider_signal
 from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
@@ -129,10 +134,31 @@ async def confirm_rows(
     cache: StateCache,
 ) -> dict[int, Confirmation]:
     """A confirmation for each row that needs one (ProviderError when the provider cannot be
-    read: the events stay pending)."""
-    todo = [(row, event) for row in rows if needs_confirmation(event := event_of(row))]
-    if not todo:
-        return {}
+    read: the events stay pending). Each is confirmed at the list it is about
+    (`confirmation_list`: the connection's `list_id`, or the list a Mailchimp event was made at
+    when the connection has left it since)."""
+    by_list: dict[str, list[tuple[InboundEvent, ProviderEvent]]] = {}
+    for row in rows:
+        if needs_confirmation(event := event_of(row)):
+            at = confirmation_list(event, list_id, webhooks_per_list=provider.webhooks_per_list)
+            by_list.setdefault(at, []).append((row, event))
+    out: dict[int, Confirmation] = {}
+    for at, todo in by_list.items():
+        # The job keeps the states of the connection's list; another list's are read afresh.
+        kept = cache if at == list_id else StateCache()
+        out |= await _confirm_at(provider, at, label, todo, contacts, kept, at != list_id)
+    return out
+
+
+async def _confirm_at(
+    provider: NewsletterProvider,
+    list_id: str,
+    label: str,
+    todo: Sequence[tuple[InboundEvent, ProviderEvent]],
+    contacts: Mapping[str, Contact],
+    cache: StateCache,
+    other_list: bool,
+) -> dict[int, Confirmation]:
     stale = [
         (row, event)
         for row, event in todo
@@ -151,11 +177,12 @@ async def confirm_rows(
     for row, event in todo:
         email = normalise_email(event.email)
         contact = contacts.get(email)
-        out[row.id] = confirm(
+        confirmation = confirm(
             event,
             cache.get(email),
             label,
             ledger=provider_signal(contact, None),
             new_state=cache.get(normalise_email(event.new_email)) if event.new_email else None,
         )
+        out[row.id] = replace(confirmation, other_list=other_list)
     return out

@@ -73,6 +73,7 @@ class BrevoClient(HttpOwner):
     max_batch_size: int = MAX_IMPORT_CONTACTS
     supports_tags: bool = False
     bulk_removal_webhooks: bool = False
+    webhooks_per_list: bool = False  # account-wide: its list ids name lists of one contact
     webhook_delivery: WebhookDelivery = DELIVERY
 
     def __init__(

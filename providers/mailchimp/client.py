@@ -77,6 +77,7 @@ class MailchimpClient(HttpOwner):
     supports_tags = True
     # "Archive All" in Mailchimp sends one removal webhook per contact: bursts are held.
     bulk_removal_webhooks = True
+    webhooks_per_list = True  # one webhook per audience: an event names the list it was made at
     webhook_delivery = DELIVERY
 
     def __init__(

@@ -135,6 +135,11 @@ class LifecycleRules(RuleBasedStateMachine):
                 if record.action == "burst_archive" and record.lane == self.product.lane:
                     record.action = "archive"
                     self.frozen.thaw(self.truth, record.email)
+                    # Held at a list the connection has left since (a switch, or a reconnect
+                    # to another list): confirmed and applied there ("not specified" in
+                    # onOffice), it reaches the current list with that list's next full sync
+                    # (issue #17's soak I1: the model demanded it at once).
+                    record.awaits_sync = record.form.get("data[list_id]") != self.product.list_id
 
     # -- the connector ----------------------------------------------------------------------
 

@@ -89,6 +89,10 @@ class ProviderAction:
     hook: str = ""  # the webhook address it goes to (the connection's at the time)
     lane: str = ""  # the connection's group ("" = the customer-wide connection)
     known: bool = False  # delivered and acknowledged, or read by a later full sync
+    # A removal at a list the connection has left, applied by a user's decision on its held
+    # burst: the current list learns it only from its next full sync (README, "Consent comes
+    # first": "a removal at B is unsubscribed at A by the next full sync").
+    awaits_sync: bool = False
 
 
 def newest(signals: list[Signal]) -> str | None:

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.contacts.confirm import confirm, needs_confirmation, shown_in
+from app.contacts.confirm import (
+    Confirmation,
+    confirm,
+    confirmation_list,
+    ledger_learns,
+    needs_confirmation,
+    shown_in,
+)
 from app.contacts.rules import Signal
 from providers.base import ProviderContact, ProviderEvent, ProviderEventType
 
@@ -149,3 +156,28 @@ def test_what_the_provider_showed_is_read_back_from_every_reason(
     result = confirm(change, current, "Brevo", new_state=new_state)
     assert result.event is None and result.reason is not None
     assert shown_in(result.reason) == shown
+
+
+@pytest.mark.parametrize(
+    ("named", "per_list", "expected"),
+    [
+        ("list-b", True, "list-b"),  # a Mailchimp event of the list the connection left
+        ("list-a", True, "list-a"),
+        (None, True, "list-a"),
+        ("list-b", False, "list-a"),  # Brevo: account-wide, confirmed at the connection's list
+    ],
+)
+def test_an_event_is_confirmed_at_the_list_it_was_made_at(
+    named: str | None, per_list: bool, expected: str
+) -> None:
+    removal = event(T.deleted, raw="unsubscribe", list_id=named)
+    assert confirmation_list(removal, "list-a", webhooks_per_list=per_list) == expected
+
+
+def test_the_ledger_keeps_its_own_lists_state_for_an_event_of_another_list() -> None:
+    confirmed, ledger = Signal("archived", CHANGED), Signal("subscribed", FIRED)
+    here = Confirmation(event(T.deleted))
+    there = Confirmation(event(T.deleted), other_list=True)
+    assert ledger_learns(here, confirmed, ledger) == confirmed
+    assert ledger_learns(None, confirmed, ledger) == confirmed
+    assert ledger_learns(there, confirmed, ledger) == ledger

@@ -307,14 +307,20 @@ class ConsentModel(LifecycleRules, GroupRules):
         self.frozen.thaw(self.truth, record.email)
         self._deliver(record)
 
-    def _after_sync(self) -> None:
+    def _after_sync(self, *, approved: bool = False) -> None:
         """A full sync read the list: the unsubscribes made before it are known to the product
-        now (archives and deletes are not: a full sync does not write those back)."""
+        now (archives and deletes are not: a full sync does not write those back). A removal
+        at another list that waited for it has reached this list ("left onOffice"), unless the
+        safety valve held the run's unsubscribes (then with their approval)."""
+        runs = self.product.runs()
+        held = bool(runs and int(runs[0]["counts"].get("held_unsubscribes") or 0))
         for record in self.truth.actions:
-            if record.action in ("unsubscribe", "admin_unsubscribe") and record.lane == (
-                self.product.lane
-            ):
+            if record.lane != self.product.lane:
+                continue
+            if record.action in ("unsubscribe", "admin_unsubscribe"):
                 record.known = True
+            if approved or not held:
+                record.awaits_sync = False
 
     @precondition(lambda self: on("sync") and self.connected)
     @rule(mode=st.sampled_from(SYNC_MODES))
@@ -342,6 +348,7 @@ class ConsentModel(LifecycleRules, GroupRules):
             )
             assert response.status_code == 202, response.text
             self.product.settle()
+            self._after_sync(approved=True)
 
     @precondition(lambda self: on("agent") and self.connected)
     @rule()
@@ -383,6 +390,15 @@ def test_consent_model_over_the_product(world: World, model_settings: Settings) 
     if shards:
         profile["max_examples"] = -(-profile["max_examples"] // int(shards))
         machine = seed(int(shard) + 1)(type("ConsentModelShard", (ConsentModel,), {}))
+    if blob := os.environ.get("CONSENT_MODEL_REPRODUCE"):
+        # Replay a failure's blob: CONSENT_MODEL_REPRODUCE=<version>:<blob> (with the profile
+        # it failed under: the step count shapes the data).
+        from hypothesis import reproduce_failure
+
+        version, _, data = blob.partition(":")
+        machine = reproduce_failure(version, data.encode())(
+            type("ConsentModelRepro", (ConsentModel,), {})
+        )
     try:
         run_state_machine_as_test(
             machine,
