@@ -88,7 +88,14 @@ def check_i2(truth: Truth, product: Product, frozen: Frozen) -> None:
         if action is None:
             continue
         allowed = allowed_onoffice(action.action)
+        recorded = next(i for i, known in enumerate(truth.actions) if known is action)
         for a in truth.of(email):
+            if action.action in REMOVALS and a.joined > recorded:
+                # The agent gave this address the email after the archive/delete was applied:
+                # the product's rule (README "Consent comes first": archived at the provider
+                # is not an opt-out) lists the person as archived and writes nothing onto an
+                # address that joins later; nothing is sent to it (I1 still holds).
+                continue
             if a.changed is not None and a.changed[1] + TIE + SLACK > action.at:
                 continue  # the agent set this address after the opt-out (e.g. "not specified")
             if a.active and product.newsletter(a.id) not in allowed:

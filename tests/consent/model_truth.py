@@ -61,6 +61,9 @@ class Address:
     # connection by; None = not yet known to be seen): one Newsletter field per address, so
     # for the other connections it is an onOffice change like an agent's.
     written: tuple[str, float, float | None] | None = None
+    # How many provider actions the model had recorded when the address got its current email
+    # (-1: from the start). A removal recorded before it is not this address's (I2, below).
+    joined: int = -1
 
     def signal(self, *, written: bool = True) -> Signal | None:
         if not self.active:

@@ -155,6 +155,7 @@ class ConsentModel(LifecycleRules, GroupRules):
         self.frozen.thaw(self.truth, email)
         self._edit(address, "webhook", emails=[email])
         address.email, address.changed = email, None  # first sighting for that email
+        address.joined = len(self.truth.actions)
 
     # -- the provider -----------------------------------------------------------------------
 
