@@ -95,11 +95,20 @@ async def timed_sync(
         raise BenchError(f"starting the sync failed: {response.status_code} {response.text}")
     run_id = response.json()["id"]
     last_note = 0.0
+    marks: dict[str, float] = {}
     while True:
         body: dict[str, Any] = (
             await client.get(f"{api}/api/v1/syncs/{run_id}", headers=headers)
         ).json()
         now = time.monotonic()
+        progress = body.get("progress") or {}
+        seen = [str(progress.get("phase"))]
+        if progress.get("reading_done"):
+            seen.append("read")
+            if progress.get("batches_done") == progress.get("batches_total"):
+                seen.append("sent")
+        for mark in seen:
+            marks.setdefault(mark, now - started)
         if body.get("status") in ("completed", "failed"):
             break
         for proc in sampler.procs:
@@ -144,6 +153,7 @@ async def timed_sync(
         provider_extra=extra,
         onoffice_http=oo_http1 - oo_http0,
         onoffice_actions=oo_actions1 - oo_actions0,
+        marks=marks,
     )
 
 
