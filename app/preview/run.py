@@ -152,7 +152,7 @@ async def decide_all(
                 fresh,
                 ledger,
                 members,
-                await persons.take(at),
+                await persons.take(at, page),
                 language,
                 force=force,
                 held_back=held_back,

@@ -26,8 +26,10 @@ GRACE_S = 0.1  # how long a page's person read waits for a page read to take it 
 
 
 class PagePersons:
-    """`fetch` is the page fetcher for `providers._paging.ordered_pages`; `take(offset)` gives
-    the people of the page read at `offset` (once); `close` stops the background sends."""
+    """`fetch` is the page fetcher for `providers._paging.ordered_pages`; `take(offset, page)`
+    gives the people of the page read at `offset` (once); `close` stops the background sends.
+    A page read cancelled before it started loses the person reads it took along: cancel only
+    when no more pages are taken (`ordered_pages` does so when closed)."""
 
     def __init__(self, onoffice: OnOfficeClient, *, grace_s: float = GRACE_S) -> None:
         self.onoffice = onoffice
@@ -58,9 +60,9 @@ class PagePersons:
         task.add_done_callback(self._later.discard)
         return page, total
 
-    async def take(self, offset: int) -> People:
+    async def take(self, offset: int, page: list[Address]) -> People:
         if offset not in self._answers:  # not expected: `fetch` read the page
-            self._add(offset, [])
+            self._add(offset, page)
         if offset in self._waiting:  # needed now: no page read took it along yet
             await self._send_waiting()
         try:

@@ -117,7 +117,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             )
             # Paging counts what onOffice returned; only the connection's scope is synced.
             page = onoffice.in_scope(read_page)
-            others = await persons.take(at)
+            others = await persons.take(at, page)
             async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(

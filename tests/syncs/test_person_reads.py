@@ -56,7 +56,7 @@ async def test_each_page_comes_with_its_people_in_the_request_of_a_later_page(
 
     seen: dict[str, list[str]] = {}
     async for at, page, _total in ordered_pages(persons.fetch, page_size=2, concurrency=3):
-        others = await persons.take(at)
+        others = await persons.take(at, page)
         assert sorted(others) == sorted(a.email for a in page)
         for email, found in others.items():
             seen[email] = sorted(a.newsletter.name for a in found)
@@ -86,7 +86,7 @@ async def test_person_reads_no_page_read_took_along_are_sent_together_in_the_bac
     await asyncio.sleep(3 * GRACE_S)
     sent = state.http_requests - before
 
-    people = [await persons.take(at) for at, _page in pages]
+    people = [await persons.take(at, page) for at, page in pages]
 
     assert state.http_requests - before == sent  # nothing left to send when taken
     assert 3 < sent <= 3 + 1, sent  # three page reads; at most one for the person reads
@@ -97,3 +97,15 @@ async def test_person_reads_no_page_read_took_along_are_sent_together_in_the_bac
         for found in p.values()
     )
     await persons.close()
+
+
+async def test_a_page_not_read_through_fetch_still_gets_its_people(
+    state: OnOfficeState,  # noqa: F811
+    client: OnOfficeClient,  # noqa: F811
+) -> None:
+    ids = state.seed([yes("anna@x.de"), no(" Anna@X.de")])
+    page = await client.get_addresses([ids[0]])
+
+    people = await PagePersons(client).take(0, page)
+
+    assert {e: [a.id for a in found] for e, found in people.items()} == {"anna@x.de": ids}
