@@ -94,10 +94,13 @@ async def started_and_done(
     label: str,
     limit_s: float,
     progress: Callable[[dict[str, Any]], str],
+    marks: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], float]:
     """Start a run (`POST /api/v1/syncs` with `start`: a preview with `{"dry_run": true}`) with
     `sampler` sampling, and poll the path it answers until it has completed or failed: its last
     answer and the seconds it took. A process that dies or a run over `limit_s` fails the bench.
+    `marks`: when each phase, the end of the onOffice read and the last batch were first seen
+    (seconds after the start: the critical path).
     """
     sampler.start()
     started = time.monotonic()
@@ -111,6 +114,15 @@ async def started_and_done(
     while True:
         body: dict[str, Any] = (await client.get(f"{api}{path}", headers=headers)).json()
         now = time.monotonic()
+        if marks is not None:
+            p = body.get("progress") or {}
+            seen = [str(p.get("phase"))]
+            if p.get("reading_done"):
+                seen.append("read")
+                if p.get("batches_done") == p.get("batches_total"):
+                    seen.append("sent")
+            for mark in seen:
+                marks.setdefault(mark, now - started)
         if body.get("status") in ("completed", "failed"):
             return body, now - started
         for proc in sampler.procs:
@@ -143,8 +155,17 @@ async def timed_sync(
     await providers.reset_mailchimp_peaks()
     prov0, extra0 = await providers.snapshot()
     oo_http0, oo_actions0 = await onoffice_counts(client, onoffice)
+    marks: dict[str, float] = {}
     body, wall = await started_and_done(
-        client, api, headers, sampler, {}, label=label, limit_s=limit_s, progress=_progress
+        client,
+        api,
+        headers,
+        sampler,
+        {},
+        label=label,
+        limit_s=limit_s,
+        progress=_progress,
+        marks=marks,
     )
     rss = await sampler.stop()
     prov1, extra1 = await providers.snapshot()
@@ -168,6 +189,7 @@ async def timed_sync(
         provider_extra=extra,
         onoffice_http=oo_http1 - oo_http0,
         onoffice_actions=oo_actions1 - oo_actions0,
+        marks=marks,
     )
 
 

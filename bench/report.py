@@ -39,6 +39,9 @@ class RunResult:
     provider_extra: dict[str, Any]
     onoffice_http: int
     onoffice_actions: Counter[str]
+    # Seconds after the POST when each was first seen (polled every 0.25 s): the phases, the
+    # end of the onOffice read (`read`) and the last batch sent (`sent`): the critical path.
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +129,7 @@ def run_report(r: SizeResult, result: RunResult, label: str, provider: str) -> s
             f"({c['synced'] / result.wall_s:.0f} synced contacts/s)",
         ),
         ("batches", f"{run['progress']['batches_done']}/{run['progress']['batches_total']}"),
+        ("first seen at (s)", marks(result)),
         (
             f"{provider} requests",
             f"{sum(result.provider_requests.values())} total, "
@@ -177,6 +181,7 @@ def print_reports(args: argparse.Namespace, results: list[SizeResult]) -> None:
             ("unchanged (not resent)", f"{sc['unchanged']} of {sc['onoffice_newsletter_total']}"),
             ("synced / rejected", f"{sc['synced']} / {sc['rejected']}"),
             ("onOffice HTTP requests", str(s.onoffice_http)),
+            ("first seen at (s)", marks(s)),
             (
                 "peak RSS (MB)",
                 ", ".join(
@@ -262,7 +267,13 @@ def _run_json(r: SizeResult, index: int) -> dict[str, Any]:
         "onoffice_calls": result.onoffice_http,
         "exact": r.exact[index],
         "worker_peak_rss_mb": round(max(result.rss[w].peak_rss for w in r.worker_names) / MB, 1),
+        "worker_cpu_s": round(sum(result.rss[w].cpu_s for w in r.worker_names), 1),
+        "marks_s": {k: round(v, 1) for k, v in result.marks.items()},
     }
+
+
+def marks(result: RunResult) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in result.marks.items()) or "-"
 
 
 def json_line(r: SizeResult) -> str:

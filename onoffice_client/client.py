@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from onoffice_client.activities import ActivityLog
+from onoffice_client.emails import MAX_LIST_LIMIT, EmailQuery, EmailReads
 from onoffice_client.models import (
     ActionKind,
     Address,
@@ -44,7 +45,6 @@ from onoffice_client.transport import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.onoffice.de/api/stable/api.php"
-MAX_LIST_LIMIT = 500  # hard limit of records per read and of `recordids` per action
 ADDRESS_FIELDS = (
     "Anrede",
     "Titel",
@@ -70,7 +70,7 @@ NEWSLETTER_SUBSCRIBERS: Mapping[str, Any] = {
 }
 
 
-class OnOfficeClient(ActivityLog):
+class OnOfficeClient(EmailReads, ActivityLog):
     """One API user of one onOffice customer.
 
     `claim` is the marketplace `apiClaim` to send as `extendedclaim` with every action (the
@@ -138,15 +138,20 @@ class OnOfficeClient(ActivityLog):
     def page_size(self) -> int:
         return self._page_size
 
-    async def read_newsletter_page(self, offset: int) -> tuple[list[Address], int | None]:
-        """One page of active Newsletter = Yes addresses from `offset` (resumable paging), and
-        `cntabsolute`. A page shorter than `page_size` is the last one. The page is NOT checked
-        against the scope's local check (paging counts what onOffice returned): the caller
-        passes it through `in_scope`."""
+    async def read_newsletter_page(
+        self, offset: int, queries: Sequence[EmailQuery] = ()
+    ) -> tuple[list[Address], int | None, list[dict[str, list[Address]]]]:
+        """One page of active Newsletter = Yes addresses from `offset` (resumable paging), its
+        `cntabsolute`, and the answers to `queries` sent in the same request (`email_query`).
+        A page shorter than `page_size` is the last one. The page is NOT checked against the
+        scope's local check (paging counts what onOffice returned): the caller passes it
+        through `in_scope`."""
         await self.ensure_ready()  # the scope's criteria go into the filter
         action = self._read_action(filter=NEWSLETTER_SUBSCRIBERS, offset=offset)
-        (result,) = await self._read_with_fallbacks([action])
-        return self._parsed(result), cntabsolute(result)
+        extra = [a for q in queries for a in q.actions]
+        result, *rest = await self._read_with_fallbacks([action, *extra])
+        answers = await self.email_answers(queries, rest)
+        return self._parsed(result), cntabsolute(result), answers
 
     def in_scope(self, addresses: Sequence[Address]) -> list[Address]:
         """The addresses the scope's local check accepts."""
@@ -169,19 +174,6 @@ class OnOfficeClient(ActivityLog):
         actions = [self._ids_action(chunk) for chunk in chunks(unique_ids, MAX_LIST_LIMIT)]
         results = await self._read_with_fallbacks(actions)
         return [address for result in results for address in self._addresses_of(result)]
-
-    async def find_addresses_by_email(self, email: str) -> list[Address]:
-        """Addresses whose main email equals `email`, ignoring case and surrounding spaces."""
-        wanted = email.strip().casefold()
-        if not wanted:
-            return []
-        # `like` with wildcards also finds values stored with stray spaces; the exact match
-        # (and LIKE's "_" wildcard) is settled locally.
-        criteria = {"Email": [{"op": "like", "val": f"%{email.strip()}%"}]}
-        found: list[Address] = []
-        async for page in self._iter_addresses(criteria):
-            found.extend(a for a in page if a.email.strip().casefold() == wanted)
-        return found
 
     async def _iter_addresses(self, criteria: Mapping[str, Any]) -> AsyncIterator[list[Address]]:
         await self.ensure_ready()
@@ -368,57 +360,3 @@ class OnOfficeClient(ActivityLog):
         """The modify action for one address (None when the update changes nothing)."""
         params = update_parameters(update)
         return Action(MODIFY, "address", params, resourceid=int(address_id)) if params else None
-
-    async def find_addresses_by_emails(
-        self, emails: Sequence[str], *, known_ids: Sequence[int] = ()
-    ) -> dict[str, list[Address]]:
-        """Addresses whose main email is one of `emails` (case and surrounding spaces ignored),
-        by wanted email (casefolded), in one request: an `in` read on `Email` (onOffice compares
-        like MySQL: case-insensitive, trailing spaces ignored; each email is also asked for with
-        one leading space, the usual stray space of a pasted value) and a read of `known_ids`
-        (records the caller knows carry one of these emails, e.g. with other leading
-        whitespace), matched locally.
-        """
-        wanted = {e.strip().casefold() for e in emails if e.strip()}
-        found: dict[str, list[Address]] = {email: [] for email in wanted}
-        if not wanted:
-            return found
-        await self.ensure_ready()
-        values = sorted(wanted)
-        actions = [
-            self._read_action(
-                filter={"Email": [{"op": "in", "val": [*chunk, *(f" {e}" for e in chunk)]}]},
-                offset=0,
-                limit=MAX_LIST_LIMIT,
-                sort=False,
-            )
-            # Several emails may share many addresses (duplicates): chunks well below a page.
-            for chunk in chunks(values, MAX_LIST_LIMIT // 2)
-        ]
-        ids = sorted({int(i) for i in known_ids})
-        actions += [self._ids_action(c) for c in chunks(ids, MAX_LIST_LIMIT)]
-        results = await self._read_with_fallbacks(actions)
-        seen: set[int] = set()
-        overflow: list[list[str]] = []
-
-        def take(records: Sequence[Address]) -> None:
-            for address in records:
-                key = address.email.strip().casefold()
-                if key in found and address.id not in seen:
-                    seen.add(address.id)
-                    found[key].append(address)
-
-        for action, result in zip(actions, results, strict=True):
-            total = cntabsolute(result)
-            records = self._addresses_of(result)
-            if "filter" in action.parameters and total is not None and total > len(records):
-                overflow.append(list(action.parameters["filter"]["Email"][0]["val"]))
-            take(records)
-        for values in overflow:
-            # More matches than one page (many duplicates): the same `in` read, page by page
-            # (one request per page, not one `like` scan per email).
-            async for page in self._iter_addresses({"Email": [{"op": "in", "val": values}]}):
-                take(page)
-        for addresses in found.values():
-            addresses.sort(key=lambda a: a.id)
-        return found

@@ -33,7 +33,8 @@ from app.resources import Resources
 from app.syncs.common import default_language, onoffice_failure, provider_failure
 from app.syncs.decide import PageDecision, decide_page
 from app.syncs.finish import implausible_unsubscribes
-from app.syncs.read import member_row, pages_with_persons
+from app.syncs.persons import PagePersons
+from app.syncs.read import member_row
 from app.syncs.repository import SyncRepository
 from onoffice_client.models import OnOfficeError
 from providers._paging import ordered_pages
@@ -139,9 +140,9 @@ async def decide_all(
     seen: set[int] = set()
     counts: Counter[str] = Counter()
     total: int | None = None
-    fetch, persons = pages_with_persons(onoffice)
+    persons = PagePersons(onoffice)
     pages = ordered_pages(
-        fetch,
+        persons.fetch,
         page_size=onoffice.page_size,
         concurrency=resources.settings.ONOFFICE_READ_CONCURRENCY,
     )
@@ -164,7 +165,7 @@ async def decide_all(
                 fresh,
                 ledger,
                 members,
-                persons.pop(at, None),
+                await persons.take(at, page),
                 language,
                 force=force,
                 held_back=held_back,
@@ -182,6 +183,7 @@ async def decide_all(
                 break
     finally:
         await pages.aclose()
+        await persons.close()
     return await summary(resources, connection, counts, set(claimed), total)
 
 

@@ -28,7 +28,6 @@ from app.db.models import (
     SyncRunStatus,
 )
 from app.inbox.repository import InboundEventRepository
-from app.incremental.push import read_person_addresses
 from app.lifecycle.cancel import stopped
 from app.resources import Resources
 from app.syncs.classify import close_open_batch, process_page
@@ -45,10 +44,10 @@ from app.syncs.common import (
 )
 from app.syncs.decide import DEFERRED
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
+from app.syncs.persons import PagePersons
 from app.syncs.repository import SyncRepository
-from onoffice_client.client import OnOfficeClient
-from onoffice_client.models import Address, OnOfficeError, OnOfficeTransientError
-from providers._paging import PageFetcher, ordered_pages
+from onoffice_client.models import OnOfficeError, OnOfficeTransientError
+from providers._paging import ordered_pages
 from providers.base import (
     ProviderContact,
     ProviderError,
@@ -98,9 +97,9 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
     # a time while earlier ones are classified; pages are processed strictly in offset (KdNr)
     # order, so the duplicate rule stays exact and `read_offset` only covers processed pages.
     # Past the slice's deadline no further page is requested; those in flight are processed.
-    fetch, persons = pages_with_persons(onoffice)
+    persons = PagePersons(onoffice)  # each page's person read rides on a later page's request
     pages = ordered_pages(
-        fetch,
+        persons.fetch,
         page_size=onoffice.page_size,
         concurrency=resources.settings.ONOFFICE_READ_CONCURRENCY,
         start=run.read_offset,
@@ -118,9 +117,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
             )
             # Paging counts what onOffice returned; only the connection's scope is synced.
             page = onoffice.in_scope(read_page)
-            others = persons.pop(at, None)
-            if others is None:  # not expected: the fetch reads them with the page
-                others = await read_person_addresses(onoffice, page)
+            others = await persons.take(at, page)
             async with resources.transaction() as session:
                 repo = SyncRepository.from_session(session)
                 await process_page(
@@ -160,6 +157,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
         return
     finally:
         await pages.aclose()  # cancels the pages still in flight
+        await persons.close()  # the person reads still to be sent in the background
     if not done:
         async with resources.transaction():
             enqueue_read(run_id, offset)
@@ -192,24 +190,6 @@ async def write_back_deferred(session: Any, run_id: int, connection: Connection)
         started += 1
     await writer.save(session)
     return started
-
-
-def pages_with_persons(
-    onoffice: OnOfficeClient,
-) -> tuple[PageFetcher[Address], dict[int, dict[str, list[Address]]]]:
-    """A page fetcher for `ordered_pages` that reads, right after each newsletter-Yes page,
-    every address carrying that page's emails (`read_person_addresses`: the people's other
-    addresses, any Newsletter value), inside the same task: the person reads run
-    ONOFFICE_READ_CONCURRENCY at a time alongside the page reads instead of one after another
-    while classifying. The second value holds them by page offset until the page is taken."""
-    persons: dict[int, dict[str, list[Address]]] = {}
-
-    async def fetch(offset: int) -> tuple[list[Address], int | None]:
-        page, total = await onoffice.read_newsletter_page(offset)
-        persons[offset] = await read_person_addresses(onoffice, onoffice.in_scope(page))
-        return page, total
-
-    return fetch, persons
 
 
 async def read_provider_state(resources: Resources, run: SyncRun, connection: Connection) -> bool:
