@@ -51,6 +51,15 @@ async def _record(call: _kit.Call) -> None:
     except ValueError:
         call.body = None
     actions = _actions(call.body)
+    kinds = {
+        f"{str(a.get('actionid', '')).rsplit(':', 1)[-1]}:{a.get('resourcetype')}"
+        for a in actions
+        if isinstance(a, dict)
+    }
+    state.request_kinds["+".join(sorted(kinds)) or "none"] += 1
+    state.in_flight += 1
+    state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    call.cleanup.append(lambda: setattr(state, "in_flight", state.in_flight - 1))
     state.recent_requests.append(
         {
             "at": time.time(),

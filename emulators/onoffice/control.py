@@ -205,6 +205,20 @@ async def add_read_hook(state: OnOfficeState, request: Request) -> Any:
     return {"read_hooks": len(state.read_hooks), "fired": state.read_hooks_fired}
 
 
+@control.route("/requests", "GET")
+async def requests(state: OnOfficeState, request: Request) -> Any:
+    """HTTP requests so far, by the kinds of their actions, and the most in flight at once
+    (`?reset_peak=1`: from now on)."""
+    peak = state.max_in_flight
+    if query_flag(request, "reset_peak", False):
+        state.max_in_flight = state.in_flight
+    return {
+        "http_requests": state.http_requests,
+        "kinds": dict(state.request_kinds),
+        "max_in_flight": peak,
+    }
+
+
 @control.route("/latency", "POST")
 async def set_latency(state: OnOfficeState, request: Request) -> Any:
     state.latency = float((await json_object(request)).get("seconds", 0))
