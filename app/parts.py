@@ -86,9 +86,11 @@ class SharedParts:
     provider_clients: ClientCache = field(default_factory=OrderedDict)
     group_members: MembersCache = field(default_factory=dict)
     webhook_connections: ConnectionCache = field(default_factory=dict)
-    # Embedded mode: job locks (app/worker/locks.py) and drain owners (app/webhooks/owner.py).
+    # Embedded mode: job locks (app/worker/locks.py), drain owners (app/webhooks/owner.py) and
+    # the listing cursor a drain job left (app/webhooks/confirming.py: until, cursor).
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     drain_owners: dict[int, str] = field(default_factory=dict)
+    drain_listings: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     webhook_writer: Slot[Closing] = field(default_factory=Slot)
 
     async def aclose(self) -> None:

@@ -30,6 +30,7 @@ from app.resources import Resources
 from app.webhooks import owner
 from app.webhooks.apply import EventApplier
 from app.webhooks.batch import BatchApplier
+from app.webhooks.confirming import keep_listing, kept_listing
 from app.webhooks.deps import ApplyDeps
 from app.webhooks.jobs import drain_job, later_job
 from app.webhooks.outcomes import hold_burst, is_burst_candidate
@@ -99,6 +100,8 @@ async def _drain_as_owner(
     token = held[0]
     budget = resources.settings.WORKER_JOB_TIMEOUT_S * JOB_BUDGET_SHARE
     deadline = time.monotonic() + budget
+    if listing is None:  # a kick: go on where the connection's last drain job's listing stopped
+        listing = await kept_listing(resources, connection_id)
     state = DrainState(listing=listing)
     while True:
         if not await owner.still_owner(resources, connection_id, token):
@@ -119,6 +122,8 @@ async def _drain_as_owner(
             hint = await _listing_hint(resources, connection_id, state)
             await _hand_over(resources, connection_id, token, step + 1, 0.0, hint)
             return
+        if state.applier is not None:
+            await keep_listing(resources, connection_id, state.applier.states)
         await owner.release(resources, connection_id, token)
         await _schedule_retries(resources, connection_id, state)
         async with resources.sessionmaker() as session:

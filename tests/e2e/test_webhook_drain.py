@@ -329,3 +329,34 @@ class TestSmallDrains:
         assert late_id is not None and late_id < max(rows)
         assert all(e.status == "applied" for e in rows.values())
         assert newsletter(world, 1) == "0" and newsletter(world, 2) == "0"
+
+    async def test_a_fresh_drain_job_lists_on_from_where_the_last_one_stopped(
+        self, world: World, hooked: Hooked, resources: Resources
+    ) -> None:
+        """A drain job that caught up leaves its listing cursor for the connection's next job
+        (a kick once more events arrive): the next job's confirmation reads go on from there
+        instead of listing Mailchimp's changed members from the first page again."""
+        # p21..p40 last changed an hour ago: outside the listing's window until they act.
+        for n in range(21, 41):
+            at_mailchimp(world, hooked.list_id, f"p{n}@example.de", "subscribe", -3600)
+        unsubscribed(world, hooked, range(1, 21), 10)
+        first = [form("unsubscribe", f"p{n}@example.de", hooked.list_id, 10) for n in range(1, 21)]
+        connection_id = await store(resources, hooked, first)
+        listings = world.mailchimp.changed_listings
+        listings.clear()  # the full sync's
+        await drain.run_drain(resources, connection_id, None)
+        # The other 100 members changed at the full sync (within the window): one page.
+        assert listings == [(None, 0, 100)], listings
+        listings.clear()
+
+        unsubscribed(world, hooked, range(21, 41), 20)  # later: behind the first job's cursor
+        second = [
+            form("unsubscribe", f"p{n}@example.de", hooked.list_id, 20) for n in range(21, 41)
+        ]
+        await store(resources, hooked, second)
+        reads = sum(world.mailchimp.request_counts.values())
+        await drain.run_drain(resources, connection_id, None)  # a new job (a kick)
+        assert listings == [(None, 100, 20)], listings  # not from offset 0 again
+        assert sum(world.mailchimp.request_counts.values()) - reads == 1  # no single reads
+        assert all(newsletter(world, n) == "0" for n in range(1, 41))
+        assert all(e.status == "applied" for e in await events(resources))

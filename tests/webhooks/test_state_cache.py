@@ -39,3 +39,18 @@ def test_the_cursor_travels_to_the_successor_job() -> None:
     successor.take_hint({"since": SINCE.isoformat(), "offsets": {"0": 5}})
     successor.take_hint(None)
     assert successor.cursor == ListingCursor(SINCE, {0: 27500, 1: 1000})
+
+
+def test_a_kept_cursor_serves_its_own_list_only() -> None:
+    """The cursor a drain job leaves for the connection's next job names its list: after a
+    switch to another list the next job lists afresh."""
+    cache = StateCache()
+    cache.cursor_from(SINCE, "list-a").offsets[0] = 4000
+    kept = json.loads(json.dumps(cache.hint([])))
+    assert kept == {"since": SINCE.isoformat(), "offsets": {"0": 4000}, "list": "list-a"}
+    same = StateCache()
+    same.take_hint(kept)
+    assert same.cursor_from(SINCE, "list-a").offsets == {0: 4000}
+    other = StateCache()
+    other.take_hint(kept)
+    assert other.cursor_from(SINCE, "list-b").offsets == {}
