@@ -171,7 +171,13 @@ class BatchApplier:
     async def apply(self, rows: Sequence[InboundEvent], known: list[int] | None = None) -> set[str]:
         """Apply `rows` (in arrival order) in waves; the emails whose events stay pending.
         `known`: what `read_ledger` returned for their emails, when the caller read it."""
-        await self._look_up_or_stop(rows, [e for row in rows for e in emails_of(row)], known)
+        emails = [e for row in rows for e in emails_of(row)]
+        settling = self.applier.settling
+        if settling.emails.intersection(emails):
+            # An email of the batch still settling: its ledger rows are read once committed.
+            await settling.wait()
+            known = None
+        await self._look_up_or_stop(rows, emails, known)
         await self._confirm(rows)
         blocked: set[str] = set()
         remaining = list(rows)
@@ -190,6 +196,7 @@ class BatchApplier:
                     wave.append(row)
                     used |= keys
             if not first:
+                await self.applier.settling.wait()  # the earlier wave's outcomes
                 await self._refresh_contacts(sorted(used))
                 # Emails a single event wrote to are read from onOffice again.
                 missing = [e for e in used if e not in self.addresses and "@" in e]

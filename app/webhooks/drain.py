@@ -97,18 +97,35 @@ async def _drain_as_owner(
     step: int,
     listing: dict[str, Any] | None,
 ) -> None:
-    token = held[0]
     budget = resources.settings.WORKER_JOB_TIMEOUT_S * JOB_BUDGET_SHARE
     deadline = time.monotonic() + budget
     if listing is None:  # a kick: go on where the connection's last drain job's listing stopped
         listing = await kept_listing(resources, connection_id)
     state = DrainState(listing=listing)
+    try:
+        await _drain_loop(resources, connection_id, held, step, deadline, state)
+    finally:
+        await _settled(state)  # also when the job fails: what was written is recorded
+
+
+async def _drain_loop(
+    resources: Resources,
+    connection_id: int,
+    held: list[str],
+    step: int,
+    deadline: float,
+    state: DrainState,
+) -> None:
+    token = held[0]
     while True:
         if not await owner.still_owner(resources, connection_id, token):
             return  # the flag expired and another drain took over
         try:
             more = await _drain_batch(resources, connection_id, state)
+            if not more or time.monotonic() >= deadline:
+                await _settled(state)  # before looking at what is left or handing over
         except Stop as stop:
+            await _settled(state)
             if stop.waiting_for_login:
                 # Every later event needs the same fresh onOffice login: the sweep retries.
                 await owner.release(resources, connection_id, token)
@@ -136,6 +153,12 @@ async def _drain_as_owner(
         if claimed is None:
             return  # a new drain was started for them
         token = held[0] = claimed
+
+
+async def _settled(state: DrainState) -> None:
+    """Wait for the last batch's settling transaction (`app.webhooks.settling`)."""
+    if state.applier is not None:
+        await state.applier.settling.wait()
 
 
 async def _hand_over(
@@ -196,7 +219,10 @@ async def drain_now(resources: Resources, connection_id: int, *, budget_s: float
     except Stop:
         pass  # onOffice is down or refuses: what is left stays pending
     finally:
-        await owner.release(resources, connection_id, token)
+        try:
+            await _settled(state)
+        finally:
+            await owner.release(resources, connection_id, token)
 
 
 async def _drain_batch(
@@ -207,7 +233,9 @@ async def _drain_batch(
     one settling transaction. `window_s` overrides the archive window."""
     settings = resources.settings
     window = settings.ARCHIVE_BURST_WINDOW_S if window_s is None else window_s
-    limit = BATCH_SIZE + len(state.skip)
+    # The last batch's events are still pending until its settling transaction commits.
+    settling = state.applier.settling.ids if state.applier is not None else frozenset()
+    limit = BATCH_SIZE + len(state.skip) + len(settling)
     async with resources.sessionmaker() as session:
         connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
             connection_id
@@ -221,7 +249,7 @@ async def _drain_batch(
             # onOffice refuses the access (app/connections/access.py): the events wait, no try
             # counted; the drain is started again when the access works.
             raise Stop(waiting_for_login=True)
-        untaken = [r for r in read if r.id not in state.skip]
+        untaken = [r for r in read if r.id not in state.skip and r.id not in settling]
         rows = untaken[:BATCH_SIZE]
         if not rows:
             return False

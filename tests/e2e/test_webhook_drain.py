@@ -360,3 +360,34 @@ class TestSmallDrains:
         assert sum(world.mailchimp.request_counts.values()) - reads == 1  # no single reads
         assert all(newsletter(world, n) == "0" for n in range(1, 41))
         assert all(e.status == "applied" for e in await events(resources))
+
+    async def test_batches_settle_while_the_next_one_works_and_all_is_recorded(
+        self,
+        world: World,
+        hooked: Hooked,
+        resources: Resources,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Each batch's outcomes commit while the next batch works (app/webhooks/settling.py);
+        when the drain returns every event is settled, and a batch holding an email of the one
+        still settling sees its outcome (p1's second unsubscribe is an echo)."""
+        monkeypatch.setattr(drain, "BATCH_SIZE", 30)
+        unsubscribed(world, hooked, range(1, 61), 10)
+        forms = [form("unsubscribe", f"p{n}@example.de", hooked.list_id, 10) for n in range(1, 41)]
+        forms.append(form("unsubscribe", "p1@example.de", hooked.list_id, 11))  # in batch 2
+        forms += [
+            form("unsubscribe", f"p{n}@example.de", hooked.list_id, 10) for n in range(41, 61)
+        ]
+        connection_id = await store(resources, hooked, forms)
+        start = time.time()
+        await drain.run_drain(resources, connection_id, None)
+        rows = await events(resources)
+        assert [e.status for e in rows] == ["applied"] * 40 + ["ignored"] + ["applied"] * 20
+        assert all(newsletter(world, n) == "0" for n in range(1, 61))
+        assert all(len(activities(world, n)) == 1 for n in range(1, 61))
+        lookups = [
+            r
+            for r in requests_since(world, start)
+            if all(a["actionid"].endswith(":read") for a in r["actions"])
+        ]
+        assert len(lookups) >= 3, lookups  # three batches
