@@ -100,6 +100,8 @@ class Phase:
     # once, Mailchimp requests by endpoint; applied when the burst ended; load averages.
     onoffice_requests: dict[str, int]
     onoffice_peak: int
+    onoffice_busy_s: float  # with at least one onOffice request in flight
+    window_s: float  # from the burst's start until all applied (or the timeout)
     mailchimp_requests: dict[str, int]
     applied_in_burst: int
     load: tuple[float, float]  # 1-minute load average at the burst's start and at the end
@@ -124,6 +126,8 @@ class Phase:
             "applied_in_burst": self.applied_in_burst,
             "onoffice_requests": self.onoffice_requests,
             "onoffice_max_in_flight": self.onoffice_peak,
+            "onoffice_busy_s": round(self.onoffice_busy_s, 1),
+            "window_s": round(self.window_s, 1),
             "mailchimp_requests": self.mailchimp_requests,
             "load_1min": list(self.load),
         }
@@ -326,14 +330,16 @@ async def onoffice_progress(
 
 async def request_counts(
     client: httpx.AsyncClient, onoffice: str, mailchimp: str, *, reset_peak: bool = False
-) -> tuple[dict[str, int], int, dict[str, int]]:
+) -> tuple[dict[str, int], int, dict[str, int], float]:
     """(onOffice HTTP requests by kinds of actions, most in flight at once since the last
-    reset, Mailchimp requests by endpoint) so far, from the emulators' control APIs."""
+    reset, Mailchimp requests by endpoint, seconds onOffice had a request in flight) so far,
+    from the emulators' control APIs."""
     flag = "1" if reset_peak else "0"
     oo = (await client.get(f"{onoffice}/_control/requests", params={"reset_peak": flag})).json()
     mc = (await client.get(f"{mailchimp}/_control/stats")).json()
     listed = {k: int(mc[k]) for k in ("changed_pages", "changed_pages_from_start")}
-    return dict(oo["kinds"]), int(oo["max_in_flight"]), dict(mc["requests"]) | listed
+    requests = dict(mc["requests"]) | listed
+    return dict(oo["kinds"]), int(oo["max_in_flight"]), requests, float(oo["busy_s"])
 
 
 def _since(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
@@ -416,7 +422,9 @@ async def run_phase(
     cpu_before = cpu_seconds(stack)
     served_before = await served_within(client, hook_url)
     load_start = os.getloadavg()[0]
-    oo_before, _, mc_before = await request_counts(client, onoffice, mailchimp, reset_peak=True)
+    counted = await request_counts(client, onoffice, mailchimp, reset_peak=True)
+    oo_before, _, mc_before, busy_before = counted
+    window_start = time.monotonic()
     burst_s, acks, errors, latencies, sender_cpu = await burst(
         hook_url, bodies, args.senders, args.sender_procs, args.rate, args.client
     )
@@ -441,7 +449,8 @@ async def run_phase(
             last_note = now
         await asyncio.sleep(args.poll_s)
     waited = time.monotonic() - burst_end
-    oo_after, oo_peak, mc_after = await request_counts(client, onoffice, mailchimp)
+    oo_after, oo_peak, mc_after, busy_after = await request_counts(client, onoffice, mailchimp)
+    window = time.monotonic() - window_start
     load_end = os.getloadavg()[0]
     await asyncio.sleep(min(5.0, args.poll_s * 2))  # late duplicates would show up now
     applied, twice = await onoffice_progress(client, onoffice, targets)
@@ -470,6 +479,8 @@ async def run_phase(
         served=served,
         onoffice_requests=_since(oo_after, oo_before),
         onoffice_peak=oo_peak,
+        onoffice_busy_s=busy_after - busy_before,
+        window_s=window,
         mailchimp_requests=_since(mc_after, mc_before),
         applied_in_burst=in_burst or 0,
         load=(load_start, load_end),
@@ -594,6 +605,11 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
                 "onOffice HTTP requests (burst start → all applied)",
                 _counts_row(phase.onoffice_requests)
                 + f"; at most {phase.onoffice_peak} in flight at once",
+            ),
+            (
+                "onOffice busy (≥ 1 request in flight)",
+                f"{phase.onoffice_busy_s:.1f} s of {phase.window_s:.1f} s from the burst's start "
+                f"until all applied ({phase.onoffice_busy_s / max(phase.window_s, 1e-9):.0%})",
             ),
             (
                 "Mailchimp requests (burst start → all applied)",

@@ -128,6 +128,10 @@ class OnOfficeState:
         self.request_kinds: Counter[str] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
+        # Seconds with at least one request in flight, and since when (for bench/webhooks: the
+        # share of a drain's time spent waiting for onOffice, its critical path).
+        self.busy_s = 0.0
+        self.busy_since = 0.0
         self.recent_requests: deque[dict[str, Any]] = deque(maxlen=500)
         # token -> times of reads filtered by modification time (incremental polls), for bench/
         self.change_reads: dict[str, deque[float]] = {}
