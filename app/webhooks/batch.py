@@ -16,6 +16,8 @@ campaign) are applied one by one by `EventApplier`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
@@ -157,6 +159,22 @@ class BatchApplier:
             await record_failures(self.db, rows, exc, self.max_attempts)
             raise Stop(attempts=max(r.attempts for r in rows)) from exc
 
+    async def _look_up_confirming(
+        self, rows: Sequence[InboundEvent], emails: Sequence[str], known: list[int]
+    ) -> None:
+        """`_look_up_or_stop` and `_confirm` at once (the ledger rows are read): the provider
+        is read while onOffice looks up. One failure is counted: a failed confirmation calls
+        the lookup off."""
+        lookup = asyncio.ensure_future(self.look_up(emails, known))
+        try:
+            await self._confirm(rows)
+        except BaseException:
+            lookup.cancel()
+            with contextlib.suppress(BaseException):
+                await lookup
+            raise
+        await self._or_stop(rows, lookup)
+
     async def _refresh_contacts(self, emails: Sequence[str]) -> None:
         async with self.db.sessionmaker() as session:
             fresh = await ContactRepository.from_session(session).by_emails(
@@ -177,8 +195,11 @@ class BatchApplier:
             # An email of the batch still settling: its ledger rows are read once committed.
             await settling.wait()
             known = None
-        await self._look_up_or_stop(rows, emails, known)
-        await self._confirm(rows)
+        if known is None:
+            await self._look_up_or_stop(rows, emails, known)
+            await self._confirm(rows)
+        else:
+            await self._look_up_confirming(rows, emails, known)
         blocked: set[str] = set()
         remaining = list(rows)
         first = True
