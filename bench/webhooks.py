@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 import httpx
 import psutil
 import uvloop
@@ -101,6 +102,10 @@ class Phase:
     onoffice_requests: dict[str, int]
     onoffice_peak: int
     onoffice_busy_s: float  # with at least one onOffice request in flight
+    # Events the connector stored from the burst's start until a few seconds after all were
+    # applied, by origin and outcome ("webhook applied", "reconciliation ignored": the
+    # periodic reconciliation also finds the phase's opt-outs at Mailchimp).
+    stored: dict[str, int]
     window_s: float  # from the burst's start until all applied (or the timeout)
     mailchimp_requests: dict[str, int]
     applied_in_burst: int
@@ -127,6 +132,7 @@ class Phase:
             "onoffice_requests": self.onoffice_requests,
             "onoffice_max_in_flight": self.onoffice_peak,
             "onoffice_busy_s": round(self.onoffice_busy_s, 1),
+            "events_stored": self.stored,
             "window_s": round(self.window_s, 1),
             "mailchimp_requests": self.mailchimp_requests,
             "load_1min": list(self.load),
@@ -342,6 +348,20 @@ async def request_counts(
     return dict(oo["kinds"]), int(oo["max_in_flight"]), requests, float(oo["busy_s"])
 
 
+async def stored_events(args: argparse.Namespace) -> dict[str, int]:
+    """The connector's stored provider events so far, by origin (a webhook, or the periodic
+    reconciliation: `reconcile…` keys) and status."""
+    conn = await asyncpg.connect(database_url(args).replace("+asyncpg", "", 1))
+    try:
+        rows = await conn.fetch(
+            "SELECT CASE WHEN dedupe_key LIKE 'reconcile%' THEN 'reconciliation' ELSE 'webhook'"
+            " END AS origin, status, count(*) AS n FROM inbound_event GROUP BY 1, 2"
+        )
+    finally:
+        await conn.close()
+    return {f"{r['origin']} {r['status']}": int(r["n"]) for r in rows}
+
+
 def _since(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     diff = {k: n - before.get(k, 0) for k, n in after.items()}
     return {k: n for k, n in sorted(diff.items(), key=lambda kv: -kv[1]) if n}
@@ -425,6 +445,7 @@ async def run_phase(
     counted = await request_counts(client, onoffice, mailchimp, reset_peak=True)
     oo_before, _, mc_before, busy_before = counted
     window_start = time.monotonic()
+    stored_before = await stored_events(args)
     burst_s, acks, errors, latencies, sender_cpu = await burst(
         hook_url, bodies, args.senders, args.sender_procs, args.rate, args.client
     )
@@ -453,6 +474,7 @@ async def run_phase(
     window = time.monotonic() - window_start
     load_end = os.getloadavg()[0]
     await asyncio.sleep(min(5.0, args.poll_s * 2))  # late duplicates would show up now
+    stored = _since(await stored_events(args), stored_before)  # settled by now
     applied, twice = await onoffice_progress(client, onoffice, targets)
     if done_at is None and applied >= args.events:
         done_at = time.monotonic() - burst_end  # finished during the last wait: an upper bound
@@ -481,6 +503,7 @@ async def run_phase(
         onoffice_peak=oo_peak,
         onoffice_busy_s=busy_after - busy_before,
         window_s=window,
+        stored=stored,
         mailchimp_requests=_since(mc_after, mc_before),
         applied_in_burst=in_burst or 0,
         load=(load_start, load_end),
@@ -611,6 +634,7 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
                 f"{phase.onoffice_busy_s:.1f} s of {phase.window_s:.1f} s from the burst's start "
                 f"until all applied ({phase.onoffice_busy_s / max(phase.window_s, 1e-9):.0%})",
             ),
+            ("events stored (origin, status; settled)", _counts_row(phase.stored)),
             (
                 "Mailchimp requests (burst start → all applied)",
                 _counts_row(phase.mailchimp_requests),
