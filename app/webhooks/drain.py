@@ -235,13 +235,13 @@ async def _drain_batch(
     window = settings.ARCHIVE_BURST_WINDOW_S if window_s is None else window_s
     # The last batch's events are still pending until its settling transaction commits.
     settling = state.applier.settling.ids if state.applier is not None else frozenset()
-    limit = BATCH_SIZE + len(state.skip) + len(settling)
+    limit = BATCH_SIZE + len(state.skip)
     async with resources.sessionmaker() as session:
         connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
             connection_id
         )
         read = await InboundEventRepository.from_session(session).pending(
-            connection_id=connection_id, limit=limit
+            connection_id=connection_id, limit=limit, besides=settling
         )
         if connection is None or tenant is None or not read:
             return False
@@ -249,7 +249,7 @@ async def _drain_batch(
             # onOffice refuses the access (app/connections/access.py): the events wait, no try
             # counted; the drain is started again when the access works.
             raise Stop(waiting_for_login=True)
-        untaken = [r for r in read if r.id not in state.skip and r.id not in settling]
+        untaken = [r for r in read if r.id not in state.skip]
         rows = untaken[:BATCH_SIZE]
         if not rows:
             return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -224,10 +224,18 @@ class InboundEventRepository(SessionRepository):
     # Applying ------------------------------------------------------------------------------
 
     async def pending(
-        self, *, limit: int, source: str | None = None, connection_id: int | None = None
+        self,
+        *,
+        limit: int,
+        source: str | None = None,
+        connection_id: int | None = None,
+        besides: Collection[int] = (),
     ) -> Sequence[InboundEvent]:
-        """Pending events in arrival order, of one source or one connection."""
+        """Pending events in arrival order, of one source or one connection, other than
+        `besides` (a drained batch whose outcomes are still being committed)."""
         stmt = select(InboundEvent).where(InboundEvent.status == InboundEventStatus.pending)
+        if besides:
+            stmt = stmt.where(InboundEvent.id.not_in(list(besides)))
         if source is not None:
             stmt = stmt.where(InboundEvent.source == source)
         if connection_id is not None:
