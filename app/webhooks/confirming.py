@@ -51,6 +51,8 @@ class StateCache:
     # and the list it lists.
     cursor: ListingCursor | None = None
     list_id: str | None = None
+    # The emails the last read wanted (where the next job's listing goes on: `left_off`).
+    last_wanted: Sequence[str] = ()
 
     def fresh(self, email: str, received: datetime, occurred: datetime | None) -> bool:
         """Whether the kept state is good for an event of `email`: read after the event was
@@ -83,6 +85,23 @@ class StateCache:
                 offsets[index] = min(offsets.get(index, position), position)
         listed = {str(k): v for k, v in offsets.items()}
         return {"since": self.cursor.since.isoformat(), "offsets": listed, "list": self.list_id}
+
+    def left_off(self) -> dict[str, Any] | None:
+        """The cursor for the connection's next drain job (`keep_listing`): each listing from
+        just after the last person the job's last read wanted, not from where the listing read
+        ahead: the next events' people changed later, so they were listed after that person,
+        and often before where the listing stopped (read ahead, in another job's states)."""
+        hint = self.hint([])
+        if hint is None or self.cursor is None:
+            return hint
+        reached: dict[int, int] = {}
+        for email in self.last_wanted:
+            if (seen := self.cursor.positions.get(email)) is not None:
+                index, position = seen
+                reached[index] = max(reached.get(index, 0), position + 1)
+        for index, position in reached.items():
+            hint["offsets"][str(index)] = min(hint["offsets"].get(str(index), position), position)
+        return hint
 
     def take_hint(self, hint: Mapping[str, Any] | None) -> None:
         """Go on with a predecessor's listing cursor (`hint`)."""
@@ -123,7 +142,7 @@ async def keep_listing(resources: Resources, connection_id: int, cache: StateCac
     """Keep where the job's listing stopped for the connection's next drain job (a kick after
     the drain caught up), which then goes on from there instead of the first page: in Redis
     next to the drain's owner flag (embedded mode: in the process), for `LISTING_KEPT_S`."""
-    hint = cache.hint([])
+    hint = cache.left_off()
     if hint is None:
         return
     if resources.redis is None:
@@ -192,6 +211,7 @@ async def confirm_rows(
         read_at = utcnow()
         cursor = cache.cursor_from(read_since(stale), list_id)
         states = await provider.read_states(list_id, wanted, cursor.since, cursor)
+        cache.last_wanted = wanted
         cache.keep({e: states.get(e) for e in wanted} | states, read_at)
     out: dict[int, Confirmation] = {}
     for row, event in todo:
