@@ -95,10 +95,12 @@ class SharedParts:
     live_counts: LiveCounts = field(default_factory=dict)
     scope_counts: ScopeCounts = field(default_factory=dict)
     scope_counting: ScopeCounting = field(default_factory=dict)
-    # Embedded mode: job locks (app/worker/locks.py) and drain owners per stream and
-    # connection (app/inbox/owner.py).
+    # Embedded mode: job locks (app/worker/locks.py), drain owners per stream and connection
+    # (app/inbox/owner.py) and the listing cursor a drain job left (app/webhooks/confirming.py:
+    # until, cursor).
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     drain_owners: dict[tuple[str, int], str] = field(default_factory=dict)
+    drain_listings: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     webhook_writer: Slot[Closing] = field(default_factory=Slot)
 
     async def aclose(self) -> None:

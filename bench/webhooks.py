@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 import httpx
 import psutil
 import uvloop
@@ -94,6 +96,20 @@ class Phase:
     lower_bound_s: float
     cpu_ms: dict[str, float]  # CPU per acknowledged event during the burst, per component
     served: str  # the API's own latency histogram of the burst
+    # From the burst's start until all applied (deterministic, unlike the wall times on a
+    # shared machine): onOffice HTTP requests by their actions' kinds, the most in flight at
+    # once, Mailchimp requests by endpoint; applied when the burst ended; load averages.
+    onoffice_requests: dict[str, int]
+    onoffice_peak: int
+    onoffice_busy_s: float  # with at least one onOffice request in flight
+    # Events the connector stored from the burst's start until a few seconds after all were
+    # applied, by origin and outcome ("webhook applied", "reconciliation ignored": the
+    # periodic reconciliation also finds the phase's opt-outs at Mailchimp).
+    stored: dict[str, int]
+    window_s: float  # from the burst's start until all applied (or the timeout)
+    mailchimp_requests: dict[str, int]
+    applied_in_burst: int
+    load: tuple[float, float]  # 1-minute load average at the burst's start and at the end
 
     def figures(self) -> dict[str, Any]:
         q = _quantiles(self.latencies_ms)
@@ -112,6 +128,14 @@ class Phase:
             "lost": self.lost,
             "applied_twice": self.applied_twice,
             "burst_cpu_ms_per_event": {k: round(v, 2) for k, v in self.cpu_ms.items()},
+            "applied_in_burst": self.applied_in_burst,
+            "onoffice_requests": self.onoffice_requests,
+            "onoffice_max_in_flight": self.onoffice_peak,
+            "onoffice_busy_s": round(self.onoffice_busy_s, 1),
+            "events_stored": self.stored,
+            "window_s": round(self.window_s, 1),
+            "mailchimp_requests": self.mailchimp_requests,
+            "load_1min": list(self.load),
         }
 
 
@@ -310,6 +334,39 @@ async def onoffice_progress(
     return int(answer["not_yes"]), int(answer["twice"])
 
 
+async def request_counts(
+    client: httpx.AsyncClient, onoffice: str, mailchimp: str, *, reset_peak: bool = False
+) -> tuple[dict[str, int], int, dict[str, int], float]:
+    """(onOffice HTTP requests by kinds of actions, most in flight at once since the last
+    reset, Mailchimp requests by endpoint, seconds onOffice had a request in flight) so far,
+    from the emulators' control APIs."""
+    flag = "1" if reset_peak else "0"
+    oo = (await client.get(f"{onoffice}/_control/requests", params={"reset_peak": flag})).json()
+    mc = (await client.get(f"{mailchimp}/_control/stats")).json()
+    listed = {k: int(mc[k]) for k in ("changed_pages", "changed_pages_from_start")}
+    requests = dict(mc["requests"]) | listed
+    return dict(oo["kinds"]), int(oo["max_in_flight"]), requests, float(oo["busy_s"])
+
+
+async def stored_events(args: argparse.Namespace) -> dict[str, int]:
+    """The connector's stored provider events so far, by origin (a webhook, or the periodic
+    reconciliation: `reconcile…` keys) and status."""
+    conn = await asyncpg.connect(database_url(args).replace("+asyncpg", "", 1))
+    try:
+        rows = await conn.fetch(
+            "SELECT CASE WHEN dedupe_key LIKE 'reconcile%' THEN 'reconciliation' ELSE 'webhook'"
+            " END AS origin, status, count(*) AS n FROM inbound_event GROUP BY 1, 2"
+        )
+    finally:
+        await conn.close()
+    return {f"{r['origin']} {r['status']}": int(r["n"]) for r in rows}
+
+
+def _since(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    diff = {k: n - before.get(k, 0) for k, n in after.items()}
+    return {k: n for k, n in sorted(diff.items(), key=lambda kv: -kv[1]) if n}
+
+
 def cpu_seconds(stack: Stack) -> dict[str, float]:
     """CPU time (user + system) so far of the stack's processes (the workers summed), and of
     every PostgreSQL and Redis server process on the machine (other users' share included)."""
@@ -384,6 +441,11 @@ async def run_phase(
     note(f"[{latency}] sending {args.events} unsubscribes, {args.senders} senders")
     cpu_before = cpu_seconds(stack)
     served_before = await served_within(client, hook_url)
+    load_start = os.getloadavg()[0]
+    counted = await request_counts(client, onoffice, mailchimp, reset_peak=True)
+    oo_before, _, mc_before, busy_before = counted
+    window_start = time.monotonic()
+    stored_before = await stored_events(args)
     burst_s, acks, errors, latencies, sender_cpu = await burst(
         hook_url, bodies, args.senders, args.sender_procs, args.rate, args.client
     )
@@ -395,8 +457,10 @@ async def run_phase(
     burst_end = time.monotonic()
     applied, twice, done_at = 0, 0, None
     last_note = 0.0
+    in_burst: int | None = None
     while time.monotonic() - burst_end < args.apply_timeout:
         applied, twice = await onoffice_progress(client, onoffice, targets)
+        in_burst = applied if in_burst is None else in_burst
         now = time.monotonic()
         if applied >= args.events:
             done_at = now - burst_end
@@ -406,7 +470,11 @@ async def run_phase(
             last_note = now
         await asyncio.sleep(args.poll_s)
     waited = time.monotonic() - burst_end
+    oo_after, oo_peak, mc_after, busy_after = await request_counts(client, onoffice, mailchimp)
+    window = time.monotonic() - window_start
+    load_end = os.getloadavg()[0]
     await asyncio.sleep(min(5.0, args.poll_s * 2))  # late duplicates would show up now
+    stored = _since(await stored_events(args), stored_before)  # settled by now
     applied, twice = await onoffice_progress(client, onoffice, targets)
     if done_at is None and applied >= args.events:
         done_at = time.monotonic() - burst_end  # finished during the last wait: an upper bound
@@ -431,6 +499,14 @@ async def run_phase(
         ),
         cpu_ms=cpu_ms,
         served=served,
+        onoffice_requests=_since(oo_after, oo_before),
+        onoffice_peak=oo_peak,
+        onoffice_busy_s=busy_after - busy_before,
+        window_s=window,
+        stored=stored,
+        mailchimp_requests=_since(mc_after, mc_before),
+        applied_in_burst=in_burst or 0,
+        load=(load_start, load_end),
     )
 
 
@@ -517,6 +593,10 @@ def cpu_row(cpu_ms: dict[str, float]) -> str:
     return f"{total:.2f} ms ({parts}){bound}"
 
 
+def _counts_row(counts: dict[str, int]) -> str:
+    return f"{sum(counts.values())} (" + ", ".join(f"{k} {n}" for k, n in counts.items()) + ")"
+
+
 def report(args: argparse.Namespace, phases: list[Phase]) -> None:
     for phase in phases:
         f = phase.figures()
@@ -543,6 +623,26 @@ def report(args: argparse.Namespace, phases: list[Phase]) -> None:
             ("lost", str(f["lost"]) if phase.apply_s is not None else "unknown (timed out)"),
             ("applied twice (>1 activity)", str(f["applied_twice"])),
             ("CPU per ack during the burst", cpu_row(phase.cpu_ms)),
+            ("applied when the burst ended", str(phase.applied_in_burst)),
+            (
+                "onOffice HTTP requests (burst start → all applied)",
+                _counts_row(phase.onoffice_requests)
+                + f"; at most {phase.onoffice_peak} in flight at once",
+            ),
+            (
+                "onOffice busy (≥ 1 request in flight)",
+                f"{phase.onoffice_busy_s:.1f} s of {phase.window_s:.1f} s from the burst's start "
+                f"until all applied ({phase.onoffice_busy_s / max(phase.window_s, 1e-9):.0%})",
+            ),
+            ("events stored (origin, status; settled)", _counts_row(phase.stored)),
+            (
+                "Mailchimp requests (burst start → all applied)",
+                _counts_row(phase.mailchimp_requests),
+            ),
+            (
+                "load average (1 min) at the burst / at the end",
+                f"{phase.load[0]:.1f} / {phase.load[1]:.1f}",
+            ),
         ]
         print()
         print(table(rows, f"Webhooks — onOffice latency {phase.latency}"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -187,19 +187,23 @@ class InboundEventRepository(SessionRepository):
     # Applying ------------------------------------------------------------------------------
 
     async def pending(
-        self, *, limit: int, connection_id: int, stream: Stream = Stream.provider
+        self,
+        *,
+        limit: int,
+        connection_id: int,
+        stream: Stream = Stream.provider,
+        besides: Collection[int] = (),
     ) -> Sequence[InboundEvent]:
-        """A connection's pending events of one stream in arrival order."""
-        stmt = (
-            select(InboundEvent)
-            .where(
-                InboundEvent.status == InboundEventStatus.pending,
-                InboundEvent.connection_id == connection_id,
-                of_stream(stream),
-            )
-            .order_by(InboundEvent.id)
-            .limit(limit)
+        """A connection's pending events of one stream in arrival order, other than `besides`
+        (a drained batch whose outcomes are still being committed)."""
+        stmt = select(InboundEvent).where(
+            InboundEvent.status == InboundEventStatus.pending,
+            InboundEvent.connection_id == connection_id,
+            of_stream(stream),
         )
+        if besides:
+            stmt = stmt.where(InboundEvent.id.not_in(list(besides)))
+        stmt = stmt.order_by(InboundEvent.id).limit(limit)
         return (await self.session.execute(stmt)).scalars().all()
 
     async def connections_with_pending(self, stream: Stream = Stream.provider) -> list[int]:

@@ -68,6 +68,7 @@ from app.webhooks.plan import (
     is_echo,
     shown_after,
 )
+from app.webhooks.settling import Settling
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
     ActivityCreate,
@@ -99,6 +100,8 @@ class EventApplier:
         # provider states this drain job read.
         self.confirmed: dict[int, Confirmation] = {}
         self.states = StateCache()
+        # The last batch's settling transaction, while the next batch works (app.webhooks.settling).
+        self.settling = Settling()
 
     async def apply(self, row: InboundEvent) -> tuple[str, str | None]:
         """Returns the final status and a note (the reason for `ignored` or `unconfirmed`)."""

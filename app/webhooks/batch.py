@@ -16,6 +16,8 @@ campaign) are applied one by one by `EventApplier`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
@@ -157,6 +159,22 @@ class BatchApplier:
             await record_failures(self.db, rows, exc, self.max_attempts)
             raise Stop(attempts=max(r.attempts for r in rows)) from exc
 
+    async def _look_up_confirming(
+        self, rows: Sequence[InboundEvent], emails: Sequence[str], known: list[int]
+    ) -> None:
+        """`_look_up_or_stop` and `_confirm` at once (the ledger rows are read): the provider
+        is read while onOffice looks up. One failure is counted: a failed confirmation calls
+        the lookup off."""
+        lookup = asyncio.ensure_future(self.look_up(emails, known))
+        try:
+            await self._confirm(rows)
+        except BaseException:
+            lookup.cancel()
+            with contextlib.suppress(BaseException):
+                await lookup
+            raise
+        await self._or_stop(rows, lookup)
+
     async def _refresh_contacts(self, emails: Sequence[str]) -> None:
         async with self.db.sessionmaker() as session:
             fresh = await ContactRepository.from_session(session).by_emails(
@@ -171,8 +189,17 @@ class BatchApplier:
     async def apply(self, rows: Sequence[InboundEvent], known: list[int] | None = None) -> set[str]:
         """Apply `rows` (in arrival order) in waves; the emails whose events stay pending.
         `known`: what `read_ledger` returned for their emails, when the caller read it."""
-        await self._look_up_or_stop(rows, [e for row in rows for e in emails_of(row)], known)
-        await self._confirm(rows)
+        emails = [e for row in rows for e in emails_of(row)]
+        settling = self.applier.settling
+        if settling.emails.intersection(emails):
+            # An email of the batch still settling: its ledger rows are read once committed.
+            await settling.wait()
+            known = None
+        if known is None:
+            await self._look_up_or_stop(rows, emails, known)
+            await self._confirm(rows)
+        else:
+            await self._look_up_confirming(rows, emails, known)
         blocked: set[str] = set()
         remaining = list(rows)
         first = True
@@ -190,6 +217,7 @@ class BatchApplier:
                     wave.append(row)
                     used |= keys
             if not first:
+                await self.applier.settling.wait()  # the earlier wave's outcomes
                 await self._refresh_contacts(sorted(used))
                 # Emails a single event wrote to are read from onOffice again.
                 missing = [e for e in used if e not in self.addresses and "@" in e]

@@ -14,6 +14,8 @@ and so does its successor after a hand-over (the cursor travels in the job's arg
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,6 +31,7 @@ from app.contacts.repository import provider_signal
 from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
 from app.db.models import Contact, InboundEvent
+from app.resources import Resources
 from app.webhooks.plan import event_of
 from providers.base import ListingCursor, NewsletterProvider, ProviderContact, ProviderEvent
 
@@ -39,6 +42,9 @@ OVERLAP = timedelta(minutes=5)
 # (a forged or long-retried event must not make the read list the whole audience).
 MAX_DELAY = timedelta(hours=2)
 CACHE_MAX = 100_000
+# How long a drain job's listing cursor is kept for the connection's next job (a fresh job
+# lists from where the last one stopped; older, a listing from its own start is cheaper).
+LISTING_KEPT_S = 600
 
 
 @dataclass
@@ -46,8 +52,12 @@ class StateCache:
     """Provider states read by this drain job: email -> (state, when the read started)."""
 
     states: dict[str, tuple[ProviderContact | None, datetime]] = field(default_factory=dict)
-    # Where the job's "changed since" listing stands (from its `since`, the offsets reached).
+    # Where the job's "changed since" listing stands (from its `since`, the offsets reached),
+    # and the list it lists.
     cursor: ListingCursor | None = None
+    list_id: str | None = None
+    # The emails the last read wanted (where the next job's listing goes on: `left_off`).
+    last_wanted: Sequence[str] = ()
 
     def fresh(self, email: str, received: datetime, occurred: datetime | None) -> bool:
         """Whether the kept state is good for an event of `email`: read after the event was
@@ -69,7 +79,8 @@ class StateCache:
         confirm first: each listing from where the first of them was listed (or where it
         stopped), so the successor does not list from the first page again. It gets no
         states: one it needs from further back is read on its own, or the listing again
-        (`providers._states`)."""
+        (`providers._states`). With no `pending` emails: where the listing stopped (kept for
+        the connection's next drain job, `keep_listing`)."""
         if self.cursor is None:
             return None
         offsets = dict(self.cursor.offsets)
@@ -78,7 +89,24 @@ class StateCache:
                 index, position = seen
                 offsets[index] = min(offsets.get(index, position), position)
         listed = {str(k): v for k, v in offsets.items()}
-        return {"since": self.cursor.since.isoformat(), "offsets": listed}
+        return {"since": self.cursor.since.isoformat(), "offsets": listed, "list": self.list_id}
+
+    def left_off(self) -> dict[str, Any] | None:
+        """The cursor for the connection's next drain job (`keep_listing`): each listing from
+        just after the last person the job's last read wanted, not from where the listing read
+        ahead: the next events' people changed later, so they were listed after that person,
+        and often before where the listing stopped (read ahead, in another job's states)."""
+        hint = self.hint([])
+        if hint is None or self.cursor is None:
+            return hint
+        reached: dict[int, int] = {}
+        for email in self.last_wanted:
+            if (seen := self.cursor.positions.get(email)) is not None:
+                index, position = seen
+                reached[index] = max(reached.get(index, 0), position + 1)
+        for index, position in reached.items():
+            hint["offsets"][str(index)] = min(hint["offsets"].get(str(index), position), position)
+        return hint
 
     def take_hint(self, hint: Mapping[str, Any] | None) -> None:
         """Go on with a predecessor's listing cursor (`hint`)."""
@@ -87,12 +115,16 @@ class StateCache:
         since = datetime.fromisoformat(str(hint["since"]))
         offsets = {int(k): int(v) for k, v in dict(hint.get("offsets") or {}).items()}
         self.cursor = ListingCursor(since, offsets)
+        self.list_id = str(hint["list"]) if hint.get("list") is not None else None
 
-    def cursor_from(self, since: datetime) -> ListingCursor:
+    def cursor_from(self, since: datetime, list_id: str | None = None) -> ListingCursor:
         """The cursor to list from: the kept one when it lists from `since` or earlier (its
-        listing holds everything changed since `since`), else a new one from `since`."""
-        if self.cursor is None or self.cursor.since > since:
+        listing holds everything changed since `since`) and, when known, the same list; else
+        a new one from `since`."""
+        other_list = list_id is not None and self.list_id not in (None, list_id)
+        if self.cursor is None or self.cursor.since > since or other_list:
             self.cursor = ListingCursor(since)
+        self.list_id = list_id or self.list_id
         return self.cursor
 
     def get(self, email: str) -> ProviderContact | None:
@@ -105,6 +137,39 @@ class StateCache:
             self.cursor = None  # what it passed is forgotten: list again from the start
         for email, state in states.items():
             self.states[normalise_email(email)] = (state, read_at)
+
+
+def _listing_key(connection_id: int) -> str:
+    return f"connector:webhooks:listing:{connection_id}"
+
+
+async def keep_listing(resources: Resources, connection_id: int, cache: StateCache) -> None:
+    """Keep where the job's listing stopped for the connection's next drain job (a kick after
+    the drain caught up), which then goes on from there instead of the first page: in Redis
+    next to the drain's owner flag (embedded mode: in the process), for `LISTING_KEPT_S`."""
+    hint = cache.left_off()
+    if hint is None:
+        return
+    if resources.redis is None:
+        resources.parts.drain_listings[connection_id] = (time.monotonic() + LISTING_KEPT_S, hint)
+        return
+    await resources.redis.set(_listing_key(connection_id), json.dumps(hint), ex=LISTING_KEPT_S)
+
+
+async def kept_listing(resources: Resources, connection_id: int) -> dict[str, Any] | None:
+    """The listing cursor the connection's last drain job kept (`keep_listing`), if any."""
+    if resources.redis is None:
+        until, kept = resources.parts.drain_listings.get(connection_id, (0.0, None))
+        return kept if until > time.monotonic() else None
+    raw = await resources.redis.get(_listing_key(connection_id))
+    try:
+        hint = json.loads(raw) if raw else None
+        if not isinstance(hint, dict):
+            return None
+        datetime.fromisoformat(str(hint["since"]))
+    except (ValueError, KeyError):
+        return None  # unreadable: list afresh
+    return hint
 
 
 def read_since(rows: Sequence[tuple[InboundEvent, ProviderEvent]]) -> datetime:
@@ -170,8 +235,9 @@ async def _confirm_at(
     if stale:
         wanted = sorted({e for _, event in stale for e in emails_to_read(event)})
         read_at = utcnow()
-        cursor = cache.cursor_from(read_since(stale))
+        cursor = cache.cursor_from(read_since(stale), list_id)
         states = await provider.read_states(list_id, wanted, cursor.since, cursor)
+        cache.last_wanted = wanted
         cache.keep({e: states.get(e) for e in wanted} | states, read_at)
     out: dict[int, Confirmation] = {}
     for row, event in todo:

@@ -33,6 +33,7 @@ from app.lifecycle.repository import LifecycleRepository
 from app.resources import Resources
 from app.webhooks.apply import EventApplier
 from app.webhooks.batch import BatchApplier
+from app.webhooks.confirming import keep_listing, kept_listing
 from app.webhooks.deps import ApplyDeps
 from app.webhooks.outcomes import hold_burst, is_burst_candidate
 from app.webhooks.plan import Stop, emails_of
@@ -80,16 +81,35 @@ async def _drain_as_owner(
     step: int,
     listing: dict[str, Any] | None,
 ) -> None:
-    token = held[0]
     budget = resources.settings.WORKER_JOB_TIMEOUT_S * JOB_BUDGET_SHARE
     deadline = time.monotonic() + budget
+    if listing is None:  # a kick: go on where the connection's last drain job's listing stopped
+        listing = await kept_listing(resources, connection_id)
     state = DrainState(listing=listing)
+    try:
+        await _drain_loop(resources, connection_id, held, step, deadline, state)
+    finally:
+        await _settled(state)  # also when the job fails: what was written is recorded
+
+
+async def _drain_loop(
+    resources: Resources,
+    connection_id: int,
+    held: list[str],
+    step: int,
+    deadline: float,
+    state: DrainState,
+) -> None:
+    token = held[0]
     while True:
         if not await owner.still_owner(resources, connection_id, token):
             return  # the flag expired and another drain took over
         try:
             more = await _drain_batch(resources, connection_id, state)
+            if not more or time.monotonic() >= deadline:
+                await _settled(state)  # before looking at what is left or handing over
         except Stop as stop:
+            await _settled(state)
             if stop.waiting_for_login:
                 # Every later event needs the same fresh onOffice login: the sweep retries.
                 await owner.release(resources, connection_id, token)
@@ -103,6 +123,8 @@ async def _drain_as_owner(
             hint = await _listing_hint(resources, connection_id, state)
             await _hand_over(resources, connection_id, token, step + 1, 0.0, hint)
             return
+        if state.applier is not None:
+            await keep_listing(resources, connection_id, state.applier.states)
         await owner.release(resources, connection_id, token)
         await _schedule_retries(resources, connection_id, state)
         async with resources.sessionmaker() as session:
@@ -115,6 +137,12 @@ async def _drain_as_owner(
         if claimed is None:
             return  # a new drain was started for them
         token = held[0] = claimed
+
+
+async def _settled(state: DrainState) -> None:
+    """Wait for the last batch's settling transaction (`app.webhooks.settling`)."""
+    if state.applier is not None:
+        await state.applier.settling.wait()
 
 
 async def _hand_over(
@@ -175,7 +203,10 @@ async def drain_now(resources: Resources, connection_id: int, *, budget_s: float
     except Stop:
         pass  # onOffice is down or refuses: what is left stays pending
     finally:
-        await owner.release(resources, connection_id, token)
+        try:
+            await _settled(state)
+        finally:
+            await owner.release(resources, connection_id, token)
 
 
 async def _drain_batch(
@@ -186,13 +217,15 @@ async def _drain_batch(
     one settling transaction. `window_s` overrides the archive window."""
     settings = resources.settings
     window = settings.ARCHIVE_BURST_WINDOW_S if window_s is None else window_s
+    # The last batch's events are still pending until its settling transaction commits.
+    settling = state.applier.settling.ids if state.applier is not None else frozenset()
     limit = BATCH_SIZE + len(state.skip)
     async with resources.sessionmaker() as session:
         connection, tenant = await ConnectionRepository.from_session(session).with_tenant(
             connection_id
         )
         read = await InboundEventRepository.from_session(session).pending(
-            connection_id=connection_id, limit=limit
+            connection_id=connection_id, limit=limit, besides=settling
         )
         if connection is None or tenant is None or not read:
             return False

@@ -104,9 +104,15 @@ async def write_grouped(batch: BatchApplier, plans: Sequence[Plan]) -> set[str]:
     succeeded = [p for p in plans if all(step_ok[id(p)].values())]
     done = {id(p) for p in succeeded}
     failed = [p for p in plans if id(p) not in done]  # by identity: a Plan compares by value
-    await settle(
+    settling = settle(
         batch.db, batch.connection.id, succeeded, failed, done_steps, errors, batch.max_attempts
     )
+    if stop is None and not failed:
+        # All written: the next batch goes on while this one's outcomes are committed.
+        ids, emails = [p.row.id for p in plans], [p.email for p in plans]
+        await applier.settling.defer(settling, ids, emails)
+    else:
+        await settling
     for plan in succeeded:
         if plan.record is not None:
             _remember(batch, plan)

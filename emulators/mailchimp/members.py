@@ -80,6 +80,8 @@ async def get_members(state: MailchimpState, request: Request, body: Any) -> Res
             descending = request.query_params.get("sort_dir") == "DESC"
             hashes = sorted(hashes, key=changed.__getitem__, reverse=descending)
     page = [member_json(lst, lst.members[h]) for h in hashes[offset : offset + count]]
+    if since and by_change:  # the connector's confirmation reads (by the time of the change)
+        state.changed_listings.append((request.query_params.get("status"), offset, len(page)))
     await state.pause(len(page))
     return shaped(request, {"members": page, "list_id": lst.id, "total_items": len(hashes)})
 

@@ -187,6 +187,9 @@ class MailchimpState:
     faults: list[Fault] = field(default_factory=list)
     url_checker: UrlChecker = check_url_with_get
     request_counts: Counter[str] = field(default_factory=Counter)
+    # Each "changed since" member listing in the order of the change (the connector's
+    # confirmation reads): (status asked for or None, offset, members returned).
+    changed_listings: list[tuple[str | None, int, int]] = field(default_factory=list)
     # How often each email (lowercased) was written by a batch subscribe: more than once means
     # it was sent twice (the fault benchmarks and tests count them).
     batch_writes: Counter[str] = field(default_factory=Counter)
@@ -324,6 +327,10 @@ class MailchimpState:
             "spec_violations": len(self.spec_violations),
             "spec_violation_samples": self.spec_violations[-20:],
             "max_concurrency": self.max_concurrency,
+            # "changed since" member listings by the time of the change (the confirmation
+            # reads): pages read, and how many of them from offset 0.
+            "changed_pages": len(self.changed_listings),
+            "changed_pages_from_start": sum(1 for x in self.changed_listings if x[1] == 0),
             "concurrency_rejections": self.concurrency_rejections,
             "faults_pending": len(self.faults),
         }

@@ -51,6 +51,17 @@ async def _record(call: _kit.Call) -> None:
     except ValueError:
         call.body = None
     actions = _actions(call.body)
+    kinds = {
+        f"{str(a.get('actionid', '')).rsplit(':', 1)[-1]}:{a.get('resourcetype')}"
+        for a in actions
+        if isinstance(a, dict)
+    }
+    state.request_kinds["+".join(sorted(kinds)) or "none"] += 1
+    if state.in_flight == 0:
+        state.busy_since = time.monotonic()
+    state.in_flight += 1
+    state.max_in_flight = max(state.max_in_flight, state.in_flight)
+    call.cleanup.append(lambda: _done(state))
     state.recent_requests.append(
         {
             "at": time.time(),
@@ -60,6 +71,12 @@ async def _record(call: _kit.Call) -> None:
     if isinstance(call.body, dict) and any(_is_change_read(a) for a in actions):
         reader = str(call.body.get("token"))
         state.change_reads.setdefault(reader, deque(maxlen=200)).append(time.time())
+
+
+def _done(state: OnOfficeState) -> None:
+    state.in_flight -= 1
+    if state.in_flight == 0:
+        state.busy_s += time.monotonic() - state.busy_since
 
 
 async def _fault_response(fault: Fault) -> Response:

@@ -5,6 +5,7 @@ latency, clock offset and behaviour settings."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -203,6 +204,22 @@ async def add_read_hook(state: OnOfficeState, request: Request) -> Any:
         )
     )
     return {"read_hooks": len(state.read_hooks), "fired": state.read_hooks_fired}
+
+
+@control.route("/requests", "GET")
+async def requests(state: OnOfficeState, request: Request) -> Any:
+    """HTTP requests so far, by the kinds of their actions, the most in flight at once
+    (`?reset_peak=1`: from now on), and the seconds with at least one in flight."""
+    peak = state.max_in_flight
+    if query_flag(request, "reset_peak", False):
+        state.max_in_flight = state.in_flight
+    busy = state.busy_s + (time.monotonic() - state.busy_since if state.in_flight else 0.0)
+    return {
+        "http_requests": state.http_requests,
+        "kinds": dict(state.request_kinds),
+        "max_in_flight": peak,
+        "busy_s": busy,
+    }
 
 
 @control.route("/latency", "POST")

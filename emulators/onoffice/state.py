@@ -123,6 +123,15 @@ class OnOfficeState:
         self.settings = Settings()
         self.http_requests = 0
         self.request_counts: Counter[str] = Counter()
+        # HTTP requests by the kinds of their actions ("modify:address+create:agentslog"), and
+        # how many were in flight at once at most (for bench/webhooks: onOffice one at a time).
+        self.request_kinds: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        # Seconds with at least one request in flight, and since when (for bench/webhooks: the
+        # share of a drain's time spent waiting for onOffice, its critical path).
+        self.busy_s = 0.0
+        self.busy_since = 0.0
         self.recent_requests: deque[dict[str, Any]] = deque(maxlen=500)
         # token -> times of reads filtered by modification time (incremental polls), for bench/
         self.change_reads: dict[str, deque[float]] = {}

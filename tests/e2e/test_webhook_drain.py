@@ -330,3 +330,65 @@ class TestSmallDrains:
         assert late_id is not None and late_id < max(rows)
         assert all(e.status == "applied" for e in rows.values())
         assert newsletter(world, 1) == "0" and newsletter(world, 2) == "0"
+
+    async def test_a_fresh_drain_job_lists_on_from_where_the_last_one_stopped(
+        self, world: World, hooked: Hooked, resources: Resources
+    ) -> None:
+        """A drain job that caught up leaves its listing cursor for the connection's next job
+        (a kick once more events arrive): the next job's confirmation reads go on from there
+        instead of listing Mailchimp's changed members from the first page again."""
+        # p21..p40 last changed an hour ago: outside the listing's window until they act.
+        for n in range(21, 41):
+            at_mailchimp(world, hooked.list_id, f"p{n}@example.de", "subscribe", -3600)
+        unsubscribed(world, hooked, range(1, 21), 10)
+        first = [form("unsubscribe", f"p{n}@example.de", hooked.list_id, 10) for n in range(1, 21)]
+        connection_id = await store(resources, hooked, first)
+        listings = world.mailchimp.changed_listings
+        listings.clear()  # the full sync's
+        await drain.run_drain(resources, connection_id, None)
+        # The other 100 members changed at the full sync (within the window): one page.
+        assert listings == [(None, 0, 100)], listings
+        listings.clear()
+
+        unsubscribed(world, hooked, range(21, 41), 20)  # later: behind the first job's cursor
+        second = [
+            form("unsubscribe", f"p{n}@example.de", hooked.list_id, 20) for n in range(21, 41)
+        ]
+        await store(resources, hooked, second)
+        reads = sum(world.mailchimp.request_counts.values())
+        await drain.run_drain(resources, connection_id, None)  # a new job (a kick)
+        assert listings == [(None, 100, 20)], listings  # not from offset 0 again
+        assert sum(world.mailchimp.request_counts.values()) - reads == 1  # no single reads
+        assert all(newsletter(world, n) == "0" for n in range(1, 41))
+        assert all(e.status == "applied" for e in await events(resources))
+
+    async def test_batches_settle_while_the_next_one_works_and_all_is_recorded(
+        self,
+        world: World,
+        hooked: Hooked,
+        resources: Resources,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Each batch's outcomes commit while the next batch works (app/webhooks/settling.py);
+        when the drain returns every event is settled, and a batch holding an email of the one
+        still settling sees its outcome (p1's second unsubscribe is an echo)."""
+        monkeypatch.setattr(drain, "BATCH_SIZE", 30)
+        unsubscribed(world, hooked, range(1, 61), 10)
+        forms = [form("unsubscribe", f"p{n}@example.de", hooked.list_id, 10) for n in range(1, 41)]
+        forms.append(form("unsubscribe", "p1@example.de", hooked.list_id, 11))  # in batch 2
+        forms += [
+            form("unsubscribe", f"p{n}@example.de", hooked.list_id, 10) for n in range(41, 61)
+        ]
+        connection_id = await store(resources, hooked, forms)
+        start = time.time()
+        await drain.run_drain(resources, connection_id, None)
+        rows = await events(resources)
+        assert [e.status for e in rows] == ["applied"] * 40 + ["ignored"] + ["applied"] * 20
+        assert all(newsletter(world, n) == "0" for n in range(1, 61))
+        assert all(len(activities(world, n)) == 1 for n in range(1, 61))
+        lookups = [
+            r
+            for r in requests_since(world, start)
+            if all(a["actionid"].endswith(":read") for a in r["actions"])
+        ]
+        assert len(lookups) >= 3, lookups  # three batches

@@ -39,3 +39,34 @@ def test_the_cursor_travels_to_the_successor_job() -> None:
     successor.take_hint({"since": SINCE.isoformat(), "offsets": {"0": 5}})
     successor.take_hint(None)
     assert successor.cursor == ListingCursor(SINCE, {0: 27500, 1: 1000})
+
+
+def test_a_kept_cursor_serves_its_own_list_only() -> None:
+    """The cursor a drain job leaves for the connection's next job names its list: after a
+    switch to another list the next job lists afresh."""
+    cache = StateCache()
+    cache.cursor_from(SINCE, "list-a").offsets[0] = 4000
+    kept = json.loads(json.dumps(cache.hint([])))
+    assert kept == {"since": SINCE.isoformat(), "offsets": {"0": 4000}, "list": "list-a"}
+    same = StateCache()
+    same.take_hint(kept)
+    assert same.cursor_from(SINCE, "list-a").offsets == {0: 4000}
+    other = StateCache()
+    other.take_hint(kept)
+    assert other.cursor_from(SINCE, "list-b").offsets == {}
+
+
+def test_the_next_job_goes_on_after_the_last_person_wanted_not_where_the_listing_read_ahead() -> (
+    None
+):
+    cache = StateCache()
+    cursor = cache.cursor_from(SINCE, "list-a")
+    # The last read wanted a and b; the listing read ahead to 5000 (its states die with the job).
+    cursor.offsets.update({0: 5000, 1: 0})
+    cursor.positions.update({"a@x.de": (0, 2100), "b@x.de": (0, 2450), "c@x.de": (0, 4800)})
+    cache.last_wanted = ["a@x.de", "b@x.de"]
+    assert cache.left_off() == {
+        "since": SINCE.isoformat(),
+        "offsets": {"0": 2451, "1": 0},
+        "list": "list-a",
+    }
