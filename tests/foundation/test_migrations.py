@@ -82,3 +82,59 @@ class TestMigrations:
         finally:
             if dialect == "postgresql":
                 asyncio.run(drop_database(name))
+
+
+async def test_old_onoffice_events_are_copied_to_each_connection_at_the_upgrade(
+    unique: str,
+) -> None:
+    """0017: an onOffice event stored before the inbox (no connection) and still pending is
+    drained after the upgrade: one copy per connection of its customer, the original stamped
+    applied; a customer with no connection has nothing to push."""
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from app.db.models import Connection, InboundEvent, Tenant
+    from tests.rows import add_connection
+
+    name = f"connector_mig17_{unique}"
+    await recreate_database(name)
+    url = pg_url(name)
+    cfg = alembic_config(url)
+    engine = create_engine(url)
+    try:
+        await _run(command.upgrade, cfg, "0016_planner_parked_ledger")
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessions.begin() as session:
+            first = await add_connection(session, web_id="W1", token="a")
+            second = Connection(
+                tenant_id=first.tenant_id, provider="brevo", api_key_encrypted=b"x",
+                webhook_token="b", group_id="G2",
+            )  # fmt: skip
+            lonely = Tenant(customer_web_id="W2")
+            session.add_all([second, lonely])
+            await session.flush()
+            for tenant_id, key in ((first.tenant_id, "sig1"), (lonely.id, "sig2")):
+                session.add(
+                    InboundEvent(
+                        source="onoffice",
+                        dedupe_key=key,
+                        tenant_id=tenant_id,
+                        payload={"tenant_id": tenant_id, "address_id": 7},
+                        status="pending",
+                    )
+                )
+        await _run(command.upgrade, cfg, "head")
+        async with sessions() as session:
+            rows = (await session.execute(select(InboundEvent))).scalars().all()
+        by_key = {r.dedupe_key: r for r in rows}
+        assert by_key["sig1"].status == "applied" and by_key["sig2"].status == "applied"
+        copies = {r.connection_id: r for r in rows if r.connection_id is not None}
+        assert set(copies) == {first.id, second.id}
+        assert all(c.status == "pending" and c.payload["address_id"] == 7 for c in copies.values())
+        assert {c.dedupe_key for c in copies.values()} == {
+            f"c{first.id}:sig1",
+            f"c{second.id}:sig1",
+        }
+    finally:
+        await engine.dispose()
+        await drop_database(name)
