@@ -12,9 +12,9 @@ from app.db.base import aware
 from app.db.models import PreviewItem, SyncPreview
 from app.errors import Conflict, NotFound
 from app.i18n import reasons, render_stored, t
+from app.preview.jobs import enqueue_preview
 from app.preview.repository import PreviewRepository
 from app.preview.schemas import PreviewCounts, PreviewItemPage, PreviewItemRead, PreviewRead
-from app.preview.tasks import enqueue_preview
 from app.resources import Resources
 from app.syncs.repository import SyncRepository
 from app.syncs.service import csv_stream

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.preview.jobs import PREVIEW_TASK
 from app.preview.run import run_preview
 from app.worker.context import JobContext
-from app.worker.queue import enqueue_job, task
-
-PREVIEW_TASK = "sync.preview"
-
-
-def enqueue_preview(preview_id: int) -> None:
-    enqueue_job(PREVIEW_TASK, _job_id=f"{PREVIEW_TASK}:{preview_id}", preview_id=preview_id)
+from app.worker.queue import task
 
 
 # One pass over both sides in one job, within WORKER_JOB_TIMEOUT_S (no own timeout: arq keeps a
