@@ -47,6 +47,13 @@ def supports_tags(provider: str) -> bool:
     return bool(found is not None and found.supports_tags)
 
 
+def webhooks_per_list(provider: str) -> bool:
+    """Whether the provider's webhooks belong to one list (an event names the list it was made
+    at) rather than to the account."""
+    found = PROVIDER_CLASSES.get(provider)
+    return bool(found is not None and found.webhooks_per_list)
+
+
 def webhook_deliveries() -> Mapping[str, WebhookDelivery]:
     """How each provider delivers its webhooks, by provider name (the webhook routes; read
     for every delivery, so built once)."""

@@ -22,7 +22,7 @@ from app.contacts.repository import ContactRepository
 from app.contacts.rules import SUBSCRIBED, Signal
 from app.contacts.writer_base import Refusal, Row
 from app.db.base import aware, utcnow
-from app.db.models import Connection, Contact, ProblemKind
+from app.db.models import Connection, Contact
 from app.history.writer import (
     FULL_SYNC,
     INCREMENTAL,
@@ -121,16 +121,7 @@ class LedgerWriter(RunVerbs):
         (and, with `rejected_hash`, the values it refused: not sent again unchanged), a full
         sync's problem row."""
         if self.run_id is not None:
-            self.problems.append(
-                {
-                    "run_id": self.run_id,
-                    "address_id": address_id,
-                    "email": email,
-                    "kind": ProblemKind.rejected.value,
-                    **reasons.rejection_problem(code, detail, provider),
-                    "created_at": utcnow(),
-                }
-            )
+            self._rejection(address_id, email, code, detail, provider)
         values: dict[str, Any] = {
             "synced_hash": None,
             "rejected_reason": reasons.stored_rejection(code, detail, provider),

@@ -14,6 +14,8 @@ from app.contacts.rules import Signal
 from app.db.base import utcnow
 from app.db.models import Contact, ProblemKind
 from app.history.writer import Entry
+from app.i18n import reasons
+from providers.base import RejectReason
 
 Row = LedgerRow | Contact
 
@@ -96,3 +98,25 @@ class LedgerBase:
             "reason_params": params,
             "created_at": utcnow(),
         }
+
+    def _rejection(
+        self,
+        address_id: int,
+        email: str,
+        code: RejectReason | None,
+        detail: str | None,
+        provider: str,
+    ) -> None:
+        """A full sync's problem row for values the provider refused (`reasons.rejection_problem`:
+        the code, the provider's words as the detail, its label for the labelled original)."""
+        columns = reasons.rejection_problem(code, detail, provider)
+        self.problems.append(
+            self._problem(
+                address_id,
+                email,
+                ProblemKind.rejected,
+                columns["reason"],
+                columns["reason_code"],
+                columns["reason_params"],
+            )
+        )

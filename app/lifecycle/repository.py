@@ -229,6 +229,37 @@ class LifecycleRepository(SessionRepository):
             )
             parked += len(rows)
 
+    async def dismiss_parked(
+        self,
+        connection: Connection,
+        list_id: str,
+        removals: dict[str, tuple[str | None, datetime]],
+        at: datetime,
+    ) -> int:
+        """A user dismissed removals of a list the connection has left (a held Archive-All
+        burst adopted after a switch or a reconnect): the mark goes onto that list's parked
+        ledger rows (`removals`: email -> provider state and its time), so a return to the list
+        does not write them back; the current list's ledger is not that list's. How many rows."""
+        stmt = select(ParkedContact).where(
+            ParkedContact.tenant_id == connection.tenant_id,
+            ParkedContact.group_id == (connection.group_id or ""),
+            ParkedContact.ledger_key.like(f"{connection.provider}:%:{list_id}"),
+            ParkedContact.email.in_(sorted(removals)),
+        )
+        marked = 0
+        for row in (await self.session.execute(stmt)).scalars():
+            status, changed = removals[row.email]
+            row.data = {
+                **row.data,
+                "provider_status": status,
+                "provider_changed_at": _to_json("provider_changed_at", changed),
+                "subscribed": False,
+                "removal_dismissed_at": _to_json("removal_dismissed_at", at),
+            }
+            marked += 1
+        await self.session.flush()
+        return marked
+
     async def restore_ledger(self, connection: Connection, ledger_key: str) -> int:
         """The ledger rows parked for the list the connection (re)turns to become its ledger
         again (the connection's ledger is empty: just wiped or new); how many were restored."""

@@ -329,18 +329,15 @@ class EventApplier:
     ) -> None:
         if "activity" in steps or not address_ids:
             return
-        kind, type_ = await self._activity_kind(event.type)
-        await self._create_once(row, steps, self._item(row, event, address_ids, kind, type_))
+        await self._create_once(row, steps, await self.activity_item(row, event, address_ids))
         await self._step(row, steps, "activity", history=activity_written(row, address_ids))
 
-    def _item(
-        self,
-        row: InboundEvent,
-        event: ProviderEvent,
-        address_ids: Sequence[int],
-        kind: str,
-        type_: str | None,
+    async def activity_item(
+        self, row: InboundEvent, event: ProviderEvent, address_ids: Sequence[int]
     ) -> ActivityCreate:
+        """The onOffice activity of `event` on `address_ids` (its kind and type as configured for
+        the event's type; its note and time from the event)."""
+        kind, type_ = await self._activity_kind(event.type)
         return ActivityCreate(
             address_ids=sorted(set(address_ids)),
             kind=kind,

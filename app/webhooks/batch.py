@@ -41,8 +41,6 @@ from app.db.models import Contact, InboundEvent, InboundEventStatus
 from app.syncs.repository import SyncRepository
 from app.webhooks.activities import (
     OPTIONAL_ACTIVITIES,
-    activity_note,
-    activity_time,
 )
 from app.webhooks.apply import EventApplier
 from app.webhooks.confirming import confirm_rows
@@ -69,7 +67,6 @@ from app.webhooks.plan import (
     is_echo,
 )
 from onoffice_client.models import (
-    ActivityCreate,
     Address,
     NewsletterStatus,
     OnOfficeError,
@@ -371,14 +368,7 @@ class BatchApplier:
     async def _with_activity(self, plan: Plan, event: ProviderEvent, ids: Sequence[int]) -> None:
         if "activity" in plan.steps or not ids:
             return
-        kind, type_ = await self.applier._activity_kind(event.type)
-        plan.activity = ActivityCreate(
-            address_ids=list(ids),
-            kind=kind,
-            type=type_,
-            note=activity_note(self.connection.provider, event, self.applier.language),
-            at=activity_time(event, plan.row.received_at),
-        )
+        plan.activity = await self.applier.activity_item(plan.row, event, ids)
 
     async def _apply_single(self, row: InboundEvent) -> bool:
         """One rare event through `EventApplier`; False when it stays pending."""

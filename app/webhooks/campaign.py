@@ -29,13 +29,8 @@ class EventApplier(Protocol):
     deps: ApplyDeps
     onoffice: OnOfficeClient
 
-    def _item(
-        self,
-        row: InboundEvent,
-        event: ProviderEvent,
-        address_ids: Sequence[int],
-        kind: str,
-        type_: str | None,
+    async def activity_item(
+        self, row: InboundEvent, event: ProviderEvent, address_ids: Sequence[int]
     ) -> ActivityCreate: ...
 
     async def _create_once(
@@ -51,8 +46,6 @@ class EventApplier(Protocol):
         history: Iterable[Entry] = (),
         **extra: Any,
     ) -> None: ...
-
-    async def _activity_kind(self, event_type: ProviderEventType) -> tuple[str, str | None]: ...
 
 
 ACTIVITY_CHUNK = 500  # onOffice creates one activity per address id of a request
@@ -103,8 +96,7 @@ async def _deliver(
     unknown = list(row.payload.get("_unknown") or [])
     history: list[Entry] = []
     if address_ids:
-        kind, type_ = await applier._activity_kind(ProviderEventType.delivered)
-        item = applier._item(row, event, address_ids, kind, type_)
+        item = await applier.activity_item(row, event, address_ids)
         # An address onOffice no longer knows fails alone, not its chunk.
         missing = await create_for_known(
             applier.onoffice, item, lambda part: applier._create_once(row, steps, part)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.connections.factory import BURST_SOURCES
+from app.connections.factory import BURST_SOURCES, webhooks_per_list
+from app.contacts.confirm import confirmation_list
 from app.contacts.repository import ContactRepository, ProviderRecord
 from app.contacts.rules import Signal, event_state, is_removal_burst
 from app.contacts.values import normalise_email
@@ -22,6 +24,7 @@ from app.history.events import activity_written, event_entries, written
 from app.history.writer import Entry
 from app.history.writer import record as record_history
 from app.inbox.repository import RECONCILE_REMOVAL, InboundEventRepository
+from app.lifecycle.repository import LifecycleRepository
 from app.metrics import WEBHOOK_EVENTS, WEBHOOK_LAG
 from app.webhooks.jobs import enqueue_release
 from app.webhooks.plan import Plan, event_of, shown_after
@@ -261,11 +264,24 @@ async def decide_held(
             last_error="dismissed by a user (held burst of archives/deletes)",
             applied_at=now,
         )
-        # Remembered per member: no later event, sync or reconciliation writes it back.
+        # Remembered per member: no later event, sync or reconciliation writes it back. A
+        # removal of a list the connection has left is that list's (its parked ledger), not
+        # the current list's: "archived" there would be wrong here.
+        here = connection.list_id or ""
+        per_list = webhooks_per_list(connection.provider)
         removals: dict[str, Signal] = {}
+        elsewhere: dict[str, dict[str, tuple[str | None, datetime]]] = defaultdict(dict)
         for row in held:
             removal = event_of(row)
             at = removal.occurred_at or aware(row.received_at)
-            removals[normalise_email(removal.email)] = Signal(event_state(removal.type.value), at)
+            email, state = normalise_email(removal.email), event_state(removal.type.value)
+            at_list = confirmation_list(removal, here, webhooks_per_list=per_list)
+            if at_list == here:
+                removals[email] = Signal(state, at)
+            else:
+                elsewhere[at_list][email] = (state, at)
         await ContactRepository.from_session(session).dismiss_removals(connection.id, removals, now)
+        lifecycle = LifecycleRepository.from_session(session)
+        for list_id, signals in sorted(elsewhere.items()):
+            await lifecycle.dismiss_parked(connection, list_id, signals, now)
     return held

@@ -106,3 +106,68 @@ async def test_a_removal_at_the_list_left_is_confirmed_there_and_reaches_the_new
 
 def _unsubscribed(scene: Scene, emails: list[str]) -> bool:
     return all(scene.member(e).status == "unsubscribed" for e in emails)  # type: ignore[union-attr]
+
+
+async def archived_at(scene: Scene) -> dict[str, bool]:
+    """The connection's "archived at the provider" list: email -> dismissed."""
+    response = await scene.api("GET", "/api/v1/connection/archived")
+    assert response.status_code == 200, response.text
+    return {item["email"]: item["dismissed"] for item in response.json()["items"]}
+
+
+async def test_a_dismissed_burst_of_the_list_left_is_remembered_there_not_at_the_new_list(
+    world: World, scenes: Make
+) -> None:
+    """The held Archive-All burst of list B, adopted by a reconnect to list A, is dismissed.
+    The people are subscribed at A: A's ledger must not call them archived (before the fix
+    A's "archived at the provider" list showed all five, dismissed). The dismissal belongs to
+    B: back at B its ledger knows it, and a late single archive of one of them is not applied
+    (the dismissal is remembered per member, rule 3)."""
+    world.onoffice.seed([address(i, email) for i, email in enumerate(PEOPLE, start=1)])
+    scene: Scene = await scenes("mailchimp")
+    lists = world.mailchimp.lists
+    list_a = scene.list_id
+    lists[list_a].name = "old-a"
+    await connect_list_named_onoffice(scene)
+    list_b = scene.list_id
+    assert len(PEOPLE) >= scene.connector.settings.ARCHIVE_BURST_THRESHOLD
+    for email in PEOPLE:
+        world.mailchimp.member_action(list_b, email, "archive")
+    when = fired_at()
+    await asyncio.gather(
+        *(scene.mailchimp_event("unsubscribe", e, when, action="archive") for e in PEOPLE)
+    )
+
+    async def all_held() -> bool:
+        return await held(scene) == len(PEOPLE)
+
+    await eventually(all_held, "the burst held")
+    lists[list_b].name, lists[list_a].name = "old-b", "onoffice"
+    response = await scene.api("DELETE", "/api/v1/connection")
+    assert response.status_code == 204, response.text
+    await connect_list_named_onoffice(scene)
+    assert scene.list_id == list_a
+    assert await held(scene) == len(PEOPLE)
+
+    dismissed = await scene.api("POST", "/api/v1/held-events/dismiss")
+    assert dismissed.status_code == 200, dismissed.text
+    assert dismissed.json()["events"] == len(PEOPLE)
+    await scene.settled()
+    assert await archived_at(scene) == {}  # subscribed at A: not archived here
+    run = await scene.sync()
+    assert run["status"] == "completed", run
+    assert int(run["counts"]["archived"]) == 0, run["counts"]
+    assert [scene.member(e).status for e in PEOPLE] == ["subscribed"] * 5  # type: ignore[union-attr]
+    assert [scene.newsletter(i) for i in range(1, 6)] == ["1"] * 5
+
+    # Back to B: its ledger comes back with the dismissal.
+    lists[list_a].name, lists[list_b].name = "old-a", "onoffice"
+    response = await scene.api("DELETE", "/api/v1/connection")
+    assert response.status_code == 204, response.text
+    await connect_list_named_onoffice(scene)
+    assert scene.list_id == list_b
+    assert await archived_at(scene) == dict.fromkeys(PEOPLE, True)
+    # Mailchimp delivers one archive again, alone (no burst): still not applied.
+    await scene.mailchimp_event("unsubscribe", PEOPLE[1], fired_at(5), action="archive")
+    await scene.settled()
+    assert [scene.newsletter(i) for i in range(1, 6)] == ["1"] * 5

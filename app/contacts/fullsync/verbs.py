@@ -15,7 +15,6 @@ from app.contacts.ledger import push_person_later
 from app.contacts.repository import ContactRepository
 from app.contacts.rows import LedgerRow
 from app.contacts.writer_base import LedgerBase, Row
-from app.db.base import utcnow
 from app.db.models import ProblemKind
 from app.history.writer import ONOFFICE, PROVIDER, Entry, action_entry, signal_entry
 from app.i18n import reasons
@@ -48,16 +47,7 @@ class RunVerbs(LedgerBase):
     ) -> None:
         """Saved, but its tags could not be set: a problem row (the provider's words as the
         labelled original); the next run sends it again."""
-        self.problems.append(
-            {
-                "run_id": self.run_id,
-                "address_id": address_id,
-                "email": email,
-                "kind": ProblemKind.rejected.value,
-                **reasons.rejection_problem(RejectReason.tags, detail, provider),
-                "created_at": utcnow(),
-            }
-        )
+        self._rejection(address_id, email, RejectReason.tags, detail, provider)
         if row is not None:
             self._write(row, address_id, email, {"synced_hash": None})
 
