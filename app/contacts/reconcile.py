@@ -15,12 +15,15 @@ webhook would bring, applied by the webhook applier through the consent rules:
   for a user).
 
 What the ledger already records in the same kind is no news (Brevo moves `modifiedAt` on list
-touches, the connector's own writes show up too), and a contact the ledger never knew is only
-taken when it is in the list (another list's contact of the same Brevo account is not ours).
+touches, the connector's own writes show up too), nor is a change whose webhook event of the
+same kind is stored and not applied yet (during a burst of webhooks the reconciliation stored
+thousands of them again); a contact the ledger never knew is only taken when it is in the list
+(another list's contact of the same Brevo account is not ours).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,14 +61,20 @@ def kind_of(status: str | None) -> ProviderEventType | None:
 
 
 def reconcile_kind(
-    found: Found, ledger: Signal | None, window_start: datetime
+    found: Found,
+    ledger: Signal | None,
+    window_start: datetime,
+    pending: Collection[str] = (),
 ) -> ProviderEventType | None:
     """The event to store for a changed contact (None: nothing onOffice has to learn).
     `ledger`: the ledger's provider signal, None when the ledger has no row for the email;
-    `window_start`: the start of the window read (watermark minus the overlap)."""
+    `window_start`: the start of the window read (watermark minus the overlap); `pending`:
+    the kinds of the contact's received events not applied yet."""
     kind = kind_of(found.status)
     if kind is None:
         return None  # pending double opt-in, transactional, unknown
+    if kind.value in pending:
+        return None  # a webhook told it; its event is stored and will be applied
     if ledger is None:
         if found.in_list is False or kind == _T.deleted:
             return None  # not ours: another list's contact, or never a member we knew

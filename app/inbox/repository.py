@@ -101,6 +101,14 @@ class InboundEventRepository(SessionRepository):
         self, connection_id: int, emails: Iterable[str] | None = None, limit: int = 100_000
     ) -> frozenset[str]:
         """Emails with a received opt-out event that is not applied to onOffice yet."""
+        news = await self.pending_news(connection_id, emails, limit)
+        return frozenset(e for e, kind in news.items() if not kind.isdisjoint(OPT_OUT_EVENT_TYPES))
+
+    async def pending_news(
+        self, connection_id: int, emails: Iterable[str] | None = None, limit: int = 100_000
+    ) -> dict[str, set[str]]:
+        """Email -> the kinds of the provider events received for it and not applied to
+        onOffice yet (pending or held)."""
         stmt = (
             select(InboundEvent.payload)
             .where(
@@ -110,13 +118,13 @@ class InboundEventRepository(SessionRepository):
             .limit(limit)
         )
         wanted = None if emails is None else set(emails)
-        found = set()
+        found: dict[str, set[str]] = {}
         for payload in (await self.session.execute(stmt)).scalars():
-            if payload.get("type") in OPT_OUT_EVENT_TYPES:
-                email = normalise_email(str(payload.get("email", "")))
-                if wanted is None or email in wanted:
-                    found.add(email)
-        return frozenset(found)
+            kind = payload.get("type")
+            email = normalise_email(str(payload.get("email", "")))
+            if kind and (wanted is None or email in wanted):
+                found.setdefault(email, set()).add(str(kind))
+        return found
 
     async def create_on_conflict_do_nothing(
         self,

@@ -25,6 +25,7 @@ from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.values import normalise_email
 from app.db.base import aware, utcnow
 from app.db.models import Connection, ProviderReconcile
+from app.inbox.repository import InboundEventRepository
 from app.reconcile.jobs import enqueue_run
 from app.reconcile.repository import ReconcileRepository
 from app.resources import Resources
@@ -137,14 +138,24 @@ async def _read(
 ) -> None:
     assert connection.list_id is not None
     chunk: dict[str, ProviderContact] = {}
+    pending: dict[str, set[str]] | None = None  # read once, when the first chunk is stored
     async for member in provider.changed_since(connection.list_id, since):
         outcome.changed += 1
         chunk[normalise_email(member.email)] = member  # a later sighting wins
         if len(chunk) >= CHUNK:
-            outcome.events += await _store(resources, connection, chunk, since)
+            pending = pending if pending is not None else await _pending(resources, connection)
+            outcome.events += await _store(resources, connection, chunk, since, pending)
             chunk = {}
     if chunk:
-        outcome.events += await _store(resources, connection, chunk, since)
+        pending = pending if pending is not None else await _pending(resources, connection)
+        outcome.events += await _store(resources, connection, chunk, since, pending)
+
+
+async def _pending(resources: Resources, connection: Connection) -> dict[str, set[str]]:
+    """The kinds of the connection's received events not applied yet, by email: news the
+    inbox already holds (a burst of webhooks being drained) is not stored again."""
+    async with resources.sessionmaker() as session:
+        return await InboundEventRepository.from_session(session).pending_news(connection.id)
 
 
 async def _store(
@@ -152,9 +163,10 @@ async def _store(
     connection: Connection,
     chunk: dict[str, ProviderContact],
     since: datetime,
+    pending: dict[str, set[str]],
 ) -> int:
-    """Decide each contact against the ledger and store the events (one transaction; the
-    applier starts after the commit)."""
+    """Decide each contact against the ledger and the events not applied yet (`pending`) and
+    store the events (one transaction; the applier starts after the commit)."""
     assert connection.list_id is not None
     stored = 0
     async with resources.transaction() as session:
@@ -163,7 +175,7 @@ async def _store(
             row = ledger.get(email)
             found = Found(member.status, member.last_changed, member.in_list, member.opted_in_at)
             known = provider_signal(row, None) if row is not None else None
-            kind = reconcile_kind(found, known, since)
+            kind = reconcile_kind(found, known, since, pending.get(email, ()))
             if kind is None:
                 continue
             event_id = await store_reconciled(

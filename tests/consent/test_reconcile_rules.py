@@ -61,3 +61,23 @@ def found(status: str, *, in_list: bool | None = None, opted_in_at: datetime | N
 )
 def test_reconcile_kind(now: Found, ledger: Signal | None, expected: T | None) -> None:
     assert reconcile_kind(now, ledger, START) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "ledger", "pending", "expected"),
+    [
+        # A webhook told it and its event is not applied yet: not stored again.
+        (found("unsubscribed"), Signal("subscribed", OLD), {"unsubscribe"}, None),
+        (found("cleaned"), Signal("subscribed", OLD), {"cleaned"}, None),
+        (found("archived"), Signal("subscribed", OLD), {"deleted"}, None),
+        (found("subscribed"), None, {"subscribe"}, None),
+        # A pending event of another kind is other news: the provider's state now is stored.
+        (found("unsubscribed"), Signal("subscribed", OLD), {"subscribe"}, T.unsubscribe),
+        (found("subscribed"), Signal("unsubscribed", OLD), {"unsubscribe"}, T.subscribe),
+        (found("archived"), Signal("subscribed", OLD), {"unsubscribe", "profile"}, T.deleted),
+    ],
+)
+def test_news_the_inbox_holds_is_not_stored_again(
+    now: Found, ledger: Signal | None, pending: set[str], expected: T | None
+) -> None:
+    assert reconcile_kind(now, ledger, START, pending) == expected

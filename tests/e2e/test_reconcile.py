@@ -24,6 +24,7 @@ from app.db.engine import create_engine
 from app.db.models import InboundEvent, ProviderReconcile
 from emulators.brevo.state import unlink
 from emulators.mailchimp import DEFAULT_API_KEY
+from emulators.onoffice.state import Fault as OnOfficeFault
 from tests.e2e.conftest import World
 from tests.e2e.harness import (
     Connector,
@@ -202,6 +203,33 @@ class TestMailchimp:
         await eventually(lambda: newsletter(world, 1) == "0", "the unsubscribe in onOffice", 10)
         await asyncio.sleep(1)
         assert len(activities(world, 1)) == 1  # one activity, whichever came first
+
+    async def test_a_change_whose_webhook_waits_to_be_applied_is_not_stored_again(
+        self, world: World, mailchimp: Synced, database_url: str, http: httpx.AsyncClient
+    ) -> None:
+        """onOffice is down: the unsubscribe webhook's event waits (pending). The
+        reconciliations that read the unsubscribe meanwhile store no second event for it
+        (before: one `reconcile:` event each time the ledger had not learnt it yet; a burst of
+        webhooks was stored again by the thousands). Once onOffice is back the webhook's
+        event is applied, once."""
+        await rounds(database_url, 1)
+        world.onoffice.faults.append(OnOfficeFault("http", 100_000, status=503))
+        world.mailchimp.member_action(mailchimp.list_id, "anna@example.de", "unsubscribe")
+        (hook,) = world.mailchimp.lists[mailchimp.list_id].webhooks.values()
+        form = mailchimp_form("unsubscribe", "anna@example.de", list_id=mailchimp.list_id)
+        assert (await http.post(hook["url"], data=form)).status_code == 200
+
+        after = await rounds(database_url, 2)
+        assert after.result == "ok" and after.changed >= 1 and after.events == 0, after
+        stored = await rows(database_url, select(InboundEvent.dedupe_key, InboundEvent.status))
+        assert [(k.startswith("reconcile"), s) for k, s in stored] == [(False, "pending")]
+        assert newsletter(world, 1) == "1"
+
+        world.onoffice.faults.clear()
+        await eventually(lambda: newsletter(world, 1) == "0", "the unsubscribe in onOffice", 30)
+        await asyncio.sleep(1)
+        assert len(activities(world, 1)) == 1
+        assert len(await rows(database_url, select(InboundEvent.id))) == 1
 
     async def test_an_idle_connection_costs_at_most_two_requests_per_reconciliation(
         self, world: World, mailchimp: Synced, database_url: str
