@@ -115,7 +115,8 @@ async def _answer_fault_before(call: _kit.Call) -> Response | None:
 def _handle(handler: Handler) -> _kit.Handler:
     async def run(call: _kit.Call) -> Response:
         try:
-            response = await handler(call.state, call.request, call.body)
+            account = call.state.account_of(call.principal)  # the key's account
+            response = await handler(call.state, account, call.request, call.body)
         except ApiError as exc:
             response = problem(exc.status, exc.title, exc.detail, exc.errors)
         if call.fault is not None and call.fault.after:
@@ -167,7 +168,9 @@ def create_app(state: MailchimpState | None = None) -> Starlette:
 
 def main(argv: list[str] | None = None) -> None:
     parser = _kit.parser("mailchimp", "Mailchimp Marketing API emulator", 8025)
-    parser.add_argument("--api-key", action="append", default=[], help="accepted key (repeat)")
+    parser.add_argument(
+        "--api-key", action="append", default=[], help="a key of the default account (repeat)"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="fixed seconds per request")
     parser.add_argument("--latency-per-item", type=float, default=0.0)
     parser.add_argument("--max-lists", type=int, default=None, help="1 emulates the free plan")

@@ -15,14 +15,17 @@ from emulators.mailchimp.common import (
 from emulators.mailchimp.members import check_merge_fields, new_member_checks, set_status
 from emulators.mailchimp.state import (
     BATCH_LIMIT,
+    MailchimpAccount,
     MailchimpState,
     now,
     subscriber_hash,
 )
 
 
-async def batch_subscribe(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def batch_subscribe(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     items = body["members"]
     if len(items) > BATCH_LIMIT:
         raise ApiError(

@@ -14,14 +14,16 @@ from starlette.responses import JSONResponse, Response
 from emulators.mailchimp.state import (
     ERROR_DOC,
     PAGE_LIMIT,
+    MailchimpAccount,
     MailchimpList,
     MailchimpState,
     Member,
     subscriber_hash,
 )
 
-Handler = Callable[[MailchimpState, Request, Any], Awaitable[Response]]
-"""An API handler: (state, request, parsed body) -> Response; it raises ApiError for problems."""
+Handler = Callable[[MailchimpState, MailchimpAccount, Request, Any], Awaitable[Response]]
+"""An API handler: (state, the caller's account, request, parsed body) -> Response; it raises
+ApiError for problems."""
 
 
 class ApiError(Exception):
@@ -211,9 +213,10 @@ def list_json(lst: MailchimpList) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def find_list(state: MailchimpState, request: Request) -> MailchimpList:
+def find_list(state: MailchimpState, account: MailchimpAccount, request: Request) -> MailchimpList:
+    """The path's list if it is the caller's account's (another account's list: 404)."""
     lst = state.lists.get(request.path_params["list_id"])
-    if lst is None:
+    if lst is None or lst.account_id != account.id:
         raise not_found()
     return lst
 

@@ -1,5 +1,5 @@
-"""The Mailchimp emulator's control API (no auth) under `/_control/`: statistics, keys,
-settings, faults, lists and members to seed or read back, blocked addresses."""
+"""The Mailchimp emulator's control API (no auth) under `/_control/`: statistics, keys and
+accounts, settings, faults, lists and members to seed or read back, blocked addresses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from emulators._kit import Control, apply_settings, fault_count, json_object
 from emulators.mailchimp.common import list_json
-from emulators.mailchimp.state import Fault, MailchimpState, subscriber_hash
+from emulators.mailchimp.state import DEFAULT_ACCOUNT_ID, Fault, MailchimpState, subscriber_hash
 
 control = Control("mailchimp")
 _NO_CONTENT = 204
@@ -33,8 +33,20 @@ async def reset_stats(state: MailchimpState, request: Request) -> Any:
 
 @control.route("/api-keys", "POST")
 async def add_key(state: MailchimpState, request: Request) -> Any:
+    """A key of the default account."""
     state.api_keys.add((await json_object(request))["api_key"])
     return Response(status_code=_NO_CONTENT)
+
+
+@control.route("/accounts", "POST")
+async def add_account(state: MailchimpState, request: Request) -> Any:
+    """A key of another account: {"api_key", "account_id"?, "name"?} (the account is created
+    if new); answers the account's `GET /`."""
+    data = await json_object(request)
+    account = state.add_account(
+        data["api_key"], account_id=data.get("account_id"), name=data.get("name")
+    )
+    return account.info
 
 
 @control.route("/config", "POST", "PATCH")
@@ -57,6 +69,7 @@ async def lists(state: MailchimpState, request: Request) -> Any:
         "lists": [
             {
                 **list_json(lst),
+                "account_id": lst.account_id,
                 "webhooks": list(lst.webhooks.values()),
                 "merge_fields": [f["tag"] for f in lst.merge_fields],
             }
@@ -68,7 +81,10 @@ async def lists(state: MailchimpState, request: Request) -> Any:
 @control.route("/lists", "POST")
 async def add_list(state: MailchimpState, request: Request) -> Any:
     data = await json_object(request)
-    return list_json(state.create_list(data["name"], data.get("id")))
+    account_id = data.get("account_id", DEFAULT_ACCOUNT_ID)
+    if account_id not in state.accounts:
+        return JSONResponse({"detail": "no such account"}, status_code=404)
+    return list_json(state.create_list(data["name"], data.get("id"), account_id=account_id))
 
 
 @control.route("/lists/{list_id}/members", "GET")
@@ -125,10 +141,16 @@ async def member_actions(state: MailchimpState, request: Request) -> Any:
 
 @control.route("/blocked/{kind:str}", "POST")
 async def block(state: MailchimpState, request: Request) -> Any:
+    """{"emails": [...]} refused: `compliance`, `segment`, or (any other kind) `forgotten` in
+    every audience of the account `account_id` (default: the default account)."""
     kind = request.path_params["kind"]
+    data = await json_object(request)
+    account = state.accounts.get(data.get("account_id", DEFAULT_ACCOUNT_ID))
+    if account is None:
+        return JSONResponse({"detail": "no such account"}, status_code=404)
     target = {
         "compliance": state.compliance_emails,
         "segment": state.segment_rejected_emails,
-    }.get(kind, state.forgotten_emails)
-    target.update(e.lower() for e in (await json_object(request))["emails"])
+    }.get(kind, account.forgotten_emails)
+    target.update(e.lower() for e in data["emails"])
     return Response(status_code=_NO_CONTENT)

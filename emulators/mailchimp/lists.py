@@ -17,50 +17,65 @@ from emulators.mailchimp.common import (
     shaped,
 )
 from emulators.mailchimp.state import (
+    MailchimpAccount,
     MailchimpState,
     subscriber_hash,
 )
 
 
-async def ping(state: MailchimpState, request: Request, body: Any) -> Response:
+async def ping(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
     return JSONResponse({"health_status": "Everything's Chimpy!"})
 
 
-async def root(state: MailchimpState, request: Request, body: Any) -> Response:
-    total = sum(len(lst.members) for lst in state.lists.values())
-    return shaped(request, {**state.account, "total_subscribers": total})
+async def root(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    total = sum(len(lst.members) for lst in state.lists_of(account))
+    return shaped(request, {**account.info, "total_subscribers": total})
 
 
-async def get_lists(state: MailchimpState, request: Request, body: Any) -> Response:
+async def get_lists(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
     count, offset = page_args(request)
-    lists = list(state.lists.values())
+    lists = state.lists_of(account)
     items = [list_json(lst) for lst in lists[offset : offset + count]]
     return shaped(request, {"lists": items, "total_items": len(lists)})
 
 
-async def create_list(state: MailchimpState, request: Request, body: Any) -> Response:
-    if state.max_lists is not None and len(state.lists) >= state.max_lists:
+async def create_list(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    if state.max_lists is not None and len(state.lists_of(account)) >= state.max_lists:
         raise ApiError(
             403, "User action not permitted", "User does not have access to the requested operation"
         )
-    lst = state.create_list(body["name"])
+    lst = state.create_list(body["name"], account_id=account.id)
     lst.body = {k: v for k, v in body.items() if k != "name"}
     return JSONResponse(list_json(lst))
 
 
-async def get_list(state: MailchimpState, request: Request, body: Any) -> Response:
-    return shaped(request, list_json(find_list(state, request)))
+async def get_list(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    return shaped(request, list_json(find_list(state, account, request)))
 
 
-async def patch_list(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def patch_list(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     lst.name = body.get("name", lst.name)
     lst.body.update({k: v for k, v in body.items() if k != "name"})
     return JSONResponse(list_json(lst))
 
 
-async def get_merge_fields(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def get_merge_fields(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     count, offset = page_args(request)
     items = lst.merge_fields[offset : offset + count]
     return shaped(
@@ -68,8 +83,10 @@ async def get_merge_fields(state: MailchimpState, request: Request, body: Any) -
     )
 
 
-async def create_merge_field(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def create_merge_field(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     tag = str(body.get("tag") or re.sub(r"[^A-Z0-9]", "", body["name"].upper())[:10] or "MMERGE")
     if len(tag) > 10:
         raise ApiError(
@@ -89,11 +106,14 @@ async def create_merge_field(state: MailchimpState, request: Request, body: Any)
     return JSONResponse(item)
 
 
-async def get_sent_to(state: MailchimpState, request: Request, body: Any) -> Response:
+async def get_sent_to(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
     campaign_id = request.path_params["campaign_id"]
-    if campaign_id not in state.campaign_recipients:
+    list_id, emails = state.campaign_recipients.get(campaign_id, ("", []))
+    lst = state.lists.get(list_id)
+    if lst is None or lst.account_id != account.id:  # campaigns are the account's
         raise not_found()
-    list_id, emails = state.campaign_recipients[campaign_id]
     count, offset = page_args(request)
     page = [
         {

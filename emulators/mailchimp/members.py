@@ -23,6 +23,7 @@ from emulators.mailchimp.common import (
     shaped,
 )
 from emulators.mailchimp.state import (
+    MailchimpAccount,
     MailchimpList,
     MailchimpState,
     Member,
@@ -65,8 +66,10 @@ def new_member_checks(state: MailchimpState, lst: MailchimpList, email: str, sta
         raise compliance_error(email)
 
 
-async def get_members(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def get_members(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     count, offset = page_args(request)
     hashes = lst.view(request.query_params.get("status"))
     since = request.query_params.get("since_last_changed")
@@ -90,8 +93,10 @@ def _changed_at(member: Member) -> datetime:
     return datetime.fromisoformat(member.last_changed.replace("Z", "+00:00"))
 
 
-async def create_member(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def create_member(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     email = body["email_address"].strip()
     if subscriber_hash(email) in lst.members:
         raise ApiError(
@@ -111,8 +116,10 @@ async def create_member(state: MailchimpState, request: Request, body: Any) -> R
     return JSONResponse(member_json(lst, member))
 
 
-async def get_member(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def get_member(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     return shaped(request, member_json(lst, find_member(lst, request)))
 
 
@@ -138,8 +145,10 @@ def _change_email(state: MailchimpState, lst: MailchimpList, m: Member, new_emai
     lst.version += 1
 
 
-async def put_member(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def put_member(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     key = resolve_hash(request.path_params["subscriber_hash"])
     check_merge_fields(lst, body.get("merge_fields"))
     member = lst.members.get(key)
@@ -165,8 +174,10 @@ async def put_member(state: MailchimpState, request: Request, body: Any) -> Resp
     return _update(state, lst, member, body, status)
 
 
-async def patch_member(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def patch_member(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     member = find_member(lst, request)
     check_merge_fields(lst, body.get("merge_fields"))
     return _update(state, lst, member, body, body.get("status"))
@@ -186,8 +197,10 @@ def _update(
     return JSONResponse(member_json(lst, member))
 
 
-async def archive_member(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def archive_member(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     member = find_member(lst, request)
     if member.status == "archived":
         raise not_found()
@@ -197,8 +210,10 @@ async def archive_member(state: MailchimpState, request: Request, body: Any) -> 
     return Response(status_code=204)
 
 
-async def delete_permanent(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def delete_permanent(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     member = find_member(lst, request)
     del lst.members[member.id]
     lst.version += 1
@@ -206,8 +221,10 @@ async def delete_permanent(state: MailchimpState, request: Request, body: Any) -
     return Response(status_code=204)
 
 
-async def get_member_tags(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def get_member_tags(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     member = find_member(lst, request)
     count, offset = page_args(request)
     tags = [
@@ -217,8 +234,10 @@ async def get_member_tags(state: MailchimpState, request: Request, body: Any) ->
     return shaped(request, {"tags": tags[offset : offset + count], "total_items": len(tags)})
 
 
-async def post_member_tags(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def post_member_tags(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     member = find_member(lst, request)
     for tag in body["tags"]:
         if tag["status"] == "active":

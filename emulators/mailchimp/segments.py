@@ -19,6 +19,7 @@ from emulators.mailchimp.common import (
 )
 from emulators.mailchimp.state import (
     BATCH_LIMIT,
+    MailchimpAccount,
     MailchimpList,
     MailchimpState,
     subscriber_hash,
@@ -57,8 +58,10 @@ def _segment_name(lst: MailchimpList, request: Request) -> str:
     raise not_found()
 
 
-async def get_segments(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def get_segments(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     count, offset = page_args(request)
     # Only tags (static segments) are emulated; saved and fuzzy segments never exist.
     kind = request.query_params.get("type")
@@ -68,8 +71,10 @@ async def get_segments(state: MailchimpState, request: Request, body: Any) -> Re
     return shaped(request, {"segments": page, "list_id": lst.id, "total_items": len(names)})
 
 
-async def create_segment(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def create_segment(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     name = str(body["name"]).strip()
     if "static_segment" not in body:
         raise ApiError(400, "Invalid Resource", "The emulator only creates static segments (tags).")
@@ -84,15 +89,19 @@ async def create_segment(state: MailchimpState, request: Request, body: Any) -> 
     return JSONResponse(_segment_json(lst, name, _segment_counts(lst)[name]))
 
 
-async def get_segment(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def get_segment(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     name = _segment_name(lst, request)
     return shaped(request, _segment_json(lst, name, _segment_counts(lst)[name]))
 
 
-async def update_segment_members(state: MailchimpState, request: Request, body: Any) -> Response:
+async def update_segment_members(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
     """Batch add/remove members of a static segment, i.e. tag or untag them."""
-    lst = find_list(state, request)
+    lst = find_list(state, account, request)
     name = _segment_name(lst, request)
     to_add, to_remove = body.get("members_to_add") or [], body.get("members_to_remove") or []
     if len(to_add) > BATCH_LIMIT or len(to_remove) > BATCH_LIMIT:

@@ -1,6 +1,6 @@
-"""The Mailchimp emulator's state: accounts' lists, members, tags (= static segments),
-webhooks, injected faults and the request statistics; tests seed it directly or through
-`/_control/`."""
+"""The Mailchimp emulator's state: accounts (each API key belongs to one), their lists, members,
+tags (= static segments), webhooks, injected faults and the request statistics; tests seed it
+directly or through `/_control/`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ SPEC_PATH = Path(
 )
 ERROR_DOC = "https://mailchimp.com/developer/marketing/docs/errors/"
 DEFAULT_API_KEY = "0123456789abcdef0123456789abcdef-us1"
+DEFAULT_ACCOUNT_ID = "8d3a3db4d97663a9074efcc16"
 BATCH_LIMIT = 500
 PAGE_LIMIT = 1000
 WRITABLE_STATUSES = {"subscribed", "unsubscribed", "cleaned", "pending", "transactional"}
@@ -87,6 +88,50 @@ class Member:
         return subscriber_hash(self.email)
 
 
+def account_info(account_id: str, name: str) -> dict[str, Any]:
+    """What `GET /` answers for an account (before `total_subscribers`)."""
+    username = re.sub(r"[^a-z0-9]", "", name.lower())[:20] or "account"
+    return {
+        "account_id": account_id,
+        "account_name": name,
+        "email": f"office@{username}.example",
+        "first_name": "Max",
+        "last_name": "Muster",
+        "username": username,
+        "contact": {
+            "company": name,
+            "addr1": "Musterstraße 1",
+            "addr2": "",
+            "city": "Berlin",
+            "state": "",
+            "zip": "10115",
+            "country": "DE",
+        },
+        "pricing_plan_type": "monthly",
+        "total_subscribers": 0,
+    }
+
+
+@dataclass
+class MailchimpAccount:
+    """One Mailchimp account: its `GET /` answer and the addresses it refuses in every audience.
+    Its keys are in `MailchimpState.key_accounts` (the default account's keys need no entry)."""
+
+    info: dict[str, Any]
+    # Seeded by tests (`/_control/blocked/forgotten`): refused in every audience of the account.
+    forgotten_emails: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return str(self.info["account_id"])
+
+
+def _default_accounts() -> dict[str, MailchimpAccount]:
+    info = account_info(DEFAULT_ACCOUNT_ID, "Musterhaus Immobilien GmbH")
+    info.update(email="office@musterhaus-immobilien.de", username="musterhaus")
+    return {DEFAULT_ACCOUNT_ID: MailchimpAccount(info)}
+
+
 @dataclass
 class MailchimpList:
     id: str
@@ -94,6 +139,7 @@ class MailchimpList:
     web_id: int
     body: dict[str, Any]
     date_created: str
+    account_id: str = DEFAULT_ACCOUNT_ID  # the account it belongs to: only its keys see it
     members: dict[str, Member] = field(default_factory=dict)
     merge_fields: list[dict[str, Any]] = field(default_factory=list)
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -148,28 +194,12 @@ class Fault:
 class MailchimpState:
     """Everything the emulator knows; tests may seed it directly or through `/_control/`."""
 
+    # Every accepted key (a revoked key is discarded); a key belongs to the default account
+    # unless `key_accounts` names another (`add_account`).
     api_keys: set[str] = field(default_factory=lambda: {DEFAULT_API_KEY})
-    account: dict[str, Any] = field(
-        default_factory=lambda: {
-            "account_id": "8d3a3db4d97663a9074efcc16",
-            "account_name": "Musterhaus Immobilien GmbH",
-            "email": "office@musterhaus-immobilien.de",
-            "first_name": "Max",
-            "last_name": "Muster",
-            "username": "musterhaus",
-            "contact": {
-                "company": "Musterhaus Immobilien GmbH",
-                "addr1": "Musterstraße 1",
-                "addr2": "",
-                "city": "Berlin",
-                "state": "",
-                "zip": "10115",
-                "country": "DE",
-            },
-            "pricing_plan_type": "monthly",
-            "total_subscribers": 0,
-        }
-    )
+    key_accounts: dict[str, str] = field(default_factory=dict)
+    accounts: dict[str, MailchimpAccount] = field(default_factory=_default_accounts)
+    # Every account's lists by id (ids are unique across accounts, as at Mailchimp).
     lists: dict[str, MailchimpList] = field(default_factory=dict)
     max_lists: int | None = None  # 1 = free plan
     max_connections: int = 10
@@ -177,8 +207,6 @@ class MailchimpState:
     latency_per_item_s: float = 0.0
     validate_spec: bool = True
     compliance_emails: set[str] = field(default_factory=set)
-    # Seeded by tests (`/_control/blocked/forgotten`): refused in every audience of the account.
-    forgotten_emails: set[str] = field(default_factory=set)
     # Addresses the static-segment endpoint reports in `errors` instead of adding (an unexplained
     # per-address refusal; the member tags endpoint still accepts them).
     segment_rejected_emails: set[str] = field(default_factory=set)
@@ -199,23 +227,63 @@ class MailchimpState:
     concurrency_rejections: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
+    @property
+    def account(self) -> dict[str, Any]:
+        """The default account's `GET /` answer."""
+        return self.accounts[DEFAULT_ACCOUNT_ID].info
+
+    @property
+    def forgotten_emails(self) -> set[str]:
+        """The default account's addresses refused in all its audiences."""
+        return self.accounts[DEFAULT_ACCOUNT_ID].forgotten_emails
+
+    def add_account(
+        self, api_key: str, *, account_id: str | None = None, name: str | None = None
+    ) -> MailchimpAccount:
+        """Register `api_key` as a key of the account `account_id` (created, named `name`, if
+        new; a random id if None). A key registered the other ways belongs to the default
+        account."""
+        account_id = account_id or secrets.token_hex(13)[:25]
+        account = self.accounts.get(account_id)
+        if account is None:
+            account = MailchimpAccount(account_info(account_id, name or f"Account {account_id}"))
+            self.accounts[account_id] = account
+        self.api_keys.add(api_key)
+        if account_id == DEFAULT_ACCOUNT_ID:
+            self.key_accounts.pop(api_key, None)
+        else:
+            self.key_accounts[api_key] = account_id
+        return account
+
+    def account_of(self, api_key: str) -> MailchimpAccount:
+        return self.accounts[self.key_accounts.get(api_key, DEFAULT_ACCOUNT_ID)]
+
+    def lists_of(self, account: MailchimpAccount) -> list[MailchimpList]:
+        return [lst for lst in self.lists.values() if lst.account_id == account.id]
+
     def forgotten(self, lst: MailchimpList, email: str) -> bool:
-        """Whether Mailchimp refuses to add `email` to `lst` again (deleted permanently there)."""
+        """Whether Mailchimp refuses to add `email` to `lst` again (deleted permanently there,
+        or refused in every audience of the list's account)."""
         key = email.lower()
-        return key in lst.forgotten or key in self.forgotten_emails
+        return key in lst.forgotten or key in self.accounts[lst.account_id].forgotten_emails
 
     def next_id(self) -> int:
         return next(self._ids)
 
     # -- seeding helpers ------------------------------------------------------------------------
 
-    def create_list(self, name: str, list_id: str | None = None) -> MailchimpList:
+    def create_list(
+        self, name: str, list_id: str | None = None, *, account_id: str = DEFAULT_ACCOUNT_ID
+    ) -> MailchimpList:
+        if account_id not in self.accounts:
+            raise KeyError(f"no Mailchimp account {account_id!r} (add_account first)")
         lst = MailchimpList(
             id=list_id or secrets.token_hex(5),
             name=name,
             web_id=self.next_id(),
             body={},
             date_created=now(),
+            account_id=account_id,
         )
         for tag, label, kind in (
             ("FNAME", "First Name", "text"),

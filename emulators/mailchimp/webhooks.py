@@ -15,6 +15,7 @@ from emulators.mailchimp.common import (
     shaped,
 )
 from emulators.mailchimp.state import (
+    MailchimpAccount,
     MailchimpList,
     MailchimpState,
 )
@@ -27,14 +28,18 @@ def _webhook(lst: MailchimpList, request: Request) -> dict[str, Any]:
     return hook
 
 
-async def get_webhooks(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def get_webhooks(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     hooks = list(lst.webhooks.values())
     return shaped(request, {"webhooks": hooks, "list_id": lst.id, "total_items": len(hooks)})
 
 
-async def create_webhook(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def create_webhook(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     url = str(body.get("url") or "")
     if not await state.url_checker(url):
         raise ApiError(
@@ -60,12 +65,16 @@ async def create_webhook(state: MailchimpState, request: Request, body: Any) -> 
     return JSONResponse(hook)
 
 
-async def get_webhook(state: MailchimpState, request: Request, body: Any) -> Response:
-    return shaped(request, _webhook(find_list(state, request), request))
+async def get_webhook(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    return shaped(request, _webhook(find_list(state, account, request), request))
 
 
-async def patch_webhook(state: MailchimpState, request: Request, body: Any) -> Response:
-    hook = _webhook(find_list(state, request), request)
+async def patch_webhook(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    hook = _webhook(find_list(state, account, request), request)
     for section in ("events", "sources"):
         hook[section].update({k: bool(v) for k, v in (body.get(section) or {}).items()})
     if body.get("url"):
@@ -73,8 +82,10 @@ async def patch_webhook(state: MailchimpState, request: Request, body: Any) -> R
     return JSONResponse(hook)
 
 
-async def delete_webhook(state: MailchimpState, request: Request, body: Any) -> Response:
-    lst = find_list(state, request)
+async def delete_webhook(
+    state: MailchimpState, account: MailchimpAccount, request: Request, body: Any
+) -> Response:
+    lst = find_list(state, account, request)
     _webhook(lst, request)
     del lst.webhooks[request.path_params["webhook_id"]]
     return Response(status_code=204)

@@ -66,6 +66,7 @@ class Tenant:
     secret: str
     claim: str
     group_id: str | None = None
+    address_range: tuple[int, int] | None = None  # the ids its onOffice reads see (None: all)
 
 
 @dataclass
@@ -142,6 +143,7 @@ async def activate_tenant(
         secret=tenant.secret,
         claim=tenant.claim,
         provider_secret=PROVIDER_SECRET,
+        address_range=tenant.address_range,
     )
     assert response.text == "active", response.text
 
