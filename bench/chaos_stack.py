@@ -18,19 +18,17 @@ import asyncpg
 import httpx
 import psutil
 
-from app.db.migrate import migrate
 from bench.stack import (
     MAILCHIMP_KEY,
     BenchError,
     Proc,
     Stack,
-    activate_and_login,
-    connect,
+    activate_and_connect,
     connector_env,
     database_url,
-    flush_redis,
-    recreate_database,
-    redis_url,
+    fresh_database,
+    latency_options,
+    start_emulator,
     wait_http,
 )
 from devkit.kit import free_port
@@ -156,37 +154,28 @@ async def start_running(
 ) -> Running:
     """A fresh database and Redis, the emulators, the API and two workers, a connected tenant."""
     args = infra.args(base)
-    await recreate_database(args)
-    await asyncio.to_thread(migrate, database_url(args))
-    await flush_redis(redis_url(args))
+    await fresh_database(args)
     oo_port, mc_port, api_port = infra.ports[2:5]
-    onoffice, mailchimp = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{mc_port}"
-    api = f"http://127.0.0.1:{api_port}"
-    oo_argv = ["-m", "emulators.onoffice", "--port", str(oo_port)]
-    if seed_addresses:
-        oo_argv += ["--seed-addresses", str(seed_addresses), "--seed", str(base.seed)]
-    oo = stack.start("onoffice", oo_argv)
-    mc = stack.start(
-        "mailchimp",
-        [
-            *("-m", "emulators.mailchimp", "--port", str(mc_port), "--api-key", MAILCHIMP_KEY),
-            *("--latency", str(base.mailchimp_latency_s)),
-            *("--latency-per-item", str(base.mailchimp_per_item_s)),
-        ],
-    )
-    await wait_http(client, f"{onoffice}/_control/state?addresses=false", oo, wait_s=300)
-    await wait_http(client, f"{mailchimp}/_control/stats", mc)
+    seeded = ["--seed-addresses", str(seed_addresses), "--seed", str(base.seed)]
+    oo = start_emulator(stack, "onoffice", oo_port, seeded if seed_addresses else [])
+    mc_options = latency_options(base.mailchimp_latency_s, base.mailchimp_per_item_s)
+    mc = start_emulator(stack, "mailchimp", mc_port, mc_options)
+    await oo.ready(client, wait_s=300)
+    await mc.ready(client)
+    onoffice, mailchimp = oo.url, mc.url
     if records:
         await client.post(f"{onoffice}/_control/addresses", json={"addresses": records})
     await client.post(f"{onoffice}/_control/latency", json={"seconds": base.onoffice_latency_s})
+    api = f"http://127.0.0.1:{api_port}"
     env = connector_env(args, api=api, onoffice=onoffice, provider=mailchimp)
     running = Running(stack, client, args, env, api, onoffice, mailchimp)
     start_api(running)
     for _ in range(2):
         start_worker(running)
     await wait_http(client, f"{api}/healthz", stack.get("api"))
-    running.token = await activate_and_login(client, api, onoffice)
-    saved = await connect(client, api, running.token, "mailchimp", MAILCHIMP_KEY)
+    running.token, saved = await activate_and_connect(
+        client, api, onoffice, "mailchimp", MAILCHIMP_KEY
+    )
     running.list_id = str(saved["list_id"])
     return running
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import statistics
@@ -38,27 +37,19 @@ from typing import Any
 
 import httpx
 
-from app.db.migrate import migrate
 from bench.http1 import Http1Connection, Http1Error
 from bench.report import run_benchmark, table
 from bench.stack import (
     Stack,
     Tenant,
-    activate_and_login,
-    add_infra_args,
-    check_infra_args,
-    connect,
-    connector_env,
-    database_url,
-    drop_database,
-    flush_redis,
+    activate_and_connect,
+    add_worker_args,
+    launch_connector,
     note,
-    recreate_database,
-    redis_url,
-    start_connector,
-    wait_http,
+    on_fresh_stack,
+    parse_bench_args,
+    start_emulator,
 )
-from devkit.kit import free_port
 
 TARGET_MS = 200.0
 JSON_TYPE = "application/json"
@@ -178,37 +169,19 @@ async def flood(
 
 
 async def amain(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    await recreate_database(args)
-    await asyncio.to_thread(migrate, database_url(args))
-    await flush_redis(redis_url(args))
-    stack = Stack(log_dir)
-    try:
-        async with httpx.AsyncClient(timeout=120) as client:
-            return await _amain(args, stack, client)
-    finally:
-        stack.stop()
-        with contextlib.suppress(Exception):
-            await flush_redis(redis_url(args))
-        if not args.keep_db:
-            await drop_database(args)
+    return await on_fresh_stack(args, log_dir, lambda stack, client: _amain(args, stack, client))
 
 
 async def _amain(
     args: argparse.Namespace, stack: Stack, client: httpx.AsyncClient
 ) -> dict[str, Any]:
-    oo_port, br_port, api_port = free_port(), free_port(), free_port()
-    onoffice, brevo = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{br_port}"
-    api = f"http://127.0.0.1:{api_port}"
     note("starting the emulators and the connector")
-    oo = stack.start("onoffice", ["-m", "emulators.onoffice", "--port", str(oo_port)])
-    br = stack.start("brevo", ["-m", "emulators.brevo", "--port", str(br_port)])
-    await wait_http(client, f"{brevo}/_control/state", br)
-    await wait_http(client, f"{onoffice}/_control/state?addresses=false", oo)
-    env = connector_env(args, api=api, onoffice=onoffice, provider=brevo)
-    if args.worker_concurrency:
-        env["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
-    api_proc, _ = start_connector(stack, env, api_port, args.workers)
-    await wait_http(client, f"{api}/healthz", api_proc)
+    oo = start_emulator(stack, "onoffice")
+    br = start_emulator(stack, "brevo")
+    await br.ready(client)
+    await oo.ready(client)
+    onoffice, brevo = oo.url, br.url
+    api = (await launch_connector(stack, client, args, onoffice, brevo)).url
 
     note("activating and connecting tenants A and B (Brevo)")
     sessions: dict[str, str] = {}
@@ -216,8 +189,8 @@ async def _amain(
     for n, name in ((1, "A"), (2, "B")):
         key = f"brevo-fairness-{name.lower()}"
         await client.post(f"{brevo}/_control/accounts", json={"api_key": key})
-        sessions[name] = await activate_and_login(client, api, onoffice, Tenant.numbered(n))
-        await connect(client, api, sessions[name], "brevo", key)
+        tenant = Tenant.numbered(n)
+        sessions[name], _ = await activate_and_connect(client, api, onoffice, "brevo", key, tenant)
         account = (await client.get(f"{brevo}/_control/state")).json()["accounts"][key]
         (hook,) = account["webhooks"]
         hooks[name] = Hook(hook["url"], hook["auth"]["token"])
@@ -286,12 +259,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--probe-interval-s", type=float, default=0.05, help="B's webhook pacing")
     p.add_argument("--flood-senders", type=int, default=40, help="A's webhook senders")
     p.add_argument("--api-senders", type=int, default=20, help="A's API senders")
-    p.add_argument("--workers", type=int, default=1, help="arq worker processes")
-    p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
-    add_infra_args(p, "connector_bench_fairness")
-    args = p.parse_args(argv)
-    check_infra_args(p, args)
-    return args
+    add_worker_args(p, workers=1)
+    return parse_bench_args(p, argv, "connector_bench_fairness")
 
 
 def main(argv: list[str] | None = None) -> int:

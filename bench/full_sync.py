@@ -20,21 +20,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from app.contacts.values import Language, check_email, contact_from_address
-from app.db.migrate import migrate
 from bench.model import PROFILES, Expectation, LatencyProfile, bound_for, profile_from_args
 from bench.oracle import count_mismatches, expected_outcome, provider_state_problems
 from bench.report import RunResult, SizeResult, json_line, print_reports, print_setup, table
@@ -45,29 +43,22 @@ from bench.stack import (
     BenchError,
     Proc,
     Stack,
-    activate_and_login,
-    add_infra_args,
-    check_infra_args,
-    connect,
-    connector_env,
-    database_url,
-    drop_database,
-    flush_redis,
+    activate_and_connect,
+    add_worker_args,
+    bench_ports,
+    latency_options,
+    launch_connector,
     note,
+    on_fresh_stack,
+    parse_bench_args,
     raise_interrupt,
-    recreate_database,
-    redis_url,
-    start_connector,
-    wait_http,
+    start_emulator,
 )
-from devkit.kit import free_port
 from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN
 from onoffice_client.client import OnOfficeClient
 from providers.base import NewsletterProvider
 from providers.brevo.client import BrevoClient
 from providers.mailchimp.client import MailchimpClient
-
-T = TypeVar("T")
 
 MAX_PROBLEMS = 10  # provider-state differences kept per sync for the report
 
@@ -142,16 +133,17 @@ async def started_and_done(
 
 async def timed_sync(
     client: httpx.AsyncClient,
-    api: str,
-    token: str,
-    sampler: Sampler,
+    started: Connected,
     providers: ProviderCounter,
-    onoffice: str,
     *,
     label: str,
     limit_s: float,
+    sample_interval: float,
 ) -> RunResult:
-    headers = {"Authorization": f"Bearer {token}"}
+    """One sync of the connected stack, `started.measured` sampled every `sample_interval`."""
+    api, onoffice = started.api, started.emu.onoffice
+    headers = {"Authorization": f"Bearer {started.token}"}
+    sampler = Sampler(started.measured, sample_interval)
     await providers.reset_mailchimp_peaks()
     prov0, extra0 = await providers.snapshot()
     oo_http0, oo_actions0 = await onoffice_counts(client, onoffice)
@@ -202,6 +194,8 @@ async def timed_sync(
 class Emulators:
     onoffice: str
     provider: str
+    onoffice_proc: Proc
+    provider_proc: Proc
 
 
 async def start_emulators(
@@ -211,59 +205,27 @@ async def start_emulators(
     client: httpx.AsyncClient,
     contacts: int,
     suffix: str = "",
-    ports: tuple[int, int] | None = None,
+    ports: Sequence[int] = (0, 0),
 ) -> Emulators:
-    """onOffice seeded with `contacts` addresses and the provider, on `ports` (else free ones)."""
+    """onOffice seeded with `contacts` addresses and the provider, on `ports` (0: free ones)."""
     provider = args.provider
-    oo_port, prov_port = ports or (free_port(), free_port())
-    oo_url, prov_url = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{prov_port}"
-    latency_s = profile.provider_ms / 1000
-    oo_argv = ["-m", "emulators.onoffice", "--port", str(oo_port)]
-    oo_argv += ["--seed-addresses", str(contacts), "--seed", str(args.seed)]
-    oo = stack.start(f"onoffice{suffix}", oo_argv)
-    argv = ["-m", f"emulators.{provider}", "--port", str(prov_port), "--latency", str(latency_s)]
-    if provider == "mailchimp":
-        argv += ["--api-key", MAILCHIMP_KEY]
-        if profile.provider_per_item_us:
-            argv += ["--latency-per-item", str(profile.provider_per_item_us / 1e6)]
-        prov = stack.start(f"mailchimp{suffix}", argv)
-        await wait_http(client, f"{prov_url}/_control/stats", prov)
-    else:
-        prov = stack.start(f"brevo{suffix}", argv)
-        await wait_http(client, f"{prov_url}/_control/state", prov)
+    seeded = ["--seed-addresses", str(contacts), "--seed", str(args.seed)]
+    oo = start_emulator(stack, "onoffice", ports[0], seeded, name=f"onoffice{suffix}")
+    per_item_s = profile.provider_per_item_us / 1e6 if provider == "mailchimp" else 0.0
+    options = latency_options(profile.provider_ms / 1000, per_item_s)
+    prov = start_emulator(stack, provider, ports[1], options, name=f"{provider}{suffix}")
+    await prov.ready(client)
+    if provider == "brevo":
         await client.post(
-            f"{prov_url}/_control/config",
+            f"{prov.url}/_control/config",
             json={
                 "latency_per_item": profile.brevo_per_item_us / 1e6,
                 "import_delay": profile.brevo_import_s,
             },
         )
-    await wait_http(client, f"{oo_url}/_control/state?addresses=false", oo, wait_s=300)
-    await client.post(f"{oo_url}/_control/latency", json={"seconds": profile.onoffice_ms / 1000})
-    return Emulators(oo_url, prov_url)
-
-
-async def on_fresh_stack(
-    args: argparse.Namespace,
-    log_dir: Path,
-    body: Callable[[Stack, httpx.AsyncClient], Awaitable[T]],
-) -> T:
-    """`body` on a freshly created and migrated database and a flushed Redis db; its processes
-    stopped and the database dropped (unless --keep-db) afterwards."""
-    await recreate_database(args)
-    await asyncio.to_thread(migrate, database_url(args))
-    rurl = redis_url(args)
-    await flush_redis(rurl)
-    stack = Stack(log_dir)
-    try:
-        async with httpx.AsyncClient(timeout=120) as client:
-            return await body(stack, client)
-    finally:
-        stack.stop()
-        with contextlib.suppress(Exception):
-            await flush_redis(rurl)
-        if not args.keep_db:
-            await drop_database(args)
+    await oo.ready(client, wait_s=300)
+    await client.post(f"{oo.url}/_control/latency", json={"seconds": profile.onoffice_ms / 1000})
+    return Emulators(oo.url, prov.url, oo.proc, prov.proc)
 
 
 @dataclass
@@ -277,6 +239,11 @@ class Connected:
     workers: list[Proc]
     token: str
 
+    @property
+    def measured(self) -> list[Proc]:
+        """The processes a sync's sampler follows: the API, the workers, the emulators."""
+        return [self.api_proc, *self.workers, self.emu.onoffice_proc, self.emu.provider_proc]
+
 
 async def start_connected(
     args: argparse.Namespace,
@@ -285,33 +252,25 @@ async def start_connected(
     client: httpx.AsyncClient,
     contacts: int,
     extra: dict[str, str],
-    ports: Sequence[int] = (),
 ) -> Connected:
     """The emulators seeded with `contacts` addresses, the API and the workers (environment
-    `extra` on top), a tenant activated and its connection saved; on `ports` (onOffice, the
-    provider, the API) or free ones."""
+    `extra` on top), a tenant activated and its connection saved; on the ports from
+    `--port-base` (onOffice, the provider, the API) where the script has it, else free ones."""
     provider = args.provider
+    ports = bench_ports(args, 3)
     note(f"[{contacts}] starting emulators (onOffice seeded with {contacts} addresses)")
-    emu = await start_emulators(
-        args, profile, stack, client, contacts, ports=(ports[0], ports[1]) if ports else None
-    )
+    emu = await start_emulators(args, profile, stack, client, contacts, ports=ports[:2])
     records = (await client.get(f"{emu.onoffice}/_control/state")).json()["addresses"]
     expected = expected_outcome(records)
     del records
-    api_port = ports[2] if ports else free_port()
-    api = f"http://127.0.0.1:{api_port}"
-    if args.worker_concurrency:
-        extra = extra | {"WORKER_CONCURRENCY": str(args.worker_concurrency)}
-    env = connector_env(args, api=api, onoffice=emu.onoffice, provider=emu.provider, **extra)
     note(f"[{contacts}] starting the connector API and {args.workers} worker(s)")
-    api_proc, workers = start_connector(stack, env, api_port, args.workers)
-    await wait_http(client, f"{api}/healthz", api_proc)
-    token = await activate_and_login(client, api, emu.onoffice)
-    await connect(
-        client, api, token, provider, MAILCHIMP_KEY if provider == "mailchimp" else BREVO_KEY
+    connector = await launch_connector(
+        stack, client, args, emu.onoffice, emu.provider, port=ports[2], **extra
     )
+    key = MAILCHIMP_KEY if provider == "mailchimp" else BREVO_KEY
+    token, _ = await activate_and_connect(client, connector.url, emu.onoffice, provider, key)
     await asyncio.sleep(1.0)  # let the workers finish start-up before the baseline RSS sample
-    return Connected(emu, expected, api, api_proc, workers, token)
+    return Connected(emu, expected, connector.url, connector.api, connector.workers, token)
 
 
 async def bench_size(
@@ -349,27 +308,19 @@ async def _bench_size(
         "IMPORT_NOTIFY": args.import_notify,
     }
     started = await start_connected(args, profile, stack, client, contacts, extra)
-    emu, expected, api, token = started.emu, started.expected, started.api, started.token
-    api_proc, workers = started.api_proc, started.workers
+    emu, expected, workers = started.emu, started.expected, started.workers
     setup_s = time.monotonic() - setup_started
 
-    measured = [api_proc, *workers, stack.get("onoffice"), stack.get(provider)]
     counter = ProviderCounter(client, provider, emu.provider)
     results: list[RunResult] = []
     exact: list[bool] = []
     problems: list[str] = []
+    interval = args.sample_interval
     for label in ("sync 1", "sync 2"):
         wanted = expected if label == "sync 1" else expected.after_first()
         note(f"[{contacts}] {label} ({wanted.total} newsletter=Yes addresses)")
         result = await timed_sync(
-            client,
-            api,
-            token,
-            Sampler(measured, args.sample_interval),
-            counter,
-            emu.onoffice,
-            label=label,
-            limit_s=args.timeout,
+            client, started, counter, label=label, limit_s=args.timeout, sample_interval=interval
         )
         note(f"[{contacts}] {label} {result.run['status']} in {result.wall_s:.1f} s")
         found = await provider_state_problems(client, provider, emu.provider, expected)
@@ -459,8 +410,7 @@ async def per_contact_baseline(
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """The provider, the workers and the latency profile (shared with bench/preview.py)."""
     p.add_argument("--provider", choices=("mailchimp", "brevo"), default="mailchimp")
-    p.add_argument("--workers", type=int, default=2, help="arq worker processes")
-    p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
+    add_worker_args(p)
     p.add_argument("--profile", choices=sorted(PROFILES), default="realistic")
     p.add_argument("--latency-ms", type=float, help="per provider request (overrides profile)")
     p.add_argument("--latency-per-item-us", type=float, help="per contact in a bulk body/page")
@@ -500,9 +450,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7, help="address-book generator seed")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per sync run")
     p.add_argument("--sample-interval", type=float, default=0.5, help="RSS sampling, seconds")
-    add_infra_args(p, "connector_bench_full_sync")
-    args = p.parse_args(argv)
-    check_infra_args(p, args)
+    args = parse_bench_args(p, argv, "connector_bench_full_sync")
     if args.contacts is None:
         args.contacts = 5_000 if args.baseline else 10_000
     return args

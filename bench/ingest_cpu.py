@@ -25,17 +25,14 @@ from pydantic import SecretStr
 from app.config import Environment, Settings
 from app.crypto import generate_key, hash_token
 from app.db.engine import create_engine, create_sessionmaker
-from app.db.migrate import migrate
 from app.db.models import Connection, Tenant
 from bench.stack import (
-    add_infra_args,
-    check_infra_args,
     database_url,
-    drop_database,
-    flush_redis,
+    fresh_database,
     machine,
-    recreate_database,
+    parse_bench_args,
     redis_url,
+    release_database,
 )
 
 TOKEN = "bench-ingest-token"
@@ -117,10 +114,8 @@ async def deliver(app: Any, body: bytes) -> int:
 async def run(args: argparse.Namespace) -> None:
     from app.main import create_app
 
-    await recreate_database(args)
+    await fresh_database(args)
     url = database_url(args)
-    await asyncio.to_thread(migrate, url)
-    await flush_redis(redis_url(args))
     await seed_connection(url)
     settings = Settings(
         ENV=Environment.production,
@@ -162,9 +157,7 @@ async def run(args: argparse.Namespace) -> None:
                 profiler.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
-        await flush_redis(redis_url(args))
-        if not args.keep_db:
-            await drop_database(args)
+        await release_database(args)
     print(f"machine: {machine()}")
     print(
         f"{args.events} deliveries, {args.concurrency} at a time: statuses {statuses}; "
@@ -187,9 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="print a cProfile summary")
     p.add_argument("--sort", default="tottime", help="cProfile sort key (tottime, cumulative)")
     p.add_argument("--top", type=int, default=40)
-    add_infra_args(p, "connector_bench_ingest")
-    args = p.parse_args(argv)
-    check_infra_args(p, args)
+    args = parse_bench_args(p, argv, "connector_bench_ingest")
     asyncio.run(run(args))
     return 0
 

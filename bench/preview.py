@@ -19,24 +19,12 @@ from typing import Any
 
 import httpx
 
-from bench.full_sync import (
-    add_run_args,
-    on_fresh_stack,
-    start_connected,
-    started_and_done,
-    timed_sync,
-)
+from bench.full_sync import add_run_args, start_connected, started_and_done, timed_sync
 from bench.model import preview_bound, profile_from_args
 from bench.oracle import count_mismatches
 from bench.report import run_benchmark, table
 from bench.sampler import MB, ProviderCounter, Sampler, onoffice_counts
-from bench.stack import (
-    BenchError,
-    Stack,
-    add_infra_args,
-    check_infra_args,
-    note,
-)
+from bench.stack import BenchError, Stack, note, on_fresh_stack, parse_bench_args
 
 # Counts a preview and the run after it must agree on (created/updated: Brevo tells neither).
 SAME = (
@@ -68,15 +56,13 @@ async def _bench(
         "ONOFFICE_READ_CONCURRENCY": str(profile.onoffice_concurrency),
         "WORKER_JOB_TIMEOUT_S": str(int(args.timeout)),
     }
-    ports = [args.port_base + i for i in range(3)] if args.port_base else []
-    started = await start_connected(args, profile, stack, client, contacts, extra, ports)
+    started = await start_connected(args, profile, stack, client, contacts, extra)
     emu, expected, api, token = started.emu, started.expected, started.api, started.token
     api_proc, workers = started.api_proc, started.workers
-    measured = [api_proc, *workers, stack.get("onoffice"), stack.get(provider)]
     counter = ProviderCounter(client, provider, emu.provider)
     provider0, _ = await counter.snapshot()
     onoffice0, actions0 = await onoffice_counts(client, emu.onoffice)
-    sampler = Sampler(measured, args.sample_interval)
+    sampler = Sampler(started.measured, args.sample_interval)
     note(f"[{contacts}] preview ({expected.total} newsletter=Yes addresses)")
     body, wall = await started_and_done(
         client,
@@ -124,13 +110,11 @@ async def _bench(
         note(f"[{contacts}] the real run right after the preview")
         run = await timed_sync(
             client,
-            api,
-            token,
-            Sampler(measured, args.sample_interval),
+            started,
             counter,
-            emu.onoffice,
             label="sync",
             limit_s=args.timeout,
+            sample_interval=args.sample_interval,
         )
         got = run.run["counts"]
         result["sync_wall_s"] = round(run.wall_s, 2)
@@ -182,10 +166,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sample-interval", type=float, default=0.5, help="RSS sampling, seconds")
     p.add_argument("--then-sync", action="store_true", help="a real run after it: same counts?")
     p.add_argument("--port-base", type=int, default=0, help="3 ports from here (0: free ports)")
-    add_infra_args(p, "connector_bench_preview")
-    args = p.parse_args(argv)
-    check_infra_args(p, args)
-    return args
+    return parse_bench_args(p, argv, "connector_bench_preview")
 
 
 def main(argv: list[str] | None = None) -> int:

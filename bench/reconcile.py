@@ -31,25 +31,21 @@ from pydantic import SecretStr
 from app.config import Environment, Settings
 from app.crypto import SecretBox, generate_key
 from app.db.engine import create_engine, create_sessionmaker
-from app.db.migrate import migrate
 from app.db.models import Connection, Tenant
 from app.reconcile import service
 from app.resources import create_resources
 from bench.stack import (
     Stack,
-    add_infra_args,
-    check_infra_args,
     code_version,
     database_url,
-    drop_database,
-    flush_redis,
+    fresh_database,
     machine,
     note,
-    recreate_database,
+    parse_bench_args,
     redis_url,
-    wait_http,
+    release_database,
+    start_emulator,
 )
-from devkit.kit import free_port
 
 CALLS_PER_IDLE = {"mailchimp": 2, "brevo": 1}  # the bound per connection and reconciliation
 MAILCHIMP_LIST = "benchlist01"
@@ -103,16 +99,12 @@ async def seed_connections(settings: Settings, provider: str, n: int) -> list[in
 
 
 async def measure(args: argparse.Namespace, provider: str, stack: Stack) -> dict[str, Any]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = stack.start(provider, ["-m", f"emulators.{provider}", "--port", str(port)])
-    await recreate_database(args)
-    db_url = database_url(args)
-    await asyncio.to_thread(migrate, db_url)
-    await flush_redis(redis_url(args))
+    emulator = start_emulator(stack, provider)
+    url = emulator.url
+    await fresh_database(args)
     settings = Settings(
         ENV=Environment.production,
-        DATABASE_URL=db_url,
+        DATABASE_URL=database_url(args),
         REDIS_URL=redis_url(args),
         ONOFFICE_PROVIDER_SECRET=SecretStr("bench-secret"),
         ENCRYPTION_KEY=SecretStr(generate_key()),
@@ -121,9 +113,7 @@ async def measure(args: argparse.Namespace, provider: str, stack: Stack) -> dict
         LOG_LEVEL=args.log_level,
     )
     async with httpx.AsyncClient(timeout=30) as client:
-        await wait_http(
-            client, f"{url}/_control/{'stats' if provider == 'mailchimp' else 'state'}", proc
-        )
+        await emulator.ready(client)
         note(f"{provider}: seeding {args.connections} keys and connections")
         await seed_emulator(client, provider, url, args.connections)
         ids = await seed_connections(settings, provider, args.connections)
@@ -152,9 +142,7 @@ async def measure(args: argparse.Namespace, provider: str, stack: Stack) -> dict
             measured = [await round_() for _ in range(args.rounds)]
         finally:
             await resources.aclose()
-            await flush_redis(redis_url(args))
-            if not args.keep_db:
-                await drop_database(args)
+            await release_database(args)
     outcomes = [o for m in measured for o in m[3]]
     results = {o.result if o else "skipped" for o in outcomes}
     events = sum(o.events for o in outcomes if o)
@@ -221,10 +209,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--interval", type=int, default=900, help="PROVIDER_RECONCILE_INTERVAL_S of the figure"
     )
-    add_infra_args(p, "connector_bench_reconcile")
-    args = p.parse_args(argv)
-    check_infra_args(p, args)
-    return args
+    return parse_bench_args(p, argv, "connector_bench_reconcile")
 
 
 def main(argv: list[str] | None = None) -> int:

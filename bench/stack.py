@@ -1,7 +1,8 @@
 """The process stack of a benchmark: child processes on free ports, the benchmark's own
-PostgreSQL database and Redis db, the connector's environment, and the signed marketplace
-activation of a tenant over HTTP. Shared by bench/full_sync.py, bench/webhooks.py and
-bench/tenants.py."""
+PostgreSQL database and Redis db, the emulators, the connector's environment and processes, and
+the signed marketplace activation of a tenant over HTTP. Every benchmark starts up through this
+module: `on_fresh_stack` (a fresh database and Redis db, a `Stack`, the teardown),
+`start_emulator`, `start_connector`/`launch_connector`, `activate_and_connect`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -25,7 +26,11 @@ import psutil
 from redis.asyncio import Redis
 
 from app.crypto import generate_key
+from app.db.migrate import migrate
 from devkit import kit
+from devkit.kit import free_port
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVIDER_SECRET = "bench-provider-secret"
@@ -148,6 +153,29 @@ def check_infra_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
         p.error("--db-name must not be a system database")
 
 
+def parse_bench_args(
+    p: argparse.ArgumentParser, argv: list[str] | None, db_name: str
+) -> argparse.Namespace:
+    """`p` with the database, Redis and log options (`--db-name` defaulting to `db_name`),
+    parsed from `argv` and checked."""
+    add_infra_args(p, db_name)
+    args = p.parse_args(argv)
+    check_infra_args(p, args)
+    return args
+
+
+def add_worker_args(p: argparse.ArgumentParser, workers: int = 2) -> None:
+    p.add_argument("--workers", type=int, default=workers, help="arq worker processes")
+    p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
+
+
+def bench_ports(args: argparse.Namespace, count: int) -> list[int]:
+    """`count` ports from `--port-base` (where the script has it and it is set), else free
+    ones."""
+    base = int(getattr(args, "port_base", 0) or 0)
+    return [base + i for i in range(count)] if base else [free_port() for _ in range(count)]
+
+
 def admin_dsn(args: argparse.Namespace) -> str:
     return str(args.pg_admin_dsn)
 
@@ -186,6 +214,94 @@ async def flush_redis(url: str) -> None:
         await redis.aclose()
 
 
+async def fresh_database(args: argparse.Namespace) -> None:
+    """The benchmark's database dropped, created again and migrated; its Redis db flushed."""
+    await recreate_database(args)
+    await asyncio.to_thread(migrate, database_url(args))
+    await flush_redis(redis_url(args))
+
+
+async def release_database(args: argparse.Namespace) -> None:
+    """After a run: the Redis db flushed (as far as it can be), the database dropped unless
+    --keep-db."""
+    with contextlib.suppress(Exception):
+        await flush_redis(redis_url(args))
+    if not args.keep_db:
+        await drop_database(args)
+
+
+async def on_fresh_stack(
+    args: argparse.Namespace,
+    log_dir: Path,
+    body: Callable[[Stack, httpx.AsyncClient], Awaitable[T]],
+    *,
+    limits: httpx.Limits | None = None,
+) -> T:
+    """`body` on a freshly created and migrated database and a flushed Redis db, with a new
+    `Stack` and an HTTP client (`limits`: its pool, else httpx's default); its processes
+    stopped and the database dropped (unless --keep-db) afterwards."""
+    await fresh_database(args)
+    stack = Stack(log_dir)
+    try:
+        client = (
+            httpx.AsyncClient(timeout=120, limits=limits)
+            if limits
+            else httpx.AsyncClient(timeout=120)
+        )
+        async with client:
+            return await body(stack, client)
+    finally:
+        stack.stop()
+        await release_database(args)
+
+
+# -------------------------------------------------------------------------------------------------
+# Emulators
+# -------------------------------------------------------------------------------------------------
+
+# What answers once an emulator has started (the onOffice one after seeding its book).
+READY_PATHS = {
+    "onoffice": "/_control/state?addresses=false",
+    "mailchimp": "/_control/stats",
+    "brevo": "/_control/state",
+}
+
+
+@dataclass
+class Emulator:
+    url: str
+    proc: Proc
+    ready_path: str
+
+    async def ready(self, client: httpx.AsyncClient, wait_s: float = 90) -> None:
+        await wait_http(client, f"{self.url}{self.ready_path}", self.proc, wait_s)
+
+
+def start_emulator(
+    stack: Stack, kind: str, port: int = 0, options: Sequence[str] = (), name: str = ""
+) -> Emulator:
+    """`python -m emulators.<kind>` on `port` (0: a free one) with the command-line `options`,
+    as process `name` (default: `kind`); the Mailchimp one accepts MAILCHIMP_KEY (its default
+    key). Not waited for: `await emulator.ready(client)`."""
+    port = port or free_port()
+    argv = ["-m", f"emulators.{kind}", "--port", str(port), *options]
+    if kind == "mailchimp":
+        argv += ["--api-key", MAILCHIMP_KEY]
+    return Emulator(f"http://127.0.0.1:{port}", stack.start(name or kind, argv), READY_PATHS[kind])
+
+
+def latency_options(seconds: float, per_item_s: float = 0.0) -> list[str]:
+    """A provider emulator's latency per request and (Mailchimp) per member in a body or page."""
+    options = ["--latency", str(seconds)]
+    if per_item_s:
+        options += ["--latency-per-item", str(per_item_s)]
+    return options
+
+
+# -------------------------------------------------------------------------------------------------
+# The connector
+# -------------------------------------------------------------------------------------------------
+
 # Production serves /metrics only behind a token.
 BENCH_METRICS_TOKEN = "bench-metrics"
 
@@ -216,14 +332,59 @@ def connector_env(
 
 
 def start_connector(
-    stack: Stack, env: Mapping[str, str], api_port: int, workers: int
+    stack: Stack,
+    env: Mapping[str, str],
+    api_port: int,
+    workers: int,
+    queues: Sequence[str] = (),
 ) -> tuple[Proc, list[Proc]]:
+    """The API and `workers` worker processes serving every queue (`worker1`, ...), or with
+    `queues`, `workers` processes per queue serving only it (`interactive1`, `bulk1`, ...)."""
     api = stack.start(
         "api", ["-m", "app.cli", "serve", "--no-migrate", "--port", str(api_port)], env
     )
     argv = ["-m", "app.cli", "worker"]
-    procs = [stack.start(f"worker{i + 1}", argv, env) for i in range(workers)]
+    if not queues:
+        return api, [stack.start(f"worker{i + 1}", argv, env) for i in range(workers)]
+    procs = [
+        stack.start(f"{queue}{i + 1}", [*argv, "--queues", queue], env)
+        for i in range(workers)
+        for queue in queues
+    ]
     return api, procs
+
+
+@dataclass
+class Connector:
+    url: str
+    env: dict[str, str]
+    api: Proc
+    workers: list[Proc]
+
+
+async def launch_connector(
+    stack: Stack,
+    client: httpx.AsyncClient,
+    args: argparse.Namespace,
+    onoffice: str,
+    provider: str,
+    *,
+    port: int = 0,
+    queues: Sequence[str] = (),
+    **extra: str,
+) -> Connector:
+    """The connector's API on `port` (0: a free one) and --workers workers (`start_connector`)
+    against the emulators at `onoffice` and `provider`, the environment `extra` on top
+    (WORKER_CONCURRENCY from --worker-concurrency where it is set); answers once the API's
+    /healthz does."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    if getattr(args, "worker_concurrency", 0):
+        extra = extra | {"WORKER_CONCURRENCY": str(args.worker_concurrency)}
+    env = connector_env(args, api=url, onoffice=onoffice, provider=provider, **extra)
+    api, procs = start_connector(stack, env, port, args.workers, queues)
+    await wait_http(client, f"{url}/healthz", api)
+    return Connector(url, env, api, procs)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -292,6 +453,20 @@ async def connect(
     if saved.status_code != 200:
         raise BenchError(f"saving the connection failed: {saved.status_code} {saved.text[:500]}")
     return dict(saved.json())
+
+
+async def activate_and_connect(
+    client: httpx.AsyncClient,
+    api: str,
+    onoffice: str,
+    provider: str,
+    api_key: str,
+    tenant: Tenant | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """`activate_and_login`, then the connection to `provider` saved: (session token, the
+    saved connection)."""
+    token = await activate_and_login(client, api, onoffice, tenant)
+    return token, await connect(client, api, token, provider, api_key)
 
 
 def code_version() -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
 import sys
@@ -31,7 +30,6 @@ from typing import Any
 
 import httpx
 
-from app.db.migrate import migrate
 from bench.model import PROFILES
 from bench.report import run_benchmark, table
 from bench.stack import (
@@ -39,21 +37,15 @@ from bench.stack import (
     BenchError,
     Stack,
     Tenant,
-    activate_and_login,
-    add_infra_args,
-    check_infra_args,
-    connect,
-    connector_env,
-    database_url,
-    drop_database,
-    flush_redis,
+    activate_and_connect,
+    add_worker_args,
+    latency_options,
+    launch_connector,
     note,
-    recreate_database,
-    redis_url,
-    start_connector,
-    wait_http,
+    on_fresh_stack,
+    parse_bench_args,
+    start_emulator,
 )
-from devkit.kit import free_port
 
 SMALL_BASE = 10_000_000  # small tenant n owns the ids SMALL_BASE + n * 1000 + 1 ...
 
@@ -231,74 +223,63 @@ def merge(into: Lags, other: Lags) -> None:
 
 
 async def amain(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
-    await recreate_database(args)
-    await asyncio.to_thread(migrate, database_url(args))
-    await flush_redis(redis_url(args))
-    stack = Stack(log_dir)
-    try:
-        limits = httpx.Limits(max_connections=100)
-        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-            return await _amain(args, stack, client)
-    finally:
-        stack.stop()
-        with contextlib.suppress(Exception):
-            await flush_redis(redis_url(args))
-        if not args.keep_db:
-            await drop_database(args)
+    return await on_fresh_stack(
+        args,
+        log_dir,
+        lambda stack, client: _amain(args, stack, client),
+        limits=httpx.Limits(max_connections=100),
+    )
 
 
 async def _amain(
     args: argparse.Namespace, stack: Stack, client: httpx.AsyncClient
 ) -> dict[str, Any]:
     profile = PROFILES[args.profile]
-    oo_port, mc_port, br_port, api_port = free_port(), free_port(), free_port(), free_port()
-    onoffice, mailchimp = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{mc_port}"
-    brevo, api = f"http://127.0.0.1:{br_port}", f"http://127.0.0.1:{api_port}"
     note(f"starting emulators (onOffice: {args.big} + {args.tenants} x {args.per_tenant})")
-    oo_argv = ["-m", "emulators.onoffice", "--port", str(oo_port)]
-    oo = stack.start("onoffice", [*oo_argv, "--seed-addresses", str(args.big), "--seed", "7"])
-    mc_argv = ["-m", "emulators.mailchimp", "--port", str(mc_port), "--api-key", MAILCHIMP_KEY]
-    mc_argv += ["--latency", str(profile.provider_ms / 1000)]
-    if profile.provider_per_item_us:
-        mc_argv += ["--latency-per-item", str(profile.provider_per_item_us / 1e6)]
-    mc = stack.start("mailchimp", mc_argv)
-    br_argv = ["-m", "emulators.brevo", "--port", str(br_port)]
-    br = stack.start("brevo", [*br_argv, "--latency", str(profile.provider_ms / 1000)])
-    await wait_http(client, f"{mailchimp}/_control/stats", mc)
-    await wait_http(client, f"{brevo}/_control/state", br)
-    await wait_http(client, f"{onoffice}/_control/state?addresses=false", oo, wait_s=300)
+    oo = start_emulator(
+        stack, "onoffice", options=["--seed-addresses", str(args.big), "--seed", "7"]
+    )
+    latency_s = profile.provider_ms / 1000
+    mc_options = latency_options(latency_s, profile.provider_per_item_us / 1e6)
+    mc = start_emulator(stack, "mailchimp", options=mc_options)
+    br = start_emulator(stack, "brevo", options=latency_options(latency_s))
+    await mc.ready(client)
+    await br.ready(client)
+    await oo.ready(client, wait_s=300)
+    onoffice, mailchimp, brevo = oo.url, mc.url, br.url
     await client.post(
         f"{onoffice}/_control/addresses",
         json={"addresses": small_records(args.tenants, args.per_tenant), "replace": False},
     )
     await client.post(f"{onoffice}/_control/latency", json={"seconds": profile.onoffice_ms / 1000})
 
-    extra = {"BREVO_PROCESS_POLL_S": "0.5"}
-    if args.worker_concurrency:
-        extra["WORKER_CONCURRENCY"] = str(args.worker_concurrency)
-    env = connector_env(args, api=api, onoffice=onoffice, provider=mailchimp, **extra)
-    env["BREVO_API_URL"] = f"{brevo}/v3"
-    api_proc, _ = start_connector(
-        stack, env, api_port, 0 if args.layout == "split" else args.workers
+    # Split: interactive and bulk queues in separate workers, the bulk ones at WORKER_BULK_NICE.
+    queues = ("interactive", "bulk") if args.layout == "split" else ()
+    connector = await launch_connector(
+        stack,
+        client,
+        args,
+        onoffice,
+        mailchimp,
+        queues=queues,
+        BREVO_PROCESS_POLL_S="0.5",
+        BREVO_API_URL=f"{brevo}/v3",
     )
-    if args.layout == "split":
-        # Interactive and bulk queues in separate workers; the bulk ones at WORKER_BULK_NICE.
-        for i in range(args.workers):
-            for queue in ("interactive", "bulk"):
-                stack.start(f"{queue}{i + 1}", ["-m", "app.cli", "worker", "--queues", queue], env)
-    await wait_http(client, f"{api}/healthz", api_proc)
+    api = connector.url
 
     note(f"activating {args.tenants} small tenants (Brevo) and the big one (Mailchimp)")
     big = Tenant(web_id="BIG", token="b" * 32, secret="b" * 64, address_range=(1, args.big))
-    big_session = await activate_and_login(client, api, onoffice, big)
-    await connect(client, api, big_session, "mailchimp", MAILCHIMP_KEY)
+    big_session, _ = await activate_and_connect(
+        client, api, onoffice, "mailchimp", MAILCHIMP_KEY, big
+    )
     smalls = []
     for n in range(1, args.tenants + 1):
         low = SMALL_BASE + n * 1000 + 1
         s = Small(n, Tenant.numbered(n, (low, low + 998)), f"brevo-key-{n}")
         await client.post(f"{brevo}/_control/accounts", json={"api_key": s.brevo_key})
-        s.session = await activate_and_login(client, api, onoffice, s.tenant)
-        await connect(client, api, s.session, "brevo", s.brevo_key)
+        s.session, _ = await activate_and_connect(
+            client, api, onoffice, "brevo", s.brevo_key, s.tenant
+        )
         smalls.append(s)
     accounts = (await client.get(f"{brevo}/_control/state")).json()["accounts"]
     for s in smalls:
@@ -427,8 +408,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--per-tenant", type=int, default=10, help="addresses per small tenant")
     p.add_argument("--big", type=int, default=100_000, help="addresses of the big tenant")
     p.add_argument("--profile", choices=sorted(PROFILES), default="zero")
-    p.add_argument("--workers", type=int, default=2, help="arq worker processes")
-    p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
+    add_worker_args(p)
     p.add_argument(
         "--layout",
         choices=("split", "shared"),
@@ -440,9 +420,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet-rounds", type=int, default=1)
     p.add_argument("--max-rounds", type=int, default=8, help="rounds during the big sync")
     p.add_argument("--timeout", type=float, default=900.0)
-    add_infra_args(p, "connector_bench_tenants")
-    args = p.parse_args(argv)
-    check_infra_args(p, args)
+    args = parse_bench_args(p, argv, "connector_bench_tenants")
     if args.quiet_rounds + args.max_rounds > args.per_tenant:
         p.error("--per-tenant must be at least --quiet-rounds + --max-rounds")
     return args

@@ -52,7 +52,6 @@ import httpx
 import psutil
 import uvloop
 
-from app.db.migrate import migrate
 from bench.http1 import Http1Connection, Http1Error
 from bench.report import run_benchmark, table
 from bench.stack import (
@@ -60,21 +59,16 @@ from bench.stack import (
     MAILCHIMP_KEY,
     BenchError,
     Stack,
-    activate_and_login,
-    add_infra_args,
-    check_infra_args,
-    connect,
-    connector_env,
+    activate_and_connect,
+    add_worker_args,
+    bench_ports,
     database_url,
-    drop_database,
-    flush_redis,
+    launch_connector,
     note,
-    recreate_database,
-    redis_url,
-    start_connector,
-    wait_http,
+    on_fresh_stack,
+    parse_bench_args,
+    start_emulator,
 )
-from devkit.kit import free_port
 
 LATENCIES_MS = {"zero": 0.0, "realistic": 200.0}
 CONFIRM_PAGE = 1000  # members a Mailchimp listing returns per request
@@ -511,44 +505,21 @@ async def run_phase(
 
 
 async def amain(args: argparse.Namespace, log_dir: Path) -> list[Phase]:
-    await recreate_database(args)
-    await asyncio.to_thread(migrate, database_url(args))
-    await flush_redis(redis_url(args))
-    stack = Stack(log_dir)
-    try:
-        async with httpx.AsyncClient(timeout=120) as client:
-            return await _amain(args, stack, client)
-    finally:
-        stack.stop()
-        with contextlib.suppress(Exception):
-            await flush_redis(redis_url(args))
-        if not args.keep_db:
-            await drop_database(args)
+    return await on_fresh_stack(args, log_dir, lambda stack, client: _amain(args, stack, client))
 
 
 async def _amain(args: argparse.Namespace, stack: Stack, client: httpx.AsyncClient) -> list[Phase]:
     latencies = [x for x in args.latencies.split(",") if x]
     total = args.events * len(latencies)
-    if args.port_base:
-        oo_port, mc_port, api_port = args.port_base, args.port_base + 1, args.port_base + 2
-    else:
-        oo_port, mc_port, api_port = free_port(), free_port(), free_port()
-    onoffice, mailchimp = f"http://127.0.0.1:{oo_port}", f"http://127.0.0.1:{mc_port}"
-    api = f"http://127.0.0.1:{api_port}"
-    oo = stack.start("onoffice", ["-m", "emulators.onoffice", "--port", str(oo_port)])
-    mc = stack.start(
-        "mailchimp",
-        ["-m", "emulators.mailchimp", "--port", str(mc_port), "--api-key", MAILCHIMP_KEY],
-    )
-    await wait_http(client, f"{onoffice}/_control/state?addresses=false", oo)
-    await wait_http(client, f"{mailchimp}/_control/stats", mc)
+    oo_port, mc_port, api_port = bench_ports(args, 3)
+    oo = start_emulator(stack, "onoffice", oo_port)
+    mc = start_emulator(stack, "mailchimp", mc_port)
+    await oo.ready(client)
+    await mc.ready(client)
+    onoffice, mailchimp = oo.url, mc.url
     await client.post(f"{onoffice}/_control/addresses", json={"addresses": address_records(total)})
-    extra = {"WORKER_CONCURRENCY": str(args.worker_concurrency)} if args.worker_concurrency else {}
-    env = connector_env(args, api=api, onoffice=onoffice, provider=mailchimp, **extra)
-    api_proc, _ = start_connector(stack, env, api_port, args.workers)
-    await wait_http(client, f"{api}/healthz", api_proc)
-    token = await activate_and_login(client, api, onoffice)
-    await connect(client, api, token, "mailchimp", MAILCHIMP_KEY)
+    api = (await launch_connector(stack, client, args, onoffice, mailchimp, port=api_port)).url
+    token, _ = await activate_and_connect(client, api, onoffice, "mailchimp", MAILCHIMP_KEY)
 
     note(f"full sync of {total} addresses first, so every email is a synced contact")
     headers = {"Authorization": f"Bearer {token}"}
@@ -667,8 +638,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--rate", type=float, default=0.0, help="pace the burst at this many events/s (0: flat out)"
     )
-    p.add_argument("--workers", type=int, default=2, help="arq worker processes")
-    p.add_argument("--worker-concurrency", type=int, default=0, help="WORKER_CONCURRENCY")
+    add_worker_args(p)
     p.add_argument("--apply-timeout", type=float, default=300.0, help="seconds per phase")
     p.add_argument("--sync-timeout", type=float, default=600.0)
     p.add_argument("--poll-s", type=float, default=2.0, help="onOffice state polling")
@@ -683,9 +653,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--port-base", type=int, default=0, help="ports of onOffice, Mailchimp, API (0: any free)"
     )
-    add_infra_args(p, "connector_bench_webhooks")
-    args = p.parse_args(argv)
-    check_infra_args(p, args)
+    args = parse_bench_args(p, argv, "connector_bench_webhooks")
     if any(x not in LATENCIES_MS for x in args.latencies.split(",") if x):
         p.error(f"--latencies: choose from {', '.join(LATENCIES_MS)}")
     return args
