@@ -131,7 +131,12 @@ async def wait_runs(
 
 
 async def measure_round(
-    client: httpx.AsyncClient, api: str, onoffice: str, smalls: list[Small], wait_s: float
+    client: httpx.AsyncClient,
+    api: str,
+    onoffice: str,
+    brevo: str,
+    smalls: list[Small],
+    wait_s: float,
 ) -> Lags:
     """One round: a poll request and a webhook per small tenant, then the lags observed.
 
@@ -157,6 +162,13 @@ async def measure_round(
             "ts_event": int(time.time()),
             "list_id": [s.list_id],
         }
+        # The person unsubscribes inside Brevo first: the connector confirms every opt-out
+        # webhook against Brevo's state before it writes to onOffice.
+        await _post(
+            client,
+            f"{brevo}/_control/accounts/{s.brevo_key}/contacts/{s.email(k)}/action",
+            json={"action": "unsubscribe"},
+        )
         auth = {"Authorization": f"Bearer {s.hook_token}"}
         sent = time.time()
         response = await _post(client, s.hook_url, json=[event], headers=auth)
@@ -304,7 +316,7 @@ async def _amain(
     quiet, during = Lags(), Lags()
     for r in range(args.quiet_rounds):
         note(f"quiet round {r + 1}")
-        merge(quiet, await measure_round(client, api, onoffice, smalls, args.round_s))
+        merge(quiet, await measure_round(client, api, onoffice, brevo, smalls, args.round_s))
     note(f"big sync of {args.big} addresses starts")
     sync_started = time.monotonic()
     run = (await client.post(f"{api}/api/v1/syncs", headers=_auth(big_session))).json()
@@ -313,7 +325,7 @@ async def _amain(
     while rounds < args.max_rounds:
         rounds += 1
         note(f"round {rounds} during the big sync ({time.monotonic() - sync_started:.0f} s in)")
-        merge(during, await measure_round(client, api, onoffice, smalls, args.round_s))
+        merge(during, await measure_round(client, api, onoffice, brevo, smalls, args.round_s))
         big_status = (
             await client.get(f"{api}/api/v1/syncs/{run['id']}", headers=_auth(big_session))
         ).json()

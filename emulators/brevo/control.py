@@ -63,6 +63,22 @@ async def account_contacts(state: BrevoState, request: Request) -> Any:
     return [c.to_api() for c in account.contacts.values()]
 
 
+@control.route("/accounts/{key}/contacts/{email}/action", "POST")
+async def contact_action(state: BrevoState, request: Request) -> Any:
+    """`{"action": "unsubscribe" | "unsubscribe_list" | "unblock" | "delete", "list_id": ..}`:
+    what a person or an admin does inside Brevo (`BrevoState.contact_action`; no webhook)."""
+    account = state.accounts.get(request.path_params["key"])
+    if account is None:
+        return not_found("Account")
+    body = await request.json()
+    contact = state.contact_action(
+        account, request.path_params["email"], body["action"], list_id=body.get("list_id")
+    )
+    if contact is None:
+        return not_found("Contact")
+    return contact.to_api()
+
+
 @control.route("/config", "POST")
 async def config(state: BrevoState, request: Request) -> Any:
     apply_settings(state.config, await request.json(), [f.name for f in fields(BrevoConfig)])
