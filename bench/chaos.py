@@ -78,14 +78,17 @@ class Result:
 
 
 async def progress_after(
-    running: Running, measure: Any, back: float, limit_s: float
+    running: Running, measure: Any, back: float, limit_s: float, complete: float | None = None
 ) -> float | None:
     """Seconds from `back` until `measure()` (a number that grows with progress, None when it
-    cannot be read) first exceeds what it was at `back`; None if it does not within limit_s."""
+    cannot be read) first exceeds what it was at `back`, or reaches `complete` (all was done
+    before the dependency came back: nothing waited); None if neither within limit_s."""
     start = None
     while time.monotonic() - back < limit_s:
         value = await measure()
         if value is not None:
+            if complete is not None and value >= complete:
+                return time.monotonic() - back
             if start is None:
                 start = value
             elif value > start:
@@ -243,7 +246,7 @@ async def hook_scenario(name: str, infra: Infra, args: argparse.Namespace, logs:
             async def measure() -> float | None:
                 return float((await r.onoffice_progress(1, n))[0])
 
-            result.recovery_s = await progress_after(r, measure, back, args.timeout)
+            result.recovery_s = await progress_after(r, measure, back, args.timeout, complete=n)
             acked = await sending
             applied, twice = 0, 0
             while time.monotonic() - started < args.timeout:

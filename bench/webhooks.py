@@ -181,8 +181,8 @@ def address_records(count: int) -> list[dict[str, Any]]:
 
 def unsubscribe_form(n: int, list_id: str, fired_at: str) -> dict[str, str]:
     # `fired_at` is now (Mailchimp's clock, UTC, to the second): after the full sync, so the
-    # consent rule applies the opt-out without re-reading the member (an older time would make
-    # the connector confirm it at Mailchimp, where this benchmark never unsubscribed anyone).
+    # consent rule takes it as the newest signal; the members were unsubscribed at Mailchimp
+    # first, so the connector's confirmation read finds them unsubscribed.
     return {
         "type": "unsubscribe",
         "fired_at": fired_at,
