@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from emulators.onoffice import DEFAULT_SECRET, DEFAULT_TOKEN, OnOfficeState
-from emulators.onoffice_data import generate_address_book
+from emulators.onoffice_data import EmuAddress, generate_address_book
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.models import (
     ActivityCreate,
@@ -468,3 +468,24 @@ class TestReadHooks:
         state = (await http.get("/_control/state")).json()
         by_id = {a["id"]: a for a in state["addresses"]}
         assert by_id[1]["newsletter_aktiv"] == "0"
+
+
+def test_the_email_index_follows_each_write_and_a_bulk_seed() -> None:
+    """The emulator's lookup by email (kept current address by address, not rebuilt over the
+    whole book after every write) finds an address under its new email only, a new address at
+    once, and after a replacing seed only the seeded ones."""
+    state = OnOfficeState()
+    state.seed([{"id": 1, "Email": "a@x.de"}, {"id": 2, "Email": "B@x.de "}])
+
+    def find(email: str) -> list[int]:
+        return state.query({"Email": [{"op": "=", "val": email}]}, None, False)
+
+    assert (find("a@x.de"), find("b@x.de")) == ([1], [2])  # case and trailing blanks folded
+    state.addresses[1].emails = ["c@x.de"]
+    state.touch(state.addresses[1])
+    assert (find("a@x.de"), find("c@x.de")) == ([], [1])
+    new = EmuAddress(id=0, kdnr=0, emails=["c@x.de"])
+    state.add(new)
+    assert find("c@x.de") == [1, new.id]
+    state.seed([{"id": 5, "Email": "a@x.de"}])
+    assert (find("a@x.de"), find("c@x.de"), find("b@x.de")) == ([5], [], [])
