@@ -138,24 +138,14 @@ async def _read(
 ) -> None:
     assert connection.list_id is not None
     chunk: dict[str, ProviderContact] = {}
-    pending: dict[str, set[str]] | None = None  # read once, when the first chunk is stored
     async for member in provider.changed_since(connection.list_id, since):
         outcome.changed += 1
         chunk[normalise_email(member.email)] = member  # a later sighting wins
         if len(chunk) >= CHUNK:
-            pending = pending if pending is not None else await _pending(resources, connection)
-            outcome.events += await _store(resources, connection, chunk, since, pending)
+            outcome.events += await _store(resources, connection, chunk, since)
             chunk = {}
     if chunk:
-        pending = pending if pending is not None else await _pending(resources, connection)
-        outcome.events += await _store(resources, connection, chunk, since, pending)
-
-
-async def _pending(resources: Resources, connection: Connection) -> dict[str, set[str]]:
-    """The kinds of the connection's received events not applied yet, by email: news the
-    inbox already holds (a burst of webhooks being drained) is not stored again."""
-    async with resources.sessionmaker() as session:
-        return await InboundEventRepository.from_session(session).pending_news(connection.id)
+        outcome.events += await _store(resources, connection, chunk, since)
 
 
 async def _store(
@@ -163,14 +153,18 @@ async def _store(
     connection: Connection,
     chunk: dict[str, ProviderContact],
     since: datetime,
-    pending: dict[str, set[str]],
 ) -> int:
-    """Decide each contact against the ledger and the events not applied yet (`pending`) and
+    """Decide each contact against the ledger and the chunk's received events not applied yet
+    (read with the chunk: a burst of webhooks is still arriving while a long read goes on) and
     store the events (one transaction; the applier starts after the commit)."""
     assert connection.list_id is not None
     stored = 0
     async with resources.transaction() as session:
         ledger = await ContactRepository.from_session(session).by_emails(connection.id, chunk)
+        # A miss here only stores an event twice (applied once), so the database may compare.
+        pending = await InboundEventRepository.from_session(session).pending_news(
+            connection.id, chunk, prefilter=True
+        )
         for email, member in chunk.items():
             row = ledger.get(email)
             found = Found(member.status, member.last_changed, member.in_list, member.opted_in_at)
