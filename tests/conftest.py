@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Environment, Settings
@@ -109,11 +110,32 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         return
     url: str = request.getfixturevalue("database_url")
     engine = create_engine(url, pool_size=1)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
+    try:
+        await truncate_all(engine)
+    finally:
+        await engine.dispose()
     yield
+
+
+DEADLOCK = "40P01"
+
+
+async def truncate_all(engine: AsyncEngine, attempts: int = 5) -> None:
+    """Empty every table. A job a previous test left running (cancelled at its app's shutdown,
+    its transaction not rolled back yet) can hold a row lock TRUNCATE needs while waiting for a
+    table TRUNCATE has locked: PostgreSQL then aborts one of the two. When that is TRUNCATE, it
+    is tried again once the other transaction has ended."""
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            return
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+            if attempt == attempts or (code != DEADLOCK and "deadlock" not in str(exc)):
+                raise
+            await asyncio.sleep(0.2 * attempt)
 
 
 @pytest.fixture
