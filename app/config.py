@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     # 0: ask before every batch (consent first); a larger value saves reads, see README.
     OPT_OUT_RECHECK_S: float = Field(default=0.0, ge=0)
     HTTP_TIMEOUT_S: float = Field(default=30.0, gt=0)
+    DATABASE_POOL_PRE_PING: bool = False
     PROVIDER_MAX_RETRIES: int = Field(default=5, ge=0)
     WORKER_MAX_TRIES: int = Field(default=10, ge=1)
     WORKER_CONCURRENCY: int = Field(default=10, ge=1)

@@ -78,7 +78,7 @@ async def create_resources(
     from app.worker.registry import load_tasks
 
     load_tasks()  # the jobs these resources will run and enqueue
-    engine = create_engine(settings.DATABASE_URL)
+    engine = create_engine(settings.DATABASE_URL, pool_pre_ping=settings.DATABASE_POOL_PRE_PING)
     holder: list[Resources] = []
     queue: JobQueue
     if settings.REDIS_URL:

@@ -58,6 +58,7 @@ class AddressPush:
         held_back: frozenset[str],
         stats: PushStats,
         others: dict[str, list[Address]] | None = None,
+        rows: dict[str, Contact | None] | None = None,
     ) -> None:
         self.db = db
         self.provider = provider
@@ -69,11 +70,16 @@ class AddressPush:
         self.held_back = held_back
         self.stats = stats
         self.others = others
+        # The ledger rows of the pushed emails, read with the batch (email -> row, None: no
+        # row); an email this push has recorded something for is read again (`_by_email`).
+        self.rows = dict(rows or {})
 
     async def one(self, address: Address, previous: Contact | None, ledger: LedgerWriter) -> None:
         """Push `address` (`previous`: the row its id owned) and record the outcome in
         `ledger`; a provider error leaves what was recorded before it in `ledger`."""
         check = check_email(address.email)
+        if previous is not None:
+            self.rows.pop(previous.email, None)  # recorded below: read again if pushed again
         value = onoffice_value(address.newsletter, active=address.active)
         wants = value == YES and check.problem is None
         email = check.email
@@ -99,6 +105,7 @@ class AddressPush:
         if check.problem is not None:
             return
         row = previous if moved else await self._by_email(email)
+        self.rows.pop(email, None)
         plan = self._plan(address, email, row, now)
         ledger.person_seen(plan, row)
         if not plan.wants:
@@ -261,6 +268,8 @@ class AddressPush:
             self.stats.written_back += 1
 
     async def _by_email(self, email: str) -> Contact | None:
+        if email in self.rows:
+            return self.rows[email]
         async with self.db.sessionmaker() as session:
             return await ContactRepository.from_session(session).by_email(self.connection.id, email)
 

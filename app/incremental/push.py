@@ -21,7 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from app.contacts.repository import ContactRepository
 from app.contacts.values import check_email, normalise_email
 from app.contacts.writer import LedgerWriter
-from app.db.models import Connection
+from app.db.models import Connection, Contact
 from app.db.session import Database
 from app.inbox.repository import InboundEventRepository
 from app.incremental.address import AddressPush, PushStats
@@ -64,8 +64,12 @@ async def push_addresses(
             connection.id
         )
         by_address = await repo.by_address_ids(connection.id, [a.id for a in addresses])
+        checks = [check_email(a.email) for a in addresses]
+        emails = {c.email for c in checks if c.problem is None}
+        found = await repo.by_emails(connection.id, emails)
+    rows: dict[str, Contact | None] = {email: found.get(email) for email in emails}
     others = await read_person_addresses(onoffice, addresses) if onoffice else None
-    push = AddressPush(db, provider, connection, language, held_back, stats, others)
+    push = AddressPush(db, provider, connection, language, held_back, stats, others, rows)
     for address in addresses:
         ledger = LedgerWriter.for_push(connection)
         transient: ProviderTransientError | None = None

@@ -23,6 +23,7 @@ from app.worker.faults import FAULT_BACKOFF_CAP_S, is_infrastructure_fault
 from app.worker.queue import TASKS
 from devkit.kit import free_port
 
+PID = text("select pg_backend_pid()")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
 
 
@@ -132,3 +133,29 @@ async def test_lost_connections_are_infrastructure_faults_sql_errors_are_not(
     with pytest.raises(ConnectionRefusedError) as refused:
         await asyncio.open_connection("127.0.0.1", free_port())
     assert is_infrastructure_fault(refused.value)
+
+
+@pytest.mark.parametrize("pre_ping", [False, True])
+async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(
+    database_url: str, pre_ping: bool
+) -> None:
+    """Every pooled connection terminated by the server while idle (as at a PostgreSQL
+    restart): the next checkouts get live ones, with the default (asyncpg's own state, no round
+    trip) and with `DATABASE_POOL_PRE_PING` (SQLAlchemy asks the server)."""
+    from app.db.engine import create_engine
+
+    engine = create_engine(database_url, pool_size=2, max_overflow=0, pool_pre_ping=pre_ping)
+    admin = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as a, engine.connect() as b:
+            pids = [(await c.execute(PID)).scalar_one() for c in (a, b)]
+        async with admin.connect() as conn:
+            for pid in pids:
+                await conn.execute(text(f"select pg_terminate_backend({int(pid)})"))
+        await asyncio.sleep(0.2)  # the closed sockets reach the event loop
+        async with engine.connect() as a, engine.connect() as b:
+            fresh = [(await c.execute(PID)).scalar_one() for c in (a, b)]
+        assert not set(fresh) & set(pids)
+    finally:
+        await engine.dispose()
+        await admin.dispose()
