@@ -11,7 +11,7 @@ from an addition: both sides' tags are kept (the union), as a first sync transfe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 def merge_tags(
@@ -35,6 +35,22 @@ def merge_tags(
         if keep:
             merged.add(tag)
     return sorted(merged)
+
+
+def address_tag_writes(
+    base: Iterable[str] | None, provider: Iterable[str], addresses: Mapping[int, Iterable[str]]
+) -> dict[int, list[str]]:
+    """The tag pull-back onto every onOffice address of a person (`addresses`: each address's
+    tags now, by id): each address is merged three ways on its own (`merge_tags(base, its
+    tags, provider)`, so a change an agent made on that address alone is kept), and only the
+    addresses whose tags change are returned, with their merged set."""
+    writes: dict[int, list[str]] = {}
+    for address_id, tags in addresses.items():
+        ours = set(tags)
+        merged = merge_tags(base, ours, provider)
+        if set(merged) != ours:
+            writes[address_id] = merged
+    return writes
 
 
 def tags_to_send(

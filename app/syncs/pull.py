@@ -14,7 +14,8 @@ from app.connections.factory import provider_for_connection
 from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rows import LedgerRow
-from app.contacts.tags import merge_tags
+from app.contacts.tags import address_tag_writes, merge_tags
+from app.contacts.values import normalise_email
 from app.contacts.writer import LedgerWriter
 from app.db.models import (
     Connection,
@@ -26,7 +27,7 @@ from app.syncs.common import READ_SLICE_S, fail_run, load_run, retry_or_fail_run
 from app.syncs.finish import complete_run
 from app.syncs.jobs import enqueue_pull_tags
 from app.syncs.repository import ACTIVE_STATUSES, SyncRepository
-from onoffice_client.models import AddressUpdate, OnOfficeError, OnOfficeTransientError
+from onoffice_client.models import Address, AddressUpdate, OnOfficeError, OnOfficeTransientError
 from providers.base import (
     ProviderError,
     ProviderTransientError,
@@ -112,9 +113,11 @@ async def _pull_page(
     page: Sequence[Any],
 ) -> int:
     """Merge one page of members' tags three ways (app.contacts.tags): the set last synced
-    (the ledger), onOffice's tags now (re-read by id, in bulk, only for members whose tags
-    differ from the ledger) and the provider's (this run's list state, kept current by the
-    run's own batches). The merged set is written where a side lacks it; advance."""
+    (the ledger), onOffice's tags now and the provider's (this run's list state, kept current
+    by the run's own batches). onOffice is re-read in bulk only for members whose tags differ
+    from the ledger, every address of the person (`_person_addresses`). The provider and the
+    ledger get the main address's merge; each address of the person gets its own merge,
+    written only where it changes the address's tags; advance."""
     async with resources.sessionmaker() as session:
         # Plain rows (no ORM objects): every member of the list passes here once per run.
         rows = await ContactRepository.from_session(session).ledger_rows(
@@ -135,8 +138,8 @@ async def _pull_page(
             aliased = aliased or name != tag  # e.g. the label "Käufer" for the key "Kaeufer"
         if theirs != set(row.tags or []) or aliased:
             found.append((member, row, theirs, aliased))
-    differing = [row.address_id for _m, row, theirs, _a in found if theirs != set(row.tags or [])]
-    current = {a.id: a for a in await onoffice.get_addresses(differing)} if differing else {}
+    differing = [row for _m, row, theirs, _a in found if theirs != set(row.tags or [])]
+    people = await _person_addresses(onoffice, differing) if differing else {}
     writes: list[tuple[int, list[str]]] = []
     ledger: list[tuple[str, list[str]]] = []
     assert connection.list_id is not None
@@ -144,13 +147,17 @@ async def _pull_page(
         base = set(row.tags or [])
         merged = base
         if theirs != base:
-            address = current.get(row.address_id)
-            if address is None:
-                continue  # the address is gone: the next run settles it
-            ours = set(address.tags)
-            merged = set(merge_tags(base, ours, theirs))
-            if merged != ours:
-                writes.append((row.address_id, sorted(merged)))
+            person = people.get(row.email, {})
+            main = person.get(row.address_id)
+            if main is None:
+                continue  # the address is gone or has another email: the next run settles it
+            # The person's tags are its main address's (the full sync and the push send that
+            # address): the provider and the ledger get its merge. Every address of the person
+            # gets its own merge, so a duplicate keeps no tag removed at the provider (it would
+            # come back once that address became the main one) and lacks none added there.
+            merged = set(merge_tags(base, set(main.tags), theirs))
+            tags_now = {a.id: a.tags for a in person.values()}
+            writes.extend(sorted(address_tag_writes(base, theirs, tags_now).items()))
         # The provider gets the merged set, each tag under its one name (a label alias is
         # replaced by the key, so the next push does not add a second tag for one thing).
         present = {t for t in member.tags if canonical_tag(t, allowed) == t}
@@ -180,6 +187,27 @@ async def _pull_page(
         await repo.increment(run_id, tags_pulled=len(writes))
         await repo.set_run(run_id, tags_offset=new_offset)
     return new_offset
+
+
+async def _person_addresses(
+    onoffice: Any, rows: Sequence[LedgerRow]
+) -> dict[str, dict[int, Address]]:
+    """Every onOffice address in the connection's scope (the client's) of each row's email, by
+    normalised email and id, in one request (more only for an email read that overflows): an
+    `in` read on `Email` and a read by id of the main address and of the addresses this run's
+    person read remembered for the email (the ledger's `onoffice_addresses`), kept only while
+    they still carry the email."""
+    known: set[int] = set()
+    for row in rows:
+        known.add(row.address_id)
+        known.update(int(i) for i in (row.onoffice_addresses or {}) if str(i).isdigit())
+    found = await onoffice.find_addresses_by_emails(
+        [row.email for row in rows], known_ids=sorted(known)
+    )
+    people: dict[str, dict[int, Address]] = {}
+    for address in (a for group in found.values() for a in group):
+        people.setdefault(normalise_email(address.email), {})[address.id] = address
+    return people
 
 
 async def _allowed_tags(onoffice: Any) -> dict[str, str] | None:

@@ -139,3 +139,46 @@ async def test_story7_the_push_does_not_add_back_a_tag_removed_in_mailchimp(
     assert run["status"] == "completed", run
     assert onoffice_tags(world) == ["Kaeufer", "Neubau"]
     assert mailchimp_tags(scene) == ["Kaeufer", "Neubau"]
+
+
+async def test_the_pull_back_reaches_every_address_of_the_person(
+    world: World, scenes: Make
+) -> None:
+    """Anna has two addresses with one email (a duplicate): a tag a marketer adds or removes
+    in Mailchimp reaches both, each by its own merge; nothing comes back on the next runs, not
+    even when the duplicate becomes her main address; Bob's address is not touched."""
+    world.onoffice.seed(
+        [
+            address(1, ANNA, NewsletterTag=["Kaeufer"]),
+            address(2, ANNA, NewsletterTag=["Kaeufer"]),
+            address(3, "bob@example.de", NewsletterTag=["Kaeufer"]),
+        ]
+    )
+    scene: Scene = await scenes("mailchimp")
+    assert mailchimp_tags(scene) == ["Kaeufer"]
+    world.onoffice.access_log = []  # every address onOffice is asked to change, from now on
+    marketer_tags(scene, add=("Mieter",))
+    run = await scene.sync()
+    assert run["status"] == "completed", run
+    assert (onoffice_tags(world, 1), onoffice_tags(world, 2)) == (["Kaeufer", "Mieter"],) * 2
+    assert run["counts"]["tags_pulled"] == 2  # both of Anna's addresses, written once each
+    marketer_tags(scene, remove=("Kaeufer",))
+    run = await scene.sync()
+    assert run["status"] == "completed", run
+    assert (onoffice_tags(world, 1), onoffice_tags(world, 2)) == (["Mieter"], ["Mieter"])
+    assert mailchimp_tags(scene) == ["Mieter"]
+    again = await scene.sync()  # nothing moves on the next run
+    assert again["status"] == "completed", again
+    assert again["counts"]["tags_pulled"] == 0
+    assert (onoffice_tags(world, 1), onoffice_tags(world, 2)) == (["Mieter"], ["Mieter"])
+    assert mailchimp_tags(scene) == ["Mieter"]
+    # The agent archives address 1 (merging the duplicates): address 2 now carries Anna. A tag
+    # left on it would count as onOffice's own change and go back to Mailchimp.
+    world.onoffice.seed([address(1, ANNA, Status="0", NewsletterTag=["Mieter"])], replace=False)
+    merged = await scene.sync()
+    assert merged["status"] == "completed", merged
+    assert mailchimp_tags(scene) == ["Mieter"]
+    assert onoffice_tags(world, 2) == ["Mieter"]
+    assert onoffice_tags(world, 3) == ["Kaeufer"]  # another email: never touched
+    assert {i for _claim, op, i in world.onoffice.access_log if op == "modify"} == {1, 2}
+    assert sorted(mailchimp_tags(scene, "bob@example.de")) == ["Kaeufer"]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.contacts.tags import merge_tags, provider_tags_after, tags_to_send
+from app.contacts.tags import address_tag_writes, merge_tags, provider_tags_after, tags_to_send
 
 TAGS = st.frozensets(st.sampled_from(["Kaeufer", "Mieter", "Investor", "Gewerbe", "Neubau"]))
 
@@ -96,3 +96,24 @@ def test_provider_tags_after_a_batch() -> None:
         "VIP",
         "Neubau",
     ]
+
+
+def test_each_address_of_a_person_is_merged_on_its_own() -> None:
+    """The pull-back onto a person's addresses: the marketer removed K and added M since the
+    last sync (base {K}); address 2 also carries N, an agent's change on it alone (kept);
+    address 3 already matches (not written); address 4 had K removed by an agent (onOffice's
+    change wins there)."""
+    writes = address_tag_writes({"K"}, {"M"}, {1: ["K"], 2: ["K", "N"], 3: ["M"], 4: []})
+    assert writes == {1: ["M"], 2: ["M", "N"], 4: ["M"]}
+    assert address_tag_writes({"K"}, {"K"}, {1: ["K"], 2: ["K", "N"]}) == {}  # nothing moved
+
+
+@given(TAGS, TAGS, st.dictionaries(st.integers(1, 5), TAGS, max_size=4))
+def test_address_writes_are_each_addresses_merge_where_it_changes(
+    base: frozenset[str], provider: frozenset[str], addresses: dict[int, frozenset[str]]
+) -> None:
+    writes = address_tag_writes(base, provider, addresses)
+    for address_id, tags in addresses.items():
+        merged = merge_tags(base, tags, provider)
+        assert writes.get(address_id, sorted(tags)) == merged
+        assert (address_id in writes) == (set(merged) != set(tags))
