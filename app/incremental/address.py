@@ -78,7 +78,7 @@ class AddressPush:
         """Push `address` (`previous`: the row its id owned) and record the outcome in
         `ledger`; a provider error leaves what was recorded before it in `ledger`."""
         check = check_email(address.email)
-        if previous is not None:
+        if previous is not None and previous.email != check.email:
             self.rows.pop(previous.email, None)  # recorded below: read again if pushed again
         value = onoffice_value(address.newsletter, active=address.active)
         wants = value == YES and check.problem is None
