@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         default="interactive,bulk",
         pattern=r"^\s*(interactive|bulk)(\s*,\s*(interactive|bulk))*\s*$",
     )
+    # Interactive work first (app/worker/priority.py): a full-sync step waits while more than
+    # BULK_GIVE_WAY_DEPTH interactive jobs are due, at most BULK_GIVE_WAY_S (0: never waits).
+    BULK_GIVE_WAY_DEPTH: int = Field(default=10, ge=0)
+    BULK_GIVE_WAY_S: float = Field(default=2.0, ge=0, le=60)
     INBOUND_EVENT_MAX_ATTEMPTS: int = Field(default=20, ge=1)
     # Mailchimp "Archive All": this many archive/delete events of one list within
     # ARCHIVE_BURST_WINDOW_S are held for a user to apply or dismiss; a single archive/delete

@@ -46,6 +46,7 @@ from app.syncs.decide import DEFERRED
 from app.syncs.jobs import enqueue_provider_read, enqueue_read
 from app.syncs.persons import PagePersons
 from app.syncs.repository import SyncRepository
+from app.worker.priority import give_way
 from onoffice_client.models import OnOfficeError, OnOfficeTransientError
 from providers._paging import ordered_pages
 from providers.base import (
@@ -111,6 +112,7 @@ async def read(resources: Resources, run_id: int, *, job_try: int = 1, max_tries
         async for at, read_page, total in pages:
             if await stopped(resources, run_id):
                 return  # cancelled: no further page is classified or sent
+            await give_way(resources)  # other tenants' interactive jobs first
             next_offset = at + len(read_page)
             done = len(read_page) < onoffice.page_size or (
                 total is not None and next_offset >= total

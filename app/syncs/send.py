@@ -39,6 +39,7 @@ from app.syncs.optouts import recent_opt_outs
 from app.syncs.repository import SyncRepository
 from app.syncs.resend import applied_before, record_attempt
 from app.syncs.tags import flush_tags
+from app.worker.priority import give_way
 from providers.base import (
     ContactData,
     FieldMapping,
@@ -64,6 +65,7 @@ async def upsert_batch(
         chunks = await SyncRepository.from_session(session).pending_chunks(run_id, batch_no)
     if not chunks:
         return  # already applied by an earlier try: never send twice
+    await give_way(resources)  # other tenants' interactive jobs first
     payload = [item for chunk in chunks for item in chunk.payload]
     # Re-check consent now, not only when the batch was built: an opt-out that arrived since
     # (a webhook stored or applied meanwhile) is never overwritten by this batch.
