@@ -69,7 +69,7 @@ async def batch_subscribe(
                 )
                 continue
             if status is not None:
-                set_status(state, member, status)
+                set_status(state, lst, member, status)
                 lst.version += 1
             member.merge_fields.update(item.get("merge_fields") or {})
             member.last_changed = now()

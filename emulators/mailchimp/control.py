@@ -141,16 +141,16 @@ async def member_actions(state: MailchimpState, request: Request) -> Any:
 
 @control.route("/blocked/{kind:str}", "POST")
 async def block(state: MailchimpState, request: Request) -> Any:
-    """{"emails": [...]} refused: `compliance`, `segment`, or (any other kind) `forgotten` in
-    every audience of the account `account_id` (default: the default account)."""
+    """{"emails": [...]} refused in every audience of the account `account_id` (default: the
+    default account): `compliance`, `segment`, or (any other kind) `forgotten`."""
     kind = request.path_params["kind"]
     data = await json_object(request)
     account = state.accounts.get(data.get("account_id", DEFAULT_ACCOUNT_ID))
     if account is None:
         return JSONResponse({"detail": "no such account"}, status_code=404)
     target = {
-        "compliance": state.compliance_emails,
-        "segment": state.segment_rejected_emails,
+        "compliance": account.compliance_emails,
+        "segment": account.segment_rejected_emails,
     }.get(kind, account.forgotten_emails)
     target.update(e.lower() for e in data["emails"])
     return Response(status_code=_NO_CONTENT)

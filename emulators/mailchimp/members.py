@@ -45,10 +45,11 @@ def check_merge_fields(lst: MailchimpList, merge_fields: Any) -> None:
         )
 
 
-def set_status(state: MailchimpState, m: Member, status: str) -> None:
+def set_status(state: MailchimpState, lst: MailchimpList, m: Member, status: str) -> None:
     """Apply a requested status the way Mailchimp guards it."""
     key = m.email.lower()
-    blocked = key in state.compliance_emails or m.status == "cleaned" or m.self_unsubscribed
+    compliance = state.accounts[lst.account_id].compliance_emails
+    blocked = key in compliance or m.status == "cleaned" or m.self_unsubscribed
     if status == "subscribed" and m.status != "subscribed" and blocked:
         raise compliance_error(m.email)
     m.status = status
@@ -62,7 +63,7 @@ def new_member_checks(state: MailchimpState, lst: MailchimpList, email: str, sta
     if state.forgotten(lst, email):
         raise forgotten_error(email)
     key = email.lower()
-    if status == "subscribed" and key in state.compliance_emails:
+    if status == "subscribed" and key in state.accounts[lst.account_id].compliance_emails:
         raise compliance_error(email)
 
 
@@ -190,7 +191,7 @@ def _update(
     if body.get("email_address"):
         _change_email(state, lst, member, body["email_address"])
     if status is not None:
-        set_status(state, member, status)
+        set_status(state, lst, member, status)
         lst.version += 1
     member.merge_fields.update(body.get("merge_fields") or {})
     member.last_changed = now()

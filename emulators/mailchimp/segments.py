@@ -111,6 +111,7 @@ async def update_segment_members(
             f"You may only add or remove {BATCH_LIMIT} members of a segment at a time.",
         )
     await state.pause(len(to_add) + len(to_remove))
+    refused = state.accounts[lst.account_id].segment_rejected_emails
     added: list[dict[str, Any]] = []
     removed: list[dict[str, Any]] = []
     errors: dict[str, list[str]] = {}
@@ -120,7 +121,7 @@ async def update_segment_members(
             member = lst.members.get(subscriber_hash(email))
             if member is None or member.status == "archived":
                 errors.setdefault("Email addresses are not list members.", []).append(email)
-            elif adding and email.lower() in state.segment_rejected_emails:
+            elif adding and email.lower() in refused:
                 errors.setdefault("Email address could not be added.", []).append(email)
             elif adding and name not in member.tags:
                 member.tags[name] = lst.tag_ids[name]

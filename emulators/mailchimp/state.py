@@ -120,6 +120,13 @@ class MailchimpAccount:
     info: dict[str, Any]
     # Seeded by tests (`/_control/blocked/forgotten`): refused in every audience of the account.
     forgotten_emails: set[str] = field(default_factory=set)
+    # Seeded by tests (`/_control/blocked/compliance`): subscribing them is refused as
+    # "Member In Compliance State" in the account's audiences.
+    compliance_emails: set[str] = field(default_factory=set)
+    # Seeded by tests (`/_control/blocked/segment`): the static-segment endpoint reports them in
+    # `errors` instead of adding (an unexplained per-address refusal; the member tags endpoint
+    # still accepts them).
+    segment_rejected_emails: set[str] = field(default_factory=set)
 
     @property
     def id(self) -> str:
@@ -206,10 +213,6 @@ class MailchimpState:
     latency_s: float = 0.0
     latency_per_item_s: float = 0.0
     validate_spec: bool = True
-    compliance_emails: set[str] = field(default_factory=set)
-    # Addresses the static-segment endpoint reports in `errors` instead of adding (an unexplained
-    # per-address refusal; the member tags endpoint still accepts them).
-    segment_rejected_emails: set[str] = field(default_factory=set)
     # Recipients of sent campaigns (campaign id -> (list id, emails)), for /reports/.../sent-to.
     campaign_recipients: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
@@ -236,6 +239,16 @@ class MailchimpState:
     def forgotten_emails(self) -> set[str]:
         """The default account's addresses refused in all its audiences."""
         return self.accounts[DEFAULT_ACCOUNT_ID].forgotten_emails
+
+    @property
+    def compliance_emails(self) -> set[str]:
+        """The default account's addresses in compliance state."""
+        return self.accounts[DEFAULT_ACCOUNT_ID].compliance_emails
+
+    @property
+    def segment_rejected_emails(self) -> set[str]:
+        """The default account's addresses the static-segment endpoint refuses."""
+        return self.accounts[DEFAULT_ACCOUNT_ID].segment_rejected_emails
 
     def add_account(
         self, api_key: str, *, account_id: str | None = None, name: str | None = None

@@ -15,11 +15,12 @@ from emulators.mailchimp import (
     create_app,
     subscriber_hash,
 )
-from providers.base import ContactData
+from providers.base import ContactData, ProviderError
 from providers.mailchimp import MailchimpClient, MailchimpNotFoundError
 
 OTHER_KEY = "fedcba9876543210fedcba9876543210-us1"
 OTHER_ACCOUNT = "a1b2c3d4e5f60718293a4b5c6"
+MEMBER_TAGS = "POST /3.0/lists/{list_id}/members/{subscriber_hash}/tags"
 NOT_FOUND = "The requested resource could not be found."
 LIST_BODY = {
     "name": "onoffice",
@@ -241,3 +242,51 @@ async def test_two_clients_with_keys_of_two_accounts_stay_apart(
             list_a.id, [ContactData(email="eve@example.de", subscribed=True)], fields
         )
     assert [m.email for m in state.lists[list_a.id].members.values()] == ["anna@example.de"]
+
+
+async def test_compliance_and_segment_refusals_belong_to_one_account(
+    raw: httpx.AsyncClient,
+    state: MailchimpState,
+    other: str,
+    make_client: Callable[..., MailchimpClient],
+) -> None:
+    """Addresses seeded as in compliance state or refused by the segment endpoint for one
+    account are refused in its audiences only (the default account's sets, which tests seed
+    directly, stay empty)."""
+    for kind in ("compliance", "segment"):
+        seeded = await raw.post(
+            f"/_control/blocked/{kind}",
+            json={"emails": [f"{kind}@example.de"], "account_id": OTHER_ACCOUNT},
+        )
+        assert seeded.status_code == 204
+    assert state.compliance_emails == state.segment_rejected_emails == set()
+    mine, theirs = make_client(), make_client(api_key=other)
+    list_a, list_b = await mine.ensure_list("onoffice"), await theirs.ensure_list("onoffice")
+    fields = await mine.ensure_fields(list_a.id)
+    await theirs.ensure_fields(list_b.id)
+    # The segment endpoint refuses to tag the address in the other account's audience only
+    # (the client then tags it through the member endpoint, counted here).
+    contacts = [
+        ContactData(email="compliance@example.de", subscribed=True),
+        ContactData(email="segment@example.de", subscribed=True, tags=["VIP"]),
+    ]
+    fallbacks = []
+    for client, list_id in ((mine, list_a.id), (theirs, list_b.id)):
+        before = state.request_counts[MEMBER_TAGS]
+        await client.upsert_contacts(list_id, contacts, fields)
+        fallbacks.append(state.request_counts[MEMBER_TAGS] - before)
+    assert fallbacks == [0, 1]
+    segment = subscriber_hash("segment@example.de")
+    assert "VIP" in state.lists[list_a.id].members[segment].tags
+    assert "VIP" in state.lists[list_b.id].members[segment].tags
+    # Subscribing the address is refused only in the other account's audience ("Member In
+    # Compliance State"): the batch left it out there, and a single subscribe fails.
+    compliance = subscriber_hash("compliance@example.de")
+    assert state.lists[list_a.id].members[compliance].status == "subscribed"
+    assert compliance not in state.lists[list_b.id].members
+    await mine.set_subscription(list_a.id, "compliance@example.de", False)
+    await mine.set_subscription(list_a.id, "compliance@example.de", True)
+    assert state.lists[list_a.id].members[compliance].status == "subscribed"
+    with pytest.raises(ProviderError):
+        await theirs.set_subscription(list_b.id, "compliance@example.de", True)
+    assert compliance not in state.lists[list_b.id].members
