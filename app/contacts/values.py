@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -42,6 +43,15 @@ def _valid_domain(domain: str) -> bool:
     except EmailNotValidError:
         return False
     return True
+
+
+def by_person(found: Mapping[str, Sequence[Address]]) -> dict[str, list[Address]]:
+    """onOffice addresses read by email (the client's `find_addresses_by_emails`) grouped by
+    the person: their normalised email."""
+    people: dict[str, list[Address]] = {}
+    for address in (a for group in found.values() for a in group):
+        people.setdefault(normalise_email(address.email), []).append(address)
+    return people
 
 
 def check_email(raw: str | None) -> EmailCheck:

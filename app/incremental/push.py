@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import DataError, IntegrityError
 
 from app.contacts.repository import ContactRepository
-from app.contacts.values import check_email, normalise_email
+from app.contacts.values import by_person, check_email
 from app.contacts.writer import LedgerWriter
 from app.db.models import Connection, Contact
 from app.db.session import Database
@@ -124,8 +124,4 @@ async def read_person_addresses(
     each carried by many addresses, would make every read page through all of them)."""
     checks = (check_email(a.email) for a in addresses)
     emails = sorted({c.email for c in checks if c.problem is None})
-    found = await onoffice.find_addresses_by_emails(emails)
-    people: dict[str, list[Address]] = {}
-    for address in (a for group in found.values() for a in group):
-        people.setdefault(normalise_email(address.email), []).append(address)
-    return people
+    return by_person(await onoffice.find_addresses_by_emails(emails))

@@ -15,7 +15,7 @@ from app.connections.onoffice_access import onoffice_for_connection
 from app.contacts.repository import ContactRepository
 from app.contacts.rows import LedgerRow
 from app.contacts.tags import address_tag_writes, merge_tags
-from app.contacts.values import normalise_email
+from app.contacts.values import by_person
 from app.contacts.writer import LedgerWriter
 from app.db.models import (
     Connection,
@@ -204,10 +204,7 @@ async def _person_addresses(
     found = await onoffice.find_addresses_by_emails(
         [row.email for row in rows], known_ids=sorted(known)
     )
-    people: dict[str, dict[int, Address]] = {}
-    for address in (a for group in found.values() for a in group):
-        people.setdefault(normalise_email(address.email), {})[address.id] = address
-    return people
+    return {email: {a.id: a for a in group} for email, group in by_person(found).items()}
 
 
 async def _allowed_tags(onoffice: Any) -> dict[str, str] | None:
