@@ -159,6 +159,36 @@ def unseen_opt_out(ledger: Signal, read: Signal, onoffice: Signal) -> bool:
     return not (onoffice.status == YES and newer(onoffice.at, read.at))
 
 
+# What a person's newest provider signal at another list of the customer may carry into the
+# list a connection switches or reconnects to (`carried_opt_out`).
+CARRIED_STATES = UNSUBSCRIBED_STATES | REMOVED_STATES
+
+
+def carried_opt_out(
+    signals: Sequence[tuple[Signal, datetime | None]],
+) -> int | None:
+    """Of a person's provider signals at the lists the customer's connection has left (each
+    with the time a user dismissed it as part of an Archive-All burst, or None), the index of
+    the one a new list's ledger starts from, or None.
+
+    The newest signal counts (a tie goes to the opt-out, `newest`); it is carried when it is
+    an opt-out or a removal: the new list's first full sync then decides the person as the old
+    list would (a Yes that did not change since is no fresh consent; a removal is listed as
+    archived, not re-added), instead of as a stranger. A bounce is no consent, and a removal a
+    user dismissed as an Archive-All clean-up said nothing of the person: neither is carried."""
+    if not signals:
+        return None
+    best = newest(*(signal for signal, _ in signals))
+    index = next(
+        (i for i, (signal, _) in enumerate(signals) if signal == best and signal.status), None
+    )
+    if index is None or best.status not in CARRIED_STATES:
+        return None
+    if best.status in REMOVED_STATES and signals[index][1] is not None:
+        return None
+    return index
+
+
 def onoffice_target(provider_state: str) -> NewsletterStatus | None:
     """What onOffice's Newsletter field becomes for a provider event: No for an opt-out,
     "not specified" for a single archive/delete, nothing for a bounce (onOffice keeps it)."""
@@ -238,8 +268,14 @@ def judge_event(
     An opt-out is never dropped on time alone (it is confirmed at the provider when it looks
     old); a subscribe older than the known provider state, or older than an explicit onOffice
     "No", is stale. An archive/delete of a member whose removal a user dismissed is not
-    applied (its redelivery, or a late event of the same burst)."""
-    if kind == "deleted" and removal_dismissed(ledger_provider, dismissed_at):
+    applied (its redelivery, or a late event of the same burst): one clearly newer than the
+    dismissed removal is a removal of its own (the member signed up again since, unseen by
+    the ledger, and was archived again), and the seed's rule applies to it."""
+    if (
+        kind == "deleted"
+        and removal_dismissed(ledger_provider, dismissed_at)
+        and not newer(occurred_at, ledger_provider.at)
+    ):
         return EventVerdict.dismissed
     if kind in ("unsubscribe", "deleted", "cleaned", "hard_bounce"):
         if ledger_provider.at is not None and newer(ledger_provider.at, occurred_at):

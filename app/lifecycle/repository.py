@@ -3,12 +3,13 @@ the tie of received events to their tenant, and each list's ledger parked across
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 
+from app.contacts.rules import Signal, carried_opt_out
 from app.db.models import (
     Connection,
     Contact,
@@ -193,6 +194,22 @@ class LifecycleRepository(SessionRepository):
             ParkedContact.ledger_key == ledger_key,
         )
 
+    async def _parked_chunks(self, *where: Any) -> AsyncIterator[Sequence[Row[Any]]]:
+        """The parked rows matching `where` (id, email, data), PARK_CHUNK at a time."""
+        after = 0
+        while True:
+            stmt = (
+                select(ParkedContact.id, ParkedContact.email, ParkedContact.data)
+                .where(*where, ParkedContact.id > after)
+                .order_by(ParkedContact.id)
+                .limit(PARK_CHUNK)
+            )
+            rows = (await self.session.execute(stmt)).all()
+            if not rows:
+                return
+            after = rows[-1].id
+            yield rows
+
     async def park_ledger(self, connection: Connection, ledger_key: str) -> int:
         """Keep the connection's ledger rows for the list it leaves (`ledger_key`), under its
         customer and group, replacing what was parked for that list before; how many."""
@@ -263,18 +280,8 @@ class LifecycleRepository(SessionRepository):
     async def restore_ledger(self, connection: Connection, ledger_key: str) -> int:
         """The ledger rows parked for the list the connection (re)turns to become its ledger
         again (the connection's ledger is empty: just wiped or new); how many were restored."""
-        restored, after = 0, 0
-        while True:
-            stmt = (
-                select(ParkedContact.id, ParkedContact.email, ParkedContact.data)
-                .where(*self._parked(connection, ledger_key), ParkedContact.id > after)
-                .order_by(ParkedContact.id)
-                .limit(PARK_CHUNK)
-            )
-            rows = (await self.session.execute(stmt)).all()
-            if not rows:
-                break
-            after = rows[-1].id
+        restored = 0
+        async for rows in self._parked_chunks(*self._parked(connection, ledger_key)):
             await self.session.execute(
                 insert(Contact),
                 [
@@ -290,6 +297,72 @@ class LifecycleRepository(SessionRepository):
             .execution_options(synchronize_session=False)
         )
         return restored
+
+    async def carry_opt_outs(self, connection: Connection, ledger_key: str) -> int:
+        """The list `ledger_key` the connection switched or reconnected to starts, for each
+        person it has no ledger row for, from the person's newest opt-out or removal at the
+        customer's other lists (their parked ledgers, same customer and group;
+        `rules.carried_opt_out`): a row with that provider signal and the person's onOffice
+        memory, not subscribed. Without it the new list's first full sync took an unchanged
+        Yes for consent and subscribed a person archived at the old list (issue #17 soak, I1).
+        How many rows were carried."""
+        found: dict[str, list[tuple[Signal, datetime | None, dict[str, Any]]]] = {}
+        others = (
+            ParkedContact.tenant_id == connection.tenant_id,
+            ParkedContact.group_id == (connection.group_id or ""),
+            ParkedContact.ledger_key != ledger_key,
+        )
+        async for rows in self._parked_chunks(*others):
+            for row in rows:
+                data = row.data
+                signal = Signal(
+                    data.get("provider_status"),
+                    _from_json("provider_changed_at", data.get("provider_changed_at")),
+                )
+                if signal.status is None:
+                    continue
+                dismissed = _from_json("removal_dismissed_at", data.get("removal_dismissed_at"))
+                found.setdefault(row.email, []).append((signal, dismissed, data))
+        carried: list[dict[str, Any]] = []
+        for email, candidates in found.items():
+            index = carried_opt_out([(signal, dismissed) for signal, dismissed, _ in candidates])
+            if index is None:
+                continue
+            signal, _, data = candidates[index]
+            carried.append(
+                {
+                    "connection_id": connection.id,
+                    "email": email,
+                    "address_id": data.get("address_id"),
+                    "tags": [],
+                    "subscribed": False,
+                    "onoffice_status": data.get("onoffice_status"),
+                    "onoffice_changed_at": _from_json(
+                        "onoffice_changed_at", data.get("onoffice_changed_at")
+                    ),
+                    "onoffice_addresses": data.get("onoffice_addresses"),
+                    "provider_status": signal.status,
+                    "provider_changed_at": signal.at,
+                }
+            )
+        inserted = 0
+        for start in range(0, len(carried), PARK_CHUNK):
+            chunk = carried[start : start + PARK_CHUNK]
+            known = set(
+                (
+                    await self.session.execute(
+                        select(Contact.email).where(
+                            Contact.connection_id == connection.id,
+                            Contact.email.in_([c["email"] for c in chunk]),
+                        )
+                    )
+                ).scalars()
+            )
+            new = [c for c in chunk if c["email"] not in known and c["address_id"] is not None]
+            if new:
+                await self.session.execute(insert(Contact), new)
+                inserted += len(new)
+        return inserted
 
 
 def _to_json(column: str, value: Any) -> Any:

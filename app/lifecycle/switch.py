@@ -125,16 +125,24 @@ async def swap_ledger(session: AsyncSession, connection: Connection, ledger_key:
     after A -> B -> A although the person opted out meanwhile: the run back at A did not know
     it had subscribed them (a full sync reads only the newsletter-Yes addresses). What changed
     at A meanwhile (its webhooks went elsewhere) is read by the next full sync, as after a lost
-    webhook."""
+    webhook. A person the new list has no row for starts from its newest opt-out or removal
+    at the customer's other lists (`carry_opt_outs`), so an unchanged Yes is no fresh consent
+    there either."""
     lifecycle = LifecycleRepository.from_session(session)
     parked = 0
     if connection.ledger_key:
         parked = await lifecycle.park_ledger(connection, connection.ledger_key)
     await ContactRepository.from_session(session).wipe(connection.id)
     restored = await lifecycle.restore_ledger(connection, ledger_key)
+    carried = await lifecycle.carry_opt_outs(connection, ledger_key)
     log.info(
         "connection.ledger_swapped",
-        extra={"connection_id": connection.id, "parked": parked, "restored": restored},
+        extra={
+            "connection_id": connection.id,
+            "parked": parked,
+            "restored": restored,
+            "carried": carried,
+        },
     )
 
 
@@ -148,11 +156,12 @@ async def park_on_disconnect(session: AsyncSession, connection: Connection) -> N
 
 
 async def restore_on_connect(session: AsyncSession, connection: Connection) -> None:
-    """A new connection starts from the ledger parked for its list, if any."""
+    """A new connection starts from the ledger parked for its list, if any, and from the
+    customer's opt-outs and removals at other lists (`swap_ledger`)."""
     if connection.ledger_key:
-        await LifecycleRepository.from_session(session).restore_ledger(
-            connection, connection.ledger_key
-        )
+        lifecycle = LifecycleRepository.from_session(session)
+        await lifecycle.restore_ledger(connection, connection.ledger_key)
+        await lifecycle.carry_opt_outs(connection, connection.ledger_key)
 
 
 async def tie_to_tenant(session: AsyncSession, connection: Connection) -> None:

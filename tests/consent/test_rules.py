@@ -11,6 +11,7 @@ from app.contacts.rules import (
     EventVerdict,
     Signal,
     bounce_known,
+    carried_opt_out,
     decide_yes,
     is_removal_burst,
     judge_event,
@@ -131,10 +132,19 @@ def test_a_dismissed_removal_is_remembered() -> None:
     assert not removal_dismissed(removed, None)
     # Restored or signed up again since: the mark no longer counts.
     assert not removal_dismissed(Signal("subscribed", at(60)), dismissed)
-    assert judge_event("deleted", at(90), removed, Signal("yes"), dismissed_at=dismissed) == (
+    # The burst's own removal delivered again (within the clock tie): not applied.
+    assert judge_event("deleted", at(3), removed, Signal("yes"), dismissed_at=dismissed) == (
         EventVerdict.dismissed
     )
-    assert judge_event("deleted", at(90), removed, Signal("yes")) == EventVerdict.apply
+    assert judge_event("deleted", None, removed, Signal("yes"), dismissed_at=dismissed) == (
+        EventVerdict.dismissed
+    )
+    # A removal clearly newer than the dismissed one is the member's own (signed up again
+    # since, archived again): it applies (soak I2 example, session 12).
+    assert judge_event("deleted", at(90), removed, Signal("yes"), dismissed_at=dismissed) == (
+        EventVerdict.apply
+    )
+    assert judge_event("deleted", at(3), removed, Signal("yes")) == EventVerdict.apply
     # An unsubscribe of the same person is an opt-out and still applies.
     assert judge_event("unsubscribe", at(90), removed, Signal("yes"), dismissed_at=dismissed) == (
         EventVerdict.apply
@@ -201,3 +211,33 @@ def test_a_removal_burst_is_the_threshold_within_the_window(
     seconds: list[float], burst: bool
 ) -> None:
     assert is_removal_burst([at(s) for s in seconds], threshold=3, window_s=1.0) is burst
+
+
+@pytest.mark.parametrize(
+    ("signals", "carried"),
+    [
+        ([], None),
+        ([(Signal("archived", at(0)), None)], 0),
+        ([(Signal("deleted", at(0)), None)], 0),
+        ([(Signal("unsubscribed", at(0)), None)], 0),
+        ([(Signal("blacklisted", None), None)], 0),
+        # A bounce is not consent; a subscribe is nothing to carry.
+        ([(Signal("cleaned", at(0)), None)], None),
+        ([(Signal("subscribed", at(0)), None)], None),
+        # A removal a user dismissed as an Archive-All clean-up said nothing of the person; an
+        # unsubscribe is one's own word whatever a user did with a burst.
+        ([(Signal("archived", at(0)), at(10))], None),
+        ([(Signal("unsubscribed", at(0)), at(10))], 0),
+        # The newest signal across the lists decides: a later sign-up at another list wins...
+        ([(Signal("archived", at(0)), None), (Signal("subscribed", at(60)), None)], None),
+        # ... and a later opt-out wins over an older subscribe; a tie goes to the opt-out.
+        ([(Signal("subscribed", at(0)), None), (Signal("unsubscribed", at(60)), None)], 1),
+        ([(Signal("subscribed", at(0)), None), (Signal("archived", at(3)), None)], 1),
+    ],
+)
+def test_carried_opt_out(
+    signals: list[tuple[Signal, datetime | None]], carried: int | None
+) -> None:
+    """What a list the connection switches or reconnects to starts from, per person (the
+    soak's I1 of session 11; tests/consent/test_removal_across_switch.py over HTTP)."""
+    assert carried_opt_out(signals) == carried
