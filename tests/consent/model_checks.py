@@ -98,6 +98,12 @@ def check_i2(truth: Truth, product: Product, frozen: Frozen) -> None:
                 continue
             if a.changed is not None and a.changed[1] + TIE + SLACK > action.at:
                 continue  # the agent set this address after the opt-out (e.g. "not specified")
+            if a.edited > recorded and a.value != YES:
+                # The agent set No, Cancellation or a neutral value after the opt-out had
+                # happened (the model's provider clock may run ahead of the agent's): the
+                # agent's later value stands (the product writes No only over Yes, and an
+                # applier's write that came before the agent's edit is not repeated).
+                continue
             if a.active and product.newsletter(a.id) not in allowed:
                 raise AssertionError(
                     f"I2: {email}'s {action.action} at the provider (the newest signal) does not "

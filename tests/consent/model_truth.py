@@ -64,6 +64,12 @@ class Address:
     # How many provider actions the model had recorded when the address got its current email
     # (-1: from the start). A removal recorded before it is not this address's (I2, below).
     joined: int = -1
+    # How many provider actions the model had recorded when the agent last set this address's
+    # Newsletter (-1: never). A provider action recorded before it came first in fact, whatever
+    # the model's provider clock says (`_tick` stamps a person's provider actions at least
+    # TIE + 2 s apart, so they can run ahead of the wall clock the agent's edits are stamped
+    # with): I2 leaves an address alone whose agent set a value other than Yes after the opt-out.
+    edited: int = -1
 
     def signal(self, *, written: bool = True) -> Signal | None:
         if not self.active:

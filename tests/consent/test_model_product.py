@@ -121,6 +121,7 @@ class ConsentModel(LifecycleRules, GroupRules):
         self.frozen.thaw(self.truth, address.email)
         address.changed = self._edit(address, via, newsletter=value)
         address.value = value
+        address.edited = len(self.truth.actions)
 
     @precondition(lambda self: on("agent") and self.connected)
     @rule(data=st.data(), tags=TAGS, via=st.sampled_from(["webhook", "poll"]))
