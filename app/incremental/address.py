@@ -14,6 +14,7 @@ from app.contacts.person import PersonPlan, dump_memory, load_memory, person_add
 from app.contacts.repository import ContactRepository, provider_signal
 from app.contacts.rules import (
     REMOVED_STATES,
+    SUBSCRIBED,
     YES,
     Action,
     Signal,
@@ -120,6 +121,21 @@ class AddressPush:
             return
         onoffice = plan.signal.signal
         action = plan.action
+        if action == Action.archived and row is not None and row.subscribed:
+            # The person's newest signal is a removal the connector learned at another list
+            # (a return to this one, `LifecycleRepository.carry_opt_outs`) while the ledger has
+            # the member subscribed here: confirmed at the provider, it is removed here too
+            # (archived; onOffice keeps its value).
+            removal = provider_signal(row, None)
+            assert removal.status is not None
+            member = await self.provider.get_contact(self.list_id, email)
+            if member is not None and member.status == SUBSCRIBED:
+                await self.provider.archive_contact(self.list_id, email)
+                self.stats.unsubscribed += 1
+            else:
+                self.stats.skipped += 1
+            ledger.archived(row, removal.status, removal.at)
+            return
         if action in (Action.bounced, Action.archived, Action.pending):
             self.stats.skipped += 1  # nothing sent, onOffice keeps its value
             return

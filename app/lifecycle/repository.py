@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
 
-from app.contacts.rules import Signal, carried_opt_out
+from app.contacts.rules import Signal, carried_opt_out, newest
 from app.db.models import (
     Connection,
     Contact,
@@ -305,7 +305,8 @@ class LifecycleRepository(SessionRepository):
         `rules.carried_opt_out`): a row with that provider signal and the person's onOffice
         memory, not subscribed. Without it the new list's first full sync took an unchanged
         Yes for consent and subscribed a person archived at the old list (issue #17 soak, I1).
-        How many rows were carried."""
+        A row the list has (restored: the connection returns) takes the signal when it is the
+        newer one. How many rows were carried."""
         found: dict[str, list[tuple[Signal, datetime | None, dict[str, Any]]]] = {}
         others = (
             ParkedContact.tenant_id == connection.tenant_id,
@@ -347,21 +348,28 @@ class LifecycleRepository(SessionRepository):
             )
         inserted = 0
         for start in range(0, len(carried), PARK_CHUNK):
-            chunk = carried[start : start + PARK_CHUNK]
-            known = set(
-                (
-                    await self.session.execute(
-                        select(Contact.email).where(
-                            Contact.connection_id == connection.id,
-                            Contact.email.in_([c["email"] for c in chunk]),
-                        )
-                    )
-                ).scalars()
+            chunk = {c["email"]: c for c in carried[start : start + PARK_CHUNK]}
+            stmt = select(Contact).where(
+                Contact.connection_id == connection.id, Contact.email.in_(sorted(chunk))
             )
-            new = [c for c in chunk if c["email"] not in known and c["address_id"] is not None]
+            known = {c.email: c for c in (await self.session.execute(stmt)).scalars()}
+            new = [c for e, c in chunk.items() if e not in known and c["address_id"] is not None]
             if new:
                 await self.session.execute(insert(Contact), new)
                 inserted += len(new)
+            # A row the list's own ledger brought back (a return to it) takes the signal when
+            # it is newer than its own; it keeps `subscribed`: the member is still subscribed
+            # at this list, and the next full sync removes it there (`decide_page`).
+            for email, contact in known.items():
+                carry = chunk[email]
+                signal = Signal(carry["provider_status"], carry["provider_changed_at"])
+                own = Signal(contact.provider_status, contact.provider_changed_at)
+                if own.status is None or (newest(own, signal) == signal and own != signal):
+                    contact.provider_status = signal.status
+                    contact.provider_changed_at = signal.at
+                    contact.removal_dismissed_at = None
+                    inserted += 1
+        await self.session.flush()
         return inserted
 
 

@@ -202,10 +202,16 @@ def decide_page(
                     )
                 )
             row.set(provider_status=provider.status, provider_changed_at=provider.at)
-            row.set(subscribed=False)
+            archived = action == Action.archived
+            if archived and member is not None and member.status == SUBSCRIBED:
+                # This run's read shows the member subscribed at this list although the
+                # person's newest signal is a removal, learned at another list (a return to
+                # this one, `carry_opt_outs`): the push removes the member here too.
+                decision.push_later.append(plan)
+            else:
+                row.set(subscribed=False)
             # Archived/deleted: neither re-added nor written back (Archive All is a clean-up);
             # a bounce keeps onOffice's value: only its activity, once.
-            archived = action == Action.archived
             if action == Action.write_back or not (archived or bounce_known(known)):
                 decision.write_backs.append((email, provider))
             when = f" ({provider.at:%Y-%m-%d %H:%M} UTC)" if provider.at else ""

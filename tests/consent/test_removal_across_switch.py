@@ -118,3 +118,35 @@ async def test_a_dismissed_archive_all_is_not_carried_to_the_new_list(
     assert run["status"] == "completed", run
     members = [scene.member(f"p{i}@example.de") for i in range(1, threshold + 2)]
     assert [m.status if m else None for m in members] == ["subscribed"] * (threshold + 1)
+
+
+async def test_a_removal_at_the_list_left_reaches_the_list_returned_to(
+    world: World, scenes: Make
+) -> None:
+    """A -> B -> A: p1 is subscribed at A; at B it is archived (applied: "not specified") and
+    the agent gives address 3 (Yes) its email. Back at A, A's own ledger comes back (p1
+    subscribed there) and the removal at B is newer: the run lists p1 as archived, and p1 is
+    removed from A too (archived there) instead of staying subscribed; onOffice keeps Yes on
+    address 3 (a removal is not an opt-out)."""
+    world.onoffice.seed(
+        [address(1, "p1@example.de"), address(2, "p2@example.de"), address(3, "p3@example.de")]
+    )
+    scene: Scene = await scenes("mailchimp")
+    list_a = scene.list_id
+    await move_to_a_new_list(scene, "switch")
+    run = await scene.sync()
+    assert run["status"] == "completed", run
+    await archive_p1_and_give_its_email_to_address_3(world, scene)
+
+    scene.world.mailchimp.lists[list_a].name = "onoffice"  # the customer picks A again
+    assert await move_to_a_new_list(scene, "switch") == list_a
+    run = await scene.sync()
+    assert run["status"] == "completed", run
+    await scene.settled()
+    # On d72d812 p1 stayed subscribed at A.
+    member = scene.member("p1@example.de")
+    assert member is not None and member.status == "archived", member
+    assert scene.member("p2@example.de").status == "subscribed"  # type: ignore[union-attr]
+    problems = await scene.problems(run["id"])
+    assert [(p["address_id"], p["kind"]) for p in problems] == [(3, "archived")], problems
+    assert [scene.newsletter(i) for i in (1, 3)] == ["4", "1"]

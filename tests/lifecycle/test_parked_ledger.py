@@ -3,7 +3,7 @@ connection leaves a list, restored when it returns, erased with the person."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -40,26 +40,42 @@ async def contacts(resources: Resources, connection_id: int) -> list[Contact]:
         return list((await session.execute(stmt)).scalars())
 
 
-async def test_a_switch_parks_the_ledger_and_a_return_restores_it(resources: Resources) -> None:
+async def anna_at_a(resources: Resources) -> int:
+    """A connection at list A whose ledger has anna subscribed; its id."""
     async with resources.transaction() as session:
         connection = await add_connection(session, web_id="P1", list_id="A", ledger_key=A)
         session.add(anna(connection.id))
-        connection_id = connection.id
-    # A -> B: A's ledger is parked, the connection's ledger is empty (B was never connected).
+    return connection.id
+
+
+async def switch(resources: Resources, connection_id: int, key: str) -> Connection:
+    """The connection's ledger swapped for the list `key` (`swap_ledger`), as a save does."""
     async with resources.transaction() as session:
         connection = await session.get(Connection, connection_id)
         assert connection is not None
-        await swap_ledger(session, connection, B)
-        connection.ledger_key = B
+        await swap_ledger(session, connection, key)
+        connection.ledger_key = key
+    return connection
+
+
+async def test_a_switch_parks_the_ledger_and_a_return_restores_it(resources: Resources) -> None:
+    connection_id = await anna_at_a(resources)
+    # A -> B: A's ledger is parked, the connection's ledger is empty (B was never connected).
+    await switch(resources, connection_id, B)
     assert await contacts(resources, connection_id) == []
     async with resources.transaction() as session:
-        session.add(anna(connection_id, provider_status="unsubscribed", subscribed=False))
+        # (Before the subscribe at A: a newer opt-out would be carried back, see below.)
+        earlier = AT - timedelta(days=1)
+        session.add(
+            anna(
+                connection_id,
+                provider_status="unsubscribed",
+                provider_changed_at=earlier,
+                subscribed=False,
+            )
+        )
     # B -> A: B's ledger is parked, A's comes back (without the run marks and the sent hash).
-    async with resources.transaction() as session:
-        connection = await session.get(Connection, connection_id)
-        assert connection is not None
-        await swap_ledger(session, connection, A)
-        connection.ledger_key = A
+    connection = await switch(resources, connection_id, A)
     (row,) = await contacts(resources, connection_id)
     assert (row.subscribed, row.provider_status, row.tags) == (True, "subscribed", ["Kauf"])
     assert row.provider_changed_at == AT and row.onoffice_status == "yes"
@@ -99,3 +115,33 @@ async def test_a_disconnect_parks_the_ledger_and_a_new_connection_to_the_list_re
         again_id = again.id
     (row,) = await contacts(resources, again_id)
     assert (row.subscribed, row.provider_status, row.address_id) == (True, "subscribed", 1)
+
+
+async def test_a_return_takes_a_newer_opt_out_from_the_list_left(resources: Resources) -> None:
+    """A -> B -> A: anna, subscribed at A, was archived at B after that; a person new at B
+    (berta) was unsubscribed there. Back at A, A's row takes B's newer removal and stays
+    subscribed (the member still is, at A: the next full sync removes it there); berta gets a
+    row of her own from B's opt-out (issue #17 soak, I1)."""
+    connection_id = await anna_at_a(resources)
+    await switch(resources, connection_id, B)
+    later = AT + timedelta(hours=1)
+    async with resources.transaction() as session:
+        session.add(anna(connection_id, provider_status="archived", provider_changed_at=later))
+        berta = anna(connection_id, email="berta@example.de", address_id=2, subscribed=False)
+        berta.provider_status, berta.provider_changed_at = "unsubscribed", later
+        session.add(berta)
+    await switch(resources, connection_id, A)
+    rows = {row.email: row for row in await contacts(resources, connection_id)}
+    assert (rows["anna@example.de"].provider_status, rows["anna@example.de"].subscribed) == (
+        "archived",
+        True,
+    )
+    assert rows["anna@example.de"].provider_changed_at == later
+    assert rows["anna@example.de"].tags == ["Kauf"]  # A's own row otherwise
+    berta_row = rows["berta@example.de"]
+    assert (berta_row.provider_status, berta_row.subscribed, berta_row.address_id) == (
+        "unsubscribed",
+        False,
+        2,
+    )
+    assert berta_row.onoffice_addresses == {"1": {"v": "yes", "at": None, "f": AT.isoformat()}}
