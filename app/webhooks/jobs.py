@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from app.inbox.jobs import DRAIN_TASKS, Stream
-from app.worker.queue import enqueue_job
+from app.worker.queue import buffered, enqueue_job
 
 APPLY_TASK = DRAIN_TASKS[Stream.provider]
 SWEEP_TASK = "webhooks.sweep"
@@ -36,7 +36,13 @@ def apply_job_id(connection_id: int, event_id: int | None = None) -> str:
 
 
 def enqueue_apply(connection_id: int, event_id: int | None = None) -> None:
-    """Kick the connection's drain for a stored event (buffered: sent after the commit)."""
+    """Kick the connection's drain for a stored event (buffered: sent after the commit). The
+    events of one transaction share one kick (the first event's): they are committed together,
+    and one drain applies them all. A full sync's page storing hundreds of write-backs queued
+    one kick each, and its own next steps gave way to them (`app/worker/priority.py`: more
+    than `BULK_GIVE_WAY_DEPTH` interactive jobs due) for up to 2 s a step."""
+    if event_id is not None and buffered(APPLY_TASK, f"{apply_job_id(connection_id)}:"):
+        return
     enqueue_job(
         APPLY_TASK, _job_id=apply_job_id(connection_id, event_id), connection_id=connection_id
     )

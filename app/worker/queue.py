@@ -79,6 +79,13 @@ def enqueue_job(
     buf.append(PendingJob(name, kwargs, _job_id, _defer_by))
 
 
+def buffered(name: str, job_id_prefix: str) -> bool:
+    """Whether the surrounding job buffer already holds a `name` job whose id starts with
+    `job_id_prefix` (sent together after the same commit)."""
+    buf = _buffer.get() or []
+    return any(job.name == name and (job.job_id or "").startswith(job_id_prefix) for job in buf)
+
+
 @contextlib.contextmanager
 def job_buffer() -> Any:
     """Collect jobs enqueued inside the block; the caller flushes them after commit."""
