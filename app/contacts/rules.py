@@ -189,6 +189,13 @@ def carried_opt_out(
     return index
 
 
+def takes_carried(own: Signal, carried: Signal) -> bool:
+    """Whether a row a list's own ledger brought back (a return to it) takes the signal
+    `carried_opt_out` chose at the lists left: it knows none, or the carried one is the newer
+    (a tie goes to the opt-out, `newest`)."""
+    return own.status is None or (newest(own, carried) == carried and own != carried)
+
+
 def onoffice_target(provider_state: str) -> NewsletterStatus | None:
     """What onOffice's Newsletter field becomes for a provider event: No for an opt-out,
     "not specified" for a single archive/delete, nothing for a bounce (onOffice keeps it)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select, update
 
-from app.contacts.rules import Signal, carried_opt_out, newest
+from app.contacts.rules import Signal, carried_opt_out, takes_carried
 from app.db.models import (
     Connection,
     Contact,
@@ -364,7 +364,7 @@ class LifecycleRepository(SessionRepository):
                 carry = chunk[email]
                 signal = Signal(carry["provider_status"], carry["provider_changed_at"])
                 own = Signal(contact.provider_status, contact.provider_changed_at)
-                if own.status is None or (newest(own, signal) == signal and own != signal):
+                if takes_carried(own, signal):
                     contact.provider_status = signal.status
                     contact.provider_changed_at = signal.at
                     contact.removal_dismissed_at = None

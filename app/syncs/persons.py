@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable
 
-from app.contacts.values import check_email, normalise_email
+from app.contacts.values import by_person, check_email
 from onoffice_client.client import OnOfficeClient
 from onoffice_client.emails import EmailQuery
 from onoffice_client.models import Address
@@ -104,11 +104,8 @@ class PagePersons:
 
     def _resolve(self, carried: dict[int, EmailQuery], answers: list[People]) -> None:
         for offset, found in zip(carried, answers, strict=True):
-            people: People = {}
-            for address in (a for group in found.values() for a in group):
-                people.setdefault(normalise_email(address.email), []).append(address)
             if not self._answers[offset].done():
-                self._answers[offset].set_result(people)
+                self._answers[offset].set_result(by_person(found))
 
     def _fail(self, carried: dict[int, EmailQuery], exc: BaseException) -> None:
         """A request that failed or was cancelled: its person reads wait again when cancelled
